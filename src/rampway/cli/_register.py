@@ -1,0 +1,1 @@
+"""Attach every area's commands to the root app. One import per area module."""

@@ -1,0 +1,165 @@
+"""One exception tree for all of rampway.
+
+Foreign errors (httpx, SQLAlchemy, YAML, Jinja2) are translated at the seam where they occur;
+nothing above a seam catches a foreign exception type.
+
+    RampwayError                      code            http
+    ├── ConfigError                   invalid_config  400   bad user input: files, flags, refs
+    │   ├── ReleaseError              invalid_release 400   names file (and line when known)
+    │   └── RefError                  unknown_ref     404   release id / channel / git rev not found
+    ├── StoreError                    store_error     500
+    │   └── ConflictError             conflict        409   optimistic-concurrency write lost
+    └── ProviderError                 api_error       502   an upstream model call failed
+        ├── RateLimited               rate_limit_exceeded 429   retryable, may carry retry_after
+        ├── ProviderUnavailable       server_error    503   5xx upstream, retryable
+        ├── ProviderTimeout           timeout         504   retryable
+        ├── ProviderConnectionError   connection_error 502  retryable
+        ├── StreamInterrupted         stream_interrupted 502 cut after bytes reached the client
+        ├── ContextWindowExceeded     context_length_exceeded 400  falls back to a larger model
+        ├── ProviderAuthError         authentication_error 401  never retried
+        ├── ProviderBadRequest        invalid_request_error 400 never retried
+        └── CircuitOpen               circuit_open    503   breaker refused the attempt locally
+
+`code` maps to the OpenAI error body's `type`/`code`; `http_status` is what the gateway answers.
+"""
+
+from __future__ import annotations
+
+
+class RampwayError(Exception):
+    code = "rampway_error"
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(RampwayError):
+    code = "invalid_config"
+    http_status = 400
+
+
+class ReleaseError(ConfigError):
+    """A release file is invalid. The message starts with `file[:line]:`."""
+
+    code = "invalid_release"
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        where = file or ""
+        if file and line:
+            where = f"{file}:{line}"
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file = file
+        self.line = line
+
+
+class RefError(ConfigError):
+    code = "unknown_ref"
+    http_status = 404
+
+
+class StoreError(RampwayError):
+    code = "store_error"
+    http_status = 500
+
+
+class ConflictError(StoreError):
+    code = "conflict"
+    http_status = 409
+
+
+class ProviderError(RampwayError):
+    """An upstream call failed. `retryable` errors may be retried or fall back."""
+
+    code = "api_error"
+    http_status = 502
+    retryable = False
+    falls_back = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RateLimited(ProviderError):
+    code = "rate_limit_exceeded"
+    http_status = 429
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    code = "server_error"
+    http_status = 503
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    code = "timeout"
+    http_status = 504
+    retryable = True
+
+
+class ProviderConnectionError(ProviderError):
+    code = "connection_error"
+    http_status = 502
+    retryable = True
+
+
+class StreamInterrupted(ProviderError):
+    code = "stream_interrupted"
+    http_status = 502
+    retryable = True
+
+
+class ContextWindowExceeded(ProviderError):
+    code = "context_length_exceeded"
+    http_status = 400
+
+
+class ProviderAuthError(ProviderError):
+    code = "authentication_error"
+    http_status = 401
+    falls_back = False
+
+
+class ProviderBadRequest(ProviderError):
+    code = "invalid_request_error"
+    http_status = 400
+    falls_back = False
+
+
+class CircuitOpen(ProviderError):
+    code = "circuit_open"
+    http_status = 503
+
+
+__all__ = [
+    "CircuitOpen",
+    "ConfigError",
+    "ConflictError",
+    "ContextWindowExceeded",
+    "ProviderAuthError",
+    "ProviderBadRequest",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RampwayError",
+    "RateLimited",
+    "RefError",
+    "ReleaseError",
+    "StoreError",
+    "StreamInterrupted",
+]
