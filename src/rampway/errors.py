@@ -7,6 +7,10 @@ nothing above a seam catches a foreign exception type.
     ├── ConfigError                   invalid_config  400   bad user input: files, flags, refs
     │   ├── ReleaseError              invalid_release 400   names file (and line when known)
     │   └── RefError                  unknown_ref     404   release id / channel / git rev not found
+    ├── RequestError                  invalid_request_error 400  malformed API request (gateway/SDK)
+    │   ├── AuthenticationError       invalid_api_key 401   missing or wrong app key
+    │   ├── PermissionDenied          permission_denied 403 app key not allowed for this feature
+    │   └── PayloadTooLarge           request_too_large 413 body over the gateway's size limit
     ├── StoreError                    store_error     500
     │   └── ConflictError             conflict        409   optimistic-concurrency write lost
     └── ProviderError                 api_error       502   an upstream model call failed
@@ -24,6 +28,8 @@ nothing above a seam catches a foreign exception type.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class RampwayError(Exception):
@@ -59,6 +65,32 @@ class RefError(ConfigError):
     http_status = 404
 
 
+class RequestError(RampwayError):
+    """An API request is malformed. `param` names the offending field when known."""
+
+    code = "invalid_request_error"
+    http_status = 400
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class AuthenticationError(RequestError):
+    code = "invalid_api_key"
+    http_status = 401
+
+
+class PermissionDenied(RequestError):
+    code = "permission_denied"
+    http_status = 403
+
+
+class PayloadTooLarge(RequestError):
+    code = "request_too_large"
+    http_status = 413
+
+
 class StoreError(RampwayError):
     code = "store_error"
     http_status = 500
@@ -91,6 +123,9 @@ class ProviderError(RampwayError):
         self.model = model
         self.status = status
         self.retry_after = retry_after
+        # Filled by the router when it gives up: one `rampway.router.Attempt` per try, so the
+        # caller can report which models were tried and why each failed.
+        self.attempts: list[Any] = []
 
 
 class RateLimited(ProviderError):
@@ -146,10 +181,13 @@ class CircuitOpen(ProviderError):
 
 
 __all__ = [
+    "AuthenticationError",
     "CircuitOpen",
     "ConfigError",
     "ConflictError",
     "ContextWindowExceeded",
+    "PayloadTooLarge",
+    "PermissionDenied",
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderConnectionError",
@@ -160,6 +198,7 @@ __all__ = [
     "RateLimited",
     "RefError",
     "ReleaseError",
+    "RequestError",
     "StoreError",
     "StreamInterrupted",
 ]
