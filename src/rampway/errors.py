@@ -6,6 +6,7 @@ nothing above a seam catches a foreign exception type.
     RampwayError                      code            http
     ├── ConfigError                   invalid_config  400   bad user input: files, flags, refs
     │   ├── ReleaseError              invalid_release 400   names file (and line when known)
+    │   ├── FlagError                 invalid_flag    400   names flag, rule, key path (file:line)
     │   └── RefError                  unknown_ref     404   release id / channel / git rev not found
     ├── RequestError                  invalid_request_error 400  malformed API request (gateway/SDK)
     │   ├── AuthenticationError       invalid_api_key 401   missing or wrong app key
@@ -56,6 +57,41 @@ class ReleaseError(ConfigError):
         if file and line:
             where = f"{file}:{line}"
         super().__init__(f"{where}: {message}" if where else message)
+        self.file = file
+        self.line = line
+
+
+class FlagError(ConfigError):
+    """A flag or segment definition is invalid; refused as a whole at compile time.
+
+    The message reads `file:line: flag 'k' rule 2 condition.plan.$in: must be a list`, with the
+    parts that are known. `flag`, `rule` (0-based index) and `path` (keys inside the rule or
+    segment) stay available as attributes so an API can point at the offending field.
+    """
+
+    code = "invalid_flag"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        flag: str | None = None,
+        rule: int | None = None,
+        path: str = "",
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        parts = [f"{file}:{line}" if file and line else file or ""]
+        if flag is not None:
+            parts.append(f"flag '{flag}'" if rule is None else f"flag '{flag}' rule {rule}")
+        if path:
+            parts.append(path)
+        where = " ".join(p for p in parts if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.reason = message
+        self.flag = flag
+        self.rule = rule
+        self.path = path
         self.file = file
         self.line = line
 
@@ -186,6 +222,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContextWindowExceeded",
+    "FlagError",
     "PayloadTooLarge",
     "PermissionDenied",
     "ProviderAuthError",
