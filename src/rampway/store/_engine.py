@@ -1,0 +1,113 @@
+"""The seam to SQLAlchemy: engine set-up, write transactions, and error translation.
+
+SQLite needs care to be safe under concurrent writers. The stdlib driver starts transactions
+lazily (`BEGIN DEFERRED` before the first write), so two transactions that both read and then
+write can deadlock on the lock upgrade and fail at once with "database is locked". We take over
+transaction control and open *write* transactions with `BEGIN IMMEDIATE`: writers queue on the
+busy timeout instead, while WAL mode lets readers (gateways polling `control_version`) proceed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from rampway.errors import ConflictError, StoreError
+
+WRITE_OPTION = "rampway_write"
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+# PostgreSQL SQLSTATEs worth retrying the whole transaction for.
+_PG_RETRYABLE = {"40001", "40P01", "23505"}  # serialization failure, deadlock, unique violation
+
+
+class TransientConflict(ConflictError):
+    """A write lost a race the database detected (duplicate key, deadlock); safe to retry."""
+
+
+def create_engine(url: URL) -> Engine:
+    """An engine with the per-dialect settings the store relies on."""
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    memory = url.database in (None, "", ":memory:")
+    kwargs: dict[str, Any] = {
+        "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+    }
+    if memory:
+        kwargs["poolclass"] = StaticPool  # one shared connection, else each one is a new db
+    engine = sa.create_engine(url, **kwargs)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see module docstring)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed on success, rolled back on any error."""
+    with translate_errors(), engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for consistent reads (one transaction, never written)."""
+    with translate_errors(), engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def is_retryable(error: exc.DBAPIError) -> bool:
+    """True for a race another attempt can win: duplicate insert, deadlock, serialization."""
+    if isinstance(error, exc.IntegrityError) and _is_sqlite(error):
+        return "UNIQUE" in str(error.orig)
+    return getattr(error.orig, "sqlstate", None) in _PG_RETRYABLE
+
+
+def _is_sqlite(error: exc.DBAPIError) -> bool:
+    return isinstance(error.orig, sqlite3.Error)
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn SQLAlchemy/driver errors into the rampway tree; nothing above sees `sqlalchemy.exc`."""
+    try:
+        yield
+    except exc.DBAPIError as error:
+        if is_retryable(error):
+            raise TransientConflict(f"concurrent write conflict: {_first_line(error)}") from error
+        raise StoreError(f"database error: {_first_line(error)}") from error
+    except exc.SQLAlchemyError as error:
+        raise StoreError(f"database error: {_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    orig = getattr(error, "orig", None)
+    text = str(orig if orig is not None else error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,1 @@
+"""Alembic migrations for the rampway store (run by `Store.open`, see `rampway.store._migrate`)."""

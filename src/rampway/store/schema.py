@@ -1,0 +1,149 @@
+"""The database schema: one `metadata` object every module adds its tables to.
+
+Why Core tables and one shared `metadata`: Alembic compares this object with the database
+(`tests/store/test_migrations.py` fails when a table here has no migration), and other areas can
+declare their own tables next to these — or ORM classes with `metadata = schema.metadata` — without
+touching the store's code. Adding a table means: declare it here (or import it from a module that
+this file imports), then add one new revision under `migrations/versions/`.
+
+Timestamps are `UTCDateTime`: stored as UTC, always returned timezone-aware, on SQLite too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    SQLite has no timezone type and hands back naive datetimes; this decorator rejects naive input
+    (a silent local-time bug) and re-attaches UTC on the way out, so `created_at` compares equal
+    whichever database stored it.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("UTCDateTime needs a timezone-aware datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: JSON on SQLite, JSONB on PostgreSQL (indexable, compact).
+JSONType: sa.types.TypeEngine[Any] = sa.JSON().with_variant(JSONB(), "postgresql")
+
+NAME = 200  # length of feature / channel / actor names
+RELEASE_ID = 280  # "<feature>@<hex>", hex up to the full digest
+
+features = sa.Table(
+    "features",
+    metadata,
+    sa.Column("name", sa.String(NAME), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feature", sa.String(NAME), sa.ForeignKey("features.name"), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("release_id", sa.String(RELEASE_ID), nullable=False, unique=True),
+    sa.Column("canonical", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(NAME), nullable=False),
+    sa.UniqueConstraint("feature", "digest"),
+)
+
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("feature", sa.String(NAME), sa.ForeignKey("features.name"), primary_key=True),
+    sa.Column("name", sa.String(NAME), primary_key=True),
+    sa.Column(
+        "release_id", sa.String(RELEASE_ID), sa.ForeignKey("releases.release_id"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+channel_history = sa.Table(
+    "channel_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feature", sa.String(NAME), nullable=False),
+    sa.Column("channel", sa.String(NAME), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("from_release", sa.String(RELEASE_ID), nullable=True),
+    sa.Column(
+        "to_release", sa.String(RELEASE_ID), sa.ForeignKey("releases.release_id"), nullable=False
+    ),
+    sa.Column("actor", sa.String(NAME), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("feature", "channel", "seq"),
+    sa.ForeignKeyConstraint(["feature", "channel"], ["channels.feature", "channels.name"]),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(NAME), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("object_type", sa.String(100), nullable=False),
+    sa.Column("object_id", sa.String(RELEASE_ID), nullable=False),
+    sa.Column("before", JSONType, nullable=True),
+    sa.Column("after", JSONType, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Index(None, "object_type", "object_id"),
+)
+
+control_state = sa.Table(
+    "control_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+)
+
+__all__ = [
+    "JSONType",
+    "NAMING_CONVENTION",
+    "UTCDateTime",
+    "audit_log",
+    "channel_history",
+    "channels",
+    "control_state",
+    "features",
+    "metadata",
+    "releases",
+]
