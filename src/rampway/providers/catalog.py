@@ -1,0 +1,253 @@
+"""Model catalog: prices, context windows and lifecycle dates per (provider, model).
+
+The bundled `catalog.yaml` is the default; a project's `rampway.yaml` extends or overrides it
+with a `catalog:` list. Entries merge by (provider, model): an override may name only the fields
+it changes (e.g. a negotiated price), a new entry must give the required ones.
+
+Cost convention: `Usage.input_tokens` counts *all* prompt tokens, `cached_tokens` is the subset
+served from the provider's prompt cache (OpenAI's convention; the Anthropic adapter normalizes to
+it). So cost = uncached_in * input + cached * cached + out * output, per 1M tokens.
+
+Example:
+    catalog = Catalog.load([{"provider": "sim", "model": "sim-large", "input_per_1m": 2.0}])
+    catalog.cost("sim", "sim-large", Usage(1000, 200, 0))   # 0.004
+    catalog.get("sim", "sim-large").context_window          # 128000
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from rampway.errors import ConfigError
+from rampway.providers.types import Message, Usage
+
+_REQUIRED = ("provider", "model", "input_per_1m", "output_per_1m", "context_window")
+_PRICES = ("input_per_1m", "output_per_1m", "cached_per_1m")
+_DATES = ("deprecation_date", "retirement_date")
+_FIELDS = frozenset((*_REQUIRED, "cached_per_1m", "max_output", *_DATES, "successor"))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """One catalog entry. Prices are USD per 1M tokens; dates are calendar days (UTC)."""
+
+    provider: str
+    model: str
+    input_per_1m: float
+    output_per_1m: float
+    context_window: int
+    cached_per_1m: float | None = None
+    max_output: int | None = None
+    deprecation_date: dt.date | None = None
+    retirement_date: dt.date | None = None
+    successor: str | None = None
+
+    def cost(self, usage: Usage) -> float:
+        """USD for one call's usage (see the module docstring for the cached-token convention)."""
+        cached = min(usage.cached_tokens, usage.input_tokens)
+        cached_price = self.input_per_1m if self.cached_per_1m is None else self.cached_per_1m
+        total = (
+            (usage.input_tokens - cached) * self.input_per_1m
+            + cached * cached_price
+            + usage.output_tokens * self.output_per_1m
+        )
+        return total / 1_000_000
+
+    def sunsets_by(self, day: dt.date) -> bool:
+        """Is the model deprecated or retired on or before `day`?"""
+        return any(
+            d is not None and d <= day for d in (self.deprecation_date, self.retirement_date)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able dict (dates as ISO strings), for `--json` output."""
+        out = dataclasses.asdict(self)
+        for key in _DATES:
+            if out[key] is not None:
+                out[key] = out[key].isoformat()
+        return out
+
+
+class Catalog:
+    """Lookup table over ModelInfo, keyed by (provider, model). Immutable once built."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Iterable[ModelInfo]) -> None:
+        self._entries: dict[tuple[str, str], ModelInfo] = {
+            (e.provider, e.model): e for e in entries
+        }
+
+    @classmethod
+    def bundled(cls) -> Catalog:
+        """The catalog shipped with rampway (`catalog.yaml` next to this module)."""
+        text = resources.files("rampway.providers").joinpath("catalog.yaml").read_text("utf-8")
+        return cls(_parse_entries(_load_yaml(text, "bundled catalog.yaml"), "bundled catalog"))
+
+    @classmethod
+    def load(cls, overrides: Iterable[Any] | None = None) -> Catalog:
+        """Bundled catalog with a project's `catalog:` entries merged over it."""
+        base = cls.bundled()
+        return base.merged(overrides or ())
+
+    def merged(self, overrides: Iterable[Any]) -> Catalog:
+        """A new catalog with `overrides` (dicts or pydantic models) merged by (provider, model)."""
+        merged = dict(self._entries)
+        for index, raw in enumerate(overrides):
+            entry = _as_mapping(raw, f"catalog entry #{index + 1}")
+            key = (str(entry.get("provider", "")), str(entry.get("model", "")))
+            where = f"catalog entry #{index + 1}"
+            if all(key):
+                where += f" ({key[0]}/{key[1]})"
+            base = dataclasses.asdict(merged[key]) if key in merged else {}
+            merged[key] = _parse_entry({**base, **_drop_none(entry)}, where)
+        return Catalog(merged.values())
+
+    def find(self, provider: str, model: str) -> ModelInfo | None:
+        return self._entries.get((provider, model))
+
+    def get(self, provider: str, model: str) -> ModelInfo:
+        """The entry, or ConfigError naming what is missing and how to add it."""
+        info = self._entries.get((provider, model))
+        if info is None:
+            raise ConfigError(
+                f"unknown model {provider}/{model}: not in the model catalog; add it under "
+                "`catalog:` in rampway.yaml (provider, model, input_per_1m, output_per_1m, "
+                "context_window)"
+            )
+        return info
+
+    def cost(self, provider: str, model: str, usage: Usage) -> float:
+        """USD cost of one call; ConfigError if the model isn't in the catalog."""
+        return self.get(provider, model).cost(usage)
+
+    def sunsetting(self, day: dt.date) -> list[ModelInfo]:
+        """Entries deprecated or retired on or before `day`."""
+        return [e for e in self._entries.values() if e.sunsets_by(day)]
+
+    def __iter__(self) -> Iterator[ModelInfo]:
+        return iter(sorted(self._entries.values(), key=lambda e: (e.provider, e.model)))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+
+def estimate_tokens(
+    messages: Sequence[Message], tools: Sequence[Mapping[str, Any]] | None = None
+) -> int:
+    """Rough prompt size in tokens, with no tokenizer: ~4 characters per token plus framing.
+
+    Good enough to refuse a prompt that clearly can't fit a model's context window before any
+    network call, and to pick a larger-context fallback; the provider's own error stays the
+    backstop for borderline cases, so the estimate errs on the low side for English text.
+    """
+    chars = 0
+    for msg in messages:
+        chars += len(msg.content or "")
+        for call in msg.tool_calls or ():
+            chars += len(call.name) + len(call.arguments)
+    if tools:
+        chars += len(json.dumps(list(tools), separators=(",", ":")))
+    return math.ceil(chars / 4) + 4 * len(messages) + 3
+
+
+def _load_yaml(text: str, where: str) -> list[Any]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: invalid YAML: {exc}") from exc
+    models = doc.get("models") if isinstance(doc, dict) else None
+    if not isinstance(models, list):
+        raise ConfigError(f"{where}: expected a mapping with a `models:` list")
+    return models
+
+
+def _parse_entries(raw: Iterable[Any], where: str) -> list[ModelInfo]:
+    return [
+        _parse_entry(_as_mapping(item, f"{where} entry #{i + 1}"), f"{where} entry #{i + 1}")
+        for i, item in enumerate(raw)
+    ]
+
+
+def _as_mapping(raw: Any, where: str) -> Mapping[str, Any]:
+    if hasattr(raw, "model_dump"):
+        raw = raw.model_dump()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def _drop_none(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def _parse_entry(entry: Mapping[str, Any], where: str) -> ModelInfo:
+    """Validate one entry; every problem is a ConfigError naming the entry."""
+    unknown = sorted(set(entry) - _FIELDS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    missing = [k for k in _REQUIRED if entry.get(k) in (None, "")]
+    if missing:
+        raise ConfigError(f"{where}: missing required field(s) {', '.join(missing)}")
+    values: dict[str, Any] = {}
+    for key in ("provider", "model", "successor"):
+        if entry.get(key) is not None:
+            values[key] = _text(entry[key], key, where)
+    for key in _PRICES:
+        if entry.get(key) is not None:
+            values[key] = _price(entry[key], key, where)
+    for key in ("context_window", "max_output"):
+        if entry.get(key) is not None:
+            values[key] = _count(entry[key], key, where)
+    for key in _DATES:
+        if entry.get(key) is not None:
+            values[key] = _date(entry[key], key, where)
+    return ModelInfo(**values)
+
+
+def _text(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {key} must be a non-empty string")
+    return value.strip()
+
+
+def _price(value: Any, key: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: {key} must be a number (USD per 1M tokens), got {value!r}")
+    if value < 0 or not math.isfinite(value):
+        raise ConfigError(f"{where}: {key} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _count(value: Any, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _date(value: Any, key: str, where: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: {key} must be a date YYYY-MM-DD, got {value!r}")
+
+
+__all__ = ["Catalog", "ModelInfo", "estimate_tokens"]

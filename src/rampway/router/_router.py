@@ -1,0 +1,433 @@
+"""The router: one call path in four layers, each with one concern (STYLE.md #2).
+
+    route      – resolve targets (unknown provider/model → ConfigError before any network call),
+                 estimate the prompt size once, build the result record
+    fallback   – walk the targets in order; skip those whose circuit is open or whose context
+                 window is too small; stop on errors that must not fall back (auth, bad request)
+    retries    – retry one target while RetryPolicy says so, sleeping its delay
+    attempt    – one timed call under the per-attempt timeout; records an Attempt and tells the
+                 target's CircuitBreaker how it went
+
+Streaming shares the same layers: a stream "attempt" succeeds once the first chunk with content
+(or a finish) has arrived. Until then, failures retry and fall back invisibly; after it the
+caller has seen output, so a failure raises StreamInterrupted rather than splicing two models'
+answers or ending quietly with a truncated one.
+
+Example:
+    router = Router(registry, Catalog.load())
+    chain = [Target("sim", "sim-large"), Target("sim", "sim-small")]
+    routed = await router.complete(request, chain)
+    routed.served_by, routed.cost_usd, [a.error for a in routed.attempts]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from rampway.errors import (
+    CircuitOpen,
+    ConfigError,
+    ContextWindowExceeded,
+    ProviderError,
+    ProviderTimeout,
+    StreamInterrupted,
+)
+from rampway.providers.catalog import Catalog, ModelInfo, estimate_tokens
+from rampway.providers.types import ChatRequest, ChatResponse, Provider, StreamChunk, Usage
+from rampway.router._types import Attempt, RoutedResponse, Target
+from rampway.router.breaker import BreakerConfig, CircuitBreaker
+from rampway.router.retry import RetryPolicy
+
+T = TypeVar("T")
+
+
+class ProviderSource(Protocol):
+    """What the router needs from a provider registry."""
+
+    def get(self, name: str) -> Provider: ...
+
+    def kind(self, name: str) -> str: ...
+
+
+@dataclass(slots=True)
+class _Resolved:
+    target: Target
+    provider: Provider
+    info: ModelInfo
+    breaker: CircuitBreaker
+
+
+@dataclass(slots=True)
+class _Call:
+    """Per-call bookkeeping shared by the layers."""
+
+    started: float
+    prompt_tokens: int
+    attempts: list[Attempt] = field(default_factory=list)
+    context_floor: int = 0  # a target with a window this small or smaller already overflowed
+
+
+@dataclass(slots=True)
+class _Primed:
+    """An opened provider stream and the chunks read up to the first content."""
+
+    chunks: AsyncIterator[StreamChunk]
+    head: list[StreamChunk]
+
+
+class Router:
+    """Retries, timeouts, fallback chains and circuit breaking over a provider registry.
+
+    One Router per process (or per gateway app); it owns the breakers, so their state is
+    shared by every call that goes through it. `clock` and `sleep` are injectable so fault
+    tests run thousands of calls in seconds.
+    """
+
+    def __init__(
+        self,
+        providers: ProviderSource,
+        catalog: Catalog,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 30.0,
+        breaker_config: BreakerConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ConfigError(f"router timeout_s must be > 0, got {timeout_s}")
+        self.providers = providers
+        self.catalog = catalog
+        self.retry = retry or RetryPolicy()
+        self.timeout_s = timeout_s
+        self.breaker_config = breaker_config or BreakerConfig()
+        self._clock = clock
+        self._sleep = sleep
+        self._resolved: dict[Target, _Resolved] = {}
+
+    def breaker(self, target: Target) -> CircuitBreaker:
+        """The breaker for one (provider, model); created on first use."""
+        return self._resolve(target).breaker
+
+    # -- route ------------------------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest, targets: Sequence[Target]) -> RoutedResponse:
+        """Serve `request` from the first target that answers; `request.model` is per target."""
+        plan, call = self._route(request, targets)
+        res, response = await self._fallback(request, plan, call, self._complete_once)
+        return RoutedResponse(
+            response=response,
+            attempts=call.attempts,
+            served_by=res.target,
+            cost_usd=res.info.cost(response.usage),
+            fallback_used=res is not plan[0],
+        )
+
+    def stream(self, request: ChatRequest, targets: Sequence[Target]) -> RoutedStream:
+        """An async iterator of chunks; resolution errors raise here, before any I/O."""
+        plan, call = self._route(request, targets)
+        return RoutedStream(self, request, plan, call)
+
+    def _route(
+        self, request: ChatRequest, targets: Sequence[Target]
+    ) -> tuple[list[_Resolved], _Call]:
+        if not targets:
+            raise ConfigError("no targets to route to: a release needs a model")
+        plan = [self._resolve(t) for t in targets]
+        call = _Call(self._clock(), estimate_tokens(request.messages, request.tools))
+        return plan, call
+
+    def _resolve(self, target: Target) -> _Resolved:
+        res = self._resolved.get(target)
+        if res is None:
+            provider = self.providers.get(target.provider)
+            info = self.catalog.find(target.provider, target.model) or self.catalog.get(
+                self.providers.kind(target.provider), target.model
+            )
+            breaker = CircuitBreaker(self.breaker_config, clock=self._clock)
+            res = self._resolved[target] = _Resolved(target, provider, info, breaker)
+        return res
+
+    # -- fallback ---------------------------------------------------------------------------
+
+    async def _fallback(
+        self,
+        request: ChatRequest,
+        plan: list[_Resolved],
+        call: _Call,
+        once: Callable[[ChatRequest, _Resolved, float], Awaitable[T]],
+    ) -> tuple[_Resolved, T]:
+        last: ProviderError | None = None
+        for res in plan:
+            refusal = self._refuse(res, call)
+            if refusal is not None:
+                last = refusal
+                continue
+            try:
+                return res, await self._retries(request, res, call, once)
+            except ProviderError as exc:
+                last = exc
+                if isinstance(exc, ContextWindowExceeded):
+                    call.context_floor = max(call.context_floor, res.info.context_window)
+                if not exc.falls_back:
+                    break
+        assert last is not None  # plan is non-empty and every path above sets it
+        last.attempts = call.attempts
+        raise last
+
+    def _refuse(self, res: _Resolved, call: _Call) -> ProviderError | None:
+        """A local reason not to call this target at all (recorded as a skipped attempt)."""
+        target, window = res.target, res.info.context_window
+        error: ProviderError | None = None
+        if call.prompt_tokens > window or window <= call.context_floor:
+            error = ContextWindowExceeded(
+                f"{target}: prompt of ~{call.prompt_tokens} tokens does not fit the "
+                f"{window}-token context window",
+                provider=target.provider,
+                model=target.model,
+            )
+        elif self._remaining(call) <= 0:
+            error = ProviderTimeout(
+                f"{target}: call deadline of {self.retry.deadline_s}s exhausted",
+                provider=target.provider,
+                model=target.model,
+            )
+        elif not res.breaker.allow():
+            error = CircuitOpen(
+                f"{target}: circuit open after repeated failures",
+                provider=target.provider,
+                model=target.model,
+            )
+        if error is not None:
+            call.attempts.append(
+                Attempt(target.provider, target.model, error.code, None, 0.0, skipped=True)
+            )
+        return error
+
+    def _remaining(self, call: _Call) -> float:
+        return self.retry.deadline_s - (self._clock() - call.started)
+
+    # -- retries ----------------------------------------------------------------------------
+
+    async def _retries(
+        self,
+        request: ChatRequest,
+        res: _Resolved,
+        call: _Call,
+        once: Callable[[ChatRequest, _Resolved, float], Awaitable[T]],
+    ) -> T:
+        """Call `once` until it succeeds or the policy gives up. The breaker was already asked."""
+        req = request
+        if request.model != res.target.model:
+            req = dataclasses.replace(request, model=res.target.model)
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return await self._attempt(req, res, call, once)
+            except ProviderError as exc:
+                delay = self.retry.next_delay(tries, exc, elapsed_s=self._clock() - call.started)
+                if delay is None or res.breaker.state == "open":
+                    raise
+                call.attempts[-1].retry_delay_s = delay
+                await self._sleep(delay)
+                if not res.breaker.allow():
+                    raise
+
+    # -- attempt ----------------------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        req: ChatRequest,
+        res: _Resolved,
+        call: _Call,
+        once: Callable[[ChatRequest, _Resolved, float], Awaitable[T]],
+    ) -> T:
+        timeout = min(self.timeout_s, self._remaining(call))
+        started = self._clock()
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    result = await once(req, res, timeout)
+            except TimeoutError as exc:
+                raise ProviderTimeout(
+                    f"{res.target}: no answer within {timeout:.3g}s",
+                    provider=res.target.provider,
+                    model=res.target.model,
+                ) from exc
+        except ProviderError as exc:
+            self._record(call, res, started, exc)
+            if _upstream_fault(exc):
+                res.breaker.record_failure()
+            else:
+                res.breaker.record_success()  # it answered; the request was the problem
+            raise
+        except BaseException:
+            res.breaker.release()
+            raise
+        self._record(call, res, started, None)
+        res.breaker.record_success()
+        return result
+
+    def _record(
+        self, call: _Call, res: _Resolved, started: float, error: ProviderError | None
+    ) -> None:
+        call.attempts.append(
+            Attempt(
+                provider=res.target.provider,
+                model=res.target.model,
+                error=None if error is None else error.code,
+                status=None if error is None else error.status,
+                latency_s=self._clock() - started,
+            )
+        )
+
+    @staticmethod
+    async def _complete_once(req: ChatRequest, res: _Resolved, timeout: float) -> ChatResponse:
+        return await res.provider.complete(req, timeout=timeout)
+
+    @staticmethod
+    async def _open_stream(req: ChatRequest, res: _Resolved, timeout: float) -> _Primed:
+        """Open a stream and read up to the first chunk with content or a finish."""
+        chunks = aiter(res.provider.stream(req, timeout=timeout))
+        head: list[StreamChunk] = []
+        try:
+            async for chunk in chunks:
+                head.append(chunk)
+                if _has_output(chunk) or chunk.finish_reason is not None:
+                    return _Primed(chunks, head)
+            raise StreamInterrupted(
+                f"{res.target}: stream ended before any output",
+                provider=res.target.provider,
+                model=res.target.model,
+            )
+        except BaseException:
+            await _aclose(chunks)
+            raise
+
+
+class RoutedStream:
+    """Chunks of one routed streaming call, plus what the router learned while serving it.
+
+    `served_by` is set once the first chunk with content is about to be yielded (from then on
+    there is no fallback); `attempts`, `usage` and `cost_usd` are complete once iteration ends.
+    Close it (`await stream.aclose()`) if you stop iterating early.
+    """
+
+    def __init__(
+        self, router: Router, request: ChatRequest, plan: list[_Resolved], call: _Call
+    ) -> None:
+        self.attempts = call.attempts
+        self.served_by: Target | None = None
+        self.fallback_used = False
+        self.usage: Usage | None = None
+        self.cost_usd = 0.0
+        self._chars = 0
+        self._router = router
+        self._gen = self._run(request, plan, call)
+
+    def __aiter__(self) -> RoutedStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    async def _run(
+        self, request: ChatRequest, plan: list[_Resolved], call: _Call
+    ) -> AsyncGenerator[StreamChunk, None]:
+        router = self._router
+        res, primed = await router._fallback(request, plan, call, router._open_stream)
+        self.served_by, self.fallback_used = res.target, res is not plan[0]
+        attempt = call.attempts[-1]
+        primed_at = router._clock()
+        finished = False
+        try:
+            for chunk in primed.head:
+                finished = self._observe(chunk) or finished
+                yield chunk
+            while True:
+                async with asyncio.timeout(router.timeout_s):
+                    nxt = await _next(primed.chunks)
+                if nxt is None:
+                    break
+                finished = self._observe(nxt) or finished
+                yield nxt
+            if not finished:
+                raise StreamInterrupted(
+                    f"{res.target}: stream ended without a finish_reason",
+                    provider=res.target.provider,
+                    model=res.target.model,
+                )
+        except (ProviderError, TimeoutError) as exc:
+            raise self._interrupted(exc, res, call, attempt) from exc
+        finally:
+            await _aclose(primed.chunks)
+            attempt.latency_s += router._clock() - primed_at
+        self._settle(request, res)
+
+    def _observe(self, chunk: StreamChunk) -> bool:
+        self._chars += len(chunk.content or "")
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        return chunk.finish_reason is not None
+
+    def _interrupted(
+        self, exc: BaseException, res: _Resolved, call: _Call, attempt: Attempt
+    ) -> StreamInterrupted:
+        """After output reached the caller, every failure becomes a StreamInterrupted."""
+        res.breaker.record_failure()
+        attempt.error = StreamInterrupted.code
+        attempt.status = exc.status if isinstance(exc, ProviderError) else None
+        why = exc.message if isinstance(exc, ProviderError) else "no chunk within the timeout"
+        err = StreamInterrupted(
+            f"{res.target}: stream interrupted after output was sent: {why}",
+            provider=res.target.provider,
+            model=res.target.model,
+        )
+        err.attempts = call.attempts
+        return err
+
+    def _settle(self, request: ChatRequest, res: _Resolved) -> None:
+        """Cost from reported usage; without it, estimate (some servers omit stream usage)."""
+        if self.usage is None:
+            self.usage = Usage(
+                input_tokens=estimate_tokens(request.messages, request.tools),
+                output_tokens=math.ceil(self._chars / 4),
+            )
+        self.cost_usd = res.info.cost(self.usage)
+
+
+def _has_output(chunk: StreamChunk) -> bool:
+    return bool(chunk.content or chunk.tool_calls or chunk.refusal)
+
+
+def _upstream_fault(exc: ProviderError) -> bool:
+    """Errors that say the upstream is unhealthy (count against its breaker)."""
+    return exc.retryable or type(exc) is ProviderError
+
+
+async def _next(chunks: AsyncIterator[StreamChunk]) -> StreamChunk | None:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()
+
+
+__all__ = ["ProviderSource", "RoutedStream", "Router"]
