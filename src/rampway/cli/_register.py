@@ -1,1 +1,4 @@
 """Attach every area's commands to the root app. One import per area module."""
+from rampway.cli import channel as _channel  # noqa: F401
+from rampway.cli import init as _init  # noqa: F401
+from rampway.cli import release as _release  # noqa: F401
