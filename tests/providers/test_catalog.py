@@ -71,8 +71,14 @@ def test_override_merges_only_the_given_fields() -> None:
 
 
 def test_new_entries_extend_the_catalog() -> None:
-    entry = {"provider": "vllm", "model": "llama-3.1-8b", "input_per_1m": 0.0,
-             "output_per_1m": 0, "context_window": 131072, "retirement_date": "2027-01-01"}
+    entry = {
+        "provider": "vllm",
+        "model": "llama-3.1-8b",
+        "input_per_1m": 0.0,
+        "output_per_1m": 0,
+        "context_window": 131072,
+        "retirement_date": "2027-01-01",
+    }
     cat = Catalog.load([entry])
     info = cat.get("vllm", "llama-3.1-8b")
     assert info.retirement_date == dt.date(2027, 1, 1)
@@ -82,8 +88,12 @@ def test_new_entries_extend_the_catalog() -> None:
 def test_pydantic_like_entries_are_accepted() -> None:
     class Entry:
         def model_dump(self) -> dict[str, Any]:
-            return {"provider": "sim", "model": "sim-small", "output_per_1m": 1.0,
-                    "successor": None}
+            return {
+                "provider": "sim",
+                "model": "sim-small",
+                "output_per_1m": 1.0,
+                "successor": None,
+            }
 
     assert Catalog.load([Entry()]).get("sim", "sim-small").output_per_1m == 1.0
 
@@ -91,20 +101,34 @@ def test_pydantic_like_entries_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"provider": "x", "model": "y", "input_per_1m": 1, "output_per_1m": 1},
-         r"entry #1 \(x/y\): missing required field\(s\) context_window"),
-        ({"provider": "sim", "model": "sim-large", "input_per_1m": -1},
-         r"entry #1 \(sim/sim-large\): input_per_1m must be a finite number >= 0"),
-        ({"provider": "sim", "model": "sim-large", "input_per_1m": "cheap"},
-         r"input_per_1m must be a number"),
-        ({"provider": "sim", "model": "sim-large", "context_window": 0},
-         r"context_window must be a positive integer"),
-        ({"provider": "sim", "model": "sim-large", "deprecation_date": "soon"},
-         r"deprecation_date must be a date YYYY-MM-DD"),
-        ({"provider": "sim", "model": "sim-large", "price": 3},
-         r"entry #1 \(sim/sim-large\): unknown field\(s\) price"),
-        ({"model": "y", "input_per_1m": 1, "output_per_1m": 1, "context_window": 5},
-         r"entry #1: missing required field\(s\) provider"),
+        (
+            {"provider": "x", "model": "y", "input_per_1m": 1, "output_per_1m": 1},
+            r"entry #1 \(x/y\): missing required field\(s\) context_window",
+        ),
+        (
+            {"provider": "sim", "model": "sim-large", "input_per_1m": -1},
+            r"entry #1 \(sim/sim-large\): input_per_1m must be a finite number >= 0",
+        ),
+        (
+            {"provider": "sim", "model": "sim-large", "input_per_1m": "cheap"},
+            r"input_per_1m must be a number",
+        ),
+        (
+            {"provider": "sim", "model": "sim-large", "context_window": 0},
+            r"context_window must be a positive integer",
+        ),
+        (
+            {"provider": "sim", "model": "sim-large", "deprecation_date": "soon"},
+            r"deprecation_date must be a date YYYY-MM-DD",
+        ),
+        (
+            {"provider": "sim", "model": "sim-large", "price": 3},
+            r"entry #1 \(sim/sim-large\): unknown field\(s\) price",
+        ),
+        (
+            {"model": "y", "input_per_1m": 1, "output_per_1m": 1, "context_window": 5},
+            r"entry #1: missing required field\(s\) provider",
+        ),
         ("sim-large", r"entry #1: expected a mapping"),
     ],
 )

@@ -112,8 +112,14 @@ def test_released_probe_frees_the_slot() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"failure_threshold": 0}, {"failure_rate": 0}, {"failure_rate": 1.5}, {"window_s": 0},
-     {"min_calls": 0}, {"cooldown_s": -1}],
+    [
+        {"failure_threshold": 0},
+        {"failure_rate": 0},
+        {"failure_rate": 1.5},
+        {"window_s": 0},
+        {"min_calls": 0},
+        {"cooldown_s": -1},
+    ],
 )
 def test_invalid_config_is_a_config_error(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):

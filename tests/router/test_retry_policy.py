@@ -23,8 +23,13 @@ from rampway.router import RetryPolicy
 
 def test_retryable_errors_get_a_delay_within_the_backoff_cap() -> None:
     policy = RetryPolicy(max_attempts=5, base_delay_s=0.5, max_delay_s=100, rand=lambda: 0.999)
-    for error in (ProviderUnavailable("x"), ProviderTimeout("x"), ProviderConnectionError("x"),
-                  StreamInterrupted("x"), RateLimited("x")):
+    for error in (
+        ProviderUnavailable("x"),
+        ProviderTimeout("x"),
+        ProviderConnectionError("x"),
+        StreamInterrupted("x"),
+        RateLimited("x"),
+    ):
         delay = policy.next_delay(1, error)
         assert delay is not None and 0 <= delay < 0.5
 
