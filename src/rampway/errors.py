@@ -12,6 +12,8 @@ nothing above a seam catches a foreign exception type.
     │   ├── AuthenticationError       invalid_api_key 401   missing or wrong app key
     │   ├── PermissionDenied          permission_denied 403 app key not allowed for this feature
     │   └── PayloadTooLarge           request_too_large 413 body over the gateway's size limit
+    ├── ServingError                  gateway_misconfigured 500  the served release can't be routed
+    ├── Overloaded                    overloaded      503   a bounded queue is full; retry later
     ├── StoreError                    store_error     500
     │   └── ConflictError             conflict        409   optimistic-concurrency write lost
     └── ProviderError                 api_error       502   an upstream model call failed
@@ -127,6 +129,19 @@ class PayloadTooLarge(RequestError):
     http_status = 413
 
 
+class ServingError(RampwayError):
+    """The gateway cannot serve a valid request (e.g. its release names an unknown provider):
+    the operator's problem, not the caller's, hence a 5xx and not the ConfigError's 400."""
+
+    code = "gateway_misconfigured"
+    http_status = 500
+
+
+class Overloaded(RampwayError):
+    code = "overloaded"
+    http_status = 503
+
+
 class StoreError(RampwayError):
     code = "store_error"
     http_status = 500
@@ -223,6 +238,7 @@ __all__ = [
     "ConflictError",
     "ContextWindowExceeded",
     "FlagError",
+    "Overloaded",
     "PayloadTooLarge",
     "PermissionDenied",
     "ProviderAuthError",
@@ -236,6 +252,7 @@ __all__ = [
     "RefError",
     "ReleaseError",
     "RequestError",
+    "ServingError",
     "StoreError",
     "StreamInterrupted",
 ]
