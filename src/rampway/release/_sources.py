@@ -6,7 +6,6 @@ does not exist" — so loading and validation are written once.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,10 +52,11 @@ class DirSource:
         return normalize_text(raw, file=self.display(relpath))
 
     def display(self, relpath: str) -> str:
-        path = self.directory / relpath
+        """Relative to the working directory when inside it (as typed), else absolute."""
+        path = (self.directory / relpath).absolute()
         try:
-            return os.path.relpath(path)
-        except ValueError:  # another drive on Windows
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
             return str(path)
 
 

@@ -22,6 +22,7 @@ files (missing prompt file, undeclared/unused variables) live in the loader.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -66,6 +67,8 @@ def check_json_schema(schema: Any, what: str) -> None:
     """Validate `schema` against its JSON Schema meta-schema (draft 2020-12 unless $schema says)."""
     if not isinstance(schema, dict):
         raise ValueError(f"{what} must be a JSON Schema object")
+    if not _all_finite(schema):
+        raise ValueError(f"{what} contains NaN or Infinity, which JSON cannot represent")
     try:
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)
@@ -73,6 +76,16 @@ def check_json_schema(schema: Any, what: str) -> None:
         where = "/".join(str(p) for p in exc.absolute_path)
         at = f" at {where}" if where else ""
         raise ValueError(f"{what} is not a valid JSON Schema{at}: {exc.message}") from exc
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_all_finite(v) for v in value)
+    return True
 
 
 class Params(_Strict):
