@@ -149,7 +149,7 @@ async def test_unknown_provider_or_model_fails_before_any_call() -> None:
     router, _ = make_router(primary)
     with pytest.raises(ConfigError, match="unknown provider 'nope'"):
         await router.complete(request(), [PRIMARY, Target("nope", "sim-large")])
-    with pytest.raises(ConfigError, match="unknown model sim/gpt-9"):
+    with pytest.raises(ConfigError, match="unknown model primary/gpt-9"):
         await router.complete(request(), [PRIMARY, Target("primary", "gpt-9")])
     with pytest.raises(ConfigError, match="no targets"):
         await router.complete(request(), [])

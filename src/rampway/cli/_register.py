@@ -2,3 +2,4 @@
 from rampway.cli import channel as _channel  # noqa: F401
 from rampway.cli import init as _init  # noqa: F401
 from rampway.cli import release as _release  # noqa: F401
+from rampway.cli import models as _models  # noqa: F401

@@ -126,6 +126,17 @@ class Catalog:
             )
         return info
 
+    def resolve(self, provider: str, model: str, kind: str | None = None) -> ModelInfo:
+        """Entry under the provider's configured name, else under its kind (`openai`, `sim`…).
+
+        A project may call its OpenAI provider `openai-eu`; bundled entries are keyed by kind,
+        user entries usually by name, and the name wins.
+        """
+        info = self._entries.get((provider, model))
+        if info is None and kind is not None and kind != provider:
+            info = self._entries.get((kind, model))
+        return info if info is not None else self.get(provider, model)
+
     def cost(self, provider: str, model: str, usage: Usage) -> float:
         """USD cost of one call; ConfigError if the model isn't in the catalog."""
         return self.get(provider, model).cost(usage)
@@ -142,6 +153,81 @@ class Catalog:
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries
+
+
+@dataclass(frozen=True, slots=True)
+class Sunset:
+    """A release that uses a model which is (or soon will be) deprecated or retired."""
+
+    feature: str
+    role: str  # "primary" or "fallback"
+    provider: str
+    model: str
+    status: str  # retired | retiring | deprecated | deprecating
+    date: dt.date  # the date that status refers to
+    successor: str | None
+    deprecation_date: dt.date | None
+    retirement_date: dt.date | None
+
+    def to_json(self, today: dt.date) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "role": self.role,
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "date": self.date.isoformat(),
+            "days_left": (self.date - today).days,
+            "successor": self.successor,
+            "deprecation_date": _iso(self.deprecation_date),
+            "retirement_date": _iso(self.retirement_date),
+        }
+
+
+def sunset_status(info: ModelInfo, today: dt.date, horizon: dt.date) -> tuple[str, dt.date] | None:
+    """The most severe lifecycle event of `info` on or before `horizon`, if any.
+
+    Retirement outranks deprecation (calls will fail, not just warn); past outranks upcoming.
+    """
+    retire, deprecate = info.retirement_date, info.deprecation_date
+    if retire is not None and retire <= today:
+        return "retired", retire
+    if retire is not None and retire <= horizon:
+        return "retiring", retire
+    if deprecate is not None and deprecate <= today:
+        return "deprecated", deprecate
+    if deprecate is not None and deprecate <= horizon:
+        return "deprecating", deprecate
+    return None
+
+
+def find_sunsets(
+    uses: Iterable[tuple[str, str, ModelInfo]], *, today: dt.date, horizon: dt.date
+) -> list[Sunset]:
+    """Pure check over (feature, role, model info) uses: which hit a lifecycle date by horizon."""
+    found: list[Sunset] = []
+    for feature, role, info in uses:
+        hit = sunset_status(info, today, horizon)
+        if hit is not None:
+            status, day = hit
+            found.append(
+                Sunset(
+                    feature,
+                    role,
+                    info.provider,
+                    info.model,
+                    status,
+                    day,
+                    info.successor,
+                    info.deprecation_date,
+                    info.retirement_date,
+                )
+            )
+    return sorted(found, key=lambda s: (s.date, s.feature, s.role != "primary"))
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def estimate_tokens(
@@ -250,4 +336,4 @@ def _date(value: Any, key: str, where: str) -> dt.date:
     raise ConfigError(f"{where}: {key} must be a date YYYY-MM-DD, got {value!r}")
 
 
-__all__ = ["Catalog", "ModelInfo", "estimate_tokens"]
+__all__ = ["Catalog", "ModelInfo", "Sunset", "estimate_tokens", "find_sunsets", "sunset_status"]

@@ -148,8 +148,8 @@ class Router:
         res = self._resolved.get(target)
         if res is None:
             provider = self.providers.get(target.provider)
-            info = self.catalog.find(target.provider, target.model) or self.catalog.get(
-                self.providers.kind(target.provider), target.model
+            info = self.catalog.resolve(
+                target.provider, target.model, self.providers.kind(target.provider)
             )
             breaker = CircuitBreaker(self.breaker_config, clock=self._clock)
             res = self._resolved[target] = _Resolved(target, provider, info, breaker)

@@ -1,0 +1,207 @@
+"""`rampway models …`: the model catalog, and a CI check for models about to go away.
+
+    rampway models list [--provider sim] [--json]
+    rampway models check [--within 90d] [--as-of 2027-01-01] [--json]   # exit 1 if any found
+
+`check` looks at every release under `releases/` (primary model and every fallback) and lists
+those whose model is deprecated or retires within the window, with the successor to move to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rampway.cli import app
+from rampway.cli._common import (
+    JsonOption,
+    ProjectOption,
+    console,
+    emit_json,
+    handle_errors,
+    load_project_option,
+)
+from rampway.config import Project
+from rampway.errors import ConfigError
+from rampway.providers.catalog import Catalog, ModelInfo, Sunset, find_sunsets
+
+models_app = typer.Typer(
+    help="Model catalog: prices, context windows, deprecations.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
+
+_WINDOW = re.compile(r"^\s*(\d+)\s*([dwmy]?)\s*$")
+_UNIT_DAYS = {"": 1, "d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def parse_window(text: str) -> int:
+    """'90d', '12w', '6m', '1y' or a plain number of days → days."""
+    match = _WINDOW.match(text.lower())
+    if match is None:
+        raise ConfigError(f"--within: expected a duration like 90d, 12w, 6m or 1y, got {text!r}")
+    return int(match.group(1)) * _UNIT_DAYS[match.group(2)]
+
+
+def parse_day(text: str | None) -> dt.date:
+    if text is None:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"--as-of: expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def project_catalog(project: Project | None) -> Catalog:
+    """Bundled catalog, with the project's `catalog:` overrides when there is a project."""
+    return Catalog.load(project.config.catalog if project is not None else ())
+
+
+def release_uses(project: Project, catalog: Catalog) -> list[tuple[str, str, ModelInfo]]:
+    """(feature, role, model info) for every model every release may call."""
+    from rampway.release import discover, load_release
+
+    kinds = {name: cfg.kind for name, cfg in project.config.providers.items()}
+    uses: list[tuple[str, str, ModelInfo]] = []
+    for feature, directory in discover(project.root).items():
+        release = load_release(directory)
+        for index, (provider, model) in enumerate(release.models):
+            try:
+                info = catalog.resolve(provider, model, kinds.get(provider))
+            except ConfigError as exc:
+                raise ConfigError(f"release {feature}: {exc.message}") from None
+            uses.append((feature, "primary" if index == 0 else "fallback", info))
+    return uses
+
+
+@models_app.command("list")
+@handle_errors
+def list_cmd(
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Only this provider's models.")
+    ] = None,
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every model in the catalog (bundled + rampway.yaml overrides) with prices per 1M tokens."""
+    catalog = project_catalog(_optional_project(project))
+    entries = [e for e in catalog if provider is None or e.provider == provider]
+    if provider is not None and not entries:
+        raise ConfigError(f"no models for provider {provider!r} in the catalog")
+    if as_json:
+        emit_json({"models": [e.to_json() for e in entries]})
+        return
+    _print_catalog(entries)
+
+
+@models_app.command("check")
+@handle_errors
+def check_cmd(
+    within: Annotated[
+        str, typer.Option("--within", help="Look-ahead window: 90d, 12w, 6m, 1y.")
+    ] = "90d",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Check as of this date (default: today, UTC).")
+    ] = None,
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Releases whose model or fallback is deprecated or retires within the window (exit 1)."""
+    days, today = parse_window(within), parse_day(as_of)
+    horizon = today + dt.timedelta(days=days)
+    proj = load_project_option(project)
+    catalog = project_catalog(proj)
+    found = find_sunsets(release_uses(proj, catalog), today=today, horizon=horizon)
+    if as_json:
+        emit_json(
+            {
+                "as_of": today.isoformat(),
+                "within_days": days,
+                "ok": not found,
+                "findings": [s.to_json(today) for s in found],
+            }
+        )
+    else:
+        _print_findings(found, today, days)
+    if found:
+        raise typer.Exit(1)
+
+
+def _optional_project(path: Path | None) -> Project | None:
+    """`models list` works outside a project too (bundled catalog), unless --project was given."""
+    try:
+        return load_project_option(path)
+    except ConfigError:
+        if path is not None:
+            raise
+        return None
+
+
+def _price(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.3f}".rstrip("0").rstrip(".")
+
+
+def _columns(header: list[str], rows: list[list[str]]) -> str:
+    """Plain aligned columns: readable in a terminal, greppable in CI logs, never truncated."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def _print_catalog(entries: list[ModelInfo]) -> None:
+    header = [
+        "PROVIDER",
+        "MODEL",
+        "INPUT/1M",
+        "CACHED/1M",
+        "OUTPUT/1M",
+        "CONTEXT",
+        "DEPRECATED",
+        "RETIRES",
+        "SUCCESSOR",
+    ]
+    rows = [
+        [
+            e.provider,
+            e.model,
+            _price(e.input_per_1m),
+            _price(e.cached_per_1m),
+            _price(e.output_per_1m),
+            str(e.context_window),
+            str(e.deprecation_date or "-"),
+            str(e.retirement_date or "-"),
+            e.successor or "-",
+        ]
+        for e in entries
+    ]
+    console.print(_columns(header, rows), markup=False)
+
+
+def _print_findings(found: list[Sunset], today: dt.date, days: int) -> None:
+    if not found:
+        console.print(f"ok: no release uses a model deprecated or retiring within {days} days")
+        return
+    header = ["FEATURE", "ROLE", "MODEL", "STATUS", "DATE", "DAYS", "SUCCESSOR"]
+    rows = [
+        [
+            s.feature,
+            s.role,
+            f"{s.provider}/{s.model}",
+            s.status,
+            str(s.date),
+            str((s.date - today).days),
+            s.successor or "-",
+        ]
+        for s in found
+    ]
+    console.print(_columns(header, rows), markup=False)
+    console.print(f"{len(found)} model use(s) deprecated or retiring within {days} days")
+
+
+__all__ = ["models_app", "parse_window"]
