@@ -18,7 +18,8 @@ def _load(write_release: WriteRelease, yaml_text: str = BASE_YAML,
 
 def test_render_system_few_shot_and_user_template(write_release: WriteRelease) -> None:
     yaml_text = BASE_YAML.replace(
-        "  user: prompts/user.j2", "  user: prompts/user.j2\n  few_shot: [{user: hi, assistant: hey}]"
+        "  user: prompts/user.j2",
+        "  user: prompts/user.j2\n  few_shot: [{user: hi, assistant: hey}]",
     )
     messages = _load(write_release, yaml_text).render({"name": "Ada"}, user_message="Where?")
     assert messages == [
@@ -71,7 +72,8 @@ def test_without_user_template_the_user_message_is_appended(write_release: Write
 
 def test_inline_user_template(write_release: WriteRelease) -> None:
     yaml_text = BASE_YAML.replace("user: prompts/user.j2", 'user: "Q: {{ input }}"')
-    release = _load(write_release, yaml_text, {"prompts/system.md": BASE_FILES["prompts/system.md"]})
+    only_system = {"prompts/system.md": BASE_FILES["prompts/system.md"]}
+    release = _load(write_release, yaml_text, only_system)
     assert release.render({"name": "A"}, "x")[-1].content == "Q: x"
     assert list(release.files) == ["prompts/system.md"]
 
