@@ -12,7 +12,7 @@ Database errors never escape as SQLAlchemy exceptions: they arrive as `StoreErro
 `ConflictError` for a lost optimistic-concurrency race), unknown refs as `RefError`.
 """
 
-from rampway.store._migrate import alembic_config, current_revision, head_revision, upgrade
+from rampway.store._migrate import alembic_config, current_revisions, head_revisions, upgrade
 from rampway.store._records import AuditEntry, ChannelMove, ChannelState, ReleaseRecord
 from rampway.store._rollback import rollback_target
 from rampway.store._store import Store
@@ -25,9 +25,9 @@ __all__ = [
     "ReleaseRecord",
     "Store",
     "alembic_config",
-    "current_revision",
+    "current_revisions",
     "default_url",
-    "head_revision",
+    "head_revisions",
     "parse_url",
     "resolve_url",
     "rollback_target",

@@ -3,6 +3,10 @@
 `upgrade(engine)` brings a database to head inside one write transaction. On PostgreSQL it first
 takes a transaction-scoped advisory lock, on SQLite `BEGIN IMMEDIATE` does the same job, so many
 gateway processes starting at once migrate exactly once and the others wait, then see head.
+
+Areas add revisions in parallel, so the history may have several heads (e.g. `evals_0001` and
+`events_0001` both revising `0001`); we upgrade to all of them ("heads"). Prefer a linear chain
+when you can: set `down_revision` to the newest existing revision.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from rampway.errors import StoreError
-from rampway.store._engine import write_transaction
+from rampway.store._engine import translate_errors, write_transaction
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x72616D70  # "ramp": any constant shared by every rampway process
@@ -34,33 +38,30 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def head_revision() -> str:
-    """The newest revision shipped with this code; fails if the history has forked."""
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    if len(heads) != 1:
-        raise StoreError(f"migrations have {len(heads)} heads {sorted(heads)}; expected one")
-    return heads[0]
+def head_revisions() -> tuple[str, ...]:
+    """The newest revision(s) shipped with this code, sorted."""
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
-def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (None when it was never migrated)."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+def current_revisions(engine: Engine) -> tuple[str, ...]:
+    """The revision(s) the database is at, sorted (empty when it was never migrated)."""
+    with translate_errors(), engine.connect() as conn:
+        return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
 def upgrade(engine: Engine) -> None:
     """Migrate the database to head; a database newer than this code is a clear StoreError."""
-    head = head_revision()
+    heads = head_revisions()
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        current = MigrationContext.configure(conn).get_current_revision()
-        if current == head:
+        current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+        if current == heads:
             return
         try:
-            command.upgrade(alembic_config(conn), "head")
+            command.upgrade(alembic_config(conn), "heads")
         except CommandError as exc:
             raise StoreError(
-                f"cannot migrate database at revision {current!r} to {head!r}: {exc} "
-                "(is the database newer than this rampway?)"
+                f"cannot migrate database at revision {', '.join(current)} to "
+                f"{', '.join(heads)}: {exc} (is the database newer than this rampway?)"
             ) from exc

@@ -159,7 +159,7 @@ class Store:
             ).first()
             if existing is not None:
                 return _same_release_or_fail(existing, release_id, canonical)
-            _fail_if_id_taken(conn, release_id)
+            _fail_if_id_taken(conn, release_id, digest)
             now = _now()
             _insert_ignore(conn, features, {"name": feature, "created_at": now})
             conn.execute(
@@ -444,8 +444,10 @@ def _same_release_or_fail(existing: Row[Any], release_id: str, canonical: str) -
     return False
 
 
-def _fail_if_id_taken(conn: Connection, release_id: str) -> None:
+def _fail_if_id_taken(conn: Connection, release_id: str, digest: str) -> None:
     other = conn.scalar(sa.select(releases.c.digest).where(releases.c.release_id == release_id))
+    if other == digest:
+        raise _RaceLost  # committed by a concurrent publish since our first read: re-read
     if other is not None:
         raise StoreError(
             f"release id {release_id} already names another release (digest {other}); "

@@ -3,15 +3,18 @@
 Why Core tables and one shared `metadata`: Alembic compares this object with the database
 (`tests/store/test_migrations.py` fails when a table here has no migration), and other areas can
 declare their own tables next to these — or ORM classes with `metadata = schema.metadata` — without
-touching the store's code. Adding a table means: declare it here (or import it from a module that
-this file imports), then add one new revision under `migrations/versions/`.
+touching the store's code. Adding a table means: declare it in `rampway/<area>/tables.py` on
+this `metadata` (found by `load_all_tables()`, no registration needed), then add one new revision
+under `migrations/versions/`; `tests/store/test_store_migrations.py` checks the two agree.
 
 Timestamps are `UTCDateTime`: stored as UTC, always returned timezone-aware, on SQLite too.
 """
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -135,6 +138,20 @@ control_state = sa.Table(
     sa.CheckConstraint("id = 1", name="single_row"),
 )
 
+
+
+def load_all_tables() -> sa.MetaData:
+    """Import every `rampway.<area>.tables` module, so `metadata` describes the whole schema.
+
+    Tables register themselves on `metadata` when their module is imported; Alembic and the
+    schema test need all of them, not just those the current process happened to import.
+    """
+    package_dir = Path(__file__).resolve().parent.parent
+    for path in sorted(package_dir.glob("*/tables.py")):
+        importlib.import_module(f"rampway.{path.parent.name}.tables")
+    return metadata
+
+
 __all__ = [
     "JSONType",
     "NAMING_CONVENTION",
@@ -144,6 +161,7 @@ __all__ = [
     "channels",
     "control_state",
     "features",
+    "load_all_tables",
     "metadata",
     "releases",
 ]

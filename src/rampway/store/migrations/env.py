@@ -9,13 +9,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from rampway.store.schema import metadata
+from rampway.store.schema import load_all_tables
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=load_all_tables(),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
