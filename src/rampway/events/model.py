@@ -1,0 +1,148 @@
+"""The two kinds of event rows: one per served request, one per outcome (feedback).
+
+Plain slotted dataclasses: they are built on the request path and only turned into rows by the
+writer thread, so construction must cost next to nothing.
+
+Example:
+    ev = RequestEvent(id="req_1", ts=time.time(), feature="support-bot",
+                      release_id="support-bot@3f2a9c1e")
+    writer.emit(ev)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rampway.errors import ConfigError
+
+UNIT_HASH_CHARS = 32
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_CHARS = 200
+
+
+@dataclass(slots=True)
+class RequestEvent:
+    """One served (or refused) request. Text fields are None unless retention allows them."""
+
+    id: str
+    ts: float
+    feature: str
+    release_id: str | None = None
+    arm: str | None = None
+    unit_hash: str | None = None
+    attributes: dict[str, Any] | None = None
+    source: str = "gateway"  # gateway | sdk
+    protocol: str = "openai"  # openai | anthropic | sdk
+    stream: bool = False
+    provider: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    fallback_used: bool = False
+    status: str = "ok"  # ok | error
+    http_status: int = 200
+    error_code: str | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    refusal: bool = False
+    finish_reason: str | None = None
+    output_chars: int = 0
+    prompt_text: str | None = None
+    response_text: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class FeedbackEvent:
+    """One outcome: a named numeric value about a request or a unit (thumbs, conversion, …)."""
+
+    id: str
+    ts: float
+    name: str
+    value: float
+    request_id: str | None = None
+    unit_hash: str | None = None
+    feature: str | None = None
+    attributes: dict[str, Any] | None = field(default=None)
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def hash_unit(unit: str | None) -> str | None:
+    """Stable, non-reversible unit id for the event log.
+
+    Every gateway and SDK process must produce the same value for the same unit so that requests
+    and feedback can be joined per unit, hence a plain (domain-separated) SHA-256, no secret salt.
+    """
+    if unit is None:
+        return None
+    digest = hashlib.sha256(b"rampway-unit\x00" + unit.encode("utf-8")).hexdigest()
+    return digest[:UNIT_HASH_CHARS]
+
+
+def select_attributes(
+    attributes: Mapping[str, Any] | None, keep: Iterable[str] | None = None
+) -> dict[str, Any] | None:
+    """The subset of targeting attributes worth storing: bounded in count and size.
+
+    `keep` (from config) lists the attribute names to store; None stores the first
+    MAX_ATTRIBUTES scalar attributes. Long strings are cut so one client cannot bloat the log.
+    """
+    if not attributes:
+        return None
+    names = list(keep) if keep is not None else list(attributes)[:MAX_ATTRIBUTES]
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in attributes:
+            continue
+        value = attributes[name]
+        if isinstance(value, str):
+            value = value[:MAX_ATTRIBUTE_CHARS]
+        elif not isinstance(value, int | float | bool) and value is not None:
+            value = str(value)[:MAX_ATTRIBUTE_CHARS]
+        out[name] = value
+    return out or None
+
+
+class Redactor:
+    """Replaces every match of the configured patterns with `[REDACTED]` before text is stored.
+
+    Example:
+        Redactor([r"\\b\\d{16}\\b"]).redact("card 4111111111111111") == "card [REDACTED]"
+    """
+
+    __slots__ = ("_pattern",)
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        parts = []
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"retention.redact: invalid pattern {pattern!r}: {exc}") from exc
+            parts.append(f"(?:{pattern})")
+        self._pattern = re.compile("|".join(parts)) if parts else None
+
+    def redact(self, text: str | None) -> str | None:
+        if text is None or self._pattern is None:
+            return text
+        return self._pattern.sub("[REDACTED]", text)
+
+
+__all__ = [
+    "FeedbackEvent",
+    "Redactor",
+    "RequestEvent",
+    "hash_unit",
+    "select_attributes",
+]

@@ -1,0 +1,77 @@
+"""Event-log and app-key tables, on the store's shared SQLAlchemy metadata.
+
+The Alembic revision `events_0001` creates exactly these; keep the two in step.
+Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
+numeric comparison on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text
+
+from rampway.store.schema import JSONType, metadata
+
+request_events = Table(
+    "request_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("feature", String(200), nullable=False),
+    Column("release_id", String(200)),
+    Column("arm", String(100)),
+    Column("unit_hash", String(64)),
+    Column("attributes", JSONType),
+    Column("source", String(16), nullable=False),
+    Column("protocol", String(16), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("provider", String(100)),
+    Column("model", String(200)),
+    Column("attempts", Integer, nullable=False),
+    Column("fallback_used", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("error_code", String(64)),
+    Column("latency_ms", Float, nullable=False),
+    Column("ttft_ms", Float),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cached_tokens", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("refusal", Boolean, nullable=False),
+    Column("finish_reason", String(32)),
+    Column("output_chars", Integer, nullable=False),
+    Column("prompt_text", Text),
+    Column("response_text", Text),
+    Index("ix_request_events_feature_ts", "feature", "ts"),
+    Index("ix_request_events_release_ts", "release_id", "ts"),
+    Index("ix_request_events_unit", "unit_hash"),
+)
+
+feedback_events = Table(
+    "feedback_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("request_id", String(64)),
+    Column("unit_hash", String(64)),
+    Column("feature", String(200)),
+    Column("attributes", JSONType),
+    Index("ix_feedback_events_request", "request_id"),
+    Index("ix_feedback_events_unit", "unit_hash"),
+    Index("ix_feedback_events_name_ts", "name", "ts"),
+)
+
+app_keys = Table(
+    "app_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("features", JSONType),  # null = every feature
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+__all__ = ["app_keys", "feedback_events", "request_events"]

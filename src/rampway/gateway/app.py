@@ -1,0 +1,353 @@
+"""The gateway's ASGI application: OpenAI- and Anthropic-compatible endpoints over the pipeline.
+
+    POST /v1/chat/completions   OpenAI Chat Completions (stream and non-stream)
+    POST /v1/messages           Anthropic Messages (stream and non-stream)
+    GET  /v1/models             the features, as models
+    POST /v1/feedback           outcome events
+    GET  /metrics /healthz /readyz
+
+The middleware stack is built in one place (`build_stack`), error handling outermost: every
+error raised before the response started becomes a JSON error body (OpenAI shape; Anthropic shape
+on /v1/messages) with its 4xx/5xx status and `x-should-retry: false` — the gateway has already
+retried upstream, so SDKs must not multiply the retries.
+
+Example:
+    app = GatewayApp(Runtime.from_project(load_project()))
+    uvicorn.run(app, port=8787)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from rampway.errors import Overloaded, RampwayError, RefError, ServingError
+from rampway.gateway import _anthropic, _openai
+from rampway.gateway._http import (
+    SSE_HEADERS,
+    ASGIApp,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    dumps,
+    headers_of,
+    parse_json,
+    read_body,
+    send_bytes,
+    send_json,
+    state,
+)
+from rampway.gateway.call import CallInput, CallRecord
+from rampway.gateway.feedback import parse_feedback
+from rampway.gateway.keys import KeyRing
+from rampway.gateway.metrics import CONTENT_TYPE
+from rampway.gateway.runtime import Runtime
+from rampway.providers.types import StreamChunk
+
+log = logging.getLogger("rampway.gateway")
+
+Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
+NO_RETRY = (b"x-should-retry", b"false")
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def result_headers(record: CallRecord) -> Headers:
+    headers: Headers = [(b"x-request-id", record.call.request_id.encode())]
+    res = record.resolution
+    if res is not None:
+        headers.append((b"x-rampway-release", res.release.id.encode()))
+        headers.append((b"x-rampway-arm", res.arm.encode()))
+    return headers
+
+
+# -- middleware -----------------------------------------------------------------------------------
+
+
+class ErrorMiddleware:
+    """Outermost layer: turns any exception into a JSON error response (never a crash)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except RampwayError as exc:
+            if started:
+                log.warning("error after the response started: %s", exc)
+                return
+            await send_error(scope, send, exc)
+        except Exception:  # noqa: BLE001 - last line of defence: answer, log, keep serving
+            log.exception("unhandled error serving %s %s", scope["method"], scope["path"])
+            if not started:
+                await send_error(scope, send, ServingError("internal error in the gateway"))
+
+
+class AuthMiddleware:
+    """App keys on /v1/*: when keys exist, a valid one is required; the key is kept in state."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            keys = self.runtime.watcher.snapshot.keys
+            if keys.required:
+                headers = headers_of(scope)
+                key = keys.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+                state(scope)["app_key"] = key
+        await self.app(scope, receive, send)
+
+
+async def send_error(scope: Scope, send: Send, exc: RampwayError) -> None:
+    st = state(scope)
+    headers: Headers = [NO_RETRY]
+    for name in ("request_id", "release", "arm"):
+        value = st.get(name)
+        if value:
+            header = "x-request-id" if name == "request_id" else f"x-rampway-{name}"
+            headers.append((header.encode(), str(value).encode()))
+    if exc.http_status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    wire = _anthropic if scope.get("path") == "/v1/messages" else _openai
+    await send_json(send, exc.http_status, wire.error_json(exc), headers)
+
+
+# -- the application ------------------------------------------------------------------------------
+
+
+class GatewayApp:
+    """ASGI entry point: lifespan starts/stops the runtime; HTTP goes through the stack."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.endpoints = Endpoints(runtime)
+        self._stack = build_stack(self.endpoints, runtime)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self._stack(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.runtime.start()
+                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.runtime.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_stack(endpoints: Endpoints, runtime: Runtime) -> ASGIApp:
+    """The one place the middleware order is decided: errors ▸ auth ▸ routing."""
+    app: ASGIApp = endpoints
+    app = AuthMiddleware(app, runtime)
+    return ErrorMiddleware(app)
+
+
+class Endpoints:
+    """Routing by (method, path) and the endpoint handlers."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pipeline = runtime.pipeline
+        self.limit = runtime.settings.max_body_bytes
+        self.routes: dict[tuple[str, str], Endpoint] = {
+            ("POST", "/v1/chat/completions"): self.chat_completions,
+            ("POST", "/chat/completions"): self.chat_completions,
+            ("POST", "/v1/messages"): self.messages,
+            ("GET", "/v1/models"): self.models,
+            ("POST", "/v1/feedback"): self.feedback,
+            ("GET", "/metrics"): self.metrics,
+            ("GET", "/healthz"): self.healthz,
+            ("GET", "/readyz"): self.readyz,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.routes.get((scope["method"], scope["path"]))
+        if endpoint is None:
+            raise RefError(f"no endpoint {scope['method']} {scope['path']}")
+        await endpoint(scope, receive, send)
+
+    async def _body(self, scope: Scope, receive: Receive) -> Any:
+        return parse_json(await read_body(scope, receive, self.limit))
+
+    # -- model calls --------------------------------------------------------------------------
+
+    async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = _openai.parse_request(await self._body(scope, receive), headers_of(scope))
+        record = self._prepare(scope, call)
+        if call.stream:
+            await self._stream_openai(record, send)
+            return
+        record, response = await self.pipeline.run_complete(record)
+        await send_json(
+            send, 200, _openai.render_response(record, response), result_headers(record)
+        )
+
+    async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = _anthropic.parse_request(await self._body(scope, receive), headers_of(scope))
+        record = self._prepare(scope, call)
+        if call.stream:
+            await self._stream_anthropic(record, send)
+            return
+        record, response = await self.pipeline.run_complete(record)
+        await send_json(
+            send, 200, _anthropic.render_response(record, response), result_headers(record)
+        )
+
+    def _prepare(self, scope: Scope, call: CallInput) -> CallRecord:
+        st = state(scope)
+        st["request_id"] = call.request_id
+        key = st.get("app_key")
+        try:
+            KeyRing.authorize(key, call.feature)
+        except RampwayError as exc:
+            self.pipeline.hooks.on_rejected(call, exc)
+            raise
+        call.app_key = None if key is None else key.name
+        record = self.pipeline.prepare(call)
+        if record.resolution is not None:
+            st["release"] = record.resolution.release.id
+            st["arm"] = record.resolution.arm
+        return record
+
+    async def _stream_openai(self, record: CallRecord, send: Send) -> None:
+        stream = self.pipeline.stream_prepared(record)
+        first = await _first(stream)  # errors here still get a proper status code
+        model = (first.model if first else None) or _req_model(record)
+        enc = _openai.StreamEncoder(record, model, record.call.include_usage)
+        await _start_sse(send, record)
+        try:
+            if first is not None:
+                await _send_chunk(send, enc.chunk(first))
+            async for chunk in stream:
+                await _send_chunk(send, enc.chunk(chunk))
+            await _send_chunk(send, enc.end(record), more=False)
+        except RampwayError as exc:
+            await _send_chunk(send, _openai.stream_error(exc), more=False)
+        finally:
+            await stream.aclose()
+
+    async def _stream_anthropic(self, record: CallRecord, send: Send) -> None:
+        stream = self.pipeline.stream_prepared(record)
+        first = await _first(stream)
+        model = (first.model if first else None) or _req_model(record)
+        enc = _anthropic.StreamEncoder(record)
+        await _start_sse(send, record)
+        try:
+            await _send_chunk(send, enc.start(model))
+            if first is not None:
+                await _send_chunk(send, enc.chunk(first))
+            async for chunk in stream:
+                await _send_chunk(send, enc.chunk(chunk))
+            await _send_chunk(send, enc.end(record), more=False)
+        except RampwayError as exc:
+            await _send_chunk(send, _anthropic.stream_error(exc), more=False)
+        finally:
+            await stream.aclose()
+
+    # -- everything else ----------------------------------------------------------------------
+
+    async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = state(scope).get("app_key")
+        snapshot = self.runtime.watcher.snapshot
+        data = []
+        for name in sorted(snapshot.features):
+            entry = snapshot.features[name]
+            if key is not None and not key.allows(name):
+                continue
+            release = entry.channels.get("production")
+            data.append(
+                {
+                    "id": name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "rampway",
+                    "release": None if release is None else release.id,
+                    "mode": None if release is None else entry.mode_for(release),
+                }
+            )
+        await send_json(send, 200, {"object": "list", "data": data})
+
+    async def feedback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        event = parse_feedback(await self._body(scope, receive))
+        key = state(scope).get("app_key")
+        if event.feature is not None:
+            KeyRing.authorize(key, event.feature)
+        if not self.runtime.writer.emit(event):
+            raise Overloaded("event queue is full; retry the feedback later")
+        await send_json(send, 202, {"id": event.id, "object": "feedback", "accepted": True})
+
+    async def metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self.runtime.metrics.render()
+        await send_bytes(send, 200, body, [(b"content-type", CONTENT_TYPE.encode())])
+
+    async def healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {"status": "ok"})
+
+    async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = self.runtime
+        ready = rt.ready
+        body = {
+            "status": "ready" if ready else "starting",
+            "control_version": rt.watcher.snapshot.version,
+            "features": len(rt.watcher.snapshot.features),
+            "events": {"queued": rt.writer.queued, "dropped": rt.writer.stats.dropped},
+        }
+        await send_json(send, 200 if ready else 503, body)
+
+
+async def _first(stream: Any) -> StreamChunk | None:
+    try:
+        chunk: StreamChunk = await stream.__anext__()
+    except StopAsyncIteration:
+        return None
+    return chunk
+
+
+def _req_model(record: CallRecord) -> str:
+    return record.request.model if record.request is not None else ""
+
+
+async def _start_sse(send: Send, record: CallRecord) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [*SSE_HEADERS, *result_headers(record)],
+        }
+    )
+
+
+async def _send_chunk(send: Send, data: bytes, more: bool = True) -> None:
+    if data or not more:
+        await send({"type": "http.response.body", "body": data, "more_body": more})
+
+
+def create_app(runtime: Runtime) -> GatewayApp:
+    return GatewayApp(runtime)
+
+
+__all__ = ["AuthMiddleware", "ErrorMiddleware", "GatewayApp", "build_stack", "create_app", "dumps"]

@@ -1,0 +1,84 @@
+"""What an app asked for and what came of it, independent of the wire format.
+
+The OpenAI and Anthropic parsers and the SDK all produce a `CallInput`; the pipeline turns it into
+a `CallRecord` that hooks (metrics, event log, later shadow capture) consume.
+
+Example:
+    call = CallInput(feature="support-bot", messages=[Message("user", "Where is my order?")],
+                     unit="user-42", variables={"customer_name": "Ada"})
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from rampway.providers.types import ChatRequest, Message, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from rampway.gateway.resolve import Resolution
+
+Protocol = Literal["openai", "anthropic", "sdk"]
+
+#: Generation parameters an app may send. The release's own value wins when it sets one.
+APP_PARAMS = (
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "response_format",
+)
+
+
+def new_request_id() -> str:
+    """A fresh, collision-free request id (it is the event log's primary key)."""
+    return "req_" + os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class CallInput:
+    feature: str
+    messages: list[Message]
+    variables: dict[str, Any] = field(default_factory=dict)
+    unit: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # keys from APP_PARAMS
+    stream: bool = False
+    include_usage: bool = False  # OpenAI stream_options.include_usage
+    protocol: Protocol = "openai"
+    source: Literal["gateway", "sdk"] = "gateway"
+    request_id: str = field(default_factory=new_request_id)
+    app_key: str | None = None  # name of the app key that authenticated the call
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """Everything known about one call once it is over (successfully or not)."""
+
+    call: CallInput
+    started: float  # time.time() at entry
+    resolution: Resolution | None = None
+    request: ChatRequest | None = None
+    status: Literal["ok", "error"] = "ok"
+    http_status: int = 200
+    error_code: str | None = None
+    error_message: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    fallback_used: bool = False
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    refusal: str | None = None
+    finish_reason: str | None = None
+
+
+__all__ = ["APP_PARAMS", "CallInput", "CallRecord", "Protocol", "new_request_id"]

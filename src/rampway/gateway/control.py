@@ -1,0 +1,183 @@
+"""The control snapshot every serving process caches, and the watcher that keeps it fresh.
+
+Control state (channels, releases, app keys) lives in the store; each gateway or SDK process
+holds an immutable `ControlSnapshot` and swaps it whole when the store's control version moves
+(every channel move bumps it) or `rampway.yaml` changes. The watcher polls the version every
+`interval` seconds (default 0.25), so a `rampway rollback` reaches every process within ~0.5 s:
+one poll plus the reload. The request path only reads `watcher.snapshot` — no I/O, no lock.
+
+Example:
+    watcher = ControlWatcher(store, project)
+    watcher.refresh()                   # first load, synchronous
+    task = asyncio.create_task(watcher.run())
+    watcher.snapshot.features["support-bot"].channels["production"].id
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from rampway.config import FeatureConfig, ProjectConfig, parse_config
+from rampway.errors import ConfigError, RampwayError
+from rampway.events.model import Redactor
+from rampway.gateway.keys import KeyRing, load_keyring
+from rampway.release import Release
+
+if TYPE_CHECKING:
+    from rampway.store import Store
+
+log = logging.getLogger("rampway.gateway")
+
+Mode = Literal["managed", "passthrough"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSettings:
+    """Per-feature serving settings from rampway.yaml (`features.<name>`)."""
+
+    mode: Mode | None = None  # None: the release decides
+    require_unit: bool = False
+    keep_text: bool = True
+    redactor: Redactor = field(default_factory=lambda: Redactor(()))
+
+    @classmethod
+    def from_config(cls, cfg: FeatureConfig | None) -> FeatureSettings:
+        if cfg is None:
+            return cls()
+        return cls(
+            mode=cfg.mode,
+            require_unit=cfg.require_unit,
+            keep_text=cfg.retention.prompts,
+            redactor=Redactor(cfg.retention.redact),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureEntry:
+    name: str
+    settings: FeatureSettings
+    channels: Mapping[str, Release]  # channel name -> release it points to
+
+    def mode_for(self, release: Release) -> Mode:
+        return self.settings.mode or release.spec.mode
+
+
+@dataclass(frozen=True, slots=True)
+class ControlSnapshot:
+    version: int
+    features: Mapping[str, FeatureEntry]
+    keys: KeyRing
+    loaded_at: float = 0.0
+
+    @classmethod
+    def empty(cls) -> ControlSnapshot:
+        return cls(version=-1, features={}, keys=KeyRing.empty())
+
+
+class SnapshotLoader:
+    """Builds snapshots from the store; parses each release once (cached by release id)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._releases: dict[str, Release] = {}
+
+    def load(self, config: ProjectConfig, version: int) -> ControlSnapshot:
+        features: dict[str, FeatureEntry] = {}
+        for name in self._store.list_features():
+            channels = {
+                ch.channel: self._release(name, ch.release_id)
+                for ch in self._store.list_channels(name)
+            }
+            settings = FeatureSettings.from_config(config.features.get(name))
+            features[name] = FeatureEntry(name=name, settings=settings, channels=channels)
+        keys = load_keyring(self._store, config.gateway)
+        return ControlSnapshot(version, features, keys, loaded_at=time.time())
+
+    def _release(self, feature: str, release_id: str) -> Release:
+        release = self._releases.get(release_id)
+        if release is None:
+            record = self._store.get_release(feature, release_id)
+            release = Release.from_canonical(record.canonical)
+            self._releases[release_id] = release
+        return release
+
+
+class ControlWatcher:
+    """Holds the current snapshot; `run()` polls the store and rampway.yaml and reloads."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: ProjectConfig,
+        config_path: Path | None = None,
+        *,
+        interval: float = 0.25,
+    ) -> None:
+        self._loader = SnapshotLoader(store)
+        self._store = store
+        self._config = config
+        self._config_path = config_path
+        self._config_mtime = _mtime(config_path)
+        self.interval = interval
+        self.snapshot = ControlSnapshot.empty()
+        self.reloads = 0
+
+    @property
+    def config(self) -> ProjectConfig:
+        return self._config
+
+    def refresh(self) -> bool:
+        """Reload when the control version or the config file changed. Blocking (store I/O)."""
+        version = self._store.control_version()
+        config_changed = self._reload_config()
+        if version == self.snapshot.version and not config_changed:
+            return False
+        self.snapshot = self._loader.load(self._config, version)
+        self.reloads += 1
+        return True
+
+    async def run(self) -> None:
+        """Poll forever (cancel the task to stop). Store errors are logged, never fatal."""
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await asyncio.to_thread(self.refresh)
+            except RampwayError as exc:
+                log.warning("control reload failed (keeping the previous snapshot): %s", exc)
+
+    def _reload_config(self) -> bool:
+        mtime = _mtime(self._config_path)
+        if mtime == self._config_mtime or self._config_path is None:
+            return False
+        self._config_mtime = mtime
+        try:
+            text = self._config_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{self._config_path}: cannot read: {exc}") from exc
+        self._config = parse_config(text, str(self._config_path))
+        log.info("reloaded %s", self._config_path)
+        return True
+
+
+def _mtime(path: Path | None) -> float | None:
+    if path is None:
+        return None
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+__all__ = [
+    "ControlSnapshot",
+    "ControlWatcher",
+    "FeatureEntry",
+    "FeatureSettings",
+    "SnapshotLoader",
+]

@@ -1,0 +1,57 @@
+"""Resolution: which release serves this call. A pluggable, pure step over the control snapshot.
+
+Today the gateway serves each feature's `production` channel (`ChannelResolver`). Flags and
+allocations (later issues) are further `Resolver`s on this same seam: they receive the call and
+the snapshot and return a `Resolution` naming the release and the arm — no I/O, no clock, so they
+can be tested with plain data and run in the SDK too.
+
+Example:
+    res = ChannelResolver("production").resolve(call, snapshot)
+    res.release.id, res.arm      # 'support-bot@3f2a9c1e', 'production'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from rampway.errors import RefError
+from rampway.gateway.call import CallInput
+from rampway.gateway.control import ControlSnapshot, FeatureEntry
+from rampway.release import Release
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    feature: FeatureEntry
+    release: Release
+    arm: str  # what metrics and events group by: a channel name now, an allocation arm later
+    reason: str = "channel"
+
+
+class Resolver(Protocol):
+    def resolve(self, call: CallInput, snapshot: ControlSnapshot) -> Resolution: ...
+
+
+class ChannelResolver:
+    """Serve the release a channel points to (default `production`); arm = channel name."""
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: str = "production") -> None:
+        self.channel = channel
+
+    def resolve(self, call: CallInput, snapshot: ControlSnapshot) -> Resolution:
+        entry = snapshot.features.get(call.feature)
+        if entry is None:
+            raise RefError(
+                f"unknown feature {call.feature!r}: 'model' must name a feature "
+                "(GET /v1/models lists them)"
+            )
+        release = entry.channels.get(self.channel)
+        if release is None:
+            raise RefError(f"feature {call.feature!r} has no release on channel '{self.channel}'")
+        return Resolution(feature=entry, release=release, arm=self.channel)
+
+
+__all__ = ["ChannelResolver", "Resolution", "Resolver"]

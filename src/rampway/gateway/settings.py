@@ -1,0 +1,68 @@
+"""The `gateway:` section of rampway.yaml, validated by its owner (this module).
+
+gateway:
+  max_body_bytes: 1048576        # larger bodies get 413
+  require_keys: false            # true: refuse requests without a key even if none exist yet
+  keys:                          # optional keys declared in config (hashes only, never keys)
+    - {name: web, sha256: 9f86d0…, features: [support-bot]}
+  events:
+    flush_interval: 0.5          # crash-loss window, seconds
+    batch_size: 500
+    max_queue: 50000             # beyond this, new events are dropped (and counted)
+    attributes: [plan, country]  # attribute names stored with each event (default: all)
+  reload_interval: 0.25          # how often the control version is polled, seconds
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rampway.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeySpec(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    sha256: str
+    features: list[str] | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("must be the 64-hex SHA-256 of the key (see `rampway keys hash`)")
+        return value
+
+
+class EventSettings(_Strict):
+    flush_interval: float = Field(default=0.5, gt=0, le=60)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    max_queue: int = Field(default=50_000, ge=1)
+    attributes: list[str] | None = None
+
+
+class GatewaySettings(_Strict):
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    require_keys: bool = False
+    keys: list[KeySpec] = Field(default_factory=list)
+    events: EventSettings = Field(default_factory=EventSettings)
+    reload_interval: float = Field(default=0.25, gt=0, le=60)
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> GatewaySettings:
+        """Validate `gateway:`; errors read `rampway.yaml: gateway.events.batch_size: …`."""
+        try:
+            return cls.model_validate(section)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in ("gateway", *first["loc"]))
+            raise ConfigError(f"rampway.yaml: {where}: {first['msg']}") from exc
+
+
+__all__ = ["EventSettings", "GatewaySettings", "KeySpec"]
