@@ -34,14 +34,23 @@ RAMPWAY_DOC: dict[str, Any] = {
             "type": "string",
             "default": "mini",
             "rules": [
-                {"condition": {"country": {"$in": ["XX", "YY"]}, "plan": "enterprise"},
-                 "value": "blocked"},
+                {
+                    "condition": {"country": {"$in": ["XX", "YY"]}, "plan": "enterprise"},
+                    "value": "blocked",
+                },
                 {"segment": "beta", "value": "beta-model"},
-                {"condition": {"app_version": {"$vgte": "3.0.0"},
-                               "request.estimated_tokens": {"$gt": 8000}},
-                 "value": "long-context"},
-                {"condition": {"plan": {"$in": ["pro", "team"]}}, "percentage": 30,
-                 "value": "large"},
+                {
+                    "condition": {
+                        "app_version": {"$vgte": "3.0.0"},
+                        "request.estimated_tokens": {"$gt": 8000},
+                    },
+                    "value": "long-context",
+                },
+                {
+                    "condition": {"plan": {"$in": ["pro", "team"]}},
+                    "percentage": 30,
+                    "value": "large",
+                },
                 {"condition": {"plan": "free", "country": {"$ne": "US"}}, "value": "small"},
             ],
         }
@@ -52,14 +61,26 @@ GB_FEATURES: dict[str, Any] = {
     FLAG: {
         "defaultValue": "mini",
         "rules": [
-            {"condition": {"country": {"$in": ["XX", "YY"]}, "plan": "enterprise"},
-             "force": "blocked"},
+            {
+                "condition": {"country": {"$in": ["XX", "YY"]}, "plan": "enterprise"},
+                "force": "blocked",
+            },
             {"condition": {"id": {"$inGroup": "beta"}}, "force": "beta-model"},
-            {"condition": {"app_version": {"$vgte": "3.0.0"},
-                           "request.estimated_tokens": {"$gt": 8000}},
-             "force": "long-context"},
-            {"condition": {"plan": {"$in": ["pro", "team"]}}, "coverage": 0.3,
-             "hashAttribute": "id", "seed": FLAG, "hashVersion": 2, "force": "large"},
+            {
+                "condition": {
+                    "app_version": {"$vgte": "3.0.0"},
+                    "request.estimated_tokens": {"$gt": 8000},
+                },
+                "force": "long-context",
+            },
+            {
+                "condition": {"plan": {"$in": ["pro", "team"]}},
+                "coverage": 0.3,
+                "hashAttribute": "id",
+                "seed": FLAG,
+                "hashVersion": 2,
+                "force": "large",
+            },
             {"condition": {"plan": "free", "country": {"$ne": "US"}}, "force": "small"},
         ],
     }

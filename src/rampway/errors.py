@@ -83,13 +83,12 @@ class FlagError(ConfigError):
         file: str | None = None,
         line: int | None = None,
     ) -> None:
-        parts = [f"{file}:{line}" if file and line else file or ""]
-        if flag is not None:
-            parts.append(f"flag '{flag}'" if rule is None else f"flag '{flag}' rule {rule}")
-        if path:
-            parts.append(path)
-        where = " ".join(p for p in parts if p)
-        super().__init__(f"{where}: {message}" if where else message)
+        subject = "" if flag is None else f"flag '{flag}'"
+        if subject and rule is not None:
+            subject += f" rule {rule}"
+        where = " ".join(p for p in (subject, path) if p)
+        prefix = f"{file}:{line}" if file and line else (file or "")
+        super().__init__(": ".join(p for p in (prefix, where, message) if p))
         self.reason = message
         self.flag = flag
         self.rule = rule
