@@ -25,7 +25,8 @@ from rampway.cli._common import (
 from rampway.cli.release import open_store, record_json
 from rampway.config import NAME_PATTERN
 from rampway.errors import ConfigError, ConflictError, RefError
-from rampway.release import resolve_ref
+from rampway.release import check_release, resolve_ref
+from rampway.release._refs import release_dir_for
 
 channel_app = typer.Typer(help="Move channels (production, candidate, …).", no_args_is_help=True)
 app.add_typer(channel_app, name="channel")
@@ -67,6 +68,7 @@ def set_cmd(
     check_name("channel", channel)
     with open_store(proj) as store:
         release = resolve_ref(proj, feature, ref, store)
+        check_release(proj, release, release_dir_for(proj, ref))
         before = store.get_channel(feature, channel)
         current = 0 if before is None else before.version
         if expected_version is not None and expected_version != current:

@@ -64,8 +64,20 @@ def open_store(project: Project) -> Iterator[Store]:
 
 
 def needs_store(project: Project, ref: str | None) -> bool:
-    """Working-tree and path refs never touch the database (no file is created for them)."""
-    return ref is not None and release_dir_for(project, ref) is None
+    """Whether resolving `ref` may need the store. Working-tree and path refs never do, and
+    neither does anything while the SQLite file does not exist yet: read-only commands must not
+    create a database as a side effect (`release diff HEAD~1 HEAD` in a fresh clone)."""
+    return ref is not None and release_dir_for(project, ref) is None and _store_exists(project)
+
+
+def _store_exists(project: Project) -> bool:
+    from rampway.store import parse_url
+
+    url = parse_url(project.db_url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return True
+    return database.startswith("file:") or Path(database).exists()
 
 
 def resolve_one(project: Project, feature: str, ref: str | None) -> Release:
