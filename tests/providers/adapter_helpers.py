@@ -62,3 +62,32 @@ def error_body(
     message: str, code: str | None = None, etype: str = "invalid_request_error"
 ) -> dict[str, Any]:
     return {"error": {"message": message, "type": etype, "code": code, "param": None}}
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+NO_FAULTS = {
+    "rate_429": 0.0,
+    "rate_500": 0.0,
+    "rate_503": 0.0,
+    "rate_hang": 0.0,
+    "rate_reset": 0.0,
+    "rate_midstream_cut": 0.0,
+    "script": [],
+}
+
+
+def reset_sim(server: Any) -> None:
+    """Back to the bundled, fault-free config between tests sharing one server."""
+    models = {m: {"faults": NO_FAULTS} for m in ("sim-large", "sim-small", "sim-large-2")}
+    server.patch_config({"api_key": None, "models": models})

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
-from adapter_helpers import SECRET, BrokenStream, Recorder, sse
+from adapter_helpers import SECRET, WEATHER_TOOL, BrokenStream, Recorder, reset_sim, sse
 
 from rampway.errors import (
     ContextWindowExceeded,
@@ -23,6 +25,7 @@ from rampway.errors import (
     StreamInterrupted,
 )
 from rampway.providers.anthropic import AnthropicProvider, encode_request
+from rampway.providers.sim import SimServer, load_sim_config
 from rampway.providers.types import ChatRequest, Message, StreamChunk, ToolCall
 
 MESSAGE = {
@@ -42,7 +45,7 @@ MESSAGE = {
         "output_tokens": 12,
     },
 }
-WEATHER_TOOL = {
+WEATHER_FN = {
     "type": "function",
     "function": {
         "name": "weather",
@@ -125,7 +128,7 @@ def test_params_tools_and_tool_choice_are_translated() -> None:
         stop=["END"],
         max_tokens=77,
         user="u-9",
-        tools=[WEATHER_TOOL],
+        tools=[WEATHER_FN],
         tool_choice="required",
     )
     body = json.loads(encode_request(req, stream=True))
@@ -377,3 +380,118 @@ async def test_api_key_never_appears_in_errors_reprs_or_logs(
     for text in (str(info.value), repr(info.value), repr(p), str(vars(info.value)), caplog.text):
         assert SECRET not in text
     await p.aclose()
+
+
+# -- over real HTTP against the simulator -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim_server() -> Iterator[SimServer]:
+    with SimServer(load_sim_config(), time_scale=0) as server:
+        yield server
+
+
+@pytest.fixture
+async def sim(sim_server: SimServer) -> AsyncIterator[AnthropicProvider]:
+    reset_sim(sim_server)
+    p = AnthropicProvider("sim-anthropic", base_url=sim_server.base_url)
+    yield p
+    await p.aclose()
+
+
+def ask(text: str = "What is 17 + 25?", model: str = "sim-small", **kw: Any) -> ChatRequest:
+    msgs = [Message("system", "You are a careful assistant."), Message("user", text)]
+    return ChatRequest(model=model, messages=msgs, seed=5, **kw)
+
+
+async def test_sim_messages_complete_over_http(sim: AnthropicProvider) -> None:
+    resp = await sim.complete(ask(), timeout=5)
+    assert resp.content and resp.finish_reason == "stop" and resp.id.startswith("msg_")
+    assert resp.usage.input_tokens > 0 and resp.usage.output_tokens > 0
+
+
+async def test_sim_messages_stream_over_http(sim: AnthropicProvider) -> None:
+    chunks = [c async for c in sim.stream(ask(model="sim-large"), timeout=5)]
+    assert sum(1 for c in chunks if c.content) > 3
+    finish = [c for c in chunks if c.finish_reason]
+    assert len(finish) == 1 and finish[0].finish_reason == "stop"
+    assert finish[0].usage is not None and finish[0].usage.output_tokens > 0
+
+
+async def test_sim_tool_use_round_trip_over_http(sim: AnthropicProvider) -> None:
+    req = ask("What's the weather in Oslo right now?", model="sim-large", tools=[WEATHER_TOOL])
+    resp = await sim.complete(req, timeout=5)
+    assert resp.finish_reason == "tool_calls" and resp.tool_calls
+    call = resp.tool_calls[0]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Oslo"}
+    streamed = [c async for c in sim.stream(req, timeout=5)]
+    deltas = [d for c in streamed for d in (c.tool_calls or [])]
+    assert deltas[0].name == "get_weather" and deltas[0].id
+    assert json.loads("".join(d.arguments for d in deltas)) == {"city": "Oslo"}
+    # feed the tool result back: tool_use/tool_result blocks must be accepted by the server
+    follow = ChatRequest(
+        model="sim-large",
+        messages=[
+            *req.messages,
+            Message("assistant", resp.content, tool_calls=resp.tool_calls),
+            Message("tool", '{"temp_c": 12}', tool_call_id=call.id),
+        ],
+        tools=[WEATHER_TOOL],
+    )
+    final = await sim.complete(follow, timeout=5)
+    assert final.finish_reason in ("stop", "tool_calls")
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("429", RateLimited),
+        ("500", ProviderUnavailable),
+        ("503", ProviderUnavailable),
+        ("reset", ProviderConnectionError),
+    ],
+)
+async def test_sim_faults_over_http_become_rampway_errors(
+    sim_server: SimServer, sim: AnthropicProvider, fault: str, expected: type
+) -> None:
+    sim_server.patch_config(
+        {"models": {"sim-small": {"faults": {"script": [fault], "retry_after_s": 3}}}}
+    )
+    with pytest.raises(expected) as info:
+        await sim.complete(ask(), timeout=5)
+    if fault == "429":
+        assert info.value.retry_after == 3.0
+
+
+async def test_sim_midstream_cut_over_http_is_interrupted(
+    sim_server: SimServer, sim: AnthropicProvider
+) -> None:
+    sim_server.patch_config(
+        {"models": {"sim-large": {"faults": {"script": ["midstream_cut"], "cut_after_chunks": 6}}}}
+    )
+    got: list[StreamChunk] = []
+    with pytest.raises(StreamInterrupted):
+        async for chunk in sim.stream(ask(model="sim-large"), timeout=5):
+            got.append(chunk)
+    assert any(c.content for c in got) and not any(c.finish_reason for c in got)
+
+
+async def test_sim_context_overflow_over_http(sim: AnthropicProvider) -> None:
+    with pytest.raises(ContextWindowExceeded):
+        await sim.complete(ask("word " * 600_000), timeout=10)
+
+
+async def test_sim_wrong_key_over_http_is_auth_error(sim_server: SimServer) -> None:
+    reset_sim(sim_server)
+    sim_server.patch_config({"api_key": "sk-right"})
+    wrong = AnthropicProvider("a", base_url=sim_server.base_url, api_key=SECRET)
+    right = AnthropicProvider("a", base_url=sim_server.base_url, api_key="sk-right")
+    try:
+        with pytest.raises(ProviderAuthError) as info:
+            await wrong.complete(ask(), timeout=5)
+        assert SECRET not in str(info.value)
+        assert (await right.complete(ask(), timeout=5)).content
+    finally:
+        sim_server.patch_config({"api_key": None})
+        await wrong.aclose()
+        await right.aclose()

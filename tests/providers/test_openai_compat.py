@@ -10,10 +10,21 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
-from adapter_helpers import SECRET, BrokenStream, Recorder, error_body, sse
+from adapter_helpers import (
+    SECRET,
+    WEATHER_TOOL,
+    BrokenStream,
+    Recorder,
+    error_body,
+    reset_sim,
+    sse,
+)
 
 from rampway.errors import (
     ContextWindowExceeded,
@@ -27,6 +38,7 @@ from rampway.errors import (
     StreamInterrupted,
 )
 from rampway.providers.openai_compat import OpenAICompatProvider, encode_request
+from rampway.providers.sim import SimServer, load_sim_config
 from rampway.providers.types import ChatRequest, Message, StreamChunk, ToolCall
 
 COMPLETION = {
@@ -371,3 +383,151 @@ async def test_api_key_never_appears_in_errors_reprs_or_logs(
     for text in texts:
         assert SECRET not in text
     await p.aclose()
+
+
+# -- over real HTTP against the simulator -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim_server() -> Iterator[SimServer]:
+    with SimServer(load_sim_config(), time_scale=0) as server:
+        yield server
+
+
+@pytest.fixture
+async def sim(sim_server: SimServer) -> AsyncIterator[OpenAICompatProvider]:
+    reset_sim(sim_server)
+    p = OpenAICompatProvider("sim", base_url=sim_server.openai_base_url)
+    yield p
+    await p.aclose()
+
+
+def ask(text: str = "What is 17 + 25?", model: str = "sim-small", **kw: Any) -> ChatRequest:
+    return ChatRequest(model=model, messages=[Message("user", text)], seed=3, **kw)
+
+
+async def test_sim_complete_over_http(sim: OpenAICompatProvider) -> None:
+    resp = await sim.complete(ask(), timeout=5)
+    assert resp.content and resp.finish_reason == "stop" and resp.model == "sim-small"
+    assert resp.usage.input_tokens > 0 and resp.usage.output_tokens > 0
+    assert resp.id.startswith("chatcmpl-")
+
+
+async def test_sim_stream_over_http_ends_with_finish_and_usage(sim: OpenAICompatProvider) -> None:
+    chunks = [c async for c in sim.stream(ask(model="sim-large"), timeout=5)]
+    text = "".join(c.content or "" for c in chunks)
+    assert text and sum(1 for c in chunks if c.content) > 3  # really streamed in pieces
+    assert [c.finish_reason for c in chunks if c.finish_reason] == ["stop"]
+    usage = [c.usage for c in chunks if c.usage]
+    assert usage and usage[-1].output_tokens > 0
+
+
+async def test_sim_tool_calls_over_http_both_modes(sim: OpenAICompatProvider) -> None:
+    req = ask("What's the weather in Oslo right now?", model="sim-large", tools=[WEATHER_TOOL])
+    resp = await sim.complete(req, timeout=5)
+    assert resp.finish_reason == "tool_calls" and resp.tool_calls
+    assert resp.tool_calls[0].name == "get_weather"
+    assert json.loads(resp.tool_calls[0].arguments) == {"city": "Oslo"}
+    chunks = [c async for c in sim.stream(req, timeout=5)]
+    deltas = [d for c in chunks for d in (c.tool_calls or [])]
+    assert deltas[0].name == "get_weather"
+    assert json.loads("".join(d.arguments for d in deltas)) == {"city": "Oslo"}
+    assert chunks[-1].finish_reason == "tool_calls" or chunks[-2].finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "status"),
+    [
+        ("429", RateLimited, 429),
+        ("500", ProviderUnavailable, 500),
+        ("503", ProviderUnavailable, 503),
+        ("reset", ProviderConnectionError, None),
+    ],
+)
+async def test_sim_faults_over_http_become_rampway_errors(
+    sim_server: SimServer,
+    sim: OpenAICompatProvider,
+    fault: str,
+    expected: type[ProviderError],
+    status: int | None,
+) -> None:
+    sim_server.patch_config(
+        {"models": {"sim-small": {"faults": {"script": [fault], "retry_after_s": 2.5}}}}
+    )
+    with pytest.raises(expected) as info:
+        await sim.complete(ask(), timeout=5)
+    assert info.value.status == status
+    if fault == "429":
+        assert info.value.retry_after == 2.5
+    assert (await sim.complete(ask(), timeout=5)).content  # script used up: healthy again
+
+
+async def test_sim_hang_over_http_times_out_at_the_deadline(
+    sim_server: SimServer, sim: OpenAICompatProvider
+) -> None:
+    sim_server.patch_config(
+        {"models": {"sim-small": {"faults": {"script": ["hang"], "hang_s": 2}}}}
+    )
+    started = time.perf_counter()
+    with pytest.raises(ProviderTimeout):
+        await sim.complete(ask(), timeout=0.3)
+    assert 0.25 < time.perf_counter() - started < 1.5
+
+
+async def test_sim_midstream_cut_over_http_is_interrupted_after_partial_output(
+    sim_server: SimServer, sim: OpenAICompatProvider
+) -> None:
+    sim_server.patch_config(
+        {"models": {"sim-large": {"faults": {"script": ["midstream_cut"], "cut_after_chunks": 3}}}}
+    )
+    got: list[StreamChunk] = []
+    with pytest.raises(StreamInterrupted):
+        async for chunk in sim.stream(ask(model="sim-large"), timeout=5):
+            got.append(chunk)
+    assert any(c.content for c in got)
+    assert not any(c.finish_reason for c in got)
+
+
+async def test_sim_context_overflow_over_http(sim: OpenAICompatProvider) -> None:
+    with pytest.raises(ContextWindowExceeded, match="maximum context length"):
+        await sim.complete(ask("word " * 600_000), timeout=10)
+
+
+async def test_sim_wrong_key_over_http_is_auth_error_and_key_stays_secret(
+    sim_server: SimServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reset_sim(sim_server)
+    sim_server.patch_config({"api_key": "sk-the-right-one"})
+    wrong = OpenAICompatProvider("sim", base_url=sim_server.openai_base_url, api_key=SECRET)
+    right = OpenAICompatProvider(
+        "sim", base_url=sim_server.openai_base_url, api_key="sk-the-right-one"
+    )
+    try:
+        with pytest.raises(ProviderAuthError) as info:
+            await wrong.complete(ask(), timeout=5)
+        with pytest.raises(ProviderAuthError) as streamed:
+            await collect_stream(wrong.stream(ask(), timeout=5))
+        assert (await right.complete(ask(), timeout=5)).content
+        for text in (str(info.value), repr(info.value), str(streamed.value), caplog.text):
+            assert SECRET not in text
+    finally:
+        sim_server.patch_config({"api_key": None})
+        await wrong.aclose()
+        await right.aclose()
+
+
+async def test_connection_refused_is_a_connection_error() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = OpenAICompatProvider("gone", base_url=f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(ProviderConnectionError):
+        await p.complete(ask(), timeout=2)
+    await p.aclose()
+
+
+async def collect_stream(stream: AsyncIterator[StreamChunk]) -> list[StreamChunk]:
+    return [c async for c in stream]
