@@ -1,0 +1,156 @@
+"""`rampway serve` (the gateway) and `rampway keys …` (its app keys).
+
+    rampway serve [--host 127.0.0.1] [--port 8787] [--workers N] [--with-sim]
+    rampway keys create NAME [--feature F …] [--json]     # prints the key once
+    rampway keys list [--json]
+    rampway keys revoke NAME
+    rampway keys hash KEY                                  # for `gateway.keys` in rampway.yaml
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rampway.cli import app
+from rampway.cli._common import (
+    JsonOption,
+    ProjectOption,
+    console,
+    current_actor,
+    emit_json,
+    err_console,
+    fail,
+    handle_errors,
+    load_project_option,
+)
+
+SERVE_HELP = (
+    "Serve the OpenAI/Anthropic-compatible gateway until SIGTERM/SIGINT.\n\n"
+    "Events are written in batches every gateway.events.flush_interval seconds (default 0.5): "
+    "a graceful stop (SIGTERM) drains them all; a hard crash loses at most that window. When "
+    "the event queue is full (database down), new events are dropped and counted in "
+    "rampway_events_dropped_total rather than slowing requests down."
+)
+
+
+@app.command("serve", help=SERVE_HELP)
+@handle_errors
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8787,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    with_sim: Annotated[
+        bool,
+        typer.Option("--with-sim", help="Also start the simulator; point sim providers at it."),
+    ] = False,
+    sim_port: Annotated[int, typer.Option(help="Simulator port with --with-sim (0 = any).")] = 0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    project: ProjectOption = None,
+) -> None:
+    from rampway.gateway.serve import run
+
+    if not 0 <= port <= 65535 or not 0 <= sim_port <= 65535:
+        fail("--port and --sim-port must be between 0 and 65535")
+    if workers < 1:
+        fail("--workers must be at least 1")
+    proj = load_project_option(project)
+
+    def ready(message: str) -> None:
+        err_console.print(message, markup=False)
+
+    err_console.print(
+        f"rampway gateway on http://{host}:{port}/v1 (project {proj.root}, {workers} worker(s))",
+        markup=False,
+    )
+    run(proj, host=host, port=port, workers=workers, with_sim=with_sim, sim_port=sim_port,
+        log_level=log_level, on_ready=ready)
+
+
+keys_app = typer.Typer(help="App keys for the gateway (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+@handle_errors
+def keys_create(
+    name: Annotated[str, typer.Argument(help="A name for the app or team using the key.")],
+    feature: Annotated[
+        list[str] | None,
+        typer.Option("--feature", "-f", help="Limit the key to this feature (repeatable)."),
+    ] = None,
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a key and print it once (only its SHA-256 is stored)."""
+    from rampway.gateway.keys import create_key
+    from rampway.store import Store
+
+    proj = load_project_option(project)
+    with Store.open(proj.db_url) as store:
+        key, plaintext = create_key(store, name, features=feature, actor=current_actor())
+    if as_json:
+        emit_json({**key.to_json(), "key": plaintext})
+        return
+    console.print(f"created app key [bold]{name}[/] — store it now, it is not shown again:")
+    console.print(plaintext, markup=False)
+
+
+@keys_app.command("list")
+@handle_errors
+def keys_list(project: ProjectOption = None, as_json: JsonOption = False) -> None:
+    """Active keys stored in the database (names and feature limits, never the keys)."""
+    from rampway.gateway.keys import list_keys
+    from rampway.store import Store
+
+    proj = load_project_option(project)
+    with Store.open(proj.db_url) as store:
+        keys = list_keys(store)
+    if as_json:
+        emit_json({"keys": [k.to_json() for k in keys]})
+        return
+    if not keys:
+        console.print("no app keys (the gateway accepts requests without a key)")
+    for k in keys:
+        limit = "all features" if k.features is None else ", ".join(sorted(k.features))
+        console.print(f"[bold]{k.name}[/]  {limit}")
+
+
+@keys_app.command("revoke")
+@handle_errors
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="Name of the key to revoke.")],
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a key; running gateways refuse it within a second."""
+    from rampway.gateway.keys import revoke_key
+    from rampway.store import Store
+
+    proj = load_project_option(project)
+    with Store.open(proj.db_url) as store:
+        revoke_key(store, name, actor=current_actor())
+    if as_json:
+        emit_json({"name": name, "revoked": True})
+        return
+    console.print(f"revoked app key [bold]{name}[/]")
+
+
+@keys_app.command("hash")
+@handle_errors
+def keys_hash(
+    key: Annotated[str, typer.Argument(help="A key to hash for `gateway.keys` in rampway.yaml.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Print the SHA-256 to put in rampway.yaml (`gateway.keys: [{name, sha256}]`)."""
+    from rampway.gateway.keys import hash_key
+
+    digest = hash_key(key)
+    if as_json:
+        emit_json({"sha256": digest})
+        return
+    console.print(digest, markup=False)
+
+
+__all__ = ["keys_app", "serve_cmd"]

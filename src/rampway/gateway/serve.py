@@ -1,0 +1,160 @@
+"""Running the gateway: uvicorn (one or many workers) and, optionally, the simulator beside it.
+
+Workers are separate processes that each build their own `Runtime` from the environment
+(`RAMPWAY_PROJECT`, `RAMPWAY_SIM_URL`) through the `app_from_env` factory; they share nothing but
+the database, so any number of them (on any number of hosts) can serve the same project.
+
+Shutdown: on SIGTERM/SIGINT uvicorn stops accepting connections, lets in-flight requests finish
+(up to `GRACEFUL_S`), then runs the lifespan shutdown, where the runtime drains the event queue
+completely before the process exits.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from rampway.config import Project, load_project
+from rampway.errors import ConfigError
+from rampway.gateway.app import GatewayApp
+from rampway.gateway.runtime import Runtime
+
+ENV_PROJECT = "RAMPWAY_PROJECT"
+ENV_SIM_URL = "RAMPWAY_SIM_URL"
+GRACEFUL_S = 30
+
+
+def app_from_env() -> GatewayApp:
+    """uvicorn factory: the project from $RAMPWAY_PROJECT (else the cwd), sim URL if set."""
+    raw = os.environ.get(ENV_PROJECT)
+    project = load_project(Path(raw) if raw else None)
+    runtime = Runtime.from_project(project, sim_url=os.environ.get(ENV_SIM_URL) or None)
+    return GatewayApp(runtime)
+
+
+def sim_config_path(project: Project) -> Path | None:
+    """`sim: {config: sim.yaml}` in rampway.yaml, relative to the project root."""
+    raw = project.config.sim.get("config")
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ConfigError("rampway.yaml: sim.config must be a path to a sim YAML file")
+    path = Path(raw)
+    return path if path.is_absolute() else project.root / path
+
+
+def _sim_main(config_path: str | None, host: str, port: int, conn: Connection) -> None:
+    """Child process: run the simulator until terminated; report its OpenAI base URL."""
+    import signal
+    import threading
+
+    from rampway.providers.sim import SimServer, load_sim_config
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        server = SimServer(load_sim_config(config_path), host=host, port=port).start()
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails cleanly
+        conn.send(("error", str(exc)))
+        return
+    conn.send(("ok", server.openai_base_url))
+    stop.wait()
+    server.stop()
+
+
+class SimProcess:
+    """The simulator in its own process (so it never competes with a worker for the GIL)."""
+
+    def __init__(self, config_path: Path | None, host: str = "127.0.0.1", port: int = 0) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(
+            target=_sim_main,
+            args=(None if config_path is None else str(config_path), host, port, child),
+            name="rampway-sim",
+            daemon=True,
+        )
+        self._proc.start()
+        if not parent.poll(30):
+            self.stop()
+            raise ConfigError("the simulator did not start within 30 s")
+        status, value = parent.recv()
+        if status != "ok":
+            self.stop()
+            raise ConfigError(f"cannot start the simulator: {value}")
+        self.base_url: str = value
+
+    def stop(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(10)
+
+
+def preflight(project: Project) -> None:
+    """Fail fast, in the parent, on what every worker would fail on: settings, providers,
+    database (opening it also migrates it once, before workers race to)."""
+    from rampway.gateway.runtime import provider_config
+    from rampway.gateway.settings import GatewaySettings
+    from rampway.providers.registry import build_providers
+    from rampway.store import Store
+
+    GatewaySettings.from_config(project.config.gateway)
+    build_providers(provider_config(project))
+    Store.open(project.db_url).close()
+
+
+def run(
+    project: Project,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    workers: int = 1,
+    with_sim: bool = False,
+    sim_port: int = 0,
+    log_level: str = "warning",
+    on_ready: Any = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT. Blocking."""
+    import uvicorn
+
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    preflight(project)
+    os.environ[ENV_PROJECT] = str(project.root)
+    sim = SimProcess(sim_config_path(project), port=sim_port) if with_sim else None
+    try:
+        if sim is not None:
+            os.environ[ENV_SIM_URL] = sim.base_url
+            if on_ready is not None:
+                on_ready(f"simulator at {sim.base_url}")
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rampway-metrics-")
+        uvicorn.run(
+            "rampway.gateway.serve:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_S,
+        )
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+__all__ = [
+    "ENV_PROJECT",
+    "ENV_SIM_URL",
+    "SimProcess",
+    "app_from_env",
+    "preflight",
+    "run",
+    "sim_config_path",
+]

@@ -1,0 +1,175 @@
+"""Build a small rampway project on disk, publish its releases, serve it (shared by gateway, SDK
+and events tests).
+
+Features:
+  support-bot  managed, system prompt with a variable, requires a unit, text retention with
+               redaction of 16-digit numbers; two releases (v1 on sim-large, v2 on sim-small)
+  echo         passthrough on sim-small, no retention
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import uvicorn
+import yaml
+
+from rampway.config import Project, load_project
+from rampway.events.tables import feedback_events, request_events
+from rampway.gateway import GatewayApp, Runtime
+from rampway.release import Release, load_release
+from rampway.store import Store
+
+SYSTEM_V1 = "You are the support assistant. Greet {{ customer_name | default('the customer') }}."
+SYSTEM_V2 = "You are the NEW support assistant for {{ customer_name | default('everyone') }}."
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "description": "Look up an order by id.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    }
+]
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def write_release(root: Path, feature: str, spec: dict[str, Any], files: dict[str, str]) -> Path:
+    directory = root / feature
+    _write(directory / "release.yaml", yaml.safe_dump(spec, sort_keys=False))
+    for rel, text in files.items():
+        _write(directory / rel, text)
+    return directory
+
+
+def support_spec(model: str) -> dict[str, Any]:
+    return {
+        "provider": "sim",
+        "model": model,
+        "fallbacks": ["sim-large-2"],
+        "mode": "managed",
+        "params": {"temperature": 0.2, "max_tokens": 200, "seed": 1},
+        "messages": {"system": "prompts/system.md"},
+        "variables": {"customer_name": {"required": False}},
+    }
+
+
+@dataclass
+class Proj:
+    project: Project
+    db_url: str
+    v1: Release
+    v2: Release
+    echo: Release
+    tools: Release
+
+
+def make_project(tmp: Path, db_url: str, gateway: dict[str, Any] | None = None) -> Proj:
+    """rampway.yaml + releases under `tmp`, published; production → v1 (support-bot)."""
+    root = tmp / "proj"
+    config = {
+        "database": {"url": db_url},
+        "providers": {"sim": {"kind": "sim", "options": {"config": str(tmp / "sim.yaml")}}},
+        "features": {
+            "support-bot": {
+                "require_unit": True,
+                "retention": {"prompts": True, "redact": [r"\b\d{16}\b"]},
+            },
+            "echo": {"retention": {"prompts": False}},
+            "tools-bot": {},
+        },
+        "gateway": gateway or {"events": {"flush_interval": 0.05}},
+    }
+    _write(root / "rampway.yaml", yaml.safe_dump(config, sort_keys=False))
+    _write(tmp / "sim.yaml", yaml.safe_dump(sim_config_data()))
+    staging = tmp / "staging"
+    v1 = load_release(write_release(staging / "v1", "support-bot", support_spec("sim-large"),
+                                    {"prompts/system.md": SYSTEM_V1}), feature="support-bot")
+    v2 = load_release(write_release(staging / "v2", "support-bot", support_spec("sim-small"),
+                                    {"prompts/system.md": SYSTEM_V2}), feature="support-bot")
+    echo = load_release(
+        write_release(staging / "e", "echo",
+                      {"provider": "sim", "model": "sim-small", "mode": "passthrough"}, {}),
+        feature="echo",
+    )
+    tools = load_release(
+        write_release(staging / "t", "tools-bot",
+                      {"provider": "sim", "model": "sim-large-2", "mode": "passthrough",
+                       "tools": TOOLS}, {}),
+        feature="tools-bot",
+    )
+    with Store.open(db_url) as store:
+        for rel in (v1, v2, echo, tools):
+            store.publish(rel.feature, rel.digest, rel.id, rel.canonical, actor="test")
+        store.set_channel("support-bot", "production", v1.id, actor="test", reason="v1")
+        store.set_channel("echo", "production", echo.id, actor="test", reason="init")
+        store.set_channel("tools-bot", "production", tools.id, actor="test", reason="init")
+    return Proj(load_project(root), db_url, v1, v2, echo, tools)
+
+
+def sim_config_data() -> dict[str, Any]:
+    """Zero latency, no faults, no refusals: deterministic tests."""
+    models = {}
+    for name in ("sim-large", "sim-small", "sim-large-2"):
+        models[name] = {"faults": {"rate_429": 0.0, "rate_500": 0.0, "rate_503": 0.0,
+                                   "rate_hang": 0.0, "rate_reset": 0.0,
+                                   "rate_midstream_cut": 0.0},
+                        "refusal_rate": 0.0}
+    return {"time_scale": 0, "fault_seed": 1, "models": models}
+
+
+def count_rows(db_url: str, table: sa.Table = request_events) -> int:
+    with Store.open(db_url) as store, store.engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+
+def rows(db_url: str, table: sa.Table = request_events) -> list[Any]:
+    with Store.open(db_url) as store, store.engine.connect() as conn:
+        return list(conn.execute(sa.select(table)))
+
+
+__all__ = ["feedback_events", "request_events"]
+
+
+@contextmanager
+def serve(runtime: Runtime) -> Iterator[str]:
+    """Run the gateway on a real uvicorn server (127.0.0.1, ephemeral port); yields base URL."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(GatewayApp(runtime), log_level="warning", lifespan="on",
+                            access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "gateway did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
