@@ -93,9 +93,10 @@ def text_to_classify(ctx: Ctx) -> str:
 
 def _lexicon_for(label: str) -> tuple[str, ...]:
     low = label.lower().replace("_", " ").replace("-", " ")
+    label_words = set(low.split())
     words: list[str] = [low]
     for key, synonyms in _LEXICON.items():
-        if key in low or low in key:
+        if key in low or low in key or label_words & set(synonyms):
             words.extend(synonyms)
     return tuple(words)
 
