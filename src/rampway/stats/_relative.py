@@ -1,0 +1,84 @@
+"""Relative differences (candidate / baseline - 1) with delta-method intervals.
+
+For independent arms with means m_a (baseline), m_b (candidate), the first-order (delta
+method) variance of r = m_b / m_a - 1 is
+
+    Var(r) ~= var_b / (n_b m_a^2) + m_b^2 var_a / (n_a m_a^4)
+
+(the same approximation GrowthBook's frequentist and sequential engines use for lift). The
+fixed-horizon interval is r +/- z * sqrt(Var(r)); the sequential one uses the always-valid
+half-width of `rampway.stats._sequential` with Var(r) in place of the variance of a
+difference. A baseline mean of 0 makes the ratio undefined: the interval is unbounded.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats as sps
+
+from rampway.stats._sequential import (
+    DEFAULT_TUNING_N,
+    ArmSummary,
+    SequentialInterval,
+    check_alpha,
+    cs_halfwidth,
+    resolve_rho2,
+)
+from rampway.stats._types import Interval, check_level, unbounded
+
+
+def relative_variance(baseline: ArmSummary, candidate: ArmSummary) -> float:
+    """Delta-method variance of candidate.mean / baseline.mean."""
+    ma, mb = baseline.mean, candidate.mean
+    return candidate.variance / (candidate.n * ma**2) + mb**2 * baseline.variance / (
+        baseline.n * ma**4
+    )
+
+
+def _usable(baseline: ArmSummary, candidate: ArmSummary, min_n: int) -> bool:
+    return (
+        min(baseline.n, candidate.n) >= max(min_n, 2)
+        and baseline.mean != 0
+        and all(
+            math.isfinite(x)
+            for x in (baseline.mean, candidate.mean, baseline.variance, candidate.variance)
+        )
+    )
+
+
+def relative_difference(
+    baseline: ArmSummary, candidate: ArmSummary, level: float = 0.95
+) -> Interval:
+    """candidate/baseline - 1 with a fixed-horizon delta-method normal interval."""
+    level = check_level(level)
+    ns = (baseline.n, candidate.n)
+    if not _usable(baseline, candidate, 2):
+        est = candidate.mean / baseline.mean - 1 if baseline.mean else math.nan
+        return unbounded(est, level, "delta-relative", ns)
+    est = candidate.mean / baseline.mean - 1
+    se = math.sqrt(relative_variance(baseline, candidate))
+    z = float(sps.norm.ppf((1 + level) / 2))
+    p = float(2 * sps.norm.sf(abs(est / se))) if se > 0 else (1.0 if est == 0 else 0.0)
+    return Interval(est, est - z * se, est + z * se, level, "delta-relative", ns, p)
+
+
+def sequential_relative_difference(
+    baseline: ArmSummary,
+    candidate: ArmSummary,
+    *,
+    alpha: float = 0.05,
+    tuning_n: float = DEFAULT_TUNING_N,
+    mixture_variance: float | None = None,
+    min_n: int = 2,
+) -> SequentialInterval:
+    """candidate/baseline - 1 with an always-valid (asymptotic CS) delta-method interval."""
+    check_alpha(alpha)
+    rho2 = resolve_rho2(alpha, tuning_n, mixture_variance)
+    na, nb = baseline.n, candidate.n
+    if not _usable(baseline, candidate, min_n):
+        est = candidate.mean / baseline.mean - 1 if baseline.mean else math.nan
+        return SequentialInterval(est, -math.inf, math.inf, alpha, na, nb, "delta-relative-cs")
+    est = candidate.mean / baseline.mean - 1
+    half = cs_halfwidth(relative_variance(baseline, candidate), na + nb, alpha, rho2)
+    return SequentialInterval(est, est - half, est + half, alpha, na, nb, "delta-relative-cs")
