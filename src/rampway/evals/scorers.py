@@ -168,17 +168,40 @@ class _Spec(BaseModel):
         return case.expect.get(self.expect or name, _MISSING)
 
 
+def _extract_pattern(pattern: str | None) -> str | None:
+    if pattern is not None:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from exc
+        if compiled.groups != 1:
+            raise ValueError("extract needs exactly one capture group, e.g. 'intent: (\\w+)'")
+    return pattern
+
+
 class MatchScorer(_Spec):
-    """Whole-answer equality; `normalized` ignores case, whitespace, quotes, end punctuation."""
+    """Answer equality; `normalized` ignores case, whitespace, quotes, end punctuation.
+
+    `extract: 'intent:\\s*(\\w+)'` compares only the captured group (no match = fail).
+    """
 
     type: Literal["exact", "normalized"]
     value: str | None = None
+    extract: str | None = None
+
+    _check_extract = field_validator("extract")(classmethod(lambda cls, v: _extract_pattern(v)))
 
     def score(self, name: str, output: Output, case: CaseView) -> Score | None:
         expected = self.expected(name, case, self.value)
         if expected is _MISSING:
             return None
-        want, got = str(expected), output.content
+        got = output.content
+        if self.extract is not None:
+            found = re.search(self.extract, got, re.IGNORECASE)
+            if found is None:
+                return Score(0.0, False, f"no match for {self.extract!r} in {got[:60]!r}")
+            got = found.group(1)
+        want = str(expected)
         if self.type == "normalized":
             want, got = normalize_text(want), normalize_text(got)
         else:

@@ -1,0 +1,136 @@
+"""`rampway gate` — decide whether a candidate release may replace the baseline.
+
+    rampway gate support-bot --candidate releases/support-bot --baseline production
+    rampway gate --changed-since origin/main --format md --out gate.md
+
+Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from rampway.cli import app
+from rampway.cli._common import (
+    ProjectOption,
+    err_console,
+    fail,
+    handle_errors,
+    load_project_option,
+)
+from rampway.cli.eval import (
+    ConcurrencyOption,
+    OutOption,
+    RepeatsOption,
+    SimOption,
+    _write,
+    gate_context,
+    progress_bar,
+)
+from rampway.config import Project
+from rampway.errors import RefError
+from rampway.evals.runner import RunOptions
+from rampway.evals.suite import suite_path
+from rampway.gate.model import Verdict
+from rampway.gate.report import FORMATS, GateReport, render
+from rampway.gate.run import OnResult, changed_features, gate_feature
+from rampway.release import resolve_ref
+from rampway.store import Store
+
+
+@app.command("gate")
+@handle_errors
+def gate_command(
+    feature: Annotated[str | None, typer.Argument(help="Feature to gate.")] = None,
+    candidate: Annotated[
+        str | None, typer.Option("--candidate", "-c", help="Candidate ref (default: working tree).")
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", "-b", help="Baseline ref (default: the production channel)."),
+    ] = None,
+    changed_since: Annotated[
+        str | None,
+        typer.Option("--changed-since", help="Gate every feature whose release changed since REV."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md, json or junit.")] = "md",
+    out: OutOption = None,
+    repeats: RepeatsOption = None,
+    concurrency: ConcurrencyOption = 16,
+    sim_inprocess: SimOption = False,
+    project: ProjectOption = None,
+) -> None:
+    """Eval baseline and candidate, compare them and apply the feature's gate policy."""
+    if fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if (feature is None) == (changed_since is None):
+        fail("give a FEATURE or --changed-since REV (exactly one)")
+    if feature is not None and candidate is None:
+        fail("--candidate REF is required when gating one feature")
+    proj = load_project_option(project)
+    options = RunOptions(repeats=repeats, concurrency=concurrency)
+    store = Store.open(proj.db_url)
+    try:
+        plan = _plan(proj, store, feature, candidate, baseline, changed_since)
+        with progress_bar(err_console.is_terminal) as on_result:
+            reports = asyncio.run(_gate_all(proj, store, sim_inprocess, on_result, plan, options))
+    finally:
+        store.close()
+    verdict = Verdict.worst([r.decision.verdict for r in reports]) if reports else Verdict.PASS
+    text = render(reports, fmt) if reports else _nothing(fmt)
+    if out is not None:
+        _write(out, text)
+    typer.echo(text, nl=False)
+    raise typer.Exit(verdict.exit_code)
+
+
+Plan = list[tuple[str, str | None, str | None]]
+
+
+def _plan(
+    proj: Project,
+    store: Store,
+    feature: str | None,
+    candidate: str | None,
+    baseline: str | None,
+    since: str | None,
+) -> Plan:
+    if feature is not None:
+        return [(feature, candidate, baseline)]
+    assert since is not None
+    plan: Plan = []
+    for name in changed_features(proj, since, store):
+        if not suite_path(proj.root, name).is_file():
+            err_console.print(f"note: {name} changed but has no eval suite; not gated")
+            continue
+        base = baseline or since
+        try:
+            resolve_ref(proj, name, base, store)
+        except RefError:
+            err_console.print(f"note: {name} is new since {since}; no baseline to gate against")
+            continue
+        plan.append((name, candidate, base))
+    return plan
+
+
+async def _gate_all(
+    proj: Project,
+    store: Store,
+    sim_inprocess: bool,
+    on_result: OnResult | None,
+    plan: Plan,
+    options: RunOptions,
+) -> list[GateReport]:
+    async with gate_context(proj, store, sim_inprocess, on_result) as ctx:
+        return [await gate_feature(ctx, f, c, b, options) for f, c, b in plan]
+
+
+def _nothing(fmt: str) -> str:
+    if fmt == "json":
+        return '{"verdict": "pass", "features": []}\n'
+    if fmt == "junit":
+        return '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="rampway gate" />\n'
+    return "## ✅ rampway gate: nothing to gate — no feature with a suite changed\n"

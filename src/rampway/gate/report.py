@@ -1,0 +1,220 @@
+"""Gate reports: Markdown (a PR comment: verdict first), JSON, and JUnit XML for CI UIs."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from rampway.gate.model import AxisEstimate, CaseChange, GateInput, Verdict
+from rampway.gate.policy import Decision, Policy, RuleOutcome
+
+ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCONCLUSIVE: "⚠️"}
+FORMATS = ("md", "json", "junit")
+
+
+@dataclass(frozen=True, slots=True)
+class GateReport:
+    """One feature's gate: the data compared, the policy used and the decision."""
+
+    data: GateInput
+    policy: Policy
+    decision: Decision
+    policy_source: str = "default policy"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "feature": self.data.feature,
+            "verdict": self.decision.verdict.value,
+            "exit_code": self.decision.verdict.exit_code,
+            "policy": self.policy_source,
+            "decision": self.decision.to_json(),
+            "comparison": self.data.to_json(),
+        }
+
+
+def render(reports: Sequence[GateReport], fmt: str) -> str:
+    if fmt == "json":
+        body: Any = reports[0].to_json() if len(reports) == 1 else {
+            "verdict": Verdict.worst([r.decision.verdict for r in reports]).value,
+            "features": [r.to_json() for r in reports],
+        }
+        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "junit":
+        return junit(reports)
+    return "\n\n---\n\n".join(markdown(r) for r in reports) + "\n"
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def markdown(report: GateReport) -> str:
+    d, data = report.decision, report.data
+    pct = f"{data.confidence * 100:g}%"
+    lines = [
+        f"## {ICON[d.verdict]} rampway gate: **{d.verdict.value.upper()}** — `{data.feature}`",
+        "",
+        f"candidate `{data.candidate}` vs baseline `{data.baseline}` · {data.traffic_class} · "
+        f"{data.n_cases} cases × {data.repeats} repeat(s) · {pct} CIs · {report.policy_source}",
+        "",
+    ]
+    lines += _why(d)
+    lines += _quality_table(report, pct)
+    lines += _level_table(report, "Cost", ("cost",), pct)
+    lines += _level_table(report, "Latency", ("latency_p50", "latency_p95"), pct)
+    lines += _cases(data.newly_failing, data)
+    return "\n".join(lines).rstrip()
+
+
+def _why(d: Decision) -> list[str]:
+    out = [f"- {r}" for r in d.reasons]
+    if d.tradeoffs_applied:
+        out.append(f"- trade-off applied: {', '.join(d.tradeoffs_applied)}")
+    if d.verdict is Verdict.INCONCLUSIVE and (d.more_cases or d.more_repeats):
+        need = []
+        if d.more_cases:
+            need.append(f"≈ {d.more_cases} more cases")
+        if d.more_repeats:
+            need.append(f"≈ {d.more_repeats} more repeats per case")
+        out.append(f"- to decide: {' or '.join(need)} (if the observed change holds)")
+    if not out:
+        out.append("- every rule is met with confidence")
+    return [*out, ""]
+
+
+def _outcome(report: GateReport, axis: str) -> RuleOutcome | None:
+    return next((o for o in report.decision.outcomes if o.axis == axis), None)
+
+
+def _verdict_cell(outcome: RuleOutcome | None) -> str:
+    if outcome is None:
+        return "— (no rule)"
+    if outcome.verdict is None:
+        return f"ignored ({outcome.reason.removeprefix('ignored for ')})"
+    trade = f" · trade-off *{outcome.tradeoff}*" if outcome.tradeoff else ""
+    return f"{ICON[outcome.verdict]} {outcome.verdict.value} ({outcome.rule}){trade}"
+
+
+def _ci(interval: Any, unit: str) -> str:
+    if interval is None:
+        return "—"
+    return f"[{_num(interval.low)}, {_num(interval.high)}] {unit}"
+
+
+def _num(value: float) -> str:
+    return f"{value:+.2f}" if math.isfinite(value) else ("+∞" if value > 0 else "−∞")
+
+
+def _quality_table(report: GateReport, pct: str) -> list[str]:
+    axes = [a for a in report.data.axes.values() if a.kind == "quality"]
+    lines = [
+        "### Quality",
+        "",
+        f"| metric | baseline | candidate | change | {pct} CI (bootstrap) | {pct} CI (paired t) "
+        "| noise floor | verdict |",
+        "|---|---:|---:|---:|---|---|---:|---|",
+    ]
+    for a in axes:
+        floor = report.data.noise_floor.get(a.name)
+        lines.append(
+            f"| {a.name} | {a.baseline * 100:.1f} | {a.candidate * 100:.1f} | "
+            f"{_num(a.change)} pts | {_ci(a.bootstrap, 'pts')} | {_ci(a.t, 'pts')} | "
+            f"{'n/a' if floor is None else f'±{floor:.2f} pts'} | "
+            f"{_verdict_cell(_outcome(report, a.name))} |"
+        )
+    return [*lines, ""]
+
+
+def _level(a: AxisEstimate, value: float) -> str:
+    return f"${value:.6f}" if a.kind == "cost" else f"{value * 1000:.0f} ms"
+
+
+def _level_table(report: GateReport, title: str, names: Sequence[str], pct: str) -> list[str]:
+    axes = [report.data.axes[n] for n in names if n in report.data.axes]
+    lines = [
+        f"### {title}",
+        "",
+        f"| axis | baseline | candidate | change | {pct} CI | verdict |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for a in axes:
+        label = "cost per case" if a.kind == "cost" else a.name.replace("latency_", "")
+        lines.append(
+            f"| {label} | {_level(a, a.baseline)} | {_level(a, a.candidate)} | "
+            f"{_num(a.change)}% | {_ci(a.bootstrap, '%')} | "
+            f"{_verdict_cell(_outcome(report, a.name))} |"
+        )
+    return [*lines, ""]
+
+
+def _cases(failing: Sequence[CaseChange], data: GateInput) -> list[str]:
+    if not failing:
+        lines = ["### Newly failing cases", "", "None."]
+    else:
+        lines = [f"### Newly failing cases ({len(failing)})", ""]
+        for change in failing[:25]:
+            lines += _case_block(change)
+        if len(failing) > 25:
+            lines.append(f"… and {len(failing) - 25} more (see the JSON report)")
+    if data.newly_passing:
+        lines += ["", f"Newly passing: {', '.join(f'`{c}`' for c in data.newly_passing[:20])}"]
+    if data.flaky:
+        lines += ["", f"Flaky in the candidate (mixed across repeats): {len(data.flaky)} case(s)"]
+    return lines
+
+
+def _case_block(change: CaseChange) -> list[str]:
+    tag = " **critical**" if change.critical else ""
+    failed = ", ".join(change.failed_scorers) or "error"
+    diff = [f"- {line}" for line in change.baseline_output.splitlines() or [""]]
+    diff += [f"+ {line}" for line in change.candidate_output.splitlines() or [""]]
+    details = [f"> {d}" for d in change.details[:5]]
+    return [
+        f"<details><summary><code>{change.case_id}</code>{tag} — failed: {failed} "
+        f"(passed {change.baseline_pass_rate:.0%} → {change.candidate_pass_rate:.0%})"
+        "</summary>",
+        "",
+        *details,
+        "",
+        "```diff",
+        *diff,
+        "```",
+        "</details>",
+        "",
+    ]
+
+
+# ---------------------------------------------------------------- junit
+
+
+def junit(reports: Sequence[GateReport]) -> str:
+    root = ET.Element("testsuites", name="rampway gate")
+    for report in reports:
+        suite = ET.SubElement(root, "testsuite", name=f"gate.{report.data.feature}")
+        cases = 0
+        failures = skipped = 0
+        for outcome in report.decision.outcomes:
+            case = ET.SubElement(suite, "testcase", classname=report.data.feature,
+                                 name=outcome.rule)
+            cases += 1
+            if outcome.verdict is Verdict.FAIL:
+                failures += 1
+                ET.SubElement(case, "failure", message=outcome.reason).text = outcome.reason
+            elif outcome.verdict is not Verdict.PASS:
+                skipped += 1
+                ET.SubElement(case, "skipped", message=outcome.reason)
+        for change in report.decision.critical_failures:
+            case = ET.SubElement(suite, "testcase", classname=report.data.feature,
+                                 name=f"critical case {change.case_id}")
+            cases += 1
+            failures += 1
+            message = f"critical case newly fails: {', '.join(change.failed_scorers)}"
+            ET.SubElement(case, "failure", message=message).text = change.candidate_output
+        suite.set("tests", str(cases))
+        suite.set("failures", str(failures))
+        suite.set("skipped", str(skipped))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

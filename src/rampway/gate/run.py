@@ -1,0 +1,133 @@
+"""Running a gate: resolve both releases, eval both on the same suite, compare, decide.
+
+This is the I/O layer around the pure `compare` and `decide`. Both releases are run with the
+same repeats (the larger default of the two), through the same router, and share the
+response cache, so a baseline that was evaluated before costs nothing the second time.
+
+    report = await gate_feature(ctx, "support-bot", candidate="releases/support-bot")
+    report.decision.verdict        # Verdict.PASS / FAIL / INCONCLUSIVE
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rampway.config import Project
+from rampway.errors import ConfigError, RefError
+from rampway.evals._yaml import config_error, load_located, validate_located
+from rampway.evals.results import CaseResult, EvalRun
+from rampway.evals.runner import Complete, EvalRunner, Progress, RunOptions, default_repeats
+from rampway.evals.storage import EvalStore
+from rampway.evals.suite import PASS_RATE, Suite, require_suite
+from rampway.gate.compare import compare
+from rampway.gate.model import BUILTIN_AXES, Kind
+from rampway.gate.policy import Policy, check_policy, decide, default_policy
+from rampway.gate.report import GateReport
+from rampway.release import Release, discover, resolve_ref
+from rampway.store import Store
+
+DEFAULT_BASELINE = "production"
+OnResult = Callable[[str, Progress, CaseResult], None]
+
+
+@dataclass(slots=True)
+class GateContext:
+    project: Project
+    store: Store
+    complete: Complete
+    on_result: OnResult | None = None
+
+
+def policy_path(project_root: Path, feature: str) -> Path:
+    return project_root / "policies" / f"{feature}.yaml"
+
+
+def axis_kinds(suite: Suite) -> dict[str, Kind]:
+    kinds: dict[str, Kind] = dict.fromkeys(suite.metric_names, "quality")
+    kinds["cost"] = "cost"
+    kinds.update({a: "latency" for a in BUILTIN_AXES if a.startswith("latency")})
+    return kinds
+
+
+def load_policy(project_root: Path, feature: str, suite: Suite) -> tuple[Policy, str]:
+    """The feature's policy file, checked against the suite's metrics; else the default."""
+    path = policy_path(project_root, feature)
+    if not path.is_file():
+        quality = [m for m in suite.metric_names if m != PASS_RATE]
+        return default_policy(quality), "default policy"
+    shown = str(path.relative_to(project_root))
+    doc = load_located(path, shown)
+    if not isinstance(doc.data, dict):
+        raise config_error(doc.where(), "a policy must be a YAML mapping")
+    policy = validate_located(Policy, doc)
+    loc, problem = check_policy(policy, axis_kinds(suite))
+    if problem:
+        raise config_error(doc.where(loc), problem)
+    return policy, shown
+
+
+async def eval_release(
+    ctx: GateContext, suite: Suite, release: Release, options: RunOptions, label: str = ""
+) -> EvalRun:
+    def report(progress: Progress, result: CaseResult) -> None:
+        if ctx.on_result is not None:
+            ctx.on_result(label or release.id, progress, result)
+
+    runner = EvalRunner(ctx.complete, EvalStore(ctx.store), on_result=report)
+    return await runner.run(suite, release, options)
+
+
+async def gate_feature(
+    ctx: GateContext,
+    feature: str,
+    candidate: str | None,
+    baseline: str | None = None,
+    options: RunOptions | None = None,
+) -> GateReport:
+    """Eval baseline and candidate on the feature's suite and apply its policy."""
+    suite = require_suite(ctx.project.root, feature)
+    policy, source = load_policy(ctx.project.root, feature, suite)
+    cand = resolve_ref(ctx.project, feature, candidate, ctx.store)
+    base = _baseline(ctx, feature, baseline)
+    opts = options or RunOptions()
+    repeats = opts.repeats or max(default_repeats(suite, base), default_repeats(suite, cand))
+    opts = RunOptions(
+        repeats=repeats,
+        concurrency=opts.concurrency,
+        rate_limit_retries=opts.rate_limit_retries,
+    )
+    base_run = await eval_release(ctx, suite, base, opts, f"baseline {base.id}")
+    cand_run = await eval_release(ctx, suite, cand, opts, f"candidate {cand.id}")
+    if not (base_run.complete and cand_run.complete):
+        raise ConfigError("eval runs did not complete; re-run to resume them")
+    data = compare(base_run, cand_run, policy.confidence)
+    return GateReport(data=data, policy=policy, decision=decide(policy, data), policy_source=source)
+
+
+def _baseline(ctx: GateContext, feature: str, ref: str | None) -> Release:
+    try:
+        return resolve_ref(ctx.project, feature, ref or DEFAULT_BASELINE, ctx.store)
+    except RefError as exc:
+        if ref is None:
+            raise RefError(
+                f"no baseline for {feature!r}: the {DEFAULT_BASELINE!r} channel is not set "
+                "(publish and `rampway channel set`, or pass --baseline REF, e.g. origin/main)"
+            ) from exc
+        raise
+
+
+def changed_features(project: Project, since: str, store: Store | None) -> list[str]:
+    """Features whose working-tree release differs from the one at `since` (new ones too)."""
+    changed = []
+    for feature in discover(project.root):
+        current = resolve_ref(project, feature, None, store)
+        try:
+            before: Any = resolve_ref(project, feature, since, store)
+        except RefError:
+            before = None
+        if before is None or before.digest != current.digest:
+            changed.append(feature)
+    return changed
