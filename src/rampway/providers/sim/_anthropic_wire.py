@@ -2,9 +2,11 @@
 
 Mapping to the normalized model: `system` (string or text blocks) becomes a system message;
 `tool_use` blocks become assistant tool calls; `tool_result` blocks become `tool` messages;
-tools (`input_schema`) become OpenAI function tools; `output_format` (structured outputs) becomes
-a strict json_schema response_format. Usage reports `input_tokens` *excluding* cache reads,
-as Anthropic does: normalized input = input_tokens + cache_read_input_tokens.
+tools (`input_schema`) become OpenAI function tools; `output_config.format` / `output_format`
+(structured outputs) becomes a strict json_schema response_format. Usage reports `input_tokens`
+*excluding* cache reads, as Anthropic does: normalized input = input_tokens +
+cache_read_input_tokens. Anthropic's default temperature is 1, so omit-temperature requests
+sample freshly; pass `temperature: 0` (older API / extra_body) for deterministic answers.
 """
 
 from __future__ import annotations
@@ -126,6 +128,9 @@ def parse_request(body: Any) -> ChatRequest:
     if max_tokens is None:
         raise WireError("max_tokens: Field required")
     output_format = body.get("output_format")
+    output_config = body.get("output_config")
+    if isinstance(output_config, dict) and isinstance(output_config.get("format"), dict):
+        output_format = output_config["format"]
     response_format = None
     if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
         response_format = {"type": "json_schema", "json_schema": {
