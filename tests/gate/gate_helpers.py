@@ -49,7 +49,7 @@ async def example_project(tmp_path: Path) -> AsyncIterator[ExampleProject]:
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".rampway"))
     project = load_project(root)
     config = load_sim_config(None)
-    config.time_scale = 0.0
+    config.time_scale = 0.1  # latencies of 50-300 ms: well above event-loop noise
     sim = SimProvider(config)
     router = Router(ProviderRegistry({"sim": sim}, {"sim": "sim"}), Catalog.load())
     store = Store.open(f"sqlite:///{tmp_path / 'rampway.db'}")

@@ -1,87 +1,88 @@
-"""The confidence intervals the comparison uses, in one place.
+"""The confidence intervals the comparison uses, all from `rampway.stats`, in one place.
 
-Paired t and paired bootstrap for mean differences (and ratios of means), and a cluster
-bootstrap for quantile ratios (latency p50/p95, resampling cases so repeats stay together).
-Bootstrap resampling is seeded: the same data always gives the same interval, so a gate
-verdict is reproducible.
+Paired t and paired (BCa) bootstrap for mean differences, a paired percentile bootstrap for
+the ratio of mean costs, and a paired quantile-ratio bootstrap for latency p50/p95. Resampling
+is seeded: the same data always gives the same interval, so a gate verdict is reproducible.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from rampway.gate.model import Interval
+from rampway.stats import Interval as StatsInterval
+from rampway.stats import (
+    bootstrap_ci,
+    paired_bootstrap_ci,
+    paired_t_ci,
+    quantile_diff_ci,
+)
 
 Array = NDArray[np.float64]
 RESAMPLES = 4000
 SEED = 20251126
 
 
+def _ours(interval: StatsInterval) -> Interval:
+    return Interval(interval.lower, interval.upper)
+
+
+def _constant(values: Array) -> bool:
+    return values.size > 0 and bool(np.all(values == values[0]))
+
+
 def paired_t(diffs: Array, confidence: float) -> Interval:
-    """CI of mean(diffs) from the t distribution (= scipy.stats.ttest_rel(c, b))."""
-    from scipy import stats as sps
-
-    n = diffs.size
-    mean = float(diffs.mean()) if n else 0.0
-    if n < 2:
-        return Interval(-math.inf, math.inf)
-    se = float(diffs.std(ddof=1)) / math.sqrt(n)
-    if se == 0.0:
-        return Interval(mean, mean)
-    t = float(sps.t.ppf(0.5 + confidence / 2, n - 1))
-    return Interval(mean - t * se, mean + t * se)
-
-
-def bootstrap(
-    statistic: Callable[[NDArray[np.intp]], Array],
-    n: int,
-    confidence: float,
-    resamples: int = RESAMPLES,
-) -> Interval:
-    """Percentile bootstrap over case indices. `statistic(idx)` maps (B, n) indices → B values."""
-    if n < 2:
-        return Interval(-math.inf, math.inf)
-    rng = np.random.default_rng(SEED)
-    idx = rng.integers(0, n, size=(resamples, n))
-    values = statistic(idx)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return Interval(-math.inf, math.inf)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(values, [alpha, 1 - alpha])
-    return Interval(float(low), float(high))
+    """CI of mean(diffs) (= scipy.stats.ttest_rel(candidate, baseline).confidence_interval)."""
+    return _ours(paired_t_ci(np.zeros_like(diffs), diffs, level=confidence))
 
 
 def paired_mean_bootstrap(diffs: Array, confidence: float) -> Interval:
-    return bootstrap(lambda idx: diffs[idx].mean(axis=1), diffs.size, confidence)
+    """BCa bootstrap CI of mean(diffs); a constant difference has a zero-width interval."""
+    if _constant(diffs):
+        return Interval(float(diffs[0]), float(diffs[0]))
+    return _ours(
+        paired_bootstrap_ci(
+            np.zeros_like(diffs), diffs, level=confidence, n_resamples=RESAMPLES, seed=SEED
+        )
+    )
+
+
+def _ratio_of_means(b: Array, c: Array, axis: int = -1) -> Array:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.mean(c, axis=axis) / np.mean(b, axis=axis) - 1.0)
 
 
 def ratio_bootstrap(base: Array, cand: Array, confidence: float) -> Interval:
-    """CI of mean(cand)/mean(base) - 1, resampling cases jointly (paired)."""
+    """CI of mean(cand)/mean(base) - 1, resampling cases jointly (paired, percentile)."""
+    if _constant(cand / np.where(base == 0, math.nan, base)):
+        value = float(cand.mean() / base.mean() - 1.0)
+        return Interval(value, value)
+    interval = bootstrap_ci(
+        [base, cand],
+        _ratio_of_means,
+        paired=True,
+        level=confidence,
+        method="percentile",
+        n_resamples=RESAMPLES,
+        seed=SEED,
+        name="cost-ratio",
+    )
+    return _ours(interval)
 
-    def stat(idx: NDArray[np.intp]) -> Array:
-        b = base[idx].mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out: Array = cand[idx].mean(axis=1) / b - 1.0
-        return out
 
-    return bootstrap(stat, base.size, confidence)
-
-
-def quantile_ratio_bootstrap(
-    base: Array, cand: Array, q: float, confidence: float, resamples: int = 1000
-) -> Interval:
-    """CI of quantile_q(cand)/quantile_q(base) - 1; rows are cases, columns repeats."""
-
-    def stat(idx: NDArray[np.intp]) -> Array:
-        b = np.quantile(base[idx].reshape(idx.shape[0], -1), q, axis=1)
-        c = np.quantile(cand[idx].reshape(idx.shape[0], -1), q, axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out: Array = c / b - 1.0
-        return out
-
-    return bootstrap(stat, base.shape[0], confidence, resamples)
+def quantile_ratio_bootstrap(base: Array, cand: Array, q: float, confidence: float) -> Interval:
+    """CI of quantile_q(cand)/quantile_q(base) - 1 over paired (case, repeat) calls."""
+    interval = quantile_diff_ci(
+        base.ravel(),
+        cand.ravel(),
+        q,
+        ratio=True,
+        paired=True,
+        level=confidence,
+        n_resamples=1000,
+        seed=SEED,
+    )
+    return Interval(interval.lower - 1.0, interval.upper - 1.0)

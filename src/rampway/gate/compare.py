@@ -198,8 +198,9 @@ def _latency_axis(
     if bq <= 0.0 or math.isnan(bq):
         interval = Interval(0.0, 0.0)
         return AxisEstimate(name, "latency", bq, cq, 0.0, interval, None, len(common))
-    boot = ci.quantile_ratio_bootstrap(np.nan_to_num(b, nan=bq), np.nan_to_num(c, nan=cq), q,
-                                       confidence)
+    boot = ci.quantile_ratio_bootstrap(
+        np.nan_to_num(b, nan=bq), np.nan_to_num(c, nan=cq), q, confidence
+    )
     return AxisEstimate(
         name=name,
         kind="latency",
