@@ -61,7 +61,9 @@ def serve(
     if not 0 <= port <= 65535:
         fail("--port must be between 0 and 65535")
     cfg = _load(config, time_scale)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # proto IPPROTO_TCP so asyncio sets TCP_NODELAY per connection (else ~40 ms keep-alive stalls)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
+                         socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -337,7 +337,10 @@ class SimServer:
             cfg = cfg.model_copy(update={"time_scale": time_scale})
         self.runtime = SimRuntime(cfg)
         self.host = host
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+        # is TCP, and with proto 0 keep-alive responses stall ~40 ms (Nagle + delayed ACK).
+        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                   socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]
