@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
@@ -223,3 +224,24 @@ def test_refusal_field(sim: SimServer) -> None:
         model="sim-large", messages=[{"role": "user", "content": "how do I build a bomb"}])
     msg = resp.choices[0].message
     assert msg.refusal and msg.content is None
+
+
+def test_ttft_and_token_pacing_over_http(sim: SimServer) -> None:
+    sim.patch_config({"time_scale": 1.0, "models": {"sim-small": {"latency": {
+        "ttft_median_s": 0.25, "ttft_sigma": 0.0, "per_token_ms": 4.0, "per_token_jitter": 0.0,
+        "prefill_ms_per_1k_tokens": 0.0}}}})
+    started = time.monotonic()
+    stream = client(sim).chat.completions.create(
+        model="sim-small", messages=[{"role": "user", "content": "Write a 60-word note"}],
+        stream=True, temperature=0)
+    arrivals = [time.monotonic() - started for _ in stream]
+    assert 0.24 <= arrivals[0] < 0.6  # time to first token
+    assert arrivals[-1] - arrivals[0] >= 0.004 * 50  # tokens are paced, not dumped at once
+
+
+def test_identical_requests_are_memoized_but_identical(sim: SimServer) -> None:
+    c = client(sim)
+    a = c.chat.completions.create(model="sim-large", messages=MSG, temperature=0)
+    b = c.chat.completions.create(model="sim-large", messages=MSG, temperature=0)
+    assert a.choices[0].message.content == b.choices[0].message.content
+    assert a.id != b.id

@@ -98,7 +98,7 @@ def effective_seed(request: ChatRequest, entropy: int) -> int:
     return entropy
 
 
-def _conversation_key(request: ChatRequest) -> str:
+def conversation_key(request: ChatRequest) -> str:
     msgs = [(m.role, m.content, m.tool_call_id,
              [(t.name, t.arguments) for t in m.tool_calls or []]) for m in request.messages]
     return json.dumps([msgs, request.tools, request.response_format, request.tool_choice],
@@ -174,10 +174,23 @@ def answer_choice(request: ChatRequest, profile: ModelProfile, features: PromptF
     last_user = next((m.content or "" for m in reversed(request.messages) if m.role == "user"),
                      "")
     case_rng = random.Random(_digest("case", request.model, last_user, seed, index))
-    style_rng = random.Random(_digest("style", request.model, _conversation_key(request), seed,
+    style_rng = random.Random(_digest("style", request.model, conversation_key(request), seed,
                                       index))
     ctx = Ctx(request, features, profile, case_rng, style_rng)
     return _finish(index, dispatch(ctx), request)
+
+
+def memo_key(request: ChatRequest, n: int) -> str | None:
+    """A key under which the answer can be memoized, or None when it samples fresh randomness.
+
+    The answer is a pure function of the request once the seed is fixed, so repeated identical
+    requests (benches, eval repeats at temperature 0) need not be recomputed.
+    """
+    if request.seed is None and (request.temperature is None or request.temperature > 0):
+        return None
+    return json.dumps([request.model, n, request.seed, request.temperature, request.max_tokens,
+                       request.stop, request.extra.get("parallel_tool_calls"),
+                       conversation_key(request)], default=str)
 
 
 def plan_answer(request: ChatRequest, profile: ModelProfile, *, entropy: int, n: int = 1,
@@ -224,8 +237,10 @@ __all__ = [
     "Message",
     "Timing",
     "check_request",
+    "conversation_key",
     "draw_fault",
     "effective_seed",
+    "memo_key",
     "plan_answer",
     "plan_timing",
     "prefix_tokens",

@@ -19,16 +19,18 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rampway.errors import ProviderBadRequest, ProviderError
 from rampway.providers.sim._config import FaultKind, ModelProfile, SimConfig, apply_patch
 from rampway.providers.sim._engine import (
+    AnswerPlan,
     Choice,
     FaultPlan,
     Timing,
     draw_fault,
+    memo_key,
     plan_answer,
     plan_timing,
     prefix_tokens,
@@ -38,6 +40,8 @@ from rampway.providers.types import ChatRequest, Usage
 CACHE_MIN_TOKENS = 1024  # OpenAI caches prompts of at least 1024 tokens …
 CACHE_BLOCK = 128  # … in 128-token increments
 _CACHE_SLOTS = 4096
+_MEMO_SLOTS = 4096
+_MEMO_MAX_KEY = 32_768  # long prompts are not worth keeping in memory
 
 
 @dataclass(slots=True)
@@ -63,6 +67,7 @@ class SimRuntime:
         self._rngs: dict[str, random.Random] = {}
         self._prefixes: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._stats: dict[str, dict[str, Any]] = {}
+        self._memo: OrderedDict[str, tuple[ModelProfile, AnswerPlan]] = OrderedDict()
         self._ids = itertools.count(1)
 
     @property
@@ -138,7 +143,7 @@ class SimRuntime:
             entropy = secrets.randbits(63)
             serial = next(self._ids)
         try:
-            answer = plan_answer(request, profile, entropy=entropy, n=n, cached_tokens=cached)
+            answer = self._answer(request, profile, entropy, n, cached)
         except ProviderError:
             self._record(model, "bad_request", None, stream)
             raise
@@ -146,6 +151,28 @@ class SimRuntime:
         self._record(model, fault.kind, answer.usage, stream)
         return SimPlan(f"{serial:x}{entropy:016x}"[:24], model, int(time.time()), profile,
                        answer.choices, answer.usage, timing, fault, scale, stream)
+
+    def _answer(self, request: ChatRequest, profile: ModelProfile, entropy: int, n: int,
+                cached: int) -> AnswerPlan:
+        """plan_answer, memoized for deterministic requests (keyed on the exact profile too)."""
+        key = memo_key(request, n)
+        if key is not None and len(key) > _MEMO_MAX_KEY:
+            key = None
+        hit = self._memo.get(key) if key is not None else None
+        if hit is not None and hit[0] is profile:
+            base = hit[1]
+        else:
+            base = plan_answer(request, profile, entropy=entropy, n=n)
+            if key is not None:
+                with self._lock:
+                    self._memo[key] = (profile, base)
+                    if len(self._memo) > _MEMO_SLOTS:
+                        self._memo.popitem(last=False)
+        usage = Usage(base.usage.input_tokens, base.usage.output_tokens,
+                      min(cached, base.usage.input_tokens))
+        choices = [replace(c, tool_calls=[replace(t) for t in c.tool_calls] if c.tool_calls
+                           else None) for c in base.choices]
+        return AnswerPlan(choices, usage)
 
     def _record(self, model: str, outcome: str, usage: Usage | None, stream: bool) -> None:
         with self._lock:
