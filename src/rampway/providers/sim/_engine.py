@@ -27,7 +27,7 @@ from rampway.providers.sim import _tokens
 from rampway.providers.sim._config import FaultKind, Faults, Latency, ModelProfile
 from rampway.providers.sim._prompt import PromptFeatures, extract_features
 from rampway.providers.sim._tasks import Ctx, TaskResult, dispatch
-from rampway.providers.types import ChatRequest, FinishReason, Message, ToolCall, Usage
+from rampway.providers.types import ChatRequest, FinishReason, ToolCall, Usage
 
 MAX_CHOICES = 8
 
@@ -234,7 +234,6 @@ __all__ = [
     "AnswerPlan",
     "Choice",
     "FaultPlan",
-    "Message",
     "Timing",
     "check_request",
     "conversation_key",
