@@ -153,7 +153,7 @@ __all__ = ["feedback_events", "request_events"]
 @contextmanager
 def serve(runtime: Runtime) -> Iterator[str]:
     """Run the gateway on a real uvicorn server (127.0.0.1, ephemeral port); yields base URL."""
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

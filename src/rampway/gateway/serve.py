@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import tempfile
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -94,6 +95,25 @@ class SimProcess:
             self._proc.join(10)
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, created with proto IPPROTO_TCP.
+
+    asyncio sets TCP_NODELAY only on accepted sockets whose proto is TCP; uvicorn's own
+    `bind_socket` (used for several workers) leaves proto 0, and keep-alive responses written
+    in two segments then stall ~40 ms on Nagle + delayed ACK.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 def preflight(project: Project) -> None:
     """Fail fast, in the parent, on what every worker would fail on: settings, providers,
     database (opening it also migrates it once, before workers race to)."""
@@ -133,17 +153,23 @@ def run(
                 on_ready(f"simulator at {sim.base_url}")
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rampway-metrics-")
-        uvicorn.run(
+        config = uvicorn.Config(
             "rampway.gateway.serve:app_from_env",
             factory=True,
-            host=host,
-            port=port,
             workers=workers,
             log_level=log_level,
             lifespan="on",
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_S,
         )
+        server = uvicorn.Server(config)
+        sock = bind_socket(host, port)
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, target=server.run, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
     finally:
         if sim is not None:
             sim.stop()
@@ -154,6 +180,7 @@ __all__ = [
     "ENV_SIM_URL",
     "SimProcess",
     "app_from_env",
+    "bind_socket",
     "preflight",
     "run",
     "sim_config_path",

@@ -1,0 +1,321 @@
+"""What the gateway adds: open-loop load through `rampway serve` vs straight to the simulator.
+
+    .venv/bin/python bench/gateway_overhead.py [--rate 300] [--seconds 10] [--workers 1]
+
+Set-up (all on 127.0.0.1, each in its own process): a zero-latency simulator (`rampway sim
+serve --time-scale 0`), and `rampway serve` for a temporary project whose `bench` feature is a
+pass-through release on that simulator. The load generator sends the same chat request at a fixed
+rate (open loop: request i is due at t0 + i/rate whether or not earlier ones finished, so a
+stall shows up as latency instead of silently lowering the rate) over keep-alive connections, with
+a minimal HTTP/1.1 client so the generator itself stays cheap.
+
+    added latency = percentile(through gateway) - percentile(direct to sim)
+
+It also reports the achieved throughput, the gateway's RSS before and after the load (memory must
+stay flat), and the SDK's in-process overhead (AsyncClient.complete vs SimProvider.complete on a
+zero-latency in-process sim). Targets on a 2-core machine: added p50 <= 1 ms, p99 <= 5 ms at 300
+requests/s; SDK p99 <= 300 us.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RAMPWAY = str(Path(sys.executable).parent / "rampway")
+MESSAGES = [{"role": "user", "content": "What is 12 plus 30?"}]
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sim() -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen([RAMPWAY, "sim", "serve", "--port", str(port), "--time-scale", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_port(port, proc)
+    return proc, port
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise SystemExit(f"process exited early: {err}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listening on {port} after {timeout}s")
+
+
+def make_project(tmp: Path, sim_port: int) -> Path:
+    from rampway.release import load_release
+    from rampway.store import Store
+
+    root = tmp / "proj"
+    rel_dir = tmp / "releases" / "bench"
+    rel_dir.mkdir(parents=True)
+    (rel_dir / "release.yaml").write_text(yaml.safe_dump(
+        {"provider": "sim", "model": "sim-small", "mode": "passthrough"}))
+    root.mkdir()
+    db_url = f"sqlite:///{tmp / 'bench.db'}"
+    (root / "rampway.yaml").write_text(yaml.safe_dump({
+        "database": {"url": db_url},
+        "providers": {"sim": {"kind": "sim", "base_url": f"http://127.0.0.1:{sim_port}/v1"}},
+        "features": {"bench": {"retention": {"prompts": True}}},
+    }))
+    release = load_release(rel_dir, feature="bench")
+    with Store.open(db_url) as store:
+        store.publish("bench", release.digest, release.id, release.canonical, actor="bench")
+        store.set_channel("bench", "production", release.id, actor="bench", reason="bench")
+    return root
+
+
+def start_gateway(project: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen([RAMPWAY, "serve", "--project", str(project), "--port", str(port),
+                             "--workers", str(workers)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    wait_port(port, proc)
+    return proc, port
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers), in MiB."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            text = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        m = re.search(r"VmRSS:\s+(\d+) kB", text)
+        total += int(m.group(1)) / 1024 if m else 0
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        raw = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    kids = [int(x) for x in raw]
+    return kids + [g for k in kids for g in children(k)]
+
+
+# -- load generator -------------------------------------------------------------------------------
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection; requests are sent one at a time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def request(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+        if m is None:
+            raise RuntimeError("response without content-length")
+        await self.reader.readexactly(int(m.group(1)))
+        return status
+
+
+class Pool:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.idle: list[Conn] = []
+
+    async def request(self, raw: bytes) -> int:
+        conn = self.idle.pop() if self.idle else Conn(
+            *await asyncio.open_connection("127.0.0.1", self.port))
+        try:
+            status = await conn.request(raw)
+        except BaseException:
+            conn.writer.close()
+            raise
+        self.idle.append(conn)
+        return status
+
+    def close(self) -> None:
+        for c in self.idle:
+            c.writer.close()
+
+
+def raw_request(path: str, body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
+    return (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(data)}\r\n\r\n").encode() + data
+
+
+async def open_loop(port: int, raw: bytes, rate: float, seconds: float) -> dict[str, Any]:
+    """Send `rate` requests per second for `seconds`; latency measured from the due time."""
+    pool = Pool(port)
+    n = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.05
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        due = t0 + i / rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            status = await pool.request(raw)
+        except (OSError, asyncio.IncompleteReadError, RuntimeError):
+            errors += 1
+            return
+        if status != 200:
+            errors += 1
+            return
+        latencies.append(loop.time() - due)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    elapsed = loop.time() - t0
+    pool.close()
+    return {"latencies": latencies, "errors": errors, "elapsed": elapsed, "sent": n}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(res: dict[str, Any]) -> dict[str, float]:
+    lat = res["latencies"]
+    return {
+        "p50_ms": pct(lat, 0.50) * 1000,
+        "p99_ms": pct(lat, 0.99) * 1000,
+        "mean_ms": statistics.fmean(lat) * 1000,
+        "throughput_rps": len(lat) / res["elapsed"],
+        "errors": res["errors"],
+    }
+
+
+# -- SDK in-process -------------------------------------------------------------------------------
+
+
+async def sdk_overhead(project: Path, n: int) -> dict[str, float]:
+    """AsyncClient.complete vs SimProvider.complete on one in-process zero-latency sim."""
+    import rampway
+    from rampway.providers.registry import ProviderRegistry
+    from rampway.providers.sim import SimProvider, load_sim_config
+    from rampway.providers.types import ChatRequest, Message
+
+    sim = SimProvider(load_sim_config().model_copy(update={"time_scale": 0}))
+    registry = ProviderRegistry({"sim": sim}, {"sim": "sim"})
+    direct_req = ChatRequest(model="sim-small", messages=[Message("user", MESSAGES[0]["content"])])
+    async with rampway.AsyncClient(project, providers=registry) as client:
+        for _ in range(300):  # warm-up: templates, breakers, catalog lookups
+            await client.complete("bench", MESSAGES)
+            await sim.complete(direct_req, timeout=10)
+        direct: list[float] = []
+        via_sdk: list[float] = []
+        clock = time.perf_counter
+        for _ in range(n):
+            t = clock()
+            await sim.complete(direct_req, timeout=10)
+            direct.append(clock() - t)
+            t = clock()
+            await client.complete("bench", MESSAGES)
+            via_sdk.append(clock() - t)
+    return {
+        "direct_p50_us": pct(direct, 0.5) * 1e6,
+        "sdk_p50_us": pct(via_sdk, 0.5) * 1e6,
+        "added_p50_us": (pct(via_sdk, 0.5) - pct(direct, 0.5)) * 1e6,
+        "added_p99_us": (pct(via_sdk, 0.99) - pct(direct, 0.99)) * 1e6,
+    }
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rate", type=float, default=300.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--sdk-calls", type=int, default=3000)
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    args = ap.parse_args()
+
+    sim, sim_port = start_sim()
+    gw: subprocess.Popen[bytes] | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="rampway-bench-") as tmp:
+            project = make_project(Path(tmp), sim_port)
+            gw, gw_port = start_gateway(project, args.workers)
+            direct_raw = raw_request("/v1/chat/completions",
+                                     {"model": "sim-small", "messages": MESSAGES})
+            gw_raw = raw_request("/v1/chat/completions", {"model": "bench", "messages": MESSAGES})
+            asyncio.run(open_loop(sim_port, direct_raw, args.rate, args.warmup))
+            asyncio.run(open_loop(gw_port, gw_raw, args.rate, args.warmup))
+            rss_before = rss_mb(gw.pid)
+            direct = summary(asyncio.run(open_loop(sim_port, direct_raw, args.rate,
+                                                   args.seconds)))
+            through = summary(asyncio.run(open_loop(gw_port, gw_raw, args.rate, args.seconds)))
+            rss_after = rss_mb(gw.pid)
+            sdk = asyncio.run(sdk_overhead(project, args.sdk_calls))
+    finally:
+        for proc in (gw, sim):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+    report = {
+        "rate_rps": args.rate,
+        "seconds": args.seconds,
+        "workers": args.workers,
+        "direct": direct,
+        "gateway": through,
+        "added_p50_ms": through["p50_ms"] - direct["p50_ms"],
+        "added_p99_ms": through["p99_ms"] - direct["p99_ms"],
+        "gateway_rss_mb": {"before": rss_before, "after": rss_after},
+        "sdk": sdk,
+        "cpus": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"open loop {args.rate:.0f} req/s for {args.seconds:.0f} s, {args.workers} worker(s)")
+    for name, s in (("direct to sim", direct), ("through gateway", through)):
+        print(f"  {name:16s} p50 {s['p50_ms']:7.2f} ms  p99 {s['p99_ms']:7.2f} ms  "
+              f"{s['throughput_rps']:6.1f} req/s  errors {s['errors']:.0f}")
+    print(f"  added latency    p50 {report['added_p50_ms']:7.2f} ms  "
+          f"p99 {report['added_p99_ms']:7.2f} ms   (targets: 1 ms / 5 ms)")
+    print(f"  gateway RSS      {rss_before:.1f} MiB before, {rss_after:.1f} MiB after")
+    print(f"  SDK in-process   added p50 {sdk['added_p50_us']:.0f} us  "
+          f"p99 {sdk['added_p99_us']:.0f} us   (target p99: 300 us)")
+
+
+if __name__ == "__main__":
+    main()
