@@ -193,13 +193,13 @@ async def http_sim(sim_server: SimServer) -> AsyncIterator[OpenAICompatProvider]
 async def test_flaky_primary_over_http_with_concurrency(
     sim_server: SimServer, http_sim: OpenAICompatProvider
 ) -> None:
-    sim_server.patch_config({"models": {"sim-large": {"faults": {**FLAKY, "hang_s": 1.0}}}})
+    sim_server.patch_config({"models": {"sim-large": {"faults": {**FLAKY, "hang_s": 3.0}}}})
     fake = FakeTime()
     router = Router(
         registry(http_sim),
         Catalog.bundled(),
         retry=RetryPolicy(max_attempts=3, rand=random.Random(1).random),
-        timeout_s=0.3,
+        timeout_s=1.0,  # generous: other work on a shared CPU must not look like a hang
         sleep=fake.sleep,  # real clock and real timeouts; backoff recorded, not slept
     )
     sem = asyncio.Semaphore(25)

@@ -141,3 +141,31 @@ async def test_closing_early_closes_the_provider_stream() -> None:
     assert first.content == "0"
     await stream.aclose()
     assert closed == [True]
+
+
+async def test_a_slow_consumer_is_not_mistaken_for_a_stalled_provider() -> None:
+    import asyncio
+
+    router = make_router(ScriptedProvider("primary"), timeout_s=0.02)
+    got = []
+    async for chunk in router.stream(request(), [PRIMARY]):
+        got.append(chunk)
+        await asyncio.sleep(0.05)  # longer than the timeout, but in the consumer's own code
+    assert text(got) == "primary:sim-large"
+
+
+async def test_cancelling_the_consumer_mid_stream_is_a_cancellation_not_a_timeout() -> None:
+    import asyncio
+
+    class Slow(ScriptedProvider):
+        async def stream(self, request: ChatRequest, *, timeout: float):  # type: ignore[override]
+            yield StreamChunk(content="a")
+            await asyncio.sleep(3600)
+            yield StreamChunk(finish_reason="stop")
+
+    router = make_router(Slow("primary"), timeout_s=10)
+    task = asyncio.create_task(collect(router.stream(request(), [PRIMARY])))
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -351,13 +351,13 @@ class RoutedStream:
         attempt = call.attempts[-1]
         primed_at = router._clock()
         finished = False
+        idle = _IdleTimer(router.timeout_s)
         try:
             for chunk in primed.head:
                 finished = self._observe(chunk) or finished
                 yield chunk
             while True:
-                async with asyncio.timeout(router.timeout_s):
-                    nxt = await _next(primed.chunks)
+                nxt = await idle.guard(_next(primed.chunks))
                 if nxt is None:
                     break
                 finished = self._observe(nxt) or finished
@@ -371,6 +371,7 @@ class RoutedStream:
         except (ProviderError, TimeoutError) as exc:
             raise self._interrupted(exc, res, call, attempt) from exc
         finally:
+            idle.close()
             await _aclose(primed.chunks)
             attempt.latency_s += router._clock() - primed_at
         self._settle(request, res)
@@ -405,6 +406,59 @@ class RoutedStream:
                 output_tokens=math.ceil(self._chars / 4),
             )
         self.cost_usd = res.info.cost(self.usage)
+
+
+class _IdleTimer:
+    """Times out one await on the provider's stream that takes longer than `timeout_s`.
+
+    Same effect as wrapping each chunk in `asyncio.timeout`, at a fraction of the cost: that
+    creates and cancels a timer handle per chunk (~5 µs, most of the router's streaming
+    overhead), while this keeps one lazily re-armed handle per stream and pays two attribute
+    writes per chunk. The timeout only ever cancels the task while it is suspended inside
+    `guard`, never in the consumer's own code between chunks.
+    """
+
+    __slots__ = ("_expired", "_handle", "_loop", "_started", "_task", "_timeout")
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout = timeout_s
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[object] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._started: float | None = None
+        self._expired = False
+
+    async def guard(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable`; TimeoutError if it takes longer than the timeout."""
+        self._task = asyncio.current_task()
+        self._started = self._loop.time()
+        if self._handle is None:
+            self._handle = self._loop.call_at(self._started + self._timeout, self._fire)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if self._expired and self._task is not None and self._task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            self._started = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        if self._started is None:
+            return  # not waiting right now; the next guard() re-arms
+        due = self._started + self._timeout
+        if self._loop.time() < due:
+            self._handle = self._loop.call_at(due, self._fire)
+            return
+        self._expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _has_output(chunk: StreamChunk) -> bool:
