@@ -15,12 +15,20 @@ from rampway.providers.types import Message, ToolCall, Usage
 def test_bundled_catalog_has_the_sim_models_with_their_prices() -> None:
     cat = Catalog.bundled()
     large = cat.get("sim", "sim-large")
-    assert (large.input_per_1m, large.output_per_1m, large.cached_per_1m) == (2.5, 10.0, 1.25)
+    assert (large.input_per_mtok, large.output_per_mtok, large.cached_input_per_mtok) == (
+        2.5,
+        10.0,
+        1.25,
+    )
     assert large.context_window == 128000
     assert large.deprecation_date == dt.date(2027, 2, 1)
     assert large.successor == "sim-large-2"
     small = cat.get("sim", "sim-small")
-    assert (small.input_per_1m, small.output_per_1m, small.cached_per_1m) == (0.15, 0.6, 0.075)
+    assert (small.input_per_mtok, small.output_per_mtok, small.cached_input_per_mtok) == (
+        0.15,
+        0.6,
+        0.075,
+    )
     assert cat.get("sim", "sim-large-2").context_window == 200000
     assert cat.get("local", "smollm2-135m-instruct").cost(Usage(10_000, 10_000)) == 0.0
 
@@ -52,7 +60,7 @@ def test_cost_charges_cached_prompt_tokens_at_the_cached_price() -> None:
 
 
 def test_cached_price_defaults_to_the_input_price() -> None:
-    info = ModelInfo("p", "m", input_per_1m=2.0, output_per_1m=4.0, context_window=10)
+    info = ModelInfo("p", "m", input_per_mtok=2.0, output_per_mtok=4.0, context_window=10)
     assert info.cost(Usage(1_000_000, 0, cached_tokens=500_000)) == pytest.approx(2.0)
 
 
@@ -63,19 +71,19 @@ def test_unknown_model_is_a_config_error_that_says_how_to_add_it() -> None:
 
 
 def test_override_merges_only_the_given_fields() -> None:
-    cat = Catalog.load([{"provider": "sim", "model": "sim-large", "input_per_1m": 2.0}])
+    cat = Catalog.load([{"provider": "sim", "model": "sim-large", "input_per_mtok": 2.0}])
     large = cat.get("sim", "sim-large")
-    assert large.input_per_1m == 2.0
-    assert large.output_per_1m == 10.0 and large.successor == "sim-large-2"
-    assert Catalog.bundled().get("sim", "sim-large").input_per_1m == 2.5  # bundled untouched
+    assert large.input_per_mtok == 2.0
+    assert large.output_per_mtok == 10.0 and large.successor == "sim-large-2"
+    assert Catalog.bundled().get("sim", "sim-large").input_per_mtok == 2.5  # bundled untouched
 
 
 def test_new_entries_extend_the_catalog() -> None:
     entry = {
         "provider": "vllm",
         "model": "llama-3.1-8b",
-        "input_per_1m": 0.0,
-        "output_per_1m": 0,
+        "input_per_mtok": 0.0,
+        "output_per_mtok": 0,
         "context_window": 131072,
         "retirement_date": "2027-01-01",
     }
@@ -91,27 +99,27 @@ def test_pydantic_like_entries_are_accepted() -> None:
             return {
                 "provider": "sim",
                 "model": "sim-small",
-                "output_per_1m": 1.0,
+                "output_per_mtok": 1.0,
                 "successor": None,
             }
 
-    assert Catalog.load([Entry()]).get("sim", "sim-small").output_per_1m == 1.0
+    assert Catalog.load([Entry()]).get("sim", "sim-small").output_per_mtok == 1.0
 
 
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
         (
-            {"provider": "x", "model": "y", "input_per_1m": 1, "output_per_1m": 1},
+            {"provider": "x", "model": "y", "input_per_mtok": 1, "output_per_mtok": 1},
             r"entry #1 \(x/y\): missing required field\(s\) context_window",
         ),
         (
-            {"provider": "sim", "model": "sim-large", "input_per_1m": -1},
-            r"entry #1 \(sim/sim-large\): input_per_1m must be a finite number >= 0",
+            {"provider": "sim", "model": "sim-large", "input_per_mtok": -1},
+            r"entry #1 \(sim/sim-large\): input_per_mtok must be a finite number >= 0",
         ),
         (
-            {"provider": "sim", "model": "sim-large", "input_per_1m": "cheap"},
-            r"input_per_1m must be a number",
+            {"provider": "sim", "model": "sim-large", "input_per_mtok": "cheap"},
+            r"input_per_mtok must be a number",
         ),
         (
             {"provider": "sim", "model": "sim-large", "context_window": 0},
@@ -126,7 +134,7 @@ def test_pydantic_like_entries_are_accepted() -> None:
             r"entry #1 \(sim/sim-large\): unknown field\(s\) price",
         ),
         (
-            {"model": "y", "input_per_1m": 1, "output_per_1m": 1, "context_window": 5},
+            {"model": "y", "input_per_mtok": 1, "output_per_mtok": 1, "context_window": 5},
             r"entry #1: missing required field\(s\) provider",
         ),
         ("sim-large", r"entry #1: expected a mapping"),
@@ -138,7 +146,7 @@ def test_invalid_entries_are_config_errors_naming_the_entry(entry: Any, message:
 
 
 def test_second_bad_entry_is_named_by_position() -> None:
-    good = {"provider": "sim", "model": "sim-small", "input_per_1m": 0.1}
+    good = {"provider": "sim", "model": "sim-small", "input_per_mtok": 0.1}
     with pytest.raises(ConfigError, match=r"catalog entry #2 \(sim/sim-large\)"):
         Catalog.load([good, {"provider": "sim", "model": "sim-large", "max_output": -5}])
 
@@ -163,3 +171,23 @@ def test_estimate_tokens_grows_with_content_tools_and_messages() -> None:
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"d": "z" * 400}}}]
     assert estimate_tokens(one, tools) >= estimate_tokens(one) + 100
     assert estimate_tokens([]) > 0
+
+
+def test_override_may_omit_the_provider_when_the_model_name_is_unique() -> None:
+    cat = Catalog.load([{"model": "sim-large", "output_per_mtok": 9.0}])
+    assert cat.get("sim", "sim-large").output_per_mtok == 9.0
+    ambiguous = Catalog.load(
+        [
+            {
+                "provider": "vllm",
+                "model": "gpt-4o",
+                "input_per_mtok": 0,
+                "output_per_mtok": 0,
+                "context_window": 1000,
+            }
+        ]
+    )
+    with pytest.raises(ConfigError, match=r"gpt-4o\): model exists for providers openai, vllm"):
+        ambiguous.merged([{"model": "gpt-4o", "input_per_mtok": 1.0}])
+    with pytest.raises(ConfigError, match="missing required field"):
+        Catalog.load([{"model": "brand-new", "input_per_mtok": 1.0}])

@@ -39,13 +39,13 @@ def test_list_json_is_one_document_and_includes_project_overrides(project: Path)
     config = project / "rampway.yaml"
     config.write_text(
         config.read_text()
-        + "\ncatalog:\n  - {provider: sim, model: sim-small, input_per_1m: 0.1}\n"
+        + "\ncatalog:\n  - {provider: sim, model: sim-small, input_per_mtok: 0.1}\n"
     )
     code, out, _ = run("models", "list", "--json", "--provider", "sim", "--project", str(project))
     assert code == 0
     models = {m["model"]: m for m in json.loads(out)["models"]}
     assert set(models) == {"sim-large", "sim-small", "sim-large-2"}
-    assert models["sim-small"]["input_per_1m"] == 0.1
+    assert models["sim-small"]["input_per_mtok"] == 0.1
     assert models["sim-large"]["deprecation_date"] == "2027-02-01"
 
 
@@ -103,7 +103,7 @@ def test_check_sees_catalog_overrides_from_rampway_yaml(project: Path) -> None:
         config.read_text()
         + "\ncatalog:\n  - {provider: sim, model: sim-large-2, retirement_date: 2027-01-15,"
         " successor: sim-large-3}\n"
-        "  - {provider: sim, model: sim-large-3, input_per_1m: 1, output_per_1m: 2,"
+        "  - {provider: sim, model: sim-large-3, input_per_mtok: 1, output_per_mtok: 2,"
         " context_window: 300000}\n"
     )
     code, out, _ = run(

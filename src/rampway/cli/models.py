@@ -170,9 +170,9 @@ def _print_catalog(entries: list[ModelInfo]) -> None:
         [
             e.provider,
             e.model,
-            _price(e.input_per_1m),
-            _price(e.cached_per_1m),
-            _price(e.output_per_1m),
+            _price(e.input_per_mtok),
+            _price(e.cached_input_per_mtok),
+            _price(e.output_per_mtok),
             str(e.context_window),
             str(e.deprecation_date or "-"),
             str(e.retirement_date or "-"),

@@ -8,8 +8,10 @@ Cost convention: `Usage.input_tokens` counts *all* prompt tokens, `cached_tokens
 served from the provider's prompt cache (OpenAI's convention; the Anthropic adapter normalizes to
 it). So cost = uncached_in * input + cached * cached + out * output, per 1M tokens.
 
+An override may leave out `provider` when the model name is unique in the catalog.
+
 Example:
-    catalog = Catalog.load([{"provider": "sim", "model": "sim-large", "input_per_1m": 2.0}])
+    catalog = Catalog.load([{"provider": "sim", "model": "sim-large", "input_per_mtok": 2.0}])
     catalog.cost("sim", "sim-large", Usage(1000, 200, 0))   # 0.004
     catalog.get("sim", "sim-large").context_window          # 128000
 """
@@ -30,10 +32,10 @@ import yaml
 from rampway.errors import ConfigError
 from rampway.providers.types import Message, Usage
 
-_REQUIRED = ("provider", "model", "input_per_1m", "output_per_1m", "context_window")
-_PRICES = ("input_per_1m", "output_per_1m", "cached_per_1m")
+_REQUIRED = ("provider", "model", "input_per_mtok", "output_per_mtok", "context_window")
+_PRICES = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _DATES = ("deprecation_date", "retirement_date")
-_FIELDS = frozenset((*_REQUIRED, "cached_per_1m", "max_output", *_DATES, "successor"))
+_FIELDS = frozenset((*_REQUIRED, "cached_input_per_mtok", "max_output", *_DATES, "successor"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +44,10 @@ class ModelInfo:
 
     provider: str
     model: str
-    input_per_1m: float
-    output_per_1m: float
+    input_per_mtok: float
+    output_per_mtok: float
     context_window: int
-    cached_per_1m: float | None = None
+    cached_input_per_mtok: float | None = None
     max_output: int | None = None
     deprecation_date: dt.date | None = None
     retirement_date: dt.date | None = None
@@ -54,11 +56,15 @@ class ModelInfo:
     def cost(self, usage: Usage) -> float:
         """USD for one call's usage (see the module docstring for the cached-token convention)."""
         cached = min(usage.cached_tokens, usage.input_tokens)
-        cached_price = self.input_per_1m if self.cached_per_1m is None else self.cached_per_1m
+        cached_price = (
+            self.input_per_mtok
+            if self.cached_input_per_mtok is None
+            else self.cached_input_per_mtok
+        )
         total = (
-            (usage.input_tokens - cached) * self.input_per_1m
+            (usage.input_tokens - cached) * self.input_per_mtok
             + cached * cached_price
-            + usage.output_tokens * self.output_per_1m
+            + usage.output_tokens * self.output_per_mtok
         )
         return total / 1_000_000
 
@@ -104,6 +110,7 @@ class Catalog:
         merged = dict(self._entries)
         for index, raw in enumerate(overrides):
             entry = _as_mapping(raw, f"catalog entry #{index + 1}")
+            entry = _infer_provider(entry, merged, f"catalog entry #{index + 1}")
             key = (str(entry.get("provider", "")), str(entry.get("model", "")))
             where = f"catalog entry #{index + 1}"
             if all(key):
@@ -121,7 +128,7 @@ class Catalog:
         if info is None:
             raise ConfigError(
                 f"unknown model {provider}/{model}: not in the model catalog; add it under "
-                "`catalog:` in rampway.yaml (provider, model, input_per_1m, output_per_1m, "
+                "`catalog:` in rampway.yaml (provider, model, input_per_mtok, output_per_mtok, "
                 "context_window)"
             )
         return info
@@ -273,6 +280,21 @@ def _as_mapping(raw: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
     return raw
+
+
+def _infer_provider(
+    entry: Mapping[str, Any], known: Mapping[tuple[str, str], ModelInfo], where: str
+) -> Mapping[str, Any]:
+    """An override may omit `provider` when exactly one known entry has that model name."""
+    model = entry.get("model")
+    if entry.get("provider") is not None or not isinstance(model, str):
+        return entry
+    owners = sorted(p for p, m in known if m == model)
+    if len(owners) > 1:
+        raise ConfigError(
+            f"{where} ({model}): model exists for providers {', '.join(owners)}; add `provider:`"
+        )
+    return {**entry, "provider": owners[0]} if owners else entry
 
 
 def _drop_none(entry: Mapping[str, Any]) -> dict[str, Any]:
