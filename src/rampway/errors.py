@@ -14,6 +14,7 @@ nothing above a seam catches a foreign exception type.
     │   └── PayloadTooLarge           request_too_large 413 body over the gateway's size limit
     ├── ServingError                  gateway_misconfigured 500  the served release can't be routed
     ├── Overloaded                    overloaded      503   a bounded queue is full; retry later
+    ├── FeatureDisabled               feature_disabled 503  a kill-switch flag switched it off
     ├── StoreError                    store_error     500
     │   └── ConflictError             conflict        409   optimistic-concurrency write lost
     └── ProviderError                 api_error       502   an upstream model call failed
@@ -141,6 +142,13 @@ class Overloaded(RampwayError):
     http_status = 503
 
 
+class FeatureDisabled(RampwayError):
+    """A feature's `enabled` flag is off and no fallback answer is configured."""
+
+    code = "feature_disabled"
+    http_status = 503
+
+
 class StoreError(RampwayError):
     code = "store_error"
     http_status = 500
@@ -236,6 +244,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContextWindowExceeded",
+    "FeatureDisabled",
     "FlagError",
     "Overloaded",
     "PayloadTooLarge",

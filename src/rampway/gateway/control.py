@@ -1,6 +1,6 @@
 """The control snapshot every serving process caches, and the watcher that keeps it fresh.
 
-Control state (channels, releases, app keys) lives in the store; each gateway or SDK process
+Control state (channels, releases, app keys, flags) lives in the store; each gateway or SDK process
 holds an immutable `ControlSnapshot` and swaps it whole when the store's control version moves
 (every channel move bumps it) or `rampway.yaml` changes. The watcher polls the version every
 `interval` seconds (default 0.25), so a `rampway rollback` reaches every process within ~0.5 s:
@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Literal
 from rampway.config import FeatureConfig, ProjectConfig, parse_config
 from rampway.errors import ConfigError, RampwayError
 from rampway.events.model import Redactor
+from rampway.flags import FlagSet
+from rampway.flags.native import release_refs
+from rampway.flags.store import FlagStore
 from rampway.gateway.keys import KeyRing, load_keyring
 from rampway.release import Release
 
@@ -68,12 +71,21 @@ class FeatureEntry:
         return self.settings.mode or release.spec.mode
 
 
+def _no_flags() -> FlagSet:
+    return FlagSet({}, {})
+
+
 @dataclass(frozen=True, slots=True)
 class ControlSnapshot:
+    """`flags`: every stored flag, compiled; `pinned`: releases that `<feature>.release` flags
+    can select by id (loaded here so the request path never reads the store)."""
+
     version: int
     features: Mapping[str, FeatureEntry]
     keys: KeyRing
     loaded_at: float = 0.0
+    flags: FlagSet = field(default_factory=_no_flags)
+    pinned: Mapping[str, Release] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> ControlSnapshot:
@@ -86,6 +98,7 @@ class SnapshotLoader:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._releases: dict[str, Release] = {}
+        self._flags = FlagStore(store)
 
     def load(self, config: ProjectConfig, version: int) -> ControlSnapshot:
         features: dict[str, FeatureEntry] = {}
@@ -97,7 +110,13 @@ class SnapshotLoader:
             settings = FeatureSettings.from_config(config.features.get(name))
             features[name] = FeatureEntry(name=name, settings=settings, channels=channels)
         keys = load_keyring(self._store, config.gateway)
-        return ControlSnapshot(version, features, keys, loaded_at=time.time())
+        flags = self._flags.flagset()
+        pinned = {
+            rid: self._release(feature, rid)
+            for feature, ids in release_refs(flags.flags).items()
+            for rid in ids
+        }
+        return ControlSnapshot(version, features, keys, time.time(), flags, pinned)
 
     def _release(self, feature: str, release_id: str) -> Release:
         release = self._releases.get(release_id)

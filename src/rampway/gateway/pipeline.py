@@ -28,8 +28,15 @@ from rampway.errors import (
 )
 from rampway.gateway.call import CallInput, CallRecord
 from rampway.gateway.hooks import Hooks
-from rampway.gateway.resolve import ChannelResolver, Resolution, Resolver
-from rampway.providers.types import ChatRequest, ChatResponse, Message, StreamChunk, ToolCall
+from rampway.gateway.resolve import ChannelResolver, Overrides, Resolution, Resolver
+from rampway.providers.types import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamChunk,
+    ToolCall,
+    Usage,
+)
 from rampway.router import RoutedStream, Router, Target
 
 if TYPE_CHECKING:
@@ -85,6 +92,11 @@ class Pipeline:
         """Route a prepared call; ProviderErrors are recorded, reported to hooks and re-raised."""
         t0 = time.perf_counter()
         self.hooks.before_call(record)
+        text = fallback_text(record)
+        if text is not None:  # a resolution step answered (kill switch): no provider call
+            response = answer_locally(record, text)
+            self.hooks.after_call(record)
+            return record, response
         try:
             routed = await self.router.complete(_req(record), targets_of(record))
         except RampwayError as exc:
@@ -140,6 +152,13 @@ class CallStream:
         hooks.before_call(record)
         acc = _Accumulator()
         routed: RoutedStream | None = None
+        text = fallback_text(record)
+        if text is not None:  # a resolution step answered (kill switch): no provider call
+            answer = answer_locally(record, text)
+            yield StreamChunk(content=text, finish_reason="stop", usage=answer.usage,
+                              model=answer.model, id=answer.id)
+            hooks.after_call(record)
+            return
         try:
             routed = self.pipeline.router.stream(_req(record), targets_of(record))
             async for chunk in routed:
@@ -182,7 +201,33 @@ def build_request(resolution: Resolution, call: CallInput) -> ChatRequest:
     params = call.params
     if params:
         _apply_app_params(request, params)
+    if resolution.overrides is not None:
+        apply_overrides(request, resolution.overrides)
     return request
+
+
+def apply_overrides(request: ChatRequest, overrides: Overrides) -> None:
+    """A resolution step's model override and max_tokens cap (after the app's own params)."""
+    if overrides.targets:
+        request.model = overrides.targets[0][1]
+    cap = overrides.max_tokens
+    if cap is not None:
+        request.max_tokens = cap if request.max_tokens is None else min(request.max_tokens, cap)
+
+
+def fallback_text(record: CallRecord) -> str | None:
+    res = record.resolution
+    return None if res is None or res.overrides is None else res.overrides.fallback
+
+
+def answer_locally(record: CallRecord, text: str) -> ChatResponse:
+    """The resolution's own answer as a response, recorded as served by `rampway/fallback`."""
+    record.provider, record.model = "rampway", "fallback"
+    record.content, record.finish_reason = text, "stop"
+    return ChatResponse(
+        id=record.call.request_id, model="fallback", content=text, finish_reason="stop",
+        usage=Usage(), provider="rampway",
+    )
 
 
 def managed_messages(resolution: Resolution, call: CallInput) -> list[Message]:
@@ -211,6 +256,9 @@ def _apply_app_params(request: ChatRequest, params: dict[str, Any]) -> None:
 
 def targets_of(record: CallRecord) -> list[Target]:
     assert record.resolution is not None  # prepare() sets it
+    overrides = record.resolution.overrides
+    if overrides is not None and overrides.targets:
+        return [Target(p, m) for p, m in overrides.targets]
     return [Target(p, m) for p, m in record.resolution.release.models]
 
 
@@ -286,6 +334,8 @@ class _Accumulator:
 __all__ = [
     "CallStream",
     "Pipeline",
+    "answer_locally",
+    "apply_overrides",
     "build_request",
     "managed_messages",
 ]

@@ -22,11 +22,25 @@ from rampway.release import Release
 
 
 @dataclass(frozen=True, slots=True)
+class Overrides:
+    """What a resolution step changes about the upstream call, beyond picking the release.
+
+    `targets` replaces the release's (provider, model) chain; `max_tokens` caps the request's;
+    `fallback` answers with this text and calls no provider at all (a kill switch's answer).
+    """
+
+    targets: tuple[tuple[str, str], ...] | None = None
+    max_tokens: int | None = None
+    fallback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Resolution:
     feature: FeatureEntry
     release: Release
     arm: str  # what metrics and events group by: a channel name now, an allocation arm later
     reason: str = "channel"
+    overrides: Overrides | None = None
 
 
 class Resolver(Protocol):
@@ -54,4 +68,4 @@ class ChannelResolver:
         return Resolution(feature=entry, release=release, arm=self.channel)
 
 
-__all__ = ["ChannelResolver", "Resolution", "Resolver"]
+__all__ = ["ChannelResolver", "Overrides", "Resolution", "Resolver"]

@@ -79,7 +79,13 @@ class Runtime:
         all_hooks = Hooks(
             [MetricsHook(self.metrics), EventLogHook(self.writer, ev.attributes), *hooks]
         )
-        self.pipeline = Pipeline(self.router, self.watcher, resolver=resolver, hooks=all_hooks)
+        # Flags run first, around whichever resolver picks the release (kill switch, pinning,
+        # model and max_tokens overrides apply to every way of resolving). Imported here:
+        # rampway.flags.serving builds on rampway.gateway, which imports this module.
+        from rampway.flags.serving import FlagResolver
+
+        flagged = FlagResolver(resolver)
+        self.pipeline = Pipeline(self.router, self.watcher, resolver=flagged, hooks=all_hooks)
         self._task: asyncio.Task[None] | None = None
         self.started = False
 

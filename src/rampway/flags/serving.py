@@ -1,0 +1,193 @@
+"""Flags on the serving path: the gateway's flag-evaluation step (a `Resolver` around another).
+
+The compiled `FlagSet` lives in the control snapshot (`ControlSnapshot.flags`), which every
+gateway process reloads within ~0.5 s of a change (each flag write bumps the control version),
+so this step does no I/O: per call it looks up which native flags the feature has (a dict hit;
+none → the inner resolver alone, no context is even built), builds the evaluation context once
+and evaluates them:
+
+    <feature>.enabled     false → answer `<feature>.fallback` if set, else FeatureDisabled (503)
+    <feature>.release     serve this release id or channel instead of the inner resolution
+    <feature>.model       override the model (the release's provider unless `provider/model`);
+                          it replaces the fallback chain, so no larger model sneaks back in
+    <feature>.max_tokens  cap the upstream max_tokens (the release's or the app's, if lower)
+
+The evaluation context is the app's attributes (`user`, `plan`, `country`, … sent as
+`X-Rampway-Attributes`, `metadata` or `rampway.attributes`) plus what the gateway computes,
+which the app cannot override:
+
+    feature                   the feature called
+    unit                      the unit (user/session id) when given; also the split unit
+    request.estimated_tokens  prompt size estimate (~4 chars per token, tools included)
+    request.tools             true when the request carries tool definitions
+    request.stream            true for streamed calls
+    request.modality          "json" when a JSON response_format is asked for, else "text"
+    request.traffic_class     the `traffic_class` attribute if "chat"/"batch", else "chat" for
+                              streamed calls or calls with a unit and "batch" for the rest
+    request.protocol          "openai", "anthropic" or "sdk"
+
+Example rule (`flags/support-bot.yaml`): cap long prompts of free users
+`{condition: {plan: free, request.estimated_tokens: {$gt: 4000}}, value: 256}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rampway.errors import FeatureDisabled, RefError, ServingError
+from rampway.flags._compile import FlagSet
+from rampway.flags.native import is_release_id, native_name, parse_model
+from rampway.gateway.call import CallInput
+from rampway.gateway.control import ControlSnapshot
+from rampway.gateway.resolve import ChannelResolver, Overrides, Resolution, Resolver
+from rampway.providers.catalog import estimate_tokens
+from rampway.release import Release
+
+TRAFFIC_CLASSES = frozenset({"chat", "batch"})
+_JSON_FORMATS = frozenset({"json_object", "json_schema"})
+
+
+def request_shape(call: CallInput) -> dict[str, Any]:
+    """What the gateway knows about the request itself (see the module docstring)."""
+    tools = call.params.get("tools")
+    fmt = call.params.get("response_format")
+    declared = call.attributes.get("traffic_class")
+    if declared in TRAFFIC_CLASSES:
+        traffic = declared
+    else:
+        traffic = "chat" if call.stream or call.unit else "batch"
+    return {
+        "estimated_tokens": estimate_tokens(call.messages, tools),
+        "tools": bool(tools),
+        "stream": call.stream,
+        "modality": "json" if isinstance(fmt, dict) and fmt.get("type") in _JSON_FORMATS
+        else "text",
+        "traffic_class": traffic,
+        "protocol": call.protocol,
+    }
+
+
+def evaluation_context(call: CallInput) -> dict[str, Any]:
+    """App attributes, then the gateway's own keys on top (they can't be spoofed)."""
+    context = dict(call.attributes)
+    context["feature"] = call.feature
+    context["request"] = request_shape(call)
+    if call.unit:
+        context["unit"] = call.unit
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class NativeDecision:
+    """The native flags' values for one call (None: that flag does not exist)."""
+
+    enabled: bool = True
+    fallback: str | None = None
+    release: str | None = None
+    model: str | None = None
+    max_tokens: int | None = None
+
+
+def decide(
+    flags: FlagSet, keys: Mapping[str, str], context: Mapping[str, Any], unit: str | None
+) -> NativeDecision:
+    """Evaluate the feature's native flags (`keys`: native name → flag key). Pure, never raises.
+
+    An evaluation that errs (e.g. a split rule without a unit) yields the flag default, as
+    OpenFeature does; the value types were checked when the flags were written.
+    """
+    values = {name: flags.evaluate(key, context, unit).value for name, key in keys.items()}
+    cap = values.get("max_tokens")
+    return NativeDecision(
+        enabled=values.get("enabled", True) is not False,
+        fallback=values.get("fallback"),
+        release=values.get("release"),
+        model=values.get("model"),
+        max_tokens=None if cap is None else int(cap),
+    )
+
+
+def native_plan(flags: FlagSet) -> dict[str, dict[str, str]]:
+    """feature → {native name → flag key}, for every feature that has native flags."""
+    plan: dict[str, dict[str, str]] = {}
+    for key in flags.flags:
+        named = native_name(key)
+        if named is not None:
+            plan.setdefault(named[0], {})[named[1]] = key
+    return plan
+
+
+class FlagResolver:
+    """Applies the native flags around an inner resolver (default: the production channel).
+
+    Pure over the snapshot like every resolver; the per-FlagSet plan is rebuilt only when the
+    snapshot brings a new FlagSet object.
+    """
+
+    __slots__ = ("_flags", "_plan", "inner")
+
+    def __init__(self, inner: Resolver | None = None) -> None:
+        self.inner: Resolver = inner or ChannelResolver()
+        self._flags: FlagSet | None = None
+        self._plan: dict[str, dict[str, str]] = {}
+
+    def resolve(self, call: CallInput, snapshot: ControlSnapshot) -> Resolution:
+        flags = snapshot.flags
+        if flags is not self._flags:
+            self._plan, self._flags = native_plan(flags), flags
+        keys = self._plan.get(call.feature)
+        if not keys:
+            return self.inner.resolve(call, snapshot)
+        decision = decide(flags, keys, evaluation_context(call), call.unit)
+        if not decision.enabled and decision.fallback is None:
+            raise FeatureDisabled(
+                f"feature {call.feature!r} is switched off (flag '{keys['enabled']}'); "
+                "try again later"
+            )
+        if decision.release is not None:
+            base = _pinned(call.feature, decision.release, snapshot, keys["release"])
+        else:
+            base = self.inner.resolve(call, snapshot)
+        overrides = _overrides(base.release, decision)
+        if overrides is None:
+            return base
+        return dataclasses.replace(base, reason=f"{base.reason}+flags", overrides=overrides)
+
+
+def _pinned(feature: str, value: str, snapshot: ControlSnapshot, key: str) -> Resolution:
+    entry = snapshot.features.get(feature)
+    if entry is None:
+        raise RefError(
+            f"unknown feature {feature!r}: 'model' must name a feature (GET /v1/models lists them)"
+        )
+    release = snapshot.pinned.get(value) if is_release_id(value) else entry.channels.get(value)
+    if release is None:
+        raise ServingError(f"flag '{key}' selects {value!r}, which is not loaded for {feature!r}")
+    return Resolution(feature=entry, release=release, arm=value, reason="flag")
+
+
+def _overrides(release: Release, decision: NativeDecision) -> Overrides | None:
+    targets = None
+    if decision.model is not None:
+        provider, model = parse_model(decision.model)
+        primary = release.models[0]
+        target = (provider or primary[0], model)
+        if target != primary:
+            targets = (target,)
+    fallback = None if decision.enabled else decision.fallback
+    if targets is None and decision.max_tokens is None and fallback is None:
+        return None
+    return Overrides(targets=targets, max_tokens=decision.max_tokens, fallback=fallback)
+
+
+__all__ = [
+    "FlagResolver",
+    "NativeDecision",
+    "decide",
+    "evaluation_context",
+    "native_plan",
+    "request_shape",
+]
