@@ -45,7 +45,9 @@ _OPTIONS = {
     "anthropic": frozenset(
         {"headers", "max_connections", "anthropic_version", "default_max_tokens"}
     ),
-    "sim-http": frozenset({"headers", "max_connections"}),
+    # `config` names the in-process sim's YAML; over HTTP the server owns its config, so it is
+    # accepted and unused (a project can point its sim provider at a server without editing it)
+    "sim-http": frozenset({"headers", "max_connections", "config"}),
     "sim": frozenset({"config"}),
 }
 
