@@ -7,5 +7,3 @@ from rampway.cli import models as _models  # noqa: F401
 from rampway.cli import release as _release  # noqa: F401
 from rampway.cli import serve as _serve  # noqa: F401
 from rampway.cli import sim as _sim  # noqa: F401
-from rampway.cli import eval as _eval  # noqa: F401
-from rampway.cli import gate as _gate  # noqa: F401
