@@ -5,6 +5,8 @@
     GET  /v1/models             the features, as models
     POST /v1/feedback           outcome events
     GET  /metrics /healthz /readyz
+    /api/v1/…                   the admin API (`rampway.admin`, its own keys with roles)
+    POST /ofrep/v1/evaluate/…   OpenFeature remote evaluation (`rampway.openfeature.ofrep`)
 
 The middleware stack is built in one place (`build_stack`), error handling outermost: every
 error raised before the response started becomes a JSON error body (OpenAI shape; Anthropic shape
@@ -19,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from rampway.errors import Overloaded, RampwayError, RefError, ServingError
@@ -51,6 +53,7 @@ log = logging.getLogger("rampway.gateway")
 Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
 NO_RETRY = (b"x-should-retry", b"false")
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+ADMIN_PREFIX = "/api/v1/"  # authenticated by the admin app itself (admin keys, not app keys)
 
 
 def result_headers(record: CallRecord) -> Headers:
@@ -103,7 +106,8 @@ class AuthMiddleware:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(ADMIN_PREFIX):
             keys = self.runtime.watcher.snapshot.keys
             if keys.required:
                 headers = headers_of(scope)
@@ -134,7 +138,7 @@ class GatewayApp:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.endpoints = Endpoints(runtime)
+        self.endpoints = Endpoints(runtime, mounts(runtime))
         self._stack = build_stack(self.endpoints, runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -166,11 +170,24 @@ def build_stack(endpoints: Endpoints, runtime: Runtime) -> ASGIApp:
     return ErrorMiddleware(app)
 
 
-class Endpoints:
-    """Routing by (method, path) and the endpoint handlers."""
+def mounts(runtime: Runtime) -> dict[str, ASGIApp]:
+    """Sub-applications served under a path prefix (their routes keep the full path)."""
+    # Imported here: both build on rampway.gateway, which imports this module.
+    from rampway.admin.app import create_admin_app
+    from rampway.openfeature.ofrep import OfrepEndpoints
 
-    def __init__(self, runtime: Runtime) -> None:
+    return {
+        ADMIN_PREFIX: create_admin_app(runtime.store, project=runtime.project),
+        "/ofrep/v1/": OfrepEndpoints(runtime.watcher, runtime.settings.max_body_bytes),
+    }
+
+
+class Endpoints:
+    """Routing by (method, path) and the endpoint handlers; prefixes go to `mounts`."""
+
+    def __init__(self, runtime: Runtime, mounts: Mapping[str, ASGIApp] | None = None) -> None:
         self.runtime = runtime
+        self.mounts = dict(mounts or {})
         self.pipeline = runtime.pipeline
         self.limit = runtime.settings.max_body_bytes
         self.routes: dict[tuple[str, str], Endpoint] = {
@@ -187,6 +204,10 @@ class Endpoints:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.routes.get((scope["method"], scope["path"]))
         if endpoint is None:
+            for prefix, app in self.mounts.items():
+                if scope["path"].startswith(prefix):
+                    await app(scope, receive, send)
+                    return
             raise RefError(f"no endpoint {scope['method']} {scope['path']}")
         await endpoint(scope, receive, send)
 

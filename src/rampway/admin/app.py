@@ -1,0 +1,458 @@
+"""The admin API under `/api/v1` (FastAPI; schema at `/api/v1/openapi.json`).
+
+    GET    /api/v1/whoami                                         viewer
+    GET    /api/v1/features                                       viewer
+    GET    /api/v1/features/{feature}                             viewer
+    GET    /api/v1/features/{feature}/releases[/{ref}]            viewer
+    POST   /api/v1/features/{feature}/releases                    editor   publish canonical text
+    GET    /api/v1/features/{feature}/channels[/{channel}]        viewer   (ETag = version)
+    PUT    /api/v1/features/{feature}/channels/{channel}          editor   point at a release
+    POST   /api/v1/features/{feature}/channels/{channel}/rollback editor
+    GET    /api/v1/features/{feature}/channels/{channel}/history  viewer
+    GET    /api/v1/flags[/{key}]   /api/v1/segments[/{key}]       viewer   (ETag = version)
+    PUT    /api/v1/flags/{key}     /api/v1/segments/{key}         editor   create or replace
+    DELETE /api/v1/flags/{key}     /api/v1/segments/{key}         editor
+    GET    /api/v1/keys   POST /api/v1/keys   DELETE /api/v1/keys/{name}              admin
+    GET    /api/v1/app-keys   POST /api/v1/app-keys   DELETE /api/v1/app-keys/{name}  admin
+    GET    /api/v1/audit?object_type=&object_id=&limit=           viewer
+
+Authentication: `Authorization: Bearer <admin key>` (or `X-API-Key`); none or unknown → 401,
+a role too low → 403, both before the body is even looked at, so such calls change nothing.
+Every change is made by the store in one transaction with its audit row (actor = the key's
+name, the body's `reason`) and a control-version bump, so gateways apply it within a second.
+
+Optimistic concurrency: GET of a channel, flag or segment returns `ETag: "<version>"`; send
+it back as `If-Match` on PUT/DELETE/rollback and a stale one is refused with 409 (nothing
+written). `If-Match: "0"` on a PUT means "create, must not exist yet". Without If-Match the
+write is unconditional. Errors are JSON: `{"error": {"message", "type", "code", "param"}}`
+(flag errors add `flag`, `rule`, `path`).
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the route signatures at runtime,
+# and they use per-app `Annotated` aliases (viewer/editor) local to the router builders.
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from rampway.admin.keys import (
+    AdminKey,
+    Role,
+    authenticate,
+    create_admin_key,
+    list_admin_keys,
+    require,
+    revoke_admin_key,
+)
+from rampway.config import Project
+from rampway.errors import (
+    ConfigError,
+    ConflictError,
+    FlagError,
+    RampwayError,
+    RefError,
+    RequestError,
+)
+from rampway.flags.store import FlagStore, Kind
+from rampway.gateway import keys as app_keys
+from rampway.release import Release, check_release
+from rampway.store import Store
+
+PREFIX = "/api/v1"
+
+
+# -- request bodies -------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReleaseIn(_Body):
+    canonical: str = Field(description="The release's canonical text (`rampway release show`).")
+    reason: str = ""
+
+
+class ChannelIn(_Body):
+    release: str = Field(description="Release id, id prefix or digest of a published release.")
+    reason: str = Field(min_length=1, description="Why the channel moves (audit log).")
+
+
+class RollbackIn(_Body):
+    reason: str = "rollback"
+
+
+class DefinitionIn(_Body):
+    definition: dict[str, Any] = Field(description="As one entry of flags/*.yaml, in JSON.")
+    reason: str = ""
+
+
+class KeyIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    reason: str = ""
+
+
+class AppKeyIn(_Body):
+    name: str = Field(min_length=1, max_length=200)
+    features: list[str] | None = None
+
+
+# -- plumbing -------------------------------------------------------------------------------------
+
+
+def _jsonable(record: Any) -> dict[str, Any]:
+    data = asdict(record)
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version an `If-Match` header names (`"3"`, `W/"3"` or `3`); None when absent."""
+    if value is None:
+        return None
+    text = value.strip()
+    text = text[2:] if text.startswith("W/") else text
+    text = text.strip('"')
+    if not text.isdigit():
+        raise RequestError(
+            f"If-Match must be an ETag from a previous GET, like \"3\" (got {value!r})",
+            param="If-Match",
+        )
+    return int(text)
+
+
+def error_body(exc: RampwayError) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "message": exc.message,
+        "type": exc.code,
+        "code": exc.code,
+        "param": getattr(exc, "param", None),
+    }
+    if isinstance(exc, FlagError):
+        error.update(flag=exc.flag, rule=exc.rule, path=exc.path or None)
+    return {"error": error}
+
+
+def _install_errors(api: FastAPI) -> None:
+    async def rampway_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RampwayError)
+        headers = {"www-authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        err = RequestError(f"{where}: {first.get('msg', 'invalid')}", param=where or None)
+        return JSONResponse(error_body(err), status_code=400)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = "not_found" if exc.status_code == 404 else "invalid_request_error"
+        body = {"error": {"message": str(exc.detail), "type": code, "code": code, "param": None}}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    api.add_exception_handler(RampwayError, rampway_error)
+    api.add_exception_handler(RequestValidationError, invalid)
+    api.add_exception_handler(HTTPException, http_error)
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+class Admin:
+    """What every route needs: the store, the flag store, the project (if serving one)."""
+
+    def __init__(self, store: Store, project: Project | None) -> None:
+        self.store = store
+        self.flags = FlagStore(store)
+        self.project = project
+
+    def auth(self, role: Role) -> Callable[..., AdminKey]:
+        """A dependency: the caller's key, checked against `role` (401/403 otherwise)."""
+
+        def dependency(
+            authorization: Annotated[str | None, Header()] = None,
+            x_api_key: Annotated[str | None, Header()] = None,
+        ) -> AdminKey:
+            key = authenticate(self.store, _bearer(authorization) or x_api_key)
+            require(key, role)
+            return key
+
+        return dependency
+
+
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+
+# -- routes ---------------------------------------------------------------------------------------
+
+
+def _meta_routes(admin: Admin) -> APIRouter:
+    r = APIRouter(tags=["meta"])
+    viewer = Annotated[AdminKey, Depends(admin.auth(Role.VIEWER))]
+
+    @r.get("/whoami")
+    def whoami(key: viewer) -> dict[str, Any]:
+        return key.to_json()
+
+    @r.get("/audit")
+    def audit(
+        key: viewer,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        entries = admin.store.list_audit(
+            object_type=object_type, object_id=object_id, limit=limit
+        )
+        return {"entries": [_jsonable(e) for e in entries]}
+
+    return r
+
+
+def _feature_routes(admin: Admin) -> APIRouter:
+    r = APIRouter(prefix="/features", tags=["features"])
+    viewer = Annotated[AdminKey, Depends(admin.auth(Role.VIEWER))]
+    editor = Annotated[AdminKey, Depends(admin.auth(Role.EDITOR))]
+    store = admin.store
+
+    @r.get("")
+    def features(key: viewer) -> dict[str, Any]:
+        channels = store.list_channels()
+        return {
+            "features": [
+                {"name": name, "channels": {c.channel: c.release_id for c in channels
+                                            if c.feature == name}}
+                for name in store.list_features()
+            ]
+        }
+
+    @r.get("/{feature}")
+    def feature(feature: str, key: viewer) -> dict[str, Any]:
+        if feature not in store.list_features():
+            raise RefError(f"unknown feature {feature!r}")
+        return {
+            "name": feature,
+            "channels": [_jsonable(c) for c in store.list_channels(feature)],
+            "releases": len(store.list_releases(feature)),
+        }
+
+    @r.get("/{feature}/releases")
+    def releases(feature: str, key: viewer) -> dict[str, Any]:
+        return {"releases": [_release_json(rec) for rec in store.list_releases(feature)]}
+
+    @r.get("/{feature}/releases/{ref}")
+    def release(feature: str, ref: str, key: viewer) -> dict[str, Any]:
+        rec = store.get_release(feature, ref)
+        return {**_release_json(rec), "canonical": rec.canonical}
+
+    @r.post("/{feature}/releases", status_code=201)
+    def publish(feature: str, body: ReleaseIn, key: editor) -> JSONResponse:
+        rel = Release.from_canonical(body.canonical)
+        if rel.feature != feature:
+            raise ConfigError(f"this release is of feature {rel.feature!r}, not {feature!r}")
+        if admin.project is not None:
+            check_release(admin.project, rel)
+        new = store.publish(
+            feature, rel.digest, rel.id, rel.canonical, actor=key.name, reason=body.reason
+        )
+        out = {"release_id": rel.id, "digest": rel.digest, "created": new}
+        return JSONResponse(out, status_code=201 if new else 200)
+
+    r.include_router(_channel_routes(admin))
+    return r
+
+
+def _release_json(rec: Any) -> dict[str, Any]:
+    out = _jsonable(rec)
+    out.pop("canonical", None)
+    return out
+
+
+def _channel_routes(admin: Admin) -> APIRouter:
+    r = APIRouter(prefix="/{feature}/channels")
+    viewer = Annotated[AdminKey, Depends(admin.auth(Role.VIEWER))]
+    editor = Annotated[AdminKey, Depends(admin.auth(Role.EDITOR))]
+    store = admin.store
+
+    @r.get("")
+    def channels(feature: str, key: viewer) -> dict[str, Any]:
+        return {"channels": [_jsonable(c) for c in store.list_channels(feature)]}
+
+    @r.get("/{channel}")
+    def channel(feature: str, channel: str, key: viewer) -> JSONResponse:
+        state = store.get_channel(feature, channel)
+        if state is None:
+            raise RefError(f"unknown channel {channel!r} of feature {feature!r}")
+        return JSONResponse(_jsonable(state), headers={"etag": etag(state.version)})
+
+    @r.put("/{channel}")
+    def set_channel(
+        feature: str, channel: str, body: ChannelIn, key: editor, if_match: IfMatch = None
+    ) -> JSONResponse:
+        state = store.set_channel(
+            feature,
+            channel,
+            body.release,
+            actor=key.name,
+            reason=body.reason,
+            expected_version=parse_if_match(if_match),
+        )
+        return JSONResponse(_jsonable(state), headers={"etag": etag(state.version)})
+
+    @r.post("/{channel}/rollback")
+    def rollback(
+        feature: str, channel: str, body: RollbackIn, key: editor, if_match: IfMatch = None
+    ) -> JSONResponse:
+        expected = parse_if_match(if_match)
+        if expected is not None:
+            _check_channel_version(store, feature, channel, expected)
+        state = store.rollback(feature, channel, actor=key.name, reason=body.reason)
+        return JSONResponse(_jsonable(state), headers={"etag": etag(state.version)})
+
+    @r.get("/{channel}/history")
+    def history(
+        feature: str,
+        channel: str,
+        key: viewer,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        moves = store.channel_history(feature, channel, limit=limit)
+        return {"moves": [_jsonable(m) for m in moves]}
+
+    return r
+
+
+def _check_channel_version(store: Store, feature: str, channel: str, expected: int) -> None:
+    """If-Match for rollback. The store's rollback takes no expected version yet, so this is
+    checked just before it (a move landing in between is not detected)."""
+    state = store.get_channel(feature, channel)
+    current = 0 if state is None else state.version
+    if current != expected:
+        raise ConflictError(
+            f"channel {channel} of {feature} is at version {current}, not {expected}: "
+            "someone moved it since you read it"
+        )
+
+
+def _definition_routes(admin: Admin, kind: Kind) -> APIRouter:
+    plural = f"{kind}s"
+    r = APIRouter(prefix=f"/{plural}", tags=[plural])
+    viewer = Annotated[AdminKey, Depends(admin.auth(Role.VIEWER))]
+    editor = Annotated[AdminKey, Depends(admin.auth(Role.EDITOR))]
+    flags = admin.flags
+
+    @r.get("", name=f"list_{plural}")
+    def listing(key: viewer) -> dict[str, Any]:
+        return {plural: [rec.to_json() for rec in flags.list(kind)]}
+
+    @r.get("/{key:path}", name=f"get_{kind}")
+    def get(key: str, caller: viewer) -> JSONResponse:
+        rec = flags.get(kind, key)
+        if rec is None:
+            raise RefError(f"no {kind} '{key}'")
+        return JSONResponse(rec.to_json(), headers={"etag": etag(rec.version)})
+
+    @r.put("/{key:path}", name=f"put_{kind}")
+    def put(key: str, body: DefinitionIn, caller: editor, if_match: IfMatch = None) -> JSONResponse:
+        rec = flags.put(
+            kind,
+            key,
+            body.definition,
+            actor=caller.name,
+            reason=body.reason,
+            expected_version=parse_if_match(if_match),
+        )
+        status = 201 if rec.version == 1 else 200
+        return JSONResponse(rec.to_json(), status_code=status, headers={"etag": etag(rec.version)})
+
+    @r.delete("/{key:path}", name=f"delete_{kind}")
+    def delete(
+        key: str, caller: editor, reason: str = "", if_match: IfMatch = None
+    ) -> dict[str, Any]:
+        rec = flags.delete(
+            kind, key, actor=caller.name, reason=reason, expected_version=parse_if_match(if_match)
+        )
+        return {"deleted": rec.to_json()}
+
+    return r
+
+
+def _key_routes(admin: Admin) -> APIRouter:
+    r = APIRouter(tags=["keys"])
+    root = Annotated[AdminKey, Depends(admin.auth(Role.ADMIN))]
+    store = admin.store
+
+    @r.get("/keys")
+    def keys(key: root) -> dict[str, Any]:
+        return {"keys": [k.to_json() for k in list_admin_keys(store)]}
+
+    @r.post("/keys", status_code=201)
+    def create(body: KeyIn, key: root) -> dict[str, Any]:
+        created, plaintext = create_admin_key(
+            store, body.name, body.role, actor=key.name, reason=body.reason
+        )
+        return {**created.to_json(), "key": plaintext}
+
+    @r.delete("/keys/{name}")
+    def revoke(name: str, key: root, reason: str = "") -> dict[str, Any]:
+        return {"revoked": revoke_admin_key(store, name, actor=key.name, reason=reason).to_json()}
+
+    @r.get("/app-keys")
+    def app_key_list(key: root) -> dict[str, Any]:
+        return {"keys": [k.to_json() for k in app_keys.list_keys(store)]}
+
+    @r.post("/app-keys", status_code=201)
+    def app_key_create(body: AppKeyIn, key: root) -> dict[str, Any]:
+        created, plaintext = app_keys.create_key(
+            store, body.name, features=body.features, actor=key.name
+        )
+        return {**created.to_json(), "key": plaintext}
+
+    @r.delete("/app-keys/{name}")
+    def app_key_revoke(name: str, key: root) -> dict[str, Any]:
+        app_keys.revoke_key(store, name, actor=key.name)
+        return {"revoked": name}
+
+    return r
+
+
+def create_admin_app(store: Store, *, project: Project | None = None) -> FastAPI:
+    """The admin API as an ASGI app whose routes carry the full `/api/v1` prefix (mount it
+    without stripping the path). With `project`, published releases are checked against it."""
+    api = FastAPI(
+        title="rampway admin API",
+        version="1",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    admin = Admin(store, project)
+    _install_errors(api)
+    for router in (
+        _meta_routes(admin),
+        _feature_routes(admin),
+        _definition_routes(admin, "flag"),
+        _definition_routes(admin, "segment"),
+        _key_routes(admin),
+    ):
+        api.include_router(router, prefix=PREFIX)
+    return api
+
+
+__all__ = ["PREFIX", "create_admin_app", "error_body", "etag", "parse_if_match"]
