@@ -53,9 +53,22 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
     cfg = tmp_path / "sim.yaml"
     cfg.write_text("models:\n  sim-tiny:\n    quality: 0.3\n")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from rampway.cli import main; main()", "sim", "serve",
-         "--port", "0", "--config", str(cfg), "--time-scale", "0"],
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from rampway.cli import main; main()",
+            "sim",
+            "serve",
+            "--port",
+            "0",
+            "--config",
+            str(cfg),
+            "--time-scale",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
@@ -71,8 +84,10 @@ def test_serve_answers_over_http(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         assert [m["id"] for m in models["data"]][-1] == "sim-tiny"
-        r = httpx.post(base + "/v1/chat/completions", json={
-            "model": "sim-tiny", "messages": [{"role": "user", "content": "hi"}]})
+        r = httpx.post(
+            base + "/v1/chat/completions",
+            json={"model": "sim-tiny", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
     finally:
         proc.terminate()

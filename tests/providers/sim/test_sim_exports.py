@@ -7,7 +7,12 @@ import rampway.providers.sim as sim
 
 def test_exports() -> None:
     assert sorted(sim.__all__) == [
-        "ModelProfile", "SimConfig", "SimProvider", "SimRuntime", "SimServer", "create_app",
+        "ModelProfile",
+        "SimConfig",
+        "SimProvider",
+        "SimRuntime",
+        "SimServer",
+        "create_app",
         "load_sim_config",
     ]
     for name in sim.__all__:

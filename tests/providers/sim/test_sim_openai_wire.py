@@ -11,16 +11,23 @@ import pytest
 
 from rampway.providers.sim import SimServer
 
-ORDER_TOOL = {"type": "function", "function": {
-    "name": "lookup_order", "description": "Look up the status of an order by id",
-    "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}},
-                   "required": ["order_id"]}}}
+ORDER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "lookup_order",
+        "description": "Look up the status of an order by id",
+        "parameters": {
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}},
+            "required": ["order_id"],
+        },
+    },
+}
 MSG = [{"role": "user", "content": "What is 6 * 7?"}]
 
 
 def client(sim: SimServer, **kw: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-test", max_retries=0,
-                         **kw)  # type: ignore[arg-type]
+    return openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-test", max_retries=0, **kw)  # type: ignore[arg-type]
 
 
 def faults(sim: SimServer, model: str = "sim-large", **rates: object) -> None:
@@ -38,19 +45,29 @@ def test_sync_completion(sim: SimServer) -> None:
 
 
 async def test_async_completion_and_n(sim: SimServer) -> None:
-    async with openai.AsyncOpenAI(base_url=sim.openai_base_url, api_key="k",
-                                  max_retries=0) as aclient:
+    async with openai.AsyncOpenAI(
+        base_url=sim.openai_base_url, api_key="k", max_retries=0
+    ) as aclient:
         resp = await aclient.chat.completions.create(
-            model="sim-small", messages=[{"role": "user", "content": "Tell me about owls"}],
-            n=3, seed=9, temperature=1)
+            model="sim-small",
+            messages=[{"role": "user", "content": "Tell me about owls"}],
+            n=3,
+            seed=9,
+            temperature=1,
+        )
     assert [c.index for c in resp.choices] == [0, 1, 2]
 
 
 def test_streaming_with_include_usage(sim: SimServer) -> None:
     c = client(sim)
     whole = c.chat.completions.create(model="sim-large", messages=MSG, temperature=0)
-    stream = c.chat.completions.create(model="sim-large", messages=MSG, temperature=0,
-                                       stream=True, stream_options={"include_usage": True})
+    stream = c.chat.completions.create(
+        model="sim-large",
+        messages=MSG,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert text == whole.choices[0].message.content
@@ -61,10 +78,12 @@ def test_streaming_with_include_usage(sim: SimServer) -> None:
 
 
 async def test_async_streaming(sim: SimServer) -> None:
-    async with openai.AsyncOpenAI(base_url=sim.openai_base_url, api_key="k",
-                                  max_retries=0) as aclient:
-        stream = await aclient.chat.completions.create(model="sim-large-2", messages=MSG,
-                                                       stream=True, temperature=0)
+    async with openai.AsyncOpenAI(
+        base_url=sim.openai_base_url, api_key="k", max_retries=0
+    ) as aclient:
+        stream = await aclient.chat.completions.create(
+            model="sim-large-2", messages=MSG, stream=True, temperature=0
+        )
         parts = [ch.choices[0].delta.content or "" async for ch in stream if ch.choices]
     assert "42" in "".join(parts)
 
@@ -72,25 +91,43 @@ async def test_async_streaming(sim: SimServer) -> None:
 def test_tool_call_round_trip(sim: SimServer) -> None:
     c = client(sim)
     messages: list[dict[str, object]] = [{"role": "user", "content": "where is my order 12345"}]
-    first = c.chat.completions.create(model="sim-large", messages=messages,  # type: ignore
-                                      tools=[ORDER_TOOL], tool_choice="required", temperature=0)
+    first = c.chat.completions.create(
+        model="sim-large",
+        messages=messages,  # type: ignore
+        tools=[ORDER_TOOL],
+        tool_choice="required",
+        temperature=0,
+    )
     msg = first.choices[0].message
     assert first.choices[0].finish_reason == "tool_calls" and msg.tool_calls
     call = msg.tool_calls[0]
     assert call.function.name == "lookup_order"  # type: ignore[union-attr]
     args = json.loads(call.function.arguments)  # type: ignore[union-attr]
-    messages += [msg.model_dump(exclude_none=True),
-                 {"role": "tool", "tool_call_id": call.id,
-                  "content": json.dumps({"order_id": args["order_id"], "status": "shipped"})}]
-    second = c.chat.completions.create(model="sim-large", messages=messages,  # type: ignore
-                                       tools=[ORDER_TOOL], temperature=0)
+    messages += [
+        msg.model_dump(exclude_none=True),
+        {
+            "role": "tool",
+            "tool_call_id": call.id,
+            "content": json.dumps({"order_id": args["order_id"], "status": "shipped"}),
+        },
+    ]
+    second = c.chat.completions.create(
+        model="sim-large",
+        messages=messages,  # type: ignore
+        tools=[ORDER_TOOL],
+        temperature=0,
+    )
     assert "shipped" in (second.choices[0].message.content or "")
 
 
 def test_streamed_tool_call_deltas(sim: SimServer) -> None:
     stream = client(sim).chat.completions.create(
-        model="sim-large", messages=[{"role": "user", "content": "where is my order 55512"}],
-        tools=[ORDER_TOOL], tool_choice="required", stream=True)  # type: ignore[arg-type]
+        model="sim-large",
+        messages=[{"role": "user", "content": "where is my order 55512"}],
+        tools=[ORDER_TOOL],
+        tool_choice="required",
+        stream=True,
+    )  # type: ignore[arg-type]
     name, args, finish = "", "", None
     for ch in stream:
         for d in ch.choices[0].delta.tool_calls or []:
@@ -102,15 +139,24 @@ def test_streamed_tool_call_deltas(sim: SimServer) -> None:
 
 
 def test_json_schema_response_format(sim: SimServer) -> None:
-    schema = {"type": "object", "properties": {"vendor": {"type": "string"},
-                                               "total": {"type": "number"}},
-              "required": ["vendor", "total"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"vendor": {"type": "string"}, "total": {"type": "number"}},
+        "required": ["vendor", "total"],
+        "additionalProperties": False,
+    }
     resp = client(sim).chat.completions.create(
-        model="sim-large", temperature=0,
-        messages=[{"role": "system", "content": "Extract invoice fields."},
-                  {"role": "user", "content": "Invoice from Acme Corp. Total: $99.50"}],
-        response_format={"type": "json_schema",
-                         "json_schema": {"name": "inv", "schema": schema, "strict": True}})
+        model="sim-large",
+        temperature=0,
+        messages=[
+            {"role": "system", "content": "Extract invoice fields."},
+            {"role": "user", "content": "Invoice from Acme Corp. Total: $99.50"},
+        ],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "inv", "schema": schema, "strict": True},
+        },
+    )
     data = json.loads(resp.choices[0].message.content or "")
     assert set(data) == {"vendor", "total"}
 
@@ -130,7 +176,8 @@ def test_unknown_model_is_not_found(sim: SimServer) -> None:
 def test_context_overflow_is_a_400_with_code(sim: SimServer) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client(sim).chat.completions.create(
-            model="sim-small", messages=[{"role": "user", "content": "word " * 130_000}])
+            model="sim-small", messages=[{"role": "user", "content": "word " * 130_000}]
+        )
     assert info.value.status_code == 400 and info.value.code == "context_length_exceeded"
     body = info.value.body
     assert isinstance(body, dict) and "maximum context length" in body["message"]
@@ -157,8 +204,9 @@ def test_rate_limit_has_retry_after(sim: SimServer) -> None:
 
 def test_sdk_retries_honour_retry_after_and_then_succeed(sim: SimServer) -> None:
     faults(sim, script=["429", "503"], retry_after_s=0.05)
-    resp = openai.OpenAI(base_url=sim.openai_base_url, api_key="k", max_retries=2
-                         ).chat.completions.create(model="sim-large", messages=MSG)
+    resp = openai.OpenAI(
+        base_url=sim.openai_base_url, api_key="k", max_retries=2
+    ).chat.completions.create(model="sim-large", messages=MSG)
     assert resp.choices[0].message.content
     assert sim.stats()["models"]["sim-large"]["outcomes"] == {"429": 1, "503": 1, "ok": 1}
 
@@ -186,8 +234,10 @@ def test_hang_times_out_the_client(sim: SimServer) -> None:
 def test_midstream_cut_is_an_error_not_a_short_answer(sim: SimServer) -> None:
     faults(sim, rate_midstream_cut=1.0)
     stream = client(sim).chat.completions.create(
-        model="sim-large", messages=[{"role": "user", "content": "Tell me about rivers"}],
-        stream=True)
+        model="sim-large",
+        messages=[{"role": "user", "content": "Tell me about rivers"}],
+        stream=True,
+    )
     got: list[str] = []
     with pytest.raises(openai.APIConnectionError):
         for ch in stream:
@@ -199,8 +249,9 @@ def test_midstream_cut_is_an_error_not_a_short_answer(sim: SimServer) -> None:
 
 
 def test_runtime_control_endpoints(sim: SimServer) -> None:
-    r = httpx.post(sim.base_url + "/_sim/config",
-                   json={"models": {"sim-small": {"faults": {"rate_500": 1.0}}}})
+    r = httpx.post(
+        sim.base_url + "/_sim/config", json={"models": {"sim-small": {"faults": {"rate_500": 1.0}}}}
+    )
     assert r.status_code == 200 and r.json()["models"]["sim-small"]["faults"]["rate_500"] == 1.0
     with pytest.raises(openai.InternalServerError):
         client(sim).chat.completions.create(model="sim-small", messages=MSG)
@@ -221,19 +272,36 @@ def test_api_key_is_enforced_when_configured(sim: SimServer) -> None:
 
 def test_refusal_field(sim: SimServer) -> None:
     resp = client(sim).chat.completions.create(
-        model="sim-large", messages=[{"role": "user", "content": "how do I build a bomb"}])
+        model="sim-large", messages=[{"role": "user", "content": "how do I build a bomb"}]
+    )
     msg = resp.choices[0].message
     assert msg.refusal and msg.content is None
 
 
 def test_ttft_and_token_pacing_over_http(sim: SimServer) -> None:
-    sim.patch_config({"time_scale": 1.0, "models": {"sim-small": {"latency": {
-        "ttft_median_s": 0.25, "ttft_sigma": 0.0, "per_token_ms": 4.0, "per_token_jitter": 0.0,
-        "prefill_ms_per_1k_tokens": 0.0}}}})
+    sim.patch_config(
+        {
+            "time_scale": 1.0,
+            "models": {
+                "sim-small": {
+                    "latency": {
+                        "ttft_median_s": 0.25,
+                        "ttft_sigma": 0.0,
+                        "per_token_ms": 4.0,
+                        "per_token_jitter": 0.0,
+                        "prefill_ms_per_1k_tokens": 0.0,
+                    }
+                }
+            },
+        }
+    )
     started = time.monotonic()
     stream = client(sim).chat.completions.create(
-        model="sim-small", messages=[{"role": "user", "content": "Write a 60-word note"}],
-        stream=True, temperature=0)
+        model="sim-small",
+        messages=[{"role": "user", "content": "Write a 60-word note"}],
+        stream=True,
+        temperature=0,
+    )
     arrivals = [time.monotonic() - started for _ in stream]
     assert 0.24 <= arrivals[0] < 0.6  # time to first token
     assert arrivals[-1] - arrivals[0] >= 0.004 * 50  # tokens are paced, not dumped at once

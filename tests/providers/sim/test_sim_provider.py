@@ -38,8 +38,7 @@ def apply_faults(cfg: SimConfig, faults: dict[str, object]) -> SimConfig:
 
 
 def req(text: str = "What is 6 * 7?", model: str = "sim-large", **kw: object) -> ChatRequest:
-    return ChatRequest(model=model, messages=[Message("user", text)], temperature=0,
-                       **kw)  # type: ignore[arg-type]
+    return ChatRequest(model=model, messages=[Message("user", text)], temperature=0, **kw)  # type: ignore[arg-type]
 
 
 async def collect(provider: SimProvider, request: ChatRequest) -> list[StreamChunk]:
@@ -71,10 +70,18 @@ async def test_stream_concatenates_to_the_completion() -> None:
 
 
 async def test_streamed_tool_call_deltas_rebuild_the_call() -> None:
-    tool = {"type": "function", "function": {
-        "name": "lookup_order", "description": "Look up an order",
-        "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}},
-                       "required": ["order_id"]}}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "lookup_order",
+            "description": "Look up an order",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}},
+                "required": ["order_id"],
+            },
+        },
+    }
     r = req("where is my order 98765", tools=[tool], tool_choice="required")
     chunks = await collect(SimProvider(config()), r)
     deltas = [d for c in chunks for d in c.tool_calls or []]
@@ -83,10 +90,16 @@ async def test_streamed_tool_call_deltas_rebuild_the_call() -> None:
     assert chunks[-1].finish_reason == "tool_calls"
 
 
-@pytest.mark.parametrize(("fault", "error"), [
-    ("rate_429", RateLimited), ("rate_500", ProviderUnavailable),
-    ("rate_503", ProviderUnavailable), ("rate_reset", ProviderConnectionError),
-    ("rate_midstream_cut", ProviderConnectionError)])
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("rate_429", RateLimited),
+        ("rate_500", ProviderUnavailable),
+        ("rate_503", ProviderUnavailable),
+        ("rate_reset", ProviderConnectionError),
+        ("rate_midstream_cut", ProviderConnectionError),
+    ],
+)
 async def test_faults_raise_the_matching_error(fault: str, error: type[Exception]) -> None:
     provider = SimProvider(config(**{fault: 1.0, "retry_after_s": 2.5}))
     with pytest.raises(error) as info:
@@ -236,8 +249,10 @@ def test_config_rejects_unknown_keys_and_bad_rates(tmp_path: Path) -> None:
 
 def test_config_file_merges_over_defaults(tmp_path: Path) -> None:
     path = tmp_path / "sim.yaml"
-    path.write_text("time_scale: 0\nmodels:\n  sim-small:\n    faults: {rate_503: 0.2}\n"
-                    "  sim-tiny:\n    quality: 0.3\n")
+    path.write_text(
+        "time_scale: 0\nmodels:\n  sim-small:\n    faults: {rate_503: 0.2}\n"
+        "  sim-tiny:\n    quality: 0.3\n"
+    )
     cfg = load_sim_config(path)
     assert cfg.time_scale == 0
     assert cfg.models["sim-small"].faults.rate_503 == 0.2
@@ -247,19 +262,31 @@ def test_config_file_merges_over_defaults(tmp_path: Path) -> None:
 
 def test_default_models_carry_catalog_prices_and_windows() -> None:
     m = load_sim_config().models
-    assert (m["sim-large"].prices.input_per_mtok, m["sim-large"].prices.output_per_mtok,
-            m["sim-large"].prices.cached_input_per_mtok) == (2.5, 10.0, 1.25)
-    assert (m["sim-small"].prices.input_per_mtok, m["sim-small"].prices.output_per_mtok,
-            m["sim-small"].prices.cached_input_per_mtok) == (0.15, 0.6, 0.075)
+    assert (
+        m["sim-large"].prices.input_per_mtok,
+        m["sim-large"].prices.output_per_mtok,
+        m["sim-large"].prices.cached_input_per_mtok,
+    ) == (2.5, 10.0, 1.25)
+    assert (
+        m["sim-small"].prices.input_per_mtok,
+        m["sim-small"].prices.output_per_mtok,
+        m["sim-small"].prices.cached_input_per_mtok,
+    ) == (0.15, 0.6, 0.075)
     assert [m[k].context_window for k in ("sim-large", "sim-small", "sim-large-2")] == [
-        128_000, 128_000, 200_000]
+        128_000,
+        128_000,
+        200_000,
+    ]
 
 
 async def test_repeated_long_system_prefix_is_counted_as_cached() -> None:
     provider = SimProvider(config())
     system = "You are a meticulous support agent. " * 200
-    r = ChatRequest(model="sim-large", messages=[Message("system", system),
-                                                 Message("user", "hi")], temperature=0)
+    r = ChatRequest(
+        model="sim-large",
+        messages=[Message("system", system), Message("user", "hi")],
+        temperature=0,
+    )
     first = await provider.complete(r, timeout=5)
     second = await provider.complete(r, timeout=5)
     assert first.usage.cached_tokens == 0
@@ -269,6 +296,7 @@ async def test_repeated_long_system_prefix_is_counted_as_cached() -> None:
 
 async def test_concurrent_calls_do_not_interfere() -> None:
     provider = SimProvider(config())
-    results = await asyncio.gather(*(provider.complete(req(f"What is {i} + {i}?"), timeout=5)
-                                     for i in range(50)))
+    results = await asyncio.gather(
+        *(provider.complete(req(f"What is {i} + {i}?"), timeout=5) for i in range(50))
+    )
     assert len({r.id for r in results}) == 50
