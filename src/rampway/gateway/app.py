@@ -214,10 +214,20 @@ class Endpoints:
     async def _body(self, scope: Scope, receive: Receive) -> Any:
         return parse_json(await read_body(scope, receive, self.limit))
 
+    async def _parse(self, scope: Scope, receive: Receive, wire: Any) -> CallInput:
+        """Read and validate a model-call body; refusals are reported to the hooks (metrics)."""
+        try:
+            parsed: CallInput = wire.parse_request(await self._body(scope, receive),
+                                                   headers_of(scope))
+        except RampwayError as exc:
+            self.pipeline.hooks.on_rejected(None, exc)
+            raise
+        return parsed
+
     # -- model calls --------------------------------------------------------------------------
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = _openai.parse_request(await self._body(scope, receive), headers_of(scope))
+        call = await self._parse(scope, receive, _openai)
         record = self._prepare(scope, call)
         if call.stream:
             await self._stream_openai(record, send)
@@ -228,7 +238,7 @@ class Endpoints:
         )
 
     async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = _anthropic.parse_request(await self._body(scope, receive), headers_of(scope))
+        call = await self._parse(scope, receive, _anthropic)
         record = self._prepare(scope, call)
         if call.stream:
             await self._stream_anthropic(record, send)

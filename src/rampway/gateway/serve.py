@@ -167,7 +167,7 @@ def run(
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
 
-            Multiprocess(config, target=server.run, sockets=[sock]).run()
+            Multiprocess(config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
     finally:
