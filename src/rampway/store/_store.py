@@ -233,11 +233,15 @@ class Store:
         actor: str,
         reason: str,
         expected_version: int | None = None,
+        conn: Connection | None = None,
     ) -> ChannelState:
         """Point `channel` at a release of `feature` (any ref `get_release` accepts).
 
         `expected_version` is the channel version the caller last saw (0 = "must not exist
         yet"); if the channel has moved since, this raises `ConflictError` and writes nothing.
+        With `conn` (from `transaction()`), the move joins that transaction — e.g. a rollout
+        completing commits its state change and the channel move together — and a lost race
+        raises `ConflictError` instead of being retried.
         """
         _check_name("feature", feature)
         _check_name("channel", channel)
@@ -254,6 +258,11 @@ class Store:
                 )
             return self._move(conn, feature, channel, row, target.release_id, "set", actor, reason)
 
+        if conn is not None:
+            try:
+                return work(conn)
+            except _RaceLost as exc:
+                raise ConflictError(f"channel {channel} of {feature} moved concurrently") from exc
         return self._retrying(work)
 
     def rollback(

@@ -1,0 +1,250 @@
+"""The rollout controller: look at every active rollout, judge it, apply what the state machine
+says — and the same path for humans' commands and for starting a rollout.
+
+    controller = Controller(store, clock=time.time, notifier=Notifier(hooks))
+    controller.start("support-bot", "support-bot@9f1c", plan=plan, actor="ana")
+    controller.tick()                     # one look at every active rollout
+    await controller.run()                # forever, every `interval` seconds
+
+The clock is injectable (epoch seconds), so tests compress hours into milliseconds. Deciding
+is pure (`judge`, `state`); this module does the reading (`extract`), the writing (`repo`,
+compare-and-swap) and the announcing (`notify`, after commit, never blocking). Several
+controllers may run against one database: each transition is written by exactly one of them,
+and only that one announces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from rampway.assign import BUCKETS
+from rampway.errors import ConfigError, ConflictError, RampwayError, RefError
+from rampway.rollout import repo, state
+from rampway.rollout.extract import load_samples
+from rampway.rollout.judge import Evaluation, aggregate, judge
+from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
+from rampway.rollout.notify import Notice, Notifier
+from rampway.rollout.plan import Plan
+from rampway.rollout.repo import RolloutRecord, utc
+from rampway.rollout.state import Status, Transition
+from rampway.store import Store
+from rampway.store.schema import channels
+
+log = logging.getLogger("rampway.rollout")
+
+Clock = Callable[[], float]
+CONTROLLER_ACTOR = "rampway-controller"
+
+
+class Controller:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock = time.time,
+        notifier: Notifier | None = None,
+        actor: str = CONTROLLER_ACTOR,
+        interval: float = 60.0,
+    ) -> None:
+        if interval <= 0:
+            raise ConfigError("controller interval must be positive")
+        self.store = store
+        self.clock = clock
+        self.notifier = notifier or Notifier()
+        self.actor = actor
+        self.interval = interval
+
+    def now(self) -> datetime:
+        return utc(self.clock())
+
+    # -- starting -------------------------------------------------------------------------
+
+    def check_start(self, feature: str, candidate: str, plan: Plan) -> tuple[str, str]:
+        """Everything `start` refuses, checked without writing: (candidate id, baseline id)."""
+        channel = self.store.get_channel(feature, plan.baseline)
+        if channel is None:
+            raise RefError(
+                f"feature {feature!r} has no '{plan.baseline}' channel to roll out from; "
+                f"set it first (rampway channel set {feature} {plan.baseline} REF)"
+            )
+        candidate_id = self.store.get_release(feature, candidate).release_id
+        if candidate_id == channel.release_id:
+            raise ConfigError(
+                f"candidate {candidate_id} is what '{plan.baseline}' already serves; "
+                "nothing to roll out"
+            )
+        repo.check_no_overlap(self.store, feature)
+        return candidate_id, channel.release_id
+
+    def start(
+        self, feature: str, candidate: str, *, plan: Plan, actor: str, reason: str = ""
+    ) -> RolloutRecord:
+        """Create the rollout and enter its first step. Nothing is written on bad input."""
+        candidate_id, baseline_id = self.check_start(feature, candidate, plan)
+        created = repo.create(
+            self.store, feature=feature, candidate=candidate_id, baseline=baseline_id,
+            baseline_channel=plan.baseline, plan=plan, actor=actor, now=self.now(),
+            reason=reason or f"roll out {candidate_id}",
+        )
+        self._apply(created, state.start(plan, created.position), actor)
+        return repo.get(self.store, created.id)
+
+    # -- looking ---------------------------------------------------------------------------
+
+    def evaluate(self, rollout: RolloutRecord, now: datetime | None = None) -> Evaluation | None:
+        """Judge the current step's window; None when there is no window (nothing served)."""
+        if rollout.step_started_at is None or rollout.weight_bp == 0:
+            return None
+        plan = rollout.plan
+        until = (now or self.now()).timestamp()
+        feedback = [g.metric for g in plan.guardrails if g.metric.startswith(FEEDBACK_PREFIX)]
+        samples = load_samples(
+            self.store, feature=rollout.feature,
+            releases={"baseline": rollout.baseline, "candidate": rollout.candidate},
+            since=rollout.step_started_at.timestamp(), until=until, feedback=feedback,
+        )
+        alpha = plan.guardrail_alpha()
+        results = []
+        for g in plan.guardrails:
+            source = metric_def(g.metric).source
+            results.append(judge(samples["baseline"].values(source),
+                                 samples["candidate"].values(source), g, alpha=alpha))
+        return aggregate(results)
+
+    def tick(self) -> list[RolloutRecord]:
+        """One look at every active rollout; returns the rollouts this process moved."""
+        moved = []
+        for rollout in repo.list_active(self.store):
+            try:
+                done = self.step(rollout)
+            except RampwayError as exc:
+                log.warning("rollout %s: look failed, will retry: %s", rollout.ref, exc)
+                continue
+            if done is not None:
+                moved.append(done)
+        return moved
+
+    def step(self, rollout: RolloutRecord) -> RolloutRecord | None:
+        """Look at one rollout and apply the transition it calls for, if any."""
+        now = self.now()
+        if rollout.status is Status.PENDING:
+            return self._apply(rollout, state.start(rollout.plan, rollout.position), self.actor)
+        moved = self._channel_moved(rollout)
+        if moved is not None:
+            return self._apply(rollout, moved, self.actor)
+        evaluation = self.evaluate(rollout, now)
+        if evaluation is None:
+            return None
+        transition = state.on_evaluation(rollout.plan, rollout.position, evaluation, now)
+        evidence = evaluation.as_dict()
+        if transition is None:
+            repo.save_evaluation(self.store, rollout, evidence, now)
+            return None
+        return self._apply(rollout, transition, self.actor, evidence)
+
+    def _channel_moved(self, rollout: RolloutRecord) -> Transition | None:
+        """Someone moved the baseline channel by hand during the rollout: follow or stop."""
+        channel = self.store.get_channel(rollout.feature, rollout.baseline_channel)
+        current = None if channel is None else channel.release_id
+        if current == rollout.baseline:
+            return None
+        if current == rollout.candidate:
+            return Transition("complete", Status.COMPLETED, len(rollout.plan.steps) - 1, BUCKETS,
+                              f"'{rollout.baseline_channel}' was moved to the candidate by hand")
+        if rollout.status is Status.RUNNING:
+            return Transition("pause", Status.PAUSED, rollout.step, rollout.weight_bp,
+                              f"'{rollout.baseline_channel}' moved to {current} during the "
+                              "rollout; the comparison baseline is gone")
+        return None
+
+    # -- commands --------------------------------------------------------------------------
+
+    def command(self, feature: str, name: str, *, actor: str, reason: str) -> RolloutRecord:
+        """pause / resume / approve / promote / abort / rollback the feature's active rollout."""
+        rollout = repo.active(self.store, feature)
+        if rollout is None:
+            raise ConfigError(f"feature {feature!r} has no active rollout")
+        if not reason.strip():
+            raise ConfigError("a reason is required (it goes to the audit log)")
+        transition = state.command(rollout.plan, rollout.position, name, reason)
+        done = self._apply(rollout, transition, actor)
+        if done is None:
+            raise ConflictError(
+                f"rollout {rollout.ref} changed while you acted; check its status and retry"
+            )
+        return done
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        rollout: RolloutRecord,
+        transition: Transition,
+        actor: str,
+        evidence: dict[str, Any] | None = None,
+    ) -> RolloutRecord | None:
+        inside = self._promote(rollout, actor, transition.reason) \
+            if transition.kind == "complete" else None
+        done = repo.apply(self.store, rollout, transition, actor=actor, now=self.now(),
+                          evidence=evidence, inside=inside)
+        if done is None:
+            log.info("rollout %s: another process applied a transition first", rollout.ref)
+            return None
+        log.info("rollout %s: %s → %s at %g%% (%s)", rollout.ref, transition.kind,
+                 done.status.value, done.weight_bp / 100, transition.reason)
+        self._announce(done, transition, actor, evidence)
+        return done
+
+    def _promote(
+        self, rollout: RolloutRecord, actor: str, reason: str
+    ) -> Callable[[Connection], None]:
+        """Move the baseline channel to the candidate, in the completing transaction."""
+
+        def move(conn: Connection) -> None:
+            current = conn.scalar(
+                sa.select(channels.c.release_id).where(
+                    channels.c.feature == rollout.feature,
+                    channels.c.name == rollout.baseline_channel,
+                )
+            )
+            if current == rollout.candidate:
+                return
+            self.store.set_channel(
+                rollout.feature, rollout.baseline_channel, rollout.candidate, actor=actor,
+                reason=f"rollout {rollout.ref} completed: {reason}", conn=conn,
+            )
+
+        return move
+
+    def _announce(self, done: RolloutRecord, transition: Transition, actor: str,
+                  evidence: dict[str, Any] | None) -> None:
+        notice = Notice(
+            event=transition.kind, feature=done.feature, rollout_id=done.id,
+            status=done.status.value, step=max(done.step, 0), steps=len(done.plan.steps),
+            weight_pct=done.weight_bp / 100, candidate=done.candidate, baseline=done.baseline,
+            reason=transition.reason, actor=actor, at=done.updated_at.isoformat(),
+            evidence=evidence,
+        )
+        self.notifier.send(notice, done.plan.webhooks)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Look every `interval` seconds until cancelled. Errors are logged, never fatal."""
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except RampwayError as exc:
+                log.warning("controller tick failed: %s", exc)
+            await asyncio.sleep(self.interval)
+
+
+__all__ = ["CONTROLLER_ACTOR", "Clock", "Controller"]

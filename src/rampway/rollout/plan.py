@@ -1,0 +1,290 @@
+"""Rollout plans: `rollouts/<feature>.yaml`, validated as a whole before anything starts.
+
+    baseline: production          # channel (or release ref) the candidate is compared with
+    unit: user                    # what assignment is sticky on: user | session
+    alpha: 0.05                   # false-alarm budget of the whole rollout
+    steps:
+      - {weight: 1, dwell: 1h}
+      - {weight: 5, dwell: 2h}
+      - {weight: 25, dwell: 6h}
+      - {weight: 50, dwell: 12h, approval: true}   # a human approves before 50%
+      - {weight: 100}
+    guardrails:
+      - {metric: error_rate, margin: {relative: 0.2}, critical: true, min_sample: 200}
+      - {metric: latency_p95, margin: {relative: 0.2}, critical: true}
+      - {metric: "feedback:thumbs_up", bad: decrease, margin: {absolute: 0.05}}
+    webhooks:
+      - {url: "https://hooks.slack.com/services/…", format: slack}
+
+Weights are percentages of units (strictly increasing, the last one 100: a rollout ends with
+the candidate serving everyone); `dwell` is the minimum time a step runs before it may advance
+(`90s`, `30m`, `1h30m`, `2d` or seconds). Without a `guardrails` key the defaults below apply.
+Errors name `file:line` and the offending key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from rampway._yaml import describe_validation_error, load_located
+from rampway.assign import BUCKETS
+from rampway.errors import ConfigError
+from rampway.rollout.metrics import metric_def
+
+ROLLOUTS_DIR = "rollouts"
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+                       r"(?:(\d+(?:\.\d+)?)s)?")
+_UNIT_SECONDS = (86400.0, 3600.0, 60.0, 1.0)
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `90`, `90s`, `30m`, `1h30m` or `2d`. Negative or empty is an error."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a number of seconds or text like 30m, 1h, 2d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        match = _DURATION.fullmatch(value.strip().lower())
+        if match is None or not any(match.groups()):
+            raise ValueError(f"invalid duration {value!r}: use e.g. 90s, 30m, 1h30m, 2d")
+        seconds = sum(float(g) * u for g, u in zip(match.groups(), _UNIT_SECONDS, strict=True)
+                      if g)
+    else:
+        raise ValueError("a duration must be a number of seconds or text like 30m, 1h, 2d")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError("a duration must be a finite number of seconds >= 0")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Step(_Strict):
+    """Serve the candidate to `weight`% of units for at least `dwell` seconds."""
+
+    weight: float
+    dwell: float = 0.0
+    approval: bool = False
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            return value.strip()[:-1]
+        return value
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, value: float) -> float:
+        if not math.isfinite(value) or not 0 < value <= 100:
+            raise ValueError("weight must be a percentage in (0, 100]")
+        if abs(value * 100 - round(value * 100)) > 1e-9:
+            raise ValueError("weight must be a whole number of basis points (0.01%)")
+        return value
+
+    @field_validator("dwell", mode="before")
+    @classmethod
+    def _dwell(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @property
+    def weight_bp(self) -> int:
+        return round(self.weight * 100)
+
+
+class Margin(_Strict):
+    """How much worse the candidate may be before a guardrail fails: relative OR absolute."""
+
+    relative: float | None = None
+    absolute: float | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Margin:
+        given = [v for v in (self.relative, self.absolute) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'relative' or 'absolute'")
+        if not math.isfinite(given[0]) or given[0] < 0:
+            raise ValueError("a margin must be a finite number >= 0")
+        return self
+
+
+class Guardrail(_Strict):
+    """One metric the candidate must not worsen. `bad` says which direction is worse."""
+
+    metric: str
+    bad: Literal["increase", "decrease"] = "increase"
+    margin: Margin = Field(default_factory=lambda: Margin(relative=0.1))
+    critical: bool = False
+    min_sample: int = Field(default=100, ge=2)
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            metric_def(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _decrease_margin(self) -> Guardrail:
+        rel = self.margin.relative
+        if self.bad == "decrease" and rel is not None and rel >= 1:
+            raise ValueError("a relative margin on a 'decrease' guardrail must be below 1")
+        return self
+
+
+class Webhook(_Strict):
+    """A URL notified on rollout transitions: `json` (generic) or `slack` (text + blocks)."""
+
+    url: str
+    format: Literal["json", "slack"] = "json"
+    events: list[Literal["start", "advance", "pause", "resume", "await_approval", "approve",
+                         "rollback", "abort", "complete"]] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not re.match(r"https?://[^\s/]+", value):
+            raise ValueError("webhook url must start with http:// or https://")
+        return value
+
+
+DEFAULT_STEPS = (
+    Step(weight=1, dwell=3600), Step(weight=5, dwell=7200), Step(weight=25, dwell=21600),
+    Step(weight=50, dwell=43200), Step(weight=100),
+)
+DEFAULT_GUARDRAILS = (
+    Guardrail(metric="error_rate", margin=Margin(relative=0.2), critical=True, min_sample=200),
+    Guardrail(metric="latency_p95", margin=Margin(relative=0.2), critical=True, min_sample=200),
+    Guardrail(metric="fallback_rate", margin=Margin(relative=0.5), min_sample=200),
+)
+
+
+class Plan(_Strict):
+    """A validated rollout plan; `candidate` is usually given on the command line instead."""
+
+    feature: str | None = None
+    candidate: str | None = None
+    baseline: str = "production"
+    unit: Literal["user", "session"] = "user"
+    alpha: float = 0.05
+    steps: list[Step] = Field(default_factory=lambda: list(DEFAULT_STEPS))
+    guardrails: list[Guardrail] = Field(default_factory=lambda: list(DEFAULT_GUARDRAILS))
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, value: float) -> float:
+        if not 0 < value < 0.5:
+            raise ValueError("alpha must be within (0, 0.5)")
+        return value
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: list[Step]) -> list[Step]:
+        if not steps:
+            raise ValueError("a plan needs at least one step")
+        for before, after in zip(steps, steps[1:], strict=False):
+            if after.weight <= before.weight:
+                raise ValueError(
+                    f"step weights must increase, got {before.weight:g}% then {after.weight:g}%"
+                )
+        if steps[-1].weight_bp != BUCKETS:
+            raise ValueError("the last step must be 100%: a rollout ends serving everyone")
+        return steps
+
+    @field_validator("guardrails")
+    @classmethod
+    def _guardrails(cls, guardrails: list[Guardrail]) -> list[Guardrail]:
+        if not guardrails:
+            raise ValueError("a plan needs at least one guardrail (omit the key for defaults)")
+        seen: set[tuple[str, str]] = set()
+        for g in guardrails:
+            key = (g.metric, g.bad)
+            if key in seen:
+                raise ValueError(f"guardrail {g.metric} ({g.bad}) is listed twice")
+            seen.add(key)
+        return guardrails
+
+    @property
+    def judged_steps(self) -> int:
+        """Steps with a concurrent baseline to compare against (all but a 100% step)."""
+        return sum(1 for s in self.steps if s.weight_bp < BUCKETS)
+
+    def guardrail_alpha(self) -> float:
+        """Per-look error budget of one guardrail in one step (Bonferroni over both)."""
+        return self.alpha / (len(self.guardrails) * max(1, self.judged_steps))
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def parse_plan(text: str, file: str) -> Plan:
+    """Validate the YAML text of a plan; errors are ConfigError naming `file:line: key: why`."""
+    doc = load_located(text, file, error=ConfigError)
+    data = {} if doc.data is None else doc.data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}:{doc.line_of(())}: a plan must be a mapping")
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        path, message = describe_validation_error(exc.errors()[0], data)
+        message = message.replace("Value error, ", "")
+        line = doc.line_of(path)
+        raise ConfigError(f"{file}:{line}: {message}" if line else f"{file}: {message}") from exc
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read plan: {exc}") from exc
+    return parse_plan(text, str(path))
+
+
+def plan_for(root: Path, feature: str, path: Path | None = None) -> Plan:
+    """The plan to use: `path` if given, else `rollouts/<feature>.yaml`, else the defaults."""
+    if path is None:
+        default = root / ROLLOUTS_DIR / f"{feature}.yaml"
+        plan = load_plan(default) if default.is_file() else Plan()
+    else:
+        plan = load_plan(path)
+    if plan.feature is not None and plan.feature != feature:
+        raise ConfigError(f"plan is for feature {plan.feature!r}, not {feature!r}")
+    return plan
+
+
+def plan_from_json(data: Any) -> Plan:
+    """A plan as stored with a rollout (already validated when the rollout started)."""
+    return Plan.model_validate(data)
+
+
+__all__ = [
+    "DEFAULT_GUARDRAILS",
+    "DEFAULT_STEPS",
+    "ROLLOUTS_DIR",
+    "Guardrail",
+    "Margin",
+    "Plan",
+    "Step",
+    "Webhook",
+    "load_plan",
+    "parse_duration",
+    "parse_plan",
+    "plan_for",
+    "plan_from_json",
+]

@@ -1,0 +1,44 @@
+"""Rollout state tables, on the store's shared metadata (Alembic revision `rollout_0001`).
+
+`rollouts` holds one row per rollout; the row *is* the state machine's state. Two columns make
+concurrent controllers safe:
+
+* `version` — every transition is a compare-and-swap `UPDATE … WHERE version = :seen`, so of
+  two processes deciding the same transition exactly one writes it (the other matches no row).
+* `active_feature` — equal to `feature` while the rollout is not finished, NULL afterwards, and
+  UNIQUE: the database itself refuses a second active rollout on a feature (NULLs don't clash).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, String, Table, Text
+
+from rampway.store.schema import JSONType, UTCDateTime, metadata
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feature", String(200), nullable=False),
+    Column("active_feature", String(200), nullable=True, unique=True),
+    Column("status", String(32), nullable=False),
+    Column("step", Integer, nullable=False),  # index into plan.steps; -1 while pending
+    Column("weight_bp", Integer, nullable=False),
+    Column("candidate", String(280), nullable=False),
+    Column("baseline", String(280), nullable=False),
+    Column("baseline_channel", String(200), nullable=False),
+    Column("salt", String(300), nullable=False),
+    Column("plan", JSONType, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("step_started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("evaluation", JSONType, nullable=True),
+    Column("evaluated_at", UTCDateTime(), nullable=True),
+    Index("ix_rollouts_feature", "feature"),
+)
+
+__all__ = ["rollouts"]

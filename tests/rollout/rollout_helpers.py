@@ -1,0 +1,173 @@
+"""Shared helpers for rollout tests: releases in a store, a fake clock, and a traffic simulator
+that writes event rows directly (sim-like distributions, assignment through the real
+`ActiveAllocations`), so hours of rollout run in seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from rampway.events.model import hash_unit
+from rampway.events.tables import feedback_events, request_events
+from rampway.rollout import ActiveAllocations, Controller, Plan, RolloutRecord, repo
+from rampway.store import Store
+
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+FEATURE = "support-bot"
+
+
+def publish(store: Store, feature: str, text: str) -> str:
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    release_id = f"{feature}@{digest[:8]}"
+    store.publish(feature, digest, release_id, text, actor="test")
+    return release_id
+
+
+def publish_pair(store: Store, feature: str = FEATURE) -> tuple[str, str]:
+    """(baseline, candidate) release ids; production → baseline."""
+    baseline = publish(store, feature, f"{feature} v1")
+    candidate = publish(store, feature, f"{feature} v2")
+    store.set_channel(feature, "production", baseline, actor="test", reason="initial")
+    return baseline, candidate
+
+
+class FakeClock:
+    def __init__(self, start: float = T0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one release behaves (sim-like): error rate and log-normal latency."""
+
+    error_p: float = 0.05
+    latency_ms: float = 800.0  # median
+    sigma: float = 0.5
+    fallback_p: float = 0.02
+    tokens: float = 120.0
+    thumbs_up_p: float = 0.7
+
+
+def plan(**overrides: Any) -> Plan:
+    data: dict[str, Any] = {
+        "steps": [{"weight": 5, "dwell": "10m"}, {"weight": 25, "dwell": "10m"},
+                  {"weight": 50, "dwell": "10m"}, {"weight": 100}],
+        "guardrails": [
+            {"metric": "error_rate", "margin": {"relative": 0.2}, "critical": True,
+             "min_sample": 200},
+            {"metric": "latency_p95", "margin": {"relative": 0.2}, "critical": True,
+             "min_sample": 200},
+        ],
+    }
+    data.update(overrides)
+    return Plan.model_validate(data)
+
+
+@dataclass
+class Simulation:
+    store: Store
+    controller: Controller
+    clock: FakeClock
+    releases: dict[str, str]  # arm -> release id ("baseline", "candidate")
+    profiles: dict[str, Profile]
+    per_minute: int = 3000
+    units: int = 20_000
+    seed: int = 7
+    feature: str = FEATURE
+    arms_seen: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    last_arm: dict[str, str] = field(default_factory=dict)
+    switches: list[tuple[str, str]] = field(default_factory=list)
+    history: list[tuple[float, str, int]] = field(default_factory=list)
+    _n: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+
+    def minute(self) -> None:
+        """One simulated minute of traffic, then one controller look."""
+        allocations = ActiveAllocations.load(self.store)
+        rows, feedback = [], []
+        units = self.rng.integers(self.units, size=self.per_minute)
+        for i, u in enumerate(units):
+            unit = f"user-{u}"
+            choice = allocations.choose(self.feature, unit)
+            arm, release = choice if choice else ("production", self.releases["baseline"])
+            if choice:
+                self._track(unit, arm)
+            row = self._row(arm, release, unit, self.clock.t + 60.0 * i / self.per_minute)
+            rows.append(row)
+            if self.rng.random() < 0.3:
+                p = self.profiles[self._profile_key(arm)].thumbs_up_p
+                feedback.append(self._feedback(row, float(self.rng.random() < p)))
+        with self.store.transaction() as conn:
+            conn.execute(request_events.insert(), rows)
+            if feedback:
+                conn.execute(feedback_events.insert(), feedback)
+        self.clock.advance(60)
+        self.controller.tick()
+        current = self.rollout()
+        self.history.append((self.clock.t, current.status.value, current.weight_bp))
+
+    def _track(self, unit: str, arm: str) -> None:
+        self.arms_seen[unit].add(arm)
+        previous = self.last_arm.get(unit)
+        if previous is not None and previous != arm:
+            self.switches.append((previous, arm))
+        self.last_arm[unit] = arm
+
+    def _profile_key(self, arm: str) -> str:
+        return "candidate" if arm == "candidate" else "baseline"
+
+    def _row(self, arm: str, release: str, unit: str, ts: float) -> dict[str, Any]:
+        p = self.profiles[self._profile_key(arm)]
+        self._n += 1
+        error = bool(self.rng.random() < p.error_p)
+        latency = float(p.latency_ms * math.exp(p.sigma * self.rng.standard_normal()))
+        return {
+            "id": f"req_{self.seed}_{self._n}", "ts": ts, "feature": self.feature,
+            "release_id": release, "arm": arm, "unit_hash": hash_unit(unit),
+            "attributes": None, "source": "gateway", "protocol": "openai", "stream": True,
+            "provider": "sim", "model": "sim-large", "attempts": 1,
+            "fallback_used": bool(self.rng.random() < p.fallback_p),
+            "status": "error" if error else "ok", "http_status": 502 if error else 200,
+            "error_code": "server_error" if error else None, "latency_ms": latency,
+            "ttft_ms": latency * 0.2, "input_tokens": 50,
+            "output_tokens": int(self.rng.poisson(p.tokens)), "cached_tokens": 0,
+            "cost_usd": 0.001, "refusal": False, "finish_reason": "stop",
+            "output_chars": 400, "prompt_text": None, "response_text": None,
+        }
+
+    def _feedback(self, row: dict[str, Any], value: float) -> dict[str, Any]:
+        return {"id": "fb_" + row["id"], "ts": row["ts"] + 5, "name": "thumbs_up",
+                "value": value, "request_id": row["id"], "unit_hash": row["unit_hash"],
+                "feature": self.feature, "attributes": None}
+
+    def rollout(self) -> RolloutRecord:
+        found = repo.latest(self.store, self.feature)
+        assert found is not None
+        return found
+
+    def run(self, minutes: int) -> RolloutRecord:
+        """Simulate until the rollout finishes or `minutes` pass."""
+        for _ in range(minutes):
+            self.minute()
+            if not self.rollout().status.active:
+                break
+        return self.rollout()
+
+
+def count_rows(store: Store, table: sa.Table) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)

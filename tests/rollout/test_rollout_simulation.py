@@ -1,0 +1,73 @@
+"""Time-compressed rollouts on both databases: traffic written into the event log minute by
+minute (assignment through the real allocations), the controller looking every minute."""
+
+from __future__ import annotations
+
+from rollout_helpers import FEATURE, FakeClock, Profile, Simulation, plan, publish_pair
+
+from rampway.rollout import Controller, Status
+from rampway.store import Store
+
+
+def _sim(store: Store, candidate: Profile, per_minute: int = 3000, **plan_kw: object) -> Simulation:
+    baseline_id, candidate_id = publish_pair(store)
+    clock = FakeClock()
+    controller = Controller(store, clock=clock)
+    controller.start(FEATURE, candidate_id, plan=plan(**plan_kw), actor="ana")
+    return Simulation(store, controller, clock, {"baseline": baseline_id,
+                      "candidate": candidate_id}, {"baseline": Profile(),
+                      "candidate": candidate}, per_minute=per_minute)
+
+
+def test_good_candidate_walks_to_100_percent_sticky_and_moves_production(store: Store) -> None:
+    sim = _sim(store, Profile(), per_minute=1500)
+    sim.units = 3000
+    done = sim.run(60)
+    assert done.status is Status.COMPLETED
+    weights = [w for _, status, w in sim.history if status == "running"]
+    assert sorted(set(weights)) == [500, 2500, 5000]
+    channel = store.get_channel(FEATURE, "production")
+    assert channel is not None and channel.release_id == sim.releases["candidate"]
+    actions = [e.action for e in reversed(store.list_audit(object_type="rollout"))]
+    assert actions == ["rollout.create", "rollout.start", "rollout.advance", "rollout.advance",
+                       "rollout.complete"]
+    advance = store.list_audit(object_type="rollout")[1]
+    assert advance.after["evidence"]["action"] == "proceed"
+    assert {g["verdict"] for g in advance.after["evidence"]["guardrails"]} == {"pass"}
+    # sticky: while the weight grew 5% → 25% → 50%, units only ever moved baseline → candidate
+    assert sim.switches and set(sim.switches) == {("baseline", "candidate")}
+    candidates = [u for u, arms in sim.arms_seen.items() if "candidate" in arms]
+    assert 0.4 < len(candidates) / len(sim.arms_seen) < 0.6  # ~50% at the last judged step
+
+
+def test_doubled_error_rate_is_rolled_back_early_and_production_untouched(store: Store) -> None:
+    sim = _sim(store, Profile(error_p=0.10))
+    done = sim.run(60)
+    assert done.status is Status.ROLLED_BACK
+    assert done.weight_bp == 0 and done.step <= 1
+    channel = store.get_channel(FEATURE, "production")
+    assert channel is not None and channel.release_id == sim.releases["baseline"]
+    last = store.list_audit(object_type="rollout")[0]
+    assert last.action == "rollout.rollback"
+    failed = [g for g in last.after["evidence"]["guardrails"] if g["verdict"] == "fail"]
+    assert [g["metric"] for g in failed] == ["error_rate"]
+    assert failed[0]["lower"] > 0.2  # the relative increase is surely beyond the 20% margin
+
+
+def test_slower_p95_latency_is_rolled_back_early(store: Store) -> None:
+    sim = _sim(store, Profile(latency_ms=800 * 1.4))
+    done = sim.run(60)
+    assert done.status is Status.ROLLED_BACK and done.step <= 1
+    last = store.list_audit(object_type="rollout")[0]
+    failed = [g["metric"] for g in last.after["evidence"]["guardrails"]
+              if g["verdict"] == "fail"]
+    assert failed == ["latency_p95"]
+
+
+def test_too_little_traffic_holds_and_never_advances(store: Store) -> None:
+    sim = _sim(store, Profile(), per_minute=20)
+    done = sim.run(90)
+    assert done.status is Status.RUNNING and done.step == 0 and done.weight_bp == 500
+    assert done.evaluation is not None and done.evaluation["action"] == "hold"
+    actions = {e.action for e in store.list_audit(object_type="rollout")}
+    assert actions == {"rollout.create", "rollout.start"}
