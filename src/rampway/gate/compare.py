@@ -73,8 +73,18 @@ def compare(baseline: EvalRun, candidate: EvalRun, confidence: float = 0.95) -> 
 # ---------------------------------------------------------------- quality metrics
 
 
-def _values(results: Sequence[CaseResult], metric: str) -> list[float]:
-    return [r.metrics[metric] for r in results if metric in r.metrics]
+def _matrix(
+    common: Sequence[str], runs: Mapping[str, list[CaseResult]], metric: str
+) -> Array:
+    """cases × repeats of a metric; NaN where a repeat has no value (scorer n/a, ragged)."""
+    width = max(len(runs[c]) for c in common)
+    out = np.full((len(common), width), np.nan)
+    for i, case in enumerate(common):
+        for j, result in enumerate(runs[case]):
+            value = result.metrics.get(metric)
+            if value is not None:
+                out[i, j] = value
+    return out
 
 
 def _metric_axis(
@@ -85,21 +95,19 @@ def _metric_axis(
     weights: Array,
     confidence: float,
 ) -> tuple[AxisEstimate | None, float | None]:
-    rows = []
-    for i, case in enumerate(common):
-        b, c = _values(base[case], metric), _values(cand[case], metric)
-        if b and c:
-            rows.append((i, b, c))
-    if not rows:
+    b_mat, c_mat = _matrix(common, base, metric), _matrix(common, cand, metric)
+    b_n, c_n = (~np.isnan(b_mat)).sum(axis=1), (~np.isnan(c_mat)).sum(axis=1)
+    keep = (b_n > 0) & (c_n > 0)
+    if not keep.any():
         return None, None
-    keep = np.array([i for i, _, _ in rows])
-    b_mean = np.array([np.mean(b) for _, b, _ in rows])
-    c_mean = np.array([np.mean(c) for _, _, c in rows])
-    w = weights[keep]
-    scale = w * len(rows) / w.sum()
-    diffs = (c_mean - b_mean) * scale * POINTS
-    within = _within_variance(rows) * POINTS**2
-    total = float(diffs.var(ddof=1)) if diffs.size > 1 else 0.0
+    b_mat, c_mat, b_n, c_n, w = b_mat[keep], c_mat[keep], b_n[keep], c_n[keep], weights[keep]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b_mean, c_mean = np.nanmean(b_mat, axis=1), np.nanmean(c_mat, axis=1)
+        b_var, c_var = _row_var(b_mat, b_mean, b_n), _row_var(c_mat, c_mean, c_n)
+    n = int(keep.sum())
+    diffs = (c_mean - b_mean) * (w * n / w.sum()) * POINTS
+    within = float(np.mean(b_var / b_n + c_var / c_n)) * POINTS**2
+    total = float(diffs.var(ddof=1)) if n > 1 else 0.0
     estimate = AxisEstimate(
         name=metric,
         kind="quality",
@@ -108,41 +116,31 @@ def _metric_axis(
         change=float(diffs.mean()),
         bootstrap=ci.paired_mean_bootstrap(diffs, confidence),
         t=ci.paired_t(diffs, confidence),
-        n=len(rows),
+        n=n,
         within_share=min(1.0, within / total) if total > 0 else 0.0,
     )
-    return estimate, _noise_floor(rows, confidence)
+    return estimate, _noise_floor(b_var, b_n, confidence)
 
 
-def _within_variance(rows: Sequence[tuple[int, list[float], list[float]]]) -> float:
-    """Mean over cases of the repeat-noise variance of the per-case difference."""
-    parts = [
-        _var(b) / len(b) + _var(c) / len(c) for _, b, c in rows if len(b) > 1 or len(c) > 1
-    ]
-    return float(np.mean(parts)) if parts else 0.0
+def _row_var(matrix: Array, mean: Array, count: Array) -> Array:
+    """Per-case sample variance over repeats (0 where a case has a single value)."""
+    squares = np.nansum((matrix - mean[:, None]) ** 2, axis=1)
+    return np.where(count > 1, squares / np.maximum(count - 1, 1), 0.0)
 
 
-def _var(values: list[float]) -> float:
-    return float(np.var(values, ddof=1)) if len(values) > 1 else 0.0
-
-
-def _noise_floor(
-    rows: Sequence[tuple[int, list[float], list[float]]], confidence: float
-) -> float | None:
+def _noise_floor(b_var: Array, b_n: Array, confidence: float) -> float | None:
     """Half-width (points) of the difference two runs of the baseline itself would show.
 
     Two independent runs with R repeats differ per case by variance 2·s²/R (s² = the case's
     repeat variance); the mean over n cases has variance 2·mean(s²)/(R·n).
     """
-    repeats = [len(b) for _, b, _ in rows]
-    if min(repeats) < 2:
+    if b_n.min() < 2:
         return None
-    mean_var = float(np.mean([_var(b) for _, b, _ in rows]))
-    r, n = float(np.mean(repeats)), len(rows)
+    r, n = float(b_n.mean()), b_var.size
     from scipy import stats as sps
 
     z = float(sps.norm.ppf(0.5 + confidence / 2))
-    return z * math.sqrt(2 * mean_var / (r * n)) * POINTS
+    return z * math.sqrt(2 * float(b_var.mean()) / (r * n)) * POINTS
 
 
 # ---------------------------------------------------------------- cost and latency
