@@ -1,0 +1,147 @@
+"""Optimistic concurrency (ETag / If-Match → 409) and bad input (4xx JSON, nothing written)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from admin_helpers import Keys
+from gateway_helpers import Proj
+
+from rampway.admin import PREFIX
+from rampway.store import Store
+
+BOOL_ON = {"type": "bool", "default": True}
+
+
+async def _put_flag(api: httpx.AsyncClient, keys: Keys, key: str, definition: Any,
+                    **headers: str) -> httpx.Response:
+    return await api.put(f"{PREFIX}/flags/{key}", json={"definition": definition, "reason": "t"},
+                         headers={**keys.headers("editor"), **headers})
+
+
+async def test_flag_etag_round_trip_and_stale_write_is_409(
+    api: httpx.AsyncClient, keys: Keys, store: Store
+) -> None:
+    created = await _put_flag(api, keys, "bot.enabled", BOOL_ON, **{"if-match": '"0"'})
+    assert created.status_code == 201 and created.headers["etag"] == '"1"'
+    again = await _put_flag(api, keys, "bot.enabled", BOOL_ON, **{"if-match": '"0"'})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    got = await api.get(f"{PREFIX}/flags/bot.enabled", headers=keys.headers("viewer"))
+    etag = got.headers["etag"]
+    off = {"type": "bool", "default": False}
+    first = await _put_flag(api, keys, "bot.enabled", off, **{"if-match": etag})
+    assert first.status_code == 200 and first.headers["etag"] == '"2"'
+    version, audits = store.control_version(), len(store.list_audit(limit=1000))
+    stale = await _put_flag(api, keys, "bot.enabled", BOOL_ON, **{"if-match": etag})
+    assert stale.status_code == 409
+    stale_delete = await api.delete(f"{PREFIX}/flags/bot.enabled",
+                                    headers={**keys.headers("editor"), "if-match": etag})
+    assert stale_delete.status_code == 409
+    assert store.control_version() == version and len(store.list_audit(limit=1000)) == audits
+    now = await api.get(f"{PREFIX}/flags/bot.enabled", headers=keys.headers("viewer"))
+    assert now.json()["definition"]["default"] is False and now.json()["version"] == 2
+    weak = await _put_flag(api, keys, "bot.enabled", BOOL_ON, **{"if-match": 'W/"2"'})
+    assert weak.status_code == 200
+
+
+async def test_channel_and_rollback_stale_etag_is_409(
+    api: httpx.AsyncClient, keys: Keys, proj: Proj, store: Store
+) -> None:
+    path = f"{PREFIX}/features/support-bot/channels/production"
+    etag = (await api.get(path, headers=keys.headers("viewer"))).headers["etag"]
+    moved = await api.put(path, json={"release": proj.v2.id, "reason": "ship"},
+                          headers={**keys.headers("editor"), "if-match": etag})
+    assert moved.status_code == 200 and moved.json()["release_id"] == proj.v2.id
+    stale = await api.put(path, json={"release": proj.v1.id, "reason": "again"},
+                          headers={**keys.headers("editor"), "if-match": etag})
+    assert stale.status_code == 409
+    stale_rb = await api.post(f"{path}/rollback", json={"reason": "x"},
+                              headers={**keys.headers("editor"), "if-match": etag})
+    assert stale_rb.status_code == 409
+    assert store.get_channel("support-bot", "production").release_id == proj.v2.id  # type: ignore[union-attr]
+    rb = await api.post(f"{path}/rollback", json={"reason": "bad answers"},
+                        headers={**keys.headers("editor"), "if-match": moved.headers["etag"]})
+    assert rb.status_code == 200 and rb.json()["release_id"] == proj.v1.id
+
+
+@pytest.mark.parametrize(
+    ("definition", "fragment", "path"),
+    [
+        ({"type": "bool", "default": True,
+          "rules": [{"condition": {"plan": {"$regex": "(["}}, "value": False}]}, "regex",
+         "condition.plan.$regex"),
+        ({"type": "bool", "default": True,
+          "rules": [{"condition": {"plan": {"$between": [1, 2]}}, "value": False}]},
+         "$between", None),
+        ({"type": "string", "default": "a", "rules": [{"variations": [
+            {"value": "a", "weight": 70}, {"value": "b", "weight": 70}]}]}, "100%", None),
+        ({"type": "number", "default": "many"}, "type", None),
+        ({"type": "bool", "default": True, "rules": [{"segment": "nope", "value": False}]},
+         "unknown segment", None),
+    ],
+)
+async def test_broken_flag_is_refused_whole_with_a_located_400(
+    api: httpx.AsyncClient, keys: Keys, store: Store, definition: Any, fragment: str,
+    path: str | None,
+) -> None:
+    assert (await _put_flag(api, keys, "f", BOOL_ON)).status_code == 201
+    version = store.control_version()
+    r = await _put_flag(api, keys, "f", definition)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_flag" and fragment in error["message"]
+    assert error["flag"] == "f"
+    if path is not None:
+        assert error["path"] == path and error["rule"] == 0
+    kept = await api.get(f"{PREFIX}/flags/f", headers=keys.headers("viewer"))
+    assert kept.json()["definition"] == BOOL_ON and store.control_version() == version
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("PUT", "/flags/f", {"content": b"{not json", "headers": {"content-type":
+                                                                   "application/json"}}, 400),
+        ("PUT", "/flags/f", {"json": {"definition": {}, "reason": "x", "extra": 1}}, 400),
+        ("PUT", "/flags/f", {"json": {"definition": "nope"}}, 400),
+        ("PUT", "/flags/bad key", {"json": {"definition": BOOL_ON}}, 400),
+        ("PUT", "/flags/f", {"json": {"definition": BOOL_ON}, "headers": {"if-match": "abc"}},
+         400),
+        ("GET", "/flags/missing", {}, 404),
+        ("DELETE", "/segments/missing", {}, 404),
+        ("GET", "/features/nope", {}, 404),
+        ("GET", "/features/support-bot/releases/ffff", {}, 404),
+        ("PUT", "/features/support-bot/channels/production",
+         {"json": {"release": "support-bot@0000ffff", "reason": "x"}}, 404),
+        ("PUT", "/features/support-bot/channels/production", {"json": {"release": "x"}}, 400),
+        ("POST", "/features/support-bot/releases", {"json": {"canonical": "{}"}}, 400),
+        ("POST", "/keys", {"json": {"name": "k", "role": "root"}}, 400),
+        ("GET", "/audit", {"params": {"limit": 0}}, 400),
+        ("GET", "/no-such-route", {}, 404),
+    ],
+)
+async def test_bad_input_gets_one_json_error_and_changes_nothing(
+    api: httpx.AsyncClient, keys: Keys, store: Store, method: str, path: str,
+    kwargs: dict[str, Any], status: int,
+) -> None:
+    version, audits = store.control_version(), len(store.list_audit(limit=1000))
+    kwargs = dict(kwargs)  # the parameter dict is shared by both database runs
+    headers = {**keys.headers("admin"), **kwargs.pop("headers", {})}
+    r = await api.request(method, PREFIX + path, headers=headers, **kwargs)
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert error["message"] and error["code"]
+    assert store.control_version() == version and len(store.list_audit(limit=1000)) == audits
+
+
+async def test_publishing_a_release_of_another_feature_is_refused(
+    api: httpx.AsyncClient, keys: Keys, proj: Proj
+) -> None:
+    r = await api.post(f"{PREFIX}/features/support-bot/releases",
+                       json={"canonical": proj.echo.canonical}, headers=keys.headers("editor"))
+    assert r.status_code == 400 and "echo" in r.json()["error"]["message"]
+    same = await api.post(f"{PREFIX}/features/echo/releases",
+                          json={"canonical": proj.echo.canonical}, headers=keys.headers("editor"))
+    assert same.status_code == 200 and same.json()["created"] is False

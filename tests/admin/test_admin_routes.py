@@ -1,0 +1,174 @@
+"""Every admin route without a key, with each role below the one it needs, and with it:
+401 / 403 / 2xx, and the audit rows (written for changes, never for refused calls)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from admin_helpers import Keys
+from gateway_helpers import SYSTEM_V2, Proj, support_spec, write_release
+
+from rampway.admin import PREFIX, list_admin_keys
+from rampway.release import load_release
+from rampway.store import Store
+
+ROLES = ["viewer", "editor", "admin"]
+
+
+@dataclass
+class Step:
+    method: str
+    path: str
+    role: str
+    status: int
+    body: dict[str, Any] | None = None
+    audit: str | None = None  # the audit action the call must record
+
+
+def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
+    bot, v1, v2 = "support-bot", proj.v1.id, proj.v2.id
+    ch = f"/features/{bot}/channels/production"
+    return [
+        Step("GET", "/whoami", "viewer", 200),
+        Step("GET", "/features", "viewer", 200),
+        Step("GET", f"/features/{bot}", "viewer", 200),
+        Step("GET", f"/features/{bot}/releases", "viewer", 200),
+        Step("GET", f"/features/{bot}/releases/{v1}", "viewer", 200),
+        Step("POST", f"/features/{bot}/releases", "editor", 201,
+             {"canonical": canonical, "reason": "new prompt"}, "release.publish"),
+        Step("GET", f"/features/{bot}/channels", "viewer", 200),
+        Step("PUT", ch, "editor", 200, {"release": new_id, "reason": "ship"}, "channel.set"),
+        Step("GET", ch, "viewer", 200),
+        Step("GET", f"{ch}/history", "viewer", 200),
+        Step("POST", f"{ch}/rollback", "editor", 200, {"reason": "regressed"},
+             "channel.rollback"),
+        Step("PUT", "/segments/beta", "editor", 201,
+             {"definition": {"ids": ["u1"]}, "reason": "beta cohort"}, "segment.create"),
+        Step("GET", "/segments", "viewer", 200),
+        Step("GET", "/segments/beta", "viewer", 200),
+        Step("PUT", f"/flags/{bot}.release", "editor", 201,
+             {"definition": {"type": "string", "default": "production",
+                             "rules": [{"segment": "beta", "value": v2}]},
+              "reason": "beta gets v2"}, "flag.create"),
+        Step("GET", "/flags", "viewer", 200),
+        Step("GET", f"/flags/{bot}.release", "viewer", 200),
+        Step("DELETE", f"/flags/{bot}.release", "editor", 200, None, "flag.delete"),
+        Step("DELETE", "/segments/beta", "editor", 200, None, "segment.delete"),
+        Step("GET", "/keys", "admin", 200),
+        Step("POST", "/keys", "admin", 201, {"name": "ci", "role": "editor"},
+             "admin_key.create"),
+        Step("DELETE", "/keys/ci", "admin", 200, None, "admin_key.revoke"),
+        Step("GET", "/app-keys", "admin", 200),
+        Step("POST", "/app-keys", "admin", 201, {"name": "web", "features": [bot]},
+             "key.create"),
+        Step("DELETE", "/app-keys/web", "admin", 200, None, "key.revoke"),
+        Step("GET", "/audit", "viewer", 200),
+    ]
+
+
+def _new_release(tmp_path: Path) -> Any:
+    directory = write_release(tmp_path / "v3", "support-bot", support_spec("sim-small"),
+                              {"prompts/system.md": SYSTEM_V2 + " v3"})
+    return load_release(directory, feature="support-bot")
+
+
+def _audit_count(store: Store) -> int:
+    return len(store.list_audit(limit=10_000))
+
+
+async def _call(api: httpx.AsyncClient, step: Step, headers: dict[str, str]) -> httpx.Response:
+    kwargs: dict[str, Any] = {"headers": headers}
+    if step.body is not None:
+        kwargs["json"] = step.body
+    return await api.request(step.method, PREFIX + step.path, **kwargs)
+
+
+async def test_every_route_checks_keys_and_roles_and_audits_changes(
+    api: httpx.AsyncClient, store: Store, keys: Keys, proj: Proj, tmp_path: Path
+) -> None:
+    new = _new_release(tmp_path)
+    walked = steps(proj, new.canonical, new.id)
+    for step in walked:
+        where = f"{step.method} {step.path}"
+        before, version = _audit_count(store), store.control_version()
+        denied = [None, "bogus"] + ROLES[: ROLES.index(step.role)]
+        for role in denied:
+            headers = ({"authorization": "Bearer rwa_not-a-key"} if role == "bogus"
+                       else keys.headers(role))
+            r = await _call(api, step, headers)
+            expected = 403 if role in ROLES else 401
+            assert r.status_code == expected, f"{where} as {role}: {r.status_code} {r.text}"
+            assert r.json()["error"]["code"] in ("invalid_api_key", "permission_denied")
+        assert _audit_count(store) == before and store.control_version() == version, where
+        r = await _call(api, step, keys.headers(step.role))
+        assert r.status_code == step.status, f"{where}: {r.status_code} {r.text}"
+        after = store.list_audit(limit=10_000)
+        if step.audit is None:
+            assert len(after) == before, where
+            continue
+        assert len(after) == before + 1, where
+        entry = after[0]
+        assert entry.action == step.audit, where
+        assert entry.actor == f"{step.role}-key", where
+    assert await _routes(api) == {(s.method, _template(s.path)) for s in walked}
+
+
+def _template(path: str) -> str:
+    """The route template a concrete step path exercises."""
+    parts = path.strip("/").split("/")
+    names = {"features": "{feature}", "releases": "{ref}", "channels": "{channel}",
+             "flags": "{key}", "segments": "{key}", "keys": "{name}", "app-keys": "{name}"}
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        if i > 0 and parts[i - 1] in names and part not in ("rollback", "history"):
+            out.append(names[parts[i - 1]])
+        else:
+            out.append(part)
+    return "/" + "/".join(out)
+
+
+async def _routes(api: httpx.AsyncClient) -> set[tuple[str, str]]:
+    """Every (method, route) the API publishes in its OpenAPI schema."""
+    paths = (await api.get(f"{PREFIX}/openapi.json")).json()["paths"]
+    return {
+        (method.upper(), path[len(PREFIX):])
+        for path, ops in paths.items()
+        for method in ops
+    }
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor"])
+async def test_key_management_needs_admin(
+    api: httpx.AsyncClient, keys: Keys, role: str, store: Store
+) -> None:
+    r = await api.post(f"{PREFIX}/keys", json={"name": "x", "role": "admin"},
+                       headers=keys.headers(role))
+    assert r.status_code == 403
+    assert "x" not in {k.name for k in list_admin_keys(store)}
+    assert store.list_audit(object_type="admin_key", object_id="x") == []
+
+
+async def test_revoked_key_is_refused_at_once(
+    api: httpx.AsyncClient, keys: Keys
+) -> None:
+    made = await api.post(f"{PREFIX}/keys", json={"name": "temp", "role": "viewer"},
+                          headers=keys.headers("admin"))
+    token = made.json()["key"]
+    assert token.startswith("rwa_")
+    ok = await api.get(f"{PREFIX}/whoami", headers={"x-api-key": token})
+    assert ok.json() == {**ok.json(), "name": "temp", "role": "viewer"}
+    await api.delete(f"{PREFIX}/keys/temp", headers=keys.headers("admin"))
+    r = await api.get(f"{PREFIX}/whoami", headers={"x-api-key": token})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_openapi_schema_is_served_without_a_key(api: httpx.AsyncClient) -> None:
+    r = await api.get(f"{PREFIX}/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    assert f"{PREFIX}/flags/{{key}}" in paths
+    assert f"{PREFIX}/features/{{feature}}/channels/{{channel}}/rollback" in paths
