@@ -167,6 +167,11 @@ def test_bad_options_are_config_errors_at_build_time(entry: dict[str, Any], mess
     assert "provider 'mine'" in info.value.message
 
 
+def test_unset_shared_keys_from_the_project_config_are_ignored() -> None:
+    config = parse_options("local", {"kind": "local", "base_url": None, "api_key_env": None})
+    assert config.model == DEFAULT_MODEL
+
+
 def test_a_file_that_is_not_gguf_is_refused_before_loading(tmp_path: Path) -> None:
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"PK\x03\x04 not a model")
@@ -444,3 +449,44 @@ async def test_openai_adapter_against_llama_cpp_server(
         assert capped.finish_reason == "length" and capped.usage.output_tokens == 5
     finally:
         await registry.aclose()
+
+
+# ---------------------------------------------------------------- the example's eval suite
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-bot"
+
+
+@pytest.mark.local_llm
+async def test_capitals_suite_on_the_real_model_scores_the_better_prompt_higher() -> None:
+    """examples/support-bot: capitals v2 (expert, official capital) beats v1 (city name only).
+
+    Greedy decoding makes both runs deterministic; measured here: v1 15/22, v2 20/22. The test
+    asserts only the direction, so a CPU whose float rounding flips one answer still passes.
+    """
+    _require_llama()
+    from rampway.config import load_project
+    from rampway.evals.runner import EvalRunner, RunOptions
+    from rampway.evals.suite import load_suite
+    from rampway.providers.catalog import Catalog
+    from rampway.release import load_release
+    from rampway.router import Router
+
+    project = load_project(EXAMPLE)
+    suite = load_suite(EXAMPLE / "evals" / "capitals" / "suite.yaml", "capitals", root=EXAMPLE)
+    v1 = load_release(EXAMPLE / "history" / "capitals" / "v1", feature="capitals")
+    v2 = load_release(EXAMPLE / "releases" / "capitals", feature="capitals")
+    assert v1.models == v2.models == [("local", DEFAULT_MODEL)], "only the prompt differs"
+    config = project.config.providers
+    registry = build_providers({"local": config["local"].model_dump()}, env={})
+    try:
+        runner = EvalRunner(Router(registry, Catalog.load(project.config.catalog)).complete)
+        runs = [await runner.run(suite, r, RunOptions(concurrency=4)) for r in (v1, v2)]
+    finally:
+        await registry.aclose()
+    summaries = [run.summary() for run in runs]
+    for summary in summaries:
+        assert summary["complete"] and summary["errors"] == 0 and summary["cases"] >= 20
+        assert summary["cost_usd_total"] == 0.0  # $0 in the catalog: it runs on this machine
+    before, after = (s["metrics"]["accuracy"] for s in summaries)
+    print(f"capitals accuracy on SmolLM2-135M: v1 {before:.1%}, v2 {after:.1%}")
+    assert after > before, f"v2 should answer more capitals correctly: {after} vs {before}"

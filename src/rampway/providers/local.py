@@ -114,7 +114,7 @@ def bundled_model_path() -> Path:
 
 def parse_options(name: str, entry: Mapping[str, Any]) -> LocalModelConfig:
     """Provider settings from rampway.yaml (already flattened by the registry), checked."""
-    unknown = sorted(set(entry) - _OPTIONS)
+    unknown = sorted(k for k, v in entry.items() if k not in _OPTIONS and v is not None)
     if unknown:
         allowed = ", ".join(sorted(_OPTIONS - {"kind"}))
         raise ConfigError(
