@@ -1,0 +1,118 @@
+"""The official openfeature-provider-ofrep against a real gateway (uvicorn on 127.0.0.1:0)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from gateway_helpers import Proj, serve
+from openfeature.contrib.provider.ofrep import OFREPProvider
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import Reason
+
+from conftest import FLAGS
+from openfeature import api
+from rampway.flags.store import FlagStore
+from rampway.gateway import Runtime
+from rampway.gateway.keys import create_key
+from rampway.store import Store
+
+BULK = "/ofrep/v1/evaluate/flags"
+
+
+def _seed(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        flags = FlagStore(store)
+        for key, definition in FLAGS["segments"].items():
+            flags.put("segment", key, definition, actor="t", reason="")
+        for key, definition in FLAGS["flags"].items():
+            flags.put("flag", key, definition, actor="t", reason="")
+
+
+@pytest.fixture
+def server(proj: Proj) -> Iterator[str]:
+    _seed(proj.db_url)
+    with serve(Runtime.from_project(proj.project)) as url:
+        yield url
+
+
+def _client(domain: str, url: str, headers: dict[str, str] | None = None) -> Any:
+    provider = OFREPProvider(url, headers_factory=(lambda: headers) if headers else None)
+    api.set_provider(provider, domain)
+    return api.get_client(domain)
+
+
+def test_official_ofrep_provider_evaluates_every_type(server: str, domain: str) -> None:
+    client = _client(domain, server)
+    pro = EvaluationContext("u1", {"plan": "pro", "country": "DE"})
+    details = client.get_boolean_details("dark-mode", False, pro)
+    assert (details.value, details.reason, details.variant) == (True, Reason.TARGETING_MATCH,
+                                                                "pro-on")
+    assert client.get_boolean_details("dark-mode", True).reason == Reason.DEFAULT
+    assert client.get_string_value("greeting", "x", EvaluationContext("beta-user")) == "hi beta"
+    assert client.get_integer_value("limit", 0, pro) == 20
+    assert client.get_float_value("ratio", 0.0) == 0.5
+    assert client.get_object_value("layout", {}) == {"columns": 2, "tags": ["a"]}
+    split = client.get_string_details("experiment", "x", EvaluationContext("user-7"))
+    assert split.reason == Reason.SPLIT and split.variant in ("a", "b")
+
+
+def test_official_ofrep_provider_errors(server: str, domain: str) -> None:
+    client = _client(domain, server)
+    missing = client.get_boolean_details("nope", True)
+    assert (missing.value, missing.error_code) == (True, ErrorCode.FLAG_NOT_FOUND)
+    wrong = client.get_boolean_details("greeting", False)
+    assert (wrong.value, wrong.error_code) == (False, ErrorCode.TYPE_MISMATCH)
+    no_unit = client.get_string_details("experiment", "fallback")
+    assert (no_unit.value, no_unit.error_code) == ("fallback", ErrorCode.TARGETING_KEY_MISSING)
+
+
+def test_ofrep_serves_flag_changes_within_a_second(server: str, domain: str, proj: Proj) -> None:
+    client = _client(domain, server)
+    assert client.get_boolean_value("dark-mode", True) is False
+    with Store.open(proj.db_url) as store:
+        FlagStore(store).put("flag", "dark-mode", {"type": "bool", "default": True},
+                             actor="t", reason="")
+    t0 = time.monotonic()
+    while not client.get_boolean_value("dark-mode", False):
+        assert time.monotonic() - t0 < 1.0, "OFREP still serves the old value after 1 s"
+        time.sleep(0.02)
+
+
+def test_ofrep_uses_app_keys(server: str, domain: str, proj: Proj) -> None:
+    with Store.open(proj.db_url) as store:
+        _, key = create_key(store, "flags-reader", features=None, actor="t")
+    t0 = time.monotonic()
+    while httpx.post(server + BULK, json={}).status_code != 401:
+        assert time.monotonic() - t0 < 2.0
+        time.sleep(0.02)
+    anonymous = _client(domain, server)
+    denied = anonymous.get_boolean_details("dark-mode", True)
+    assert denied.value is True and denied.error_code == ErrorCode.GENERAL
+    keyed = _client(domain + "-k", server, {"Authorization": f"Bearer {key}"})
+    assert keyed.get_boolean_details("dark-mode", True).error_code is None
+
+
+def test_bulk_evaluation_etag_and_bad_context(server: str) -> None:
+    body = {"context": {"targetingKey": "beta-user", "plan": "pro"}}
+    r = httpx.post(server + BULK, json=body)
+    assert r.status_code == 200
+    flags = {f["key"]: f for f in r.json()["flags"]}
+    assert set(flags) == set(FLAGS["flags"])
+    assert flags["greeting"]["value"] == "hi beta" and flags["dark-mode"]["value"] is True
+    cached = httpx.post(server + BULK, json=body, headers={"if-none-match": r.headers["etag"]})
+    assert cached.status_code == 304
+    other = httpx.post(server + BULK, json={"context": {"targetingKey": "x"}},
+                       headers={"if-none-match": r.headers["etag"]})
+    assert other.status_code == 200
+    for bad in ({"context": [1, 2]}, {"context": {"targetingKey": 5}}, [1]):
+        r = httpx.post(server + BULK, json=bad)
+        assert r.status_code == 400 and r.json()["errorCode"] == "INVALID_CONTEXT"
+    r = httpx.post(server + BULK + "/dark-mode", content=b"{nope")
+    assert r.status_code == 400 and r.json() == {**r.json(), "key": "dark-mode",
+                                                 "errorCode": "INVALID_CONTEXT"}
+    assert httpx.get(server + BULK).status_code == 400
