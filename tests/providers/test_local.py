@@ -28,6 +28,7 @@ from rampway.errors import (
     ConfigError,
     ContextWindowExceeded,
     ProviderBadRequest,
+    ProviderError,
     ProviderTimeout,
 )
 from rampway.providers import local
@@ -126,6 +127,7 @@ def test_sampling_fills_openai_defaults_and_reads_llama_knobs_from_extra() -> No
         ({"stop": [""]}, "stop takes at most 4 non-empty"),
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "does not support tools"),
         ({"response_format": {"type": "xml"}}, "response_format must be"),
+        ({"extra": {"top_k": "many"}}, "top_k, min_p and repeat_penalty must be numbers"),
         ({"response_format": {"type": "json_schema", "json_schema": {}}}, "with a `schema`"),
     ],
 )
@@ -340,6 +342,16 @@ async def test_closing_a_stream_early_stops_generation(provider: LocalProvider) 
 async def test_wrong_model_name_is_refused(provider: LocalProvider) -> None:
     with pytest.raises(ProviderBadRequest, match="serves model 'smollm2-135m-instruct', not 'gpt"):
         await provider.complete(ChatRequest("gpt-4o", CAPITAL), timeout=5)
+
+
+@pytest.mark.local_llm
+async def test_a_closed_provider_refuses_calls() -> None:
+    _require_llama()
+    closed = build("closed", {"kind": "local"})
+    await closed.aclose()
+    await closed.aclose()  # idempotent
+    with pytest.raises(ProviderError, match="provider 'closed' is closed"):
+        await closed.complete(ask(CAPITAL), timeout=5)
 
 
 @pytest.mark.local_llm

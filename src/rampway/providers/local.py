@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import jinja2
+
 from rampway.errors import (
     ConfigError,
     ContextWindowExceeded,
@@ -208,18 +210,29 @@ def sampling_of(request: ChatRequest, provider: str = "") -> Sampling:
     stop = tuple(request.stop or ())
     if len(stop) > MAX_STOP_SEQUENCES or any(not s for s in stop):
         raise bad(f"stop takes at most {MAX_STOP_SEQUENCES} non-empty strings")
-    knobs = {k: request.extra.get(k, default) for k, default in _EXTRA_KNOBS.items()}
+    top_k, min_p, penalty = _llama_knobs(request.extra, bad)
     return Sampling(
         temperature=temperature,
         top_p=top_p,
         max_tokens=request.max_tokens,
         stop=stop,
         seed=request.seed,
-        top_k=int(knobs["top_k"]),
-        min_p=float(knobs["min_p"]),
-        repeat_penalty=float(knobs["repeat_penalty"]),
+        top_k=top_k,
+        min_p=min_p,
+        repeat_penalty=penalty,
         response_format=_response_format(request.response_format, bad),
     )
+
+
+def _llama_knobs(
+    extra: Mapping[str, Any], bad: Callable[[str], ProviderBadRequest]
+) -> tuple[int, float, float]:
+    """top_k, min_p, repeat_penalty: llama-cpp-python's server defaults unless `extra` says."""
+    knobs = {k: extra.get(k, default) for k, default in _EXTRA_KNOBS.items()}
+    try:
+        return int(knobs["top_k"]), float(knobs["min_p"]), float(knobs["repeat_penalty"])
+    except (TypeError, ValueError) as exc:
+        raise bad(f"top_k, min_p and repeat_penalty must be numbers: {exc}") from exc
 
 
 def _response_format(
@@ -373,8 +386,8 @@ class _Engine:
         """Prompt tokens and the template's own stop strings."""
         try:
             rendered = self._formatter(messages=chat_messages(messages))
-        except Exception as exc:  # jinja2 errors of a user-supplied template  # noqa: BLE001
-            raise ProviderBadRequest(f"chat template failed: {exc}") from exc
+        except (jinja2.TemplateError, TypeError, ValueError) as exc:  # the GGUF's own template
+            raise ProviderBadRequest(f"the model's chat template failed: {exc}") from exc
         tokens = self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=False, special=True)
         stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
         return list(tokens), [s for s in stops if s]

@@ -12,7 +12,7 @@ Adapter settings go under `options:` and are checked here (unknown ones are erro
     openai / sim over HTTP: headers, max_connections
     anthropic:              headers, max_connections, anthropic_version, default_max_tokens
     sim in-process:         config (path of a sim YAML file)
-    local:                  passed to `rampway.providers.local.build`
+    local:                  model, path, n_ctx, n_threads (see `rampway.providers.local`)
 
 Credentials come only from the environment variable named by `api_key_env`; a missing one is a
 ConfigError at build time, before any network call. The key itself is handed to the adapter and
