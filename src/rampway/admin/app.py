@@ -12,6 +12,7 @@
     GET    /api/v1/flags[/{key}]   /api/v1/segments[/{key}]       viewer   (ETag = version)
     PUT    /api/v1/flags/{key}     /api/v1/segments/{key}         editor   create or replace
     DELETE /api/v1/flags/{key}     /api/v1/segments/{key}         editor
+    POST   /api/v1/flag-files                                     editor   `rampway flags push`
     GET    /api/v1/keys   POST /api/v1/keys   DELETE /api/v1/keys/{name}              admin
     GET    /api/v1/app-keys   POST /api/v1/app-keys   DELETE /api/v1/app-keys/{name}  admin
     GET    /api/v1/audit?object_type=&object_id=&limit=           viewer
@@ -59,7 +60,7 @@ from rampway.errors import (
     RefError,
     RequestError,
 )
-from rampway.flags.store import FlagStore, Kind
+from rampway.flags.store import FileDefinitions, FlagStore, Kind, plain_json
 from rampway.gateway import keys as app_keys
 from rampway.release import Release, check_release
 from rampway.store import Store
@@ -90,6 +91,22 @@ class RollbackIn(_Body):
 
 class DefinitionIn(_Body):
     definition: dict[str, Any] = Field(description="As one entry of flags/*.yaml, in JSON.")
+    reason: str = ""
+
+
+class FileDefinitionIn(_Body):
+    kind: Kind
+    key: str
+    definition: dict[str, Any]
+    file: str = Field(min_length=1, description="The repo file it comes from.")
+
+
+class PushIn(_Body):
+    """The definitions of the repo's flag files; see `rampway.flags.store` for precedence."""
+
+    definitions: list[FileDefinitionIn]
+    force: bool = False
+    dry_run: bool = False
     reason: str = ""
 
 
@@ -393,6 +410,27 @@ def _definition_routes(admin: Admin, kind: Kind) -> APIRouter:
     return r
 
 
+def _push_route(admin: Admin) -> APIRouter:
+    r = APIRouter(tags=["flags"])
+    editor = Annotated[AdminKey, Depends(admin.auth(Role.EDITOR))]
+
+    @r.post("/flag-files")
+    def push(body: PushIn, key: editor) -> dict[str, Any]:
+        """Make stored flags match the repo's flag files, all or nothing (409 on API edits)."""
+        items: dict[tuple[Kind, str], tuple[dict[str, Any], str]] = {}
+        for d in body.definitions:
+            if (d.kind, d.key) in items:
+                raise ConfigError(f"duplicate {d.kind} '{d.key}' in the pushed files")
+            items[(d.kind, d.key)] = (plain_json(d.definition, f"{d.kind} '{d.key}'"), d.file)
+        report = admin.flags.push(
+            FileDefinitions(items), actor=key.name, reason=body.reason, force=body.force,
+            dry_run=body.dry_run,
+        )
+        return report.to_json()
+
+    return r
+
+
 def _key_routes(admin: Admin) -> APIRouter:
     r = APIRouter(tags=["keys"])
     root = Annotated[AdminKey, Depends(admin.auth(Role.ADMIN))]
@@ -449,6 +487,7 @@ def create_admin_app(store: Store, *, project: Project | None = None) -> FastAPI
         _feature_routes(admin),
         _definition_routes(admin, "flag"),
         _definition_routes(admin, "segment"),
+        _push_route(admin),
         _key_routes(admin),
     ):
         api.include_router(router, prefix=PREFIX)

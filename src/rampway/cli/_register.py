@@ -1,6 +1,8 @@
 """Attach every area's commands to the root app. One import per area module."""
+from rampway.cli import admin as _admin  # noqa: F401
 from rampway.cli import channel as _channel  # noqa: F401
 from rampway.cli import eval as _eval  # noqa: F401
+from rampway.cli import flags as _flags  # noqa: F401
 from rampway.cli import gate as _gate  # noqa: F401
 from rampway.cli import init as _init  # noqa: F401
 from rampway.cli import models as _models  # noqa: F401

@@ -1,0 +1,162 @@
+"""`AdminClient`: the admin API from Python, with its HTTP errors turned back into rampway errors.
+
+This is what the CLI uses with `--server URL` (key from `$RAMPWAY_API_KEY`):
+
+    client = AdminClient("http://127.0.0.1:8787", api_key)
+    rec, etag = client.get_definition("flag", "support-bot.enabled")
+    client.put_definition("flag", "support-bot.enabled", {...}, reason="incident", if_match=etag)
+
+A 401 comes back as AuthenticationError, 403 PermissionDenied, 404 RefError, 409
+ConflictError, an invalid flag as FlagError and other 4xx as ConfigError — the same errors the
+direct-to-store path raises, so CLI commands handle both alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from rampway.admin.app import PREFIX
+from rampway.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConflictError,
+    FlagError,
+    PermissionDenied,
+    RampwayError,
+    RefError,
+    StoreError,
+)
+
+_BY_STATUS: dict[int, type[RampwayError]] = {
+    401: AuthenticationError,
+    403: PermissionDenied,
+    404: RefError,
+    409: ConflictError,
+}
+
+
+def error_from(response: httpx.Response) -> RampwayError:
+    """The rampway error an admin API error response stands for."""
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    message = str(error.get("message") or f"HTTP {response.status_code}: {response.text[:200]}")
+    if error.get("code") == "invalid_flag":
+        return FlagError(message)
+    kind = _BY_STATUS.get(response.status_code)
+    if kind is not None:
+        return kind(message)
+    if response.status_code < 500:
+        return ConfigError(message)
+    return StoreError(f"server error: {message}")
+
+
+class AdminClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url + PREFIX,
+            headers={"authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call; a non-2xx answer raises the matching rampway error."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"cannot reach the rampway server at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response
+
+    # -- flags and segments -------------------------------------------------------------------
+
+    def list_definitions(self, kind: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.request("GET", f"/{kind}s").json()[f"{kind}s"]
+        return items
+
+    def get_definition(self, kind: str, key: str) -> tuple[dict[str, Any], str]:
+        """The record and its ETag (send it back as `if_match`)."""
+        response = self.request("GET", f"/{kind}s/{quote(key, safe='/:')}")
+        return response.json(), response.headers.get("etag", "")
+
+    def put_definition(
+        self,
+        kind: str,
+        key: str,
+        definition: dict[str, Any],
+        *,
+        reason: str,
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {} if if_match is None else {"if-match": if_match}
+        response = self.request(
+            "PUT",
+            f"/{kind}s/{quote(key, safe='/:')}",
+            json={"definition": definition, "reason": reason},
+            headers=headers,
+        )
+        out: dict[str, Any] = response.json()
+        return out
+
+    def delete_definition(
+        self, kind: str, key: str, *, reason: str, if_match: str | None = None
+    ) -> dict[str, Any]:
+        headers = {} if if_match is None else {"if-match": if_match}
+        response = self.request(
+            "DELETE",
+            f"/{kind}s/{quote(key, safe='/:')}",
+            params={"reason": reason},
+            headers=headers,
+        )
+        out: dict[str, Any] = response.json()["deleted"]
+        return out
+
+    def push(
+        self, definitions: list[dict[str, Any]], *, reason: str, force: bool, dry_run: bool
+    ) -> dict[str, Any]:
+        body = {"definitions": definitions, "reason": reason, "force": force, "dry_run": dry_run}
+        out: dict[str, Any] = self.request("POST", "/flag-files", json=body).json()
+        return out
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def create_key(self, name: str, role: str, *, reason: str = "") -> dict[str, Any]:
+        body = {"name": name, "role": role, "reason": reason}
+        out: dict[str, Any] = self.request("POST", "/keys", json=body).json()
+        return out
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        keys: list[dict[str, Any]] = self.request("GET", "/keys").json()["keys"]
+        return keys
+
+    def revoke_key(self, name: str, *, reason: str = "") -> dict[str, Any]:
+        path = f"/keys/{quote(name, safe='')}"
+        response = self.request("DELETE", path, params={"reason": reason})
+        out: dict[str, Any] = response.json()["revoked"]
+        return out
+
+
+__all__ = ["AdminClient", "error_from"]
