@@ -159,11 +159,12 @@ class Simulation:
         assert found is not None
         return found
 
-    def run(self, minutes: int) -> RolloutRecord:
-        """Simulate until the rollout finishes or `minutes` pass."""
+    def run(self, minutes: int, until: str | None = None) -> RolloutRecord:
+        """Simulate until the rollout finishes (or reaches status `until`) or `minutes` pass."""
         for _ in range(minutes):
             self.minute()
-            if not self.rollout().status.active:
+            status = self.rollout().status
+            if not status.active or status.value == until:
                 break
         return self.rollout()
 

@@ -61,6 +61,7 @@ class Controller:
         self.notifier = notifier or Notifier()
         self.actor = actor
         self.interval = interval
+        self.lost_races = 0  # transitions another process wrote first (CAS lost)
 
     def now(self) -> datetime:
         return utc(self.clock())
@@ -169,11 +170,11 @@ class Controller:
 
     def command(self, feature: str, name: str, *, actor: str, reason: str) -> RolloutRecord:
         """pause / resume / approve / promote / abort / rollback the feature's active rollout."""
+        if not reason.strip():
+            raise ConfigError("a reason is required (it goes to the audit log)")
         rollout = repo.active(self.store, feature)
         if rollout is None:
             raise ConfigError(f"feature {feature!r} has no active rollout")
-        if not reason.strip():
-            raise ConfigError("a reason is required (it goes to the audit log)")
         transition = state.command(rollout.plan, rollout.position, name, reason)
         done = self._apply(rollout, transition, actor)
         if done is None:
@@ -196,6 +197,7 @@ class Controller:
         done = repo.apply(self.store, rollout, transition, actor=actor, now=self.now(),
                           evidence=evidence, inside=inside)
         if done is None:
+            self.lost_races += 1
             log.info("rollout %s: another process applied a transition first", rollout.ref)
             return None
         log.info("rollout %s: %s → %s at %g%% (%s)", rollout.ref, transition.kind,
