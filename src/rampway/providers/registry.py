@@ -57,13 +57,23 @@ class ProviderRegistry:
 
     __slots__ = ("_kinds", "_providers")
 
-    def __init__(self, providers: Mapping[str, Provider], kinds: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        kinds: Mapping[str, str],
+        unavailable: Mapping[str, ConfigError] | None = None,
+    ) -> None:
         self._providers = dict(providers)
         self._kinds = dict(kinds)
+        # Configured but not installable here (e.g. `local` without the extra): the error is
+        # raised when a release actually uses the provider, not for the whole project.
+        self._unavailable = dict(unavailable or {})
 
     def get(self, name: str) -> Provider:
         provider = self._providers.get(name)
         if provider is None:
+            if name in self._unavailable:
+                raise self._unavailable[name]
             known = ", ".join(sorted(self._providers)) or "none configured"
             raise ConfigError(f"unknown provider {name!r} (configured: {known})")
         return provider
@@ -94,6 +104,10 @@ class ProviderRegistry:
             await provider.aclose()
 
 
+class MissingExtra(ConfigError):
+    """A provider kind whose optional dependencies are not installed."""
+
+
 def build_providers(
     config: Mapping[str, Any], *, env: Mapping[str, str] | None = None
 ) -> ProviderRegistry:
@@ -101,12 +115,16 @@ def build_providers(
     env = os.environ if env is None else env
     built: dict[str, Provider] = {}
     kinds: dict[str, str] = {}
+    unavailable: dict[str, ConfigError] = {}
     # Half-built providers on error need no cleanup: their clients open no sockets until used.
     for name, raw in config.items():
         entry = _settings(_as_dict(raw, name), name)
         kinds[name] = _kind(entry, name)
-        built[name] = _build_one(name, kinds[name], entry, env)
-    return ProviderRegistry(built, kinds)
+        try:
+            built[name] = _build_one(name, kinds[name], entry, env)
+        except MissingExtra as exc:
+            unavailable[name] = exc
+    return ProviderRegistry(built, kinds, unavailable)
 
 
 def _build_one(name: str, kind: str, entry: Mapping[str, Any], env: Mapping[str, str]) -> Provider:
@@ -178,7 +196,7 @@ def _build_sim(name: str, entry: Mapping[str, Any]) -> Provider:
 def _build_local(name: str, entry: Mapping[str, Any]) -> Provider:
     """In-process llama.cpp. Contract for `rampway.providers.local`: `build(name, config)`."""
     if importlib.util.find_spec("llama_cpp") is None:
-        raise ConfigError(
+        raise MissingExtra(
             f"provider {name!r} (kind local) needs the local extra: pip install 'rampway[local]'"
         )
     try:
