@@ -55,7 +55,7 @@ _OPTIONS = {
 class ProviderRegistry:
     """Named, already-built providers. `get` of an unknown name is a ConfigError."""
 
-    __slots__ = ("_kinds", "_providers")
+    __slots__ = ("_kinds", "_providers", "_unavailable")
 
     def __init__(
         self,
