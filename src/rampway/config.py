@@ -9,10 +9,11 @@
       support-bot: {retention: {prompts: true, redact: ['\\d{16}']}, require_unit: true}
     gateway: {…}   # free-form, owned by the gateway
     sim: {…}       # free-form, owned by the simulator
+    rollouts: {…}  # free-form, owned by rampway.rollout (webhooks, controller interval)
 
 Every section is validated strictly (unknown keys are errors naming `rampway.yaml:line`), except
-`gateway` and `sim`, whose owners validate them. `load_project()` walks up from the current
-directory like git does, so every command works from any subdirectory.
+`gateway`, `sim` and `rollouts`, whose owners validate them. `load_project()` walks up from the
+current directory like git does, so every command works from any subdirectory.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class ProjectConfig(_Strict):
     features: dict[str, FeatureConfig] = Field(default_factory=dict)
     gateway: dict[str, Any] = Field(default_factory=dict)
     sim: dict[str, Any] = Field(default_factory=dict)
+    rollouts: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -68,15 +68,23 @@ class Controller:
 
     # -- starting -------------------------------------------------------------------------
 
-    def check_start(self, feature: str, candidate: str, plan: Plan) -> tuple[str, str]:
-        """Everything `start` refuses, checked without writing: (candidate id, baseline id)."""
+    def check_start(
+        self, feature: str, candidate: str, plan: Plan, *, published: bool = True
+    ) -> tuple[str, str]:
+        """Everything `start` refuses, checked without writing: (candidate id, baseline id).
+
+        `published=False` takes `candidate` as the full id of a release about to be published
+        (the CLI checks before it publishes, so bad input leaves no trace at all).
+        """
         channel = self.store.get_channel(feature, plan.baseline)
         if channel is None:
             raise RefError(
                 f"feature {feature!r} has no '{plan.baseline}' channel to roll out from; "
                 f"set it first (rampway channel set {feature} {plan.baseline} REF)"
             )
-        candidate_id = self.store.get_release(feature, candidate).release_id
+        candidate_id = (
+            self.store.get_release(feature, candidate).release_id if published else candidate
+        )
         if candidate_id == channel.release_id:
             raise ConfigError(
                 f"candidate {candidate_id} is what '{plan.baseline}' already serves; "

@@ -268,6 +268,30 @@ def plan_for(root: Path, feature: str, path: Path | None = None) -> Plan:
     return plan
 
 
+class RolloutSettings(_Strict):
+    """The `rollouts:` section of rampway.yaml: webhooks for every rollout, look interval."""
+
+    interval: float = 60.0
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("interval must be positive")
+        return seconds
+
+
+def settings_from(section: Any, file: str = "rampway.yaml") -> RolloutSettings:
+    """Validate the `rollouts:` section; errors read `rampway.yaml: rollouts.<key>: why`."""
+    try:
+        return RolloutSettings.model_validate(section or {})
+    except ValidationError as exc:
+        _, message = describe_validation_error(exc.errors()[0], section)
+        raise ConfigError(f"{file}: rollouts.{message.replace('Value error, ', '')}") from exc
+
+
 def plan_from_json(data: Any) -> Plan:
     """A plan as stored with a rollout (already validated when the rollout started)."""
     return Plan.model_validate(data)
@@ -280,6 +304,7 @@ __all__ = [
     "Guardrail",
     "Margin",
     "Plan",
+    "RolloutSettings",
     "Step",
     "Webhook",
     "load_plan",
@@ -287,4 +312,5 @@ __all__ = [
     "parse_plan",
     "plan_for",
     "plan_from_json",
+    "settings_from",
 ]
