@@ -176,17 +176,27 @@ class AdaptiveLimit:
         self._successes = 0
         self._resume_at = 0.0
         self._grown = asyncio.Event()
+        self._closed = False
 
     def allows(self, worker: int) -> bool:
         return worker < self.limit
 
     async def wait_turn(self, worker: int) -> None:
-        while worker >= self.limit:
+        """Wait until this worker may take a job (or the work is over)."""
+        while worker >= self.limit and not self._closed:
             self._grown.clear()
             await self._grown.wait()
+        await self.wait_backoff()
+
+    async def wait_backoff(self) -> None:
         delay = self._resume_at - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def close(self) -> None:
+        """No jobs left: release parked workers so they can see that and exit."""
+        self._closed = True
+        self._grown.set()
 
     def rate_limited(self, retry_after: float | None) -> float:
         """Shrink; returns how long to wait before retrying."""
@@ -346,7 +356,12 @@ class EvalRunner:
         options: RunOptions,
         flush_needed: asyncio.Event,
     ) -> None:
-        for job in source:
+        while True:
+            await state.limit.wait_turn(index)
+            job = next(source, None)
+            if job is None:
+                state.limit.close()
+                return
             result = await self._one(index, state, job, options)
             state.results.append(result)
             state.pending.append((job.key, result))
@@ -400,7 +415,7 @@ class EvalRunner:
         request = state.release.base_request(list(state.messages[job.case.id]))
         request.seed = state.seed_base + job.repeat
         for attempt in range(options.rate_limit_retries + 1):
-            await state.limit.wait_turn(index)
+            await state.limit.wait_backoff()
             started = time.perf_counter()
             try:
                 routed = await self._complete(request, state.targets)
