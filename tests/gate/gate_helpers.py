@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from rampway.config import load_project
 from rampway.gate.run import GateContext
@@ -61,3 +62,15 @@ async def example_project(tmp_path: Path) -> AsyncIterator[ExampleProject]:
 
 def patch_model(sim: SimProvider, model: str, **changes: Any) -> None:
     sim.patch_config({"models": {model: changes}})
+
+
+def weaken_prompt(directory: Path) -> None:
+    """A "simplified" system prompt that drops the intent-label instruction and the examples."""
+    spec = yaml.safe_load((directory / "release.yaml").read_text())
+    spec["messages"].pop("few_shot")
+    (directory / "release.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    (directory / "prompts" / "system.md").write_text(
+        "You are Ava from ACME Shop, talking to {{ customer_name | default('a customer') }}"
+        "{% if plan is defined %} ({{ plan }} member){% endif %}. Be brief and friendly; look up "
+        "orders with the lookup_order tool. Returns: 30 days. Shipping: 2-4 business days.\n"
+    )

@@ -1,0 +1,121 @@
+"""`rampway eval` / `rampway gate` end to end through the CLI, with the in-process sim."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+from gate_helpers import EXAMPLE, weaken_prompt
+from typer.testing import CliRunner
+
+from rampway.cli import (
+    _register,  # noqa: F401
+    app,
+)
+from rampway.providers.registry import ProviderRegistry
+from rampway.providers.sim._config import load_sim_config
+from rampway.providers.sim._provider import SimProvider
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "support-bot"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".rampway"))
+    monkeypatch.setenv("RAMPWAY_DB", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.chdir(root)
+
+    def fast_sim(config: Any, **_: Any) -> ProviderRegistry:
+        sim = load_sim_config(None)
+        sim.time_scale = 0.0
+        return ProviderRegistry({"sim": SimProvider(sim)}, {"sim": "sim"})
+
+    monkeypatch.setattr("rampway.providers.registry.build_providers", fast_sim)
+    return root
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def break_prompt(root: Path) -> Path:
+    target = root / "candidates" / "support-bot"
+    shutil.copytree(root / "releases" / "support-bot", target)
+    weaken_prompt(target)
+    return target
+
+
+def test_eval_prints_json_and_writes_the_export(project: Path) -> None:
+    result = invoke("eval", "extract-invoice", "--json", "--out", "run.json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["complete"] and document["cases"] == 30 and document["repeats"] == 1
+    assert len(document["results"]) == 30
+    assert json.loads((project / "run.json").read_text())["run_id"] == document["run_id"]
+
+
+def test_gate_exit_codes_and_formats(project: Path) -> None:
+    same = invoke("gate", "support-bot", "-c", "releases/support-bot", "-b", "releases/support-bot")
+    assert same.exit_code == 0, same.output
+    assert same.stdout.startswith("## ✅ rampway gate: **PASS**")
+
+    broken = break_prompt(project)
+    md = invoke("gate", "support-bot", "-c", str(broken), "-b", "releases/support-bot")
+    assert md.exit_code == 1, md.output
+    assert md.stdout.startswith("## ❌ rampway gate: **FAIL**")
+    assert "### Newly failing cases" in md.stdout and "```diff" in md.stdout
+
+    as_json = invoke(
+        "gate", "support-bot", "-c", str(broken), "-b", "releases/support-bot", "-f", "json"
+    )
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["verdict"] == "fail"
+
+    junit = invoke("gate", "support-bot", "-c", str(broken), "-b", "releases/support-bot",
+                   "-f", "junit", "--out", "gate.xml")
+    suite = ET.fromstring((project / "gate.xml").read_text()).find("testsuite")
+    assert junit.exit_code == 1 and suite is not None and int(suite.get("failures", 0)) >= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["gate", "support-bot"], "--candidate REF is required"),
+        (["gate", "support-bot", "-c", "x", "-f", "pdf"], "--format must be one of"),
+        (["gate", "-c", "x"], "give a FEATURE or --changed-since"),
+        (["gate", "nope", "-c", "x"], "no eval suite for 'nope'"),
+        (["gate", "support-bot", "-c", "releases/support-bot"], "'production' channel is not set"),
+        (["eval", "support-bot", "-r", "no-such-ref"], "unknown ref 'no-such-ref'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(project: Path, args: list[str], message: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_bad_suite_is_exit_2_and_records_nothing_complete(project: Path) -> None:
+    suite = project / "evals" / "support-bot" / "suite.yaml"
+    suite.write_text(suite.read_text().replace("type: refusal", "type: refusals"))
+    result = invoke("eval", "support-bot")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: evals/support-bot/suite.yaml:")
+
+
+def test_changed_since_gates_only_changed_features(project: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "x", "--allow-empty")
+    git("add", "-A")
+    git("-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "base")
+    weaken_prompt(project / "releases" / "support-bot")
+    result = invoke("gate", "--changed-since", "HEAD", "-f", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["feature"] == "support-bot" and document["verdict"] == "fail"
