@@ -180,6 +180,7 @@ async def open_loop(port: int, raw: bytes, rate: float, seconds: float) -> dict[
     n = int(rate * seconds)
     latencies: list[float] = []
     errors = 0
+    kinds: dict[str, int] = {}
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.05
 
@@ -191,18 +192,21 @@ async def open_loop(port: int, raw: bytes, rate: float, seconds: float) -> dict[
             await asyncio.sleep(delay)
         try:
             status = await pool.request(raw)
-        except (OSError, asyncio.IncompleteReadError, RuntimeError):
+        except (OSError, asyncio.IncompleteReadError, RuntimeError) as exc:
             errors += 1
+            kinds[type(exc).__name__] = kinds.get(type(exc).__name__, 0) + 1
             return
         if status != 200:
             errors += 1
+            kinds[str(status)] = kinds.get(str(status), 0) + 1
             return
         latencies.append(loop.time() - due)
 
     await asyncio.gather(*(one(i) for i in range(n)))
     elapsed = loop.time() - t0
     pool.close()
-    return {"latencies": latencies, "errors": errors, "elapsed": elapsed, "sent": n}
+    return {"latencies": latencies, "errors": errors, "elapsed": elapsed, "sent": n,
+            "error_kinds": kinds}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -210,7 +214,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def summary(res: dict[str, Any]) -> dict[str, float]:
+def summary(res: dict[str, Any]) -> dict[str, Any]:
     lat = res["latencies"]
     return {
         "p50_ms": pct(lat, 0.50) * 1000,
@@ -218,6 +222,7 @@ def summary(res: dict[str, Any]) -> dict[str, float]:
         "mean_ms": statistics.fmean(lat) * 1000,
         "throughput_rps": len(lat) / res["elapsed"],
         "errors": res["errors"],
+        "error_kinds": res["error_kinds"],
     }
 
 
@@ -309,7 +314,8 @@ def main() -> None:
     print(f"open loop {args.rate:.0f} req/s for {args.seconds:.0f} s, {args.workers} worker(s)")
     for name, s in (("direct to sim", direct), ("through gateway", through)):
         print(f"  {name:16s} p50 {s['p50_ms']:7.2f} ms  p99 {s['p99_ms']:7.2f} ms  "
-              f"{s['throughput_rps']:6.1f} req/s  errors {s['errors']:.0f}")
+              f"{s['throughput_rps']:6.1f} req/s  errors {s['errors']:.0f} "
+              f"{s['error_kinds'] or ''}")
     print(f"  added latency    p50 {report['added_p50_ms']:7.2f} ms  "
           f"p99 {report['added_p99_ms']:7.2f} ms   (targets: 1 ms / 5 ms)")
     print(f"  gateway RSS      {rss_before:.1f} MiB before, {rss_after:.1f} MiB after")

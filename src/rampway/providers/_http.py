@@ -58,6 +58,12 @@ def make_client(
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
+    if transport is None and base_url.startswith("http://"):
+        # plain HTTP (sims, vLLM/Ollama on a private network): the lean transport costs about
+        # half the CPU per call of httpcore's (see _fasthttp); HTTPS keeps httpx's default.
+        from rampway.providers._fasthttp import FastTransport
+
+        transport = FastTransport(max_idle=max_connections)
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/"),
         headers=dict(headers),
