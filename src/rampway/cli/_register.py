@@ -4,6 +4,7 @@ from rampway.cli import channel as _channel  # noqa: F401
 from rampway.cli import eval as _eval  # noqa: F401
 from rampway.cli import flags as _flags  # noqa: F401
 from rampway.cli import gate as _gate  # noqa: F401
+from rampway.cli import importers as _importers  # noqa: F401
 from rampway.cli import init as _init  # noqa: F401
 from rampway.cli import models as _models  # noqa: F401
 from rampway.cli import release as _release  # noqa: F401
