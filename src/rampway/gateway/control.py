@@ -31,6 +31,7 @@ from rampway.flags.native import release_refs
 from rampway.flags.store import FlagStore
 from rampway.gateway.keys import KeyRing, load_keyring
 from rampway.release import Release
+from rampway.rollout.allocations import ActiveAllocations
 
 if TYPE_CHECKING:
     from rampway.store import Store
@@ -86,6 +87,8 @@ class ControlSnapshot:
     loaded_at: float = 0.0
     flags: FlagSet = field(default_factory=_no_flags)
     pinned: Mapping[str, Release] = field(default_factory=dict)
+    rollouts: ActiveAllocations = field(default_factory=ActiveAllocations.empty)
+    rollout_releases: Mapping[str, Release] = field(default_factory=dict)  # candidates by id
 
     @classmethod
     def empty(cls) -> ControlSnapshot:
@@ -123,7 +126,14 @@ class SnapshotLoader:
             for feature, ids in release_refs(flags.flags).items()
             for rid in ids
         }
-        return ControlSnapshot(version, features, keys, time.time(), flags, pinned)
+        rollouts = ActiveAllocations.load(self._store)
+        candidates = {
+            rid: self._release(feature, rid)
+            for feature, rid in rollouts.candidate_releases().items()
+        }
+        return ControlSnapshot(
+            version, features, keys, time.time(), flags, pinned, rollouts, candidates
+        )
 
     def _release(self, feature: str, release_id: str) -> Release:
         release = self._releases.get(release_id)

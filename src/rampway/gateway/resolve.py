@@ -48,7 +48,11 @@ class Resolver(Protocol):
 
 
 class ChannelResolver:
-    """Serve the release a channel points to (default `production`); arm = channel name."""
+    """Serve the release a channel points to (default `production`); arm = channel name.
+
+    While a staged rollout of that channel runs (`rampway.rollout`), the unit's arm decides:
+    `candidate` → the rollout's candidate release, `baseline` → the channel's release.
+    """
 
     __slots__ = ("channel",)
 
@@ -65,7 +69,14 @@ class ChannelResolver:
         release = entry.channels.get(self.channel)
         if release is None:
             raise RefError(f"feature {call.feature!r} has no release on channel '{self.channel}'")
-        return Resolution(feature=entry, release=release, arm=self.channel)
+        rollout = snapshot.rollouts.get(call.feature)
+        if rollout is None or rollout.baseline_channel != self.channel:
+            return Resolution(feature=entry, release=release, arm=self.channel)
+        # A staged rollout of this channel: sticky on the unit (no unit: per request, not sticky)
+        arm, release_id = rollout.choose(call.unit or call.request_id)
+        if arm == "candidate":
+            release = snapshot.rollout_releases[release_id]
+        return Resolution(feature=entry, release=release, arm=arm, reason="rollout")
 
 
 __all__ = ["ChannelResolver", "Overrides", "Resolution", "Resolver"]

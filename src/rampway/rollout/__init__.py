@@ -10,7 +10,8 @@ Rooms (deciding, applying and measuring are separate):
     plan        plan model + YAML loading (`rollouts/<feature>.yaml`)
     metrics     the guardrail metrics and where their values come from
     extract     guardrail samples per arm from the event log (I/O)
-    judge       pure: samples + guardrail → PASS / FAIL / NO_DATA; all verdicts → one action
+    _judge      pure: samples + guardrail → PASS / FAIL / NO_DATA (numpy, imported lazily)
+    verdicts    verdict types and their aggregation into one action (plain data)
     state       pure: the state machine (pending → running k → … → completed | rolled_back)
     repo        rollout rows, compare-and-swap transitions, audit, control-version bump
     controller  the loop: look, judge, transition, announce; humans' commands
@@ -18,13 +19,31 @@ Rooms (deciding, applying and measuring are separate):
     allocations what the gateway asks per request: `ActiveAllocations.choose(feature, unit)`
 """
 
+from typing import TYPE_CHECKING, Any
+
 from rampway.rollout.allocations import ActiveAllocations, Arm, RolloutAllocation
-from rampway.rollout.controller import Controller
-from rampway.rollout.judge import Action, Evaluation, GuardrailResult, Verdict, aggregate, judge
 from rampway.rollout.notify import Notice, Notifier
 from rampway.rollout.plan import Guardrail, Margin, Plan, Step, Webhook, load_plan, plan_for
 from rampway.rollout.repo import RolloutRecord
 from rampway.rollout.state import Status
+from rampway.rollout.verdicts import Action, Evaluation, GuardrailResult, Verdict, aggregate
+
+if TYPE_CHECKING:
+    from rampway.rollout._judge import judge
+    from rampway.rollout.controller import Controller
+
+# The judge needs numpy/scipy (a second to import); the gateway only needs `ActiveAllocations`.
+_LAZY = {"Controller": "rampway.rollout.controller", "judge": "rampway.rollout._judge"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rampway.rollout' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "Action",

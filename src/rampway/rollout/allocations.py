@@ -35,6 +35,7 @@ class RolloutAllocation:
     feature: str
     candidate: str
     baseline: str
+    baseline_channel: str
     weight_bp: int
     allocation: Allocation
 
@@ -44,7 +45,7 @@ class RolloutAllocation:
             rollout.salt, candidate="candidate", baseline="baseline", weight_bp=rollout.weight_bp
         )
         return cls(rollout.id, rollout.feature, rollout.candidate, rollout.baseline,
-                   rollout.weight_bp, allocation)
+                   rollout.baseline_channel, rollout.weight_bp, allocation)
 
     def choose(self, unit: str) -> tuple[Arm, str]:
         if self.weight_bp and self.allocation.assign(unit) == "candidate":

@@ -28,8 +28,8 @@ from sqlalchemy.engine import Connection
 from rampway.assign import BUCKETS
 from rampway.errors import ConfigError, ConflictError, RampwayError, RefError
 from rampway.rollout import repo, state
+from rampway.rollout._judge import Evaluation, aggregate, judge
 from rampway.rollout.extract import load_samples
-from rampway.rollout.judge import Evaluation, aggregate, judge
 from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
 from rampway.rollout.notify import Notice, Notifier
 from rampway.rollout.plan import Plan

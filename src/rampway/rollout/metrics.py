@@ -5,7 +5,7 @@ Every metric is one of three kinds, which decides how the judge compares the two
     proportion  a 0/1 value per request (error, fallback, refusal): difference of rates
     mean        a number per request or per feedback event (cost, output tokens, thumbs): means
     quantile    a latency quantile (p50/p95): the fraction of requests above a threshold set by
-                the baseline (see `rampway.rollout.judge` for why)
+                the baseline (see `rampway.rollout._judge` for why)
 
 `source` names the per-observation series the extraction layer produces for an arm:
 

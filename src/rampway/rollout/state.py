@@ -27,8 +27,8 @@ from enum import StrEnum
 
 from rampway.assign import BUCKETS
 from rampway.errors import ConfigError
-from rampway.rollout.judge import Action, Evaluation
 from rampway.rollout.plan import Plan
+from rampway.rollout.verdicts import Action, Evaluation
 
 
 class Status(StrEnum):
