@@ -5,6 +5,7 @@ The baseline is the working-tree release; each candidate is a copy with one edit
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -15,7 +16,9 @@ from rampway.gate.model import Verdict
 from rampway.gate.report import GateReport, markdown
 from rampway.gate.run import gate_feature
 
-FAST = RunOptions(concurrency=16)
+# Results are flushed to the store once, at the end: with an in-process simulator a background
+# flush competes for the GIL and would add its pauses to the measured latencies.
+FAST = RunOptions(concurrency=16, flush_every=100_000, flush_interval_s=600)
 
 
 def _set_model(model: str) -> GateReport:
@@ -50,7 +53,7 @@ async def _cheaper_model_gate(example: ExampleProject) -> GateReport:
     # A cheap model a little less accurate than sim-large (the default sim-small is far worse).
     patch_model(example.sim, "sim-small", quality=0.6)
     ref = example.candidate("support-bot", _cheaper_model)
-    options = RunOptions(concurrency=16, repeats=10)
+    options = replace(FAST, repeats=10)
     return await gate_feature(example.ctx, "support-bot", ref, "releases/support-bot", options)
 
 

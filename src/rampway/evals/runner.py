@@ -402,7 +402,7 @@ class EvalRunner:
             state.progress.cached += 1
             return await self._score(state, job, cached, cached=True)
         try:
-            call = await self._call(index, state, job, options)
+            call = await self._call(state, job, options)
         except ProviderError as exc:
             state.progress.errors += 1
             return self._error_result(state, job, exc)
@@ -411,7 +411,7 @@ class EvalRunner:
         state.progress.spent_usd += call.cost_usd
         return await self._score(state, job, call, cached=False)
 
-    async def _call(self, index: int, state: _State, job: _Job, options: RunOptions) -> CachedCall:
+    async def _call(self, state: _State, job: _Job, options: RunOptions) -> CachedCall:
         request = state.release.base_request(list(state.messages[job.case.id]))
         request.seed = state.seed_base + job.repeat
         for attempt in range(options.rate_limit_retries + 1):

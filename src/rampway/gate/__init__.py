@@ -1,0 +1,35 @@
+"""The release gate: compare baseline and candidate eval runs, apply a policy, report.
+
+    data = compare(baseline_run, candidate_run, confidence=0.95)      # pure
+    decision = decide(policy, data)                                    # pure
+    decision.verdict                                                   # Verdict.PASS/FAIL/…
+    report = await gate_feature(ctx, "support-bot", candidate="HEAD")  # I/O: evals both
+
+`compare` and `decide` import no I/O; `run` does the evals; `report` renders md/json/junit.
+"""
+
+from rampway.gate.compare import compare
+from rampway.gate.model import AxisEstimate, CaseChange, GateInput, Interval, Verdict
+from rampway.gate.policy import Decision, Policy, RuleOutcome, decide, default_policy
+from rampway.gate.report import GateReport, render
+from rampway.gate.run import GateContext, changed_features, gate_feature, load_policy
+
+__all__ = [
+    "AxisEstimate",
+    "CaseChange",
+    "Decision",
+    "GateContext",
+    "GateInput",
+    "GateReport",
+    "Interval",
+    "Policy",
+    "RuleOutcome",
+    "Verdict",
+    "changed_features",
+    "compare",
+    "decide",
+    "default_policy",
+    "gate_feature",
+    "load_policy",
+    "render",
+]

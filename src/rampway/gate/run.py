@@ -11,7 +11,7 @@ response cache, so a baseline that was evaluated before costs nothing the second
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +94,7 @@ async def gate_feature(
     base = _baseline(ctx, feature, baseline)
     opts = options or RunOptions()
     repeats = opts.repeats or max(default_repeats(suite, base), default_repeats(suite, cand))
-    opts = RunOptions(
-        repeats=repeats,
-        concurrency=opts.concurrency,
-        rate_limit_retries=opts.rate_limit_retries,
-    )
+    opts = replace(opts, repeats=repeats)
     base_run = await eval_release(ctx, suite, base, opts, f"baseline {base.id}")
     cand_run = await eval_release(ctx, suite, cand, opts, f"candidate {cand.id}")
     if not (base_run.complete and cand_run.complete):
