@@ -60,6 +60,18 @@ def releases_chapter(project: Path) -> None:
     run(["release", "history", "support-bot"], project)
 
 
+def gate_chapter(project: Path) -> None:
+    chapter("2. The eval gate: candidate vs baseline on quality, cost and latency")
+    console.print(
+        "v2 moves support-bot from sim-small to sim-large and rewrites the prompt. The gate runs "
+        "the eval suite on both (simulated models, in-process) and applies "
+        "policies/support-bot.yaml:"
+    )
+    run(["gate", "support-bot", "--candidate", "releases/support-bot",
+         "--baseline", "history/support-bot/v1", "--sim-inprocess"], project, expect=1)
+    console.print("exit code 1: quality rose, but cost and chat latency broke the policy.")
+
+
 def prepare(workdir: Path) -> Path:
     project = workdir / "support-bot"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".rampway"))
@@ -71,6 +83,7 @@ def main() -> None:
         project = prepare(Path(tmp))
         console.print(f"demo project: {project} (a copy of examples/support-bot)")
         releases_chapter(project)
+        gate_chapter(project)
     console.print("\n[bold green]demo finished[/]")
 
 
