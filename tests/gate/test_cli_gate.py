@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
+import sqlalchemy as sa
 from gate_helpers import EXAMPLE, weaken_prompt
 from typer.testing import CliRunner
 
@@ -17,9 +19,14 @@ from rampway.cli import (
     _register,  # noqa: F401
     app,
 )
+from rampway.config import load_project
+from rampway.gate import latest_gate
+from rampway.gate.tables import gate_decisions
 from rampway.providers.registry import ProviderRegistry
 from rampway.providers.sim._config import load_sim_config
 from rampway.providers.sim._provider import SimProvider
+from rampway.release import resolve_ref
+from rampway.store import Store
 
 
 @pytest.fixture
@@ -27,6 +34,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "support-bot"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".rampway"))
     monkeypatch.setenv("RAMPWAY_DB", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.setenv("RAMPWAY_ACTOR", "ci@example.com")
     monkeypatch.chdir(root)
 
     def fast_sim(config: Any, **_: Any) -> ProviderRegistry:
@@ -96,6 +104,57 @@ def test_usage_errors_exit_2_with_one_line(project: Path, args: list[str], messa
     result = invoke(*args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr and result.stderr.count("\n") == 1
+    assert recorded() == 0
+
+
+def recorded() -> int:
+    """How many gate decisions the project's store holds (0 when it has no database yet)."""
+    url = os.environ["RAMPWAY_DB"]
+    if not Path(url.removeprefix("sqlite:///")).exists():
+        return 0
+    with Store.open(url) as store, store.engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(gate_decisions)) or 0)
+
+
+def release_id(root: Path, ref: str) -> str:
+    return resolve_ref(load_project(root), "support-bot", ref).id
+
+
+def test_json_keeps_the_exit_codes_and_every_comparison_is_recorded(project: Path) -> None:
+    same = ("gate", "support-bot", "-c", "releases/support-bot", "-b", "releases/support-bot")
+    passed = invoke(*same, "--json")
+    assert passed.exit_code == 0, passed.output
+    assert json.loads(passed.stdout)["verdict"] == "pass"
+    broken = break_prompt(project)
+    failed = invoke("gate", "support-bot", "-c", str(broken), "-b", "releases/support-bot",
+                    "--json")
+    assert failed.exit_code == 1, failed.output
+    document = json.loads(failed.stdout)
+    assert document["verdict"] == "fail" and document["exit_code"] == 1
+    policy = project / "policies" / "support-bot.yaml"
+    policy.write_text(policy.read_text().replace("min_cases: 20", "min_cases: 5000"))
+    pending = invoke(*same, "--json")
+    assert pending.exit_code == 3, pending.output
+    assert json.loads(pending.stdout)["verdict"] == "inconclusive"
+
+    base, cand = release_id(project, "releases/support-bot"), release_id(project, str(broken))
+    with Store.open(os.environ["RAMPWAY_DB"]) as store:
+        newest = latest_gate(store, "support-bot", base, base)
+        fail = latest_gate(store, "support-bot", cand, base)
+    assert fail is not None and fail.verdict.value == "fail"
+    assert fail.actor == "ci@example.com" and fail.policy == "policies/support-bot.yaml"
+    assert fail.suite_digest and fail.summary == document
+    assert newest is not None and newest.verdict.value == "inconclusive"  # the newest counts
+    assert newest.policy_digest != fail.policy_digest  # the policy changed in between
+    assert recorded() == 3
+
+
+def test_json_and_another_format_disagree(project: Path) -> None:
+    result = invoke("gate", "support-bot", "-c", "releases/support-bot",
+                    "-b", "releases/support-bot", "--json", "-f", "md")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --json and --format md disagree; give one of them\n"
+    assert recorded() == 0
 
 
 def test_bad_suite_is_exit_2_and_records_nothing_complete(project: Path) -> None:

@@ -2,8 +2,11 @@
 
     rampway gate support-bot --candidate releases/support-bot --baseline production
     rampway gate --changed-since origin/main --format md --out gate.md
+    rampway gate support-bot --candidate HEAD --json        # same as --format json
 
-Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage or configuration error.
+Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage or configuration error — whatever the
+output format. Every finished comparison is recorded in the store (with $RAMPWAY_ACTOR / git
+user as actor); `rampway rollout start` requires a recorded pass against its baseline.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import typer
 
 from rampway.cli import app
 from rampway.cli._common import (
+    JsonOption,
     ProjectOption,
+    current_actor,
     err_console,
     fail,
     handle_errors,
@@ -56,16 +61,18 @@ def gate_command(
         str | None,
         typer.Option("--changed-since", help="Gate every feature whose release changed since REV."),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, json or junit.")] = "md",
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="md (default), json or junit.")
+    ] = None,
     out: OutOption = None,
     repeats: RepeatsOption = None,
     concurrency: ConcurrencyOption = 16,
     sim_inprocess: SimOption = False,
     project: ProjectOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Eval baseline and candidate, compare them and apply the feature's gate policy."""
-    if fmt not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    fmt = _format(fmt, as_json)
     if (feature is None) == (changed_since is None):
         fail("give a FEATURE or --changed-since REV (exactly one)")
     if feature is not None and candidate is None:
@@ -76,7 +83,9 @@ def gate_command(
     try:
         plan = _plan(proj, store, feature, candidate, baseline, changed_since)
         with progress_bar(err_console.is_terminal) as on_result:
-            reports = asyncio.run(_gate_all(proj, store, sim_inprocess, on_result, plan, options))
+            reports = asyncio.run(
+                _gate_all(proj, store, sim_inprocess, on_result, plan, options, current_actor())
+            )
     finally:
         store.close()
     verdict = Verdict.worst([r.decision.verdict for r in reports]) if reports else Verdict.PASS
@@ -88,6 +97,15 @@ def gate_command(
 
 
 Plan = list[tuple[str, str | None, str | None]]
+
+
+def _format(fmt: str | None, as_json: bool) -> str:
+    """`--json` is `--format json` (every reporting command takes --json); both must agree."""
+    if fmt is not None and fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if as_json and fmt not in (None, "json"):
+        fail(f"--json and --format {fmt} disagree; give one of them")
+    return "json" if as_json else (fmt or "md")
 
 
 def _plan(
@@ -123,8 +141,10 @@ async def _gate_all(
     on_result: OnResult | None,
     plan: Plan,
     options: RunOptions,
+    actor: str,
 ) -> list[GateReport]:
     async with gate_context(proj, store, sim_inprocess, on_result) as ctx:
+        ctx.actor = actor
         return [await gate_feature(ctx, f, c, b, options) for f, c, b in plan]
 
 

@@ -5,12 +5,14 @@
     decision.verdict                                                   # Verdict.PASS/FAIL/…
     report = await gate_feature(ctx, "support-bot", candidate="HEAD")  # I/O: evals both
 
-`compare` and `decide` import no I/O; `run` does the evals; `report` renders md/json/junit.
+`compare` and `decide` import no I/O; `run` does the evals; `report` renders md/json/junit;
+`records` keeps every finished decision in the store (`latest_gate` is what rollouts check).
 """
 
 from rampway.gate.compare import compare
 from rampway.gate.model import AxisEstimate, CaseChange, GateInput, Interval, Verdict
 from rampway.gate.policy import Decision, Policy, RuleOutcome, decide, default_policy
+from rampway.gate.records import GateRecord, get_gate, latest_gate, record_gate
 from rampway.gate.report import GateReport, render
 from rampway.gate.run import GateContext, changed_features, gate_feature, load_policy
 
@@ -20,6 +22,7 @@ __all__ = [
     "Decision",
     "GateContext",
     "GateInput",
+    "GateRecord",
     "GateReport",
     "Interval",
     "Policy",
@@ -30,6 +33,9 @@ __all__ = [
     "decide",
     "default_policy",
     "gate_feature",
+    "get_gate",
+    "latest_gate",
     "load_policy",
+    "record_gate",
     "render",
 ]

@@ -24,6 +24,7 @@ class GateReport:
     policy: Policy
     decision: Decision
     policy_source: str = "default policy"
+    suite_digest: str = ""  # the eval suite both releases ran (its content hash)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,6 +32,7 @@ class GateReport:
             "verdict": self.decision.verdict.value,
             "exit_code": self.decision.verdict.exit_code,
             "policy": self.policy_source,
+            "suite_digest": self.suite_digest or None,
             "decision": self.decision.to_json(),
             "comparison": self.data.to_json(),
         }

@@ -2,7 +2,9 @@
 
 This is the I/O layer around the pure `compare` and `decide`. Both releases are run with the
 same repeats (the larger default of the two), through the same router, and share the
-response cache, so a baseline that was evaluated before costs nothing the second time.
+response cache, so a baseline that was evaluated before costs nothing the second time. Every
+comparison that finishes is recorded in the store (`rampway.gate.records`): that record is
+what `rampway rollout start` requires.
 
     report = await gate_feature(ctx, "support-bot", candidate="releases/support-bot")
     report.decision.verdict        # Verdict.PASS / FAIL / INCONCLUSIVE
@@ -25,11 +27,13 @@ from rampway.evals.suite import PASS_RATE, Suite, require_suite
 from rampway.gate.compare import compare
 from rampway.gate.model import BUILTIN_AXES, Kind
 from rampway.gate.policy import Policy, check_policy, decide, default_policy
+from rampway.gate.records import record_gate
 from rampway.gate.report import GateReport
 from rampway.release import Release, discover, resolve_ref
 from rampway.store import Store
 
 DEFAULT_BASELINE = "production"
+DEFAULT_ACTOR = "rampway-gate"
 OnResult = Callable[[str, Progress, CaseResult], None]
 
 
@@ -39,6 +43,7 @@ class GateContext:
     store: Store
     complete: Complete
     on_result: OnResult | None = None
+    actor: str = DEFAULT_ACTOR  # who ran the gate, kept with the recorded decision
 
 
 def policy_path(project_root: Path, feature: str) -> Path:
@@ -87,7 +92,11 @@ async def gate_feature(
     baseline: str | None = None,
     options: RunOptions | None = None,
 ) -> GateReport:
-    """Eval baseline and candidate on the feature's suite and apply its policy."""
+    """Eval baseline and candidate on the feature's suite, apply its policy, record the decision.
+
+    Bad input (unknown refs, suite or policy errors, incomplete runs) raises before anything is
+    recorded; a finished comparison is recorded whatever its verdict.
+    """
     suite = require_suite(ctx.project.root, feature)
     policy, source = load_policy(ctx.project.root, feature, suite)
     cand = resolve_ref(ctx.project, feature, candidate, ctx.store)
@@ -100,7 +109,10 @@ async def gate_feature(
     if not (base_run.complete and cand_run.complete):
         raise ConfigError("eval runs did not complete; re-run to resume them")
     data = compare(base_run, cand_run, policy.confidence)
-    return GateReport(data=data, policy=policy, decision=decide(policy, data), policy_source=source)
+    report = GateReport(data=data, policy=policy, decision=decide(policy, data),
+                        policy_source=source, suite_digest=cand_run.suite_digest)
+    record_gate(ctx.store, report, actor=ctx.actor)
+    return report
 
 
 def _baseline(ctx: GateContext, feature: str, ref: str | None) -> Release:
