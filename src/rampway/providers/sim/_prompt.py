@@ -51,6 +51,7 @@ FAMILY_KEYWORDS: dict[str, tuple[str, ...]] = {
     "classification": ("classif", "intent", "label", "categor", "route", "triage"),
     "faq": ("support", "customer", "policy", "faq", "help desk", "store", "agent"),
     "factual": ("fact", "trivia", "knowledge", "accurate", "geography", "question"),
+    "judge": ("grade", "grading", "grader", "judge", "evaluat", "rubric", "assess"),
 }
 
 

@@ -1,31 +1,29 @@
 """Task families the simulated models solve: arithmetic, extraction, classification, FAQ,
-factual questions, tool use and a chat fallback. `dispatch` picks the family for a turn."""
+factual questions, tool use, grading (LLM-as-judge) and a chat fallback. `dispatch` picks the
+family for a turn."""
 
 from __future__ import annotations
 
-import re
-
-from rampway.providers.sim._tasks import arithmetic, classification, extraction, knowledge, tools
-from rampway.providers.sim._tasks._context import Ctx, TaskResult, p_correct
-from rampway.providers.sim._tasks.chat import chat
-
-_HARMFUL = re.compile(
-    r"\b(make|build|synthesi[sz]e|create|assemble|cook|write)\b.{0,40}\b(bomb|explosives?"
-    r"|nerve agent|bioweapon|chemical weapon|meth(amphetamine)?|ransomware|malware|keylogger)\b"
-    r"|\bkill (someone|a person|people|my (neighbou?r|boss|wife|husband))\b"
-    r"|\bsteal (a|someone'?s|credit card)\b|\bchild (sexual|porn)",
-    re.I | re.S,
+from rampway.providers.sim._tasks import (
+    arithmetic,
+    classification,
+    extraction,
+    judge,
+    knowledge,
+    tools,
 )
-REFUSAL_TEXT = "I'm sorry, but I can't help with that."
-
-
-def is_harmful(text: str) -> bool:
-    """Asks every model refuses, whatever its configured refusal rate."""
-    return bool(_HARMFUL.search(text))
+from rampway.providers.sim._tasks._context import Ctx, TaskResult, p_correct
+from rampway.providers.sim._tasks._safety import REFUSAL_TEXT, is_harmful
+from rampway.providers.sim._tasks.chat import chat
 
 
 def dispatch(ctx: Ctx) -> TaskResult:
-    """Answer one turn. The order matters: safety, tool results, refusals, tools, then tasks."""
+    """Answer one turn. The order matters: grading, safety, tool results, refusals, tools, then
+    tasks. A grading ask comes first because the answer it grades may quote a harmful question
+    (a refusal case): the judge grades it rather than refusing."""
+    ask = judge.find_ask(ctx)
+    if ask is not None:
+        return judge.grade(ctx, ask)
     user = ctx.features.user
     if is_harmful(user):
         return TaskResult("refusal", refusal=REFUSAL_TEXT)
