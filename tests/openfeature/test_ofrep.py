@@ -13,8 +13,8 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
+from openfeature_helpers import FLAGS
 
-from conftest import FLAGS
 from openfeature import api
 from rampway.flags.store import FlagStore
 from rampway.gateway import Runtime

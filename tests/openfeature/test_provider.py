@@ -10,8 +10,8 @@ from gateway_helpers import Proj
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
+from openfeature_helpers import FLAGS
 
-from conftest import FLAGS
 from openfeature import api
 from rampway.flags import FlagSet
 from rampway.flags.store import FlagStore

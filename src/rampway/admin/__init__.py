@@ -8,6 +8,7 @@
 """
 
 from rampway.admin.app import PREFIX, create_admin_app
+from rampway.admin.client import AdminClient
 from rampway.admin.keys import (
     AdminKey,
     Role,
@@ -19,6 +20,7 @@ from rampway.admin.keys import (
 
 __all__ = [
     "PREFIX",
+    "AdminClient",
     "AdminKey",
     "Role",
     "authenticate",
