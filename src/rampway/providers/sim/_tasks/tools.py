@@ -2,11 +2,14 @@
 
 A tool matches when the words of its name and description overlap the user's message (a name
 word counts double; a score of 2 is enough), and every required argument can be filled from the
-message: ids/numbers/codes from digit-bearing tokens, emails, cities after "in/for/to", dates,
+message: ids/numbers/codes from id-like tokens (whole: A-10442, 12345, ORD-778899; the one fitting
+the parameter's `pattern` first), emails, cities after "in/for/to", dates,
 enum values mentioned, free-text params (query, question, text) from the whole message. The
 model then calls it with its `tool_propensity` (tool_choice "required"/named forces a call,
-"none" forbids it). Several ids for a one-id tool become parallel calls. After `tool` messages
-the model answers from their content.
+"none" forbids it). Several ids for a one-id tool become parallel calls. A model that gets the
+call wrong passes a realistically wrong id (another id from the prompt, the prefix dropped, two
+digits swapped), never a truncated one. After `tool` messages the model answers from their
+content.
 
     where is my order 12345  +  lookup_order(order_id)  →  lookup_order({"order_id": "12345"})
 """
@@ -27,7 +30,14 @@ _STOP = frozenset({
     "set", "with", "from", "my", "your", "this", "that", "it", "its", "at", "as", "use", "when",
     "user", "given",
 })
-_ID = re.compile(r"(?<![\w-])#?((?=[A-Za-z-]*\d)[A-Za-z]{0,5}-?\d[\w-]{2,})\b")
+# An id: optional letter groups each followed by a separator (A-, ORD-, SHIP-ORD-, INV_), or
+# letters glued to the digits (ORD778899), then a digit-led tail. Typographic dashes count as
+# hyphens (and are written as "-"). A candidate needs at least 3 digits and is not a date or a
+# range ("2024-05-01", "3-5 days", "10-15").
+_DASH = "\u2010\u2011\u2012\u2013\u2014\u2212"
+_ID = re.compile(rf"(?<![\w{_DASH}-])#?((?:[A-Za-z]{{1,12}}[-_{_DASH}])*[A-Za-z]{{0,12}}\d"
+                 rf"[\w{_DASH}-]*)")
+_NOT_ID = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,3}-\d{1,3}")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PLACE = re.compile(r"\b(?:in|for|at|to|from)\s+([A-Z][a-zA-Z]+(?:\s+[A-Z][a-zA-Z]+)*)")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -51,7 +61,25 @@ def _score(fn: dict[str, Any], user_stems: set[str]) -> int:
 
 
 def _ids(text: str) -> list[str]:
-    return list(dict.fromkeys(m.group(1) for m in _ID.finditer(text)))
+    """Id-like tokens of `text`, in order, without duplicates: A-10442, 12345, ORD-778899."""
+    found: list[str] = []
+    for match in _ID.finditer(text):
+        token = re.sub(f"[{_DASH}]", "-", match.group(1)).rstrip("-_")
+        if sum(c.isdigit() for c in token) >= 3 and not _NOT_ID.fullmatch(token):
+            found.append(token)
+    return list(dict.fromkeys(found))
+
+
+def _fitting(ids: list[str], pattern: object) -> list[str]:
+    """The ids that fit a parameter's JSON-schema `pattern`; all of them if none does (or there
+    is no usable pattern): a model reads the schema, but still passes what the user gave."""
+    if not isinstance(pattern, str):
+        return ids
+    try:
+        fit = [i for i in ids if re.search(pattern, i)]
+    except re.error:
+        return ids
+    return fit or ids
 
 
 def _fill_one(name: str, prop: dict[str, Any], text: str) -> Any:
@@ -64,7 +92,7 @@ def _fill_one(name: str, prop: dict[str, Any], text: str) -> Any:
         m = _EMAIL.search(text)
         return m.group(0) if m else None
     if re.search(r"(^|_)(id|number|no|code|sku|ref|reference)$", low) or low == "id":
-        ids = _ids(text)
+        ids = _fitting(_ids(text), prop.get("pattern"))
         return ids[0] if ids else None
     if re.search(r"city|location|place|destination|country|region", low):
         m = _PLACE.search(text)
@@ -76,6 +104,12 @@ def _fill_one(name: str, prop: dict[str, Any], text: str) -> Any:
     if low in _FREE_TEXT or any(low.endswith(f"_{w}") for w in _FREE_TEXT):
         return text.strip()
     return None
+
+
+def _property(fn: dict[str, Any], name: str) -> dict[str, Any]:
+    props = (fn.get("parameters") or {}).get("properties") or {}
+    prop = props.get(name) if isinstance(props, dict) else None
+    return prop if isinstance(prop, dict) else {}
 
 
 def _arguments(fn: dict[str, Any], text: str) -> tuple[dict[str, Any], list[str]]:
@@ -118,8 +152,30 @@ def _pick(ctx: Ctx) -> tuple[dict[str, Any] | None, bool]:
     return best, False
 
 
-def _wrong_id(value: str) -> str:
-    return value[:-1] if len(value) > 3 else value + "0"
+def _transposed(value: str, ctx: Ctx) -> str:
+    """Two adjacent digits swapped (A-10442 → A-10424), or one digit changed if none differ."""
+    spots = [i for i in range(len(value) - 1)
+             if value[i].isdigit() and value[i + 1].isdigit() and value[i] != value[i + 1]]
+    if spots:
+        i = ctx.case_rng.choice(spots)
+        return value[:i] + value[i + 1] + value[i] + value[i + 2:]
+    last = max(i for i, c in enumerate(value) if c.isdigit())
+    return value[:last] + str((int(value[last]) + 1) % 10) + value[last + 1:]
+
+
+def _wrong_id(value: str, ctx: Ctx) -> str:
+    """The id a model that gets the call wrong passes: a mistake real models make, never a
+    truncation. It copies another id seen in the prompt (a few-shot example's, say), drops the
+    letter prefix (A-10442 → 10442), or swaps two digits. Always differs from `value`."""
+    context = "\n".join([ctx.features.system, *(m.content or "" for m in ctx.features.history)])
+    others = [i for i in _ids(context) if i != value]
+    u = ctx.case_rng.random()
+    if others and u < 0.3:
+        return ctx.case_rng.choice(others)
+    bare = re.sub(r"^[A-Za-z_-]+", "", value)
+    if u < 0.5 and bare != value and any(c.isdigit() for c in bare):
+        return bare
+    return _transposed(value, ctx)
 
 
 def plan_tool_calls(ctx: Ctx) -> TaskResult | None:
@@ -143,9 +199,10 @@ def plan_tool_calls(ctx: Ctx) -> TaskResult | None:
     correct = ctx.draw_correct("tools")
     id_params = [k for k in args if re.search(r"(^|_)(id|number|no|code)$", k.lower())]
     if not correct and id_params and isinstance(args[id_params[0]], str):
-        args[id_params[0]] = _wrong_id(args[id_params[0]])
+        args[id_params[0]] = _wrong_id(args[id_params[0]], ctx)
     variants = [args]
-    ids = _ids(ctx.features.user)
+    ids = _fitting(_ids(ctx.features.user), _property(fn, id_params[0]).get("pattern")
+                   if id_params else None)
     if (len(ids) > 1 and len(id_params) == 1 and correct
             and ctx.request.extra.get("parallel_tool_calls", True) is not False):
         variants = [{**args, id_params[0]: value} for value in ids]
