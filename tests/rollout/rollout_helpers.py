@@ -15,6 +15,10 @@ import sqlalchemy as sa
 
 from rampway.events.model import hash_unit
 from rampway.events.tables import feedback_events, request_events
+from rampway.gate import GateRecord, record_gate
+from rampway.gate.model import CaseChange, GateInput, Verdict
+from rampway.gate.policy import Policy, decide
+from rampway.gate.report import GateReport
 from rampway.rollout import ActiveAllocations, Controller, Plan, RolloutRecord, repo
 from rampway.store import Store
 
@@ -34,6 +38,33 @@ def publish_pair(store: Store, feature: str = FEATURE) -> tuple[str, str]:
     baseline = publish(store, feature, f"{feature} v1")
     candidate = publish(store, feature, f"{feature} v2")
     store.set_channel(feature, "production", baseline, actor="test", reason="initial")
+    return baseline, candidate
+
+
+def record_verdict(
+    store: Store, candidate: str, baseline: str, verdict: str = "pass", feature: str = FEATURE
+) -> GateRecord:
+    """Record a real gate decision (the policy decides it) of `candidate` against `baseline`:
+    pass with nothing failing, fail with a critical case newly failing, inconclusive on too few
+    cases — as `rampway gate` would after its evals."""
+    wanted = Verdict(verdict)
+    failing = (CaseChange("refund-policy", True, 1.0, 0.0, "30 days", "90 days", ("exact",)),)
+    data = GateInput(
+        feature=feature, traffic_class="chat", repeats=3, confidence=0.95, axes={},
+        n_cases=3 if wanted is Verdict.INCONCLUSIVE else 40,
+        newly_failing=failing if wanted is Verdict.FAIL else (),
+        baseline=baseline, candidate=candidate,
+    )
+    decision = decide(Policy(), data)
+    assert decision.verdict is wanted
+    report = GateReport(data, Policy(), decision, "default policy", suite_digest="5e" * 32)
+    return record_gate(store, report, actor="ci")
+
+
+def gated_pair(store: Store, feature: str = FEATURE) -> tuple[str, str]:
+    """`publish_pair`, plus a recorded passing gate of the candidate against the baseline."""
+    baseline, candidate = publish_pair(store, feature)
+    record_verdict(store, candidate, baseline, feature=feature)
     return baseline, candidate
 
 

@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from rollout_helpers import count_rows, record_verdict
 from typer.testing import CliRunner, Result
 
 import rampway.cli._register  # noqa: F401  (attaches the commands)
 from rampway.cli import app
+from rampway.config import load_project
+from rampway.release import resolve_ref
+from rampway.rollout.tables import rollouts
 from rampway.store import Store
 
 FEATURE = "assistant"
@@ -42,8 +46,8 @@ def bad(result: Result, fragment: str) -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An init-ed project with production → v1 and an edited working tree (v2)."""
+def ungated(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An init-ed project with production → v1 and an edited working tree (v2), not gated."""
     monkeypatch.setenv("RAMPWAY_DB", db_url)
     monkeypatch.setenv("RAMPWAY_ACTOR", "tester@example.com")
     monkeypatch.delenv("RAMPWAY_PROJECT", raising=False)
@@ -59,6 +63,27 @@ def project(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
     return root
 
 
+def ids(root: Path, db_url: str) -> tuple[str, str]:
+    """(candidate id of the working tree, the release production serves)."""
+    candidate = resolve_ref(load_project(root), FEATURE, "releases/assistant").id
+    with Store.open(db_url) as store:
+        channel = store.get_channel(FEATURE, "production")
+    assert channel is not None
+    return candidate, channel.release_id
+
+
+def record(db_url: str, candidate: str, baseline: str, verdict: str) -> None:
+    with Store.open(db_url) as store:
+        record_verdict(store, candidate, baseline, verdict, feature=FEATURE)
+
+
+@pytest.fixture
+def project(ungated: Path, db_url: str) -> Path:
+    """`ungated`, plus a recorded PASS gate of the working tree against production."""
+    record(db_url, *ids(ungated, db_url), "pass")
+    return ungated
+
+
 def audit_actions(db_url: str) -> list[str]:
     store = Store.open(db_url)
     try:
@@ -71,13 +96,19 @@ def test_start_status_pause_resume_promote(project: Path, db_url: str) -> None:
     started = run_json("rollout", "start", FEATURE, "--candidate", "releases/assistant",
                        "--reason", "greet users")
     assert started["status"] == "running" and started["weight_pct"] == 10
+    assert started["gate"]["verdict"] == "pass"  # type: ignore[index]
     status = run_json("rollout", "status", FEATURE)
     assert status["status"] == "running" and status["steps"][0]["current"]  # type: ignore[index]
+    gate = status["gate"]
+    assert gate["skipped"] is False and gate["verdict"] == "pass"  # type: ignore[index]
+    assert (gate["candidate"], gate["baseline"]) == (  # type: ignore[index]
+        started["candidate"], started["baseline"])
     evaluation = status["evaluation"]
     assert evaluation["action"] == "hold"  # type: ignore[index]
     assert {g["verdict"] for g in evaluation["guardrails"]} == {"no_data"}  # type: ignore[index]
     text = run("rollout", "status", FEATURE)
     assert text.exit_code == 0 and "guardrails" in text.stdout and "no_data" in text.stdout
+    assert f"gate: pass (#{gate['id']}, default policy, by ci at" in text.stdout  # type: ignore[index]
     assert run_json("rollout", "pause", FEATURE, "--reason", "lunch")["status"] == "paused"
     assert run_json("rollout", "resume", FEATURE, "--reason", "back")["status"] == "running"
     once = run_json("controller", "--once")
@@ -132,3 +163,71 @@ def test_status_of_a_fresh_project_creates_no_database(
     monkeypatch.chdir(root)
     bad(run("rollout", "status", FEATURE), "has no rollouts")
     assert not (root / ".rampway" / "rampway.db").exists()
+
+
+def _refused(fragment: str, db_url: str) -> None:
+    with Store.open(db_url) as store:
+        before = (count_rows(store, rollouts), len(store.list_audit(limit=1000)),
+                  len(store.list_releases(FEATURE)))
+    bad(run("rollout", "start", FEATURE, "--candidate", "releases/assistant", "--reason", "x"),
+        fragment)
+    with Store.open(db_url) as store:
+        after = (count_rows(store, rollouts), len(store.list_audit(limit=1000)),
+                 len(store.list_releases(FEATURE)))
+    assert after == before  # not even the candidate was published
+
+
+def test_start_without_a_passing_gate_is_refused_with_the_command_to_run(
+    ungated: Path, db_url: str
+) -> None:
+    candidate, baseline = ids(ungated, db_url)
+    command = f"rampway gate {FEATURE} --candidate releases/assistant --baseline {baseline}"
+    _refused(f"candidate {candidate} has no recorded gate against 'production' ({baseline}): "
+             f"run `{command}` first (or override with --skip-gate --reason", db_url)
+    record(db_url, candidate, "assistant@0123abcd", "pass")  # against another baseline
+    _refused("has no recorded gate", db_url)
+    record(db_url, candidate, baseline, "pass")
+    record(db_url, candidate, baseline, "fail")  # the newest decision counts
+    _refused(f"the latest gate of candidate {candidate} against 'production' ({baseline}) "
+             "is FAIL (#3, ", db_url)
+    record(db_url, candidate, baseline, "inconclusive")
+    _refused("is INCONCLUSIVE (#4, ", db_url)
+    bad(run("rollout", "start", FEATURE, "--candidate", "releases/assistant", "--skip-gate"),
+        "skipping the gate needs a reason")
+    assert audit_actions(db_url) == []
+
+
+def test_skip_gate_with_a_reason_starts_and_is_audited(ungated: Path, db_url: str) -> None:
+    candidate, baseline = ids(ungated, db_url)
+    record(db_url, candidate, baseline, "fail")
+    started = run_json("rollout", "start", FEATURE, "--candidate", "releases/assistant",
+                       "--skip-gate", "--reason", "P0 [hotfix], gate env down")
+    assert started["status"] == "running"
+    gate = started["gate"]
+    assert gate["skipped"] is True and gate["reason"] == "P0 [hotfix], gate env down"  # type: ignore[index]
+    assert gate["latest"]["verdict"] == "fail"  # type: ignore[index]
+    assert audit_actions(db_url) == ["rollout.create", "rollout.gate_skipped", "rollout.start"]
+    with Store.open(db_url) as store:
+        skipped = [e for e in store.list_audit(object_type="rollout")
+                   if e.action == "rollout.gate_skipped"]
+    assert [(e.actor, e.reason) for e in skipped] == [
+        ("tester@example.com", "P0 [hotfix], gate env down")]
+    assert skipped[0].after["latest"]["candidate"] == candidate
+    text = run("rollout", "status", FEATURE)
+    assert text.exit_code == 0, text.output
+    assert "gate: skipped: P0 [hotfix], gate env down (latest gate then: fail #1)" in text.stdout
+    assert run_json("rollout", "status", FEATURE)["gate"] == gate
+
+
+def test_a_feature_without_production_is_set_by_channel_not_rolled_out(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAMPWAY_DB", db_url)
+    root = tmp_path / "new"
+    assert run("init", str(root)).exit_code == 0
+    monkeypatch.chdir(root)
+    for extra in ([], ["--skip-gate", "--reason", "first launch"]):
+        bad(run("rollout", "start", FEATURE, "--candidate", "releases/assistant", *extra),
+            f"no 'production' channel to roll out from; set it first (rampway channel set "
+            f"{FEATURE} production REF)")
+    assert audit_actions(db_url) == []

@@ -1,7 +1,10 @@
 """Controller and commands on both databases: bad input writes nothing, every command's
-transition, approval steps, channel moved by hand, allocations seen by the gateway."""
+transition, approval steps, channel moved by hand, allocations seen by the gateway, and the
+gate a start requires (a recorded PASS on exactly its pair, or an audited override)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from rollout_helpers import (
@@ -10,9 +13,11 @@ from rollout_helpers import (
     Profile,
     Simulation,
     count_rows,
+    gated_pair,
     plan,
     publish,
     publish_pair,
+    record_verdict,
 )
 
 from rampway.errors import ConfigError, RefError
@@ -22,7 +27,7 @@ from rampway.store import Store
 
 
 def _started(store: Store, **plan_kw: object) -> tuple[Controller, FakeClock, str, str]:
-    baseline, candidate = publish_pair(store)
+    baseline, candidate = gated_pair(store)
     clock = FakeClock()
     controller = Controller(store, clock=clock)
     controller.start(FEATURE, candidate, plan=plan(**plan_kw), actor="ana", reason="ship v2")
@@ -56,7 +61,7 @@ def _snapshot(store: Store) -> tuple[int, int, int]:
 
 
 def test_bad_starts_are_refused_and_write_nothing(store: Store) -> None:
-    baseline, candidate = publish_pair(store)
+    baseline, candidate = gated_pair(store)
     controller = Controller(store, clock=FakeClock())
     before = _snapshot(store)
     with pytest.raises(ConfigError, match="already serves; nothing to roll out"):
@@ -74,8 +79,61 @@ def test_bad_starts_are_refused_and_write_nothing(store: Store) -> None:
     _nothing_written(store, before)
 
 
-def test_database_refuses_a_second_active_rollout_even_past_the_check(store: Store) -> None:
+def test_start_needs_the_newest_gate_on_exactly_its_pair_to_pass(store: Store) -> None:
+    baseline, candidate = publish_pair(store)
+    controller = Controller(store, clock=FakeClock())
+    before = _snapshot(store)
+    command = f"rampway gate {FEATURE} --candidate {candidate} --baseline {baseline}"
+    with pytest.raises(ConfigError, match=re.escape(f"no recorded gate against 'production' "
+                                                    f"({baseline}): run `{command}` first")):
+        controller.start(FEATURE, candidate, plan=plan(), actor="ana")
+    record_verdict(store, baseline, candidate)  # the pair reversed does not count
+    passed = record_verdict(store, candidate, baseline)
+    record_verdict(store, candidate, baseline, "inconclusive")
+    with pytest.raises(ConfigError, match=r"is INCONCLUSIVE \(#3, .*a rollout needs a PASS"):
+        controller.start(FEATURE, candidate, plan=plan(), actor="ana")
+    with pytest.raises(ConfigError, match="skipping the gate needs a reason"):
+        controller.start(FEATURE, candidate, plan=plan(), actor="ana", skip_gate=True,
+                         reason=" ")
+    _nothing_written(store, before)
+    again = record_verdict(store, candidate, baseline)
+    started = controller.start(FEATURE, candidate, plan=plan(), actor="ana")
+    assert started.gate is not None and started.gate["id"] == again.id != passed.id
+    assert started.gate == {"skipped": False, **again.brief()}
+    create = store.list_audit(object_type="rollout")[-1]
+    assert create.action == "rollout.create" and create.after["gate"] == started.gate
+
+
+def test_the_gate_is_against_the_plans_baseline_channel(store: Store) -> None:
+    production, candidate = gated_pair(store)
+    canary = publish(store, FEATURE, "v1.5")
+    store.set_channel(FEATURE, "canary", canary, actor="test", reason="canary")
+    controller = Controller(store, clock=FakeClock())
+    with pytest.raises(ConfigError, match=f"against 'canary' \\({canary}\\)"):
+        controller.start(FEATURE, candidate, plan=plan(baseline="canary"), actor="ana")
+    record_verdict(store, candidate, canary)
+    started = controller.start(FEATURE, candidate, plan=plan(baseline="canary"), actor="ana")
+    assert (started.baseline, started.gate["baseline"]) == (canary, canary)  # type: ignore[index]
+    assert production != canary
+
+
+def test_skip_gate_is_kept_on_the_rollout_and_audited(store: Store) -> None:
     _, candidate = publish_pair(store)
+    controller = Controller(store, clock=FakeClock())
+    started = controller.start(FEATURE, candidate, plan=plan(), actor="ana", skip_gate=True,
+                               reason="gate infra is down, P0 fix")
+    assert started.status is Status.RUNNING
+    assert started.gate == {"skipped": True, "reason": "gate infra is down, P0 fix",
+                            "latest": None}
+    entries = list(reversed(store.list_audit(object_type="rollout")))
+    assert [e.action for e in entries] == ["rollout.create", "rollout.gate_skipped",
+                                           "rollout.start"]
+    assert (entries[1].actor, entries[1].reason) == ("ana", "gate infra is down, P0 fix")
+    assert entries[1].object_id == started.ref and entries[1].after == started.gate
+
+
+def test_database_refuses_a_second_active_rollout_even_past_the_check(store: Store) -> None:
+    _, candidate = gated_pair(store)
     controller = Controller(store, clock=FakeClock())
     controller.start(FEATURE, candidate, plan=plan(), actor="ana")
     rollout = repo.active(store, FEATURE)

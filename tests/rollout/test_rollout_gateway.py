@@ -17,6 +17,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
 
 from gateway_helpers import Proj, make_project, rows, sim_config_data  # noqa: E402
+from rollout_helpers import record_verdict  # noqa: E402
 
 from rampway.gateway import GatewayApp, Runtime  # noqa: E402
 from rampway.rollout import Controller, Plan, Status, repo  # noqa: E402
@@ -72,6 +73,7 @@ async def _until(predicate: object, seconds: float = 5.0) -> float:
 
 async def _start(proj: Proj, runtime: Runtime) -> tuple[Store, Controller]:
     store = Store.open(proj.db_url)
+    record_verdict(store, proj.v2.id, proj.v1.id)  # v2 passed its gate against production
     controller = Controller(store)
     controller.start(FEATURE, proj.v2.id, plan=PLAN, actor="ana")
     await _until(lambda: runtime.watcher.snapshot.rollouts.get(FEATURE) is not None)

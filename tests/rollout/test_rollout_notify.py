@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rollout_helpers import FEATURE, FakeClock, plan, publish_pair
+from rollout_helpers import FEATURE, FakeClock, gated_pair, plan
 
 from rampway.rollout import Controller, Notifier, Webhook
 from rampway.store import Store
@@ -61,7 +61,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_json_and_slack_webhooks_on_start_and_rollback(store: Store, receiver: Receiver) -> None:
-    _, candidate = publish_pair(store)
+    _, candidate = gated_pair(store)
     notifier = Notifier([Webhook(url=receiver.url + "/json")])
     slack = Webhook(url=receiver.url + "/slack", format="slack", events=["rollback"])
     controller = Controller(store, clock=FakeClock(), notifier=notifier)
@@ -86,7 +86,7 @@ def test_json_and_slack_webhooks_on_start_and_rollback(store: Store, receiver: R
 def test_a_slow_or_dead_receiver_never_blocks_a_transition(store: Store) -> None:
     slow = Receiver(delay=2.0)
     try:
-        _, candidate = publish_pair(store)
+        _, candidate = gated_pair(store)
         notifier = Notifier([Webhook(url=slow.url), Webhook(url="http://127.0.0.1:9/dead")],
                             timeout=3)
         controller = Controller(store, clock=FakeClock(), notifier=notifier)
@@ -104,7 +104,7 @@ def test_a_slow_or_dead_receiver_never_blocks_a_transition(store: Store) -> None
 def test_error_status_counts_as_failure(store: Store) -> None:
     broken = Receiver(status=500)
     try:
-        _, candidate = publish_pair(store)
+        _, candidate = gated_pair(store)
         notifier = Notifier([Webhook(url=broken.url)])
         Controller(store, clock=FakeClock(), notifier=notifier).start(
             FEATURE, candidate, plan=plan(), actor="ana")

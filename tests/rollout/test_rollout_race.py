@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from rollout_helpers import FEATURE, publish_pair
+from rollout_helpers import FEATURE, gated_pair
 
 from rampway.events.tables import request_events
 from rampway.rollout import Controller, Plan, Status, repo
@@ -41,7 +41,7 @@ def _events(baseline: str, candidate: str, start: float, seconds: float) -> list
 def test_two_controller_processes_never_double_advance(pg_database_url: str) -> None:
     store = Store.open(pg_database_url)
     try:
-        baseline, candidate = publish_pair(store)
+        baseline, candidate = gated_pair(store)
         now = time.time()
         with store.transaction() as conn:
             conn.execute(request_events.insert(), _events(baseline, candidate, now, 120))

@@ -3,14 +3,14 @@ minute (assignment through the real allocations), the controller looking every m
 
 from __future__ import annotations
 
-from rollout_helpers import FEATURE, FakeClock, Profile, Simulation, plan, publish_pair
+from rollout_helpers import FEATURE, FakeClock, Profile, Simulation, gated_pair, plan
 
 from rampway.rollout import Controller, Status
 from rampway.store import Store
 
 
 def _sim(store: Store, candidate: Profile, per_minute: int = 3000, **plan_kw: object) -> Simulation:
-    baseline_id, candidate_id = publish_pair(store)
+    baseline_id, candidate_id = gated_pair(store)
     clock = FakeClock()
     controller = Controller(store, clock=clock)
     controller.start(FEATURE, candidate_id, plan=plan(**plan_kw), actor="ana")

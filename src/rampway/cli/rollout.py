@@ -1,11 +1,19 @@
 """`rampway rollout …` and `rampway controller`: staged rollouts from the command line.
 
+    rampway gate support-bot --candidate HEAD               # records the gate decision
     rampway rollout start support-bot --candidate HEAD [--plan rollouts/support-bot.yaml]
+    rampway rollout start support-bot --candidate HEAD --skip-gate --reason "P0 hotfix"
     rampway rollout status support-bot [--json]
     rampway rollout pause|resume|approve support-bot --reason "…"
     rampway rollout promote support-bot --reason "hotfix, skip the ramp"
     rampway rollout abort|rollback support-bot --reason "…"
     rampway controller [--interval 60] [--once]
+
+`rollout start` requires a recorded PASS gate of the candidate against the release the plan's
+baseline channel (default `production`) serves now; `--skip-gate --reason` overrides it, and
+the override is audited. A feature whose baseline channel is not set yet has no release to
+gate against or to compare traffic with: its first release goes live with `rampway channel
+set FEATURE production REF`, and rollouts start from the second one.
 
 Every command talks to the store directly; transitions are the controller's own (same
 compare-and-swap), so a command and a running controller never both apply a change.
@@ -20,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from rampway.cli import app
@@ -36,6 +45,7 @@ from rampway.cli.release import open_store
 from rampway.config import Project
 from rampway.errors import ConfigError
 from rampway.rollout import Controller, Notifier, RolloutRecord, plan_for, repo
+from rampway.rollout.gating import describe
 from rampway.rollout.plan import settings_from
 from rampway.store import Store, parse_url
 
@@ -72,11 +82,22 @@ def start_cmd(
     plan_file: Annotated[
         Path | None, typer.Option("--plan", help="Plan file (default rollouts/FEATURE.yaml).")
     ] = None,
-    reason: Annotated[str, typer.Option("--reason", help="Why (audit log).")] = "",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (audit log); required with --skip-gate.")
+    ] = "",
+    skip_gate: Annotated[
+        bool,
+        typer.Option("--skip-gate", help="Start without a recorded PASS gate (audited)."),
+    ] = False,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Start rolling CANDIDATE out to FEATURE's users, step by step."""
+    """Start rolling CANDIDATE out to FEATURE's users, step by step.
+
+    Needs a recorded PASS of `rampway gate FEATURE --candidate REF` against the release the
+    baseline channel serves. The first release of a feature is not rolled out: set it with
+    `rampway channel set FEATURE production REF`.
+    """
     from rampway.release import check_release, resolve_ref
     from rampway.release._refs import release_dir_for
 
@@ -90,9 +111,11 @@ def start_cmd(
         controller = _controller(proj, store)
         release = resolve_ref(proj, feature, ref, store)
         check_release(proj, release, release_dir_for(proj, ref))
-        controller.check_start(feature, release.id, plan, published=False)
+        controller.check_start(feature, release.id, plan, published=False, skip_gate=skip_gate,
+                               reason=reason, candidate_ref=ref)
         store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
-        rollout = controller.start(feature, release.id, plan=plan, actor=actor, reason=reason)
+        rollout = controller.start(feature, release.id, plan=plan, actor=actor, reason=reason,
+                                   skip_gate=skip_gate)
         controller.notifier.close()
     _report(rollout, "started", as_json)
 
@@ -216,7 +239,7 @@ def controller_cmd(
 def _brief(r: RolloutRecord) -> dict[str, Any]:
     return {"id": r.id, "feature": r.feature, "status": r.status.value, "step": r.step,
             "weight_pct": r.weight_bp / 100, "candidate": r.candidate, "baseline": r.baseline,
-            "reason": r.reason}
+            "reason": r.reason, "gate": r.gate}
 
 
 def status_json(r: RolloutRecord, evaluation: dict[str, Any] | None) -> dict[str, Any]:
@@ -241,7 +264,8 @@ def _report(r: RolloutRecord, what: str, as_json: bool) -> None:
         emit_json(_brief(r))
         return
     console.print(f"[bold]{r.ref}[/] {what}: {r.status.value}, candidate {r.candidate} at "
-                  f"{r.weight_bp / 100:g}% (baseline {r.baseline})")
+                  f"{r.weight_bp / 100:g}% (baseline {r.baseline}); "
+                  f"gate: {escape(describe(r.gate))}")
 
 
 def _fmt(value: Any, scale: str) -> str:
@@ -260,7 +284,8 @@ def render_status(doc: dict[str, Any]) -> None:
     console.print(f"[bold]{doc['feature']}#{doc['id']}[/] {doc['status']} — candidate "
                   f"{doc['candidate']} at [bold]{doc['weight_pct']:g}%[/] vs {doc['baseline']} "
                   f"({doc['baseline_channel']})")
-    console.print(f"reason: {doc['reason']}")
+    console.print(f"reason: {doc['reason']}", markup=False)
+    console.print(f"gate: {describe(doc.get('gate'))}", markup=False)
     steps = Table(title="steps")
     for column in ("", "weight", "dwell", "approval"):
         steps.add_column(column)

@@ -6,6 +6,9 @@ says — and the same path for humans' commands and for starting a rollout.
     controller.tick()                     # one look at every active rollout
     await controller.run()                # forever, every `interval` seconds
 
+A start needs a recorded PASS gate of the candidate against the release the baseline channel
+serves (`rampway gate …`; see `gating`), or `skip_gate=True` with a reason, which is audited.
+
 The clock is injectable (epoch seconds), so tests compress hours into milliseconds. Deciding
 is pure (`judge`, `state`); this module does the reading (`extract`), the writing (`repo`,
 compare-and-swap) and the announcing (`notify`, after commit, never blocking). Several
@@ -19,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +31,11 @@ from sqlalchemy.engine import Connection
 
 from rampway.assign import BUCKETS
 from rampway.errors import ConfigError, ConflictError, RampwayError, RefError
+from rampway.gate.records import latest_gate
 from rampway.rollout import repo, state
 from rampway.rollout._judge import Evaluation, aggregate, judge
 from rampway.rollout.extract import load_samples
+from rampway.rollout.gating import GateNeed, require_gate
 from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
 from rampway.rollout.notify import Notice, Notifier
 from rampway.rollout.plan import Plan
@@ -42,6 +48,15 @@ log = logging.getLogger("rampway.rollout")
 
 Clock = Callable[[], float]
 CONTROLLER_ACTOR = "rampway-controller"
+
+
+@dataclass(frozen=True, slots=True)
+class StartCheck:
+    """What `check_start` found acceptable: the release ids and the gate snapshot to keep."""
+
+    candidate: str
+    baseline: str
+    gate: dict[str, Any]
 
 
 class Controller:
@@ -69,12 +84,23 @@ class Controller:
     # -- starting -------------------------------------------------------------------------
 
     def check_start(
-        self, feature: str, candidate: str, plan: Plan, *, published: bool = True
-    ) -> tuple[str, str]:
-        """Everything `start` refuses, checked without writing: (candidate id, baseline id).
+        self,
+        feature: str,
+        candidate: str,
+        plan: Plan,
+        *,
+        published: bool = True,
+        skip_gate: bool = False,
+        reason: str = "",
+        candidate_ref: str = "",
+    ) -> StartCheck:
+        """Everything `start` refuses, checked without writing.
 
         `published=False` takes `candidate` as the full id of a release about to be published
-        (the CLI checks before it publishes, so bad input leaves no trace at all).
+        (the CLI checks before it publishes, so bad input leaves no trace at all);
+        `candidate_ref` is how the user named it, for the `rampway gate …` hint when the id
+        is not in the store yet. The gate is checked last: it is the refusal worth acting on
+        only once nothing else is in the way.
         """
         channel = self.store.get_channel(feature, plan.baseline)
         if channel is None:
@@ -91,17 +117,41 @@ class Controller:
                 "nothing to roll out"
             )
         repo.check_no_overlap(self.store, feature)
-        return candidate_id, channel.release_id
+        need = GateNeed(feature, candidate_id, channel.release_id, plan.baseline,
+                        "" if published else self._gate_ref(feature, candidate_id, candidate_ref))
+        latest = latest_gate(self.store, feature, candidate_id, channel.release_id)
+        gate = require_gate(latest, need=need, skip_reason=reason if skip_gate else None)
+        return StartCheck(candidate_id, channel.release_id, gate)
+
+    def _gate_ref(self, feature: str, candidate_id: str, candidate_ref: str) -> str:
+        """The id when `rampway gate` can find it in the store, else the user's own ref."""
+        try:
+            self.store.get_release(feature, candidate_id)
+        except RefError:
+            return candidate_ref
+        return ""
 
     def start(
-        self, feature: str, candidate: str, *, plan: Plan, actor: str, reason: str = ""
+        self,
+        feature: str,
+        candidate: str,
+        *,
+        plan: Plan,
+        actor: str,
+        reason: str = "",
+        skip_gate: bool = False,
     ) -> RolloutRecord:
-        """Create the rollout and enter its first step. Nothing is written on bad input."""
-        candidate_id, baseline_id = self.check_start(feature, candidate, plan)
+        """Create the rollout and enter its first step. Nothing is written on bad input.
+
+        Refused unless `candidate` has a recorded PASS gate against the release the plan's
+        baseline channel serves; `skip_gate=True` overrides that, with `reason` (required)
+        kept on the rollout and in the audit log.
+        """
+        checked = self.check_start(feature, candidate, plan, skip_gate=skip_gate, reason=reason)
         created = repo.create(
-            self.store, feature=feature, candidate=candidate_id, baseline=baseline_id,
+            self.store, feature=feature, candidate=checked.candidate, baseline=checked.baseline,
             baseline_channel=plan.baseline, plan=plan, actor=actor, now=self.now(),
-            reason=reason or f"roll out {candidate_id}",
+            reason=reason or f"roll out {checked.candidate}", gate=checked.gate,
         )
         self._apply(created, state.start(plan, created.position), actor)
         return repo.get(self.store, created.id)
@@ -257,4 +307,4 @@ class Controller:
             await asyncio.sleep(self.interval)
 
 
-__all__ = ["CONTROLLER_ACTOR", "Clock", "Controller"]
+__all__ = ["CONTROLLER_ACTOR", "Clock", "Controller", "StartCheck"]

@@ -50,6 +50,7 @@ class RolloutRecord:
     reason: str
     evaluation: dict[str, Any] | None
     evaluated_at: datetime | None
+    gate: dict[str, Any] | None = None  # the gate decision / override it started from
 
     @property
     def position(self) -> Position:
@@ -83,7 +84,7 @@ def _record(row: Row[Any]) -> RolloutRecord:
         version=int(row.version), created_by=row.created_by, created_at=row.created_at,
         updated_at=row.updated_at, step_started_at=row.step_started_at,
         finished_at=row.finished_at, reason=row.reason, evaluation=row.evaluation,
-        evaluated_at=row.evaluated_at,
+        evaluated_at=row.evaluated_at, gate=row.gate,
     )
 
 
@@ -134,14 +135,19 @@ def create(
     actor: str,
     now: datetime,
     reason: str,
+    gate: dict[str, Any] | None = None,
 ) -> RolloutRecord:
-    """Insert a pending rollout (audited). A second active rollout on the feature is refused."""
+    """Insert a pending rollout (audited). A second active rollout on the feature is refused.
+
+    `gate` is kept on the row and in the audit entry; a skipped gate also gets an audit entry
+    of its own (`rollout.gate_skipped`, with the reason), so overrides are easy to find.
+    """
     values = {
         "feature": feature, "active_feature": feature, "status": Status.PENDING.value,
         "step": -1, "weight_bp": 0, "candidate": candidate, "baseline": baseline,
         "baseline_channel": baseline_channel, "salt": "", "plan": plan.to_json(),
         "version": 1, "created_by": actor, "created_at": now, "updated_at": now,
-        "reason": reason,
+        "reason": reason, "gate": gate,
     }
     try:
         with store.transaction() as conn:
@@ -154,9 +160,15 @@ def create(
                 actor=actor, action="rollout.create", object_type=OBJECT_TYPE,
                 object_id=f"{feature}#{new_id}", before=None,
                 after={"status": "pending", "candidate": candidate, "baseline": baseline,
-                       "plan": plan.to_json()},
+                       "plan": plan.to_json(), "gate": gate},
                 reason=reason, conn=conn,
             )
+            if gate is not None and gate.get("skipped"):
+                store.record_audit(
+                    actor=actor, action="rollout.gate_skipped", object_type=OBJECT_TYPE,
+                    object_id=f"{feature}#{new_id}", before=None, after=gate,
+                    reason=str(gate.get("reason", "")), conn=conn,
+                )
             store.bump_control_version(conn)
     except ConflictError as error:  # the unique active_feature index fired: a racing start
         raise ConfigError(_overlap_message(feature, active(store, feature))) from error

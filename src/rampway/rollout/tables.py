@@ -1,4 +1,4 @@
-"""Rollout state tables, on the store's shared metadata (Alembic revision `rollout_0001`).
+"""Rollout state tables, on the store's shared metadata (Alembic `rollout_0001`, `rollout_0002`).
 
 `rollouts` holds one row per rollout; the row *is* the state machine's state. Two columns make
 concurrent controllers safe:
@@ -7,6 +7,12 @@ concurrent controllers safe:
   two processes deciding the same transition exactly one writes it (the other matches no row).
 * `active_feature` — equal to `feature` while the rollout is not finished, NULL afterwards, and
   UNIQUE: the database itself refuses a second active rollout on a feature (NULLs don't clash).
+
+`gate` is what the rollout started from, as it was then: the recorded gate decision it
+required (`{"skipped": false, "id": …, "verdict": "pass", …}`) or the override
+(`{"skipped": true, "reason": …, "latest": <newest decision or null>}`); NULL for rollouts
+started before gates were recorded. A copy, not a foreign key, so the rollout tables need not
+import the gate's (the gateway loads these and must stay light).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ rollouts = Table(
     Column("reason", Text, nullable=False),
     Column("evaluation", JSONType, nullable=True),
     Column("evaluated_at", UTCDateTime(), nullable=True),
+    Column("gate", JSONType, nullable=True),
     Index("ix_rollouts_feature", "feature"),
 )
 

@@ -1,0 +1,85 @@
+"""What a rollout requires of the release gate (pure: the controller reads, this decides).
+
+A rollout starts from a release that passed its gate: the newest recorded gate decision on
+exactly (candidate, baseline) — the release the plan's baseline channel serves now — must be
+a pass. A fail or inconclusive newest decision refuses just like no decision at all. A human may
+override with a reason, which the rollout keeps and the audit log records:
+
+    snapshot = require_gate(latest, need=GateNeed("support-bot", cand, base, "production"))
+    snapshot = require_gate(None, need=need, skip_reason="hotfix for a P0; gate is broken")
+
+A feature with no release in its baseline channel yet has nothing to gate against and is not
+rolled out at all: its first release goes to production with `rampway channel set` (the
+controller refuses that case before the gate is looked at).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rampway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rampway.gate.records import GateRecord
+
+PASSED = "pass"
+
+
+@dataclass(frozen=True, slots=True)
+class GateNeed:
+    """The pair a rollout needs a passing gate on, and how to name it in the hint."""
+
+    feature: str
+    candidate: str  # release id
+    baseline: str  # release id the baseline channel serves
+    channel: str  # the baseline channel, e.g. production
+    candidate_ref: str = ""  # how `rampway gate` can find the candidate (default: its id)
+
+    def command(self) -> str:
+        ref = self.candidate_ref or self.candidate
+        return (f"rampway gate {shlex.quote(self.feature)} --candidate {shlex.quote(ref)} "
+                f"--baseline {shlex.quote(self.baseline)}")
+
+
+def require_gate(
+    latest: GateRecord | None, *, need: GateNeed, skip_reason: str | None = None
+) -> dict[str, Any]:
+    """The gate part of a new rollout (kept on its row), or a ConfigError saying what to run."""
+    if skip_reason is not None:
+        if not skip_reason.strip():
+            raise ConfigError("skipping the gate needs a reason (--reason \"…\"; it is audited)")
+        return {"skipped": True, "reason": skip_reason,
+                "latest": None if latest is None else latest.brief()}
+    if latest is not None and latest.verdict.value == PASSED:
+        return {"skipped": False, **latest.brief()}
+    raise ConfigError(refusal(latest, need))
+
+
+def refusal(latest: GateRecord | None, need: GateNeed) -> str:
+    """One line: why the start is refused, the command that fixes it, and the override."""
+    against = f"against '{need.channel}' ({need.baseline})"
+    if latest is None:
+        why = f"candidate {need.candidate} has no recorded gate {against}"
+    else:
+        when = latest.at.strftime("%Y-%m-%d %H:%M UTC")
+        why = (f"the latest gate of candidate {need.candidate} {against} is "
+               f"{latest.verdict.value.upper()} (#{latest.id}, {when}); a rollout needs a PASS")
+    return (f"{why}: run `{need.command()}` first "
+            "(or override with --skip-gate --reason \"…\")")
+
+
+def describe(gate: dict[str, Any] | None) -> str:
+    """The gate line of `rollout status`: 'pass (#3, policies/x.yaml, …)' or 'skipped: why'."""
+    if gate is None:
+        return "not recorded (the rollout started before rampway recorded gates)"
+    if gate.get("skipped"):
+        latest = gate.get("latest")
+        seen = "" if not latest else f" (latest gate then: {latest['verdict']} #{latest['id']})"
+        return f"skipped: {gate.get('reason', '')}{seen}"
+    return (f"{gate['verdict']} (#{gate['id']}, {gate['policy']}, by {gate['actor']} "
+            f"at {gate['at']})")
+
+
+__all__ = ["GateNeed", "describe", "refusal", "require_gate"]
