@@ -63,7 +63,12 @@ def _sim_main(config_path: str | None, host: str, port: int, conn: Connection) -
         conn.send(("error", str(exc)))
         return
     conn.send(("ok", server.openai_base_url))
-    stop.wait()
+    # The parent may die without cleaning up (uvicorn re-raises SIGTERM after its graceful
+    # shutdown, which skips `finally` blocks): follow it rather than outlive it.
+    parent = os.getppid()
+    while not stop.wait(0.5):
+        if os.getppid() != parent:
+            break
     server.stop()
 
 
