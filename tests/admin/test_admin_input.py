@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from admin_helpers import Keys
 from gateway_helpers import Proj
 
@@ -66,9 +65,7 @@ async def test_channel_and_rollback_stale_etag_is_409(
     assert rb.status_code == 200 and rb.json()["release_id"] == proj.v1.id
 
 
-@pytest.mark.parametrize(
-    ("definition", "fragment", "path"),
-    [
+BROKEN: list[tuple[Any, str, str | None]] = [
         ({"type": "bool", "default": True,
           "rules": [{"condition": {"plan": {"$regex": "(["}}, "value": False}]}, "regex",
          "condition.plan.$regex"),
@@ -80,28 +77,27 @@ async def test_channel_and_rollback_stale_etag_is_409(
         ({"type": "number", "default": "many"}, "type", None),
         ({"type": "bool", "default": True, "rules": [{"segment": "nope", "value": False}]},
          "unknown segment", None),
-    ],
-)
+]
+
+
 async def test_broken_flag_is_refused_whole_with_a_located_400(
-    api: httpx.AsyncClient, keys: Keys, store: Store, definition: Any, fragment: str,
-    path: str | None,
+    api: httpx.AsyncClient, keys: Keys, store: Store
 ) -> None:
     assert (await _put_flag(api, keys, "f", BOOL_ON)).status_code == 201
     version = store.control_version()
-    r = await _put_flag(api, keys, "f", definition)
-    assert r.status_code == 400, r.text
-    error = r.json()["error"]
-    assert error["code"] == "invalid_flag" and fragment in error["message"]
-    assert error["flag"] == "f"
-    if path is not None:
-        assert error["path"] == path and error["rule"] == 0
+    for definition, fragment, path in BROKEN:
+        r = await _put_flag(api, keys, "f", definition)
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["code"] == "invalid_flag" and fragment in error["message"], error
+        assert error["flag"] == "f"
+        if path is not None:
+            assert error["path"] == path and error["rule"] == 0
     kept = await api.get(f"{PREFIX}/flags/f", headers=keys.headers("viewer"))
     assert kept.json()["definition"] == BOOL_ON and store.control_version() == version
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "kwargs", "status"),
-    [
+BAD_INPUT: list[tuple[str, str, dict[str, Any], int]] = [
         ("PUT", "/flags/f", {"content": b"{not json", "headers": {"content-type":
                                                                    "application/json"}}, 400),
         ("PUT", "/flags/f", {"json": {"definition": {}, "reason": "x", "extra": 1}}, 400),
@@ -120,19 +116,20 @@ async def test_broken_flag_is_refused_whole_with_a_located_400(
         ("POST", "/keys", {"json": {"name": "k", "role": "root"}}, 400),
         ("GET", "/audit", {"params": {"limit": 0}}, 400),
         ("GET", "/no-such-route", {}, 404),
-    ],
-)
+]
+
+
 async def test_bad_input_gets_one_json_error_and_changes_nothing(
-    api: httpx.AsyncClient, keys: Keys, store: Store, method: str, path: str,
-    kwargs: dict[str, Any], status: int,
+    api: httpx.AsyncClient, keys: Keys, store: Store
 ) -> None:
     version, audits = store.control_version(), len(store.list_audit(limit=1000))
-    kwargs = dict(kwargs)  # the parameter dict is shared by both database runs
-    headers = {**keys.headers("admin"), **kwargs.pop("headers", {})}
-    r = await api.request(method, PREFIX + path, headers=headers, **kwargs)
-    assert r.status_code == status, r.text
-    error = r.json()["error"]
-    assert error["message"] and error["code"]
+    for method, path, params, status in BAD_INPUT:
+        kwargs = dict(params)  # shared by both database runs: don't mutate
+        headers = {**keys.headers("admin"), **kwargs.pop("headers", {})}
+        r = await api.request(method, PREFIX + path, headers=headers, **kwargs)
+        assert r.status_code == status, f"{method} {path}: {r.status_code} {r.text}"
+        error = r.json()["error"]
+        assert error["message"] and error["code"]
     assert store.control_version() == version and len(store.list_audit(limit=1000)) == audits
 
 
