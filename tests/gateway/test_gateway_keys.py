@@ -107,10 +107,18 @@ async def test_keys_declared_in_config_as_hashes(tmp_path: Path) -> None:
 
 
 def test_keys_cli_create_list_revoke(proj: Proj) -> None:
+    from typer.testing import CliRunner
+
+    from rampway.cli import (
+        _register,  # noqa: F401  (attaches the commands)
+        app,
+    )
+
     base = ["--project", str(proj.project.root)]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([RAMPWAY, "keys", *args, *base], capture_output=True, text=True)
+        res = CliRunner().invoke(app, ["keys", *args, *base])
+        return subprocess.CompletedProcess(args, res.exit_code, res.stdout, res.stderr)
 
     created = run("create", "mobile", "--feature", "echo", "--json")
     assert created.returncode == 0, created.stderr
