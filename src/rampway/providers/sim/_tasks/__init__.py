@@ -1,6 +1,7 @@
-"""Task families the simulated models solve: arithmetic, extraction, classification, FAQ,
-factual questions, tool use, grading (LLM-as-judge) and a chat fallback. `dispatch` picks the
-family for a turn."""
+"""Task families the simulated models solve: arithmetic, extraction, classification, FAQ
+(from the prompt's knowledge base or the bundled one; after an `intent:` line when a support
+prompt asks for one), factual questions, tool use, grading (LLM-as-judge) and a chat fallback.
+`dispatch` picks the family for a turn."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rampway.providers.sim._tasks import (
     extraction,
     judge,
     knowledge,
+    support,
     tools,
 )
 from rampway.providers.sim._tasks._context import Ctx, TaskResult, p_correct
@@ -40,6 +42,9 @@ def dispatch(ctx: Ctx) -> TaskResult:
 
 def _solve_task(ctx: Ctx) -> TaskResult:
     if classification.is_classification(ctx):
+        key = support.label_line_key(ctx)
+        if key is not None:
+            return support.label_and_answer(ctx, key)
         return classification.classify(ctx)
     if extraction.is_extraction(ctx):
         return extraction.solve(ctx)
@@ -49,9 +54,9 @@ def _solve_task(ctx: Ctx) -> TaskResult:
     fact = knowledge.find_fact(ctx.features.user)
     if fact is not None:
         return knowledge.answer_fact(ctx, fact)
-    entry = knowledge.find_faq(ctx.features.user)
-    if entry is not None:
-        return knowledge.answer_faq(ctx, entry)
+    reply = knowledge.faq_reply(ctx)
+    if reply is not None:
+        return reply
     return chat(ctx)
 
 

@@ -101,9 +101,23 @@ def _lexicon_for(label: str) -> tuple[str, ...]:
     return tuple(words)
 
 
+_TOPICAL = ("billing", "shipping", "returns", "account", "technical", "cancellation")
+
+
+def _hay(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+def concepts(text: str) -> set[str]:
+    """The support topics `text` touches (billing, shipping, …), by the same lexicon as labels:
+    "my parcel hasn't arrived" and "standard delivery takes 2 days" share "shipping"."""
+    hay = _hay(text)
+    return {key for key in _TOPICAL if any(f" {w}" in hay for w in _LEXICON[key])}
+
+
 def true_label(text: str, labels: list[str]) -> str:
     """The label whose lexicon best matches `text`; ties go to the first listed."""
-    hay = " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+    hay = _hay(text)
     scores = [sum(1 for w in _lexicon_for(lab) if f" {w}" in hay) for lab in labels]
     best = max(scores)
     if best == 0:
@@ -112,7 +126,8 @@ def true_label(text: str, labels: list[str]) -> str:
     return labels[scores.index(best)]
 
 
-def classify(ctx: Ctx) -> TaskResult:
+def decide(ctx: Ctx) -> tuple[str, bool]:
+    """(label the model gives, whether it is the true one). Consumes the case draws."""
     listed = labels_from_prompt(ctx)
     labels = listed or list(DEFAULT_LABELS)
     truth = true_label(text_to_classify(ctx), labels)
@@ -120,6 +135,16 @@ def classify(ctx: Ctx) -> TaskResult:
     label = truth
     if not correct:
         label = ctx.case_rng.choice([lab for lab in labels if lab != truth] or labels)
+    return label, correct
+
+
+def classify(ctx: Ctx) -> TaskResult:
+    label, correct = decide(ctx)
+    return label_reply(ctx, label, correct)
+
+
+def label_reply(ctx: Ctx, label: str, correct: bool) -> TaskResult:
+    """The label as JSON (schema with an enum) or as a sentence in the model's style."""
     enum = enum_property(ctx.features.schema)
     if enum is not None:
         return TaskResult("classification", content=json.dumps({enum[0]: label}), correct=correct)
@@ -131,4 +156,5 @@ def classify(ctx: Ctx) -> TaskResult:
                       correct=correct)
 
 
-__all__ = ["DEFAULT_LABELS", "classify", "is_classification", "labels_from_prompt", "true_label"]
+__all__ = ["DEFAULT_LABELS", "classify", "concepts", "decide", "is_classification", "label_reply",
+           "labels_from_prompt", "true_label"]
