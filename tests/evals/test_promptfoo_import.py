@@ -88,3 +88,21 @@ def test_malformed_config_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "p.yaml").write_text("tests: [\n")
     result = CliRunner().invoke(app, ["import", "promptfoo", "p.yaml"])
     assert result.exit_code == 2 and result.stderr.startswith("error: p.yaml:2:")
+
+
+def test_config_with_anchors_and_merge_keys_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """promptfoo reads YAML with js-yaml, which merges `<<: *anchor`; so must the importer."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text(
+        "prompts: ['Answer: {{question}}']\n"
+        "common: &common {assert: [{type: icontains, value: days}]}\n"
+        "tests:\n"
+        "  - <<: *common\n    vars: {question: 'Return window?'}\n"
+        "  - <<: *common\n    vars: {question: 'Shipping time?'}\n"
+    )
+    result = CliRunner().invoke(app, ["import", "promptfoo", "p.yaml", "--feature", "bot"])
+    assert result.exit_code == 0, result.output
+    suite = load_suite(tmp_path / "evals" / "bot" / "suite.yaml", "bot", tmp_path)
+    assert [c.expect for c in suite.cases] == [{"icontains": "days"}] * 2

@@ -87,10 +87,15 @@ def test_digest_changes_with_cases_but_not_formatting(tmp_path: Path) -> None:
         (BASE.replace("cases/more.jsonl", "cases/missing.jsonl"), {}, "suite.yaml:6",
          "cannot read case file"),
         (BASE.replace("    input: How long", "    inptu: How long"), {"cases/more.jsonl": JSONL},
-         "suite.yaml:3", "inptu"),
-        ("cases: [\n", {}, "suite.yaml:2", "invalid YAML"),
+         "suite.yaml:3", "cases[0].inptu: unknown key"),
+        ("cases: [\n", {}, "suite.yaml:2", "malformed YAML"),
         (BASE.replace("[critical]", "[critical]\n    weight: -1"), {"cases/more.jsonl": JSONL},
          "suite.yaml:6", "weight"),
+        (BASE + "scorers:\n  x: {type: exact}\n", {}, "suite.yaml:13", "duplicate key 'scorers'"),
+        (BASE.replace("polite: {type: refusal}", "polite: {type: judge, rubric: r}"), {},
+         "suite.yaml:10", "scorers.polite.model: required key is missing"),
+        (BASE, {"cases/more.jsonl": '{"input": "a", "expectt": {}}\n'}, "more.jsonl:1",
+         "expectt: unknown key"),
     ],
 )
 def test_bad_suite_is_one_error_naming_file_and_line(

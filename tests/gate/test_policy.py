@@ -81,7 +81,7 @@ def _suite(tmp_path: Path) -> Any:
             4,
             "unknown metric 'speed'",
         ),
-        ("rules: [\n", 2, "invalid YAML"),
+        ("rules: [\n", 2, "malformed YAML"),
     ],
 )
 def test_bad_policy_names_file_and_line(

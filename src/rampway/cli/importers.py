@@ -16,7 +16,7 @@ import yaml
 from rampway.cli import app
 from rampway.cli._common import JsonOption, console, emit_json, fail, handle_errors
 from rampway.errors import ConfigError
-from rampway.evals._yaml import load_located
+from rampway.evals._located import load_plain
 from rampway.evals.promptfoo import convert
 from rampway.evals.suite import load_suite
 
@@ -36,15 +36,15 @@ def import_promptfoo(
     as_json: JsonOption = False,
 ) -> None:
     """Convert a promptfoo config into evals/FEATURE/suite.yaml; list what didn't convert."""
-    doc = load_located(config, str(config))
-    if not isinstance(doc.data, dict):
+    data = load_plain(config, str(config))
+    if not isinstance(data, dict):
         raise ConfigError(f"{config}: a promptfoo config must be a YAML mapping")
     name = feature or config.resolve().parent.name
     target = out or Path("evals") / name
     suite_file = target / "suite.yaml"
     if suite_file.exists() and not force:
         fail(f"{suite_file} exists; pass --force to overwrite it")
-    result = convert(doc.data, config.name)
+    result = convert(data, config.name)
     result.suite["feature"] = name
     target.mkdir(parents=True, exist_ok=True)
     header = f"# Imported from {config.name} by `rampway import promptfoo`.\n"

@@ -37,9 +37,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rampway.errors import ConfigError
-from rampway.evals._yaml import (
+from rampway.evals._located import (
     Located,
     config_error,
+    describe_error,
     load_located,
     located_validation_error,
     parse_located,
@@ -365,9 +366,7 @@ def _build_case(raw: _RawCase) -> Case:
     except ValidationError as exc:
         if raw.doc is not None:
             raise located_validation_error(exc, raw.doc, raw.loc) from exc
-        first = exc.errors()[0]
-        field_name = ".".join(str(p) for p in first["loc"]) or "case"
-        raise config_error(raw.where, f"{field_name}: {first['msg']}") from exc
+        raise config_error(raw.where, describe_error(exc, raw.data)[1]) from exc
     if not (spec.vars or spec.input is not None or spec.messages):
         raise config_error(raw.where, "a case needs vars, input or messages")
     messages = (

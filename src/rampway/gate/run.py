@@ -19,7 +19,7 @@ from typing import Any
 
 from rampway.config import Project
 from rampway.errors import ConfigError, RefError
-from rampway.evals._yaml import config_error, load_located, validate_located
+from rampway.evals._located import config_error, load_located, validate_located
 from rampway.evals.results import CaseResult, EvalRun
 from rampway.evals.runner import Complete, EvalRunner, Progress, RunOptions, default_repeats
 from rampway.evals.storage import EvalStore
