@@ -145,6 +145,44 @@ def test_rollback_without_history_or_channel_is_a_ref_error(store: Store, ids: l
         store.rollback("support-bot", "candidate", actor="ana", reason="r")
 
 
+def test_rollback_with_stale_expected_version_is_a_conflict_and_writes_nothing(
+    store: Store, ids: list[str]
+) -> None:
+    a, b, c = ids
+    for target in (a, b, c):
+        store.set_channel("support-bot", "production", target, actor="ana", reason="ship")
+    control, audit = store.control_version(), len(store.list_audit(limit=1000))
+
+    with pytest.raises(ConflictError) as caught:
+        store.rollback("support-bot", actor="bob", reason="r", expected_version=2)
+
+    assert str(caught.value) == (
+        "channel production of support-bot moved since you read it (version 2, now 3)"
+    )
+    assert store.get_channel("support-bot", "production").release_id == c  # type: ignore[union-attr]
+    assert len(store.channel_history("support-bot")) == 3
+    assert len(store.list_audit(limit=1000)) == audit
+    assert store.control_version() == control
+
+
+def test_rollback_with_current_expected_version_moves_and_channel_move_finds_it(
+    store: Store, ids: list[str]
+) -> None:
+    a, b, _ = ids
+    store.set_channel("support-bot", "production", a, actor="ana", reason="r")
+    store.set_channel("support-bot", "production", b, actor="ana", reason="r")
+
+    state = store.rollback("support-bot", actor="bob", reason="r", expected_version=2)
+
+    assert (state.release_id, state.version) == (a, 3)
+    move = store.channel_move("support-bot", "production", 3)
+    assert move is not None and (move.kind, move.from_release, move.to_release) == (
+        "rollback", b, a)
+    assert store.channel_move("support-bot", "production", 4) is None
+    with pytest.raises(RefError, match="unknown channel"):
+        store.rollback("support-bot", "nope", actor="bob", reason="r", expected_version=1)
+
+
 def test_history_and_listing_filter_by_feature_and_channel(store: Store, ids: list[str]) -> None:
     x = publish(store, "extractor", "x")
     store.set_channel("support-bot", "production", ids[0], actor="ana", reason="r")

@@ -88,6 +88,29 @@ def test_concurrent_expected_version_writers_have_exactly_one_winner(store: Stor
     assert store.get_channel("support-bot", "production").version == 2  # type: ignore[union-attr]
 
 
+def test_concurrent_rollbacks_with_the_same_expected_version_have_one_winner(
+    store: Store,
+) -> None:
+    ids = [publish(store, "support-bot", f"v{n}") for n in range(3)]
+    for target in ids:
+        store.set_channel("support-bot", "production", target, actor="ana", reason="ship")
+
+    def contender(n: int) -> str:
+        try:
+            store.rollback("support-bot", actor=f"w{n}", reason="race", expected_version=3)
+        except ConflictError as exc:
+            assert "moved since you read it (version 3, now 4)" in str(exc)
+            return "lost"
+        return "won"
+
+    outcomes = _run_together(THREADS, contender)
+
+    assert outcomes.count("won") == 1
+    final = store.get_channel("support-bot", "production")
+    assert final is not None and (final.version, final.release_id) == (4, ids[1])
+    assert len(store.channel_history("support-bot")) == 4
+
+
 def test_concurrent_first_moves_of_a_new_channel_all_land(store: Store) -> None:
     release = publish(store, "support-bot", "v1")
 

@@ -251,11 +251,7 @@ class Store:
             target = _resolve(conn, feature, release_id)
             row = _channel_row(conn, feature, channel, lock=True)
             current = 0 if row is None else int(row.version)
-            if expected_version is not None and expected_version != current:
-                raise ConflictError(
-                    f"channel {channel} of {feature} moved since you read it "
-                    f"(version {expected_version}, now {current})"
-                )
+            _check_expected(feature, channel, expected_version, current)
             return self._move(conn, feature, channel, row, target.release_id, "set", actor, reason)
 
         if conn is not None:
@@ -266,13 +262,21 @@ class Store:
         return self._retrying(work)
 
     def rollback(
-        self, feature: str, channel: str = "production", *, actor: str, reason: str
+        self,
+        feature: str,
+        channel: str = "production",
+        *,
+        actor: str,
+        reason: str,
+        expected_version: int | None = None,
     ) -> ChannelState:
         """Move `channel` back to the release it pointed at before the current one.
 
         History is read as a stack of distinct releases (see `_rollback`): after A → B → C,
         rolling back goes to B, rolling back again goes to A. A `RefError` says when there is
-        no earlier release (or no such channel).
+        no earlier release (or no such channel). `expected_version` works as in `set_channel`:
+        the version is compared on the locked row inside the writing transaction, so a move
+        landing after the caller's read is a `ConflictError` and nothing is written.
         """
         _check_name("feature", feature)
         _check_name("channel", channel)
@@ -282,6 +286,7 @@ class Store:
             row = _channel_row(conn, feature, channel, lock=True)
             if row is None:
                 raise RefError(f"unknown channel {channel!r} of feature {feature!r}")
+            _check_expected(feature, channel, expected_version, int(row.version))
             target = rollback_target(_moves(conn, feature, channel))
             if target is None:
                 raise RefError(
@@ -307,6 +312,18 @@ class Store:
             query = query.where(channel_history.c.channel == channel)
         with self._read() as conn:
             return [_move_record(row) for row in conn.execute(query)]
+
+    def channel_move(self, feature: str, channel: str, seq: int) -> ChannelMove | None:
+        """The move that took `channel` to version `seq` (its `from_release` is what the
+        channel served before), or None. Exact even when other moves landed since."""
+        query = sa.select(channel_history).where(
+            channel_history.c.feature == feature,
+            channel_history.c.channel == channel,
+            channel_history.c.seq == seq,
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _move_record(row)
 
     def _move(
         self,
@@ -421,6 +438,15 @@ def _within(store: Store, conn: Connection | None) -> Iterator[Connection]:
         return
     with store.transaction() as own:
         yield own
+
+
+def _check_expected(feature: str, channel: str, expected: int | None, current: int) -> None:
+    """Optimistic concurrency: refuse (ConflictError) when the channel is not at `expected`."""
+    if expected is not None and expected != current:
+        raise ConflictError(
+            f"channel {channel} of {feature} moved since you read it "
+            f"(version {expected}, now {current})"
+        )
 
 
 def _check_limit(limit: int) -> None:
