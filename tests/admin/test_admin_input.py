@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -58,11 +59,31 @@ async def test_channel_and_rollback_stale_etag_is_409(
     assert stale.status_code == 409
     stale_rb = await api.post(f"{path}/rollback", json={"reason": "x"},
                               headers={**keys.headers("editor"), "if-match": etag})
-    assert stale_rb.status_code == 409
+    assert stale_rb.status_code == 409 and stale_rb.json()["error"]["code"] == "conflict"
     assert store.get_channel("support-bot", "production").release_id == proj.v2.id  # type: ignore[union-attr]
+    assert len(store.channel_history("support-bot", "production")) == 2
     rb = await api.post(f"{path}/rollback", json={"reason": "bad answers"},
                         headers={**keys.headers("editor"), "if-match": moved.headers["etag"]})
     assert rb.status_code == 200 and rb.json()["release_id"] == proj.v1.id
+    assert moved.json()["previous_release_id"] == proj.v1.id
+    assert rb.json()["previous_release_id"] == proj.v2.id and rb.headers["etag"] == '"3"'
+
+
+async def test_racing_rollbacks_with_one_etag_move_the_channel_once(
+    api: httpx.AsyncClient, keys: Keys, proj: Proj, store: Store
+) -> None:
+    path = f"{PREFIX}/features/support-bot/channels/production"
+    for release in (proj.v2.id, proj.v1.id, proj.v2.id):
+        store.set_channel("support-bot", "production", release, actor="t", reason="r")
+    etag = (await api.get(path, headers=keys.headers("viewer"))).headers["etag"]
+    headers = {**keys.headers("editor"), "if-match": etag}
+    answers = await asyncio.gather(*(
+        api.post(f"{path}/rollback", json={"reason": f"race {n}"}, headers=headers)
+        for n in range(6)))
+    assert sorted(r.status_code for r in answers) == [200] + [409] * 5
+    assert len(store.channel_history("support-bot", "production")) == 5
+    audit = store.list_audit(object_type="channel", limit=100)
+    assert [a.action for a in audit].count("channel.rollback") == 1
 
 
 BROKEN: list[tuple[Any, str, str | None]] = [

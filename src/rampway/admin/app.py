@@ -54,7 +54,6 @@ from rampway.admin.keys import (
 from rampway.config import Project
 from rampway.errors import (
     ConfigError,
-    ConflictError,
     FlagError,
     RampwayError,
     RefError,
@@ -63,7 +62,7 @@ from rampway.errors import (
 from rampway.flags.store import FileDefinitions, FlagStore, Kind, plain_json
 from rampway.gateway import keys as app_keys
 from rampway.release import Release, check_release
-from rampway.store import Store
+from rampway.store import ChannelState, Store
 
 PREFIX = "/api/v1"
 
@@ -330,17 +329,17 @@ def _channel_routes(admin: Admin) -> APIRouter:
             reason=body.reason,
             expected_version=parse_if_match(if_match),
         )
-        return JSONResponse(_jsonable(state), headers={"etag": etag(state.version)})
+        return _moved(store, state)
 
     @r.post("/{channel}/rollback")
     def rollback(
         feature: str, channel: str, body: RollbackIn, key: editor, if_match: IfMatch = None
     ) -> JSONResponse:
-        expected = parse_if_match(if_match)
-        if expected is not None:
-            _check_channel_version(store, feature, channel, expected)
-        state = store.rollback(feature, channel, actor=key.name, reason=body.reason)
-        return JSONResponse(_jsonable(state), headers={"etag": etag(state.version)})
+        state = store.rollback(
+            feature, channel, actor=key.name, reason=body.reason,
+            expected_version=parse_if_match(if_match),
+        )
+        return _moved(store, state)
 
     @r.get("/{channel}/history")
     def history(
@@ -355,16 +354,12 @@ def _channel_routes(admin: Admin) -> APIRouter:
     return r
 
 
-def _check_channel_version(store: Store, feature: str, channel: str, expected: int) -> None:
-    """If-Match for rollback. The store's rollback takes no expected version yet, so this is
-    checked just before it (a move landing in between is not detected)."""
-    state = store.get_channel(feature, channel)
-    current = 0 if state is None else state.version
-    if current != expected:
-        raise ConflictError(
-            f"channel {channel} of {feature} is at version {current}, not {expected}: "
-            "someone moved it since you read it"
-        )
+def _moved(store: Store, state: ChannelState) -> JSONResponse:
+    """A channel after a move, with the release it served just before that very move."""
+    move = store.channel_move(state.feature, state.channel, state.version)
+    previous = None if move is None else move.from_release
+    return JSONResponse({**_jsonable(state), "previous_release_id": previous},
+                        headers={"etag": etag(state.version)})
 
 
 def _definition_routes(admin: Admin, kind: Kind) -> APIRouter:
