@@ -69,7 +69,10 @@ async def gate_context(
 
     config = {n: p.model_dump() for n, p in project.config.providers.items()}
     if sim_inprocess:
-        config = {n: _inprocess(p) for n, p in config.items()}
+        from rampway.gateway.serve import sim_config_path
+
+        sim_config = sim_config_path(project)
+        config = {n: _inprocess(p, sim_config) for n, p in config.items()}
     registry = build_providers(config)
     try:
         router = Router(registry, Catalog.load(project.config.catalog))
@@ -78,10 +81,16 @@ async def gate_context(
         await registry.aclose()
 
 
-def _inprocess(provider: dict[str, Any]) -> dict[str, Any]:
+def _inprocess(provider: dict[str, Any], sim_config: Path | None) -> dict[str, Any]:
+    """The in-process simulator with the project's `sim: {config: …}` models, if any."""
     if provider.get("kind") != "sim":
         return provider
-    return {k: v for k, v in provider.items() if k != "base_url"}
+    local = {k: v for k, v in provider.items() if k != "base_url"}
+    options = dict(local.get("options") or {})
+    if sim_config is not None and "config" not in options and "config" not in local:
+        options["config"] = str(sim_config)
+    local["options"] = options
+    return local
 
 
 @contextmanager
