@@ -92,7 +92,7 @@ def parse_ask(text: str) -> JudgeAsk | None:
     Sections are taken in order (rubric, reference, question, answer), each the first of its
     label after the previous one, so an answer quoting "Question:" does not split it.
     """
-    if not _SCORE_ASK.search(text):
+    if "score" not in text.lower() or not _SCORE_ASK.search(text):  # cheap test first
         return None
     found: dict[str, re.Match[str]] = {}
     pos = 0

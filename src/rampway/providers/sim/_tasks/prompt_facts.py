@@ -103,25 +103,39 @@ def _words(text: str) -> list[str]:
 
 def _same(a: str, b: str) -> bool:
     """Words that share a stem: ship/shipping, refund/refunds, charged/charges."""
+    if a[0] != b[0]:
+        return False
     n = min(len(a), len(b))
     stem = max(4, n - 2) if n > 4 else n
     return a[:stem] == b[:stem] and n >= 4 or a == b
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """What matching needs of a text, computed once per distinct text."""
+
+    words: tuple[str, ...]
+    concepts: frozenset[str]
+
+
+@functools.lru_cache(maxsize=4096)
+def _terms(text: str) -> _Terms:
+    return _Terms(tuple(dict.fromkeys(_words(text))), frozenset(concepts(text)))
 
 
 def relevance(question: str, fact: PromptFact) -> float:
     """How much `question` is about `fact`: 4 × the share of the topic's words it names, 0.75
     per other word of the fact it uses, and per support concept they share (parcel ~ delivery) 2
     when the topic names it, 0.75 when only the text does."""
-    topic, text = _words(fact.topic), _words(fact.text)
+    asked, topic, text = _terms(question), _terms(fact.topic), _terms(fact.text)
     score = 0.0
-    for word in dict.fromkeys(_words(question)):
-        if any(_same(word, t) for t in topic):
-            score += 4.0 / len(topic)
-        elif any(_same(word, t) for t in text):
+    for word in asked.words:
+        if any(_same(word, t) for t in topic.words):
+            score += 4.0 / len(topic.words)
+        elif any(_same(word, t) for t in text.words):
             score += 0.75
-    asked = concepts(question)
-    by_topic = asked & concepts(fact.topic)
-    by_text = (asked & concepts(fact.text)) - by_topic
+    by_topic = asked.concepts & topic.concepts
+    by_text = (asked.concepts & text.concepts) - by_topic
     return score + 2.0 * len(by_topic) + 0.75 * len(by_text)
 
 
