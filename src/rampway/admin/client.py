@@ -141,6 +141,53 @@ class AdminClient:
         out: dict[str, Any] = self.request("POST", "/flag-files", json=body).json()
         return out
 
+    # -- releases and channels ----------------------------------------------------------------
+
+    def publish_release(self, feature: str, canonical: str, *, reason: str = "") -> dict[str, Any]:
+        """Publish a release's canonical text (idempotent); `{"release_id", "created", …}`."""
+        out: dict[str, Any] = self.request(
+            "POST", f"/features/{_seg(feature)}/releases",
+            json={"canonical": canonical, "reason": reason},
+        ).json()
+        return out
+
+    def get_channel(self, feature: str, channel: str) -> tuple[dict[str, Any], str]:
+        """The channel and its ETag (send it back as `if_match`); RefError if unknown."""
+        response = self.request("GET", _channel_path(feature, channel))
+        return response.json(), response.headers.get("etag", "")
+
+    def find_release(self, feature: str, ref: str) -> str | None:
+        """The release id `ref` names on the server — a channel, or a release id / prefix /
+        digest — or None when it names neither there."""
+        release_path = f"/features/{_seg(feature)}/releases/{_seg(ref)}"
+        for path in (_channel_path(feature, ref), release_path):
+            try:
+                found: str = self.request("GET", path).json()["release_id"]
+            except RefError:
+                continue
+            return found
+        return None
+
+    def set_channel(
+        self, feature: str, channel: str, release: str, *, reason: str,
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
+        """Point a channel at a published release; the answer has `previous_release_id`."""
+        out: dict[str, Any] = self.request(
+            "PUT", _channel_path(feature, channel), json={"release": release, "reason": reason},
+            headers=_if_match(if_match),
+        ).json()
+        return out
+
+    def rollback(
+        self, feature: str, channel: str, *, reason: str, if_match: str | None = None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = self.request(
+            "POST", _channel_path(feature, channel) + "/rollback", json={"reason": reason},
+            headers=_if_match(if_match),
+        ).json()
+        return out
+
     # -- keys ----------------------------------------------------------------------------------
 
     def create_key(self, name: str, role: str, *, reason: str = "") -> dict[str, Any]:
@@ -157,6 +204,19 @@ class AdminClient:
         response = self.request("DELETE", path, params={"reason": reason})
         out: dict[str, Any] = response.json()["revoked"]
         return out
+
+
+def _seg(value: str) -> str:
+    """One path segment (slashes and all escaped)."""
+    return quote(value, safe="")
+
+
+def _channel_path(feature: str, channel: str) -> str:
+    return f"/features/{_seg(feature)}/channels/{_seg(channel)}"
+
+
+def _if_match(value: str | None) -> dict[str, str]:
+    return {} if value is None else {"if-match": value}
 
 
 __all__ = ["AdminClient", "error_from"]

@@ -3,12 +3,19 @@
     rampway channel set support-bot production HEAD --reason "ship the new FAQ"
     rampway channel list support-bot
     rampway rollback support-bot --reason "refund answers regressed"
+    rampway rollback support-bot --expected-version 7 --server http://gw:8787
+
+`--server URL` goes through a running server's admin API (the key's role is checked there and
+the audit log names the key); without it the store is used directly. `--expected-version`
+makes the move conditional on the channel's version in both modes, checked inside the write
+(If-Match on the server), so a move that lands after you looked is refused, never overwritten.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,11 +29,15 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
+from rampway.cli._remote import ServerOption, admin_client
 from rampway.cli.release import open_store, record_json
-from rampway.config import NAME_PATTERN
+from rampway.config import NAME_PATTERN, Project, find_project_root, load_project
 from rampway.errors import ConfigError, ConflictError, RefError
-from rampway.release import check_release, resolve_ref
+from rampway.release import Release, check_release, resolve_ref
 from rampway.release._refs import release_dir_for
+
+if TYPE_CHECKING:
+    from rampway.admin.client import AdminClient
 
 channel_app = typer.Typer(help="Move channels (production, candidate, …).", no_args_is_help=True)
 app.add_typer(channel_app, name="channel")
@@ -47,6 +58,12 @@ def _reason(reason: str | None, default: str | None = None) -> str:
     return text
 
 
+ExpectedVersion = Annotated[
+    int | None,
+    typer.Option("--expected-version", help="Fail if the channel moved past this version."),
+]
+
+
 @channel_app.command("set")
 @handle_errors
 def set_cmd(
@@ -54,34 +71,88 @@ def set_cmd(
     channel: Annotated[str, typer.Argument(help="Channel name, e.g. production.")],
     ref: Annotated[str, typer.Argument(help="Release: id, channel, path or git revision.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")],
-    expected_version: Annotated[
-        int | None,
-        typer.Option("--expected-version", help="Fail if the channel moved past this version."),
-    ] = None,
+    expected_version: ExpectedVersion = None,
+    server: ServerOption = None,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Point CHANNEL at a release. A release that is not published yet is published first."""
     why = _reason(reason)
+    check_name("channel", channel)
+    if server:
+        with admin_client(server) as client:
+            moved = _set_remote(client, project, feature, channel, ref, why, expected_version)
+        _report(moved, moved.get("previous_release_id"), as_json)
+        return
     proj = load_project_option(project)
     actor = current_actor()
-    check_name("channel", channel)
     with open_store(proj) as store:
         release = resolve_ref(proj, feature, ref, store)
         check_release(proj, release, release_dir_for(proj, ref))
         before = store.get_channel(feature, channel)
         current = 0 if before is None else before.version
-        if expected_version is not None and expected_version != current:
-            raise ConflictError(
-                f"channel {channel} of {feature} is at version {current}, "
-                f"not {expected_version}: someone moved it since you read it"
-            )
+        _check_expected(feature, channel, expected_version, current)
         store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
         state = store.set_channel(
             feature, channel, release.id, actor=actor, reason=why,
             expected_version=expected_version,
         )
-    _report(state, None if before is None else before.release_id, as_json)
+    _report(record_json(state), None if before is None else before.release_id, as_json)
+
+
+def _check_expected(feature: str, channel: str, expected: int | None, current: int) -> None:
+    """Refuse early, before anything is published; the move itself checks again, atomically."""
+    if expected is not None and expected != current:
+        raise ConflictError(
+            f"channel {channel} of {feature} is at version {current}, "
+            f"not {expected}: someone moved it since you read it"
+        )
+
+
+def _set_remote(
+    client: AdminClient, project: Path | None, feature: str, channel: str, ref: str, why: str,
+    expected: int | None,
+) -> dict[str, Any]:
+    """`channel set` through the admin API: resolve REF (local dir, then the server's channels
+    and releases, then git), publish a local release through the API, move with If-Match."""
+    if expected is not None:
+        _check_expected(feature, channel, expected, _remote_version(client, feature, channel))
+    proj = _local_project(project)
+    release_id = None
+    if proj is None or release_dir_for(proj, ref) is None:
+        release_id = client.find_release(feature, ref)
+    if release_id is None:
+        if proj is None:
+            raise RefError(f"unknown ref {ref!r} for feature {feature!r}: not a channel or "
+                           "release on the server, and no local project to look in")
+        local = _local_release(proj, feature, ref)
+        release_id = str(client.publish_release(feature, local.canonical)["release_id"])
+    if_match = None if expected is None else f'"{expected}"'
+    return client.set_channel(feature, channel, release_id, reason=why, if_match=if_match)
+
+
+def _remote_version(client: AdminClient, feature: str, channel: str) -> int:
+    try:
+        state, _ = client.get_channel(feature, channel)
+    except RefError:
+        return 0
+    return int(state["version"])
+
+
+def _local_project(project: Path | None) -> Project | None:
+    """The local project when there is one (needed only for path and git refs)."""
+    if project is None:
+        try:
+            find_project_root()
+        except ConfigError:
+            return None
+    return load_project(project)
+
+
+def _local_release(proj: Project, feature: str, ref: str) -> Release:
+    release = resolve_ref(proj, feature, ref)
+    check_release(proj, release, release_dir_for(proj, ref))
+    return release
 
 
 @channel_app.command("list")
@@ -108,28 +179,38 @@ def rollback_cmd(
     feature: FeatureArg,
     channel: Annotated[str, typer.Option("--channel", help="Channel to move back.")] = "production",
     reason: Annotated[str | None, typer.Option("--reason", help="Why (audit log).")] = None,
+    expected_version: ExpectedVersion = None,
+    server: ServerOption = None,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Move CHANNEL (default production) back to the release it pointed at before."""
     why = _reason(reason, default="rollback")
+    if server:
+        if_match = None if expected_version is None else f'"{expected_version}"'
+        with admin_client(server) as client:
+            moved = client.rollback(feature, channel, reason=why, if_match=if_match)
+        _report(moved, moved.get("previous_release_id"), as_json)
+        return
     proj = load_project_option(project)
     with open_store(proj) as store:
         before = store.get_channel(feature, channel)
         if before is None:
             raise RefError(f"unknown channel {channel!r} of feature {feature!r}")
-        state = store.rollback(feature, channel, actor=current_actor(), reason=why)
-    _report(state, before.release_id, as_json)
+        state = store.rollback(feature, channel, actor=current_actor(), reason=why,
+                               expected_version=expected_version)
+        move = store.channel_move(feature, channel, state.version)
+    _report(record_json(state), None if move is None else move.from_release, as_json)
 
 
-def _report(state: Any, previous: str | None, as_json: bool) -> None:
+def _report(state: dict[str, Any], previous: str | None, as_json: bool) -> None:
     if as_json:
-        emit_json({**record_json(state), "previous_release_id": previous})
+        emit_json({**state, "previous_release_id": previous})
         return
     was = f" (was {previous})" if previous else ""
     console.print(
-        f"[bold]{state.feature}[/] {state.channel} → [bold]{state.release_id}[/]{was}, "
-        f"version {state.version}"
+        f"[bold]{state['feature']}[/] {state['channel']} → [bold]{state['release_id']}[/]{was}, "
+        f"version {state['version']}"
     )
 
 
