@@ -20,9 +20,10 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from rampway.errors import Overloaded, RampwayError, RefError, ServingError
 from rampway.gateway import _anthropic, _openai
@@ -30,6 +31,7 @@ from rampway.gateway._http import (
     SSE_HEADERS,
     ASGIApp,
     Headers,
+    Message,
     Receive,
     Scope,
     Send,
@@ -45,6 +47,7 @@ from rampway.gateway.call import CallInput, CallRecord
 from rampway.gateway.feedback import parse_feedback
 from rampway.gateway.keys import KeyRing
 from rampway.gateway.metrics import CONTENT_TYPE
+from rampway.gateway.pipeline import CallStream
 from rampway.gateway.runtime import Runtime
 from rampway.providers.types import StreamChunk
 
@@ -230,7 +233,7 @@ class Endpoints:
         call = await self._parse(scope, receive, _openai)
         record = self._prepare(scope, call)
         if call.stream:
-            await self._stream_openai(record, send)
+            await until_disconnect(lambda out: self._stream_openai(record, out), receive, send)
             return
         record, response = await self.pipeline.run_complete(record)
         await send_json(
@@ -241,7 +244,7 @@ class Endpoints:
         call = await self._parse(scope, receive, _anthropic)
         record = self._prepare(scope, call)
         if call.stream:
-            await self._stream_anthropic(record, send)
+            await until_disconnect(lambda out: self._stream_anthropic(record, out), receive, send)
             return
         record, response = await self.pipeline.run_complete(record)
         await send_json(
@@ -269,35 +272,14 @@ class Endpoints:
         first = await _first(stream)  # errors here still get a proper status code
         model = (first.model if first else None) or _req_model(record)
         enc = _openai.StreamEncoder(record, model, record.call.include_usage)
-        await _start_sse(send, record)
-        try:
-            if first is not None:
-                await _send_chunk(send, enc.chunk(first))
-            async for chunk in stream:
-                await _send_chunk(send, enc.chunk(chunk))
-            await _send_chunk(send, enc.end(record), more=False)
-        except RampwayError as exc:
-            await _send_chunk(send, _openai.stream_error(exc), more=False)
-        finally:
-            await stream.aclose()
+        await _relay(record, stream, first, enc, b"", _openai, send)
 
     async def _stream_anthropic(self, record: CallRecord, send: Send) -> None:
         stream = self.pipeline.stream_prepared(record)
         first = await _first(stream)
         model = (first.model if first else None) or _req_model(record)
         enc = _anthropic.StreamEncoder(record)
-        await _start_sse(send, record)
-        try:
-            await _send_chunk(send, enc.start(model))
-            if first is not None:
-                await _send_chunk(send, enc.chunk(first))
-            async for chunk in stream:
-                await _send_chunk(send, enc.chunk(chunk))
-            await _send_chunk(send, enc.end(record), more=False)
-        except RampwayError as exc:
-            await _send_chunk(send, _anthropic.stream_error(exc), more=False)
-        finally:
-            await stream.aclose()
+        await _relay(record, stream, first, enc, enc.start(model), _anthropic, send)
 
     # -- everything else ----------------------------------------------------------------------
 
@@ -350,6 +332,82 @@ class Endpoints:
         await send_json(send, 200 if ready else 503, body)
 
 
+class _Encoder(Protocol):
+    def chunk(self, chunk: StreamChunk) -> bytes: ...
+
+    def end(self, record: CallRecord) -> bytes: ...
+
+
+async def _relay(
+    record: CallRecord,
+    stream: CallStream,
+    first: StreamChunk | None,
+    enc: _Encoder,
+    head: bytes,
+    wire: Any,
+    send: Send,
+) -> None:
+    """Send a started stream as SSE. Once the 200 is out an error can only be an event in the
+    stream itself: the wire's own error event (OpenAI `data: {"error": …}`, Anthropic
+    `event: error`), for unexpected failures too, so a client never just sees the body end."""
+    await _start_sse(send, record)
+    try:
+        await _send_chunk(send, head)
+        if first is not None:
+            await _send_chunk(send, enc.chunk(first))
+        async for chunk in stream:
+            await _send_chunk(send, enc.chunk(chunk))
+        await _send_chunk(send, enc.end(record), more=False)
+    except RampwayError as exc:
+        await _send_chunk(send, wire.stream_error(exc), more=False)
+    except Exception:  # noqa: BLE001 - the response started: end it with an error event
+        log.exception("unhandled error while streaming %s", record.call.request_id)
+        error = ServingError("internal error in the gateway")
+        await _send_chunk(send, wire.stream_error(error), more=False)
+    finally:
+        await stream.aclose()
+
+
+async def until_disconnect(
+    work: Callable[[Send], Awaitable[None]], receive: Receive, send: Send
+) -> None:
+    """Run `work(send)`; if the client disconnects before the response is complete, cancel it.
+
+    The ASGI server silently drops what is sent to a closed connection, so without this a
+    stream would keep the upstream call running (and paid for) to the end. Cancelling `work`
+    cancels the provider call where it waits; the pipeline records the request as
+    `client_closed` (499). Errors raised before the response started propagate as usual.
+    """
+    complete = False
+
+    async def sending(message: Message) -> None:
+        nonlocal complete
+        await send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            complete = True
+
+    task = asyncio.ensure_future(work(sending))
+    gone = asyncio.ensure_future(_disconnect(receive))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and not complete:
+            task.cancel()
+            await asyncio.wait((task,))
+            if task.cancelled():
+                return
+        await task
+    finally:
+        gone.cancel()
+        if not task.done():  # we are being cancelled ourselves: take the work with us
+            task.cancel()
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Wait for `http.disconnect` (the request body has already been read in full)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _first(stream: Any) -> StreamChunk | None:
     try:
         chunk: StreamChunk = await stream.__anext__()
@@ -381,4 +439,12 @@ def create_app(runtime: Runtime) -> GatewayApp:
     return GatewayApp(runtime)
 
 
-__all__ = ["AuthMiddleware", "ErrorMiddleware", "GatewayApp", "build_stack", "create_app", "dumps"]
+__all__ = [
+    "AuthMiddleware",
+    "ErrorMiddleware",
+    "GatewayApp",
+    "build_stack",
+    "create_app",
+    "dumps",
+    "until_disconnect",
+]

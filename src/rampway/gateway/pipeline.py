@@ -173,6 +173,8 @@ class CallStream:
             hooks.after_call(record)
             raise _public(exc) from exc
         except BaseException:  # client went away (cancelled / generator closed)
+            if routed is not None:
+                await routed.aclose()  # close the upstream call now, not when collected
             acc.fill(record)
             _fill_stream(record, routed)
             record.status, record.http_status = "error", 499
