@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,9 +13,12 @@ from rampway.errors import ConfigError, ProviderUnavailable, RateLimited
 from rampway.evals.runner import AdaptiveLimit, EvalRunner, RunOptions
 from rampway.evals.storage import EvalStore
 from rampway.evals.suite import load_suite
+from rampway.providers.catalog import Catalog
+from rampway.providers.registry import ProviderRegistry
+from rampway.providers.sim import SimProvider, load_sim_config
 from rampway.providers.types import ChatRequest, ChatResponse, Usage
 from rampway.release import load_release
-from rampway.router import RoutedResponse, Target
+from rampway.router import RoutedResponse, Router, Target
 from rampway.store import Store
 
 RELEASE = """\
@@ -174,3 +178,29 @@ async def test_case_with_unknown_variable_fails_before_any_call(tmp_path: Path) 
     with pytest.raises(ConfigError, match=r"cases\.jsonl:1: case 'x' sets unknown variable"):
         await EvalRunner(complete).run(suite, release, RunOptions())  # type: ignore[arg-type]
     assert complete.calls == []
+
+
+async def test_latency_through_the_in_process_sim_is_the_simulated_one(tmp_path: Path) -> None:
+    """A stalled event loop (a loaded CI machine, the sim's own CPU work) is not model latency.
+
+    The loop is blocked for half a second while calls are in flight; the latencies recorded
+    are still the simulated server's (tens of ms here), so a gate compares models, not load.
+    """
+    suite, release = project(tmp_path)
+    config = load_sim_config(None)
+    config.time_scale, config.fault_seed = 0.02, 1
+    sim = SimProvider(config)
+    router = Router(ProviderRegistry({"sim": sim}, {"sim": "sim"}), Catalog.load())
+
+    async def stall_once_calls_are_in_flight() -> None:
+        while sim.stats()["total_calls"] == 0:
+            await asyncio.sleep(0)
+        time.sleep(0.5)  # blocks the loop, as a starved CPU would
+
+    stall = asyncio.create_task(stall_once_calls_are_in_flight())
+    started = time.perf_counter()
+    run = await EvalRunner(router.complete).run(suite, release, RunOptions(concurrency=4))  # type: ignore[arg-type]
+    await stall
+    assert time.perf_counter() - started >= 0.5 and run.complete
+    latencies = [r.latency_s for r in run.results]
+    assert all(0.0 < s < 0.3 for s in latencies), latencies

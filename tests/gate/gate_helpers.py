@@ -50,7 +50,9 @@ async def example_project(tmp_path: Path) -> AsyncIterator[ExampleProject]:
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".rampway"))
     project = load_project(root)
     config = load_sim_config(None)
-    config.time_scale = 0.1  # latencies of 50-300 ms: well above event-loop noise
+    # Simulated latencies of 50-300 ms (the sim reports those, whatever the machine's load),
+    # drawn from a fixed stream.
+    config.time_scale, config.fault_seed = 0.1, 11
     sim = SimProvider(config)
     router = Router(ProviderRegistry({"sim": sim}, {"sim": "sim"}), Catalog.load())
     store = Store.open(f"sqlite:///{tmp_path / 'rampway.db'}")

@@ -8,6 +8,12 @@ mid-stream cut → StreamInterrupted after some chunks (for `complete`, a cut bo
 ProviderConnectionError). Normal latency is `time_scale` × the planned timings; a planned
 latency beyond `timeout` becomes ProviderTimeout.
 
+The `latency_s`/`ttft_s` a response reports are the simulated server's (planned timings ×
+`time_scale`, plus a hang), as a provider's own processing time would be, not this call's wall
+clock: in-process, the simulator's CPU work (planning the answer) runs on the caller's event
+loop, so on a loaded machine the wall clock measures the caller's queueing — an eval's latency
+axis would compare the host's load instead of the models. The call still really waits.
+
     provider = SimProvider(SimConfig.model_validate({...}))      # or SimProvider() for defaults
     resp = await provider.complete(ChatRequest("sim-large", [Message("user", "2+2?")]), timeout=5)
 """
@@ -94,12 +100,11 @@ class SimProvider:
         return plan, deadline
 
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
-        started = time.monotonic()
         plan, deadline = await self._start(request, timeout, stream=False)
         choice = plan.choices[0]
-        ttft = time.monotonic() - started
-        await self._wait(plan.timing.per_token_s * choice.output_tokens * plan.time_scale,
-                         deadline, plan)
+        ttft = _planned_ttft(plan)
+        generation = plan.timing.per_token_s * choice.output_tokens * plan.time_scale
+        await self._wait(generation, deadline, plan)
         if plan.fault.kind == "midstream_cut":
             raise ProviderConnectionError("Connection closed before the response body ended "
                                           "(simulated)", provider=self.name, model=plan.model)
@@ -107,7 +112,7 @@ class SimProvider:
             id=f"chatcmpl-{plan.id}", model=plan.model, content=choice.content,
             finish_reason=choice.finish_reason, usage=plan.usage, tool_calls=choice.tool_calls,
             refusal=choice.refusal, provider=self.name,
-            latency_s=time.monotonic() - started, ttft_s=ttft)
+            latency_s=ttft + generation, ttft_s=ttft)
 
     async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamChunk]:
         plan, deadline = await self._start(request, timeout, stream=True)
@@ -121,6 +126,12 @@ class SimProvider:
             if i:
                 await self._wait(per_token, deadline, plan)
             yield chunk
+
+
+def _planned_ttft(plan: SimPlan) -> float:
+    """Seconds the simulated server takes to its first token: a hang (real seconds), then ttft."""
+    hang = plan.fault.hang_s if plan.fault.kind == "hang" else 0.0
+    return hang + plan.timing.ttft_s * plan.time_scale
 
 
 def stream_chunks(plan: SimPlan) -> list[StreamChunk]:
