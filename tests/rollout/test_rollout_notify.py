@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,15 +18,22 @@ from rampway.store import Store
 
 
 class Receiver:
-    def __init__(self, delay: float = 0.0, status: int = 200) -> None:
+    """A local webhook receiver; with `hold`, it answers nothing until `release()`."""
+
+    def __init__(self, status: int = 200, hold: bool = False) -> None:
         self.bodies: list[tuple[str, dict[str, Any]]] = []
+        self.arrived = threading.Event()  # a request reached the handler
+        self._released = threading.Event()
+        if not hold:
+            self._released.set()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers["Content-Length"])
                 body = json.loads(self.rfile.read(length))
-                time.sleep(delay)
+                receiver.arrived.set()
+                receiver._released.wait(30)
                 receiver.bodies.append((self.path, body))
                 self.send_response(status)
                 self.end_headers()
@@ -40,7 +46,11 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def release(self) -> None:
+        self._released.set()
+
     def close(self) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
 
@@ -84,17 +94,24 @@ def test_json_and_slack_webhooks_on_start_and_rollback(store: Store, receiver: R
 
 
 def test_a_slow_or_dead_receiver_never_blocks_a_transition(store: Store) -> None:
-    slow = Receiver(delay=2.0)
+    """Both transitions return while the slow receiver still holds its first answer.
+
+    No wall-clock bound (that would flake on a loaded machine): the receiver answers only once
+    both transitions have returned. A transition that waited for its delivery would sit out the
+    webhook timeout, and that delivery would count as failed; here all slow ones succeed.
+    """
+    slow = Receiver(hold=True)
     try:
         _, candidate = gated_pair(store)
         notifier = Notifier([Webhook(url=slow.url), Webhook(url="http://127.0.0.1:9/dead")],
-                            timeout=3)
+                            timeout=10)
         controller = Controller(store, clock=FakeClock(), notifier=notifier)
-        t0 = time.perf_counter()
         controller.start(FEATURE, candidate, plan=plan(), actor="ana")
         controller.command(FEATURE, "abort", actor="ana", reason="changed my mind")
-        assert time.perf_counter() - t0 < 1.5  # two transitions, four deliveries pending
-        notifier.close(timeout=10)
+        assert slow.bodies == [] and notifier.sent == 0  # nothing answered yet ...
+        assert slow.arrived.wait(30)  # ... though the first delivery is under way
+        slow.release()
+        notifier.close(timeout=30)
         assert notifier.sent == 2 and notifier.failed == 2
         assert [b["event"] for _, b in slow.bodies] == ["start", "abort"]
     finally:
