@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from rampway.events import EventWriter, FeedbackEvent, RequestEvent
-from rampway.events.sink import SqlEventSink
+from rampway.events.sink import RowWriter, SqlEventSink
 from rampway.events.tables import feedback_events, request_events
 from rampway.store import Store
 
@@ -50,3 +50,33 @@ def test_a_failing_batch_writes_no_partial_rows(store: Store) -> None:
     with store.engine.connect() as conn:
         ids = sorted(conn.scalars(sa.select(request_events.c.id)))
     assert ids == ["req_dup"]
+
+
+def test_row_writers_cover_every_column_from_the_event_fields(store: Store) -> None:
+    # The sink reads columns straight off the events' attributes: a column added to a table
+    # without a field of the same name would fail every batch.
+    for table, event in ((request_events, RequestEvent), (feedback_events, FeedbackEvent)):
+        rows = RowWriter(table, store.engine.dialect)
+        assert sorted(rows.names) == sorted(c.name for c in table.columns)
+        assert set(rows.names) <= set(event.__dataclass_fields__)
+
+
+def test_json_columns_round_trip_and_absent_values_are_null(store: Store) -> None:
+    SqlEventSink(store).write(
+        [
+            RequestEvent(id="r1", ts=1.0, feature="f", attributes={"plan": "pro", "n": [1, 2]}),
+            RequestEvent(id="r2", ts=2.0, feature="f", stream=True, refusal=True, ttft_ms=3.5),
+        ],
+        [FeedbackEvent(id="fb", ts=3.0, name="thumbs", value=-1.0)],
+    )
+    ev, fb = request_events.c, feedback_events.c
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(sa.select(request_events))}
+        null_attrs = conn.scalar(sa.select(sa.func.count()).where(ev.attributes.is_(None)))
+        fb_row = conn.execute(sa.select(feedback_events)).one()
+        fb_null = conn.scalar(sa.select(sa.func.count()).where(fb.attributes.is_(None)))
+    assert rows["r1"].attributes == {"plan": "pro", "n": [1, 2]}
+    assert rows["r1"].stream is False and rows["r1"].ttft_ms is None
+    assert rows["r2"].stream is True and rows["r2"].refusal is True and rows["r2"].ttft_ms == 3.5
+    assert null_attrs == 1
+    assert fb_row.value == -1.0 and fb_row.attributes is None and fb_null == 1

@@ -18,8 +18,10 @@ class ListSink:
         self.delay = delay
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()
 
     def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
+        self.entered.set()
         self.gate.wait()
         if self.delay:
             time.sleep(self.delay)
@@ -111,3 +113,41 @@ def test_close_without_start_still_writes_queued_events() -> None:
     writer.emit(_ev(1))
     writer.close()
     assert len(sink.requests) == 1
+
+
+def test_events_arriving_during_a_write_wait_for_the_next_flush() -> None:
+    # Chasing them in tiny transactions would cost the event loop interpreter time per batch.
+    sink = ListSink()
+    sink.gate.clear()
+    writer = EventWriter(sink, flush_interval=30.0, batch_size=1000)
+    writer.start()
+    for i in range(10):
+        writer.emit(_ev(i))
+    flushed: list[bool] = []
+    flusher = threading.Thread(target=lambda: flushed.append(writer.flush(timeout=5)))
+    flusher.start()
+    assert sink.entered.wait(5)
+    for i in range(10, 15):
+        writer.emit(_ev(i))
+    sink.gate.set()
+    flusher.join(5)
+    assert flushed == [True]
+    time.sleep(0.05)
+    assert sink.batches == 1 and len(sink.requests) == 10
+    writer.close()
+    assert [e.id for e in sink.requests] == [f"req_{i}" for i in range(15)]
+    assert sink.batches == 2
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_interval() -> None:
+    sink = ListSink()
+    writer = EventWriter(sink, flush_interval=30.0, batch_size=20)
+    writer.start()
+    for i in range(45):
+        writer.emit(_ev(i))
+    deadline = time.monotonic() + 5
+    while writer.stats.written < 40 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert writer.stats.written >= 40
+    writer.close()
+    assert len(sink.requests) == 45

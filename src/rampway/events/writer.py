@@ -138,8 +138,21 @@ class EventWriter:
         while not self._stopping:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
-            self._drain()
+            self._flush_queued()
         self._drain()
+
+    def _flush_queued(self) -> None:
+        """Write the events queued when this flush began, then go back to waiting.
+
+        Events that arrive while a batch is being written wait for the next tick (or for
+        `batch_size` of them) instead of being chased in tiny batches: each transaction has a
+        fixed cost in interpreter time, which the event loop of the gateway pays as latency.
+        """
+        pending = len(self._queue)
+        while pending > 0 and self._queue:
+            batch = self._take(min(pending, self._batch_size))
+            pending -= len(batch)
+            self._write(batch)
 
     def _drain(self) -> None:
         while self._queue:
