@@ -10,15 +10,22 @@ Features:
 from __future__ import annotations
 
 import asyncio
+import os
+import queue
+import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 import uvicorn
 import yaml
@@ -173,3 +180,94 @@ def serve(runtime: Runtime) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+RAMPWAY = str(Path(sys.executable).parent / "rampway")
+_LISTENING = re.compile(r"rampway gateway on (http://\S+)/v1 ")
+
+
+@dataclass
+class Served:
+    """`rampway serve` in a subprocess: its base URL and its stderr lines (read continuously)."""
+
+    proc: subprocess.Popen[bytes]
+    url: str = ""
+    lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        """Signal it and wait for its exit (and stderr's EOF, which also proves that children
+        sharing stderr, like --with-sim's simulator, have exited). Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        if self.reader is not None:
+            self.reader.join(timeout)
+            assert not self.reader.is_alive(), "stderr still open: a child outlived the server"
+        return code
+
+
+def start_serve(*args: str, env: Mapping[str, str] | None = None,
+                timeout: float = 120) -> Served:
+    """Start `rampway serve --port 0 ARGS` and wait until it is ready.
+
+    The port comes from the server's own "rampway gateway on http://…" line, printed once its
+    socket is bound: no free-port guess that another process could take in between, and no
+    request reaching some other server that happened to get that port.
+    """
+    proc = subprocess.Popen([RAMPWAY, "serve", "--port", "0", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=None if env is None else dict(env))
+    served = Served(proc)
+    urls: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip("\n")
+            served.lines.append(line)
+            found = _LISTENING.search(line)
+            if found:
+                urls.put(found.group(1))
+        urls.put(None)
+
+    served.reader = threading.Thread(target=read, daemon=True)
+    served.reader.start()
+    deadline = time.monotonic() + timeout
+    try:
+        url = urls.get(timeout=timeout)
+        assert url is not None, f"rampway serve exited: {served.stderr}"
+        served.url = url
+        _wait_ready(served, deadline)
+    except BaseException:
+        served.stop(signal.SIGKILL)
+        raise
+    return served
+
+
+def _wait_ready(served: Served, deadline: float) -> None:
+    while True:
+        assert served.proc.poll() is None, f"rampway serve exited: {served.stderr}"
+        try:
+            if httpx.get(served.url + "/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"not ready in time: {served.stderr}"
+        time.sleep(0.05)
+
+
+def serve_env(**extra: str) -> dict[str, str]:
+    """The test's environment for a server subprocess, without inherited rampway settings."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PROMETHEUS_MULTIPROC_DIR", "RAMPWAY_CONTROLLER_INTERVAL")}
+    env.update(extra)
+    return env

@@ -4,53 +4,33 @@ then every request that got a 200 has its row in the database."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from gateway_helpers import Proj, make_project, rows, sim_config_data
-
-RAMPWAY = str(Path(sys.executable).parent / "rampway")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(proj: Proj, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": ""}
-    env.pop("PROMETHEUS_MULTIPROC_DIR")
-    proc = subprocess.Popen(
-        [RAMPWAY, "serve", "--project", str(proj.project.root), "--port", str(port),
-         "--workers", str(workers)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("gateway did not become ready")
+from gateway_helpers import (
+    Proj,
+    Served,
+    make_project,
+    rows,
+    serve_env,
+    sim_config_data,
+    start_serve,
+)
 
 
-async def _load(port: int, stop_at: float, served: list[str]) -> int:
+def _start(proj: Proj, workers: int) -> Served:
+    return start_serve("--project", str(proj.project.root), "--workers", str(workers),
+                       env=serve_env())
+
+
+async def _load(url: str, stop_at: float, served: list[str]) -> int:
     """Keep 16 requests in flight until `stop_at` or until the server stops accepting."""
     failures = 0
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
 
         async def worker(i: int) -> None:
             nonlocal failures
@@ -83,22 +63,21 @@ def test_sigterm_under_load_loses_no_events(tmp_path: Path, workers: int) -> Non
     sim = sim_config_data()
     sim["time_scale"] = 0.02  # a few ms per request, so requests are in flight at SIGTERM
     (tmp_path / "sim.yaml").write_text(yaml.safe_dump(sim))
-    port = _free_port()
-    proc = _start(proj, port, workers)
+    server = _start(proj, workers)
     served: list[str] = []
     try:
         async def scenario() -> None:
-            load = asyncio.create_task(_load(port, time.monotonic() + 4.0, served))
+            load = asyncio.create_task(_load(server.url, time.monotonic() + 4.0, served))
             await asyncio.sleep(1.5)
-            proc.send_signal(signal.SIGTERM)
+            server.proc.send_signal(signal.SIGTERM)
             await load
 
         asyncio.run(scenario())
-        # uvicorn re-raises the captured SIGTERM once its graceful shutdown is complete
-        assert proc.wait(60) in (0, -signal.SIGTERM), proc.stderr.read().decode()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        code = server.stop()
+    # uvicorn re-raises the captured SIGTERM once its graceful shutdown is complete
+    assert code in (0, -signal.SIGTERM), server.stderr
+    assert "Traceback" not in server.stderr, server.stderr
     assert len(served) > 50, "too little load to make the test meaningful"
     stored = {row.id for row in rows(proj.db_url)}
     missing = set(served) - stored

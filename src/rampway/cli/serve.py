@@ -1,6 +1,7 @@
 """`rampway serve` (the gateway) and `rampway keys …` (its app keys).
 
     rampway serve [--host 127.0.0.1] [--port 8787] [--workers N] [--with-sim]
+                  [--no-controller] [--controller-interval SECONDS]
     rampway keys create NAME [--feature F …] [--json]     # prints the key once
     rampway keys list [--json]
     rampway keys revoke NAME
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import typer
@@ -31,7 +33,12 @@ SERVE_HELP = (
     "Events are written in batches every gateway.events.flush_interval seconds (default 0.5): "
     "a graceful stop (SIGTERM) drains them all; a hard crash loses at most that window. When "
     "the event queue is full (database down), new events are dropped and counted in "
-    "rampway_events_dropped_total rather than slowing requests down."
+    "rampway_events_dropped_total rather than slowing requests down.\n\n"
+    "The rollout controller runs inside the server (one per `rampway serve`, whatever the "
+    "number of workers) and judges active rollouts every rollouts.interval seconds (default "
+    "60); --no-controller leaves that to `rampway controller` or another server. Any number "
+    "of controllers may share a database: each transition happens exactly once.\n\n"
+    "--port 0 picks a free port; the address is printed on stderr once the socket is bound."
 )
 
 
@@ -47,6 +54,16 @@ def serve_cmd(
     ] = False,
     sim_port: Annotated[int, typer.Option(help="Simulator port with --with-sim (0 = any).")] = 0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    controller: Annotated[
+        bool,
+        typer.Option("--controller/--no-controller",
+                     help="Run the rollout controller in this server."),
+    ] = True,
+    controller_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between the controller's looks (default rollouts.interval, "
+                          "60).", show_default=False),
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     from rampway.gateway.serve import run
@@ -55,17 +72,18 @@ def serve_cmd(
         fail("--port and --sim-port must be between 0 and 65535")
     if workers < 1:
         fail("--workers must be at least 1")
+    if controller_interval is not None and not (
+        math.isfinite(controller_interval) and controller_interval > 0
+    ):
+        fail("--controller-interval must be a positive number of seconds")
     proj = load_project_option(project)
 
     def ready(message: str) -> None:
-        err_console.print(message, markup=False)
+        err_console.print(message, markup=False, soft_wrap=True)
 
-    err_console.print(
-        f"rampway gateway on http://{host}:{port}/v1 (project {proj.root}, {workers} worker(s))",
-        markup=False,
-    )
     run(proj, host=host, port=port, workers=workers, with_sim=with_sim, sim_port=sim_port,
-        log_level=log_level, on_ready=ready)
+        log_level=log_level, on_ready=ready, controller=controller,
+        controller_every=controller_interval)
 
 
 keys_app = typer.Typer(help="App keys for the gateway (stored hashed).", no_args_is_help=True)

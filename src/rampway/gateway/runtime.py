@@ -1,12 +1,17 @@
 """Everything one serving process holds, built once from a project: store, providers, router,
-control watcher, event writer, metrics and the pipeline. The HTTP gateway and the SDK each own
-one `Runtime`; nothing here is process-global.
+control watcher, event writer, metrics, the pipeline, the rollout webhooks' notifier and
+(optionally) the rollout controller. The HTTP gateway and the SDK each own one `Runtime`;
+nothing here is process-global.
 
 Example:
     rt = Runtime.from_project(load_project(), source="sdk")
     await rt.start()            # loads the control snapshot, starts the watcher and the writer
     record, response = await rt.pipeline.complete(call)
     await rt.stop()             # drains the event queue completely
+
+`rollout_interval=60` also runs the rollout controller (`RolloutLoop`) for as long as the
+runtime runs: started after the first snapshot, stopped (a look in progress finishes) before
+the event queue drains and the store closes.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from rampway.gateway.hooks import Hook, Hooks
 from rampway.gateway.metrics import GatewayMetrics, MetricsHook
 from rampway.gateway.pipeline import Pipeline
 from rampway.gateway.resolve import Resolver
+from rampway.gateway.rollouts import RolloutLoop
 from rampway.gateway.settings import GatewaySettings
 from rampway.providers.catalog import Catalog
 from rampway.providers.registry import ProviderRegistry, build_providers
+from rampway.rollout import Notifier
+from rampway.rollout.plan import settings_from
 from rampway.router import Router
 from rampway.store import Store
 
@@ -57,6 +65,7 @@ class Runtime:
         resolver: Resolver | None = None,
         hooks: Sequence[Hook] = (),
         owns_store: bool = True,
+        rollout_interval: float | None = None,
     ) -> None:
         self.project = project
         self.store = store
@@ -86,8 +95,19 @@ class Runtime:
 
         flagged = FlagResolver(resolver)
         self.pipeline = Pipeline(self.router, self.watcher, resolver=flagged, hooks=all_hooks)
+        rollouts = settings_from(project.config.rollouts, str(project.config_path))
+        self.notifier = Notifier(rollouts.webhooks)  # its thread starts on the first notice
+        self.rollouts = self._rollout_loop(rollout_interval)
         self._task: asyncio.Task[None] | None = None
         self.started = False
+
+    def _rollout_loop(self, interval: float | None) -> RolloutLoop | None:
+        if interval is None:
+            return None
+        # Imported here: the judge brings numpy/scipy, which a gateway without it never needs.
+        from rampway.rollout.controller import Controller
+
+        return RolloutLoop(Controller(self.store, notifier=self.notifier, interval=interval))
 
     @classmethod
     def from_project(
@@ -99,6 +119,7 @@ class Runtime:
         sim_url: str | None = None,
         resolver: Resolver | None = None,
         hooks: Sequence[Hook] = (),
+        rollout_interval: float | None = None,
     ) -> Runtime:
         """Open the store (migrating it), build providers from config unless given."""
         settings = GatewaySettings.from_config(project.config.gateway)
@@ -108,15 +129,21 @@ class Runtime:
             providers = build_providers(providers)
         owns_store = store is None
         store = store or Store.open(project.db_url)
-        return cls(
-            project=project,
-            store=store,
-            providers=providers,
-            settings=settings,
-            resolver=resolver,
-            hooks=hooks,
-            owns_store=owns_store,
-        )
+        try:
+            return cls(
+                project=project,
+                store=store,
+                providers=providers,
+                settings=settings,
+                resolver=resolver,
+                hooks=hooks,
+                owns_store=owns_store,
+                rollout_interval=rollout_interval,
+            )
+        except BaseException:
+            if owns_store:
+                store.close()
+            raise
 
     async def start(self) -> None:
         if self.started:
@@ -124,15 +151,21 @@ class Runtime:
         await asyncio.to_thread(self.watcher.refresh)
         self.writer.start()
         self._task = asyncio.create_task(self.watcher.run(), name="rampway-control-watcher")
+        if self.rollouts is not None:
+            self.rollouts.start()
         self.started = True
 
     async def stop(self) -> None:
-        """Stop watching, drain the event queue completely, close upstream connections."""
+        """Stop the controller and watching, drain the event queue completely, deliver queued
+        webhooks (bounded), close upstream connections."""
+        if self.rollouts is not None:
+            await asyncio.to_thread(self.rollouts.stop)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await asyncio.to_thread(self.notifier.close)
         await asyncio.to_thread(self.writer.close)
         await self.providers.aclose()
         if self._owns_store:

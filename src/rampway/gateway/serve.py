@@ -7,14 +7,23 @@ the database, so any number of them (on any number of hosts) can serve the same 
 Shutdown: on SIGTERM/SIGINT uvicorn stops accepting connections, lets in-flight requests finish
 (up to `GRACEFUL_S`), then runs the lifespan shutdown, where the runtime drains the event queue
 completely before the process exits.
+
+The rollout controller (on unless `controller=False`) runs in exactly one process per `run`:
+the worker itself when there is one (its lifespan starts and stops it, `$RAMPWAY_CONTROLLER_
+INTERVAL` tells it to), the supervisor when there are several — so workers stay free of the
+judge's numpy/scipy, and N workers do not make N looks per interval. More `rampway serve`
+processes on one database each run one; transitions stay exactly-once (compare-and-swap).
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import socket
 import tempfile
+import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -22,19 +31,39 @@ from typing import Any
 from rampway.config import Project, load_project
 from rampway.errors import ConfigError
 from rampway.gateway.app import GatewayApp
+from rampway.gateway.rollouts import RolloutLoop
 from rampway.gateway.runtime import Runtime
 
 ENV_PROJECT = "RAMPWAY_PROJECT"
 ENV_SIM_URL = "RAMPWAY_SIM_URL"
+ENV_CONTROLLER_INTERVAL = "RAMPWAY_CONTROLLER_INTERVAL"
 GRACEFUL_S = 30
+SIM_START_S = 120
 
 
 def app_from_env() -> GatewayApp:
     """uvicorn factory: the project from $RAMPWAY_PROJECT (else the cwd), sim URL if set."""
     raw = os.environ.get(ENV_PROJECT)
     project = load_project(Path(raw) if raw else None)
-    runtime = Runtime.from_project(project, sim_url=os.environ.get(ENV_SIM_URL) or None)
+    interval = os.environ.get(ENV_CONTROLLER_INTERVAL)
+    runtime = Runtime.from_project(
+        project,
+        sim_url=os.environ.get(ENV_SIM_URL) or None,
+        rollout_interval=float(interval) if interval else None,
+    )
     return GatewayApp(runtime)
+
+
+def controller_interval(project: Project, interval: float | None = None) -> float:
+    """Seconds between the controller's looks: `interval`, else rollouts.interval (60)."""
+    from rampway.rollout.plan import settings_from
+
+    settings = settings_from(project.config.rollouts, str(project.config_path))
+    if interval is None:
+        return settings.interval
+    if not (math.isfinite(interval) and interval > 0):
+        raise ConfigError("--controller-interval must be a positive number of seconds")
+    return interval
 
 
 def sim_config_path(project: Project) -> Path | None:
@@ -85,14 +114,30 @@ class SimProcess:
             daemon=True,
         )
         self._proc.start()
-        if not parent.poll(30):
+        if not self._wait_report(parent):
             self.stop()
-            raise ConfigError("the simulator did not start within 30 s")
+            raise ConfigError(f"the simulator did not start within {SIM_START_S:g} s")
         status, value = parent.recv()
         if status != "ok":
             self.stop()
             raise ConfigError(f"cannot start the simulator: {value}")
         self.base_url: str = value
+
+    def _wait_report(self, conn: Connection) -> bool:
+        """Wait for the child's report; a child that died without one fails at once. The
+        limit is generous: a spawned interpreter importing rampway on a loaded 2-core
+        machine can take tens of seconds, and giving up early fails a healthy start."""
+        deadline = time.monotonic() + SIM_START_S
+        while time.monotonic() < deadline:
+            if conn.poll(0.2):
+                return True
+            if not self._proc.is_alive():
+                if conn.poll(0):
+                    return True
+                raise ConfigError(
+                    f"the simulator process exited (code {self._proc.exitcode}) before starting"
+                )
+        return False
 
     def stop(self) -> None:
         if self._proc.is_alive():
@@ -128,6 +173,7 @@ def preflight(project: Project) -> None:
     from rampway.store import Store
 
     GatewaySettings.from_config(project.config.gateway)
+    controller_interval(project)  # validates the rollouts: section the runtime reads
     build_providers(provider_config(project))
     Store.open(project.db_url).close()
 
@@ -141,21 +187,28 @@ def run(
     with_sim: bool = False,
     sim_port: int = 0,
     log_level: str = "warning",
-    on_ready: Any = None,
+    on_ready: Callable[[str], None] | None = None,
+    controller: bool = True,
+    controller_every: float | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT. Blocking."""
+    """Serve until SIGTERM/SIGINT. Blocking. `port=0` picks a free port; `on_ready` hears
+    where the gateway listens (the real port) once the socket is bound."""
     import uvicorn
 
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
     preflight(project)
+    interval = controller_interval(project, controller_every) if controller else None
     os.environ[ENV_PROJECT] = str(project.root)
+    os.environ.pop(ENV_CONTROLLER_INTERVAL, None)
+    if interval is not None and workers == 1:
+        os.environ[ENV_CONTROLLER_INTERVAL] = repr(interval)
+    say = on_ready or (lambda _message: None)
     sim = SimProcess(sim_config_path(project), port=sim_port) if with_sim else None
     try:
         if sim is not None:
             os.environ[ENV_SIM_URL] = sim.base_url
-            if on_ready is not None:
-                on_ready(f"simulator at {sim.base_url}")
+            say(f"simulator at {sim.base_url}")
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rampway-metrics-")
         config = uvicorn.Config(
@@ -167,25 +220,61 @@ def run(
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_S,
         )
-        server = uvicorn.Server(config)
         sock = bind_socket(host, port)
+        bound = sock.getsockname()[1]
+        say(f"rampway gateway on http://{_url_host(host)}:{bound}/v1 "
+            f"(project {project.root}, {workers} worker(s))")
+        if interval is not None:
+            say(f"rollout controller: looking every {interval:g}s")
         if workers > 1:
-            from uvicorn.supervisors import Multiprocess
-
-            Multiprocess(config, sockets=[sock]).run()
+            _run_workers(config, sock, project, interval)
         else:
-            server.run(sockets=[sock])
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         if sim is not None:
             sim.stop()
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _run_workers(config: Any, sock: socket.socket, project: Project,
+                 interval: float | None) -> None:
+    """Several workers under uvicorn's supervisor, the rollout controller beside it."""
+    from uvicorn.supervisors import Multiprocess
+
+    loop = None if interval is None else _supervisor_loop(project, interval)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        if loop is not None:
+            loop.stop()
+            loop.controller.notifier.close()
+            loop.controller.store.close()
+
+
+def _supervisor_loop(project: Project, interval: float) -> RolloutLoop:
+    from rampway.rollout import Notifier
+    from rampway.rollout.controller import Controller
+    from rampway.rollout.plan import settings_from
+    from rampway.store import Store
+
+    webhooks = settings_from(project.config.rollouts, str(project.config_path)).webhooks
+    loop = RolloutLoop(Controller(Store.open(project.db_url), notifier=Notifier(webhooks),
+                                  interval=interval))
+    loop.start()
+    return loop
+
+
 __all__ = [
+    "ENV_CONTROLLER_INTERVAL",
     "ENV_PROJECT",
     "ENV_SIM_URL",
     "SimProcess",
     "app_from_env",
     "bind_socket",
+    "controller_interval",
     "preflight",
     "run",
     "sim_config_path",
