@@ -32,7 +32,7 @@ from rampway.config import Project, load_project
 from rampway.errors import ConfigError
 from rampway.gateway.app import GatewayApp
 from rampway.gateway.rollouts import RolloutLoop
-from rampway.gateway.runtime import Runtime
+from rampway.gateway.runtime import Runtime, settle_heap
 
 ENV_PROJECT = "RAMPWAY_PROJECT"
 ENV_SIM_URL = "RAMPWAY_SIM_URL"
@@ -51,7 +51,9 @@ def app_from_env() -> GatewayApp:
         sim_url=os.environ.get(ENV_SIM_URL) or None,
         rollout_interval=float(interval) if interval else None,
     )
-    return GatewayApp(runtime)
+    app = GatewayApp(runtime)
+    settle_heap()  # this process only serves: full collections must not stall it (see there)
+    return app
 
 
 def controller_interval(project: Project, interval: float | None = None) -> float:
