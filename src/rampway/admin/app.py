@@ -16,6 +16,8 @@
     GET    /api/v1/keys   POST /api/v1/keys   DELETE /api/v1/keys/{name}              admin
     GET    /api/v1/app-keys   POST /api/v1/app-keys   DELETE /api/v1/app-keys/{name}  admin
     GET    /api/v1/audit?object_type=&object_id=&limit=           viewer
+    GET    /api/v1/rollouts   GET /api/v1/rollouts/{feature}[/{id}] viewer   (see `_rollouts`)
+    POST   /api/v1/rollouts/{feature}[/pause|resume|approve|promote|abort|rollback]  editor
 
 Authentication: `Authorization: Bearer <admin key>` (or `X-API-Key`); none or unknown → 401,
 a role too low → 403, both before the body is even looked at, so such calls change nothing.
@@ -42,6 +44,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from rampway.admin._rollouts import RolloutRoutes, rollout_routes
 from rampway.admin.keys import (
     AdminKey,
     Role,
@@ -62,6 +65,8 @@ from rampway.errors import (
 from rampway.flags.store import FileDefinitions, FlagStore, Kind, plain_json
 from rampway.gateway import keys as app_keys
 from rampway.release import Release, check_release
+from rampway.rollout import Notifier, Webhook
+from rampway.rollout.plan import settings_from
 from rampway.store import ChannelState, Store
 
 PREFIX = "/api/v1"
@@ -193,10 +198,16 @@ def _bearer(value: str | None) -> str | None:
 class Admin:
     """What every route needs: the store, the flag store, the project (if serving one)."""
 
-    def __init__(self, store: Store, project: Project | None) -> None:
+    def __init__(self, store: Store, project: Project | None,
+                 notifier: Notifier | None = None) -> None:
         self.store = store
         self.flags = FlagStore(store)
         self.project = project
+        self.notifier = notifier or Notifier(_webhooks(project))
+
+    def rollouts(self) -> RolloutRoutes:
+        root = None if self.project is None else self.project.root
+        return RolloutRoutes(self.store, self.notifier, root)
 
     def auth(self, role: Role) -> Callable[..., AdminKey]:
         """A dependency: the caller's key, checked against `role` (401/403 otherwise)."""
@@ -465,9 +476,19 @@ def _key_routes(admin: Admin) -> APIRouter:
     return r
 
 
-def create_admin_app(store: Store, *, project: Project | None = None) -> FastAPI:
+def _webhooks(project: Project | None) -> list[Webhook]:
+    if project is None:
+        return []
+    return settings_from(project.config.rollouts, str(project.config_path)).webhooks
+
+
+def create_admin_app(
+    store: Store, *, project: Project | None = None, notifier: Notifier | None = None
+) -> FastAPI:
     """The admin API as an ASGI app whose routes carry the full `/api/v1` prefix (mount it
-    without stripping the path). With `project`, published releases are checked against it."""
+    without stripping the path). With `project`, published releases are checked against it
+    and rollouts use its `rollouts/<feature>.yaml` plans and webhooks; `notifier` (the
+    gateway's, closed with it) announces rollout transitions made through the API."""
     api = FastAPI(
         title="rampway admin API",
         version="1",
@@ -475,7 +496,7 @@ def create_admin_app(store: Store, *, project: Project | None = None) -> FastAPI
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
     )
-    admin = Admin(store, project)
+    admin = Admin(store, project, notifier)
     _install_errors(api)
     for router in (
         _meta_routes(admin),
@@ -484,6 +505,7 @@ def create_admin_app(store: Store, *, project: Project | None = None) -> FastAPI
         _definition_routes(admin, "segment"),
         _push_route(admin),
         _key_routes(admin),
+        rollout_routes(admin.rollouts(), admin.auth, parse_if_match),
     ):
         api.include_router(router, prefix=PREFIX)
     return api

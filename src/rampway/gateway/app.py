@@ -180,7 +180,8 @@ def mounts(runtime: Runtime) -> dict[str, ASGIApp]:
     from rampway.openfeature.ofrep import OfrepEndpoints
 
     return {
-        ADMIN_PREFIX: create_admin_app(runtime.store, project=runtime.project),
+        ADMIN_PREFIX: create_admin_app(runtime.store, project=runtime.project,
+                                       notifier=runtime.notifier),
         "/ofrep/v1/": OfrepEndpoints(runtime.watcher, runtime.settings.max_body_bytes),
     }
 

@@ -226,13 +226,29 @@ class Controller:
 
     # -- commands --------------------------------------------------------------------------
 
-    def command(self, feature: str, name: str, *, actor: str, reason: str) -> RolloutRecord:
-        """pause / resume / approve / promote / abort / rollback the feature's active rollout."""
+    def command(
+        self, feature: str, name: str, *, actor: str, reason: str,
+        expected_version: int | None = None,
+    ) -> RolloutRecord:
+        """pause / resume / approve / promote / abort / rollback the feature's active rollout.
+
+        `expected_version` (the rollout version the caller last saw, e.g. an admin API
+        If-Match) refuses with ConflictError when the rollout moved since; the transition is
+        a compare-and-swap on that same version, so there is no window in between.
+        """
         if not reason.strip():
             raise ConfigError("a reason is required (it goes to the audit log)")
         rollout = repo.active(self.store, feature)
+        if rollout is None and expected_version is not None:
+            raise ConflictError(f"feature {feature!r} has no active rollout any more: "
+                                "it changed since you read it")
         if rollout is None:
             raise ConfigError(f"feature {feature!r} has no active rollout")
+        if expected_version is not None and expected_version != rollout.version:
+            raise ConflictError(
+                f"rollout {rollout.ref} is at version {rollout.version}, not "
+                f"{expected_version}: it changed since you read it"
+            )
         transition = state.command(rollout.plan, rollout.position, name, reason)
         done = self._apply(rollout, transition, actor)
         if done is None:

@@ -115,6 +115,16 @@ def latest(store: Store, feature: str) -> RolloutRecord | None:
     return None if row is None else _record(row)
 
 
+def recent(store: Store, feature: str | None = None, limit: int = 100) -> list[RolloutRecord]:
+    """Rollouts newest first, finished or not (of one feature when given), at most `limit`."""
+    query = sa.select(rollouts).order_by(rollouts.c.id.desc()).limit(limit)
+    if feature is not None:
+        query = query.where(rollouts.c.feature == feature)
+    with reading(store) as conn:
+        rows = conn.execute(query).all()
+    return [_record(r) for r in rows]
+
+
 def list_active(store: Store) -> list[RolloutRecord]:
     with reading(store) as conn:
         rows = conn.execute(
@@ -268,6 +278,7 @@ __all__ = [
     "latest",
     "list_active",
     "reading",
+    "recent",
     "save_evaluation",
     "utc",
 ]

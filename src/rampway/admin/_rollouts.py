@@ -1,0 +1,236 @@
+"""Admin API routes for staged rollouts — the same controller as `rampway rollout …`.
+
+    GET  /api/v1/rollouts?feature=&active=&limit=          viewer   newest first
+    POST /api/v1/rollouts/{feature}                         editor   start (201)
+    GET  /api/v1/rollouts/{feature}                         viewer   latest rollout: steps, gate,
+                                                                     guardrails (ETag = version)
+    GET  /api/v1/rollouts/{feature}/{rollout_id}            viewer   one rollout of the feature
+    POST /api/v1/rollouts/{feature}/pause|resume|approve|promote|abort|rollback   editor
+
+Every change goes through `rampway.rollout.Controller`, which writes the rollout row and its audit
+entries (rollout.create, rollout.gate_skipped, rollout.<transition>) in one transaction with the
+key's name as actor; these routes add no audit rows of their own. A start needs a recorded PASS
+gate of the candidate against the release the plan's baseline channel serves, unless
+`skip_gate` with a `reason` (audited). Commands honour `If-Match: "<version>"` (409 if stale).
+Guardrail results are recomputed from the event log for an active rollout, else the last
+stored look.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures at runtime.
+from collections.abc import Callable
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rampway.admin.keys import AdminKey, Role
+from rampway.errors import ConfigError, RefError
+from rampway.rollout import Notifier, Plan, RolloutRecord, plan_for, repo
+from rampway.rollout.state import COMMANDS
+from rampway.store import Store
+
+if TYPE_CHECKING:
+    from rampway.rollout.controller import Controller
+
+IfMatchParser = Callable[[str | None], int | None]
+
+
+class RolloutStartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    candidate: str = Field(
+        min_length=1,
+        description="A published release of the feature (id, id prefix, digest) or a channel.",
+    )
+    plan: dict[str, Any] | None = Field(
+        None,
+        description="The plan as JSON (the shape of rollouts/<feature>.yaml); default: that "
+        "file in the server's project, else the default plan.",
+    )
+    reason: str = Field("", description="Why (audit log); required with skip_gate.")
+    skip_gate: bool = Field(False, description="Start without a recorded PASS gate (audited).")
+
+
+class RolloutCommandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, description="Why (audit log).")
+
+
+def rollout_json(r: RolloutRecord, evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    """A rollout as `rampway rollout status --json` prints it."""
+    steps = [{"index": i, "weight_pct": s.weight, "dwell_s": s.dwell, "approval": s.approval,
+              "current": i == r.step} for i, s in enumerate(r.plan.steps)]
+    return {
+        **brief_json(r),
+        "baseline_channel": r.baseline_channel,
+        "version": r.version,
+        "created_by": r.created_by,
+        "created_at": r.created_at.isoformat(),
+        "step_started_at": _iso(r.step_started_at),
+        "finished_at": _iso(r.finished_at),
+        "evaluated_at": _iso(r.evaluated_at),
+        "alpha": r.plan.alpha,
+        "plan": r.plan.to_json(),
+        "steps": steps,
+        "evaluation": evaluation,
+    }
+
+
+def brief_json(r: RolloutRecord) -> dict[str, Any]:
+    return {"id": r.id, "feature": r.feature, "status": r.status.value, "step": r.step,
+            "weight_pct": r.weight_bp / 100, "candidate": r.candidate, "baseline": r.baseline,
+            "reason": r.reason, "gate": r.gate}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def parse_plan_json(feature: str, data: dict[str, Any]) -> Plan:
+    """A plan from a request body; errors name the offending key (`plan.steps.0.weight: …`)."""
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in ("plan", *first.get("loc", ())))
+        message = str(first.get("msg", "invalid")).replace("Value error, ", "")
+        raise ConfigError(f"{where}: {message}") from exc
+    if plan.feature is not None and plan.feature != feature:
+        raise ConfigError(f"plan is for feature {plan.feature!r}, not {feature!r}")
+    return plan
+
+
+class RolloutRoutes:
+    """What the routes share: the store, one long-lived controller (its notifier delivers
+    the webhooks) and the served project's root (for `rollouts/<feature>.yaml`)."""
+
+    def __init__(self, store: Store, notifier: Notifier, root: Path | None) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.root = root
+
+    @cached_property
+    def controller(self) -> "Controller":
+        """Built on first use: the judge brings numpy/scipy (a second or more to import),
+        which a gateway worker that never serves a rollout route should not pay for."""
+        from rampway.rollout.controller import Controller
+
+        return Controller(self.store, notifier=self.notifier)
+
+    def status(self, r: RolloutRecord, status_code: int = 200) -> JSONResponse:
+        evaluation = r.evaluation
+        if r.status.active:
+            fresh = self.controller.evaluate(r)
+            evaluation = evaluation if fresh is None else fresh.as_dict()
+        return JSONResponse(rollout_json(r, evaluation), status_code=status_code,
+                            headers={"etag": f'"{r.version}"'})
+
+    def plan(self, feature: str, data: dict[str, Any] | None) -> Plan:
+        if data is not None:
+            return parse_plan_json(feature, data)
+        return Plan() if self.root is None else plan_for(self.root, feature)
+
+    def candidate(self, feature: str, ref: str) -> str:
+        """A channel name stands for the release it serves; anything else is a release ref."""
+        channel = self.store.get_channel(feature, ref)
+        target = ref if channel is None else channel.release_id
+        return self.store.get_release(feature, target).release_id
+
+    def latest(self, feature: str) -> RolloutRecord:
+        found = repo.latest(self.store, feature)
+        if found is None:
+            raise RefError(f"feature {feature!r} has no rollouts")
+        return found
+
+    def one(self, feature: str, rollout_id: int) -> RolloutRecord:
+        try:
+            found = repo.get(self.store, rollout_id)
+        except ConfigError as exc:
+            raise RefError(exc.message) from exc
+        if found.feature != feature:
+            raise RefError(f"no rollout #{rollout_id} of feature {feature!r}")
+        return found
+
+
+Auth = Callable[[Role], Callable[..., AdminKey]]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+COMMAND_DOCS = {
+    "pause": "Stop advancing (the candidate keeps its weight; critical guardrails still act).",
+    "resume": "Continue a paused rollout (the step's clock and data window restart).",
+    "approve": "Let a rollout waiting for approval enter its next step.",
+    "promote": "Skip to 100%: the baseline channel moves to the candidate now.",
+    "abort": "Stop the rollout: candidate weight 0, production untouched.",
+    "rollback": "Roll the candidate back: weight 0 in every gateway within a second.",
+}
+
+
+def rollout_routes(routes: RolloutRoutes, auth: Auth, if_match: IfMatchParser) -> APIRouter:
+    r = APIRouter(prefix="/rollouts", tags=["rollouts"])
+    viewer = Annotated[AdminKey, Depends(auth(Role.VIEWER))]
+    editor = Annotated[AdminKey, Depends(auth(Role.EDITOR))]
+
+    @r.get("")
+    def rollouts(
+        key: viewer,
+        feature: str | None = None,
+        active: bool = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Rollouts, newest first: all, one feature's, or (active=true) the unfinished ones."""
+        if active:
+            found = [x for x in reversed(repo.list_active(routes.store))
+                     if feature is None or x.feature == feature][:limit]
+        else:
+            found = repo.recent(routes.store, feature, limit)
+        return {"rollouts": [{**brief_json(x), "version": x.version} for x in found]}
+
+    @r.post("/{feature}", status_code=201)
+    def start(feature: str, body: RolloutStartIn, key: editor) -> JSONResponse:
+        """Start rolling `candidate` out; refused (nothing written) without a passing gate."""
+        plan = routes.plan(feature, body.plan)
+        candidate = routes.candidate(feature, body.candidate)
+        started = routes.controller.start(
+            feature, candidate, plan=plan, actor=key.name, reason=body.reason,
+            skip_gate=body.skip_gate,
+        )
+        return routes.status(started, 201)
+
+    @r.get("/{feature}")
+    def latest(feature: str, key: viewer) -> JSONResponse:
+        """The feature's latest rollout: steps, gate, every guardrail's estimate and verdict."""
+        return routes.status(routes.latest(feature))
+
+    @r.get("/{feature}/{rollout_id:int}")
+    def one(feature: str, rollout_id: int, key: viewer) -> JSONResponse:
+        """One rollout of the feature, by id."""
+        return routes.status(routes.one(feature, rollout_id))
+
+    for name in COMMANDS:
+        r.add_api_route(
+            f"/{{feature}}/{name}", _command(routes, name, editor, if_match), methods=["POST"],
+            name=f"rollout_{name}", summary=f"{name} the feature's active rollout",
+            description=COMMAND_DOCS.get(name, ""),
+        )
+    return r
+
+
+def _command(routes: RolloutRoutes, name: str, editor: Any,
+             if_match: IfMatchParser) -> Callable[..., JSONResponse]:
+    def command(feature: str, body: RolloutCommandIn, key: editor,
+                if_match_header: IfMatch = None) -> JSONResponse:
+        routes.latest(feature)  # 404 for a feature that never had a rollout
+        done = routes.controller.command(
+            feature, name, actor=key.name, reason=body.reason,
+            expected_version=if_match(if_match_header),
+        )
+        return routes.status(done)
+
+    return command
+
+
+__all__ = ["RolloutRoutes", "brief_json", "parse_plan_json", "rollout_json", "rollout_routes"]
