@@ -330,10 +330,10 @@ def rollout_chapter(project: Path) -> None:
 
     port, sim_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    serve = ["serve", "--with-sim", "--port", str(port), "--sim-port", str(sim_port)]
-    with (background(serve, project, f"{base}/readyz"),
-          background(["controller", "--interval", "1"], project),
-          Traffic(f"{base}/v1") as traffic):
+    # The rollout controller runs inside the gateway; it looks every second in this demo.
+    serve = ["serve", "--with-sim", "--port", str(port), "--sim-port", str(sim_port),
+             "--controller-interval", "1"]
+    with background(serve, project, f"{base}/readyz"), Traffic(f"{base}/v1") as traffic:
         console.print("[bold]A prompt tweak, gated, then rolled out while users keep coming:[/]")
         start_gated(project, "candidates/good", "clearer fallback wording")
         watch_rollout(project, until=120)
