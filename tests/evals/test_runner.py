@@ -180,15 +180,19 @@ async def test_case_with_unknown_variable_fails_before_any_call(tmp_path: Path) 
     assert complete.calls == []
 
 
-async def test_latency_through_the_in_process_sim_is_the_simulated_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("time_scale", [0.02, 0.0])
+async def test_latency_through_the_in_process_sim_is_the_simulated_one(
+    tmp_path: Path, time_scale: float
+) -> None:
     """A stalled event loop (a loaded CI machine, the sim's own CPU work) is not model latency.
 
     The loop is blocked for half a second while calls are in flight; the latencies recorded
-    are still the simulated server's (tens of ms here), so a gate compares models, not load.
+    are still the simulated server's (tens of ms here; exactly 0 for an instant sim), so a gate
+    compares models, not load.
     """
     suite, release = project(tmp_path)
     config = load_sim_config(None)
-    config.time_scale, config.fault_seed = 0.02, 1
+    config.time_scale, config.fault_seed = time_scale, 1
     sim = SimProvider(config)
     router = Router(ProviderRegistry({"sim": sim}, {"sim": "sim"}), Catalog.load())
 
@@ -203,4 +207,7 @@ async def test_latency_through_the_in_process_sim_is_the_simulated_one(tmp_path:
     await stall
     assert time.perf_counter() - started >= 0.5 and run.complete
     latencies = [r.latency_s for r in run.results]
-    assert all(0.0 < s < 0.3 for s in latencies), latencies
+    if time_scale:
+        assert all(0.0 < s < 0.3 for s in latencies), latencies
+    else:
+        assert latencies == [0.0] * len(latencies)
