@@ -1,5 +1,6 @@
-"""One controller process for the race test: waits for the common start time, then looks as
-fast as it can until the rollout is finished; prints what it moved as JSON."""
+"""One controller process for the race test: says "ready" once connected, waits for "go" on
+stdin (sent to both workers at once, however long each took to start on a loaded machine), then
+looks as fast as it can until the rollout is finished; prints what it moved as JSON."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from rampway.rollout import Controller, repo
 from rampway.store import Store
 
 
-def main(url: str, start_at: float, feature: str) -> None:
+def main(url: str, feature: str) -> None:
     store = Store.open(url)
     controller = Controller(store, actor=f"controller-{os.getpid()}")
-    while time.time() < start_at:
-        time.sleep(0.001)
+    repo.latest(store, feature)  # connected and warmed up before saying so
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        raise SystemExit("race worker: expected 'go' on stdin")
     moved: list[list[object]] = []
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -29,4 +32,4 @@ def main(url: str, start_at: float, feature: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], float(sys.argv[2]), sys.argv[3])
+    main(sys.argv[1], sys.argv[2])

@@ -37,6 +37,19 @@ def _events(baseline: str, candidate: str, start: float, seconds: float) -> list
     return rows
 
 
+def _start_together(procs: list[subprocess.Popen[str]]) -> None:
+    """Wait until every worker is connected, then tell them all to go (no wall-clock start
+    time: a worker that took longer than that to start would not race at all)."""
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = proc.stdout.readline()
+        assert line == "ready\n", line + proc.communicate(timeout=60)[1]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+
+
 @pytest.mark.postgres
 def test_two_controller_processes_never_double_advance(pg_database_url: str) -> None:
     store = Store.open(pg_database_url)
@@ -50,14 +63,14 @@ def test_two_controller_processes_never_double_advance(pg_database_url: str) -> 
             "guardrails": [{"metric": "error_rate", "critical": True, "min_sample": 5}],
         })
         Controller(store).start(FEATURE, candidate, plan=plan, actor="ana")
-        start_at = time.time() + 3.0
         procs = [
             subprocess.Popen(  # noqa: S603 — our own worker script
-                [sys.executable, str(WORKER), pg_database_url, str(start_at), FEATURE],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [sys.executable, str(WORKER), pg_database_url, FEATURE],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
             for _ in range(2)
         ]
+        _start_together(procs)
         outputs = []
         for proc in procs:
             out, err = proc.communicate(timeout=120)
