@@ -13,6 +13,9 @@ a minimal HTTP/1.1 client so the generator itself stays cheap.
 
 The machine is usually shared, so the load runs in `--repeat` rounds (direct, then through the
 gateway, back to back) and the figures are the medians over rounds; each round is printed too.
+When other work saturates the cores, the tail measures the scheduler rather than rampway: run it
+as `chrt -f 10 .venv/bin/python bench/gateway_overhead.py` (root) to put the load generator, the
+simulator and the gateway ahead of unrelated processes, and say so with the figures.
 It also reports the achieved throughput, the gateway's RSS before and after the load (memory must
 stay flat), its CPU per request, how many event rows the gateway wrote once SIGTERM had drained
 its queue (every served request must have one), and the SDK's in-process overhead
@@ -164,13 +167,30 @@ class Conn:
 
 
 class Pool:
+    """Keep-alive connections, most recently used first.
+
+    After a stall the pool holds more connections than the rate needs; the extra ones sit idle
+    until the server's keep-alive timeout closes them. Like any HTTP client, a request that
+    finds its reused connection closed before any response byte is sent again on a new one
+    (the latency, counted from the due time, includes that).
+    """
+
     def __init__(self, port: int) -> None:
         self.port = port
         self.idle: list[Conn] = []
 
     async def request(self, raw: bytes) -> int:
-        conn = self.idle.pop() if self.idle else Conn(
-            *await asyncio.open_connection("127.0.0.1", self.port))
+        if self.idle:
+            conn = self.idle.pop()
+            try:
+                return await self._send(conn, raw)
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+        conn = Conn(*await asyncio.open_connection("127.0.0.1", self.port))
+        return await self._send(conn, raw)
+
+    async def _send(self, conn: Conn, raw: bytes) -> int:
         try:
             status = await conn.request(raw)
         except BaseException:
