@@ -27,3 +27,16 @@ def test_decision_core_imports_no_io() -> None:
             node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
         ] + [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
         assert not [m for m in imported if m.startswith(forbidden)], (name, imported)
+
+
+def test_opening_the_store_does_not_import_numpy() -> None:
+    """The store discovers gate.tables; that must not cost every CLI call numpy + scipy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from rampway.store import Store; from rampway.store.schema import "
+        "load_all_tables; load_all_tables(); print('numpy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
