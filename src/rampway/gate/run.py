@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rampway.config import Project
-from rampway.errors import ConfigError, RefError
+from rampway.errors import ConfigError, ProviderError, RefError
 from rampway.evals._located import config_error, load_located, validate_located
 from rampway.evals.results import CaseResult, EvalRun
 from rampway.evals.runner import Complete, EvalRunner, Progress, RunOptions, default_repeats
@@ -108,11 +108,25 @@ async def gate_feature(
     cand_run = await eval_release(ctx, suite, cand, opts, f"candidate {cand.id}")
     if not (base_run.complete and cand_run.complete):
         raise ConfigError("eval runs did not complete; re-run to resume them")
+    for name, run in (("baseline", base_run), ("candidate", cand_run)):
+        _require_answers(name, run)
     data = compare(base_run, cand_run, policy.confidence)
     report = GateReport(data=data, policy=policy, decision=decide(policy, data),
                         policy_source=source, suite_digest=cand_run.suite_digest)
     record_gate(ctx.store, report, actor=ctx.actor)
     return report
+
+
+def _require_answers(name: str, run: EvalRun) -> None:
+    """A run where every call failed measures the provider, not the release: nothing to compare."""
+    errors = [r.error for r in run.results]
+    if errors and all(errors):
+        # Later calls are refused by the open breaker; the error before that says what is wrong.
+        cause = next((e for e in errors if e and not e.startswith("circuit_open")), errors[0])
+        raise ProviderError(
+            f"every eval call of the {name} {run.release_id} failed ({cause}); "
+            "is its provider reachable? nothing was recorded"
+        )
 
 
 def _baseline(ctx: GateContext, feature: str, ref: str | None) -> Release:
