@@ -11,6 +11,10 @@ rollout from `production` when both name the same release:
 
 The newest decision counts, not the best one: a pass followed by a fail on the same pair (e.g. a
 re-run with more repeats) means the candidate no longer passes.
+
+Each record keeps the policy and the eval suite it was decided under, as content digests, and a
+pass vouches for those only. `rampway.gate.current.current_basis` reads the `GateBasis` the repo
+has now, so a rollout can tell a pass under an older (laxer) policy or suite from a current one.
 """
 
 from __future__ import annotations
@@ -40,6 +44,16 @@ from rampway.store import Store
 MAX_SUMMARY_BYTES = 64 * 1024
 _MAX_LISTED = 50
 _MAX_TEXT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class GateBasis:
+    """What a gate decides under: its policy and eval suite, by name and content digest."""
+
+    policy: str  # "policies/<feature>.yaml" or "default policy", as a record names it
+    policy_digest: str  # `policy_digest(policy)`, as a record keeps it
+    suite: str  # "evals/<feature>/suite.yaml"
+    suite_digest: str  # `Suite.digest`, as a record keeps it
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +222,7 @@ def latest_gate(
 
 __all__ = [
     "MAX_SUMMARY_BYTES",
+    "GateBasis",
     "GateRecord",
     "bounded_summary",
     "get_gate",

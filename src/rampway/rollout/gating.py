@@ -8,6 +8,16 @@ override with a reason, which the rollout keeps and the audit log records:
     snapshot = require_gate(latest, need=GateNeed("support-bot", cand, base, "production"))
     snapshot = require_gate(None, need=need, skip_reason="hotfix for a P0; gate is broken")
 
+A pass counts only under the policy and eval suite the repo has now: `GateNeed.current` (what
+`rampway gate FEATURE` would decide under, read by the caller with
+`rampway.gate.current.current_basis`) must match the digests the pass was recorded with, else
+the start is refused, naming what changed (policy, suite or both) since that gate and the
+command that decides again. A pass under a laxer policy or an older suite says nothing about
+the current one. Who can read the repo checks it: `rampway rollout start` always does; a
+caller without the project (an admin server started without one) passes `current=None`: the
+snapshot then lacks `"basis_checked": true`, and `rollout status` says the policy and suite
+were not checked (as for rollouts started before the check existed) — never a silent skip.
+
 A feature with no release in its baseline channel yet has nothing to gate against and is not
 rolled out at all: its first release goes to production with `rampway channel set` (the
 controller refuses that case before the gate is looked at).
@@ -22,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from rampway.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rampway.gate.records import GateRecord
+    from rampway.gate.records import GateBasis, GateRecord
 
 PASSED = "pass"
 
@@ -36,6 +46,7 @@ class GateNeed:
     baseline: str  # release id the baseline channel serves
     channel: str  # the baseline channel, e.g. production
     candidate_ref: str = ""  # how `rampway gate` can find the candidate (default: its id)
+    current: GateBasis | None = None  # the repo's policy and suite now; None: not read
 
     def command(self) -> str:
         ref = self.candidate_ref or self.candidate
@@ -52,9 +63,40 @@ def require_gate(
             raise ConfigError("skipping the gate needs a reason (--reason \"…\"; it is audited)")
         return {"skipped": True, "reason": skip_reason,
                 "latest": None if latest is None else latest.brief()}
-    if latest is not None and latest.verdict.value == PASSED:
-        return {"skipped": False, **latest.brief()}
-    raise ConfigError(refusal(latest, need))
+    if latest is None or latest.verdict.value != PASSED:
+        raise ConfigError(refusal(latest, need))
+    if need.current is not None and changed_since(latest, need.current):
+        raise ConfigError(outdated(latest, need, need.current))
+    checked = {} if need.current is None else {"basis_checked": True}
+    return {"skipped": False, **latest.brief(), **checked}
+
+
+def changed_since(latest: GateRecord, current: GateBasis) -> list[str]:
+    """What differs from the basis `latest` was decided under: [], ["policy"], ["suite"], both.
+
+    By content digest, not by name: a policy file that spells out the default policy is the
+    same policy. A record without a suite digest matches no suite.
+    """
+    changed = []
+    if latest.policy_digest != current.policy_digest:
+        changed.append("policy")
+    if latest.suite_digest != current.suite_digest:
+        changed.append("suite")
+    return changed
+
+
+def outdated(latest: GateRecord, need: GateNeed, current: GateBasis) -> str:
+    """One line: the pass predates the current policy and/or suite; the command that re-decides."""
+    parts = changed_since(latest, current)
+    policy = current.policy if latest.policy == current.policy else (
+        f"{current.policy} (was {latest.policy})")
+    what = " and ".join(
+        f"the gate policy {policy}" if part == "policy" else f"the eval suite {current.suite}"
+        for part in parts)
+    when = latest.at.strftime("%Y-%m-%d %H:%M UTC")
+    return (f"{what} changed since candidate {need.candidate} passed its gate against "
+            f"'{need.channel}' ({need.baseline}) on {when} (#{latest.id}): gate it again with "
+            f"`{need.command()}` (or override with --skip-gate --reason \"…\")")
 
 
 def refusal(latest: GateRecord | None, need: GateNeed) -> str:
@@ -78,8 +120,10 @@ def describe(gate: dict[str, Any] | None) -> str:
         latest = gate.get("latest")
         seen = "" if not latest else f" (latest gate then: {latest['verdict']} #{latest['id']})"
         return f"skipped: {gate.get('reason', '')}{seen}"
+    unchecked = "" if gate.get("basis_checked") else (
+        "; policy and suite not checked against the repo")
     return (f"{gate['verdict']} (#{gate['id']}, {gate['policy']}, by {gate['actor']} "
-            f"at {gate['at']})")
+            f"at {gate['at']}{unchecked})")
 
 
-__all__ = ["GateNeed", "describe", "refusal", "require_gate"]
+__all__ = ["GateNeed", "changed_since", "describe", "outdated", "refusal", "require_gate"]
