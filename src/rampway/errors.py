@@ -7,7 +7,8 @@ nothing above a seam catches a foreign exception type.
     ├── ConfigError                   invalid_config  400   bad user input: files, flags, refs
     │   ├── ReleaseError              invalid_release 400   names file (and line when known)
     │   ├── FlagError                 invalid_flag    400   names flag, rule, key path (file:line)
-    │   └── RefError                  unknown_ref     404   release id / channel / git rev not found
+    │   ├── RefError                  unknown_ref     404   release id / channel / git rev not found
+    │   └── StateConflict             state_conflict  409   command ruled out by the current state
     ├── RequestError                  invalid_request_error 400  malformed API request (gateway/SDK)
     │   ├── AuthenticationError       invalid_api_key 401   missing or wrong app key
     │   ├── PermissionDenied          permission_denied 403 app key not allowed for this feature
@@ -101,6 +102,21 @@ class FlagError(ConfigError):
 class RefError(ConfigError):
     code = "unknown_ref"
     http_status = 404
+
+
+class StateConflict(ConfigError):
+    """A well-formed command that the object's current state rules out: resume a rollout that
+    is not paused, pause one that already completed, start a second rollout on a feature.
+
+    409 (the request conflicts with the target's current state, RFC 9110 §15.5.10), not 400:
+    the same request may succeed later, and a client can tell "fix your input" from "look at
+    the state, then decide". Unlike `ConflictError` nothing raced: the state was read and it
+    says no. A ConfigError still, so callers handling bad input (the CLI: one line, exit 2)
+    need no new case.
+    """
+
+    code = "state_conflict"
+    http_status = 409
 
 
 class RequestError(RampwayError):
@@ -261,6 +277,7 @@ __all__ = [
     "ReleaseError",
     "RequestError",
     "ServingError",
+    "StateConflict",
     "StoreError",
     "StreamInterrupted",
 ]

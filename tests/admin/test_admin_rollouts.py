@@ -127,7 +127,7 @@ async def test_bad_starts_are_4xx_json_and_write_nothing(
     overlap = {"candidate": proj.v2.id, "plan": PLAN, "skip_gate": True, "reason": "r"}
     assert (await _post(api, keys, RO, overlap)).status_code == 201
     middle = _counts(store)
-    _assert_error(await _post(api, keys, RO, overlap), 400, "already has an active rollout")
+    _assert_error(await _post(api, keys, RO, overlap), 409, "already has an active rollout")
     assert _counts(store) == middle
 
 
@@ -138,7 +138,7 @@ async def test_commands_honour_if_match_and_refuse_what_makes_no_sense(
     start = {"candidate": proj.v2.id, "plan": PLAN, "skip_gate": True, "reason": "r"}
     etag = (await _post(api, keys, RO, start)).headers["etag"]
     before = _counts(store)
-    _assert_error(await _post(api, keys, f"{RO}/resume", {"reason": "r"}), 400,
+    _assert_error(await _post(api, keys, f"{RO}/resume", {"reason": "r"}), 409,
                   "cannot resume: rollout is running")
     _assert_error(await _post(api, keys, f"{RO}/pause", {"reason": ""}), 400, "reason")
     _assert_error(await _post(api, keys, f"{RO}/pause", {}), 400, "reason")
@@ -160,7 +160,7 @@ async def test_commands_honour_if_match_and_refuse_what_makes_no_sense(
     assert sorted(r.status_code for r in answers) == [200, 409, 409, 409]
     actions = [a.action for a in store.list_audit(object_type="rollout", limit=100)]
     assert actions.count("rollout.rollback") == 1
-    _assert_error(await _post(api, keys, f"{RO}/abort", {"reason": "r"}), 400,
+    _assert_error(await _post(api, keys, f"{RO}/abort", {"reason": "r"}), 409,
                   "has no active rollout")
     missing = await api.get(f"{RO}/99", headers=keys.headers("viewer"))
     _assert_error(missing, 404, "no rollout #99")
@@ -168,6 +168,46 @@ async def test_commands_honour_if_match_and_refuse_what_makes_no_sense(
     _assert_error(other, 404, "no rollout #1 of feature 'echo'")
     wrong = await api.get(f"{RO}/pause", headers=keys.headers("viewer"))
     assert wrong.status_code == 405
+
+
+def _state_conflict(r: httpx.Response, fragment: str) -> None:
+    _assert_error(r, 409, fragment)
+    assert r.json()["error"]["type"] == r.json()["error"]["code"] == "state_conflict"
+
+
+async def test_commands_the_state_rules_out_are_409_state_conflict_and_write_nothing(
+    api: httpx.AsyncClient, keys: Keys, store: Store, proj: Proj
+) -> None:
+    approval = {**PLAN, "steps": [{"weight": 20, "dwell": 0},
+                                  {"weight": 50, "approval": True}, {"weight": 100}]}
+    start = {"candidate": proj.v2.id, "plan": approval, "skip_gate": True, "reason": "r"}
+    assert (await _post(api, keys, RO, start)).status_code == 201
+    before = _counts(store)
+    for name in ("resume", "approve"):  # running
+        _state_conflict(await _post(api, keys, f"{RO}/{name}", {"reason": "r"}),
+                        f"cannot {name}: rollout is running, not ")
+    _state_conflict(await _post(api, keys, RO, start), "already has an active rollout")
+    assert _counts(store) == before
+    assert (await _post(api, keys, f"{RO}/pause", {"reason": "r"})).status_code == 200
+    before = _counts(store)
+    for name in ("pause", "approve"):  # paused
+        _state_conflict(await _post(api, keys, f"{RO}/{name}", {"reason": "r"}),
+                        f"cannot {name}: rollout is paused")
+    assert _counts(store) == before
+    finished = ("rollback", "rolled_back"), ("promote", "completed"), ("abort", "aborted")
+    for finish, status in finished:
+        if finish != "rollback":
+            assert (await _post(api, keys, RO, start)).status_code == 201
+        done = await _post(api, keys, f"{RO}/{finish}", {"reason": "r"})
+        assert done.status_code == 200 and done.json()["status"] == status
+        etag = done.headers["etag"]
+        before = _counts(store)
+        for name in ("pause", "resume", "approve", "promote", "abort", "rollback"):
+            r = await _post(api, keys, f"{RO}/{name}", {"reason": "r"}, **{"if-match": etag})
+            _state_conflict(r, f"is already {status}; nothing to {name}")
+        assert _counts(store) == before
+        if finish == "promote":  # the channel moved: start the next one from v2 back to v1
+            store.set_channel("support-bot", "production", proj.v1.id, actor="t", reason="r")
 
 
 def _events(proj: Proj, since: str, n: int, *, candidate_errors: int) -> list[dict[str, Any]]:

@@ -137,13 +137,15 @@ def test_bad_input_is_one_line_and_starts_nothing(project: Path, db_url: str) ->
             "--plan", "bad.yaml"), "a plan needs at least one step")
     assert audit_actions(db_url) == []
     bad(run("rollout", "status", FEATURE), "has no rollouts")
-    bad(run("rollout", "pause", FEATURE, "--reason", "x"), "has no active rollout")
+    bad(run("rollout", "pause", FEATURE, "--reason", "x"), "has no rollouts")
     assert run("rollout", "start", FEATURE, "--candidate", "releases/assistant").exit_code == 0
     bad(run("rollout", "start", FEATURE, "--candidate", "releases/assistant"),
         "already has an active rollout")
     bad(run("rollout", "approve", FEATURE, "--reason", "x"), "cannot approve")
     bad(run("controller", "--interval", "0"), "--interval must be a positive")
     assert run_json("rollout", "abort", FEATURE, "--reason", "later")["status"] == "aborted"
+    bad(run("rollout", "resume", FEATURE, "--reason", "x"),
+        "has no active rollout: its latest, #1, is already aborted; nothing to resume")
     assert audit_actions(db_url) == ["rollout.create", "rollout.start", "rollout.abort"]
 
 

@@ -20,7 +20,7 @@ from rollout_helpers import (
     record_verdict,
 )
 
-from rampway.errors import ConfigError, RefError
+from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
 from rampway.rollout import ActiveAllocations, Controller, Status, repo
 from rampway.rollout.tables import rollouts
 from rampway.store import Store
@@ -74,7 +74,7 @@ def test_bad_starts_are_refused_and_write_nothing(store: Store) -> None:
     controller.start(FEATURE, candidate, plan=plan(), actor="ana")
     third = publish(store, FEATURE, "v3")
     before = _snapshot(store)
-    with pytest.raises(ConfigError, match=r"already has an active rollout \(#1, running at 5%\)"):
+    with pytest.raises(StateConflict, match=r"already has an active rollout \(#1, running at 5%\)"):
         controller.start(FEATURE, third, plan=plan(), actor="bob")
     _nothing_written(store, before)
 
@@ -138,7 +138,7 @@ def test_database_refuses_a_second_active_rollout_even_past_the_check(store: Sto
     controller.start(FEATURE, candidate, plan=plan(), actor="ana")
     rollout = repo.active(store, FEATURE)
     assert rollout is not None
-    with pytest.raises(ConfigError, match="already has an active rollout"):
+    with pytest.raises(StateConflict, match="already has an active rollout"):
         repo.create(store, feature=FEATURE, candidate=candidate, baseline=rollout.baseline,
                     baseline_channel="production", plan=plan(), actor="x",
                     now=controller.now(), reason="race")
@@ -148,9 +148,9 @@ def test_pause_resume_promote_moves_production(store: Store) -> None:
     controller, _, _, candidate = _started(store)
     paused = controller.command(FEATURE, "pause", actor="bob", reason="looking into tickets")
     assert paused.status is Status.PAUSED and paused.weight_bp == 500
-    with pytest.raises(ConfigError, match="cannot pause: rollout is paused"):
+    with pytest.raises(StateConflict, match="cannot pause: rollout is paused"):
         controller.command(FEATURE, "pause", actor="bob", reason="again")
-    with pytest.raises(ConfigError, match="cannot approve"):
+    with pytest.raises(StateConflict, match="cannot approve"):
         controller.command(FEATURE, "approve", actor="bob", reason="x")
     resumed = controller.command(FEATURE, "resume", actor="bob", reason="false alarm")
     assert resumed.status is Status.RUNNING
@@ -162,8 +162,16 @@ def test_pause_resume_promote_moves_production(store: Store) -> None:
     moves = store.channel_history(FEATURE, "production")
     assert moves[0].reason.startswith("rollout support-bot#1 completed: urgent fix")
     assert ActiveAllocations.load(store).choose(FEATURE, "u1") is None
-    with pytest.raises(ConfigError, match="has no active rollout"):
+    with pytest.raises(StateConflict, match="has no active rollout: its latest, #1, is "
+                       "already completed; nothing to abort"):
         controller.command(FEATURE, "abort", actor="bob", reason="too late")
+    done_version = repo.get(store, 1).version
+    with pytest.raises(StateConflict, match="already completed"):  # If-Match of what it is
+        controller.command(FEATURE, "abort", actor="bob", reason="x",
+                           expected_version=done_version)
+    with pytest.raises(ConflictError, match="changed since you read it"):  # moved since
+        controller.command(FEATURE, "abort", actor="bob", reason="x",
+                           expected_version=done_version - 1)
     actions = [e.action for e in reversed(store.list_audit(object_type="rollout"))]
     assert actions == ["rollout.create", "rollout.start", "rollout.pause", "rollout.resume",
                        "rollout.complete"]
@@ -189,6 +197,8 @@ def test_abort_and_rollback_leave_production_untouched(
 
 def test_unknown_command_and_stale_command(store: Store) -> None:
     controller, _, _, _ = _started(store)
+    with pytest.raises(RefError, match="feature 'echo' has no rollouts"):
+        controller.command("echo", "pause", actor="bob", reason="x")
     with pytest.raises(ConfigError, match="unknown rollout command 'explode'"):
         controller.command(FEATURE, "explode", actor="bob", reason="x")
     rollout = repo.active(store, FEATURE)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rampway.errors import ConfigError
+from rampway.errors import ConfigError, StateConflict
 from rampway.rollout import Action, Evaluation, Plan, Status
 from rampway.rollout.state import Position, command, on_evaluation, start
 
@@ -54,7 +54,7 @@ def test_start_and_commands() -> None:
     t = start(PLAN, pending)
     assert (t.kind, t.status, t.step, t.weight_bp, t.new_step) == (
         "start", Status.RUNNING, 0, 500, True)
-    with pytest.raises(ConfigError, match="not pending"):
+    with pytest.raises(StateConflict, match="not pending"):
         start(PLAN, running())
     waiting = Position(Status.AWAITING_APPROVAL, 1, 500, T)
     t = command(PLAN, waiting, "approve", "ok")
@@ -63,7 +63,29 @@ def test_start_and_commands() -> None:
     assert (t.status, t.weight_bp) == (Status.COMPLETED, 10000)
     t = command(PLAN, Position(Status.PAUSED, 0, 500, T), "resume", "go")
     assert t.status is Status.RUNNING and t.new_step
-    with pytest.raises(ConfigError, match="already completed"):
+    with pytest.raises(StateConflict, match="already completed"):
         command(PLAN, Position(Status.COMPLETED, 2, 10000, T), "abort", "x")
-    with pytest.raises(ConfigError, match="cannot resume: rollout is running"):
+    with pytest.raises(StateConflict, match="cannot resume: rollout is running"):
         command(PLAN, running(), "resume", "x")
+
+
+@pytest.mark.parametrize("name", ["pause", "resume", "approve", "promote", "abort", "rollback"])
+@pytest.mark.parametrize("status", [Status.COMPLETED, Status.ROLLED_BACK, Status.ABORTED])
+def test_every_command_on_a_finished_rollout_is_a_state_conflict(
+    name: str, status: Status
+) -> None:
+    with pytest.raises(StateConflict, match=f"already {status.value}; nothing to {name}"):
+        command(PLAN, Position(status, 1, 0, T), name, "x")
+
+
+def test_commands_that_do_not_fit_an_active_state_are_state_conflicts() -> None:
+    paused = Position(Status.PAUSED, 0, 500, T)
+    waiting = Position(Status.AWAITING_APPROVAL, 1, 500, T)
+    refused = [(running(), "resume"), (running(), "approve"), (paused, "pause"),
+               (paused, "approve"), (waiting, "pause"), (waiting, "resume")]
+    for pos, name in refused:
+        with pytest.raises(StateConflict, match=f"cannot {name}: rollout is {pos.status.value}"):
+            command(PLAN, pos, name, "x")
+    with pytest.raises(ConfigError, match="unknown rollout command") as info:
+        command(PLAN, Position(Status.COMPLETED, 2, 10000, T), "explode", "x")
+    assert not isinstance(info.value, StateConflict)  # bad input, whatever the state

@@ -12,6 +12,11 @@ entries (rollout.create, rollout.gate_skipped, rollout.<transition>) in one tran
 key's name as actor; these routes add no audit rows of their own. A start needs a recorded PASS
 gate of the candidate against the release the plan's baseline channel serves, unless
 `skip_gate` with a `reason` (audited). Commands honour `If-Match: "<version>"` (409 if stale).
+
+Status codes: a command or start that the current state rules out — resume a running
+rollout, pause one that already completed or rolled back, start while another rollout of the
+feature is active — is 409 with `type: state_conflict` (`rampway.errors.StateConflict`); a
+stale If-Match is 409 `conflict`; bad input 400; a feature that never had a rollout 404.
 Guardrail results are recomputed from the event log for an active rollout, else the last
 stored look.
 """
@@ -223,8 +228,7 @@ def _command(routes: RolloutRoutes, name: str, editor: Any,
              if_match: IfMatchParser) -> Callable[..., JSONResponse]:
     def command(feature: str, body: RolloutCommandIn, key: editor,
                 if_match_header: IfMatch = None) -> JSONResponse:
-        routes.latest(feature)  # 404 for a feature that never had a rollout
-        done = routes.controller.command(
+        done = routes.controller.command(  # 404 for a feature that never had a rollout
             feature, name, actor=key.name, reason=body.reason,
             expected_version=if_match(if_match_header),
         )

@@ -7,8 +7,9 @@ This is what the CLI uses with `--server URL` (key from `$RAMPWAY_API_KEY`):
     client.put_definition("flag", "support-bot.enabled", {...}, reason="incident", if_match=etag)
 
 A 401 comes back as AuthenticationError, 403 PermissionDenied, 404 RefError, 409
-ConflictError, an invalid flag as FlagError and other 4xx as ConfigError — the same errors the
-direct-to-store path raises, so CLI commands handle both alike.
+ConflictError (StateConflict when the body's code says `state_conflict`), an invalid flag as
+FlagError and other 4xx as ConfigError — the same errors the direct-to-store path raises, so
+CLI commands handle both alike.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rampway.errors import (
     PermissionDenied,
     RampwayError,
     RefError,
+    StateConflict,
     StoreError,
 )
 
@@ -35,6 +37,11 @@ _BY_STATUS: dict[int, type[RampwayError]] = {
     403: PermissionDenied,
     404: RefError,
     409: ConflictError,
+}
+# Errors the body's `code` names more precisely than its HTTP status does.
+_BY_CODE: dict[str, type[RampwayError]] = {
+    FlagError.code: FlagError,
+    StateConflict.code: StateConflict,
 }
 
 
@@ -45,9 +52,7 @@ def error_from(response: httpx.Response) -> RampwayError:
     except ValueError:
         error = {}
     message = str(error.get("message") or f"HTTP {response.status_code}: {response.text[:200]}")
-    if error.get("code") == "invalid_flag":
-        return FlagError(message)
-    kind = _BY_STATUS.get(response.status_code)
+    kind = _BY_CODE.get(str(error.get("code"))) or _BY_STATUS.get(response.status_code)
     if kind is not None:
         return kind(message)
     if response.status_code < 500:

@@ -30,7 +30,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rampway.assign import BUCKETS
-from rampway.errors import ConfigError, ConflictError, RampwayError, RefError
+from rampway.errors import (
+    ConfigError,
+    ConflictError,
+    RampwayError,
+    RefError,
+    StateConflict,
+)
 from rampway.gate.records import latest_gate
 from rampway.rollout import repo, state
 from rampway.rollout._judge import Evaluation, aggregate, judge
@@ -232,18 +238,18 @@ class Controller:
     ) -> RolloutRecord:
         """pause / resume / approve / promote / abort / rollback the feature's active rollout.
 
-        `expected_version` (the rollout version the caller last saw, e.g. an admin API
-        If-Match) refuses with ConflictError when the rollout moved since; the transition is
-        a compare-and-swap on that same version, so there is no window in between.
+        Refusals: RefError when the feature never had a rollout; StateConflict (409) when
+        the command does not fit the state (its latest rollout already finished, resume
+        while running, …). `expected_version` (the rollout version the caller last saw, e.g.
+        an admin API If-Match) refuses with ConflictError when the rollout moved since; the
+        transition is a compare-and-swap on that same version, so there is no window between.
         """
+        state.check_command(name)
         if not reason.strip():
             raise ConfigError("a reason is required (it goes to the audit log)")
         rollout = repo.active(self.store, feature)
-        if rollout is None and expected_version is not None:
-            raise ConflictError(f"feature {feature!r} has no active rollout any more: "
-                                "it changed since you read it")
         if rollout is None:
-            raise ConfigError(f"feature {feature!r} has no active rollout")
+            raise self._no_active(feature, name, expected_version)
         if expected_version is not None and expected_version != rollout.version:
             raise ConflictError(
                 f"rollout {rollout.ref} is at version {rollout.version}, not "
@@ -256,6 +262,17 @@ class Controller:
                 f"rollout {rollout.ref} changed while you acted; check its status and retry"
             )
         return done
+
+    def _no_active(self, feature: str, name: str, expected_version: int | None) -> RampwayError:
+        """Why there is nothing to command: no rollout ever, or the latest one finished."""
+        latest = repo.latest(self.store, feature)
+        if latest is None:
+            return RefError(f"feature {feature!r} has no rollouts")
+        if expected_version is not None and expected_version != latest.version:
+            return ConflictError(f"feature {feature!r} has no active rollout any more: "
+                                 "it changed since you read it")
+        return StateConflict(f"feature {feature!r} has no active rollout: its latest, "
+                             f"#{latest.id}, is already {latest.status.value}; nothing to {name}")
 
     # -- writing ---------------------------------------------------------------------------
 

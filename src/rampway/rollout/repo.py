@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Row
 
-from rampway.errors import ConfigError, ConflictError, StoreError
+from rampway.errors import ConfigError, ConflictError, StateConflict, StoreError
 from rampway.rollout.plan import Plan, plan_from_json
 from rampway.rollout.state import ACTIVE, Position, Status, Transition
 from rampway.rollout.tables import rollouts
@@ -147,7 +147,9 @@ def create(
     reason: str,
     gate: dict[str, Any] | None = None,
 ) -> RolloutRecord:
-    """Insert a pending rollout (audited). A second active rollout on the feature is refused.
+    """Insert a pending rollout (audited). A second active rollout on the feature is refused
+    (StateConflict: the feature's state rules it out, even when a racing start got past
+    `check_no_overlap`).
 
     `gate` is kept on the row and in the audit entry; a skipped gate also gets an audit entry
     of its own (`rollout.gate_skipped`, with the reason), so overrides are easy to find.
@@ -181,7 +183,7 @@ def create(
                 )
             store.bump_control_version(conn)
     except ConflictError as error:  # the unique active_feature index fired: a racing start
-        raise ConfigError(_overlap_message(feature, active(store, feature))) from error
+        raise StateConflict(_overlap_message(feature, active(store, feature))) from error
     return get(store, new_id)
 
 
@@ -196,7 +198,7 @@ def _overlap_message(feature: str, other: RolloutRecord | None) -> str:
 def check_no_overlap(store: Store, feature: str) -> None:
     other = active(store, feature)
     if other is not None:
-        raise ConfigError(_overlap_message(feature, other))
+        raise StateConflict(_overlap_message(feature, other))
 
 
 def apply(

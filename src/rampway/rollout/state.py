@@ -17,6 +17,9 @@ Rules the controller applies at every look (see `on_evaluation`):
   completes the rollout (the caller then moves the baseline channel to the candidate).
 
 Resuming restarts the step's clock and data window: the old window is what made it pause.
+
+A command the current state rules out (resume a running rollout, abort a finished one) raises
+`StateConflict` (HTTP 409 in the admin API); an unknown command is plain bad input (ConfigError).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from rampway.assign import BUCKETS
-from rampway.errors import ConfigError
+from rampway.errors import ConfigError, StateConflict
 from rampway.rollout.plan import Plan
 from rampway.rollout.verdicts import Action, Evaluation
 
@@ -90,7 +93,7 @@ def enter_step(plan: Plan, pos: Position, k: int, kind: str, reason: str,
 def start(plan: Plan, pos: Position) -> Transition:
     """pending → the first step."""
     if pos.status is not Status.PENDING:
-        raise ConfigError(f"rollout is {pos.status.value}, not pending")
+        raise StateConflict(f"rollout is {pos.status.value}, not pending")
     return enter_step(plan, pos, 0, "start", "rollout started")
 
 
@@ -119,10 +122,17 @@ def on_evaluation(
     return None
 
 
+def check_command(name: str) -> None:
+    """ConfigError unless `name` is one of COMMANDS."""
+    if name not in COMMANDS:
+        raise ConfigError(f"unknown rollout command {name!r} (known: {', '.join(COMMANDS)})")
+
+
 def command(plan: Plan, pos: Position, name: str, reason: str) -> Transition:
-    """A human's command; ConfigError when it makes no sense in the current state."""
+    """A human's command; StateConflict when the current state rules it out."""
+    check_command(name)
     if not pos.status.active:
-        raise ConfigError(f"rollout is already {pos.status.value}; nothing to {name}")
+        raise StateConflict(f"rollout is already {pos.status.value}; nothing to {name}")
     allowed = {
         "pause": {Status.RUNNING},
         "resume": {Status.PAUSED},
@@ -130,7 +140,7 @@ def command(plan: Plan, pos: Position, name: str, reason: str) -> Transition:
     }.get(name)
     if allowed is not None and pos.status not in allowed:
         wanted = " or ".join(s.value for s in sorted(allowed))
-        raise ConfigError(f"cannot {name}: rollout is {pos.status.value}, not {wanted}")
+        raise StateConflict(f"cannot {name}: rollout is {pos.status.value}, not {wanted}")
     if name == "pause":
         return Transition("pause", Status.PAUSED, pos.step, pos.weight_bp, reason)
     if name == "resume":
@@ -142,9 +152,7 @@ def command(plan: Plan, pos: Position, name: str, reason: str) -> Transition:
         return Transition("complete", Status.COMPLETED, len(plan.steps) - 1, BUCKETS, reason)
     if name == "abort":
         return Transition("abort", Status.ABORTED, pos.step, 0, reason)
-    if name == "rollback":
-        return Transition("rollback", Status.ROLLED_BACK, pos.step, 0, reason)
-    raise ConfigError(f"unknown rollout command {name!r} (known: {', '.join(COMMANDS)})")
+    return Transition("rollback", Status.ROLLED_BACK, pos.step, 0, reason)
 
 
 def _duration(seconds: float) -> str:
@@ -161,6 +169,7 @@ __all__ = [
     "Position",
     "Status",
     "Transition",
+    "check_command",
     "command",
     "dwell_elapsed",
     "enter_step",
