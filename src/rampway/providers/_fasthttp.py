@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -52,25 +53,60 @@ class FastTransport(httpx.AsyncBaseTransport):
         key = (url.host, url.port or 80)
         timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
         raw = _encode(request, await request.aread())
-        reused = bool(self._idle.get(key))
-        conn = await self._checkout(key, timeouts.get("connect"))
+        conn, head = await self._send(key, raw, timeouts.get("connect"), timeouts.get("read"))
+        return self._response(conn, head, request, timeouts.get("read"))
+
+    async def exchange(self, key: tuple[str, int], raw: bytes, timeout: float | None
+                       ) -> tuple[int, dict[str, str], bytes]:
+        """One whole exchange of an already encoded request, without httpx's objects.
+
+        The hot path for small JSON calls: (status, lower-cased headers, decoded body).
+        """
+        conn, head = await self._send(key, raw, timeout, timeout)
         try:
-            head = await self._exchange(conn, raw, timeouts.get("read"))
+            status, headers = _parse_head(head)
+            lowered = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+            keep, chunks = _body_reader(conn.reader, status, lowered, timeout, head_only=False)
+            body = b"".join([chunk async for chunk in chunks])
+        except BaseException:
+            conn.close()
+            raise
+        if keep:
+            self._release(conn)
+        else:
+            conn.close()
+        encoding = lowered.get("content-encoding", "identity").lower()
+        if encoding in ("gzip", "deflate"):  # we never ask for it, but a proxy may send it
+            try:
+                body = zlib.decompress(body, 47)  # 47: gzip or zlib header, auto-detected
+            except zlib.error as exc:
+                raise httpx.DecodingError(f"bad {encoding} body: {exc}") from exc
+        elif encoding != "identity":
+            raise httpx.DecodingError(f"unsupported content-encoding {encoding!r}")
+        return status, lowered, body
+
+    async def _send(self, key: tuple[str, int], raw: bytes, connect_timeout: float | None,
+                    read_timeout: float | None) -> tuple[_Conn, bytes]:
+        """Write the request and read the response head, on a pooled connection if one is idle."""
+        reused = bool(self._idle.get(key))
+        conn = await self._checkout(key, connect_timeout)
+        try:
+            return conn, await self._exchange(conn, raw, read_timeout)
         except (httpx.ReadError, httpx.RemoteProtocolError):
             conn.close()
             if not reused:
                 raise
-            # The server may close an idle keep-alive connection just as we reuse it.
-            conn = await self._connect(key, timeouts.get("connect"))
-            try:
-                head = await self._exchange(conn, raw, timeouts.get("read"))
-            except BaseException:
-                conn.close()
-                raise
         except BaseException:
             conn.close()
             raise
-        return self._response(conn, head, request, timeouts.get("read"))
+        # The server may close an idle keep-alive connection just as we reuse it: one retry on a
+        # fresh connection (the request never reached the application).
+        conn = await self._connect(key, connect_timeout)
+        try:
+            return conn, await self._exchange(conn, raw, read_timeout)
+        except BaseException:
+            conn.close()
+            raise
 
     async def aclose(self) -> None:
         for conns in self._idle.values():
@@ -125,19 +161,11 @@ class FastTransport(httpx.AsyncBaseTransport):
     def _response(self, conn: _Conn, head: bytes, request: httpx.Request,
                   timeout: float | None) -> httpx.Response:
         status, headers = _parse_head(head)
-        lowered = {k.lower(): v for k, v in headers}
-        keep = lowered.get(b"connection", b"").lower() != b"close"
-        if request.method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            body: httpx.AsyncByteStream = _Body(self, conn, _empty(), keep)
-        elif lowered.get(b"transfer-encoding", b"").lower() == b"chunked":
-            body = _Body(self, conn, _chunked(conn.reader, timeout), keep)
-        elif b"content-length" in lowered:
-            body = _Body(self, conn, _sized(conn.reader, int(lowered[b"content-length"]), timeout),
-                         keep)
-        else:
-            body = _Body(self, conn, _until_eof(conn.reader, timeout), False)
-        return httpx.Response(status, headers=headers, stream=body, request=request,
-                              extensions={"http_version": b"HTTP/1.1"})
+        lowered = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+        keep, chunks = _body_reader(conn.reader, status, lowered, timeout,
+                                    head_only=request.method == "HEAD")
+        return httpx.Response(status, headers=headers, stream=_Body(self, conn, chunks, keep),
+                              request=request, extensions={"http_version": b"HTTP/1.1"})
 
 
 class _Body(httpx.AsyncByteStream):
@@ -188,6 +216,23 @@ def _encode(request: httpx.Request, content: bytes) -> bytes:
         lines.append(b"content-length: " + str(len(content)).encode() + b"\r\n")
     lines.append(b"\r\n")
     return b"".join(lines) + content
+
+
+def _body_reader(reader: asyncio.StreamReader, status: int, headers: dict[str, str],
+                 timeout: float | None, *, head_only: bool) -> tuple[bool, AsyncIterator[bytes]]:
+    """(keep the connection afterwards?, the body's chunks) as RFC 9112 §6.3 frames them."""
+    keep = headers.get("connection", "").lower() != "close"
+    if head_only or status in (204, 304) or 100 <= status < 200:
+        return keep, _empty()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        return keep, _chunked(reader, timeout)
+    if "content-length" in headers:
+        try:
+            size = int(headers["content-length"])
+        except ValueError as exc:
+            raise httpx.RemoteProtocolError("bad content-length") from exc
+        return keep, _sized(reader, size, timeout)
+    return False, _until_eof(reader, timeout)
 
 
 def _parse_head(head: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:

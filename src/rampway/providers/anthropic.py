@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -29,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from rampway.errors import ProviderBadRequest, ProviderError, StreamInterrupted
+from rampway.errors import ProviderBadRequest, ProviderError
 from rampway.providers import _http
 from rampway.providers.types import (
     ChatRequest,
@@ -91,8 +90,9 @@ class AnthropicProvider:
         all_headers.update(headers or {})
         if api_key:
             all_headers["x-api-key"] = api_key
-        self._client = _http.make_client(
-            self.base_url, all_headers, max_connections=max_connections, transport=transport
+        self._upstream = _http.Upstream(
+            name, self.base_url, all_headers, secret=api_key, max_connections=max_connections,
+            transport=transport,
         )
 
     def __repr__(self) -> str:
@@ -101,44 +101,27 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
         body = encode_request(request, stream=False, default_max_tokens=self.default_max_tokens)
         started = time.perf_counter()
+        raw = await self._upstream.post("/v1/messages", body, model=request.model,
+                                        timeout=timeout)
         try:
-            async with asyncio.timeout(timeout):
-                resp = await self._client.post("/v1/messages", content=body, timeout=timeout)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise self._transport_error(exc, request) from exc
-        if resp.status_code >= 400:
-            raise self._status_error(resp.status_code, resp.content, resp.headers, request)
-        try:
-            response = decode_response(json.loads(resp.content), self.name)
+            response = decode_response(json.loads(raw), self.name)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise _http.bad_payload(exc, provider=self.name, model=request.model) from exc
+            raise self._upstream.bad_payload(exc, request.model) from exc
         response.latency_s = time.perf_counter() - started
         return response
 
     async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamChunk]:
         """Chunks as events arrive; a stream that ends before `message_delta` raises."""
         body = encode_request(request, stream=True, default_max_tokens=self.default_max_tokens)
-        req = self._client.build_request("POST", "/v1/messages", content=body, timeout=timeout)
-        req.headers["accept"] = "text/event-stream"
-        try:
-            resp = await self._client.send(req, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, request) from exc
-        try:
-            if resp.status_code >= 400:
-                try:
-                    raw = await resp.aread()
-                except httpx.HTTPError as exc:
-                    raise self._transport_error(exc, request) from exc
-                raise self._status_error(resp.status_code, raw, resp.headers, request)
+        async with self._upstream.stream("/v1/messages", body, model=request.model,
+                                         timeout=timeout) as resp:
             async for chunk in self._chunks(resp, request):
                 yield chunk
-        finally:
-            await resp.aclose()
 
     async def _chunks(
         self, resp: httpx.Response, request: ChatRequest
     ) -> AsyncIterator[StreamChunk]:
+        upstream, model = self._upstream, request.model
         state = _StreamState()
         yielded = False
         try:
@@ -147,7 +130,7 @@ class AnthropicProvider:
                     chunk = self._decode_event(event, data, state, request)
                 except ProviderError as exc:
                     if yielded:
-                        raise self._cut(request, exc.message) from exc
+                        raise upstream.cut(model, exc.message) from exc
                     raise
                 if chunk is not None:
                     yielded = True
@@ -156,10 +139,10 @@ class AnthropicProvider:
                     break
         except httpx.HTTPError as exc:
             if not yielded:
-                raise self._transport_error(exc, request) from exc
-            raise self._cut(request, type(exc).__name__) from exc
+                raise upstream.transport_error(exc, model) from exc
+            raise upstream.cut(model, type(exc).__name__) from exc
         if not state.finished:
-            raise self._cut(request, "stream ended before message_delta/stop_reason")
+            raise upstream.cut(model, "stream ended before message_delta/stop_reason")
 
     def _decode_event(
         self, event: str, data: str, state: _StreamState, request: ChatRequest
@@ -167,40 +150,19 @@ class AnthropicProvider:
         try:
             payload = json.loads(data)
         except ValueError as exc:
-            raise _http.bad_payload(exc, provider=self.name, model=request.model) from exc
+            raise self._upstream.bad_payload(exc, request.model) from exc
         kind = payload.get("type", event) if isinstance(payload, dict) else event
         if kind == "error":
             err = payload.get("error") or {}
             status = _ERROR_STATUS.get(str(err.get("type")), 500)
-            raise self._status_error(status, payload, {}, request)
+            raise self._upstream.status_error(status, payload, {}, request.model)
         try:
             return state.apply(kind, payload)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise _http.bad_payload(exc, provider=self.name, model=request.model) from exc
-
-    def _cut(self, request: ChatRequest, why: str) -> StreamInterrupted:
-        return StreamInterrupted(
-            f"{self.name}/{request.model}: stream cut before completion ({why})",
-            provider=self.name,
-            model=request.model,
-        )
-
-    def _status_error(
-        self,
-        status: int,
-        body: bytes | Mapping[str, Any],
-        headers: Mapping[str, str],
-        request: ChatRequest,
-    ) -> ProviderError:
-        return _http.translate_status(
-            status, body, headers, provider=self.name, model=request.model, secret=self._secret
-        )
-
-    def _transport_error(self, exc: Exception, request: ChatRequest) -> ProviderError:
-        return _http.translate_transport(exc, provider=self.name, model=request.model)
+            raise self._upstream.bad_payload(exc, request.model) from exc
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._upstream.aclose()
 
 
 @dataclass(slots=True)

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -22,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from rampway.errors import ProviderError, StreamInterrupted
+from rampway.errors import ProviderError
 from rampway.providers import _http
 from rampway.providers.types import (
     ChatRequest,
@@ -78,8 +77,9 @@ class OpenAICompatProvider:
         all_headers.update(headers or {})
         if api_key:
             all_headers["authorization"] = f"Bearer {api_key}"
-        self._client = _http.make_client(
-            self.base_url, all_headers, max_connections=max_connections, transport=transport
+        self._upstream = _http.Upstream(
+            name, self.base_url, all_headers, secret=api_key, max_connections=max_connections,
+            transport=transport,
         )
 
     def __repr__(self) -> str:
@@ -88,40 +88,27 @@ class OpenAICompatProvider:
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
         body = encode_request(request, stream=False)
         started = time.perf_counter()
+        raw = await self._upstream.post("/chat/completions", body, model=request.model,
+                                        timeout=timeout)
         try:
-            async with asyncio.timeout(timeout):
-                resp = await self._client.post("/chat/completions", content=body, timeout=timeout)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise self._transport_error(exc, request) from exc
-        if resp.status_code >= 400:
-            raise self._status_error(resp, resp.content, request)
-        try:
-            response = decode_response(json.loads(resp.content), self.name)
+            response = decode_response(json.loads(raw), self.name)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise _http.bad_payload(exc, provider=self.name, model=request.model) from exc
+            raise self._upstream.bad_payload(exc, request.model) from exc
         response.latency_s = time.perf_counter() - started
         return response
 
     async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamChunk]:
         """Chunks as they arrive; a stream that ends without a finish_reason raises."""
         body = encode_request(request, stream=True)
-        req = self._client.build_request("POST", "/chat/completions", content=body, timeout=timeout)
-        req.headers["accept"] = "text/event-stream"
-        try:
-            resp = await self._client.send(req, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, request) from exc
-        try:
-            if resp.status_code >= 400:
-                raise self._status_error(resp, await self._read_body(resp, request), request)
+        async with self._upstream.stream("/chat/completions", body, model=request.model,
+                                         timeout=timeout) as resp:
             async for chunk in self._chunks(resp, request):
                 yield chunk
-        finally:
-            await resp.aclose()
 
     async def _chunks(
         self, resp: httpx.Response, request: ChatRequest
     ) -> AsyncIterator[StreamChunk]:
+        upstream, model = self._upstream, request.model
         finished = yielded = False
         try:
             async for _event, data in _http.iter_sse(resp):
@@ -131,67 +118,32 @@ class OpenAICompatProvider:
                     chunk = self._decode_chunk(data, request)
                 except ProviderError as exc:
                     if yielded:
-                        raise self._cut(request, exc.message) from exc
+                        raise upstream.cut(model, exc.message) from exc
                     raise
                 finished = finished or chunk.finish_reason is not None
                 yielded = True
                 yield chunk
         except httpx.HTTPError as exc:
             if not yielded:
-                raise self._transport_error(exc, request) from exc
-            raise self._cut(request, f"{type(exc).__name__}") from exc
+                raise upstream.transport_error(exc, model) from exc
+            raise upstream.cut(model, f"{type(exc).__name__}") from exc
         if not finished:
-            raise self._cut(request, "stream ended without a finish_reason")
+            raise upstream.cut(model, "stream ended without a finish_reason")
 
     def _decode_chunk(self, data: str, request: ChatRequest) -> StreamChunk:
         try:
             payload = json.loads(data)
         except ValueError as exc:
-            raise _http.bad_payload(exc, provider=self.name, model=request.model) from exc
+            raise self._upstream.bad_payload(exc, request.model) from exc
         if isinstance(payload, dict) and payload.get("error"):
-            raise _http.translate_status(
-                _error_status(payload),
-                payload,
-                {},
-                provider=self.name,
-                model=request.model,
-                secret=self._secret,
-            )
+            raise self._upstream.status_error(_error_status(payload), payload, {}, request.model)
         try:
             return decode_chunk(payload)
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise _http.bad_payload(exc, provider=self.name, model=request.model) from exc
-
-    async def _read_body(self, resp: httpx.Response, request: ChatRequest) -> bytes:
-        try:
-            return await resp.aread()
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, request) from exc
-
-    def _cut(self, request: ChatRequest, why: str) -> StreamInterrupted:
-        return StreamInterrupted(
-            f"{self.name}/{request.model}: stream cut before completion ({why})",
-            provider=self.name,
-            model=request.model,
-        )
-
-    def _status_error(
-        self, resp: httpx.Response, body: bytes, request: ChatRequest
-    ) -> ProviderError:
-        return _http.translate_status(
-            resp.status_code,
-            body,
-            resp.headers,
-            provider=self.name,
-            model=request.model,
-            secret=self._secret,
-        )
-
-    def _transport_error(self, exc: Exception, request: ChatRequest) -> ProviderError:
-        return _http.translate_transport(exc, provider=self.name, model=request.model)
+            raise self._upstream.bad_payload(exc, request.model) from exc
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._upstream.aclose()
 
 
 def encode_request(request: ChatRequest, *, stream: bool) -> bytes:
