@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gateway_helpers import make_project
 
-from rampway.gateway.runtime import settle_heap
+from rampway._heap import settle_heap
 from rampway.gateway.serve import ENV_PROJECT, app_from_env
 
 

@@ -56,6 +56,7 @@ def serve(
     """Serve the simulator over HTTP until interrupted."""
     import uvicorn
 
+    from rampway._heap import settle_heap
     from rampway.providers.sim import create_app
 
     if not 0 <= port <= 65535:
@@ -73,9 +74,10 @@ def serve(
     err_console.print(f"rampway sim listening on http://{host}:{bound} "
                       f"(OpenAI base URL http://{host}:{bound}/v1; models: "
                       f"{', '.join(cfg.models)}; time_scale {cfg.time_scale:g})", markup=False)
-    server = uvicorn.Server(uvicorn.Config(create_app(cfg), log_level="warning", http="h11",
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg), log_level="warning", http="auto",
                                            ws="none", lifespan="off", access_log=False,
                                            timeout_graceful_shutdown=2))
+    settle_heap()  # the bench's baseline: a full collection must not stall it either
     server.run(sockets=[sock])
 
 

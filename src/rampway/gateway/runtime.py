@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -178,19 +177,4 @@ class Runtime:
         return self.started and self.watcher.snapshot.version >= 0
 
 
-def settle_heap() -> None:
-    """Keep the cyclic GC away from everything alive once a serving process is built.
-
-    A full (generation 2) collection walks every tracked object; with what a gateway imports
-    (SQLAlchemy, pydantic, the admin app, the controller's numpy/scipy) that is ~170,000
-    objects, a 70-150 ms stop of the event loop every few seconds of traffic: it was the
-    gateway's p99. `gc.freeze()` moves them to the permanent generation, which collections
-    never scan; what requests allocate afterwards is collected as usual. It is process-wide,
-    so only `rampway serve`'s workers call it (right after building their app), never the SDK
-    embedded in someone else's application.
-    """
-    gc.collect()
-    gc.freeze()
-
-
-__all__ = ["Runtime", "provider_config", "settle_heap"]
+__all__ = ["Runtime", "provider_config"]

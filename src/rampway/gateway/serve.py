@@ -28,11 +28,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from rampway._heap import settle_heap
 from rampway.config import Project, load_project
 from rampway.errors import ConfigError
 from rampway.gateway.app import GatewayApp
 from rampway.gateway.rollouts import RolloutLoop
-from rampway.gateway.runtime import Runtime, settle_heap
+from rampway.gateway.runtime import Runtime
 
 ENV_PROJECT = "RAMPWAY_PROJECT"
 ENV_SIM_URL = "RAMPWAY_SIM_URL"
@@ -52,7 +53,7 @@ def app_from_env() -> GatewayApp:
         rollout_interval=float(interval) if interval else None,
     )
     app = GatewayApp(runtime)
-    settle_heap()  # this process only serves: full collections must not stall it (see there)
+    settle_heap()  # this process only serves: full collections must not stall it
     return app
 
 
@@ -93,6 +94,7 @@ def _sim_main(config_path: str | None, host: str, port: int, conn: Connection) -
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails cleanly
         conn.send(("error", str(exc)))
         return
+    settle_heap()  # this process only serves the simulator
     conn.send(("ok", server.openai_base_url))
     # The parent may die without cleaning up (uvicorn re-raises SIGTERM after its graceful
     # shutdown, which skips `finally` blocks): follow it rather than outlive it.

@@ -345,7 +345,7 @@ class SimServer:
         self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]
         uv_config = uvicorn.Config(create_app(runtime=self.runtime), log_level="warning",
-                                   http="h11", ws="none", lifespan="off", access_log=False,
+                                   http="auto", ws="none", lifespan="off", access_log=False,
                                    timeout_graceful_shutdown=max(1, math.ceil(shutdown_timeout)))
         self._server = uvicorn.Server(uv_config)
         self._thread: threading.Thread | None = None
