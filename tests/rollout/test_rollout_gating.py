@@ -117,3 +117,19 @@ def test_a_fail_is_refused_as_a_fail_whatever_its_basis_and_overriding_still_wor
     skipped = require_gate(stale, need=checked(), skip_reason="P0")
     assert skipped == {"skipped": True, "reason": "P0", "latest": stale.brief()}
 
+
+
+def test_a_pass_that_cannot_be_checked_is_refused_but_a_missing_one_is_named_first() -> None:
+    missing = f"no eval suite for 'support-bot': expected {SUITE}"
+    broken = GateBasis("", "", SUITE, "", problem=missing)
+    with pytest.raises(ConfigError) as refused:
+        require_gate(record(Verdict.PASS, suite_digest="5" * 64), need=checked(broken))
+    assert refused.value.message == (
+        "cannot tell whether gate #7 (candidate support-bot@c0ffee passed against 'production') "
+        f"holds under the current policy and suite: {missing}; "
+        "fix that, then run `rampway gate support-bot --candidate support-bot@c0ffee "
+        "--baseline support-bot@0b5e` (or override with --skip-gate --reason \"…\")")
+    with pytest.raises(ConfigError, match="has no recorded gate"):
+        require_gate(None, need=checked(broken))
+    with pytest.raises(ConfigError, match="is FAIL"):
+        require_gate(record(Verdict.FAIL), need=checked(broken))

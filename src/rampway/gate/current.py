@@ -26,17 +26,17 @@ from rampway.gate.run import load_policy
 def current_basis(project_root: Path, feature: str) -> GateBasis:
     """The feature's policy and suite as `rampway gate` would load them now.
 
-    A missing or broken suite or policy raises a ConfigError (its `file:line` message, saying
-    that a recorded gate cannot be checked against it): `rampway gate` could not run either.
+    A missing or broken suite or policy is not raised but kept as the basis' `problem` (the
+    error `rampway gate` would stop with): whether it matters is the caller's decision — a
+    rollout with no passing gate is refused for that first, one with a pass cannot have it
+    checked.
     """
+    shown = str(suite_path(project_root, feature).relative_to(project_root))
     try:
         suite = require_suite(project_root, feature)
         policy, source = load_policy(project_root, feature, suite)
     except ConfigError as exc:
-        raise ConfigError(
-            f"cannot check the recorded gate against the current policy and suite: {exc.message}"
-        ) from exc
-    shown = str(suite_path(project_root, feature).relative_to(project_root))
+        return GateBasis("", "", shown, "", problem=exc.message)
     return GateBasis(source, policy_digest(policy), shown, suite.digest)
 
 

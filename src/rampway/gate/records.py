@@ -48,12 +48,17 @@ _MAX_TEXT = 500
 
 @dataclass(frozen=True, slots=True)
 class GateBasis:
-    """What a gate decides under: its policy and eval suite, by name and content digest."""
+    """What a gate decides under: its policy and eval suite, by name and content digest.
+
+    `problem` says why they cannot be read (a missing suite, a broken policy: `file:line: …`);
+    the digests are then empty and match no record.
+    """
 
     policy: str  # "policies/<feature>.yaml" or "default policy", as a record names it
     policy_digest: str  # `policy_digest(policy)`, as a record keeps it
     suite: str  # "evals/<feature>/suite.yaml"
     suite_digest: str  # `Suite.digest`, as a record keeps it
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,13 @@ A pass counts only under the policy and eval suite the repo has now: `GateNeed.c
 `rampway gate FEATURE` would decide under, read by the caller with
 `rampway.gate.current.current_basis`) must match the digests the pass was recorded with, else
 the start is refused, naming what changed (policy, suite or both) since that gate and the
-command that decides again. A pass under a laxer policy or an older suite says nothing about
-the current one. Who can read the repo checks it: `rampway rollout start` always does; a
-caller without the project (an admin server started without one) passes `current=None`: the
-snapshot then lacks `"basis_checked": true`, and `rollout status` says the policy and suite
-were not checked (as for rollouts started before the check existed) — never a silent skip.
+command that decides again; a policy or suite that cannot be read leaves the pass unchecked,
+which refuses too. A pass under a laxer policy or an older suite says nothing about the current
+one. Who can read the repo checks it: `rampway rollout start` always does; a caller that cannot
+(a `Controller` built without `project_root`, e.g. for a server without a project) passes
+`current=None`: the snapshot then lacks `"basis_checked": true`, and `rollout status` says the
+policy and suite were not checked (as for rollouts started before the check existed) — never a
+silent skip.
 
 A feature with no release in its baseline channel yet has nothing to gate against and is not
 rolled out at all: its first release goes to production with `rampway channel set` (the
@@ -65,6 +67,8 @@ def require_gate(
                 "latest": None if latest is None else latest.brief()}
     if latest is None or latest.verdict.value != PASSED:
         raise ConfigError(refusal(latest, need))
+    if need.current is not None and need.current.problem:
+        raise ConfigError(unreadable(latest, need, need.current.problem))
     if need.current is not None and changed_since(latest, need.current):
         raise ConfigError(outdated(latest, need, need.current))
     checked = {} if need.current is None else {"basis_checked": True}
@@ -99,6 +103,13 @@ def outdated(latest: GateRecord, need: GateNeed, current: GateBasis) -> str:
             f"`{need.command()}` (or override with --skip-gate --reason \"…\")")
 
 
+def unreadable(latest: GateRecord, need: GateNeed, problem: str) -> str:
+    """One line: the pass cannot be checked because the current policy or suite is unreadable."""
+    return (f"cannot tell whether gate #{latest.id} (candidate {need.candidate} passed against "
+            f"'{need.channel}') holds under the current policy and suite: {problem}; fix that, "
+            f"then run `{need.command()}` (or override with --skip-gate --reason \"…\")")
+
+
 def refusal(latest: GateRecord | None, need: GateNeed) -> str:
     """One line: why the start is refused, the command that fixes it, and the override."""
     against = f"against '{need.channel}' ({need.baseline})"
@@ -126,4 +137,12 @@ def describe(gate: dict[str, Any] | None) -> str:
             f"at {gate['at']}{unchecked})")
 
 
-__all__ = ["GateNeed", "changed_since", "describe", "outdated", "refusal", "require_gate"]
+__all__ = [
+    "GateNeed",
+    "changed_since",
+    "describe",
+    "outdated",
+    "refusal",
+    "require_gate",
+    "unreadable",
+]
