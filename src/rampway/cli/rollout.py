@@ -60,7 +60,7 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the au
 def _controller(proj: Project, store: Store, interval: float | None = None) -> Controller:
     settings = settings_from(proj.config.rollouts, str(proj.config_path))
     return Controller(store, notifier=Notifier(settings.webhooks),
-                      interval=interval or settings.interval)
+                      interval=interval or settings.interval, project_root=proj.root)
 
 
 def _database_exists(proj: Project) -> bool:

@@ -8,6 +8,7 @@ says — and the same path for humans' commands and for starting a rollout.
 
 A start needs a recorded PASS gate of the candidate against the release the baseline channel
 serves (`rampway gate …`; see `gating`), or `skip_gate=True` with a reason, which is audited.
+Given `project_root`, the pass must also be under the policy and suite that project has now.
 
 The clock is injectable (epoch seconds), so tests compress hours into milliseconds. Deciding
 is pure (`judge`, `state`); this module does the reading (`extract`), the writing (`repo`,
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +39,7 @@ from rampway.errors import (
     RefError,
     StateConflict,
 )
+from rampway.gate.current import current_basis
 from rampway.gate.records import latest_gate
 from rampway.rollout import repo, state
 from rampway.rollout._judge import Evaluation, aggregate, judge
@@ -74,6 +77,7 @@ class Controller:
         notifier: Notifier | None = None,
         actor: str = CONTROLLER_ACTOR,
         interval: float = 60.0,
+        project_root: Path | None = None,  # the repo whose gate policy and suite a pass must match
     ) -> None:
         if interval <= 0:
             raise ConfigError("controller interval must be positive")
@@ -82,6 +86,7 @@ class Controller:
         self.notifier = notifier or Notifier()
         self.actor = actor
         self.interval = interval
+        self.project_root = project_root
         self.lost_races = 0  # transitions another process wrote first (CAS lost)
 
     def now(self) -> datetime:
@@ -123,8 +128,11 @@ class Controller:
                 "nothing to roll out"
             )
         repo.check_no_overlap(self.store, feature)
+        current = (None if skip_gate or self.project_root is None
+                   else current_basis(self.project_root, feature))
         need = GateNeed(feature, candidate_id, channel.release_id, plan.baseline,
-                        "" if published else self._gate_ref(feature, candidate_id, candidate_ref))
+                        "" if published else self._gate_ref(feature, candidate_id, candidate_ref),
+                        current)
         latest = latest_gate(self.store, feature, candidate_id, channel.release_id)
         gate = require_gate(latest, need=need, skip_reason=reason if skip_gate else None)
         return StartCheck(candidate_id, channel.release_id, gate)
