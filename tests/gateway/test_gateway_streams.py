@@ -1,6 +1,6 @@
-"""Streams that end early: a client that disconnects cancels the upstream call (before the first
-token or mid-stream, on both wire formats), and an upstream failure after the Anthropic stream
-started reaches the client as an Anthropic `event: error`."""
+"""Calls that end early: a client that disconnects cancels the upstream call (before the first
+token or mid-stream, on both wire formats, and non-streaming calls too), and an upstream failure
+after the Anthropic stream started reaches the client as an Anthropic `event: error`."""
 
 from __future__ import annotations
 
@@ -32,7 +32,13 @@ class Watched:
         self.ends: list[tuple[str, int, float]] = []
 
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
-        return await self.sim.complete(request, timeout=timeout)
+        try:
+            response = await self.sim.complete(request, timeout=timeout)
+        except BaseException:
+            self.ends.append(("closed", 0, time.monotonic()))
+            raise
+        self.ends.append(("finished", 1, time.monotonic()))
+        return response
 
     async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamChunk]:
         n = 0
@@ -119,6 +125,24 @@ def test_client_leaving_before_the_first_token_cancels_the_upstream_call(
     assert rt.writer.flush(5)
     [row] = rows(proj.db_url)
     assert (row.http_status, row.error_code) == (499, "client_closed")
+    assert row.latency_ms < 1500
+
+
+@pytest.mark.parametrize("wire", [OPENAI, ANTHROPIC], ids=["openai", "anthropic"])
+def test_client_leaving_a_non_streaming_call_cancels_the_upstream_call(
+    watched: tuple[Watched, Runtime, str], proj: Proj, wire: tuple[str, dict[str, Any]]
+) -> None:
+    upstream, rt, url = watched
+    upstream.sim.patch_config(_slow(3.0, 0.0))  # 3 s before the answer
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url + wire[0], json={**wire[1], "stream": False}, timeout=0.3)
+    left = time.monotonic()
+    _wait_for(lambda: len(upstream.ends) == 1, 5)
+    how, _, at = upstream.ends[0]
+    assert how == "closed" and at - left < 0.5
+    assert rt.writer.flush(5)
+    [row] = rows(proj.db_url)
+    assert (row.status, row.http_status, row.error_code) == ("error", 499, "client_closed")
     assert row.latency_ms < 1500
 
 

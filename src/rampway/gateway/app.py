@@ -233,24 +233,14 @@ class Endpoints:
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = await self._parse(scope, receive, _openai)
         record = self._prepare(scope, call)
-        if call.stream:
-            await until_disconnect(lambda out: self._stream_openai(record, out), receive, send)
-            return
-        record, response = await self.pipeline.run_complete(record)
-        await send_json(
-            send, 200, _openai.render_response(record, response), result_headers(record)
-        )
+        work = self._stream_openai if call.stream else self._complete_openai
+        await until_disconnect(lambda out: work(record, out), receive, send)
 
     async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = await self._parse(scope, receive, _anthropic)
         record = self._prepare(scope, call)
-        if call.stream:
-            await until_disconnect(lambda out: self._stream_anthropic(record, out), receive, send)
-            return
-        record, response = await self.pipeline.run_complete(record)
-        await send_json(
-            send, 200, _anthropic.render_response(record, response), result_headers(record)
-        )
+        work = self._stream_anthropic if call.stream else self._complete_anthropic
+        await until_disconnect(lambda out: work(record, out), receive, send)
 
     def _prepare(self, scope: Scope, call: CallInput) -> CallRecord:
         st = state(scope)
@@ -267,6 +257,18 @@ class Endpoints:
             st["release"] = record.resolution.release.id
             st["arm"] = record.resolution.arm
         return record
+
+    async def _complete_openai(self, record: CallRecord, send: Send) -> None:
+        record, response = await self.pipeline.run_complete(record)
+        await send_json(
+            send, 200, _openai.render_response(record, response), result_headers(record)
+        )
+
+    async def _complete_anthropic(self, record: CallRecord, send: Send) -> None:
+        record, response = await self.pipeline.run_complete(record)
+        await send_json(
+            send, 200, _anthropic.render_response(record, response), result_headers(record)
+        )
 
     async def _stream_openai(self, record: CallRecord, send: Send) -> None:
         stream = self.pipeline.stream_prepared(record)
@@ -375,7 +377,8 @@ async def until_disconnect(
     """Run `work(send)`; if the client disconnects before the response is complete, cancel it.
 
     The ASGI server silently drops what is sent to a closed connection, so without this a
-    stream would keep the upstream call running (and paid for) to the end. Cancelling `work`
+    call would keep the upstream request running (and paid for) to the end — a stream, or a
+    long non-streaming completion whose client timed out. Cancelling `work`
     cancels the provider call where it waits; the pipeline records the request as
     `client_closed` (499). Errors raised before the response started propagate as usual.
     """

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -103,6 +104,12 @@ class Pipeline:
             fail(record, exc, time.perf_counter() - t0)
             self.hooks.after_call(record)
             raise _public(exc) from exc
+        except asyncio.CancelledError:  # the client went away: the upstream call is cancelled
+            record.status, record.http_status = "error", 499
+            record.error_code = "client_closed"
+            record.latency_s = time.perf_counter() - t0
+            self.hooks.after_call(record)
+            raise
         response = routed.response
         record.latency_s = time.perf_counter() - t0
         record.ttft_s = response.ttft_s
