@@ -42,11 +42,12 @@ def publish_pair(store: Store, feature: str = FEATURE) -> tuple[str, str]:
 
 
 def record_verdict(
-    store: Store, candidate: str, baseline: str, verdict: str = "pass", feature: str = FEATURE
+    store: Store, candidate: str, baseline: str, verdict: str = "pass", feature: str = FEATURE,
+    suite_digest: str = "5e" * 32,
 ) -> GateRecord:
     """Record a real gate decision (the policy decides it) of `candidate` against `baseline`:
     pass with nothing failing, fail with a critical case newly failing, inconclusive on too few
-    cases — as `rampway gate` would after its evals."""
+    cases — as `rampway gate` would after its evals (under `Policy()` and `suite_digest`)."""
     wanted = Verdict(verdict)
     failing = (CaseChange("refund-policy", True, 1.0, 0.0, "30 days", "90 days", ("exact",)),)
     data = GateInput(
@@ -57,7 +58,7 @@ def record_verdict(
     )
     decision = decide(Policy(), data)
     assert decision.verdict is wanted
-    report = GateReport(data, Policy(), decision, "default policy", suite_digest="5e" * 32)
+    report = GateReport(data, Policy(), decision, "default policy", suite_digest=suite_digest)
     return record_gate(store, report, actor="ci")
 
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner, Result
 import rampway.cli._register  # noqa: F401  (attaches the commands)
 from rampway.cli import app
 from rampway.config import load_project
+from rampway.gate.current import current_basis
 from rampway.release import resolve_ref
 from rampway.rollout.tables import rollouts
 from rampway.store import Store
@@ -24,6 +25,12 @@ steps:
 guardrails:
   - {metric: error_rate, critical: true, min_sample: 50}
   - {metric: latency_p95, critical: true, min_sample: 50}
+"""
+SUITE = """\
+cases:
+  - {id: hello, input: "Hi!", expect: {greets: "hello"}}
+scorers:
+  greets: {type: contains}
 """
 
 
@@ -60,6 +67,10 @@ def ungated(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
     system.write_text(system.read_text() + "Always greet the user.\n")
     (root / "rollouts").mkdir()
     (root / "rollouts" / f"{FEATURE}.yaml").write_text(PLAN)
+    # a gate counts only under the repo's current policy and suite: give the feature both, the
+    # policy being `Policy()`, which `record_verdict` decides under
+    (root / "evals" / FEATURE / "suite.yaml").write_text(SUITE)
+    (root / "policies" / f"{FEATURE}.yaml").write_text("min_cases: 10\n")
     return root
 
 
@@ -73,8 +84,9 @@ def ids(root: Path, db_url: str) -> tuple[str, str]:
 
 
 def record(db_url: str, candidate: str, baseline: str, verdict: str) -> None:
+    suite = current_basis(Path.cwd(), FEATURE).suite_digest
     with Store.open(db_url) as store:
-        record_verdict(store, candidate, baseline, verdict, feature=FEATURE)
+        record_verdict(store, candidate, baseline, verdict, feature=FEATURE, suite_digest=suite)
 
 
 @pytest.fixture
