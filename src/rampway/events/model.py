@@ -3,6 +3,21 @@
 Plain slotted dataclasses: they are built on the request path and only turned into rows by the
 writer thread, so construction must cost next to nothing.
 
+`RequestEvent.flags` records the flags evaluated for the request (for A/B analysis and rollout
+debugging, as LaunchDarkly and GrowthBook attach evaluations to their analytics events). On the
+request path it holds what the resolution produced — flag key → `rampway.flags.Evaluation`,
+objects the compiled flags share between calls, so recording them allocates nothing — and the
+writer thread turns each into the stored JSON `flag_record`:
+
+    {"support-bot.model": {"value": "sim-small", "reason": "TARGETING_MATCH", "rule": 0},
+     "support-bot.max_tokens": {"value": 1000, "reason": "DEFAULT", "rule": null}}
+
+`rule` is the 0-based index of the deciding rule (null for defaults); `variant` (a split's
+variation, a rule's label) and `error` (an OpenFeature error code) appear only when set. Only
+flags actually evaluated are recorded, including those that came out at their default: "no rule
+matched" (DEFAULT), "no rules" (STATIC) and "flag switched off" (DISABLED) are answers too. A
+request whose feature has no flags stores NULL.
+
 Example:
     ev = RequestEvent(id="req_1", ts=time.time(), feature="support-bot",
                       release_id="support-bot@3f2a9c1e")
@@ -15,7 +30,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rampway.errors import ConfigError
 
@@ -56,9 +71,12 @@ class RequestEvent:
     output_chars: int = 0
     prompt_text: str | None = None
     response_text: str | None = None
+    flags: Mapping[str, FlagOutcome | Mapping[str, Any]] | None = None
 
     def row(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        row["flags"] = flag_records(self.flags)
+        return row
 
 
 @dataclass(slots=True)
@@ -76,6 +94,47 @@ class FeedbackEvent:
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class FlagOutcome(Protocol):
+    """What the event log reads off one flag evaluation (`rampway.flags.Evaluation` is one)."""
+
+    @property
+    def value(self) -> Any: ...
+    @property
+    def variant(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def rule_index(self) -> int | None: ...
+
+
+def flag_record(outcome: FlagOutcome) -> dict[str, Any]:
+    """The stored form of one evaluation: value, reason, rule (+ variant, error when set).
+
+    Example:
+        flag_record(fs.evaluate("support-bot.model", {"plan": "free"}))
+        # {"value": "sim-small", "reason": "TARGETING_MATCH", "rule": 0}
+    """
+    record = {"value": outcome.value, "reason": str(outcome.reason), "rule": outcome.rule_index}
+    if outcome.variant is not None:
+        record["variant"] = outcome.variant
+    if outcome.error_code is not None:
+        record["error"] = str(outcome.error_code)
+    return record
+
+
+def flag_records(
+    flags: Mapping[str, FlagOutcome | Mapping[str, Any]] | None,
+) -> dict[str, dict[str, Any]] | None:
+    """`RequestEvent.flags` in its stored form (records already in that form are kept)."""
+    if flags is None:
+        return None
+    return {
+        key: dict(o) if isinstance(o, Mapping) else flag_record(o) for key, o in flags.items()
+    }
 
 
 def hash_unit(unit: str | None) -> str | None:
@@ -141,8 +200,11 @@ class Redactor:
 
 __all__ = [
     "FeedbackEvent",
+    "FlagOutcome",
     "Redactor",
     "RequestEvent",
+    "flag_record",
+    "flag_records",
     "hash_unit",
     "select_attributes",
 ]

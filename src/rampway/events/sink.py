@@ -13,19 +13,25 @@ renders them) and hands the driver plain tuples read from the events' slots in C
 (`operator.attrgetter`); only JSON columns are serialized in Python. That is about a third of
 the CPU of `conn.execute(insert(table), [asdict(e) …])` per batch. An absent JSON value is
 stored as SQL NULL.
+
+`RequestEvent.flags` holds the flag evaluations as the resolution produced them, so the request
+path never builds their records: `FlagsJson` encodes them here, and since those are the very
+objects the compiled flags share between calls, each distinct outcome is encoded once and then
+reused (~1 us per row for three flags instead of ~5). Any value JSON cannot encode is stored as
+its (cut) `str()`: one odd value from a custom resolver must not fail, and so lose, a batch.
 """
 
 from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.engine import Connection, Dialect
 
-from rampway.events.model import FeedbackEvent, RequestEvent
+from rampway.events.model import MAX_ATTRIBUTE_CHARS, FeedbackEvent, RequestEvent, flag_record
 from rampway.events.tables import feedback_events, request_events
 
 if TYPE_CHECKING:
@@ -41,14 +47,23 @@ class RowWriter:
             rows.insert(conn, events)
     """
 
-    def __init__(self, table: Table, dialect: Dialect) -> None:
+    def __init__(
+        self,
+        table: Table,
+        dialect: Dialect,
+        encoders: Mapping[str, Callable[[Any], str]] | None = None,
+    ) -> None:
+        """`encoders`: JSON column → its own encoder (the others use `json.dumps`'s output)."""
         compiled = insert(table).compile(dialect=dialect)
         names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.params)
         self.sql = str(compiled)
         self.names = tuple(names)
         self._values: Callable[[Any], tuple[Any, ...]] = _getter(names)
+        special = encoders or {}
         self._json = tuple(
-            i for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)
+            (i, special.get(name, _dumps))
+            for i, name in enumerate(names)
+            if isinstance(table.c[name].type, JSON)
         )
         self._named = not dialect.positional
 
@@ -73,12 +88,67 @@ def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
     return get
 
 
-def _with_json(values: tuple[Any, ...], positions: tuple[int, ...]) -> tuple[Any, ...]:
+def _jsonable(obj: Any) -> Any:
+    """What JSON gets for an object it cannot encode itself (the encoder's `default`)."""
+    if hasattr(obj, "rule_index") and hasattr(obj, "reason"):  # a flag evaluation
+        return flag_record(obj)
+    return str(obj)[:MAX_ATTRIBUTE_CHARS]
+
+
+# Same output as json.dumps (same options, C encoder), plus the default above.
+_dumps = json.JSONEncoder(default=_jsonable).encode
+
+
+def _with_json(
+    values: tuple[Any, ...], columns: tuple[tuple[int, Callable[[Any], str]], ...]
+) -> tuple[Any, ...]:
     out = list(values)
-    for i in positions:
+    for i, encode in columns:
         if out[i] is not None:
-            out[i] = json.dumps(out[i])
+            out[i] = encode(out[i])
     return tuple(out)
+
+
+class FlagsJson:
+    """Encodes `RequestEvent.flags` as `json.dumps` would, reusing each evaluation's encoding.
+
+    Evaluations are immutable and shared: the memo keeps the object with its encoded record, so
+    an id found there is that very object (it cannot be freed and its id reused meanwhile).
+    Bounded: it starts over at `max_entries` (JSON-typed flags, for one, deep-copy their value
+    into a new evaluation per call). Plain dict records are encoded each time.
+
+    Example:
+        FlagsJson()({"f.model": Evaluation("small", None, Reason.TARGETING_MATCH, None, 0)})
+        # '{"f.model": {"value": "small", "reason": "TARGETING_MATCH", "rule": 0}}'
+    """
+
+    __slots__ = ("_keys", "_memo", "max_entries")
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max_entries
+        self._memo: dict[int, tuple[Any, str]] = {}
+        self._keys: dict[str, str] = {}
+
+    def __call__(self, flags: Mapping[str, Any]) -> str:
+        memo, keys = self._memo, self._keys
+        parts = []
+        for key, outcome in flags.items():
+            hit = memo.get(id(outcome))
+            if hit is not None and hit[0] is outcome:
+                value = hit[1]
+            else:
+                value = _dumps(outcome)
+                if not isinstance(outcome, Mapping):
+                    if len(memo) >= self.max_entries:
+                        memo.clear()
+                    memo[id(outcome)] = (outcome, value)
+            name = keys.get(key)
+            if name is None:
+                if len(keys) >= self.max_entries:
+                    keys.clear()
+                name = keys[key] = _dumps(str(key))
+            parts.append(f"{name}: {value}")
+        return "{" + ", ".join(parts) + "}"
 
 
 class SqlEventSink:
@@ -87,7 +157,7 @@ class SqlEventSink:
     def __init__(self, store: Store) -> None:
         self._store = store
         dialect = store.engine.dialect
-        self._requests = RowWriter(request_events, dialect)
+        self._requests = RowWriter(request_events, dialect, {"flags": FlagsJson()})
         self._feedback = RowWriter(feedback_events, dialect)
 
     def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
@@ -98,4 +168,4 @@ class SqlEventSink:
             self._feedback.insert(conn, feedback)
 
 
-__all__ = ["RowWriter", "SqlEventSink"]
+__all__ = ["FlagsJson", "RowWriter", "SqlEventSink"]

@@ -1,6 +1,8 @@
 """Event-log and app-key tables, on the store's shared SQLAlchemy metadata.
 
-The Alembic revision `events_0001` creates exactly these; keep the two in step.
+The Alembic revision `events_0001` creates exactly these and `events_0002` adds
+`request_events.flags` (the flags evaluated for the request, see `rampway.events.model`; NULL
+on rows written before it and for requests whose feature has no flags); keep them in step.
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
 numeric comparison on SQLite and PostgreSQL.
 """
@@ -42,6 +44,7 @@ request_events = Table(
     Column("output_chars", Integer, nullable=False),
     Column("prompt_text", Text),
     Column("response_text", Text),
+    Column("flags", JSONType),
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),

@@ -28,17 +28,23 @@ which the app cannot override:
 
 Example rule (`flags/support-bot.yaml`): cap long prompts of free users
 `{condition: {plan: free, request.estimated_tokens: {$gt: 4000}}, value: 256}`.
+
+What was evaluated is recorded on the resolution (`Resolution.flags`, flag key → `Evaluation`)
+and from there on the request's event row: every native flag of the feature that was evaluated,
+also when it came out at its default (reason DEFAULT/STATIC/DISABLED, no rule). `fallback` is
+only evaluated, so only recorded, when `enabled` turned the feature off: it is not consulted
+otherwise. A feature without native flags evaluates nothing and records nothing (None).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rampway.errors import FeatureDisabled, RefError, ServingError
 from rampway.flags._compile import FlagSet
+from rampway.flags._model import Evaluation
 from rampway.flags.native import is_release_id, native_name, parse_model
 from rampway.gateway.call import CallInput
 from rampway.gateway.control import ControlSnapshot
@@ -82,13 +88,17 @@ def evaluation_context(call: CallInput) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class NativeDecision:
-    """The native flags' values for one call (None: that flag does not exist)."""
+    """The native flags' values for one call (None: that flag does not exist).
+
+    `evaluations` holds what was evaluated to decide (flag key → Evaluation), for the record.
+    """
 
     enabled: bool = True
     fallback: str | None = None
     release: str | None = None
     model: str | None = None
     max_tokens: int | None = None
+    evaluations: Mapping[str, Evaluation] = field(default_factory=dict)
 
 
 def decide(
@@ -97,17 +107,32 @@ def decide(
     """Evaluate the feature's native flags (`keys`: native name → flag key). Pure, never raises.
 
     An evaluation that errs (e.g. a split rule without a unit) yields the flag default, as
-    OpenFeature does; the value types were checked when the flags were written.
+    OpenFeature does; the value types were checked when the flags were written. `fallback` is
+    evaluated only when `enabled` came out false, the one case it is served.
     """
-    values = {name: flags.evaluate(key, context, unit).value for name, key in keys.items()}
-    cap = values.get("max_tokens")
+    evaluated = {
+        key: flags.evaluate(key, context, unit) for name, key in keys.items() if name != "fallback"
+    }
+    enabled = _value(evaluated, keys, "enabled") is not False
+    fallback = None
+    if not enabled and "fallback" in keys:
+        key = keys["fallback"]
+        evaluated[key] = outcome = flags.evaluate(key, context, unit)
+        fallback = outcome.value
+    cap = _value(evaluated, keys, "max_tokens")
     return NativeDecision(
-        enabled=values.get("enabled", True) is not False,
-        fallback=values.get("fallback"),
-        release=values.get("release"),
-        model=values.get("model"),
+        enabled=enabled,
+        fallback=fallback,
+        release=_value(evaluated, keys, "release"),
+        model=_value(evaluated, keys, "model"),
         max_tokens=None if cap is None else int(cap),
+        evaluations=evaluated,
     )
+
+
+def _value(evaluated: Mapping[str, Evaluation], keys: Mapping[str, str], name: str) -> Any:
+    key = keys.get(name)
+    return None if key is None else evaluated[key].value
 
 
 def native_plan(flags: FlagSet) -> dict[str, dict[str, str]]:
@@ -152,9 +177,14 @@ class FlagResolver:
         else:
             base = self.inner.resolve(call, snapshot)
         overrides = _overrides(base.release, decision)
+        seen: Mapping[str, Evaluation] = decision.evaluations
+        if base.flags:  # the inner resolver evaluated flags of its own: keep both
+            seen = {**base.flags, **seen}
         if overrides is None:
-            return base
-        return dataclasses.replace(base, reason=f"{base.reason}+flags", overrides=overrides)
+            return Resolution(base.feature, base.release, base.arm, base.reason, base.overrides,
+                              seen)
+        return Resolution(base.feature, base.release, base.arm, f"{base.reason}+flags",
+                          overrides, seen)
 
 
 def _pinned(feature: str, value: str, snapshot: ControlSnapshot, key: str) -> Resolution:

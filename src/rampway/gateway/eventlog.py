@@ -5,6 +5,8 @@ wrong key) produce none, so the log never holds partial rows. Prompt and respons
 only when the feature's `retention.prompts` allows, after its `retention.redact` patterns ran.
 The prompt is stored as what the *app* sent (its messages and template variables) as JSON — the
 release's own templates are already in the store under the release id.
+The flags the resolution evaluated (`Resolution.flags`) go onto the row as they are; the writer
+thread, not the request, turns them into JSON (see `rampway.events.model`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class EventLogHook(Hook):
             refusal=record.refusal is not None,
             finish_reason=record.finish_reason,
             output_chars=len(record.content or ""),
+            flags=res.flags,
         )
         settings = res.feature.settings
         if settings.keep_text:

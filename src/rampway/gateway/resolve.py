@@ -5,6 +5,13 @@ allocations (later issues) are further `Resolver`s on this same seam: they recei
 the snapshot and return a `Resolution` naming the release and the arm — no I/O, no clock, so they
 can be tested with plain data and run in the SDK too.
 
+A resolver that evaluates flags says which, with what outcome, in `Resolution.flags` (flag key
+→ `rampway.flags.Evaluation`): the event log stores them on the request's row, so an analysis
+can tell which rule of `support-bot.model` served a request. The flag step
+(`rampway.flags.serving.FlagResolver`) records the feature's native flags there, after whatever
+its inner resolver recorded. Pass the evaluations on as they come out of `FlagSet.evaluate`
+(they are shared, immutable objects): no per-request copies on the hot path.
+
 Example:
     res = ChannelResolver("production").resolve(call, snapshot)
     res.release.id, res.arm      # 'support-bot@3f2a9c1e', 'production'
@@ -12,13 +19,17 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rampway.errors import RefError
 from rampway.gateway.call import CallInput
 from rampway.gateway.control import ControlSnapshot, FeatureEntry
 from rampway.release import Release
+
+if TYPE_CHECKING:
+    from rampway.flags import Evaluation
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,7 @@ class Resolution:
     arm: str  # what metrics and events group by: a channel name now, an allocation arm later
     reason: str = "channel"
     overrides: Overrides | None = None
+    flags: Mapping[str, Evaluation] | None = None  # evaluated for this call; None: no flags
 
 
 class Resolver(Protocol):

@@ -9,15 +9,17 @@ Example:
         out = await client.complete("support-bot", input="Where is my order?", unit="user-42",
                                     vars={"customer_name": "Ada"})
         out.content, out.release_id, out.request_id
+        out.flags["support-bot.model"].value     # the flags evaluated for the call (if any)
         await client.feedback("thumbs_up", 1, request_id=out.request_id)
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from rampway.config import Project, load_project
 from rampway.errors import Overloaded, RequestError
@@ -33,12 +35,20 @@ from rampway.providers.registry import ProviderRegistry
 from rampway.providers.types import ChatResponse, Message, StreamChunk, ToolCall, Usage
 from rampway.store import Store
 
+if TYPE_CHECKING:
+    from rampway.flags import Evaluation
+
 MessagesArg = Sequence[Message | Mapping[str, Any]] | None
+_NO_FLAGS: Mapping[str, Evaluation] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """The answer to one call, with what rampway knows about how it was served."""
+    """The answer to one call, with what rampway knows about how it was served.
+
+    `flags`: the flags evaluated to serve it (flag key → `rampway.flags.Evaluation`: value,
+    reason, rule_index, variant), the same the event log records; empty when none were.
+    """
 
     request_id: str
     feature: str
@@ -54,6 +64,7 @@ class Completion:
     model: str | None
     latency_s: float
     fallback_used: bool
+    flags: Mapping[str, Evaluation] = field(default_factory=lambda: _NO_FLAGS)
 
     @classmethod
     def from_record(cls, record: CallRecord) -> Completion:
@@ -74,6 +85,8 @@ class Completion:
             model=record.model,
             latency_s=record.latency_s,
             fallback_used=record.fallback_used,
+            # read-only view: the same mapping is queued for the event log
+            flags=_NO_FLAGS if res.flags is None else MappingProxyType(res.flags),
         )
 
 
