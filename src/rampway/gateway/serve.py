@@ -222,6 +222,8 @@ def run(
             log_level=log_level,
             lifespan="on",
             access_log=False,
+            # nothing reads the client address; the middleware cost ~3% of a request's CPU
+            proxy_headers=False,
             timeout_graceful_shutdown=GRACEFUL_S,
         )
         sock = bind_socket(host, port)
