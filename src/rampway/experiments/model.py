@@ -63,6 +63,7 @@ class ExperimentRecord:
     reason: str = ""
     stopped_by: str | None = None
     stop_reason: str | None = None
+    version: int = 1  # bumped by every change; the admin API's ETag
 
     @property
     def control(self) -> Arm:

@@ -1,0 +1,322 @@
+"""Experiment rows in the store: start, stop, read — and the one rule shared with rollouts.
+
+Starting and stopping are each one transaction: the row change, its audit entry
+(`experiment.start` / `experiment.stop`, object `experiment:<name>#<id>`) and the control-version
+bump, so every gateway serves the new split (or production again) within its poll interval.
+
+A feature runs at most one thing that splits its traffic: one running experiment (the database
+enforces it, `experiments.active_feature` is UNIQUE) and no experiment while a rollout is active,
+nor a rollout while an experiment runs. `check_no_experiment` is that rule for the rollout
+controller; `check_can_start` is it for experiments.
+
+    record = start(store, "friendlier-tone", definition, ["support-bot@3f2a…", "support-bot@9c1e…"],
+                   actor="ana", reason="Q3 tone test", now=time.time())
+    stop(store, record, actor="ana", reason="enough data", now=time.time())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Row
+
+from rampway.errors import ConfigError, ConflictError, RefError, StateConflict, StoreError
+from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
+from rampway.experiments.spec import DEFAULT_MIN_RUNTIME, Definition, check_name
+from rampway.experiments.tables import experiments
+from rampway.store import Store
+
+OBJECT_TYPE = "experiment"
+#: The channel whose traffic experiments split: units outside the coverage are served it.
+CHANNEL = "production"
+
+
+def salt_for(feature: str, experiment_id: int) -> str:
+    return f"experiment:{feature}:{experiment_id}"
+
+
+def object_id(record: ExperimentRecord) -> str:
+    return f"{record.name}#{record.id}"
+
+
+@contextmanager
+def reading(store: Store) -> Iterator[Connection]:
+    """A read-only connection; database errors become StoreError."""
+    try:
+        with store.engine.connect() as conn, conn.begin():
+            yield conn
+    except exc.SQLAlchemyError as error:
+        raise StoreError(f"database error: {str(error).splitlines()[0]}") from error
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def record_from(values: Mapping[str, Any]) -> ExperimentRecord:
+    """An ExperimentRecord from a row's values (reads the stored definition as data: a metric
+    that later left the catalogue must not make an old experiment unreadable)."""
+    d: Mapping[str, Any] = values["definition"]
+    return ExperimentRecord(
+        id=int(values["id"]), name=values["name"], feature=values["feature"],
+        status="running" if values["status"] == "running" else "stopped",
+        arms=tuple(Arm(str(a["name"]), str(a["release_id"]), int(a["weight_bp"]))
+                   for a in values["arms"]),
+        coverage_bp=int(values["coverage_bp"]), salt=values["salt"],
+        unit="session" if d.get("unit") == "session" else "user",
+        primary=str(d.get("primary", "")),
+        secondary=tuple(str(m) for m in d.get("secondary") or ()),
+        guardrails=tuple(Guardrail(str(g["metric"]),
+                                   "decrease" if g.get("bad") == "decrease" else "increase")
+                         for g in d.get("guardrails") or ()),
+        alpha=float(d.get("alpha", 0.05)),
+        min_runtime_s=float(d.get("min_runtime", DEFAULT_MIN_RUNTIME)),
+        started_at=values["started_at"].timestamp(),
+        stopped_at=_epoch(values["stopped_at"]),
+        definition=d,
+        description=str(d.get("description", "")),
+        actor=values["actor"], reason=values["reason"],
+        stopped_by=values["stopped_by"], stop_reason=values["stop_reason"],
+        version=int(values["version"]),
+    )
+
+
+def _record(row: Row[Any]) -> ExperimentRecord:
+    return record_from(dict(row._mapping))
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def get(store: Store, experiment_id: int) -> ExperimentRecord:
+    with reading(store) as conn:
+        row = conn.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).first()
+    if row is None:
+        raise RefError(f"no experiment #{experiment_id}")
+    return _record(row)
+
+
+def latest(store: Store, name: str) -> ExperimentRecord:
+    """The most recent experiment called `name` (running or stopped); RefError if none."""
+    check_name(name)
+    with reading(store) as conn:
+        row = conn.execute(
+            sa.select(experiments).where(experiments.c.name == name)
+            .order_by(experiments.c.id.desc()).limit(1)
+        ).first()
+    if row is None:
+        raise RefError(f"no experiment {name!r} was ever started")
+    return _record(row)
+
+
+def running(store: Store, feature: str) -> ExperimentRecord | None:
+    """The feature's running experiment, if any (there is at most one)."""
+    with reading(store) as conn:
+        row = conn.execute(
+            sa.select(experiments).where(experiments.c.active_feature == feature)
+        ).first()
+    return None if row is None else _record(row)
+
+
+def list_running(store: Store) -> list[ExperimentRecord]:
+    with reading(store) as conn:
+        rows = conn.execute(
+            sa.select(experiments).where(experiments.c.active_feature.is_not(None))
+            .order_by(experiments.c.id)
+        ).all()
+    return [_record(r) for r in rows]
+
+
+def recent(
+    store: Store, *, feature: str | None = None, name: str | None = None,
+    running_only: bool = False, limit: int = 100,
+) -> list[ExperimentRecord]:
+    """Experiments newest first, optionally of one feature / name, or only the running ones."""
+    query = sa.select(experiments).order_by(experiments.c.id.desc()).limit(limit)
+    if feature is not None:
+        query = query.where(experiments.c.feature == feature)
+    if name is not None:
+        query = query.where(experiments.c.name == name)
+    if running_only:
+        query = query.where(experiments.c.active_feature.is_not(None))
+    with reading(store) as conn:
+        rows = conn.execute(query).all()
+    return [_record(r) for r in rows]
+
+
+# -- the rule shared with rollouts ----------------------------------------------------------------
+
+
+def _running_message(feature: str, other: ExperimentRecord) -> str:
+    return (f"feature {feature!r} has a running experiment ({other.name}#{other.id}); "
+            f"stop it first (rampway experiment stop {other.name})")
+
+
+def check_no_experiment(store: Store, feature: str) -> None:
+    """StateConflict when an experiment runs on `feature` — the rollout controller calls this
+    before starting a rollout: a rollout and an experiment would split the same traffic."""
+    other = running(store, feature)
+    if other is not None:
+        raise StateConflict(_running_message(feature, other))
+
+
+def check_can_start(store: Store, name: str, feature: str) -> None:
+    """Everything about the feature's state that rules a new experiment out (StateConflict)."""
+    from rampway.rollout import repo as rollouts
+
+    same = recent(store, name=name, running_only=True, limit=1)
+    if same:
+        raise StateConflict(f"experiment {name!r} is already running (#{same[0].id}, on "
+                            f"{same[0].feature!r}); stop it before starting it again")
+    check_no_experiment(store, feature)
+    rollout = rollouts.active(store, feature)
+    if rollout is not None:
+        raise StateConflict(
+            f"feature {feature!r} has an active rollout (#{rollout.id}, {rollout.status.value}); "
+            "finish, abort or roll it back before starting an experiment"
+        )
+
+
+def check_arms(store: Store, definition: Definition, release_ids: list[str]) -> tuple[Arm, ...]:
+    """The arms as they will run: each release published for this feature (ids or prefixes
+    in, full ids out); the production channel set (units outside the experiment are served
+    it); no arm named like one of the feature's channels (the event log labels channel traffic
+    with the channel's name)."""
+    feature = definition.feature
+    if len(release_ids) != len(definition.arms):
+        raise ConfigError(f"{len(definition.arms)} arms but {len(release_ids)} releases")
+    channels = {c.channel for c in store.list_channels(feature)}
+    if CHANNEL not in channels:
+        raise RefError(f"feature {feature!r} has no '{CHANNEL}' channel; set it first "
+                       f"(rampway channel set {feature} {CHANNEL} REF)")
+    for spec in definition.arms:
+        if spec.name in channels:
+            raise ConfigError(f"arm {spec.name!r} is named like a channel of {feature!r}; "
+                              "pick another arm name")
+    full = [store.get_release(feature, rid).release_id for rid in release_ids]
+    return definition.resolved_arms(full)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def start(
+    store: Store,
+    name: str,
+    definition: Definition,
+    release_ids: list[str],
+    *,
+    actor: str,
+    reason: str,
+    now: float,
+) -> ExperimentRecord:
+    """Insert a running experiment (audited, control version bumped). Nothing is written on bad
+    input or when the feature's state rules it out (StateConflict, also for a racing start)."""
+    check_name(name)
+    feature = definition.feature
+    arms = check_arms(store, definition, release_ids)
+    check_can_start(store, name, feature)
+    values = {
+        "name": name, "feature": feature, "active_feature": feature, "status": "running",
+        "arms": [_arm_json(a) for a in arms], "coverage_bp": definition.coverage_bp,
+        "salt": "", "definition": definition.to_json(), "version": 1,
+        "started_at": _utc(now), "actor": actor, "reason": reason,
+    }
+    try:
+        with store.transaction() as conn:
+            new_id = int(conn.execute(
+                experiments.insert().values(**values).returning(experiments.c.id)
+            ).scalar_one())
+            salt = salt_for(feature, new_id)
+            conn.execute(experiments.update().where(experiments.c.id == new_id)
+                         .values(salt=salt))
+            store.record_audit(
+                actor=actor, action="experiment.start", object_type=OBJECT_TYPE,
+                object_id=f"{name}#{new_id}", before=None,
+                after={"status": "running", "feature": feature, "salt": salt,
+                       "arms": values["arms"], "coverage_bp": definition.coverage_bp,
+                       "definition": values["definition"]},
+                reason=reason, conn=conn,
+            )
+            store.bump_control_version(conn)
+    except ConflictError as error:  # the unique active_feature index fired: a racing start
+        other = running(store, feature)
+        message = (f"feature {feature!r} already has a running experiment" if other is None
+                   else _running_message(feature, other))
+        raise StateConflict(message) from error
+    return get(store, new_id)
+
+
+def stop(
+    store: Store,
+    record: ExperimentRecord,
+    *,
+    actor: str,
+    reason: str,
+    now: float,
+    expected_version: int | None = None,
+) -> ExperimentRecord:
+    """Stop a running experiment: the record stays (its window ends now), every unit is served
+    production again. A stopped one is StateConflict; a stale `expected_version` ConflictError."""
+    if expected_version is not None and expected_version != record.version:
+        raise ConflictError(f"experiment {record.name!r} is at version {record.version}, "
+                            f"not {expected_version}; read it again")
+    if record.status != "running":
+        raise StateConflict(f"experiment {record.name!r} (#{record.id}) is already stopped")
+    with store.transaction() as conn:
+        changed = conn.execute(
+            experiments.update()
+            .where(experiments.c.id == record.id, experiments.c.version == record.version,
+                   experiments.c.status == "running")
+            .values(status="stopped", active_feature=None, stopped_at=_utc(now),
+                    stopped_by=actor, stop_reason=reason, version=record.version + 1)
+        ).rowcount
+        if changed == 1:
+            store.record_audit(
+                actor=actor, action="experiment.stop", object_type=OBJECT_TYPE,
+                object_id=object_id(record),
+                before={"status": "running", "version": record.version},
+                after={"status": "stopped", "version": record.version + 1,
+                       "stopped_at": _utc(now).isoformat()},
+                reason=reason, conn=conn,
+            )
+            store.bump_control_version(conn)
+    if changed != 1:
+        current = get(store, record.id)
+        if current.status != "running":
+            raise StateConflict(f"experiment {record.name!r} (#{record.id}) is already stopped")
+        raise ConflictError(f"experiment {record.name!r} changed meanwhile; read it again")
+    return get(store, record.id)
+
+
+def _arm_json(arm: Arm) -> dict[str, Any]:
+    return {"name": arm.name, "release_id": arm.release_id, "weight_bp": arm.weight_bp}
+
+
+__all__ = [
+    "CHANNEL",
+    "OBJECT_TYPE",
+    "check_arms",
+    "check_can_start",
+    "check_no_experiment",
+    "get",
+    "latest",
+    "list_running",
+    "object_id",
+    "reading",
+    "recent",
+    "record_from",
+    "running",
+    "salt_for",
+    "start",
+    "stop",
+]

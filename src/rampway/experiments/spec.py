@@ -1,0 +1,302 @@
+"""Experiment definitions: `experiments/<name>.yaml`, validated as a whole before anything starts.
+
+    feature: support-bot
+    description: Friendlier tone raises thumbs-up without more escalations
+    unit: user                  # user | session: what assignment is sticky on
+    arms:                       # the first arm is the control
+      - {name: control, release: production, weight: 50}
+      - {name: friendly, release: "releases/support-bot", weight: 50}
+    coverage: 100               # % of units in the experiment (the rest: production, unexposed)
+    primary: "feedback:thumbs_up"
+    secondary: ["conversion:resolved", "retention:1d"]
+    guardrails:
+      - {metric: error_rate, bad: increase}
+      - {metric: latency_p95, bad: increase}
+    alpha: 0.05
+    min_runtime: 7d             # the analysis says "too early to call" before this
+
+An arm's `release` is a channel, a release id or prefix, or a repo ref (a release directory,
+a git revision); `rampway experiment start` resolves each to one release id, and the experiment
+serves those ids until it stops, whatever the channels do meanwhile. Weights are whole
+percentages summing to 100, or all omitted for an equal split; 2 to 6 arms with unique names.
+Metric names are checked against the analysis' catalogue (`rampway.experiments.metrics`).
+
+The experiment's name is the file's stem. Errors name `file:line` and the offending key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rampway._yaml import describe_validation_error, load_located
+from rampway.assign import BUCKETS
+from rampway.errors import ConfigError
+from rampway.experiments.model import Arm, Guardrail
+from rampway.rollout.plan import parse_duration
+
+EXPERIMENTS_DIR = "experiments"
+MIN_ARMS, MAX_ARMS = 2, 6
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+#: Labels the event log's `arm` column already uses for traffic outside experiments: the
+#: production channel, and a rollout's two arms. An arm called so would mix with that traffic.
+RESERVED_ARMS = frozenset({"production", "baseline", "candidate"})
+DEFAULT_MIN_RUNTIME = 7 * 86400.0
+
+
+def check_name(name: str) -> str:
+    """An experiment name (a file stem, a URL segment): letters, digits, '.', '_', '-'."""
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise ConfigError(
+            f"invalid experiment name {name!r}: use letters, digits, '.', '_' or '-' "
+            "(starting with a letter or digit, at most 64 characters)"
+        )
+    return name
+
+
+def check_metric(name: str) -> str:
+    """A metric the analysis knows; ValueError (for pydantic) naming the problem otherwise."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("a metric name must be a non-empty string")
+    return name
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArmSpec(_Strict):
+    """One arm as written: its name, the release ref it serves and its % of covered units."""
+
+    name: str
+    release: str
+    weight: int | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, value):
+            raise ValueError("arm names use letters, digits, '.', '_' or '-' (at most 64)")
+        if value in RESERVED_ARMS:
+            raise ValueError(f"'{value}' is reserved (the event log uses it for traffic "
+                             "outside experiments); pick another arm name")
+        return value
+
+    @field_validator("release")
+    @classmethod
+    def _release(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give a channel, release id or repo ref")
+        return value.strip()
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("weight must be a whole percentage")
+        return value
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, value: int | None) -> int | None:
+        if value is not None and not 0 < value <= 100:
+            raise ValueError("weight must be a percentage in (0, 100]")
+        return value
+
+
+class GuardrailSpec(_Strict):
+    """A metric the treatment arms must not move in the `bad` direction."""
+
+    metric: str
+    bad: Literal["increase", "decrease"] = "increase"
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return check_metric(value)
+
+
+class Definition(_Strict):
+    """A validated experiment definition (the YAML file as a model)."""
+
+    feature: str
+    description: str = ""
+    unit: Literal["user", "session"] = "user"
+    arms: list[ArmSpec]
+    coverage: float = 100.0
+    primary: str
+    secondary: list[str] = Field(default_factory=list)
+    guardrails: list[GuardrailSpec] = Field(default_factory=list)
+    alpha: float = 0.05
+    min_runtime: float = DEFAULT_MIN_RUNTIME
+
+    @field_validator("feature")
+    @classmethod
+    def _feature(cls, value: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, value):
+            raise ValueError("invalid feature name (letters, digits, '.', '_', '-'; at most 64)")
+        return value
+
+    @field_validator("coverage", mode="before")
+    @classmethod
+    def _percent(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            return value.strip()[:-1]
+        return value
+
+    @field_validator("coverage")
+    @classmethod
+    def _coverage(cls, value: float) -> float:
+        if not math.isfinite(value) or not 0 < value <= 100:
+            raise ValueError("coverage must be a percentage in (0, 100]")
+        if abs(value * 100 - round(value * 100)) > 1e-9:
+            raise ValueError("coverage must be a whole number of basis points (0.01%)")
+        return value
+
+    @field_validator("primary")
+    @classmethod
+    def _primary(cls, value: str) -> str:
+        return check_metric(value)
+
+    @field_validator("secondary")
+    @classmethod
+    def _secondary(cls, values: list[str]) -> list[str]:
+        for value in values:
+            check_metric(value)
+        if len(set(values)) != len(values):
+            raise ValueError("a secondary metric is listed twice")
+        return values
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, value: float) -> float:
+        if not 0 < value < 0.5:
+            raise ValueError("alpha must be within (0, 0.5)")
+        return value
+
+    @field_validator("min_runtime", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @field_validator("arms")
+    @classmethod
+    def _arms(cls, arms: list[ArmSpec]) -> list[ArmSpec]:
+        if not MIN_ARMS <= len(arms) <= MAX_ARMS:
+            raise ValueError(f"an experiment has {MIN_ARMS} to {MAX_ARMS} arms, got {len(arms)}")
+        names = [a.name for a in arms]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"arm names must be unique: {', '.join(twice)} is listed twice")
+        given = [a.weight for a in arms if a.weight is not None]
+        if given and len(given) != len(arms):
+            raise ValueError("give every arm a weight, or none for an equal split")
+        if given and sum(given) != 100:
+            raise ValueError(f"arm weights must sum to 100, got {sum(given)}")
+        return arms
+
+    @field_validator("guardrails")
+    @classmethod
+    def _guardrails(cls, guardrails: list[GuardrailSpec]) -> list[GuardrailSpec]:
+        seen = set()
+        for g in guardrails:
+            if (g.metric, g.bad) in seen:
+                raise ValueError(f"guardrail {g.metric} ({g.bad}) is listed twice")
+            seen.add((g.metric, g.bad))
+        return guardrails
+
+    @model_validator(mode="after")
+    def _primary_apart(self) -> Definition:
+        if self.primary in self.secondary:
+            raise ValueError(f"the primary metric {self.primary!r} is also listed as secondary")
+        return self
+
+    # -- derived -----------------------------------------------------------------------------
+
+    @property
+    def coverage_bp(self) -> int:
+        return round(self.coverage * 100)
+
+    def weights_bp(self) -> list[int]:
+        """Each arm's share of the buckets; an equal split gives the remainder to the first arms
+        (3 arms: 3334, 3333, 3333)."""
+        if self.arms[0].weight is not None:
+            return [(a.weight or 0) * 100 for a in self.arms]
+        share, extra = divmod(BUCKETS, len(self.arms))
+        return [share + (1 if i < extra else 0) for i in range(len(self.arms))]
+
+    def resolved_arms(self, release_ids: list[str]) -> tuple[Arm, ...]:
+        """The arms as started, given each arm's resolved release id (in order)."""
+        return tuple(Arm(a.name, rid, w) for a, rid, w
+                     in zip(self.arms, release_ids, self.weights_bp(), strict=True))
+
+    def guardrail_records(self) -> tuple[Guardrail, ...]:
+        return tuple(Guardrail(g.metric, g.bad) for g in self.guardrails)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def parse_definition(text: str, file: str) -> Definition:
+    """Validate the YAML text of a definition; errors are ConfigError `file:line: key: why`."""
+    doc = load_located(text, file, error=ConfigError)
+    data = {} if doc.data is None else doc.data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}:{doc.line_of(()) or 1}: an experiment must be a mapping")
+    return definition_from(data, file, doc.line_of)
+
+
+def definition_from(data: Any, file: str, line_of: Any = None) -> Definition:
+    """Validate plain data (a parsed file, or a JSON request body named `file`)."""
+    try:
+        return Definition.model_validate(data)
+    except ValidationError as exc:
+        path, message = describe_validation_error(exc.errors()[0], data)
+        message = message.replace("Value error, ", "")
+        line = None if line_of is None else line_of(path)
+        raise ConfigError(f"{file}:{line}: {message}" if line else f"{file}: {message}") from exc
+
+
+def definition_path(root: Path, name: str) -> Path:
+    return root / EXPERIMENTS_DIR / f"{check_name(name)}.yaml"
+
+
+def load_definition(path: Path) -> Definition:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such experiment file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read experiment: {exc}") from exc
+    return parse_definition(text, str(path))
+
+
+def definition_names(root: Path) -> list[str]:
+    """The experiments defined in the project: `experiments/*.yaml` stems, sorted."""
+    directory = root / EXPERIMENTS_DIR
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.yaml") if p.is_file())
+
+
+__all__ = [
+    "DEFAULT_MIN_RUNTIME",
+    "EXPERIMENTS_DIR",
+    "MAX_ARMS",
+    "MIN_ARMS",
+    "RESERVED_ARMS",
+    "ArmSpec",
+    "Definition",
+    "GuardrailSpec",
+    "check_metric",
+    "check_name",
+    "definition_from",
+    "definition_names",
+    "definition_path",
+    "load_definition",
+    "parse_definition",
+]
