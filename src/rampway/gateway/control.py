@@ -1,8 +1,9 @@
 """The control snapshot every serving process caches, and the watcher that keeps it fresh.
 
-Control state (channels, releases, app keys, flags) lives in the store; each gateway or SDK process
-holds an immutable `ControlSnapshot` and swaps it whole when the store's control version moves
-(every channel move bumps it) or `rampway.yaml` changes. The watcher polls the version every
+Control state (channels, releases, app keys, flags, rollouts, experiments) lives in the store;
+each gateway or SDK process holds an immutable `ControlSnapshot` and swaps it whole when the
+store's control version moves (every channel move, rollout step or experiment start/stop bumps
+it) or `rampway.yaml` changes. The watcher polls the version every
 `interval` seconds (default 0.25), so a `rampway rollback` reaches every process within ~0.5 s:
 one poll plus the reload. The request path only reads `watcher.snapshot` — no I/O, no lock.
 
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 from rampway.config import FeatureConfig, ProjectConfig, parse_config
 from rampway.errors import ConfigError, RampwayError
 from rampway.events.model import Redactor
+from rampway.experiments.allocations import ActiveExperiments
 from rampway.flags import FlagSet
 from rampway.flags.native import release_refs
 from rampway.flags.store import FlagStore
@@ -89,6 +91,8 @@ class ControlSnapshot:
     pinned: Mapping[str, Release] = field(default_factory=dict)
     rollouts: ActiveAllocations = field(default_factory=ActiveAllocations.empty)
     rollout_releases: Mapping[str, Release] = field(default_factory=dict)  # candidates by id
+    experiments: ActiveExperiments = field(default_factory=ActiveExperiments.empty)
+    experiment_releases: Mapping[str, Release] = field(default_factory=dict)  # arms' by id
 
     @classmethod
     def empty(cls) -> ControlSnapshot:
@@ -131,8 +135,15 @@ class SnapshotLoader:
             rid: self._release(feature, rid)
             for feature, rid in rollouts.candidate_releases().items()
         }
+        experiments = ActiveExperiments.load(self._store)
+        arms = {
+            rid: self._release(feature, rid)
+            for feature, ids in experiments.release_ids().items()
+            for rid in ids
+        }
         return ControlSnapshot(
-            version, features, keys, time.time(), flags, pinned, rollouts, candidates
+            version, features, keys, time.time(), flags, pinned, rollouts, candidates,
+            experiments, arms,
         )
 
     def _release(self, feature: str, release_id: str) -> Release:
