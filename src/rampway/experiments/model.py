@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Unit = Literal["user", "session"]
@@ -80,8 +81,29 @@ class ExperimentRecord:
                 return arm
         raise KeyError(name)
 
+    def to_json(self) -> dict[str, Any]:
+        """The record as the CLI's `--json` and the admin API show it."""
+        return {
+            "id": self.id, "name": self.name, "feature": self.feature, "status": self.status,
+            "description": self.description, "unit": self.unit,
+            "arms": [{"name": a.name, "release_id": a.release_id, "weight_pct": a.weight_bp / 100,
+                      "control": i == 0} for i, a in enumerate(self.arms)],
+            "coverage_pct": self.coverage_bp / 100, "salt": self.salt,
+            "primary": self.primary, "secondary": list(self.secondary),
+            "guardrails": [{"metric": g.metric, "bad": g.bad} for g in self.guardrails],
+            "alpha": self.alpha, "min_runtime_s": self.min_runtime_s,
+            "started_at": _iso(self.started_at), "stopped_at": _iso(self.stopped_at),
+            "started_by": self.actor, "reason": self.reason,
+            "stopped_by": self.stopped_by, "stop_reason": self.stop_reason,
+            "version": self.version, "definition": dict(self.definition),
+        }
+
     @property
     def metrics(self) -> tuple[str, ...]:
         """Every metric the experiment reads: primary, secondary, then guardrails (no repeats)."""
         names = [self.primary, *self.secondary, *(g.metric for g in self.guardrails)]
         return tuple(dict.fromkeys(names))
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()

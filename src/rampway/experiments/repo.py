@@ -26,6 +26,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Row
 
 from rampway.errors import ConfigError, ConflictError, RefError, StateConflict, StoreError
+from rampway.events.tables import request_events
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
 from rampway.experiments.spec import DEFAULT_MIN_RUNTIME, Definition, check_name
 from rampway.experiments.tables import experiments
@@ -153,6 +154,23 @@ def recent(
     return [_record(r) for r in rows]
 
 
+def exposure(store: Store, record: ExperimentRecord, now: float) -> dict[str, dict[str, int]]:
+    """Requests and distinct units per arm in the experiment's window so far (a quick count for
+    `status`; the analysis proper is `rampway.experiments.analysis`)."""
+    until = record.stopped_at if record.stopped_at is not None else now
+    ev = request_events
+    query = (
+        sa.select(ev.c.arm, sa.func.count(), sa.func.count(sa.distinct(ev.c.unit_hash)))
+        .where(ev.c.feature == record.feature, ev.c.ts >= record.started_at, ev.c.ts <= until,
+               ev.c.arm.in_([a.name for a in record.arms]), ev.c.unit_hash.is_not(None))
+        .group_by(ev.c.arm)
+    )
+    with reading(store) as conn:
+        found = {arm: (int(n), int(u)) for arm, n, u in conn.execute(query)}
+    return {a.name: {"requests": found.get(a.name, (0, 0))[0],
+                     "units": found.get(a.name, (0, 0))[1]} for a in record.arms}
+
+
 # -- the rule shared with rollouts ----------------------------------------------------------------
 
 
@@ -186,14 +204,11 @@ def check_can_start(store: Store, name: str, feature: str) -> None:
         )
 
 
-def check_arms(store: Store, definition: Definition, release_ids: list[str]) -> tuple[Arm, ...]:
-    """The arms as they will run: each release published for this feature (ids or prefixes
-    in, full ids out); the production channel set (units outside the experiment are served
-    it); no arm named like one of the feature's channels (the event log labels channel traffic
-    with the channel's name)."""
+def check_channels(store: Store, definition: Definition) -> None:
+    """The production channel is set (units outside the experiment are served it) and no arm
+    is named like one of the feature's channels (the event log labels channel traffic with the
+    channel's name, so such an arm would mix with it)."""
     feature = definition.feature
-    if len(release_ids) != len(definition.arms):
-        raise ConfigError(f"{len(definition.arms)} arms but {len(release_ids)} releases")
     channels = {c.channel for c in store.list_channels(feature)}
     if CHANNEL not in channels:
         raise RefError(f"feature {feature!r} has no '{CHANNEL}' channel; set it first "
@@ -202,7 +217,15 @@ def check_arms(store: Store, definition: Definition, release_ids: list[str]) -> 
         if spec.name in channels:
             raise ConfigError(f"arm {spec.name!r} is named like a channel of {feature!r}; "
                               "pick another arm name")
-    full = [store.get_release(feature, rid).release_id for rid in release_ids]
+
+
+def check_arms(store: Store, definition: Definition, release_ids: list[str]) -> tuple[Arm, ...]:
+    """The arms as they will run: `check_channels`, and each release published for this
+    feature (ids or prefixes in, full ids out)."""
+    if len(release_ids) != len(definition.arms):
+        raise ConfigError(f"{len(definition.arms)} arms but {len(release_ids)} releases")
+    check_channels(store, definition)
+    full = [store.get_release(definition.feature, rid).release_id for rid in release_ids]
     return definition.resolved_arms(full)
 
 
@@ -307,7 +330,9 @@ __all__ = [
     "OBJECT_TYPE",
     "check_arms",
     "check_can_start",
+    "check_channels",
     "check_no_experiment",
+    "exposure",
     "get",
     "latest",
     "list_running",

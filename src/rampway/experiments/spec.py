@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rampway._yaml import describe_validation_error, load_located
 from rampway.assign import BUCKETS
 from rampway.errors import ConfigError
+from rampway.experiments.metrics import metric_def
 from rampway.experiments.model import Arm, Guardrail
 from rampway.rollout.plan import parse_duration
 
@@ -62,6 +63,10 @@ def check_metric(name: str) -> str:
     """A metric the analysis knows; ValueError (for pydantic) naming the problem otherwise."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError("a metric name must be a non-empty string")
+    try:
+        metric_def(name)
+    except ConfigError as exc:
+        raise ValueError(exc.message) from exc
     return name
 
 

@@ -1,0 +1,257 @@
+"""`rampway experiment …`: A/B experiments from the command line.
+
+    rampway experiment validate [NAME]            # experiments/NAME.yaml (all when omitted)
+    rampway experiment start NAME --reason "Q3 tone test"
+    rampway experiment status NAME                # arms, split, exposure so far
+    rampway experiment analyze NAME               # the statistics over the event log
+    rampway experiment stop NAME --reason "enough data"
+    rampway experiment list
+
+`start` resolves each arm's `release` (a channel, a release id or prefix, a release directory,
+a git revision) to one release id, publishes releases the store does not have yet, and starts
+serving the split in every gateway within a second. Refused, with nothing written, while the
+feature has an active rollout or another running experiment. `stop` returns every unit to
+production and keeps the record: `status` and `analyze` keep working on the stopped window.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from rampway.cli import app
+from rampway.cli._common import (
+    JsonOption,
+    ProjectOption,
+    console,
+    current_actor,
+    emit_json,
+    handle_errors,
+    load_project_option,
+)
+from rampway.cli.release import open_store
+from rampway.config import Project
+from rampway.errors import ConfigError, RefError
+from rampway.experiments import ExperimentRecord, repo
+from rampway.experiments.spec import (
+    Definition,
+    check_name,
+    definition_names,
+    definition_path,
+    load_definition,
+)
+from rampway.store import parse_url
+
+experiment_app = typer.Typer(help="A/B experiments: arms served side by side, then analysed.",
+                             no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+NameArg = Annotated[str, typer.Argument(help="Experiment name: experiments/NAME.yaml.")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
+
+
+def _database_exists(proj: Project) -> bool:
+    """Read-only commands must not create a SQLite file as a side effect."""
+    url = parse_url(proj.db_url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return True
+    return database.startswith("file:") or Path(database).exists()
+
+
+def _definition(proj: Project, name: str) -> Definition:
+    return load_definition(definition_path(proj.root, check_name(name)))
+
+
+def _latest(proj: Project, name: str) -> tuple[ExperimentRecord, dict[str, dict[str, int]]]:
+    """The latest experiment called `name` and its exposure so far."""
+    if not _database_exists(proj):
+        raise RefError(f"no experiment {check_name(name)!r} was ever started")
+    with open_store(proj) as store:
+        record = repo.latest(store, name)
+        return record, repo.exposure(store, record, time.time())
+
+
+@experiment_app.command("validate")
+@handle_errors
+def validate_cmd(
+    name: Annotated[str | None, typer.Argument(help="One experiment (default: all).")] = None,
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check experiment files (names, arms, weights, metrics) without touching the store."""
+    proj = load_project_option(project)
+    names = [check_name(name)] if name is not None else definition_names(proj.root)
+    if not names:
+        raise ConfigError(f"no experiments in {proj.root / 'experiments'} (*.yaml)")
+    checked = [(n, _definition(proj, n)) for n in names]
+    if as_json:
+        emit_json({"valid": True, "experiments": [_definition_json(n, d) for n, d in checked]})
+        return
+    for n, d in checked:
+        arms = ", ".join(f"{a.name} ({a.release}) {w / 100:g}%"
+                         for a, w in zip(d.arms, d.weights_bp(), strict=True))
+        console.print(f"[green]ok[/] {escape(n)}: {escape(d.feature)} — {escape(arms)}; "
+                      f"coverage {d.coverage:g}%, primary {escape(d.primary)}")
+
+
+@experiment_app.command("start")
+@handle_errors
+def start_cmd(
+    name: NameArg,
+    reason: ReasonOption = "",
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start serving the arms of experiments/NAME.yaml (releases resolved to ids now)."""
+    from rampway.release import check_release, resolve_ref
+    from rampway.release._refs import release_dir_for
+
+    proj = load_project_option(project)
+    definition = _definition(proj, name)
+    actor = current_actor()
+    with open_store(proj) as store:
+        releases = []
+        for arm in definition.arms:
+            release = resolve_ref(proj, definition.feature, arm.release, store)
+            check_release(proj, release, release_dir_for(proj, arm.release))
+            releases.append(release)
+        # everything that could refuse is checked before the first write (publishing)
+        repo.check_channels(store, definition)
+        repo.check_can_start(store, name, definition.feature)
+        for release in releases:
+            store.publish(release.feature, release.digest, release.id, release.canonical,
+                          actor=actor, reason=f"experiment {name}")
+        record = repo.start(store, name, definition, [r.id for r in releases], actor=actor,
+                            reason=reason or f"start experiment {name}", now=time.time())
+    _report(record, "started", as_json)
+
+
+@experiment_app.command("stop")
+@handle_errors
+def stop_cmd(
+    name: NameArg,
+    reason: ReasonOption = "",
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop the experiment: every unit gets production again; the record stays for analysis."""
+    proj = load_project_option(project)
+    if not _database_exists(proj):
+        raise RefError(f"no experiment {check_name(name)!r} was ever started")
+    with open_store(proj) as store:
+        record = repo.stop(store, repo.latest(store, name), actor=current_actor(),
+                           reason=reason or f"stop experiment {name}", now=time.time())
+    _report(record, "stopped", as_json)
+
+
+@experiment_app.command("list")
+@handle_errors
+def list_cmd(project: ProjectOption = None, as_json: JsonOption = False) -> None:
+    """Experiments in the store (newest first), and the project's files never started."""
+    proj = load_project_option(project)
+    records: list[ExperimentRecord] = []
+    if _database_exists(proj):
+        with open_store(proj) as store:
+            records = repo.recent(store, limit=1000)
+    started = {r.name for r in records}
+    defined = [n for n in definition_names(proj.root) if n not in started]
+    if as_json:
+        emit_json({"experiments": [_brief(r) for r in records], "never_started": defined})
+        return
+    if not records:
+        console.print("no experiments started yet")
+    else:
+        table = Table()
+        for column in ("id", "name", "feature", "status", "arms", "coverage", "started",
+                       "stopped"):
+            table.add_column(column)
+        for r in records:
+            brief = _brief(r)
+            table.add_row(str(r.id), r.name, r.feature, r.status,
+                          ", ".join(f"{a.name} {a.weight_bp / 100:g}%" for a in r.arms),
+                          f"{r.coverage_bp / 100:g}%", brief["started_at"][:19],
+                          (brief["stopped_at"] or "")[:19])
+        console.print(table)
+    if defined:
+        console.print(f"never started: {escape(', '.join(defined))}")
+
+
+@experiment_app.command("status")
+@handle_errors
+def status_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOption = False) -> None:
+    """Arms, releases, split, coverage and the exposure so far (requests and units per arm)."""
+    proj = load_project_option(project)
+    record, exposure = _latest(proj, name)
+    doc = {**record.to_json(), "exposure": exposure,
+           "runtime_s": _runtime(record, time.time())}
+    if as_json:
+        emit_json(doc)
+        return
+    _render_status(record, doc)
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def _definition_json(name: str, d: Definition) -> dict[str, Any]:
+    return {"name": name, "feature": d.feature,
+            "arms": [{"name": a.name, "release": a.release, "weight_pct": w / 100}
+                     for a, w in zip(d.arms, d.weights_bp(), strict=True)],
+            "coverage_pct": d.coverage, "unit": d.unit, "primary": d.primary,
+            "secondary": d.secondary,
+            "guardrails": [{"metric": g.metric, "bad": g.bad} for g in d.guardrails],
+            "alpha": d.alpha, "min_runtime_s": d.min_runtime}
+
+
+def _brief(r: ExperimentRecord) -> dict[str, Any]:
+    doc = r.to_json()
+    doc.pop("definition")
+    return doc
+
+
+def _runtime(r: ExperimentRecord, now: float) -> float:
+    return (r.stopped_at if r.stopped_at is not None else now) - r.started_at
+
+
+def _report(r: ExperimentRecord, what: str, as_json: bool) -> None:
+    if as_json:
+        emit_json(_brief(r))
+        return
+    arms = ", ".join(f"{a.name} → {a.release_id} ({a.weight_bp / 100:g}%)" for a in r.arms)
+    console.print(f"[bold]{escape(r.name)}#{r.id}[/] {what} on {escape(r.feature)}: "
+                  f"{escape(arms)}; coverage {r.coverage_bp / 100:g}%")
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:.1f}d" if seconds >= 86400 else f"{seconds / 3600:.1f}h"
+
+
+def _render_status(r: ExperimentRecord, doc: dict[str, Any]) -> None:
+    console.print(f"[bold]{escape(r.name)}#{r.id}[/] {r.status} on {escape(r.feature)} "
+                  f"(unit: {r.unit}) — {escape(r.description)}")
+    window = f"started {doc['started_at'][:19]} by {escape(r.actor)}"
+    if r.stopped_at is not None:
+        window += f", stopped {doc['stopped_at'][:19]} by {escape(r.stopped_by or '')}"
+    runtime = doc["runtime_s"]
+    early = " (under min_runtime: too early to call)" if runtime < r.min_runtime_s else ""
+    console.print(f"{window}; ran {_days(runtime)} of at least {_days(r.min_runtime_s)}{early}")
+    table = Table(title=f"arms (coverage {r.coverage_bp / 100:g}%)")
+    for column in ("arm", "release", "weight", "requests", "units"):
+        table.add_column(column)
+    for i, a in enumerate(r.arms):
+        seen = doc["exposure"][a.name]
+        table.add_row(a.name + (" (control)" if i == 0 else ""), a.release_id,
+                      f"{a.weight_bp / 100:g}%", str(seen["requests"]), str(seen["units"]))
+    console.print(table)
+    guardrails = ", ".join(f"{g.metric} (bad: {g.bad})" for g in r.guardrails) or "none"
+    console.print(f"primary: {escape(r.primary)}; secondary: "
+                  f"{escape(', '.join(r.secondary) or 'none')}; guardrails: {escape(guardrails)}")
+
+
+__all__ = ["experiment_app"]
