@@ -1,0 +1,261 @@
+"""Per-unit aggregates of an experiment, read from the event log: the I/O in front of the analysis.
+
+An experiment's traffic is the feature's request events of the window `[since, until]` that
+the gateway labelled with one of the experiment's arms *and* served by that arm's release (a
+row with the arm's name but another release is not this experiment's). Only rows with a unit
+count: assignment is per unit, and so is the analysis.
+
+One grouped query does the work in the database and returns one row per unit:
+
+    exposure   per unit_hash: its arm (min and max of the arm label: they differ for a unit
+               seen in two arms, a "multiple exposure", which is excluded and counted), its
+               exposure time (first request), last request, requests, errors (status != ok),
+               refusals, successful requests, and the sums of latency (successful requests),
+               cost and output tokens (successful requests)
+    feedback   per unit and feedback name, the events at or after the unit's exposure and up to
+               `until`: count, sum of values, and whether any had a value > 0. A feedback event
+               belongs to its `unit_hash`, or else to the unit of the request it names; one
+               tagged with another feature is not this experiment's.
+
+Rows arrive in chunks (`CHUNK` units) and go straight into numpy arrays, so memory is a few
+floats per unit. A quantile metric (latency_p95) needs the per-request values as well: one more
+query reads the successful requests' latencies with their unit — the one read that grows with
+requests rather than units, made only when such a metric is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from numpy.typing import NDArray
+
+from rampway.events.tables import feedback_events, request_events
+from rampway.experiments import metrics as m
+from rampway.experiments.model import Arm
+from rampway.rollout.repo import reading
+from rampway.store import Store
+
+Array = NDArray[np.float64]
+CHUNK = 20_000
+_EMPTY = np.zeros(0, dtype=np.float64)
+#: The request-side per-unit columns, in the order the query returns them.
+REQUEST_COLUMNS = (m.FIRST_TS, m.LAST_TS, m.REQUESTS, m.ERRORS, m.REFUSALS, m.OK_REQUESTS,
+                   m.LATENCY_SUM, m.COST_SUM, m.OUTPUT_TOKENS_SUM)
+
+
+@dataclass(frozen=True, slots=True)
+class ArmUnits:
+    """One arm's exposed units (multiple exposures removed): aligned per-unit columns.
+
+    `latency`/`latency_units`: each successful request's latency and the label of its unit,
+    present when a quantile metric was asked for.
+    """
+
+    arm: str
+    release_id: str
+    columns: Mapping[str, Array]
+    latency: Array = field(default_factory=lambda: _EMPTY)
+    latency_units: NDArray[Any] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def units(self) -> int:
+        return int(self.columns[m.FIRST_TS].size) if m.FIRST_TS in self.columns else 0
+
+    @property
+    def requests(self) -> int:
+        return int(self.column(m.REQUESTS).sum())
+
+    def column(self, name: str) -> Array:
+        """A per-unit column; zeros for a feedback column never read (no such events)."""
+        found = self.columns.get(name)
+        return found if found is not None else np.zeros(self.units, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What the event log says about an experiment's window, per arm (in the record's order)."""
+
+    arms: tuple[ArmUnits, ...]
+    since: float
+    until: float
+    multiple_exposures: int  # units seen in more than one arm: excluded from every metric
+    multiple_exposure_requests: int
+
+    def arm(self, name: str) -> ArmUnits:
+        for a in self.arms:
+            if a.arm == name:
+                return a
+        raise KeyError(name)
+
+
+def _flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.case((condition, 1), else_=0)
+
+
+def _window(
+    feature: str, arms: Sequence[Arm], since: float, until: float
+) -> sa.ColumnElement[bool]:
+    """The feature's requests of the window, with a unit, served by an arm's own release."""
+    ev = request_events.c
+    return sa.and_(
+        ev.feature == feature, ev.ts >= since, ev.ts <= until, ev.unit_hash.is_not(None),
+        sa.or_(*(sa.and_(ev.arm == a.name, ev.release_id == a.release_id) for a in arms)),
+    )
+
+
+def _exposure(window: sa.ColumnElement[bool]) -> sa.CTE:
+    ev = request_events.c
+    ok = ev.status == "ok"
+    return (
+        sa.select(
+            ev.unit_hash.label("unit_hash"),
+            sa.func.min(ev.arm).label("arm"),
+            sa.func.max(ev.arm).label("arm_max"),
+            sa.func.min(ev.ts).label(m.FIRST_TS),
+            sa.func.max(ev.ts).label(m.LAST_TS),
+            sa.func.count().label(m.REQUESTS),
+            sa.func.sum(_flag(ev.status != "ok")).label(m.ERRORS),
+            sa.func.sum(_flag(ev.refusal)).label(m.REFUSALS),
+            sa.func.sum(_flag(ok)).label(m.OK_REQUESTS),
+            sa.func.sum(sa.case((ok, ev.latency_ms), else_=0.0)).label(m.LATENCY_SUM),
+            sa.func.sum(ev.cost_usd).label(m.COST_SUM),
+            sa.func.sum(sa.case((ok, ev.output_tokens), else_=0)).label(m.OUTPUT_TOKENS_SUM),
+        )
+        .where(window)
+        .group_by(ev.unit_hash)
+        .cte("exposure")
+    )
+
+
+def _feedback(
+    exposure: sa.CTE, feature: str, names: Sequence[str], until: float
+) -> sa.Subquery:
+    """Per unit: count, sum and any-positive of each feedback name after exposure."""
+    fb, e = feedback_events.c, exposure.c
+    named = request_events.alias("named_request")
+    unit = sa.func.coalesce(fb.unit_hash, named.c.unit_hash)
+    columns: list[sa.ColumnElement[Any]] = []
+    for i, name in enumerate(names):
+        is_name = fb.name == name
+        columns += [
+            sa.func.sum(_flag(is_name)).label(f"n{i}"),
+            sa.func.sum(sa.case((is_name, fb.value), else_=0.0)).label(f"s{i}"),
+            sa.func.max(_flag(sa.and_(is_name, fb.value > 0))).label(f"c{i}"),
+        ]
+    return (
+        sa.select(e.unit_hash, *columns)
+        .select_from(
+            feedback_events.outerjoin(named, fb.request_id == named.c.id)
+            .join(exposure, e.unit_hash == unit)
+        )
+        .where(fb.name.in_(names), fb.ts >= e[m.FIRST_TS], fb.ts <= until,
+               sa.or_(fb.feature.is_(None), fb.feature == feature))
+        .group_by(e.unit_hash)
+        .subquery("feedback")
+    )
+
+
+def units_query(
+    feature: str, arms: Sequence[Arm], since: float, until: float, feedback: Sequence[str]
+) -> sa.Select[Any]:
+    """(arm, arm_max, *REQUEST_COLUMNS, then count/sum/converted per feedback name) per unit."""
+    exposure = _exposure(_window(feature, arms, since, until))
+    e = exposure.c
+    selected: list[sa.ColumnElement[Any]] = [e.arm, e.arm_max, *(e[c] for c in REQUEST_COLUMNS)]
+    source: sa.FromClause = exposure
+    if feedback:
+        agg = _feedback(exposure, feature, feedback, until)
+        source = exposure.outerjoin(agg, agg.c.unit_hash == e.unit_hash)
+        for i in range(len(feedback)):
+            selected += [sa.func.coalesce(agg.c[f"{k}{i}"], 0) for k in "nsc"]
+    return sa.select(*selected).select_from(source)
+
+
+def latency_query(
+    feature: str, arms: Sequence[Arm], since: float, until: float
+) -> sa.Select[Any]:
+    """(arm, unit_hash, latency_ms) of each successful request of a singly exposed unit."""
+    window = _window(feature, arms, since, until)
+    ev = request_events.c
+    single = (
+        sa.select(ev.unit_hash)
+        .where(window)
+        .group_by(ev.unit_hash)
+        .having(sa.func.min(ev.arm) == sa.func.max(ev.arm))
+        .subquery("single")
+    )
+    return (
+        sa.select(ev.arm, ev.unit_hash, ev.latency_ms)
+        .join(single, single.c.unit_hash == ev.unit_hash)
+        .where(window, ev.status == "ok")
+    )
+
+
+def _column_names(feedback: Sequence[str]) -> list[str]:
+    names = list(REQUEST_COLUMNS)
+    for name in feedback:
+        names += [m.feedback_count(name), m.feedback_sum(name), m.converted(name)]
+    return names
+
+
+def load_units(
+    store: Store,
+    *,
+    feature: str,
+    arms: Sequence[Arm],
+    since: float,
+    until: float,
+    feedback: Sequence[str] = (),
+    latency: bool = False,
+) -> Extraction:
+    """Per-arm, per-unit aggregates of the window `[since, until]` (epoch seconds)."""
+    feedback = tuple(dict.fromkeys(feedback))
+    names = _column_names(feedback)
+    parts: dict[str, list[Array]] = {a.name: [] for a in arms}
+    multiple, multiple_requests = 0, 0
+    with reading(store) as conn:
+        result = conn.execution_options(yield_per=CHUNK).execute(
+            units_query(feature, arms, since, until, feedback))
+        for chunk in result.partitions():
+            rows = [tuple(r) for r in chunk]
+            lo, hi = np.asarray([r[0] for r in rows]), np.asarray([r[1] for r in rows])
+            values = np.asarray([r[2:] for r in rows], dtype=np.float64)
+            single = lo == hi
+            multiple += int(np.count_nonzero(~single))
+            multiple_requests += int(values[~single, REQUEST_COLUMNS.index(m.REQUESTS)].sum())
+            for name, kept in parts.items():
+                kept.append(values[single & (lo == name)])
+        lat = _latencies(conn, feature, arms, since, until) if latency else {}
+    out = []
+    for a in arms:
+        table = np.vstack([np.zeros((0, len(names))), *parts[a.name]])
+        columns = {name: np.ascontiguousarray(table[:, j]) for j, name in enumerate(names)}
+        values, labels = lat.get(a.name, (_EMPTY, _EMPTY))
+        out.append(ArmUnits(a.name, a.release_id, columns, values, labels))
+    return Extraction(tuple(out), since, until, multiple, multiple_requests)
+
+
+def _latencies(
+    conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float
+) -> dict[str, tuple[Array, NDArray[Any]]]:
+    values: dict[str, list[Array]] = {a.name: [_EMPTY] for a in arms}
+    labels: dict[str, list[NDArray[Any]]] = {a.name: [np.zeros(0, dtype=np.str_)] for a in arms}
+    result = conn.execution_options(yield_per=CHUNK).execute(
+        latency_query(feature, arms, since, until))
+    for chunk in result.partitions():
+        arm = np.asarray([r[0] for r in chunk])
+        unit = np.asarray([r[1] for r in chunk], dtype=np.str_)
+        value = np.asarray([r[2] for r in chunk], dtype=np.float64)
+        for name in values:
+            mine = arm == name
+            values[name].append(value[mine])
+            labels[name].append(unit[mine])
+    return {a: (np.concatenate(values[a]), np.concatenate(labels[a])) for a in values}
+
+
+__all__ = ["CHUNK", "REQUEST_COLUMNS", "ArmUnits", "Extraction", "latency_query", "load_units",
+           "units_query"]
