@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from rampway.assign import BUCKETS, Allocation
 from rampway.events.model import hash_unit
 from rampway.events.tables import feedback_events, request_events
 from rampway.gate import GateRecord, record_gate
@@ -118,6 +119,7 @@ class Simulation:
     units: int = 20_000
     seed: int = 7
     feature: str = FEATURE
+    skew: float = 1.0  # a broken split: the candidate arm gets `skew` times its weight
     arms_seen: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     last_arm: dict[str, str] = field(default_factory=dict)
     switches: list[tuple[str, str]] = field(default_factory=list)
@@ -135,6 +137,8 @@ class Simulation:
         for i, u in enumerate(units):
             unit = f"user-{u}"
             choice = allocations.choose(self.feature, unit)
+            if choice and self.skew != 1.0:
+                choice = self._skewed(allocations, unit)
             arm, release = choice if choice else ("production", self.releases["baseline"])
             if choice:
                 self._track(unit, arm)
@@ -151,6 +155,16 @@ class Simulation:
         self.controller.tick()
         current = self.rollout()
         self.history.append((self.clock.t, current.status.value, current.weight_bp))
+
+    def _skewed(self, allocations: ActiveAllocations, unit: str) -> tuple[str, str]:
+        """The arm under the rollout's own salt at `skew` x its weight (sticky still)."""
+        active = allocations.get(self.feature)
+        assert active is not None
+        weight = min(BUCKETS, round(active.weight_bp * self.skew))
+        split = Allocation.rollout(active.allocation.salt, candidate="candidate",
+                                   baseline="baseline", weight_bp=weight)
+        arm = split.assign(unit) or "baseline"
+        return arm, self.releases[arm]
 
     def _track(self, unit: str, arm: str) -> None:
         self.arms_seen[unit].add(arm)

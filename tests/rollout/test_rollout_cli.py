@@ -118,8 +118,11 @@ def test_start_status_pause_resume_promote(project: Path, db_url: str) -> None:
     evaluation = status["evaluation"]
     assert evaluation["action"] == "hold"  # type: ignore[index]
     assert {g["verdict"] for g in evaluation["guardrails"]} == {"no_data"}  # type: ignore[index]
+    assert evaluation["srm"]["verdict"] == "no_data"  # type: ignore[index]
     text = run("rollout", "status", FEATURE)
     assert text.exit_code == 0 and "guardrails" in text.stdout and "no_data" in text.stdout
+    assert "sample ratio: no_data — candidate 0 / baseline 0 units, expected 0 / 0 at 10%: " \
+           "too few to test" in text.stdout
     assert f"gate: pass (#{gate['id']}, default policy, by ci at" in text.stdout  # type: ignore[index]
     assert run_json("rollout", "pause", FEATURE, "--reason", "lunch")["status"] == "paused"
     assert run_json("rollout", "resume", FEATURE, "--reason", "back")["status"] == "running"

@@ -16,8 +16,8 @@ def test_exports_are_what_we_mean() -> None:
     assert sorted(rampway.rollout.__all__) == sorted([
         "Action", "ActiveAllocations", "Arm", "Controller", "Evaluation", "Guardrail",
         "GuardrailResult", "Margin", "Notice", "Notifier", "Plan", "RolloutAllocation",
-        "RolloutRecord", "Status", "Step", "Verdict", "Webhook", "aggregate", "judge",
-        "load_plan", "plan_for",
+        "RolloutRecord", "SampleRatio", "SampleRatioCheck", "Status", "Step", "Verdict",
+        "Webhook", "aggregate", "judge", "load_plan", "plan_for",
     ])
     for name in rampway.rollout.__all__:
         assert getattr(rampway.rollout, name) is not None

@@ -1,4 +1,5 @@
-"""The pure judge: verdicts per guardrail kind, aggregation, and the A/A false-alarm rate."""
+"""The pure judge: verdicts per guardrail kind, aggregation, the A/A false-alarm rate, and the
+sample-ratio-mismatch check (evidence, minimum data, A/A false mismatches)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from rampway.rollout import Action, Guardrail, Plan, Verdict, aggregate, judge
+from rampway.assign import Allocation
+from rampway.rollout import Action, Guardrail, Plan, SampleRatioCheck, Verdict, aggregate, judge
+from rampway.rollout._judge import judge_srm
 
 ALPHA = 0.01
 
@@ -158,3 +161,101 @@ def test_the_same_harness_catches_a_doubled_error_rate() -> None:
     rng = np.random.default_rng(7)
     caught = sum(_rolls_back(rng, 300, 15, candidate_error=0.10) for _ in range(20))
     assert caught >= 18
+
+
+# -- sample ratio mismatch ----------------------------------------------------------------
+
+SRM = SampleRatioCheck()
+
+
+def test_a_candidate_with_twice_its_share_is_a_mismatch_with_evidence() -> None:
+    r = judge_srm(9_500, 1_000, 500, SRM, decisive=True)
+    assert r is not None and r.verdict is Verdict.FAIL
+    assert (r.baseline, r.candidate, r.counted) == (9_500, 1_000, "units")
+    assert (r.expected_baseline, r.expected_candidate) == pytest.approx((9_975, 525))
+    assert r.candidate_share == 0.05 and r.threshold == 0.001 and r.p_value < 1e-50
+    doc = r.as_dict()
+    assert doc["verdict"] == "fail" and doc["p_value"] == r.p_value
+    assert "expected 525 / 9975 at 5%" in r.describe() and "(< 0.001)" in r.describe()
+
+
+def test_srm_too_few_units_off_or_no_split_is_not_judged() -> None:
+    few = judge_srm(100, 9, 500, SRM, decisive=True)  # 5.45 expected candidate units
+    assert few is not None and few.verdict is Verdict.NO_DATA and math.isnan(few.p_value)
+    assert few.as_dict()["p_value"] is None and "too few to test" in few.describe()
+    enough = judge_srm(190, 10, 500, SRM, decisive=True)  # exactly 10 expected
+    assert enough is not None and enough.verdict is Verdict.PASS
+    assert judge_srm(9_500, 1_000, 500, SampleRatioCheck(enabled=False), decisive=True) is None
+    assert judge_srm(0, 500, 10_000, SRM, decisive=True) is None
+
+
+def test_interim_looks_act_only_on_overwhelming_evidence() -> None:
+    # p ~ 1e-5: a mismatch at the look that decides the step, not yet at an interim one
+    deciding = judge_srm(9_500, 600, 500, SRM, decisive=True)
+    interim = judge_srm(9_500, 600, 500, SRM, decisive=False)
+    assert deciding is not None and deciding.verdict is Verdict.FAIL
+    assert interim is not None and interim.verdict is Verdict.PASS
+    assert interim.threshold == pytest.approx(1e-6) and 1e-6 < interim.p_value < 1e-3
+    gross = judge_srm(9_500, 1_000, 500, SRM, decisive=False)
+    assert gross is not None and gross.verdict is Verdict.FAIL
+
+
+def test_srm_pauses_a_step_critical_failures_still_roll_back_and_no_data_does_not_hold() -> None:
+    ok = rates(0.05, 1000)
+    fine = judge(ok, ok, g("cost_per_request"), alpha=ALPHA)
+    crit = judge(ok, rates(0.5, 1000), g("error_rate", critical=True), alpha=ALPHA)
+    mismatch = judge_srm(9_500, 1_000, 500, SRM, decisive=True)
+    few = judge_srm(100, 9, 500, SRM, decisive=True)
+    paused = aggregate([fine], mismatch)
+    assert paused.action is Action.PAUSE and paused.reason.startswith("sample ratio mismatch")
+    assert paused.as_dict()["srm"]["verdict"] == "fail"
+    assert aggregate([fine, crit], mismatch).action is Action.ROLLBACK
+    assert aggregate([fine], few).action is Action.PROCEED
+    assert aggregate([fine]).as_dict()["srm"] is None
+
+
+def test_aa_one_look_false_mismatch_rate_is_the_threshold() -> None:
+    """Balanced splits at every weight, 2,000 seeds: p < threshold as often as it says."""
+    rng = np.random.default_rng(20260102)
+    check = SampleRatioCheck(threshold=0.05)
+    trips = 0
+    for seed in range(2000):
+        weight = (100, 500, 2500, 5000)[seed % 4]
+        total = int(rng.integers(2_000, 20_000))
+        candidate = int(rng.binomial(total, weight / 10_000))
+        r = judge_srm(total - candidate, candidate, weight, check, decisive=True)
+        assert r is not None and r.verdict is not Verdict.NO_DATA
+        trips += r.verdict is Verdict.FAIL
+    assert 0.035 <= trips / 2000 <= 0.065, trips  # 0.05 +- 3 sd
+
+
+def test_aa_units_through_the_real_allocation_never_trip_the_default() -> None:
+    """Units hashed into rollouts of 50 different salts: counts as chance makes them."""
+    units = [f"user-{i}" for i in range(4000)]
+    p_values = []
+    for rollout_id in range(1, 51):
+        split = Allocation.rollout(f"rollout:support-bot:{rollout_id}", candidate="c",
+                                   baseline="b", weight_bp=5000)
+        buckets = [split.bucket(u) for u in units]
+        for weight in (100, 500, 2500, 5000):
+            candidate = sum(b < weight for b in buckets)
+            r = judge_srm(len(units) - candidate, candidate, weight, SRM, decisive=True)
+            assert r is not None and r.verdict is Verdict.PASS, r
+            p_values.append(r.p_value)
+    assert 0.01 <= sum(p < 0.05 for p in p_values) / len(p_values) <= 0.10
+
+
+def test_aa_a_step_looked_at_every_minute_is_paused_about_threshold_often() -> None:
+    """Ten looks at a growing count, the tenth deciding: a healthy step is paused at about the
+    threshold's rate, where testing every look at the threshold would pause ~19% of them."""
+    rng = np.random.default_rng(20260103)
+    check = SampleRatioCheck(threshold=0.05)
+    paused = naive = 0
+    for _ in range(200):
+        arrivals = rng.binomial(300, 0.05, size=10)
+        looks = [judge_srm(300 * (k + 1) - int(c), int(c), 500, check, decisive=k == 9)
+                 for k, c in enumerate(np.cumsum(arrivals))]
+        paused += any(r is not None and r.verdict is Verdict.FAIL for r in looks)
+        naive += any(r is not None and r.p_value < 0.05 for r in looks)
+    assert paused / 200 <= 0.09, paused  # ~0.05
+    assert naive / 200 >= 0.12, naive  # what one threshold at every look would do

@@ -40,6 +40,18 @@ def test_a_full_plan_parses() -> None:
     assert Plan.model_validate(plan.to_json()) == plan
 
 
+def test_srm_check_is_on_by_default_and_can_be_tuned_or_switched_off() -> None:
+    assert Plan().srm.enabled and Plan().srm.threshold == 0.001
+    assert parse_plan(GOOD, "x.yaml").srm == Plan().srm
+    assert parse_plan("srm: {threshold: 0.0001}\n", "x.yaml").srm.threshold == 0.0001
+    assert not parse_plan("srm: false\n", "x.yaml").srm.enabled
+    assert parse_plan("srm: true\n", "x.yaml").srm.enabled
+    off = parse_plan("srm: {enabled: false, threshold: 0.01}\n", "x.yaml")
+    assert Plan.model_validate(off.to_json()) == off
+    stored = {k: v for k, v in Plan().to_json().items() if k != "srm"}
+    assert Plan.model_validate(stored).srm.enabled  # plans stored before the check: on
+
+
 def test_defaults_when_no_plan_file(tmp_path: Path) -> None:
     plan = plan_for(tmp_path, "support-bot")
     assert [s.weight for s in plan.steps] == [1, 5, 25, 50, 100]
@@ -78,6 +90,10 @@ def test_durations(value: object, seconds: float) -> None:
         ("guardrails:\n  - {metric: error_rate}\n  - {metric: error_rate}\n", "listed twice"),
         ("guardrails:\n  - {metric: error_rate, min_sample: 1}\n", "min_sample"),
         ("alpha: 0.9\n", "alpha must be within"),
+        ("srm: {threshold: 0.2}\n", "x.yaml:1: srm.threshold: must be a p-value in (0, 0.05]"),
+        ("srm: {threshold: 0}\n", "srm.threshold: must be a p-value"),
+        ("srm: {treshold: 0.01}\n", "srm.treshold: unknown key"),
+        ("srm: off-ish\n", "srm: must be true, false or a mapping like {threshold: 0.001}"),
         ("webhooks:\n  - {url: 'ftp://x'}\n", "http:// or https://"),
         ("stepz: []\n", "stepz: unknown key"),
         ("- 1\n", "a plan must be a mapping"),

@@ -61,6 +61,7 @@ def test_two_controller_processes_never_double_advance(pg_database_url: str) -> 
         plan = Plan.model_validate({
             "steps": [{"weight": w} for w in STEPS],
             "guardrails": [{"metric": "error_rate", "critical": True, "min_sample": 5}],
+            "srm": False,  # the events alternate arms 50/50 whatever the weight: a real SRM
         })
         Controller(store).start(FEATURE, candidate, plan=plan, actor="ana")
         procs = [

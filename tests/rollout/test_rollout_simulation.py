@@ -3,6 +3,7 @@ minute (assignment through the real allocations), the controller looking every m
 
 from __future__ import annotations
 
+import pytest
 from rollout_helpers import FEATURE, FakeClock, Profile, Simulation, gated_pair, plan
 
 from rampway.rollout import Controller, Status
@@ -71,3 +72,35 @@ def test_too_little_traffic_holds_and_never_advances(store: Store) -> None:
     assert done.evaluation is not None and done.evaluation["action"] == "hold"
     actions = {e.action for e in store.list_audit(object_type="rollout")}
     assert actions == {"rollout.create", "rollout.start"}
+
+
+def test_a_broken_split_pauses_with_the_srm_evidence_and_never_rolls_back(store: Store) -> None:
+    """The candidate arm gets twice its weight (assignment or logging broken): identical
+    releases, every guardrail passes, and the rollout pauses on the sample ratio alone."""
+    sim = _sim(store, Profile(), per_minute=1500)
+    sim.skew = 2.0
+    done = sim.run(30, until="paused")
+    assert done.status is Status.PAUSED and done.weight_bp == 500 and done.step == 0
+    entry = store.list_audit(object_type="rollout")[0]
+    assert entry.action == "rollout.pause" and entry.reason.startswith("sample ratio mismatch")
+    srm = entry.after["evidence"]["srm"]
+    assert srm["verdict"] == "fail" and srm["counted"] == "units"
+    assert srm["candidate_share"] == 0.05 and srm["p_value"] < srm["threshold"]
+    share = srm["candidate"] / (srm["candidate"] + srm["baseline"])
+    assert 0.08 < share < 0.12  # observed ~10% against the 5% expected
+    assert srm["expected_candidate"] == pytest.approx(
+        0.05 * (srm["candidate"] + srm["baseline"]))
+    assert {g["verdict"] for g in entry.after["evidence"]["guardrails"]} <= {"pass", "no_data"}
+    assert "rollout.rollback" not in {e.action for e in store.list_audit(object_type="rollout")}
+
+
+def test_a_plan_without_the_srm_check_ignores_the_split(store: Store) -> None:
+    sim = _sim(store, Profile(), per_minute=1500, srm=False)
+    sim.skew = 2.0
+    for _ in range(20):
+        sim.minute()
+        if sim.rollout().weight_bp > 500:
+            break
+    advanced = sim.rollout()
+    assert advanced.status is Status.RUNNING and advanced.weight_bp == 2500
+    assert advanced.evaluation is not None and advanced.evaluation["srm"] is None

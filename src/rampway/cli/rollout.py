@@ -47,6 +47,7 @@ from rampway.errors import ConfigError
 from rampway.rollout import Controller, Notifier, RolloutRecord, plan_for, repo
 from rampway.rollout.gating import describe
 from rampway.rollout.plan import settings_from
+from rampway.rollout.verdicts import describe_srm
 from rampway.store import Store, parse_url
 
 rollout_app = typer.Typer(help="Staged rollouts: 1% → 100% with guardrails.",
@@ -297,7 +298,10 @@ def render_status(doc: dict[str, Any]) -> None:
     if not evaluation:
         console.print("no guardrail evaluation yet")
         return
-    console.print(f"judge: [bold]{evaluation['action']}[/] — {evaluation['reason']}")
+    console.print(f"judge: [bold]{evaluation['action']}[/] — {escape(evaluation['reason'])}")
+    srm = evaluation.get("srm")
+    if srm:
+        console.print(f"sample ratio: {srm['verdict']} — {describe_srm(srm)}", markup=False)
     table = Table(title="guardrails")
     for column in ("metric", "verdict", "baseline", "candidate", "change", "interval",
                    "limit", "n (base/cand)"):

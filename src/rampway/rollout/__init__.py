@@ -10,7 +10,8 @@ Rooms (deciding, applying and measuring are separate):
     plan        plan model + YAML loading (`rollouts/<feature>.yaml`)
     metrics     the guardrail metrics and where their values come from
     extract     guardrail samples per arm from the event log (I/O)
-    _judge      pure: samples + guardrail → PASS / FAIL / NO_DATA (numpy, imported lazily)
+    _judge      pure: samples + guardrail → PASS / FAIL / NO_DATA, and the SRM check
+                (numpy/scipy, imported lazily)
     verdicts    verdict types and their aggregation into one action (plain data)
     state       pure: the state machine (pending → running k → … → completed | rolled_back)
     repo        rollout rows, compare-and-swap transitions, audit, control-version bump
@@ -23,10 +24,26 @@ from typing import TYPE_CHECKING, Any
 
 from rampway.rollout.allocations import ActiveAllocations, Arm, RolloutAllocation
 from rampway.rollout.notify import Notice, Notifier
-from rampway.rollout.plan import Guardrail, Margin, Plan, Step, Webhook, load_plan, plan_for
+from rampway.rollout.plan import (
+    Guardrail,
+    Margin,
+    Plan,
+    SampleRatioCheck,
+    Step,
+    Webhook,
+    load_plan,
+    plan_for,
+)
 from rampway.rollout.repo import RolloutRecord
 from rampway.rollout.state import Status
-from rampway.rollout.verdicts import Action, Evaluation, GuardrailResult, Verdict, aggregate
+from rampway.rollout.verdicts import (
+    Action,
+    Evaluation,
+    GuardrailResult,
+    SampleRatio,
+    Verdict,
+    aggregate,
+)
 
 if TYPE_CHECKING:
     from rampway.rollout._judge import judge
@@ -59,6 +76,8 @@ __all__ = [
     "Plan",
     "RolloutAllocation",
     "RolloutRecord",
+    "SampleRatio",
+    "SampleRatioCheck",
     "Status",
     "Step",
     "Verdict",

@@ -30,6 +30,28 @@ How "worse by more than the margin" is tested, for bad = increase (decrease mirr
 
 Aggregation: a critical FAIL → ROLLBACK; any other FAIL → PAUSE (a human decides); any
 NO_DATA → HOLD ("no data" never counts as success); all PASS → PROCEED.
+
+Sample ratio mismatch (`judge_srm`): Pearson's chi-square (`rampway.stats.srm_test`) of the
+units each arm saw in the step's window against the split the step's weight promises —
+units, not requests, because assignment is per unit: the weight is a share of units, and a
+unit's requests are not independent draws (one busy user in the candidate arm would shift
+the request counts with nothing broken, and a request-level test would cry wolf). Requests
+without a unit are assigned per request, so each counts as one unit.
+
+The chi-square is a fixed-horizon test, and the controller looks every minute: tested at
+p < 0.001 at every look, a healthy step would be paused about 1% of the time over an hour of
+looks and 2% over six (A/A simulation), not 0.1%. So the plan's threshold applies at the look
+that decides the step — the one that would advance it (dwell elapsed, every guardrail PASS) —
+and the other looks only act on overwhelming evidence, p < threshold x 1e-3 (Haybittle-Peto's
+interim boundary): a grossly broken split still pauses early, and a healthy step is paused
+with probability about `threshold` (tests/rollout measures both). Units are counted from
+`SRM_SETTLE_SECONDS` after the step began: gateways and SDKs pick a new weight up within their
+reload interval (~0.5 s by default), and requests served at the old weight in those first
+moments would be a mismatch of the check's own making — a dwell-0 step looked at 0.2 s
+later saw a third of its units at the old split. Fewer than
+`SRM_MIN_EXPECTED` expected units in either arm is NO_DATA: the chi-square approximation is
+poor there (exactly, at a 1% split: p < 0.001 fires 0.19% of the time with 5 expected units,
+0.15% with 10, 0.10% with 50), and 10 units is far less data than any guardrail needs anyway.
 """
 
 from __future__ import annotations
@@ -41,16 +63,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rampway.assign import BUCKETS
 from rampway.rollout.metrics import MetricDef, metric_def
-from rampway.rollout.plan import Guardrail
+from rampway.rollout.plan import Guardrail, SampleRatioCheck
 from rampway.rollout.verdicts import (
     Action,
     Evaluation,
     GuardrailResult,
+    SampleRatio,
     Verdict,
     aggregate,
 )
-from rampway.stats import ArmSummary, SequentialInterval, sequential_diff
+from rampway.stats import ArmSummary, SequentialInterval, sequential_diff, srm_test
+
+SRM_MIN_EXPECTED = 10.0
+SRM_INTERIM_FACTOR = 1e-3
+SRM_SETTLE_SECONDS = 10.0
 
 Sample = Sequence[float] | NDArray[Any]
 
@@ -162,4 +190,45 @@ def _verdict(
     return Verdict.FAIL if bad_if else Verdict.PASS
 
 
-__all__ = ["Action", "Evaluation", "GuardrailResult", "Verdict", "aggregate", "judge"]
+def judge_srm(
+    baseline: int, candidate: int, weight_bp: int, check: SampleRatioCheck, *, decisive: bool
+) -> SampleRatio | None:
+    """Are `baseline`/`candidate` units plausible under a candidate weight of `weight_bp`?
+
+    None when the check is off or the step has no split (0% or 100%). `decisive`: this look
+    would advance the step, so the plan's threshold applies; otherwise the interim one.
+
+    >>> check = SampleRatioCheck()
+    >>> judge_srm(9500, 1000, 500, check, decisive=True).verdict   # 2x its 5% share
+    <Verdict.FAIL: 'fail'>
+    >>> judge_srm(9480, 520, 500, check, decisive=True).verdict
+    <Verdict.PASS: 'pass'>
+    """
+    if not check.enabled or not 0 < weight_bp < BUCKETS:
+        return None
+    share = weight_bp / BUCKETS
+    threshold = check.threshold if decisive else check.threshold * SRM_INTERIM_FACTOR
+    total = baseline + candidate
+    expected = (total * (1 - share), total * share)
+    if min(expected) < SRM_MIN_EXPECTED:
+        return SampleRatio(Verdict.NO_DATA, "units", baseline, candidate, *expected, share,
+                           math.nan, math.nan, threshold, decisive, SRM_MIN_EXPECTED)
+    test = srm_test([baseline, candidate], [1 - share, share], threshold=threshold)
+    verdict = Verdict.FAIL if test.mismatch else Verdict.PASS
+    return SampleRatio(verdict, "units", baseline, candidate, expected[0], expected[1], share,
+                       test.statistic, test.p_value, threshold, decisive, SRM_MIN_EXPECTED)
+
+
+__all__ = [
+    "SRM_INTERIM_FACTOR",
+    "SRM_MIN_EXPECTED",
+    "SRM_SETTLE_SECONDS",
+    "Action",
+    "Evaluation",
+    "GuardrailResult",
+    "SampleRatio",
+    "Verdict",
+    "aggregate",
+    "judge",
+    "judge_srm",
+]

@@ -42,7 +42,14 @@ from rampway.errors import (
 from rampway.gate.current import current_basis
 from rampway.gate.records import latest_gate
 from rampway.rollout import repo, state
-from rampway.rollout._judge import Evaluation, aggregate, judge
+from rampway.rollout._judge import (
+    SRM_SETTLE_SECONDS,
+    Evaluation,
+    Verdict,
+    aggregate,
+    judge,
+    judge_srm,
+)
 from rampway.rollout.extract import load_samples
 from rampway.rollout.gating import GateNeed, require_gate
 from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
@@ -177,12 +184,14 @@ class Controller:
         if rollout.step_started_at is None or rollout.weight_bp == 0:
             return None
         plan = rollout.plan
-        until = (now or self.now()).timestamp()
+        now = now or self.now()
+        until = now.timestamp()
         feedback = [g.metric for g in plan.guardrails if g.metric.startswith(FEEDBACK_PREFIX)]
         samples = load_samples(
             self.store, feature=rollout.feature,
             releases={"baseline": rollout.baseline, "candidate": rollout.candidate},
             since=rollout.step_started_at.timestamp(), until=until, feedback=feedback,
+            settle=SRM_SETTLE_SECONDS,
         )
         alpha = plan.guardrail_alpha()
         results = []
@@ -190,7 +199,13 @@ class Controller:
             source = metric_def(g.metric).source
             results.append(judge(samples["baseline"].values(source),
                                  samples["candidate"].values(source), g, alpha=alpha))
-        return aggregate(results)
+        # The SRM test's own threshold applies at the look that would advance the step
+        # (see `_judge.judge_srm`: one decisive test per step, not one per minute).
+        decisive = (state.dwell_elapsed(plan, rollout.position, now)
+                    and all(r.verdict is Verdict.PASS for r in results))
+        srm = judge_srm(samples["baseline"].units, samples["candidate"].units,
+                        rollout.weight_bp, plan.srm, decisive=decisive)
+        return aggregate(results, srm)
 
     def tick(self) -> list[RolloutRecord]:
         """One look at every active rollout; returns the rollouts this process moved."""

@@ -7,6 +7,10 @@ channel mid-rollout — does not belong to this comparison and is skipped), and 
 series per metric source (see `rampway.rollout.metrics`). Feedback counts when it names a
 request of the window (`request_id`); its value joins that request's arm.
 
+Each arm also counts its units (distinct `unit_hash`, plus one per request without a unit:
+those are assigned per request) for the sample-ratio-mismatch check, from `since + settle`
+(the weight reaches every serving process a moment after the step began).
+
 Only the needed columns are read. The comparison is per request: assignment is per unit, so
 requests of one unit are correlated; with many units per arm this barely matters for the rates
 and latencies guarded here, and it is the same simplification Kayenta and Flagger make.
@@ -39,6 +43,7 @@ class ArmSample:
     release_id: str
     requests: int
     series: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
+    units: int = 0  # distinct units seen in the window, a request without a unit counting one
 
     def values(self, source: str) -> NDArray[np.float64]:
         return self.series.get(source, _EMPTY)
@@ -93,11 +98,15 @@ def load_samples(
     since: float,
     until: float,
     feedback: Iterable[str] = (),
+    settle: float = 0.0,
 ) -> dict[str, ArmSample]:
-    """`{"baseline": ArmSample, "candidate": ArmSample}` for the window (epoch seconds)."""
+    """`{"baseline": ArmSample, "candidate": ArmSample}` for the window (epoch seconds);
+    `units` counted from `since + settle`."""
     names = [f[len(FEEDBACK_PREFIX):] if f.startswith(FEEDBACK_PREFIX) else f for f in feedback]
     out: dict[str, ArmSample] = {}
     with reading(store) as conn:
+        units = {arm: int(n) for arm, n in conn.execute(
+            _units_query(feature, releases, since + settle, until))}
         for arm in ARMS:
             release = releases[arm]
             rows = [tuple(r) for r in conn.execute(
@@ -106,8 +115,32 @@ def load_samples(
             for name in names:
                 values = conn.scalars(_feedback_query(feature, arm, release, name, since, until))
                 series[FEEDBACK_PREFIX + name] = np.fromiter(values, dtype=np.float64)
-            out[arm] = ArmSample(arm, release, len(rows), series)
+            out[arm] = ArmSample(arm, release, len(rows), series, units.get(arm, 0))
     return out
+
+
+def _in_window(
+    feature: str, releases: Mapping[str, str], since: float, until: float
+) -> sa.ColumnElement[bool]:
+    """The feature's requests of the window served by the rollout's arm/release pairs."""
+    ev = request_events.c
+    return sa.and_(
+        ev.feature == feature, ev.ts >= since, ev.ts < until,
+        sa.or_(*(sa.and_(ev.arm == arm, ev.release_id == releases[arm]) for arm in ARMS)),
+    )
+
+
+def _units_query(
+    feature: str, releases: Mapping[str, str], since: float, until: float
+) -> sa.Select[Any]:
+    """(arm, units) per arm: distinct unit hashes plus the requests that had no unit."""
+    ev = request_events.c
+    no_unit = sa.func.count() - sa.func.count(ev.unit_hash)
+    return (
+        sa.select(ev.arm, sa.func.count(sa.distinct(ev.unit_hash)) + no_unit)
+        .where(_in_window(feature, releases, since, until))
+        .group_by(ev.arm)
+    )
 
 
 def _feedback_query(

@@ -13,13 +13,15 @@
       - {metric: error_rate, margin: {relative: 0.2}, critical: true, min_sample: 200}
       - {metric: latency_p95, margin: {relative: 0.2}, critical: true}
       - {metric: "feedback:thumbs_up", bad: decrease, margin: {absolute: 0.05}}
+    srm: {threshold: 0.001}       # sample-ratio-mismatch check, on by default; `srm: false` = off
     webhooks:
       - {url: "https://hooks.slack.com/services/…", format: slack}
 
 Weights are percentages of units (strictly increasing, the last one 100: a rollout ends with
 the candidate serving everyone); `dwell` is the minimum time a step runs before it may advance
 (`90s`, `30m`, `1h30m`, `2d` or seconds). Without a `guardrails` key the defaults below apply.
-Errors name `file:line` and the offending key.
+`srm` checks that the units each arm saw match the step's weight (see `SampleRatioCheck`); a
+mismatch pauses the rollout. Errors name `file:line` and the offending key.
 """
 
 from __future__ import annotations
@@ -163,6 +165,35 @@ class Webhook(_Strict):
         return value
 
 
+SRM_MAX_THRESHOLD = 0.05
+
+
+class SampleRatioCheck(_Strict):
+    """The sample-ratio-mismatch (SRM) check of every judged step: a chi-square test of the
+    units each arm saw against the split the step's weight promises (GrowthBook's check, at
+    its default p < 0.001). A mismatch means assignment or logging is broken, so the
+    guardrails' comparison can't be trusted: the rollout pauses for a human (it does not roll
+    back — the data is suspect, not the candidate). How and when it is judged:
+    `rampway.rollout._judge.judge_srm`.
+
+        srm: {threshold: 0.001}   # the default
+        srm: false                # off, e.g. traffic the gateway can't split by unit honestly
+    """
+
+    enabled: bool = True
+    threshold: float = 0.001
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, value: float) -> float:
+        if not (math.isfinite(value) and 0 < value <= SRM_MAX_THRESHOLD):
+            raise ValueError(
+                f"must be a p-value in (0, {SRM_MAX_THRESHOLD:g}]: it is the chance "
+                "that a healthy step is paused (default 0.001)"
+            )
+        return value
+
+
 DEFAULT_STEPS = (
     Step(weight=1, dwell=3600), Step(weight=5, dwell=7200), Step(weight=25, dwell=21600),
     Step(weight=50, dwell=43200), Step(weight=100),
@@ -184,7 +215,18 @@ class Plan(_Strict):
     alpha: float = 0.05
     steps: list[Step] = Field(default_factory=lambda: list(DEFAULT_STEPS))
     guardrails: list[Guardrail] = Field(default_factory=lambda: list(DEFAULT_GUARDRAILS))
+    srm: SampleRatioCheck = Field(default_factory=SampleRatioCheck)
     webhooks: list[Webhook] = Field(default_factory=list)
+
+    @field_validator("srm", mode="before")
+    @classmethod
+    def _srm_switch(cls, value: Any) -> Any:
+        """`srm: false` / `srm: true` switch the check with its default threshold."""
+        if isinstance(value, bool):
+            return {"enabled": value}
+        if not isinstance(value, dict | SampleRatioCheck):
+            raise ValueError("must be true, false or a mapping like {threshold: 0.001}")
+        return value
 
     @field_validator("alpha")
     @classmethod
@@ -305,6 +347,8 @@ __all__ = [
     "Margin",
     "Plan",
     "RolloutSettings",
+    "SRM_MAX_THRESHOLD",
+    "SampleRatioCheck",
     "Step",
     "Webhook",
     "load_plan",

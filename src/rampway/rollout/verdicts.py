@@ -3,12 +3,20 @@
 
 Aggregation is Kayenta's: a critical FAIL → ROLLBACK; any other FAIL → PAUSE (a human
 decides); any NO_DATA → HOLD ("no data" never counts as success); all PASS → PROCEED.
+
+The sample-ratio-mismatch check (`SampleRatio`) sits beside the guardrails: its FAIL pauses
+(the split is not what the weights say, so the comparison can't be trusted — which says
+nothing against the candidate, hence no rollback), but a critical guardrail FAIL still rolls
+back: rolling back is the safe direction even on suspect data, and a broken split is often
+the candidate's own doing (it crashes before logging, say). Its NO_DATA (too few units to
+test) does not hold the step: the guardrails' own `min_sample` already decides whether there
+is enough data to act on, and a feature with few users would otherwise never leave 1%.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -60,18 +68,69 @@ class GuardrailResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SampleRatio:
+    """The sample-ratio-mismatch check at one look: observed vs expected units per arm.
+
+    `threshold` is the p-value level this look applied (`decisive` looks — the one that
+    would advance the step — use the plan's; the others a far stricter interim level, see
+    `rampway.rollout._judge.judge_srm`). `p_value`/`statistic` are NaN on NO_DATA.
+    """
+
+    verdict: Verdict
+    counted: str  # what one observation is: "units" (requests without a unit count as one)
+    baseline: int
+    candidate: int
+    expected_baseline: float
+    expected_candidate: float
+    candidate_share: float  # the step's weight, 0..1
+    statistic: float
+    p_value: float
+    threshold: float
+    decisive: bool
+    min_expected: float
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["verdict"] = self.verdict.value
+        return {k: _json_float(v) for k, v in out.items()}
+
+    def describe(self) -> str:
+        """One line, e.g. for the pause reason."""
+        return describe_srm(self.as_dict())
+
+
+def describe_srm(srm: Mapping[str, Any]) -> str:
+    """`SampleRatio.as_dict()` (as stored with a look) in one line, for reasons and status.
+
+    >>> describe_srm({"verdict": "fail", "counted": "units", "baseline": 9500, "candidate": 1000,
+    ...     "expected_baseline": 9975.0, "expected_candidate": 525.0, "candidate_share": 0.05,
+    ...     "p_value": 2e-100, "threshold": 0.001, "min_expected": 10.0})
+    'candidate 1000 / baseline 9500 units, expected 525 / 9975 at 5%, p=2e-100 (< 0.001)'
+    """
+    seen = (f"candidate {srm['candidate']} / baseline {srm['baseline']} {srm['counted']}, "
+            f"expected {srm['expected_candidate']:.0f} / {srm['expected_baseline']:.0f} "
+            f"at {srm['candidate_share'] * 100:g}%")
+    if srm["verdict"] == Verdict.NO_DATA or srm.get("p_value") is None:
+        return f"{seen}: too few to test (needs >= {srm['min_expected']:g} expected per arm)"
+    side = "<" if srm["verdict"] == Verdict.FAIL else ">="
+    return f"{seen}, p={srm['p_value']:.3g} ({side} {srm['threshold']:g})"
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
-    """The judge's answer for one look at all guardrails."""
+    """The judge's answer for one look at all guardrails (and the split, when checked)."""
 
     action: Action
     reason: str
     results: tuple[GuardrailResult, ...]
+    srm: SampleRatio | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "action": self.action.value,
             "reason": self.reason,
             "guardrails": [r.as_dict() for r in self.results],
+            "srm": None if self.srm is None else self.srm.as_dict(),
         }
 
 
@@ -82,23 +141,39 @@ def _json_float(value: Any) -> Any:
     return value
 
 
-def aggregate(results: Sequence[GuardrailResult]) -> Evaluation:
-    """One decision from all guardrails (Kayenta's critical-metric rule; no data → hold)."""
+def aggregate(results: Sequence[GuardrailResult], srm: SampleRatio | None = None) -> Evaluation:
+    """One decision from all guardrails (Kayenta's critical-metric rule; no data → hold) and
+    the SRM check (a mismatch pauses unless a critical guardrail rolls back)."""
     failed = [r for r in results if r.verdict is Verdict.FAIL]
     critical = [r for r in failed if r.critical]
     missing = [r for r in results if r.verdict is Verdict.NO_DATA]
+
+    def answer(action: Action, reason: str) -> Evaluation:
+        return Evaluation(action, reason, tuple(results), srm)
+
     if critical:
-        return Evaluation(Action.ROLLBACK, "critical guardrail failed: " + _names(critical),
-                          tuple(results))
+        return answer(Action.ROLLBACK, "critical guardrail failed: " + _names(critical))
+    if srm is not None and srm.verdict is Verdict.FAIL:
+        also = f"; guardrail failed: {_names(failed)}" if failed else ""
+        return answer(Action.PAUSE, "sample ratio mismatch, the split can't be trusted: "
+                      + srm.describe() + also)
     if failed:
-        return Evaluation(Action.PAUSE, "guardrail failed: " + _names(failed), tuple(results))
+        return answer(Action.PAUSE, "guardrail failed: " + _names(failed))
     if missing:
-        return Evaluation(Action.HOLD, "not enough data: " + _names(missing), tuple(results))
-    return Evaluation(Action.PROCEED, "all guardrails pass", tuple(results))
+        return answer(Action.HOLD, "not enough data: " + _names(missing))
+    return answer(Action.PROCEED, "all guardrails pass")
 
 
 def _names(results: Sequence[GuardrailResult]) -> str:
     return ", ".join(f"{r.metric} (n={r.n_baseline}/{r.n_candidate})" for r in results)
 
 
-__all__ = ["Action", "Evaluation", "GuardrailResult", "Verdict", "aggregate"]
+__all__ = [
+    "Action",
+    "Evaluation",
+    "GuardrailResult",
+    "SampleRatio",
+    "Verdict",
+    "aggregate",
+    "describe_srm",
+]
