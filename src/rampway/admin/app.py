@@ -18,6 +18,8 @@
     GET    /api/v1/audit?object_type=&object_id=&limit=           viewer
     GET    /api/v1/rollouts   GET /api/v1/rollouts/{feature}[/{id}] viewer   (see `_rollouts`)
     POST   /api/v1/rollouts/{feature}[/pause|resume|approve|promote|abort|rollback]  editor
+    GET    /api/v1/experiments   GET /api/v1/experiments/{name}[/{id}]  viewer  (see `_experiments`)
+    POST   /api/v1/experiments/{name}[/stop]                      editor
 
 Authentication: `Authorization: Bearer <admin key>` (or `X-API-Key`); none or unknown → 401,
 a role too low → 403, both before the body is even looked at, so such calls change nothing.
@@ -44,6 +46,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from rampway.admin._experiments import ExperimentRoutes, experiment_routes
 from rampway.admin._rollouts import RolloutRoutes, rollout_routes
 from rampway.admin.keys import (
     AdminKey,
@@ -506,6 +509,8 @@ def create_admin_app(
         _push_route(admin),
         _key_routes(admin),
         rollout_routes(admin.rollouts(), admin.auth, parse_if_match),
+        experiment_routes(ExperimentRoutes(store, None if project is None else project.root),
+                          admin.auth, parse_if_match),
     ):
         api.include_router(router, prefix=PREFIX)
     return api
