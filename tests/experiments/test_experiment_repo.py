@@ -157,3 +157,19 @@ def test_unknown_names_and_ids(store: Store) -> None:
         repo.get(store, 42)
     with pytest.raises(ConfigError, match="invalid experiment name"):
         repo.latest(store, "a/b")
+
+
+def test_a_running_experiment_rules_a_rollout_out(store: Store) -> None:
+    from rampway.rollout import Controller
+
+    record = start(store)
+    candidate = record.arms[1].release_id
+    version = store.control_version()
+    with pytest.raises(StateConflict, match="has a running experiment"):
+        Controller(store).start(FEATURE, candidate, plan=Plan(), actor="ana", skip_gate=True,
+                                reason="hotfix")
+    assert rollouts.active(store, FEATURE) is None and store.control_version() == version
+    repo.stop(store, record, actor="ana", reason="done", now=T0)
+    started = Controller(store).start(FEATURE, candidate, plan=Plan(), actor="ana",
+                                      skip_gate=True, reason="hotfix")
+    assert started.status.active

@@ -39,6 +39,7 @@ from rampway.errors import (
     RefError,
     StateConflict,
 )
+from rampway.experiments import repo as experiments
 from rampway.gate.current import current_basis
 from rampway.gate.records import latest_gate
 from rampway.rollout import repo, state
@@ -135,6 +136,7 @@ class Controller:
                 "nothing to roll out"
             )
         repo.check_no_overlap(self.store, feature)
+        experiments.check_no_experiment(self.store, feature)  # one traffic split at a time
         current = (None if skip_gate or self.project_root is None
                    else current_basis(self.project_root, feature))
         need = GateNeed(feature, candidate_id, channel.release_id, plan.baseline,
