@@ -209,6 +209,20 @@ def test_latency_p95_compares_quantiles_with_both_intervals() -> None:
     assert (r.n_control, r.n_treatment) == (control.units, slower.units)
 
 
+def test_the_always_valid_interval_is_never_narrower_than_the_fixed_one() -> None:
+    # 0 vs 2 of 2000: the asymptotic CS plugs in p(1 - p) = 0 for the control, and its upper
+    # end falls inside Newcombe's (skewed, as a rate near 0 should be)
+    control = UnitSample(np.zeros(2000))
+    treatment = UnitSample(np.r_[np.ones(2), np.zeros(1998)])
+    raw = sequential_diff(ArmSummary.from_proportion(0, 2000),
+                          ArmSummary.from_proportion(2, 2000), alpha=0.05)
+    r = compare(CONVERSION, control, treatment, alpha=0.05, good="increase")
+    assert raw.upper < r.absolute.upper  # what the widening is for
+    assert r.sequential.upper == r.absolute.upper
+    assert r.sequential.lower == raw.lower < r.absolute.lower < 0
+    assert r.verdict is Verdict.NO_DIFFERENCE
+
+
 # ------------------------------------------------------------------ A/A: false positives
 
 
@@ -338,6 +352,23 @@ def test_no_difference_is_said_plainly() -> None:
     assert report.explanation.startswith("no detectable difference on conversion:signup")
 
 
+def test_a_guardrail_without_data_holds_a_winner_back() -> None:
+    rec = record(guardrails=(Guardrail("latency_p95", "increase"),))
+    report = evaluate(rec, _ab(np.random.default_rng(12), conversion=0.22), until=T0 + 10 * DAY)
+    assert report.result("latency_p95", "friendly").verdict is Verdict.NOT_ENOUGH_DATA
+    assert report.decision is Decision.KEEP_RUNNING
+    assert report.explanation == ("conversion:signup is better in friendly but guardrail "
+                                  "latency_p95 has not enough data yet")
+
+
+def test_a_worse_primary_is_not_shipped() -> None:
+    report = evaluate(record(), _ab(np.random.default_rng(21), conversion=0.17),
+                      until=T0 + 10 * DAY)
+    assert report.result("conversion:signup", "friendly").verdict is Verdict.WORSE
+    assert (report.decision, report.explanation) == (
+        Decision.DONT_SHIP, "conversion:signup is worse in friendly")
+
+
 def test_several_arms_share_alpha_and_the_best_winner_ships() -> None:
     rng = np.random.default_rng(17)
     data = extraction(simulated_arm("control", 20_000, rng),
@@ -391,15 +422,16 @@ def test_srm_passes_a_fair_split_and_is_not_tested_on_a_handful() -> None:
 
 def test_retention_counts_only_units_exposed_long_enough_ago() -> None:
     until = T0 + 10 * DAY
-    first = T0 + np.array([0, 1, 2, 2.5, 3.5, 8]) * DAY
-    last = first + np.array([3, 1, 2.9, 4, 9, 1]) * DAY
-    arm = ArmUnits("control", "c", {"first_ts": first, "last_ts": np.minimum(last, until)})
-    s = unit_sample(metric_def("retention:7d"), arm, until)
-    # exposed by day 3: units 0-3; back 7+ days later: none but... unit 3 (last = day 6.5)? no
-    assert s.values.tolist() == [0.0, 0.0, 0.0, 0.0]
-    s3 = unit_sample(metric_def("retention:3d"), arm, until)
-    # exposed by day 7: units 0-4; back 3+ days after exposure: units 0, 3, 4 (4 capped at 10)
-    assert s3.values.tolist() == [1.0, 0.0, 0.0, 1.0, 1.0]
+    first = T0 + np.array([0, 1, 2, 2.5, 3, 3.5, 8]) * DAY
+    gap = np.array([8, 1, 2.9, 4, 7, 6.5, 1]) * DAY  # last request - exposure
+    arm = ArmUnits("control", "c", {"first_ts": first, "last_ts": first + gap})
+    # 7d: exposed by day 3 (units 0-4); back 7+ days after exposure: units 0 and 4 (exactly 7)
+    assert unit_sample(metric_def("retention:7d"), arm, until).values.tolist() == [
+        1.0, 0.0, 0.0, 0.0, 1.0]
+    # 3d: exposed by day 7 (units 0-5); back 3+ days after: units 0, 3, 4, 5
+    assert unit_sample(metric_def("retention:3d"), arm, until).values.tolist() == [
+        1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert unit_sample(metric_def("retention:30d"), arm, until).values.size == 0
 
 
 def test_multiple_exposures_are_counted_and_warned_about() -> None:
@@ -478,7 +510,7 @@ def _row(i: int, unit: str, arm: str, ts: float, **over: Any) -> dict[str, Any]:
 def test_analyze_reads_the_event_log_on_both_databases(store: Store) -> None:
     rec = record(arms=(Arm("control", "support-bot@control", 5000),
                        Arm("friendly", "support-bot@friendly", 5000)),
-                 secondary=("latency_p95",), min_runtime_s=DAY)
+                 secondary=("latency_p95", "retention:1d"), min_runtime_s=DAY)
     rows, feedback = [], []
     for u in range(240):
         arm = "control" if u % 2 else "friendly"
@@ -487,6 +519,8 @@ def test_analyze_reads_the_event_log_on_both_databases(store: Store) -> None:
         failed = arm == "friendly" and u % 8 == 0
         rows.append(_row(2 * u + 1, f"u{u}", arm, ts + 3600,
                          **({"status": "error", "http_status": 502} if failed else {})))
+        if u % 5 == 0:  # back the next day
+            rows.append(_row(5000 + u, f"u{u}", arm, ts + DAY + 1))
         if u % 3 == 0:
             feedback.append({"id": f"fb{u}", "ts": ts + 10, "name": "signup", "value": 1.0,
                              "request_id": f"req{2 * u}", "unit_hash": None, "feature": None,
@@ -498,15 +532,19 @@ def test_analyze_reads_the_event_log_on_both_databases(store: Store) -> None:
     report = analyze(store, rec, now=T0 + 2 * DAY)
     assert (report.multiple_exposures, report.multiple_exposure_requests) == (1, 3)
     assert [(a.name, a.units, a.requests) for a in report.arms] == [
-        ("control", 119, 238), ("friendly", 120, 240)]
+        ("control", 119, 238 + 24), ("friendly", 120, 240 + 24)]
     conv = report.result("conversion:signup", "friendly")
     # signups: every third unit; friendly = even units -> 40 of 120; control odd, minus u1
     assert conv.treatment_mean == pytest.approx(40 / 120)
     assert conv.control_mean == pytest.approx(40 / 119)
     errors = report.result("error_rate", "friendly")
-    assert errors.treatment_mean == pytest.approx(30 / 240) and errors.control_mean == 0.0
+    assert errors.treatment_mean == pytest.approx(30 / 264) and errors.control_mean == 0.0
     assert report.result("latency_p95", "friendly").n_treatment == 120
+    retention = report.result("retention:1d", "friendly")
+    assert (retention.treatment_mean, retention.control_mean) == pytest.approx((24 / 120, 24 / 119))
     assert report.until == T0 + 2 * DAY and report.runtime_s == 2 * DAY
+    json.dumps(to_json(report), allow_nan=False)
+    assert "experiment tone#7 on support-bot" in render_text(report)
     stopped = analyze(store, replace(rec, status="stopped", stopped_at=T0 + 3000),
                       now=T0 + 5 * DAY)
     assert stopped.until == T0 + 3000 and stopped.units == 51

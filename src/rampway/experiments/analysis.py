@@ -13,7 +13,8 @@ Per metric and treatment arm (`compare`), over units (see `rampway.experiments.m
     quantile    unit-cluster bootstrap (percentile) asymptotic CS, bootstrap standard error
 
 and the relative change (treatment / control - 1) by the delta method (a bootstrap of the
-quantile ratio for quantiles), both fixed-horizon and always-valid. The verdict reads the
+quantile ratio for quantiles), both fixed-horizon and always-valid; an always-valid interval
+narrower than the fixed-horizon one (a rate near 0) is widened to it. The verdict reads the
 always-valid interval of the difference, because people look at dashboards every hour and a
 fixed-horizon interval looked at that often finds "effects" in A/A tests (the A/A simulation in
 tests/experiments measures both): an interval above zero is an increase, below a decrease,
@@ -258,11 +259,29 @@ def compare(
         stats = _ratio(control, treatment, alpha)
     else:
         stats = _quantile(control, treatment, definition.q or 0.5, alpha, seed, n_resamples)
+    stats = replace(stats, sequential=_hull(stats.sequential, stats.absolute),
+                    sequential_relative=_hull(stats.sequential_relative, stats.relative))
     return MetricResult(
         definition.name, definition.kind, role, arm, good, stats.control_mean,
         stats.treatment_mean, stats.n[0], stats.n[1], stats.absolute, stats.relative,
         stats.sequential, stats.sequential_relative, _verdict(stats, good, min_units),
     )
+
+
+def _hull(valid: SequentialInterval, fixed: Interval) -> SequentialInterval:
+    """The always-valid interval, widened to cover the fixed-horizon one where it is narrower.
+
+    Widening keeps a confidence sequence valid (coverage only grows), and an interval that
+    claims to survive any number of looks should never be tighter than the one for a single
+    look. It can be, for a rate near 0 or 1: the asymptotic CS plugs in the variance p(1 - p),
+    which vanishes there, while Newcombe's score interval does not.
+    """
+    if not (valid.informative and fixed.informative):
+        return valid
+    lower, upper = min(valid.lower, fixed.lower), max(valid.upper, fixed.upper)
+    if (lower, upper) == (valid.lower, valid.upper):
+        return valid
+    return replace(valid, lower=lower, upper=upper)
 
 
 def unit_sample(definition: MetricDef, arm: ArmUnits, until: float) -> UnitSample:

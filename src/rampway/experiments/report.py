@@ -209,26 +209,26 @@ def _value(value: float, kind: Kind) -> str:
     return f"{value:.2%}" if kind == "proportion" else f"{value:.4g}"
 
 
-def _signed(value: float, percent: bool) -> str:
+def _signed(value: float, percent: bool, kind: Kind) -> str:
+    """A change: relative in %, a proportion's absolute change in percentage points."""
     if math.isnan(value):
         return "–"
     if math.isinf(value):
         return "-∞" if value < 0 else "+∞"
-    return f"{value:+.1%}" if percent else f"{value:+.4g}"
+    if percent:
+        return f"{value:+.1%}"
+    return f"{value * 100:+.3g}pp" if kind == "proportion" else f"{value:+.3g}"
 
 
-def _uses_relative(r: MetricResult) -> bool:
-    return r.sequential_relative.informative or (
-        math.isfinite(r.control_mean) and r.control_mean != 0)
+def _relative(results: Sequence[MetricResult]) -> bool:
+    """Show relative changes (lift) unless some arm's can't be had (a control mean of 0)."""
+    return all(math.isfinite(r.control_mean) and r.control_mean != 0 for r in results)
 
 
-def _shown(r: MetricResult) -> tuple[float, float, float, float, float, bool]:
-    """(estimate, fixed lower, fixed upper, always-valid lower, upper, relative?) as plotted."""
-    if _uses_relative(r):
-        f, s = r.relative, r.sequential_relative
-        return f.estimate, f.lower, f.upper, s.lower, s.upper, True
-    f2, s2 = r.absolute, r.sequential
-    return f2.estimate, f2.lower, f2.upper, s2.lower, s2.upper, False
+def _shown(r: MetricResult, relative: bool) -> tuple[float, float, float, float, float]:
+    """(estimate, fixed lower, fixed upper, always-valid lower, upper) as shown."""
+    f, s = (r.relative, r.sequential_relative) if relative else (r.absolute, r.sequential)
+    return f.estimate, f.lower, f.upper, s.lower, s.upper
 
 
 def interval_bar(estimate: float, fixed: tuple[float, float], valid: tuple[float, float],
@@ -259,39 +259,42 @@ def interval_bar(estimate: float, fixed: tuple[float, float], valid: tuple[float
 
 
 def _plot_lines(results: Sequence[MetricResult]) -> list[str]:
-    shown = [_shown(r) for r in results]
+    relative, kind = _relative(results), results[0].kind
+    shown = [_shown(r, relative) for r in results]
     ends = [abs(x) for s in shown for x in (s[0], s[3], s[4]) if math.isfinite(x)]
     scale = max(ends, default=0.0) * 1.05 or 1.0
-    percent = all(s[5] for s in shown)
     width = max(len(r.arm) for r in results)
     lines = []
-    for r, (est, flo, fhi, vlo, vhi, rel) in zip(results, shown, strict=True):
+    for r, (est, flo, fhi, vlo, vhi) in zip(results, shown, strict=True):
         bar = interval_bar(est, (flo, fhi), (vlo, vhi), scale)
         if not math.isfinite(vlo) or not math.isfinite(vhi):
             bar = bar + "  (interval unbounded)"
-        label = "" if rel == percent else (" (relative)" if rel else " (absolute)")
-        lines.append(f"  {r.arm:<{width}} {_signed(-scale, percent):>7} {bar} "
-                     f"{_signed(scale, percent):<7} {r.verdict.value}{label}")
+        lines.append(f"  {r.arm:<{width}} {_signed(-scale, relative, kind):>7} {bar} "
+                     f"{_signed(scale, relative, kind):<7} {r.verdict.value}")
     return lines
 
 
 def _metric_table(results: Sequence[MetricResult], alpha: float) -> Table:
     first = results[0]
+    relative = _relative(results)
     role = first.role + (f", bad = {'increase' if first.good == 'decrease' else 'decrease'}"
                          if first.role == "guardrail" else f", better = {first.good}")
+    change = "change" if relative else "change (absolute)"
     table = Table(title=f"{first.metric} ({first.kind}; {role})", title_justify="left")
-    for column in ("arm", "units", "mean", "change", f"{1 - alpha:.4g} CI",
+    for column in ("arm", "units", "mean", change, f"{1 - alpha:.4g} CI",
                    "always-valid CI", "verdict"):
         table.add_column(column)
     table.add_row("control", str(first.n_control), _value(first.control_mean, first.kind),
                   "", "", "", "")
     for r in results:
-        est, flo, fhi, vlo, vhi, rel = _shown(r)
-        table.add_row(
-            r.arm, str(r.n_treatment), _value(r.treatment_mean, r.kind), _signed(est, rel),
-            f"[{_signed(flo, rel)}, {_signed(fhi, rel)}]",
-            f"[{_signed(vlo, rel)}, {_signed(vhi, rel)}]", r.verdict.value,
-        )
+        est, flo, fhi, vlo, vhi = _shown(r, relative)
+
+        def fmt(x: float, kind: Kind = r.kind) -> str:
+            return _signed(x, relative, kind)
+
+        table.add_row(r.arm, str(r.n_treatment), _value(r.treatment_mean, r.kind), fmt(est),
+                      f"[{fmt(flo)}, {fmt(fhi)}]", f"[{fmt(vlo)}, {fmt(vhi)}]",
+                      r.verdict.value)
     return table
 
 
@@ -313,7 +316,7 @@ def _header(report: ExperimentReport) -> list[str]:
     ]
 
 
-def render_text(report: ExperimentReport, *, width: int = 110) -> str:
+def render_text(report: ExperimentReport, *, width: int = 120) -> str:
     """The report for a terminal: decision first, warnings, then per metric a table and plot."""
     out = io.StringIO()
     console = Console(file=out, width=width, color_system=None, highlight=False,
