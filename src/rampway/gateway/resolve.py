@@ -1,9 +1,9 @@
 """Resolution: which release serves this call. A pluggable, pure step over the control snapshot.
 
-Today the gateway serves each feature's `production` channel (`ChannelResolver`). Flags and
-allocations (later issues) are further `Resolver`s on this same seam: they receive the call and
-the snapshot and return a `Resolution` naming the release and the arm — no I/O, no clock, so they
-can be tested with plain data and run in the SDK too.
+The gateway serves each feature's `production` channel (`ChannelResolver`), split by a running
+rollout or experiment when there is one. Flags are a further `Resolver` on this same seam: they
+receive the call and the snapshot and return a `Resolution` naming the release and the arm — no
+I/O, no clock, so they can be tested with plain data and run in the SDK too.
 
 A resolver that evaluates flags says which, with what outcome, in `Resolution.flags` (flag key
 → `rampway.flags.Evaluation`): the event log stores them on the request's row, so an analysis
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from rampway.errors import RefError
+from rampway.experiments.repo import CHANNEL as EXPERIMENT_CHANNEL
 from rampway.gateway.call import CallInput
 from rampway.gateway.control import ControlSnapshot, FeatureEntry
 from rampway.release import Release
@@ -63,7 +64,10 @@ class ChannelResolver:
     """Serve the release a channel points to (default `production`); arm = channel name.
 
     While a staged rollout of that channel runs (`rampway.rollout`), the unit's arm decides:
-    `candidate` → the rollout's candidate release, `baseline` → the channel's release.
+    `candidate` → the rollout's candidate release, `baseline` → the channel's release. While
+    an A/B experiment of the feature runs (`rampway.experiments`, production channel only), the
+    unit's arm serves its release with arm = the arm's name; units outside the coverage and
+    requests without a unit are not in it (arm = the channel's name).
     """
 
     __slots__ = ("channel",)
@@ -83,12 +87,32 @@ class ChannelResolver:
             raise RefError(f"feature {call.feature!r} has no release on channel '{self.channel}'")
         rollout = snapshot.rollouts.get(call.feature)
         if rollout is None or rollout.baseline_channel != self.channel:
-            return Resolution(feature=entry, release=release, arm=self.channel)
+            return self._experiment(call, snapshot, entry, release)
         # A staged rollout of this channel: sticky on the unit (no unit: per request, not sticky)
         arm, release_id = rollout.choose(call.unit or call.request_id)
         if arm == "candidate":
             release = snapshot.rollout_releases[release_id]
         return Resolution(feature=entry, release=release, arm=arm, reason="rollout")
+
+    def _experiment(
+        self, call: CallInput, snapshot: ControlSnapshot, entry: FeatureEntry, release: Release
+    ) -> Resolution:
+        """A running experiment's arm for this unit (arm = the arm's name); production, under
+        the channel's name, for units outside its coverage; the control's release, also under
+        the channel's name, for requests without a unit (they are not counted)."""
+        experiment = snapshot.experiments.get(call.feature)
+        if experiment is None or self.channel != EXPERIMENT_CHANNEL:
+            return Resolution(feature=entry, release=release, arm=self.channel)
+        if not call.unit:
+            control = snapshot.experiment_releases[experiment.control.release_id]
+            return Resolution(feature=entry, release=control, arm=self.channel,
+                              reason="experiment-no-unit")
+        chosen = experiment.choose(call.unit)
+        if chosen is None:
+            return Resolution(feature=entry, release=release, arm=self.channel)
+        arm, release_id = chosen
+        return Resolution(feature=entry, release=snapshot.experiment_releases[release_id],
+                          arm=arm, reason="experiment")
 
 
 __all__ = ["ChannelResolver", "Overrides", "Resolution", "Resolver"]
