@@ -141,3 +141,12 @@ def test_files_in_the_project(tmp_path: Path) -> None:
         load_definition(definition_path(tmp_path, "missing"))
     with pytest.raises(ConfigError, match="invalid experiment name"):
         check_name("../etc/passwd")
+
+
+def test_the_example_definitions_are_valid() -> None:
+    root = Path(__file__).parents[2] / "examples" / "support-bot"
+    names = definition_names(root)
+    assert "friendlier-tone" in names
+    for name in names:
+        d = load_definition(definition_path(root, name))
+        assert d.feature == "support-bot" and d.arms[0].release == "production"
