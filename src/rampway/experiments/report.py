@@ -4,11 +4,13 @@
 (a sample-ratio mismatch is loud), then per metric a table (arm means, the change, both
 intervals, the verdict) and a small plot of each treatment's change against zero:
 
-    friendly   -4.1% ·······├━━━━━━━●━━━━━━┤·│·········· +4.1%   better (decision: ═ always-valid)
+    friendly  -50.0% ····················│├───━━━━━●━━━━━━──┤· +50.0%  better
+    terse     -50.0% ·········├───━━━━━━━┼━●━━━━━━━───┤······ +50.0%  no detectable difference
 
-The wide bar (`├──┤`) is the always-valid interval, the one that decides; the heavy middle
-(`━`) the fixed-horizon interval; `●` the estimate; `│` zero. A bar that doesn't cross zero
-is a detected change. Changes are relative (lift) when the control's mean isn't 0.
+The whole bar (`├──┤`) is the always-valid interval, the one that decides; the heavy middle
+(`━`) the fixed-horizon interval; `●` the estimate; `│` zero (`┼` inside the bar). A bar
+that doesn't cross zero is a detected change. Changes are relative (lift) unless an arm's
+control mean is 0; then absolute (a proportion's in percentage points).
 
 `to_json(report)` has stable keys and only JSON values: NaN and infinities become null.
 """
