@@ -60,6 +60,22 @@ def rollout_steps(v1: str, v2: str) -> list[Step]:
     ]
 
 
+def experiment_steps(v2: str) -> list[Step]:
+    """Every experiment route (`rampway.admin._experiments`); starts after the rollouts ended."""
+    ex = "/experiments/tone"
+    definition = {"feature": "support-bot", "primary": "feedback:thumbs_up",
+                  "arms": [{"name": "control", "release": "production"},
+                           {"name": "fresh", "release": v2}]}
+    return [
+        Step("GET", "/experiments", "viewer", 200),
+        Step("POST", ex, "editor", 201, {"definition": definition, "reason": "tone"},
+             "experiment.start"),
+        Step("GET", ex, "viewer", 200),
+        Step("GET", f"{ex}/1", "viewer", 200),
+        Step("POST", f"{ex}/stop", "editor", 200, {"reason": "done"}, "experiment.stop"),
+    ]
+
+
 def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
     bot, v1, v2 = "support-bot", proj.v1.id, proj.v2.id
     ch = f"/features/{bot}/channels/production"
@@ -103,6 +119,7 @@ def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
         Step("DELETE", "/app-keys/web", "admin", 200, None, "key.revoke"),
         Step("GET", "/audit", "viewer", 200),
         *rollout_steps(v1, v2),
+        *experiment_steps(v1),  # production serves v2 after the rollouts
     ]
 
 
@@ -154,12 +171,14 @@ def _template(path: str) -> str:
     parts = path.strip("/").split("/")
     names = {"features": "{feature}", "releases": "{ref}", "channels": "{channel}",
              "flags": "{key}", "segments": "{key}", "keys": "{name}", "app-keys": "{name}",
-             "rollouts": "{feature}"}
+             "rollouts": "{feature}", "experiments": "{name}"}
     out: list[str] = []
     for i, part in enumerate(parts):
         if parts[0] == "rollouts" and i == 2 and part.isdigit():
             out.append("{rollout_id}")
-        elif i > 0 and parts[i - 1] in names and part not in ("rollback", "history"):
+        elif parts[0] == "experiments" and i == 2 and part.isdigit():
+            out.append("{experiment_id}")
+        elif i > 0 and parts[i - 1] in names and part not in ("rollback", "history", "stop"):
             out.append(names[parts[i - 1]])
         else:
             out.append(part)
