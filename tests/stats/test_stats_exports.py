@@ -3,6 +3,11 @@
 import rampway.stats as pkg
 
 EXPECTED = {
+    "summary_diff_ci",
+    "sequential_from_se",
+    "ratio_summary",
+    "cluster_quantile_ci",
+    "QuantileComparison",
     "ArmSummary",
     "DEFAULT_TUNING_N",
     "Interval",

@@ -76,18 +76,16 @@ from rampway.stats import (
     ArmSummary,
     Interval,
     SequentialInterval,
+    cluster_quantile_ci,
     proportion_diff_ci,
+    ratio_summary,
     relative_difference,
     sequential_diff,
+    sequential_from_se,
     sequential_relative_difference,
     srm_test,
-    welch_ci,
-)
-from rampway.stats._units import (
-    cluster_quantile_ci,
-    ratio_summary,
-    sequential_from_se,
     summary_diff_ci,
+    welch_ci,
 )
 from rampway.store import Store
 

@@ -39,26 +39,38 @@ from rampway.stats._sequential import (
     sequential_diff_proportions,
 )
 from rampway.stats._types import Interval
+from rampway.stats._units import (
+    QuantileComparison,
+    cluster_quantile_ci,
+    ratio_summary,
+    sequential_from_se,
+    summary_diff_ci,
+)
 
 __all__ = [
-    "DEFAULT_TUNING_N",
     "ArmSummary",
+    "DEFAULT_TUNING_N",
     "Interval",
+    "QuantileComparison",
     "SRMResult",
     "SequentialInterval",
     "bootstrap_ci",
+    "cluster_quantile_ci",
     "cs_halfwidth",
     "mixture_variance",
     "paired_bootstrap_ci",
     "paired_t_ci",
     "proportion_diff_ci",
     "quantile_diff_ci",
+    "ratio_summary",
     "relative_difference",
     "relative_variance",
     "sequential_diff",
     "sequential_diff_proportions",
+    "sequential_from_se",
     "sequential_relative_difference",
     "srm_test",
+    "summary_diff_ci",
     "welch_ci",
     "wilson_interval",
 ]
