@@ -45,3 +45,35 @@ def start(store: Store, name: str = "tone", feature: str = FEATURE, n: int = 2,
     ids = ids or published(store, feature, n)
     return experiments.start(store, name, definition(feature, n, **overrides), ids,
                              actor="ana", reason="try it", now=T0)
+
+
+def serve_events(store: Store, record: ExperimentRecord, units: int, ts: float,
+                 thumbs_up: dict[str, float] | None = None, step: float = 0.01) -> None:
+    """One request per unit, assigned by the real `ActiveExperiments`, written as the gateway
+    would (arm = the arm's name), each with a thumbs-up feedback event (value per arm)."""
+    from rampway.events.model import hash_unit
+    from rampway.events.tables import feedback_events, request_events
+    from rampway.experiments import ActiveExperiments
+
+    active = ActiveExperiments.of([record])
+    requests, feedback = [], []
+    for i in range(units):
+        unit = f"user-{i}"
+        chosen = active.choose(record.feature, unit)
+        arm, release = chosen if chosen else ("production", record.control.release_id)
+        rid = f"req_{record.id}_{i}"
+        requests.append({
+            "id": rid, "ts": ts + i * step, "feature": record.feature, "release_id": release,
+            "arm": arm, "unit_hash": hash_unit(unit), "source": "gateway",
+            "protocol": "openai", "stream": False, "provider": "sim", "model": "sim-large",
+            "attempts": 1, "fallback_used": False, "status": "ok", "http_status": 200,
+            "latency_ms": 100.0 + i % 50, "input_tokens": 10, "output_tokens": 20,
+            "cached_tokens": 0, "cost_usd": 0.001, "refusal": False, "output_chars": 40,
+        })
+        value = (thumbs_up or {}).get(arm, float(i % 2))
+        feedback.append({"id": f"fb_{rid}", "ts": ts + (i + 0.5) * step, "name": "thumbs_up",
+                         "value": value, "request_id": rid, "unit_hash": hash_unit(unit),
+                         "feature": record.feature})
+    with store.transaction() as conn:
+        conn.execute(request_events.insert(), requests)
+        conn.execute(feedback_events.insert(), feedback)

@@ -4,10 +4,12 @@ published), status, list, stop — every command's --json, and bad input as one 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from experiment_helpers import serve_events
 from typer.testing import CliRunner, Result
 
 import rampway.cli._register  # noqa: F401  (attaches the commands)
@@ -165,3 +167,26 @@ def test_no_experiments_and_no_database(tmp_path: Path, monkeypatch: pytest.Monk
     assert run_json("experiment", "list") == {"experiments": [], "never_started": []}
     bad(run("experiment", "status", "tone"), "was ever started")
     assert not (root / ".rampway").exists()  # read-only commands created no database
+
+
+def test_analyze_reports_the_window_as_json_and_text(root: Path, db_url: str) -> None:
+    started = run_json("experiment", "start", "tone")
+    with Store.open(db_url) as store:
+        record = repo.latest(store, "tone")
+        serve_events(store, record, units=400, ts=record.started_at, step=1e-4,
+                     thumbs_up={"control": 0.0, "greeting": 1.0})
+    while time.time() < record.started_at + 0.05:  # the window ends now: let it pass the rows
+        time.sleep(0.01)
+    doc = run_json("experiment", "analyze", "tone")
+    assert doc["experiment"] == "tone" and doc["id"] == started["id"]
+    assert [a["name"] for a in doc["arms"]] == ["control", "greeting"]
+    arms = {a["name"]: a for a in doc["arms"]}
+    with Store.open(db_url) as store:
+        exposure = repo.exposure(store, record, record.started_at + 100)
+    assert {n: a["units"] for n, a in arms.items()} == {
+        n: e["units"] for n, e in exposure.items()}
+    assert sum(a["units"] for a in doc["arms"]) < 400  # 80% coverage: the rest not counted
+    assert {m["metric"] for m in doc["metrics"]} >= {"feedback:thumbs_up", "error_rate"}
+    text = run("experiment", "analyze", "tone")
+    assert text.exit_code == 0 and "feedback:thumbs_up" in text.stdout
+    bad(run("experiment", "analyze", "nope"), "no experiment 'nope' was ever started")

@@ -196,6 +196,24 @@ def status_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOption
     _render_status(record, doc)
 
 
+@experiment_app.command("analyze")
+@handle_errors
+def analyze_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOption = False) -> None:
+    """The statistics: every metric per arm against the control, intervals, verdicts."""
+    from rampway.experiments.analysis import analyze
+    from rampway.experiments.report import render_text, to_json
+
+    proj = load_project_option(project)
+    if not _database_exists(proj):
+        raise RefError(f"no experiment {check_name(name)!r} was ever started")
+    with open_store(proj) as store:
+        report = analyze(store, repo.latest(store, name))
+    if as_json:
+        emit_json(to_json(report))
+        return
+    console.print(render_text(report), markup=False, highlight=False)
+
+
 # -- output -----------------------------------------------------------------------------------
 
 
@@ -233,8 +251,9 @@ def _days(seconds: float) -> str:
 
 
 def _render_status(r: ExperimentRecord, doc: dict[str, Any]) -> None:
+    about = f" — {escape(r.description)}" if r.description else ""
     console.print(f"[bold]{escape(r.name)}#{r.id}[/] {r.status} on {escape(r.feature)} "
-                  f"(unit: {r.unit}) — {escape(r.description)}")
+                  f"(unit: {r.unit}){about}")
     window = f"started {doc['started_at'][:19]} by {escape(r.actor)}"
     if r.stopped_at is not None:
         window += f", stopped {doc['stopped_at'][:19]} by {escape(r.stopped_by or '')}"
@@ -246,7 +265,8 @@ def _render_status(r: ExperimentRecord, doc: dict[str, Any]) -> None:
         table.add_column(column)
     for i, a in enumerate(r.arms):
         seen = doc["exposure"][a.name]
-        table.add_row(a.name + (" (control)" if i == 0 else ""), a.release_id,
+        role = " (control)" if i == 0 and a.name != "control" else ""
+        table.add_row(a.name + role, a.release_id,
                       f"{a.weight_bp / 100:g}%", str(seen["requests"]), str(seen["units"]))
     console.print(table)
     guardrails = ", ".join(f"{g.metric} (bad: {g.bad})" for g in r.guardrails) or "none"
