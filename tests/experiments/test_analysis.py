@@ -330,6 +330,9 @@ def test_too_early_keeps_running_even_with_a_winner() -> None:
     assert report.result("conversion:signup", "friendly").verdict is Verdict.BETTER
     assert report.decision is Decision.KEEP_RUNNING
     assert report.explanation == "too early: ran 2.0 days of the 7.0 days minimum runtime"
+    short = evaluate(replace(record(), min_runtime_s=3_600.0),
+                     _ab(np.random.default_rng(12), conversion=0.22), until=T0 + 1_200)
+    assert short.explanation == "too early: ran 20 minutes of the 1.0 hours minimum runtime"
 
 
 def test_harm_stops_an_experiment_before_its_minimum_runtime() -> None:

@@ -448,7 +448,12 @@ def _which(arms: Sequence[str]) -> str:
 
 
 def _days(seconds: float) -> str:
-    return f"{seconds / 86_400:.1f} days"
+    """A runtime as people say it: `2.5 days`, `3.0 hours`, `12 minutes`."""
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.1f} days"
+    if seconds >= 3_600:
+        return f"{seconds / 3_600:.1f} hours"
+    return f"{seconds / 60:.0f} minutes"
 
 
 def _change(r: MetricResult) -> str:
