@@ -173,3 +173,28 @@ def test_a_running_experiment_rules_a_rollout_out(store: Store) -> None:
     started = Controller(store).start(FEATURE, candidate, plan=Plan(), actor="ana",
                                       skip_gate=True, reason="hotfix")
     assert started.status.active
+
+
+def test_a_start_that_got_past_its_checks_is_still_refused_inside_its_transaction(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the checks before the transaction can't see (two nodes, same moment): each
+    start re-checks the other kind under the control row's lock (claim_traffic_split)."""
+    ids = published(store)
+    record = start(store, ids=ids)
+    version = store.control_version()
+    with pytest.raises(StateConflict, match="has a running experiment"):
+        rollouts.create(store, feature=FEATURE, candidate=ids[1], baseline=ids[0],
+                        baseline_channel="production", plan=Plan(), actor="ana",
+                        now=datetime.fromtimestamp(T0, UTC), reason="ramp")
+    assert rollouts.active(store, FEATURE) is None and store.control_version() == version
+    repo.stop(store, record, actor="ana", reason="done", now=T0)
+
+    rollout = rollouts.create(store, feature=FEATURE, candidate=ids[1], baseline=ids[0],
+                              baseline_channel="production", plan=Plan(), actor="ana",
+                              now=datetime.fromtimestamp(T0, UTC), reason="ramp")
+    version = store.control_version()
+    monkeypatch.setattr(repo, "check_can_start", lambda *_args: None)  # as if it raced past
+    with pytest.raises(StateConflict, match=f"has an active rollout \\(#{rollout.id}\\)"):
+        start(store, "tone2", ids=ids)
+    assert repo.list_running(store) == [] and store.control_version() == version

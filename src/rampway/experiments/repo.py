@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -187,6 +187,27 @@ def check_no_experiment(store: Store, feature: str) -> None:
         raise StateConflict(_running_message(feature, other))
 
 
+def claim_traffic_split(store: Store, conn: Connection, feature: str,
+                        kind: Literal["rollout", "experiment"]) -> None:
+    """First statement of a rollout's or an experiment's start transaction.
+
+    Bumping the control version takes the control row's lock, so concurrent starts (of either
+    kind, on any node) run one after another from here; the check below then sees whatever a
+    start before it committed. Without it a rollout and an experiment starting at the same
+    moment on PostgreSQL could both pass their checks, made before their transactions. Two
+    starts of the same kind are also caught by their table's unique `active_feature` index.
+    """
+    store.bump_control_version(conn)
+    from rampway.rollout.tables import rollouts
+
+    other = rollouts if kind == "experiment" else experiments
+    row = conn.execute(sa.select(other.c.id).where(other.c.active_feature == feature)).first()
+    if row is not None:
+        what = "an active rollout" if kind == "experiment" else "a running experiment"
+        raise StateConflict(f"feature {feature!r} has {what} (#{row[0]}) that started a moment "
+                            f"ago; one traffic split per feature")
+
+
 def check_can_start(store: Store, name: str, feature: str) -> None:
     """Everything about the feature's state that rules a new experiment out (StateConflict)."""
     from rampway.rollout import repo as rollouts
@@ -256,6 +277,7 @@ def start(
     }
     try:
         with store.transaction() as conn:
+            claim_traffic_split(store, conn, feature, "experiment")
             new_id = int(conn.execute(
                 experiments.insert().values(**values).returning(experiments.c.id)
             ).scalar_one())
@@ -270,7 +292,6 @@ def start(
                        "definition": values["definition"]},
                 reason=reason, conn=conn,
             )
-            store.bump_control_version(conn)
     except ConflictError as error:  # the unique active_feature index fired: a racing start
         other = running(store, feature)
         message = (f"feature {feature!r} already has a running experiment" if other is None

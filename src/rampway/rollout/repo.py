@@ -154,6 +154,8 @@ def create(
     `gate` is kept on the row and in the audit entry; a skipped gate also gets an audit entry
     of its own (`rollout.gate_skipped`, with the reason), so overrides are easy to find.
     """
+    from rampway.experiments.repo import claim_traffic_split  # experiments imports rollout
+
     values = {
         "feature": feature, "active_feature": feature, "status": Status.PENDING.value,
         "step": -1, "weight_bp": 0, "candidate": candidate, "baseline": baseline,
@@ -163,6 +165,7 @@ def create(
     }
     try:
         with store.transaction() as conn:
+            claim_traffic_split(store, conn, feature, "rollout")
             new_id = int(conn.execute(
                 rollouts.insert().values(**values).returning(rollouts.c.id)
             ).scalar_one())
@@ -181,7 +184,6 @@ def create(
                     object_id=f"{feature}#{new_id}", before=None, after=gate,
                     reason=str(gate.get("reason", "")), conn=conn,
                 )
-            store.bump_control_version(conn)
     except ConflictError as error:  # the unique active_feature index fired: a racing start
         raise StateConflict(_overlap_message(feature, active(store, feature))) from error
     return get(store, new_id)
