@@ -120,6 +120,7 @@ class Simulation:
     seed: int = 7
     feature: str = FEATURE
     skew: float = 1.0  # a broken split: the candidate arm gets `skew` times its weight
+    unit_feedback: bool = False  # feedback names the unit only (no request id)
     arms_seen: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     last_arm: dict[str, str] = field(default_factory=dict)
     switches: list[tuple[str, str]] = field(default_factory=list)
@@ -196,8 +197,9 @@ class Simulation:
         }
 
     def _feedback(self, row: dict[str, Any], value: float) -> dict[str, Any]:
+        request_id = None if self.unit_feedback else row["id"]
         return {"id": "fb_" + row["id"], "ts": row["ts"] + 5, "name": "thumbs_up",
-                "value": value, "request_id": row["id"], "unit_hash": row["unit_hash"],
+                "value": value, "request_id": request_id, "unit_hash": row["unit_hash"],
                 "feature": self.feature, "attributes": None}
 
     def rollout(self) -> RolloutRecord:

@@ -1,13 +1,14 @@
 """What the judge is fed, read from event rows on both databases: per-arm units for the
 sample-ratio check (distinct units, a request without a unit counting as one, only the
-rollout's arm/release pairs, from the settle time on)."""
+rollout's arm/release pairs, from the settle time on) and feedback per arm, tied to a request
+of the window or to a unit served in one arm of it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rampway.events.model import hash_unit
-from rampway.events.tables import request_events
+from rampway.events.tables import feedback_events, request_events
 from rampway.rollout.extract import load_samples
 from rampway.store import Store
 
@@ -59,3 +60,45 @@ def test_units_per_arm_count_each_unit_once_and_each_unitless_request(store: Sto
     empty = load_samples(store, feature=FEATURE, releases=RELEASES, since=T + 800,
                          until=T + 900)
     assert (empty["baseline"].units, empty["candidate"].units) == (0, 0)
+
+
+def feedback(n: int, value: float, ts: float, *, request: str | None = None,
+             unit: str | None = None, name: str = "thumbs_up",
+             feature: str | None = FEATURE) -> dict[str, Any]:
+    return {"id": f"fb_{n}", "ts": ts, "name": name, "value": value, "request_id": request,
+            "unit_hash": hash_unit(unit), "feature": feature, "attributes": None}
+
+
+def test_feedback_joins_the_arm_of_its_request_or_of_its_unit(store: Store) -> None:
+    insert(store, request_events, [
+        request(1, "baseline", "ana", T + 100), request(2, "candidate", "cy", T + 100),
+        request(3, "baseline", "both", T + 100), request(4, "candidate", "both", T + 200),
+        request(5, "baseline", "late", T + 300), request(6, "candidate", "old", T - 100),
+        request(7, "candidate", None, T + 100),
+        request(8, "baseline", "dee", T + 100, release="support-bot@other"),
+    ])
+    insert(store, feedback_events, [
+        feedback(1, 1.0, T + 110, request="req_1"),  # request-level → baseline
+        feedback(2, 0.0, T + 120, request="req_2", unit="cy"),  # counted once, by its request
+        feedback(3, 0.5, T + 150, unit="ana"),  # unit-level → baseline
+        feedback(4, 0.25, T + 150, unit="cy", feature=None),  # no feature named → candidate
+        feedback(5, 9.0, T + 250, unit="both"),  # seen in both arms: left out
+        feedback(6, 9.0, T + 200, unit="late"),  # before the unit's first request: left out
+        feedback(7, 9.0, T + 150, unit="ana", feature="echo"),  # another feature's outcome
+        feedback(8, 9.0, T + 700, unit="ana"),  # after the window
+        feedback(9, 9.0, T + 150, unit="old"),  # not served in the window
+        feedback(10, 9.0, T + 150, unit="dee"),  # served by another baseline release
+        feedback(11, 9.0, T + 150, request="req_missing"),
+        feedback(12, 1.0, T + 900, request="req_1"),  # late, but about a request of the window
+        feedback(15, 9.0, T - 10, request="req_1"),  # before the window began: not read
+        feedback(13, 49.9, T + 160, unit="cy", name="conversion"),
+        feedback(14, 9.0, T + 160, unit="ana", name="not_asked_for"),
+    ])
+    samples = load_samples(store, feature=FEATURE, releases=RELEASES, since=T, until=T + 600,
+                           feedback=["feedback:thumbs_up", "feedback:conversion"])
+    base, cand = samples["baseline"], samples["candidate"]
+    assert base.values("feedback:thumbs_up").tolist() == [1.0, 0.5, 1.0]
+    assert cand.values("feedback:thumbs_up").tolist() == [0.0, 0.25]
+    assert cand.values("feedback:conversion").tolist() == [49.9]
+    assert base.values("feedback:conversion").tolist() == []
+    assert "feedback:not_asked_for" not in base.series

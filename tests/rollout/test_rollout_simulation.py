@@ -104,3 +104,20 @@ def test_a_plan_without_the_srm_check_ignores_the_split(store: Store) -> None:
     advanced = sim.rollout()
     assert advanced.status is Status.RUNNING and advanced.weight_bp == 2500
     assert advanced.evaluation is not None and advanced.evaluation["srm"] is None
+
+
+def test_feedback_sent_for_units_alone_drives_a_feedback_guardrail(store: Store) -> None:
+    """Thumbs-up reported per user (no request id): a candidate users like less pauses."""
+    guard = [{"metric": "error_rate", "critical": True, "min_sample": 100},
+             {"metric": "feedback:thumbs_up", "bad": "decrease", "min_sample": 100,
+              "margin": {"absolute": 0.05}}]
+    sim = _sim(store, Profile(thumbs_up_p=0.4), per_minute=2000, guardrails=guard)
+    sim.unit_feedback = True
+    paused = sim.run(20, until="paused")
+    assert paused.status is Status.PAUSED
+    entry = store.list_audit(object_type="rollout")[0]
+    assert entry.action == "rollout.pause" and "feedback:thumbs_up" in entry.reason
+    [thumbs] = [g for g in entry.after["evidence"]["guardrails"]
+                if g["metric"] == "feedback:thumbs_up"]
+    assert thumbs["verdict"] == "fail" and thumbs["n_candidate"] >= 100
+    assert thumbs["candidate_value"] < thumbs["baseline_value"]

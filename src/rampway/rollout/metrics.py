@@ -13,7 +13,9 @@ Every metric is one of three kinds, which decides how the judge compares the two
     latency_ms, ttft_ms        successful requests only (ttft: streamed ones that report it)
     cost_usd                   every request (a failed call costs what it cost)
     output_tokens              successful requests only
-    feedback:<name>            one value per feedback event tied to a request of the arm
+    feedback:<name>            one value per feedback event tied to a request of the arm, or
+                               (no request id) to a unit the window served in that arm only
+                               (see `rampway.rollout.extract`)
 """
 
 from __future__ import annotations
