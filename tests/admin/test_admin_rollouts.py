@@ -9,12 +9,13 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from admin_helpers import Keys
-from gateway_helpers import Proj
+from gateway_helpers import Proj, support_spec, write_release
 
 from rampway.admin import PREFIX, create_admin_app
 from rampway.events.model import hash_unit
@@ -23,6 +24,7 @@ from rampway.gate import GateRecord, record_gate
 from rampway.gate.model import GateInput, Verdict
 from rampway.gate.policy import Policy, decide
 from rampway.gate.report import GateReport
+from rampway.release import load_release
 from rampway.rollout import Notifier, Webhook
 from rampway.store import Store
 
@@ -168,6 +170,32 @@ async def test_commands_honour_if_match_and_refuse_what_makes_no_sense(
     _assert_error(other, 404, "no rollout #1 of feature 'echo'")
     wrong = await api.get(f"{RO}/pause", headers=keys.headers("viewer"))
     assert wrong.status_code == 405
+
+
+async def test_start_of_a_release_sent_as_canonical_text_publishes_it_only_once_accepted(
+    api: httpx.AsyncClient, keys: Keys, store: Store, proj: Proj, tmp_path: Path
+) -> None:
+    staged = write_release(tmp_path / "v3", "support-bot", support_spec("sim-large"),
+                           {"prompts/system.md": "v3 assistant, greet {{ customer_name }}."})
+    v3 = load_release(staged, feature="support-bot")
+    body = {"candidate": "releases/support-bot", "canonical": v3.canonical, "plan": PLAN,
+            "reason": "v3"}
+    before = _counts(store)
+    refused = await _post(api, keys, RO, body)
+    _assert_error(refused, 400, f"candidate {v3.id} has no recorded gate")
+    assert "rampway gate support-bot --candidate releases/support-bot" in (
+        refused.json()["error"]["message"])  # the caller's name for it, to run the gate with
+    _assert_error(await _post(api, keys, RO, {**body, "canonical": proj.echo.canonical}), 400,
+                  "this release is of feature 'echo', not 'support-bot'")
+    _assert_error(await _post(api, keys, RO, {**body, "canonical": "nope"}), 400, "")
+    assert _counts(store) == before
+    assert v3.id not in {r.release_id for r in store.list_releases("support-bot")}
+
+    passing_gate(store, v3.id, proj.v1.id)
+    started = await _post(api, keys, RO, body)
+    assert started.status_code == 201, started.text
+    assert started.json()["candidate"] == v3.id
+    assert store.get_release("support-bot", v3.id).created_by == "editor-key"
 
 
 def _state_conflict(r: httpx.Response, fragment: str) -> None:

@@ -1,7 +1,8 @@
 """Admin API routes for staged rollouts — the same controller as `rampway rollout …`.
 
     GET  /api/v1/rollouts?feature=&active=&limit=          viewer   newest first
-    POST /api/v1/rollouts/{feature}                         editor   start (201)
+    POST /api/v1/rollouts/{feature}                         editor   start (201), of a published
+                                                                     release or of canonical text
     GET  /api/v1/rollouts/{feature}                         viewer   latest rollout: steps, gate,
                                                                      guardrails (ETag = version)
     GET  /api/v1/rollouts/{feature}/{rollout_id}            viewer   one rollout of the feature
@@ -23,7 +24,6 @@ stored look.
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at runtime.
 from collections.abc import Callable
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,9 +33,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rampway.admin.keys import AdminKey, Role
+from rampway.config import Project, load_project
 from rampway.errors import ConfigError, RefError
+from rampway.release import Release, check_release
 from rampway.rollout import Notifier, Plan, RolloutRecord, plan_for, repo
 from rampway.rollout.state import COMMANDS
+from rampway.rollout.views import brief_json, listing_json, rollout_json
 from rampway.store import Store
 
 if TYPE_CHECKING:
@@ -49,7 +52,13 @@ class RolloutStartIn(BaseModel):
 
     candidate: str = Field(
         min_length=1,
-        description="A published release of the feature (id, id prefix, digest) or a channel.",
+        description="A published release of the feature (id, id prefix, digest) or a channel; "
+        "with `canonical`, just how the caller names that release (for messages).",
+    )
+    canonical: str | None = Field(
+        None,
+        description="The candidate's canonical text (`rampway release show`) when it is not "
+        "published yet: published (as the key) only once the start is accepted.",
     )
     plan: dict[str, Any] | None = Field(
         None,
@@ -64,36 +73,6 @@ class RolloutCommandIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, description="Why (audit log).")
-
-
-def rollout_json(r: RolloutRecord, evaluation: dict[str, Any] | None) -> dict[str, Any]:
-    """A rollout as `rampway rollout status --json` prints it."""
-    steps = [{"index": i, "weight_pct": s.weight, "dwell_s": s.dwell, "approval": s.approval,
-              "current": i == r.step} for i, s in enumerate(r.plan.steps)]
-    return {
-        **brief_json(r),
-        "baseline_channel": r.baseline_channel,
-        "version": r.version,
-        "created_by": r.created_by,
-        "created_at": r.created_at.isoformat(),
-        "step_started_at": _iso(r.step_started_at),
-        "finished_at": _iso(r.finished_at),
-        "evaluated_at": _iso(r.evaluated_at),
-        "alpha": r.plan.alpha,
-        "plan": r.plan.to_json(),
-        "steps": steps,
-        "evaluation": evaluation,
-    }
-
-
-def brief_json(r: RolloutRecord) -> dict[str, Any]:
-    return {"id": r.id, "feature": r.feature, "status": r.status.value, "step": r.step,
-            "weight_pct": r.weight_bp / 100, "candidate": r.candidate, "baseline": r.baseline,
-            "reason": r.reason, "gate": r.gate}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def parse_plan_json(feature: str, data: dict[str, Any]) -> Plan:
@@ -134,6 +113,33 @@ class RolloutRoutes:
             evaluation = evaluation if fresh is None else fresh.as_dict()
         return JSONResponse(rollout_json(r, evaluation), status_code=status_code,
                             headers={"etag": f'"{r.version}"'})
+
+    @cached_property
+    def project(self) -> Project | None:
+        """The served project (for checking a release sent as canonical text), if any."""
+        return None if self.root is None else load_project(self.root)
+
+    def start(self, feature: str, body: RolloutStartIn, key: AdminKey) -> RolloutRecord:
+        """A published candidate starts as is; one sent as canonical text is checked like a
+        publish and published only once nothing refuses the start (nothing written else)."""
+        plan = self.plan(feature, body.plan)
+        if body.canonical is None:
+            candidate = self.candidate(feature, body.candidate)
+        else:
+            release = Release.from_canonical(body.canonical)
+            if release.feature != feature:
+                raise ConfigError(f"this release is of feature {release.feature!r}, "
+                                  f"not {feature!r}")
+            if self.project is not None:
+                check_release(self.project, release)
+            self.controller.check_start(feature, release.id, plan, published=False,
+                                        skip_gate=body.skip_gate, reason=body.reason,
+                                        candidate_ref=body.candidate)
+            self.store.publish(feature, release.digest, release.id, release.canonical,
+                               actor=key.name, reason=body.reason)
+            candidate = release.id
+        return self.controller.start(feature, candidate, plan=plan, actor=key.name,
+                                     reason=body.reason, skip_gate=body.skip_gate)
 
     def plan(self, feature: str, data: dict[str, Any] | None) -> Plan:
         if data is not None:
@@ -187,23 +193,13 @@ def rollout_routes(routes: RolloutRoutes, auth: Auth, if_match: IfMatchParser) -
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """Rollouts, newest first: all, one feature's, or (active=true) the unfinished ones."""
-        if active:
-            found = [x for x in reversed(repo.list_active(routes.store))
-                     if feature is None or x.feature == feature][:limit]
-        else:
-            found = repo.recent(routes.store, feature, limit)
-        return {"rollouts": [{**brief_json(x), "version": x.version} for x in found]}
+        found = repo.recent(routes.store, feature, limit, active=active)
+        return {"rollouts": [listing_json(x) for x in found]}
 
     @r.post("/{feature}", status_code=201)
     def start(feature: str, body: RolloutStartIn, key: editor) -> JSONResponse:
         """Start rolling `candidate` out; refused (nothing written) without a passing gate."""
-        plan = routes.plan(feature, body.plan)
-        candidate = routes.candidate(feature, body.candidate)
-        started = routes.controller.start(
-            feature, candidate, plan=plan, actor=key.name, reason=body.reason,
-            skip_gate=body.skip_gate,
-        )
-        return routes.status(started, 201)
+        return routes.status(routes.start(feature, body, key), 201)
 
     @r.get("/{feature}")
     def latest(feature: str, key: viewer) -> JSONResponse:

@@ -4,6 +4,8 @@ This is what the CLI uses with `--server URL` (key from `$RAMPWAY_API_KEY`):
 
     client = AdminClient("http://127.0.0.1:8787", api_key)
     rec, etag = client.get_definition("flag", "support-bot.enabled")
+    status, etag = client.rollout_status("support-bot")
+    client.rollout_command("support-bot", "pause", reason="tickets spiking", if_match=etag)
     client.put_definition("flag", "support-bot.enabled", {...}, reason="incident", if_match=etag)
 
 A 401 comes back as AuthenticationError, 403 PermissionDenied, 404 RefError, 409
@@ -31,6 +33,7 @@ from rampway.errors import (
     StateConflict,
     StoreError,
 )
+from rampway.rollout.state import COMMANDS
 
 _BY_STATUS: dict[int, type[RampwayError]] = {
     401: AuthenticationError,
@@ -193,6 +196,56 @@ class AdminClient:
         ).json()
         return out
 
+    # -- rollouts ------------------------------------------------------------------------------
+
+    def list_rollouts(
+        self, feature: str | None = None, *, active: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Rollouts newest first, each as `rampway.rollout.views.listing_json`."""
+        params: dict[str, Any] = {"active": "true" if active else "false", "limit": limit}
+        if feature is not None:
+            params["feature"] = feature
+        found: list[dict[str, Any]] = self.request("GET", "/rollouts", params=params).json()[
+            "rollouts"]
+        return found
+
+    def rollout_status(
+        self, feature: str, rollout_id: int | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """The feature's latest rollout (or `rollout_id`) as `rollout_json`, and its ETag."""
+        path = _rollout_path(feature) + ("" if rollout_id is None else f"/{rollout_id}")
+        response = self.request("GET", path)
+        return response.json(), response.headers.get("etag", "")
+
+    def start_rollout(
+        self, feature: str, candidate: str, *, plan: dict[str, Any] | None = None,
+        reason: str = "", skip_gate: bool = False, canonical: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a rollout (`rollout_json` of it). `candidate` names a release the server has,
+        or — with `canonical`, a release's text the server publishes once the start is
+        accepted — how the caller names it."""
+        body: dict[str, Any] = {"candidate": candidate, "plan": plan, "reason": reason,
+                                "skip_gate": skip_gate}
+        if canonical is not None:
+            body["canonical"] = canonical
+        out: dict[str, Any] = self.request("POST", _rollout_path(feature), json=body).json()
+        return out
+
+    def rollout_command(
+        self, feature: str, command: str, *, reason: str, if_match: str | None = None
+    ) -> dict[str, Any]:
+        """pause / resume / approve / promote / abort / rollback the feature's active rollout;
+        StateConflict when its state rules the command out, ConflictError on a stale
+        `if_match` (an ETag from `rollout_status`)."""
+        if command not in COMMANDS:
+            raise ConfigError(f"unknown rollout command {command!r} "
+                              f"(known: {', '.join(COMMANDS)})")
+        out: dict[str, Any] = self.request(
+            "POST", f"{_rollout_path(feature)}/{command}", json={"reason": reason},
+            headers=_if_match(if_match),
+        ).json()
+        return out
+
     # -- keys ----------------------------------------------------------------------------------
 
     def create_key(self, name: str, role: str, *, reason: str = "") -> dict[str, Any]:
@@ -218,6 +271,10 @@ def _seg(value: str) -> str:
 
 def _channel_path(feature: str, channel: str) -> str:
     return f"/features/{_seg(feature)}/channels/{_seg(channel)}"
+
+
+def _rollout_path(feature: str) -> str:
+    return f"/rollouts/{_seg(feature)}"
 
 
 def _if_match(value: str | None) -> dict[str, str]:

@@ -7,6 +7,8 @@
     rampway rollout pause|resume|approve support-bot --reason "…"
     rampway rollout promote support-bot --reason "hotfix, skip the ramp"
     rampway rollout abort|rollback support-bot --reason "…"
+    rampway rollout list [FEATURE] [--active]
+    rampway rollout status support-bot --server http://gw:8787   # any of them, via a server
     rampway controller [--interval 60] [--once]
 
 `rollout start` requires a recorded PASS gate of the candidate against the release the plan's
@@ -15,8 +17,14 @@ the override is audited. A feature whose baseline channel is not set yet has no 
 gate against or to compare traffic with: its first release goes live with `rampway channel
 set FEATURE production REF`, and rollouts start from the second one.
 
-Every command talks to the store directly; transitions are the controller's own (same
-compare-and-swap), so a command and a running controller never both apply a change.
+Every command talks to the store directly, or with `--server URL` to a running server's admin
+API (admin key in $RAMPWAY_API_KEY; the server checks its role and audits under its name),
+printing the same text and `--json` either way. Transitions are the controller's own (same
+compare-and-swap), so a command and a running controller never both apply a change. Through
+a server, `start` names the candidate as locally: a release directory of the local project
+(or a git revision) is sent as canonical text, published by the server only once the start
+is accepted; anything else is resolved by the server (a channel or a published release); the
+plan is `--plan`, else the local rollouts/FEATURE.yaml, else the server's.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import asyncio
 import contextlib
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -41,14 +49,19 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
+from rampway.cli._remote import ServerOption, admin_client
 from rampway.cli.release import open_store
-from rampway.config import Project
-from rampway.errors import ConfigError
-from rampway.rollout import Controller, Notifier, RolloutRecord, plan_for, repo
+from rampway.config import Project, find_project_root, load_project
+from rampway.errors import ConfigError, RefError
+from rampway.rollout import Controller, Notifier, plan_for, repo
 from rampway.rollout.gating import describe
-from rampway.rollout.plan import settings_from
+from rampway.rollout.plan import ROLLOUTS_DIR, Plan, settings_from
 from rampway.rollout.verdicts import describe_srm
+from rampway.rollout.views import brief_json, brief_of, listing_json, rollout_json
 from rampway.store import Store, parse_url
+
+if TYPE_CHECKING:
+    from rampway.admin.client import AdminClient
 
 rollout_app = typer.Typer(help="Staged rollouts: 1% → 100% with guardrails.",
                           no_args_is_help=True)
@@ -90,6 +103,7 @@ def start_cmd(
         bool,
         typer.Option("--skip-gate", help="Start without a recorded PASS gate (audited)."),
     ] = False,
+    server: ServerOption = None,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -102,11 +116,14 @@ def start_cmd(
     from rampway.release import check_release, resolve_ref
     from rampway.release._refs import release_dir_for
 
+    if server:
+        with admin_client(server) as client:
+            doc = _start_remote(client, feature, candidate, plan_file, reason, skip_gate, project)
+        _report(brief_of(doc), "started", as_json)
+        return
     proj = load_project_option(project)
     plan = plan_for(proj.root, feature, plan_file)
-    ref = candidate or plan.candidate
-    if not ref:
-        raise ConfigError("say which release to roll out: --candidate REF (or candidate: in plan)")
+    ref = _candidate_ref(candidate, plan)
     actor = current_actor()
     with open_store(proj) as store:
         controller = _controller(proj, store)
@@ -118,71 +135,142 @@ def start_cmd(
         rollout = controller.start(feature, release.id, plan=plan, actor=actor, reason=reason,
                                    skip_gate=skip_gate)
         controller.notifier.close()
-    _report(rollout, "started", as_json)
+    _report(brief_json(rollout), "started", as_json)
 
 
-def _command(name: str, feature: str, reason: str, project: Path | None, as_json: bool) -> None:
+def _candidate_ref(candidate: str | None, plan: Plan | None) -> str:
+    ref = candidate or (None if plan is None else plan.candidate)
+    if not ref:
+        raise ConfigError("say which release to roll out: --candidate REF (or candidate: in plan)")
+    return ref
+
+
+def _start_remote(
+    client: AdminClient, feature: str, candidate: str | None, plan_file: Path | None,
+    reason: str, skip_gate: bool, project: Path | None,
+) -> dict[str, Any]:
+    """`rollout start` through the admin API (see the module docstring for what is sent)."""
+    from rampway.release import check_release, resolve_ref
+    from rampway.release._refs import release_dir_for
+
+    proj = _local_project(project)
+    plan = _local_plan(proj, feature, plan_file)
+    ref = _candidate_ref(candidate, plan)
+    body: dict[str, Any] = {"plan": None if plan is None else plan.to_json(),
+                            "reason": reason, "skip_gate": skip_gate}
+    if proj is None or release_dir_for(proj, ref) is None:
+        found = client.find_release(feature, ref)
+        if found is not None:
+            return client.start_rollout(feature, found, **body)
+        if proj is None:
+            raise RefError(f"unknown ref {ref!r} for feature {feature!r}: not a channel or "
+                           "release on the server, and no local project to look in")
+    release = resolve_ref(proj, feature, ref)
+    check_release(proj, release, release_dir_for(proj, ref))
+    return client.start_rollout(feature, ref, canonical=release.canonical, **body)
+
+
+def _local_project(project: Path | None) -> Project | None:
+    """The local project, if there is one (needed for path refs, git refs and plan files)."""
+    if project is None:
+        try:
+            find_project_root()
+        except ConfigError:
+            return None
+    return load_project(project)
+
+
+def _local_plan(proj: Project | None, feature: str, plan_file: Path | None) -> Plan | None:
+    """`--plan`, else the local rollouts/FEATURE.yaml; None leaves it to the server."""
+    if plan_file is not None:
+        return plan_for(Path.cwd() if proj is None else proj.root, feature, plan_file)
+    if proj is not None and (proj.root / ROLLOUTS_DIR / f"{feature}.yaml").is_file():
+        return plan_for(proj.root, feature)
+    return None
+
+
+def _command(name: str, feature: str, reason: str, project: Path | None, as_json: bool,
+             server: str | None) -> None:
+    if not reason.strip():  # the controller's own check, made before either path
+        raise ConfigError("a reason is required (it goes to the audit log)")
+    if server:
+        with admin_client(server) as client:
+            brief = brief_of(client.rollout_command(feature, name, reason=reason))
+        _report(brief, name, as_json)
+        return
     proj = load_project_option(project)
     with open_store(proj) as store:
         controller = _controller(proj, store)
         rollout = controller.command(feature, name, actor=current_actor(), reason=reason)
         controller.notifier.close()
-    _report(rollout, name, as_json)
+    _report(brief_json(rollout), name, as_json)
 
 
 @rollout_app.command("pause")
 @handle_errors
-def pause_cmd(feature: FeatureArg, reason: ReasonOption, project: ProjectOption = None,
-              as_json: JsonOption = False) -> None:
+def pause_cmd(feature: FeatureArg, reason: ReasonOption, server: ServerOption = None,
+              project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Stop advancing (the candidate keeps its current weight; critical guardrails still act)."""
-    _command("pause", feature, reason, project, as_json)
+    _command("pause", feature, reason, project, as_json, server)
 
 
 @rollout_app.command("resume")
 @handle_errors
-def resume_cmd(feature: FeatureArg, reason: ReasonOption, project: ProjectOption = None,
-               as_json: JsonOption = False) -> None:
+def resume_cmd(feature: FeatureArg, reason: ReasonOption, server: ServerOption = None,
+               project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Continue a paused rollout (the step's clock and data window restart)."""
-    _command("resume", feature, reason, project, as_json)
+    _command("resume", feature, reason, project, as_json, server)
 
 
 @rollout_app.command("approve")
 @handle_errors
-def approve_cmd(feature: FeatureArg, reason: ReasonOption, project: ProjectOption = None,
-                as_json: JsonOption = False) -> None:
+def approve_cmd(feature: FeatureArg, reason: ReasonOption, server: ServerOption = None,
+                project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Let a rollout waiting for approval enter its next step."""
-    _command("approve", feature, reason, project, as_json)
+    _command("approve", feature, reason, project, as_json, server)
 
 
 @rollout_app.command("promote")
 @handle_errors
-def promote_cmd(feature: FeatureArg, reason: ReasonOption, project: ProjectOption = None,
-                as_json: JsonOption = False) -> None:
+def promote_cmd(feature: FeatureArg, reason: ReasonOption, server: ServerOption = None,
+                project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Skip to 100%: the baseline channel moves to the candidate now."""
-    _command("promote", feature, reason, project, as_json)
+    _command("promote", feature, reason, project, as_json, server)
 
 
 @rollout_app.command("abort")
 @handle_errors
-def abort_cmd(feature: FeatureArg, reason: ReasonOption, project: ProjectOption = None,
-              as_json: JsonOption = False) -> None:
+def abort_cmd(feature: FeatureArg, reason: ReasonOption, server: ServerOption = None,
+              project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Stop the rollout: candidate weight 0, production untouched."""
-    _command("abort", feature, reason, project, as_json)
+    _command("abort", feature, reason, project, as_json, server)
 
 
 @rollout_app.command("rollback")
 @handle_errors
-def rollback_cmd(feature: FeatureArg, reason: ReasonOption, project: ProjectOption = None,
-                 as_json: JsonOption = False) -> None:
+def rollback_cmd(feature: FeatureArg, reason: ReasonOption, server: ServerOption = None,
+                 project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Roll the candidate back: weight 0 in every gateway within a second."""
-    _command("rollback", feature, reason, project, as_json)
+    _command("rollback", feature, reason, project, as_json, server)
 
 
 @rollout_app.command("status")
 @handle_errors
-def status_cmd(feature: FeatureArg, project: ProjectOption = None,
+def status_cmd(feature: FeatureArg, server: ServerOption = None, project: ProjectOption = None,
                as_json: JsonOption = False) -> None:
     """Steps, current weight, and every guardrail's estimate, interval and verdict."""
+    if server:
+        with admin_client(server) as client:
+            doc, _ = client.rollout_status(feature)
+    else:
+        doc = _local_status(feature, project)
+    if as_json:
+        emit_json(doc)
+        return
+    render_status(doc)
+
+
+def _local_status(feature: str, project: Path | None) -> dict[str, Any]:
     proj = load_project_option(project)
     if not _database_exists(proj):
         raise ConfigError(f"feature {feature!r} has no rollouts")
@@ -194,11 +282,41 @@ def status_cmd(feature: FeatureArg, project: ProjectOption = None,
         if rollout.status.active:
             fresh = _controller(proj, store).evaluate(rollout)
             evaluation = evaluation if fresh is None else fresh.as_dict()
-    doc = status_json(rollout, evaluation)
+    return rollout_json(rollout, evaluation)
+
+
+@rollout_app.command("list")
+@handle_errors
+def list_cmd(
+    feature: Annotated[str | None, typer.Argument(help="Only this feature's rollouts.")] = None,
+    active: Annotated[bool, typer.Option("--active", help="Only unfinished rollouts.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many (1-1000).")] = 100,
+    server: ServerOption = None,
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rollouts, newest first (one feature's with FEATURE, unfinished ones with --active)."""
+    if not 1 <= limit <= 1000:
+        raise ConfigError("--limit must be between 1 and 1000")
+    if server:
+        with admin_client(server) as client:
+            found = client.list_rollouts(feature, active=active, limit=limit)
+    else:
+        proj = load_project_option(project)
+        found = []
+        if _database_exists(proj):
+            with open_store(proj) as store:
+                found = [listing_json(r) for r in repo.recent(store, feature, limit,
+                                                             active=active)]
     if as_json:
-        emit_json(doc)
+        emit_json({"rollouts": found})
         return
-    render_status(doc)
+    if not found:
+        console.print("no rollouts")
+    for r in found:
+        console.print(f"{r['feature']}#{r['id']} {r['status']} at {r['weight_pct']:g}% — "
+                      f"candidate {r['candidate']} vs {r['baseline']}: {r['reason']}",
+                      markup=False)
 
 
 @app.command("controller")
@@ -221,7 +339,7 @@ def controller_cmd(
             if once:
                 moved = controller.tick()
                 if as_json:
-                    emit_json({"moved": [_brief(r) for r in moved]})
+                    emit_json({"moved": [brief_json(r) for r in moved]})
                 for r in [] if as_json else moved:
                     console.print(f"{r.ref}: {r.status.value} at {r.weight_bp / 100:g}% "
                                   f"({r.reason})")
@@ -237,36 +355,14 @@ def controller_cmd(
 # -- output -----------------------------------------------------------------------------------
 
 
-def _brief(r: RolloutRecord) -> dict[str, Any]:
-    return {"id": r.id, "feature": r.feature, "status": r.status.value, "step": r.step,
-            "weight_pct": r.weight_bp / 100, "candidate": r.candidate, "baseline": r.baseline,
-            "reason": r.reason, "gate": r.gate}
-
-
-def status_json(r: RolloutRecord, evaluation: dict[str, Any] | None) -> dict[str, Any]:
-    steps = [{"index": i, "weight_pct": s.weight, "dwell_s": s.dwell, "approval": s.approval,
-              "current": i == r.step} for i, s in enumerate(r.plan.steps)]
-    return {
-        **_brief(r),
-        "baseline_channel": r.baseline_channel,
-        "version": r.version,
-        "created_by": r.created_by,
-        "created_at": r.created_at.isoformat(),
-        "step_started_at": r.step_started_at.isoformat() if r.step_started_at else None,
-        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-        "alpha": r.plan.alpha,
-        "steps": steps,
-        "evaluation": evaluation,
-    }
-
-
-def _report(r: RolloutRecord, what: str, as_json: bool) -> None:
+def _report(r: dict[str, Any], what: str, as_json: bool) -> None:
+    """A command's answer (`brief_json`), the same whether it came from the store or a server."""
     if as_json:
-        emit_json(_brief(r))
+        emit_json(r)
         return
-    console.print(f"[bold]{r.ref}[/] {what}: {r.status.value}, candidate {r.candidate} at "
-                  f"{r.weight_bp / 100:g}% (baseline {r.baseline}); "
-                  f"gate: {escape(describe(r.gate))}")
+    console.print(f"[bold]{r['feature']}#{r['id']}[/] {what}: {r['status']}, candidate "
+                  f"{r['candidate']} at {r['weight_pct']:g}% (baseline {r['baseline']}); "
+                  f"gate: {escape(describe(r['gate']))}")
 
 
 def _fmt(value: Any, scale: str) -> str:

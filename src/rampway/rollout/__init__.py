@@ -18,6 +18,7 @@ Rooms (deciding, applying and measuring are separate):
     controller  the loop: look, judge, transition, announce; humans' commands
     notify      webhooks (JSON and Slack), sent off the transition path
     allocations what the gateway asks per request: `ActiveAllocations.choose(feature, unit)`
+    views       a rollout as JSON, one shape for the CLI and the admin API
 """
 
 from typing import TYPE_CHECKING, Any

@@ -115,11 +115,16 @@ def latest(store: Store, feature: str) -> RolloutRecord | None:
     return None if row is None else _record(row)
 
 
-def recent(store: Store, feature: str | None = None, limit: int = 100) -> list[RolloutRecord]:
-    """Rollouts newest first, finished or not (of one feature when given), at most `limit`."""
+def recent(
+    store: Store, feature: str | None = None, limit: int = 100, *, active: bool = False
+) -> list[RolloutRecord]:
+    """Rollouts newest first (of one feature when given; only unfinished ones with
+    `active`), at most `limit`."""
     query = sa.select(rollouts).order_by(rollouts.c.id.desc()).limit(limit)
     if feature is not None:
         query = query.where(rollouts.c.feature == feature)
+    if active:
+        query = query.where(rollouts.c.status.in_([s.value for s in ACTIVE]))
     with reading(store) as conn:
         rows = conn.execute(query).all()
     return [_record(r) for r in rows]
