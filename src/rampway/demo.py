@@ -2,13 +2,25 @@
 
 The demo copies `examples/support-bot` into a scratch directory and drives it with the same
 `rampway` commands a user types, so what it prints is what a user sees. Each chapter is a list of
-commands; later chapters (gateway, gate, rollout) append to the same script.
+commands on the same scratch project, and each starts from where the previous one left it:
+
+    1. releases are files: validate, diff, publish, move production, roll back
+    2. the eval gate: v2 (sim-large) against v1 fails on cost and latency
+    3. the gateway (`--with-sim`) under the official openai SDK; a rollback reaches it in < 1 s
+    4. staged rollouts on live traffic: a prompt tweak completes, a slow model is rolled back
+    5. an A/B experiment, production against v2, rated by simulated customers through
+       POST /v1/feedback, then `rampway experiment status/analyze/stop`
+
+Durations are compressed (rollout dwells of 5 s, an experiment's min_runtime of 20 s) and the
+users are simulated, with the behaviour stated where they are defined; every number printed is
+what the commands really measured.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -22,7 +34,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Self
 
 import httpx
 import openai
@@ -141,7 +153,16 @@ QUESTIONS = [
 ]
 
 
-def ask(client: OpenAI, user: str, question: str) -> tuple[str, str, str]:
+class Served(NamedTuple):
+    """One answer as the app sees it: the reply and the gateway's response headers."""
+
+    release: str  # x-rampway-release
+    arm: str  # x-rampway-arm: "production", a rollout's or an experiment's arm
+    request_id: str  # x-request-id: what feedback names
+    text: str
+
+
+def ask(client: OpenAI, user: str, question: str) -> Served:
     raw = client.chat.completions.with_raw_response.create(
         model="support-bot",
         messages=[{"role": "user", "content": question}],
@@ -151,11 +172,12 @@ def ask(client: OpenAI, user: str, question: str) -> tuple[str, str, str]:
     message = reply.choices[0].message
     calls = [getattr(call, "function", None) for call in message.tool_calls or []]
     text = message.content or ", ".join(f"{fn.name}(…)" for fn in calls if fn is not None)
-    return raw.headers["x-rampway-release"], raw.headers["x-request-id"], text
+    return Served(raw.headers["x-rampway-release"], raw.headers.get("x-rampway-arm", ""),
+                  raw.headers["x-request-id"], text)
 
 
 def served_release(client: OpenAI) -> str:
-    return ask(client, "probe", QUESTIONS[0])[0]
+    return ask(client, "probe", QUESTIONS[0]).release
 
 
 def wait_for_release(client: OpenAI, expected: str) -> float:
@@ -179,8 +201,8 @@ def gateway_chapter(project: Path) -> None:
         console.print(f"client = OpenAI(base_url=\"{base}/v1\")   # the only change in the app")
         table = Table("user", "question", "x-rampway-release", "answer")
         for i, question in enumerate(QUESTIONS):
-            release, _, text = ask(client, f"user-{i}", question)
-            table.add_row(f"user-{i}", question, release, text[:60])
+            served = ask(client, f"user-{i}", question)
+            table.add_row(f"user-{i}", question, served.release, served.text[:60])
         console.print(table)
         v1 = served_release(client)
         run(["channel", "set", "support-bot", "production", "releases/support-bot",
@@ -245,21 +267,27 @@ class Traffic:
     def __init__(self, base_url: str, threads: int = 6) -> None:
         self.client = OpenAI(base_url=base_url, api_key="unused", max_retries=0)
         self.stop = threading.Event()
+        self.lock = threading.Lock()
         self.served: collections.Counter[str] = collections.Counter()
         self.errors = 0
         self.threads = [threading.Thread(target=self._loop, args=(i,)) for i in range(threads)]
+
+    def visit(self, rng: random.Random) -> None:
+        """One user's request; `rng` is the thread's own, seeded: the same users every run."""
+        served = ask(self.client, f"user-{rng.randrange(2000)}", rng.choice(QUESTIONS))
+        with self.lock:
+            self.served[served.release] += 1
 
     def _loop(self, seed: int) -> None:
         rng = random.Random(seed)  # noqa: S311 (simulated users, not security)
         while not self.stop.is_set():
             try:
-                release, _, _ = ask(self.client, f"user-{rng.randrange(2000)}",
-                                    rng.choice(QUESTIONS))
-                self.served[release] += 1
-            except openai.APIError:
-                self.errors += 1
+                self.visit(rng)
+            except (openai.APIError, httpx.HTTPError):
+                with self.lock:
+                    self.errors += 1
 
-    def __enter__(self) -> Traffic:
+    def __enter__(self) -> Self:
         for thread in self.threads:
             thread.start()
         return self
@@ -351,6 +379,171 @@ def rollout_chapter(project: Path) -> None:
     run(["release", "history", "support-bot"], project)
 
 
+# Chapter 5's experiment. Time-compressed: min_runtime is 20 seconds so that the demo can reach
+# a decision; a real experiment runs for at least a week of behaviour (friendlier-tone.yaml).
+AB_NAME = "v2-answers"
+AB_MIN_RUNTIME_S = 20
+AB_EXPERIMENT = f"""\
+# A time-compressed A/B test for the demo: min_runtime is {AB_MIN_RUNTIME_S} seconds, not the
+# week of behaviour a real experiment needs (see friendlier-tone.yaml).
+feature: support-bot
+description: Do customers rate v2's answers (sim-large, a knowledge base in the prompt) higher?
+unit: user
+arms:
+  - {{name: control, release: production, weight: 50}}        # chapter 4's prompt tweak
+  - {{name: v2, release: "releases/support-bot", weight: 50}}  # failed the gate in chapter 2
+coverage: 100
+primary: "feedback:thumbs_up"
+secondary: ["conversion:resolved"]
+guardrails:
+  - {{metric: error_rate, bad: increase}}
+  - {{metric: latency_p95, bad: increase}}
+alpha: 0.05
+min_runtime: {AB_MIN_RUNTIME_S}s
+"""
+
+# Chapter 5's customers are SIMULATED, and this is all there is to them: each asks one of these
+# questions and knows the true answer (ACME Shop's policy, as releases/support-bot's knowledge
+# base states it); an answer is right when it states that fact. A customer gives a thumbs-up to
+# a right answer with probability 0.8 and to a wrong one with 0.2, and marks the issue resolved
+# with probability 0.7 after a right answer and never after a wrong one. Order questions are
+# left out: their answer is a lookup_order call the app would make, not text to judge.
+CUSTOMER_QUESTIONS = (
+    ("How long does standard shipping take?", "2–4 business days"),
+    ("Can I return shoes I bought three weeks ago?", "30 days"),
+    ("How long do refunds take?", "within 5 business days"),
+    ("I was charged twice for my order", "pre-authorisation"),
+    ("Do you offer express delivery?", "1 business day"),
+    ("My blender arrived broken, what now?", "photo"),
+)
+P_THUMBS_UP = {True: 0.8, False: 0.2}
+P_RESOLVED = {True: 0.7, False: 0.0}
+CUSTOMERS = 300  # distinct user ids: the experiment's units
+
+
+@dataclasses.dataclass
+class ArmTally:
+    """What the simulated customers of one arm saw and did (counted client-side)."""
+
+    customers: set[str] = dataclasses.field(default_factory=set)
+    answers: int = 0
+    right: int = 0
+    thumbs_up: int = 0
+    resolved: int = 0
+
+
+class Customers(Traffic):
+    """Simulated customers: ask through the gateway, judge the answer, send feedback."""
+
+    def __init__(self, base: str, threads: int = 4) -> None:
+        super().__init__(f"{base}/v1", threads)
+        self.feedback_url = f"{base}/v1/feedback"
+        self.http = httpx.Client(timeout=10)
+        self.tally: collections.defaultdict[str, ArmTally] = collections.defaultdict(ArmTally)
+        self.samples: list[tuple[str, str, Served, bool, bool]] = []
+
+    def visit(self, rng: random.Random) -> None:
+        user = f"customer-{rng.randrange(CUSTOMERS)}"
+        question, truth = rng.choice(CUSTOMER_QUESTIONS)
+        served = ask(self.client, user, question)
+        right = truth in served.text
+        liked = rng.random() < P_THUMBS_UP[right]
+        resolved = rng.random() < P_RESOLVED[right]
+        for name, value in (("thumbs_up", liked), ("resolved", resolved)):
+            body = {"request_id": served.request_id, "name": name, "value": int(value)}
+            self.http.post(self.feedback_url, json=body).raise_for_status()
+        with self.lock:
+            tally = self.tally[served.arm]
+            tally.customers.add(user)
+            tally.answers += 1
+            tally.right += right
+            tally.thumbs_up += liked
+            tally.resolved += resolved
+            if len(self.samples) < 5:
+                self.samples.append((user, question, served, right, liked))
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self.http.close()
+
+    def print_tally(self) -> None:
+        console.print("the first answers, as the customers judged them (customer · x-rampway-arm "
+                      "· question, then the answer):")
+        for user, question, served, right, liked in self.samples:
+            truth = dict(CUSTOMER_QUESTIONS)[question]
+            console.print(f"  {user} · {served.arm} · {question}", markup=False)
+            console.print(f"    → \"{excerpt(served.text, truth, 46)}\"  knows \"{truth}\": "
+                          f"{'right' if right else 'wrong'}, thumbs_up={int(liked)}", markup=False)
+
+        def share(n: int, of: int) -> str:
+            return f"{n} ({n / of:.0%})" if of else "0"
+
+        console.print("the customers' own tally (client side; the analysis reads the gateway's "
+                      "event log instead):")
+        table = Table("arm", "customers", "answers", "right answers", "thumbs-up", "resolved")
+        for arm, t in sorted(self.tally.items()):
+            table.add_row(arm, str(len(t.customers)), str(t.answers), share(t.right, t.answers),
+                          share(t.thumbs_up, t.answers), share(t.resolved, t.answers))
+        console.print(table)
+        console.print(f"client errors: {self.errors}")
+
+
+def excerpt(text: str, fact: str, width: int = 60) -> str:
+    """About `width` characters of `text` around `fact` (its start when the fact is missing)."""
+    text = " ".join(text.split())
+    at = max(0, text.find(fact) - (width - len(fact)) // 2)
+    cut = text[at:at + width]
+    return ("…" if at else "") + cut + ("…" if at + width < len(text) else "")
+
+
+def sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def experiment_chapter(project: Path) -> None:
+    chapter("5. A/B experiment: production vs v2 side by side on live users, then the analysis")
+    console.print(
+        "The gate failed v2 on cost and latency, and chapter 1 rolled it back because "
+        "\"customers prefer v1 tone\" — a hunch. Whether customers like its answers better only "
+        "they can say: an experiment serves production and v2 side by side, each user sticky to "
+        "one arm, and compares the arms on the users' feedback."
+    )
+    (project / "experiments" / f"{AB_NAME}.yaml").write_text(AB_EXPERIMENT)
+    console.print(f"experiments/{AB_NAME}.yaml (min_runtime {AB_MIN_RUNTIME_S}s: time-compressed "
+                  "for the demo; a real experiment runs at least a week)")
+    port, sim_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = ["serve", "--with-sim", "--port", str(port), "--sim-port", str(sim_port)]
+    with background(serve, project, f"{base}/readyz"):
+        run(["experiment", "validate", AB_NAME], project)
+        run(["experiment", "start", AB_NAME, "--reason", "do customers prefer v2's answers?"],
+            project)
+        started = time.monotonic()
+        time.sleep(1)  # the gateway picks the experiment up within ~0.5 s
+        console.print(
+            f"\n[bold]{CUSTOMERS} simulated customers[/] (4 threads, seeded) ask FAQ questions "
+            "with the openai SDK (user= their id), read x-rampway-arm and rate each answer with "
+            "POST /v1/feedback. A simulation, not people: a customer knows the shop's real "
+            "policy and gives a thumbs-up to a right answer with probability 0.8, to a wrong one "
+            "with 0.2; marks the issue resolved after a right answer with probability 0.7."
+        )
+        with Customers(base) as customers:
+            sleep_until(started + AB_MIN_RUNTIME_S / 2)
+            console.print("[bold]half-way, while customers keep coming:[/]")
+            run(["experiment", "status", AB_NAME], project)
+            sleep_until(started + AB_MIN_RUNTIME_S + 2)
+    customers.print_tally()
+    console.print(
+        "\nThe analysis compares the arms per customer, on the event log: every metric with a "
+        "fixed-horizon and an always-valid interval (the latter decides, so it is safe to look "
+        "any time); a guardrail that gets worse blocks shipping whatever the primary says."
+    )
+    run(["experiment", "analyze", AB_NAME], project)
+    run(["experiment", "stop", AB_NAME, "--reason", "decided"], project)
+    console.print("every user gets production again; the record stays, so status and analyze "
+                  "keep working on the stopped window")
+
+
 def store_release_id(project: Path, ref: str) -> str:
     out = run(["release", "show", "support-bot", ref, "--json"], project, quiet=True)
     release_id: str = json.loads(out)["id"]
@@ -367,10 +560,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rampway-demo-") as tmp:
         project = prepare(Path(tmp))
         console.print(f"demo project: {project} (a copy of examples/support-bot)")
+        console.print("five chapters: releases, the eval gate, the gateway, staged rollouts, "
+                      "an A/B experiment")
         releases_chapter(project)
         gate_chapter(project)
         gateway_chapter(project)
         rollout_chapter(project)
+        experiment_chapter(project)
     console.print("\n[bold green]demo finished[/]")
 
 
