@@ -77,6 +77,7 @@ def test_openai_tools_round_trip(oai: openai.OpenAI) -> None:
         model="tools-bot",
         messages=[{"role": "user", "content": "What is the status of my order A-10442?"}],
         tools=TOOLS,  # type: ignore[arg-type]
+        temperature=0,  # the sim is deterministic at 0; above it may answer without the tool
     )
     message = first.choices[0].message
     assert first.choices[0].finish_reason == "tool_calls", message
@@ -100,6 +101,7 @@ def test_openai_streaming_tool_calls(oai: openai.OpenAI) -> None:
         model="tools-bot",
         messages=[{"role": "user", "content": "Where is my order A-10442?"}],
         stream=True,
+        temperature=0,
     )
     names, args, finish = set(), "", None
     for chunk in stream:
@@ -154,6 +156,7 @@ def test_anthropic_tools(base_url: str) -> None:
     with anthropic.Anthropic(base_url=base_url, api_key="unused", max_retries=0) as client:
         message = client.messages.create(
             model="tools-bot", max_tokens=200, tools=tools,  # type: ignore[arg-type]
+            extra_body={"temperature": 0},  # deterministic sim (this SDK has no temperature)
             messages=[{"role": "user", "content": "What is the status of order A-10442?"}],
         )
         assert message.stop_reason == "tool_use"
@@ -161,6 +164,7 @@ def test_anthropic_tools(base_url: str) -> None:
         assert use.name == "lookup_order" and "order_id" in use.input  # type: ignore[operator]
         follow = client.messages.create(
             model="tools-bot", max_tokens=200, tools=tools,  # type: ignore[arg-type]
+            extra_body={"temperature": 0},  # deterministic sim (this SDK has no temperature)
             messages=[
                 {"role": "user", "content": "What is the status of order A-10442?"},
                 {"role": "assistant", "content": message.content},  # type: ignore[typeddict-item]
@@ -171,6 +175,7 @@ def test_anthropic_tools(base_url: str) -> None:
         assert follow.content
         with client.messages.stream(
             model="tools-bot", max_tokens=200, tools=tools,  # type: ignore[arg-type]
+            extra_body={"temperature": 0},  # deterministic sim (this SDK has no temperature)
             messages=[{"role": "user", "content": "What is the status of order A-10442?"}],
         ) as stream:
             final = stream.get_final_message()
