@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "rollout"))
 
 from admin_helpers import Keys  # noqa: E402
 from gateway_helpers import Proj, make_project  # noqa: E402

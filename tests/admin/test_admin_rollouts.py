@@ -16,6 +16,7 @@ import httpx
 import pytest
 from admin_helpers import Keys
 from gateway_helpers import Proj, support_spec, write_release
+from rollout_helpers import give_gate_basis
 
 from rampway.admin import PREFIX, create_admin_app
 from rampway.events.model import hash_unit
@@ -34,14 +35,16 @@ PLAN = {"steps": [{"weight": 20, "dwell": "1h"}, {"weight": 100}],
                        {"metric": "latency_p95", "min_sample": 20}]}
 
 
-def passing_gate(store: Store, candidate: str, baseline: str) -> GateRecord:
-    """A real recorded gate decision that the default policy passes (as `rampway gate` would)."""
+def passing_gate(store: Store, candidate: str, baseline: str, root: Path) -> GateRecord:
+    """A real recorded gate decision that the default policy passes (as `rampway gate` would),
+    under the suite and policy the served project at `root` has (the server checks them)."""
     data = GateInput(feature="support-bot", traffic_class="chat", repeats=3, confidence=0.95,
                      axes={}, n_cases=40, newly_failing=(), baseline=baseline,
                      candidate=candidate)
     decision = decide(Policy(), data)
     assert decision.verdict is Verdict.PASS
-    report = GateReport(data, Policy(), decision, "default policy", suite_digest="5e" * 32)
+    report = GateReport(data, Policy(), decision, "default policy",
+                        suite_digest=give_gate_basis(root, "support-bot"))
     return record_gate(store, report, actor="ci")
 
 
@@ -71,7 +74,7 @@ async def test_start_needs_a_passing_gate_or_an_audited_skip(
     _assert_error(no_reason, 400, "needs a reason")
     assert _counts(store) == before
 
-    gate = passing_gate(store, proj.v2.id, proj.v1.id)
+    gate = passing_gate(store, proj.v2.id, proj.v1.id, proj.project.root)
     started = await _post(api, keys, RO, {"candidate": proj.v2.id, "plan": PLAN,
                                           "reason": "new tone"})
     assert started.status_code == 201, started.text
@@ -191,7 +194,7 @@ async def test_start_of_a_release_sent_as_canonical_text_publishes_it_only_once_
     assert _counts(store) == before
     assert v3.id not in {r.release_id for r in store.list_releases("support-bot")}
 
-    passing_gate(store, v3.id, proj.v1.id)
+    passing_gate(store, v3.id, proj.v1.id, proj.project.root)
     started = await _post(api, keys, RO, body)
     assert started.status_code == 201, started.text
     assert started.json()["candidate"] == v3.id

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "rollout"))
 
 from gateway_helpers import serve  # noqa: E402
-from rollout_helpers import count_rows, record_verdict  # noqa: E402
+from rollout_helpers import count_rows, give_gate_basis, record_verdict  # noqa: E402
 
 import rampway.cli._register  # noqa: E402, F401  (attaches the commands)
 from rampway.admin import Role, create_admin_key  # noqa: E402
@@ -119,7 +119,8 @@ def test_every_rollout_command_through_a_server_prints_what_the_store_path_print
     monkeypatch.setenv("RAMPWAY_API_KEY", _key(store, Role.EDITOR))
     remote = ("--server", server)
     candidate, baseline = _pair(project, store)
-    record_verdict(store, candidate, baseline, feature=FEATURE)
+    record_verdict(store, candidate, baseline, feature=FEATURE,
+                   suite_digest=give_gate_basis(project, FEATURE))
     started = run_json("rollout", "start", FEATURE, "--candidate", "releases/assistant",
                        "--reason", "greet users", *remote)
     assert (started["status"], started["weight_pct"], started["candidate"]) == (
@@ -175,7 +176,8 @@ def test_start_through_a_server_of_a_ref_the_server_knows_from_anywhere(
     monkeypatch.setenv("RAMPWAY_API_KEY", _key(store, Role.EDITOR))
     candidate, baseline = _pair(project, store)
     assert run("release", "publish", FEATURE).exit_code == 0
-    record_verdict(store, candidate, baseline, feature=FEATURE)
+    record_verdict(store, candidate, baseline, feature=FEATURE,
+                   suite_digest=give_gate_basis(project, FEATURE))
     monkeypatch.chdir(tmp_path)  # no local project: no plan file, the server's plan applies
     started = run_json("rollout", "start", FEATURE, "--candidate", candidate[:14],
                        "--server", server)
@@ -215,7 +217,8 @@ def test_refusals_through_a_server_are_one_line_and_write_nothing(
                "cannot reach")
     assert _written(store) == before  # not even the candidate was published
 
-    record_verdict(store, candidate, baseline, feature=FEATURE)
+    record_verdict(store, candidate, baseline, feature=FEATURE,
+                   suite_digest=give_gate_basis(project, FEATURE))
     assert run_json(*start, *remote)["status"] == "running"
     before = _written(store)
     assert_bad(run(*start, *remote), "already has an active rollout (#1, running at 10%)")

@@ -8,6 +8,7 @@ import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from rampway.assign import BUCKETS, Allocation
 from rampway.events.model import hash_unit
 from rampway.events.tables import feedback_events, request_events
 from rampway.gate import GateRecord, record_gate
+from rampway.gate.current import current_basis
 from rampway.gate.model import CaseChange, GateInput, Verdict
 from rampway.gate.policy import Policy, decide
 from rampway.gate.report import GateReport
@@ -40,6 +42,27 @@ def publish_pair(store: Store, feature: str = FEATURE) -> tuple[str, str]:
     candidate = publish(store, feature, f"{feature} v2")
     store.set_channel(feature, "production", baseline, actor="test", reason="initial")
     return baseline, candidate
+
+
+GATE_SUITE = """\
+cases:
+  - {id: hello, input: "Hi!", expect: {greets: "hello"}}
+scorers:
+  greets: {type: contains}
+"""
+
+
+def give_gate_basis(root: Path, feature: str = FEATURE) -> str:
+    """Give `feature` an eval suite and a gate policy in the project at `root` — the policy
+    being `Policy()`, which `record_verdict` decides under — and return the suite's digest.
+    A recorded gate counts only under the policy and suite the project has now."""
+    (root / "evals" / feature).mkdir(parents=True, exist_ok=True)
+    (root / "evals" / feature / "suite.yaml").write_text(GATE_SUITE)
+    (root / "policies").mkdir(exist_ok=True)
+    (root / "policies" / f"{feature}.yaml").write_text("min_cases: 10\n")
+    digest = current_basis(root, feature).suite_digest
+    assert digest is not None
+    return digest
 
 
 def record_verdict(

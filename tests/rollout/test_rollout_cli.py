@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from rollout_helpers import count_rows, record_verdict
+from rollout_helpers import count_rows, give_gate_basis, record_verdict
 from typer.testing import CliRunner, Result
 
 import rampway.cli._register  # noqa: F401  (attaches the commands)
 from rampway.cli import app
 from rampway.config import load_project
-from rampway.gate.current import current_basis
 from rampway.release import resolve_ref
 from rampway.rollout.tables import rollouts
 from rampway.store import Store
@@ -26,14 +25,6 @@ guardrails:
   - {metric: error_rate, critical: true, min_sample: 50}
   - {metric: latency_p95, critical: true, min_sample: 50}
 """
-SUITE = """\
-cases:
-  - {id: hello, input: "Hi!", expect: {greets: "hello"}}
-scorers:
-  greets: {type: contains}
-"""
-
-
 def run(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 
@@ -67,10 +58,7 @@ def ungated(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
     system.write_text(system.read_text() + "Always greet the user.\n")
     (root / "rollouts").mkdir()
     (root / "rollouts" / f"{FEATURE}.yaml").write_text(PLAN)
-    # a gate counts only under the repo's current policy and suite: give the feature both, the
-    # policy being `Policy()`, which `record_verdict` decides under
-    (root / "evals" / FEATURE / "suite.yaml").write_text(SUITE)
-    (root / "policies" / f"{FEATURE}.yaml").write_text("min_cases: 10\n")
+    give_gate_basis(root, FEATURE)
     return root
 
 
@@ -84,7 +72,7 @@ def ids(root: Path, db_url: str) -> tuple[str, str]:
 
 
 def record(db_url: str, candidate: str, baseline: str, verdict: str) -> None:
-    suite = current_basis(Path.cwd(), FEATURE).suite_digest
+    suite = give_gate_basis(Path.cwd(), FEATURE)
     with Store.open(db_url) as store:
         record_verdict(store, candidate, baseline, verdict, feature=FEATURE, suite_digest=suite)
 

@@ -104,7 +104,7 @@ class RolloutRoutes:
         which a gateway worker that never serves a rollout route should not pay for."""
         from rampway.rollout.controller import Controller
 
-        return Controller(self.store, notifier=self.notifier)
+        return Controller(self.store, notifier=self.notifier, project_root=self.root)
 
     def status(self, r: RolloutRecord, status_code: int = 200) -> JSONResponse:
         evaluation = r.evaluation

@@ -14,7 +14,8 @@ A pass counts only under the policy and eval suite the repo has now: `GateNeed.c
 the start is refused, naming what changed (policy, suite or both) since that gate and the
 command that decides again; a policy or suite that cannot be read leaves the pass unchecked,
 which refuses too. A pass under a laxer policy or an older suite says nothing about the current
-one. Who can read the repo checks it: `rampway rollout start` always does; a caller that cannot
+one. Who can read the repo checks it: `rampway rollout start` and the admin API (through the
+served project) always do; a caller that cannot
 (a `Controller` built without `project_root`, e.g. for a server without a project) passes
 `current=None`: the snapshot then lacks `"basis_checked": true`, and `rollout status` says the
 policy and suite were not checked (as for rollouts started before the check existed) — never a
