@@ -28,9 +28,11 @@ from rampway.experiments.metrics import metric_def
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
 from rampway.experiments.report import (
     Decision,
+    MetricResult,
     Verdict,
     interval_bar,
     render_text,
+    shown,
     to_json,
 )
 from rampway.stats import (
@@ -485,12 +487,80 @@ def test_text_leads_with_the_decision_and_plots_each_interval() -> None:
     assert bar.index("│") < bar.index("├") < bar.index("●") < bar.index("┤")  # all above 0
 
 
+def _shown_and_decided_cases() -> list[MetricResult]:
+    """The demo's contradiction (19/113 vs 75/108: difference [+0.25, +0.80] but lift
+    [-132%, +758%]), the widened rate near 0, and seeded cases of every kind, near and far
+    from zero."""
+    ones = np.ones
+    cases = [
+        compare(metric_def("conversion:resolved"), UnitSample(np.r_[ones(19), np.zeros(94)]),
+                UnitSample(np.r_[ones(75), np.zeros(33)]), alpha=0.05, good="increase",
+                arm="demo"),
+        compare(CONVERSION, UnitSample(np.zeros(2000)), UnitSample(np.r_[ones(2), np.zeros(1998)]),
+                alpha=0.05, good="increase", arm="near0"),
+    ]
+    rng = np.random.default_rng(31)
+    p95 = metric_def("latency_p95")
+    for i, lift in enumerate((-0.5, -0.15, 0.0, 0.1, 0.3, 1.5)):
+        base = rng.uniform(0.03, 0.3)
+        n = int(rng.integers(60, 600))
+        cases.append(compare(CONVERSION, UnitSample((rng.random(n) < base).astype(float)),
+                             UnitSample((rng.random(n) < base * (1 + lift)).astype(float)),
+                             alpha=0.05, good="increase", arm=f"conv{i}"))
+        (xa, ya), (xb, yb) = _clustered_units(n, rng), _clustered_units(n, rng)
+        cases.append(compare(ERRORS, UnitSample(xa, ya), UnitSample(xb * (1 + lift), yb),
+                             alpha=0.05, good="decrease", arm=f"err{i}"))
+        cases.append(compare(COST, UnitSample(rng.gamma(2.0, 0.01, n)),
+                             UnitSample(rng.gamma(2.0, 0.01 * (1 + lift), n)), alpha=0.05,
+                             good="decrease", arm=f"cost{i}"))
+        a = simulated_arm("a", n, rng, latency=400)
+        b = simulated_arm("b", n, rng, latency=400 * (1 + lift))
+        cases.append(compare(p95, unit_sample(p95, a, T0), unit_sample(p95, b, T0), alpha=0.05,
+                             good="decrease", arm=f"p95_{i}", n_resamples=200))
+    return cases
+
+
+def test_the_shown_interval_excludes_zero_exactly_when_the_verdict_is_a_change() -> None:
+    cases = _shown_and_decided_cases()
+    demo = cases[0]
+    assert demo.verdict is Verdict.BETTER
+    assert demo.sequential_relative.lower < 0  # the lift's interval would have contradicted it
+    assert shown(demo)[2] == (demo.sequential.lower, demo.sequential.upper)
+    base = evaluate(record(), _ab(np.random.default_rng(20), n=60), until=T0 + 10 * DAY)
+    lines = render_text(replace(base, results=tuple(cases)), width=220).splitlines()
+    changed = set()
+    for r in cases:
+        assert r.verdict is not Verdict.NOT_ENOUGH_DATA, r
+        _, _, (lower, upper) = shown(r)
+        excludes = lower > 0 or upper < 0
+        assert excludes == (r.verdict in (Verdict.BETTER, Verdict.WORSE)), r
+        # the text: the always-valid column of the table, and the plot's bar
+        row = next(line for line in lines if line.startswith(f"│ {r.arm} "))
+        cell = [c.strip() for c in row.split("│")[1:-1]][6]
+        lo, hi = (float(x.removesuffix("pp")) for x in cell[1:-1].split(", "))
+        assert (lo > 0 or hi < 0) == excludes, (r.arm, cell)
+        bar = next(line for line in lines if line.startswith(f"  {r.arm} ")).split()[2]
+        assert ("┼" not in bar) == excludes, (r.arm, bar)
+        changed.add(excludes)
+    assert changed == {True, False}  # both sides of the "iff" were exercised
+
+
 def test_interval_bar_draws_zero_the_intervals_and_the_estimate() -> None:
     assert interval_bar(0.5, (0.3, 0.7), (0.2, 0.8), 1.0, width=21) == "··········│·├━━●━━┤··"
     crossing = interval_bar(-0.1, (-0.3, 0.1), (-0.5, 0.3), 1.0, width=21)
     assert crossing == "·····├─━━●┼━─┤·······"
     assert interval_bar(0.0, (math.nan, math.nan), (-math.inf, math.inf), 1.0, width=5) \
         == "··│··"
+    # an interval that excludes zero is never drawn across it, however it rounds
+    assert interval_bar(0.02, (0.001, 0.15), (0.0001, 0.25), 1.0, width=21) \
+        == "··········│●┤········"
+    assert interval_bar(-0.02, (-0.15, -0.001), (-0.25, -0.0001), 1.0, width=21) \
+        == "········├●│··········"
+    # and one that crosses it always shows the crossing, even drawn in a single cell
+    assert interval_bar(0.001, (-0.001, 0.002), (-0.002, 0.003), 1.0, width=21) \
+        == "··········┼··········"
+    assert interval_bar(0.01, (-0.1, 0.1), (-0.3, 0.3), 1.0, width=21) \
+        == "·······├─━┼●─┤·······"  # the estimate beside zero
 
 
 # ------------------------------------------------------------------ end to end, both databases

@@ -22,6 +22,13 @@ better or worse by the metric's good direction; one that crosses zero is "no det
 difference"; fewer than `min_units` units in an arm (or an unbounded interval) is "not enough
 data" — never a success.
 
+What decides is what is shown: the report's table and plot and the explanation quote that
+interval of the difference (the lift beside it as an estimate only). The relative intervals are
+a different interval that can cross zero where the difference's does not — a small control
+rate makes the delta-method lift interval wide and symmetric (19/113 vs 75/108: difference
+[+0.25, +0.80], lift [-132%, +758%]) — so they stay in the JSON for information and are never
+presented as the verdict's (see `rampway.experiments.report`).
+
 Which direction is good: a guardrail's is the opposite of its `bad`; any other metric's is the
 metric's natural one (`GOOD`: more conversion, retention, feedback and requests per unit; fewer
 errors, refusals, less latency, cost and output tokens), or its guardrail's when it is one too.
@@ -71,6 +78,7 @@ from rampway.experiments.report import (
     Role,
     SampleRatioCheck,
     Verdict,
+    change_text,
 )
 from rampway.stats import (
     ArmSummary,
@@ -417,7 +425,7 @@ def decide(
                and not worse_guard[arm] and not unknown_guard[arm]]
     if winners:
         best = max(winners, key=lambda a: _lift(prim[a]))
-        return (Decision.SHIP, best, f"{primary} is better in {best} ({_change(prim[best])}) "
+        return (Decision.SHIP, best, f"{primary} is better in {best} ({change_text(prim[best])}) "
                 "and no guardrail is worse")
     for arm in arms:
         if worse_guard[arm]:
@@ -440,7 +448,7 @@ def decide(
 
 def _guardrail_worse(results: Sequence[MetricResult], where: str) -> str:
     r = next(r for r in results if r.role == "guardrail" and r.verdict is Verdict.WORSE)
-    return f"guardrail {r.metric} is worse in {where} ({_change(r)})"
+    return f"guardrail {r.metric} is worse in {where} ({change_text(r)})"
 
 
 def _which(arms: Sequence[str]) -> str:
@@ -454,14 +462,6 @@ def _days(seconds: float) -> str:
     if seconds >= 3_600:
         return f"{seconds / 3_600:.1f} hours"
     return f"{seconds / 60:.0f} minutes"
-
-
-def _change(r: MetricResult) -> str:
-    s = r.sequential_relative
-    if s.informative:
-        return f"{s.estimate:+.1%}, always-valid [{s.lower:+.1%}, {s.upper:+.1%}]"
-    a = r.sequential
-    return f"{a.estimate:+.4g}, always-valid [{a.lower:+.4g}, {a.upper:+.4g}]"
 
 
 def _and_primary(r: MetricResult) -> str:

@@ -1,16 +1,26 @@
 """An experiment's analysis as data (`ExperimentReport`), as text for people, as JSON for tools.
 
 `render_text(report)` leads with the decision and its one-sentence reason, then any warning
-(a sample-ratio mismatch is loud), then per metric a table (arm means, the change, both
-intervals, the verdict) and a small plot of each treatment's change against zero:
+(a sample-ratio mismatch is loud), then per metric a table (arm values, the change, the lift,
+both intervals, the verdict) and a small plot of each treatment's change against zero:
 
-    friendly  -50.0% ····················│├───━━━━━●━━━━━━──┤· +50.0%  better
-    terse     -50.0% ·········├───━━━━━━━┼━●━━━━━━━───┤······ +50.0%  no detectable difference
+    friendly  -5pp ······················│├───━━━━━●━━━━━━──┤ +5pp  better
+    terse     -5pp ·········├───━━━━━━━━┼━●━━━━━━━───┤······· +5pp  no detectable difference
 
 The whole bar (`├──┤`) is the always-valid interval, the one that decides; the heavy middle
 (`━`) the fixed-horizon interval; `●` the estimate; `│` zero (`┼` inside the bar). A bar
-that doesn't cross zero is a detected change. Changes are relative (lift) unless an arm's
-control mean is 0; then absolute (a proportion's in percentage points).
+that doesn't cross zero is a detected change, and only that: what the table and the plot show
+(`shown`) is exactly the interval the verdict reads.
+
+That interval is of the *difference* treatment - control, in the metric's own unit (a
+proportion's in percentage points). The lift (treatment / control - 1) is shown as an estimate
+only. Its delta-method interval (`relative`, `sequential_relative`, kept in the JSON for tools)
+is a different interval, not the one that decides: with a small control rate it is wide and
+symmetric and crosses zero (even -100%) while the difference's excludes it, so showing it next to
+a "better" contradicts the verdict. Nor is the difference's interval divided by the observed
+control mean shown as a "relative" interval: that would agree with the verdict by construction,
+but it treats the control mean as known and so claims more certainty about the lift than the
+data give.
 
 `to_json(report)` has stable keys and only JSON values: NaN and infinities become null.
 """
@@ -27,7 +37,7 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
-from rampway.experiments.metrics import Kind
+from rampway.experiments.metrics import Kind, metric_def
 from rampway.stats import Interval, SequentialInterval
 
 Role = Literal["primary", "secondary", "guardrail"]
@@ -65,9 +75,9 @@ class MetricResult:
     n_control: int  # units (retention: units old enough)
     n_treatment: int
     absolute: Interval  # fixed-horizon, treatment - control
-    relative: Interval  # fixed-horizon, treatment / control - 1
+    relative: Interval  # fixed-horizon, treatment / control - 1 (for information)
     sequential: SequentialInterval  # always-valid, treatment - control: decides the verdict
-    sequential_relative: SequentialInterval
+    sequential_relative: SequentialInterval  # always-valid lift (for information)
     verdict: Verdict
 
     def to_json(self) -> dict[str, Any]:
@@ -205,37 +215,64 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f}m"
 
 
-def _value(value: float, kind: Kind) -> str:
+def _percent(r: MetricResult) -> bool:
+    """Is the metric a rate, shown as a percentage (its changes in percentage points)?
+
+    Proportions, and ratios of counts without a unit (error_rate, refusal_rate); not a
+    feedback mean, whose values can be ratings.
+    """
+    if r.kind == "proportion":
+        return True
+    definition = metric_def(r.metric)
+    return r.kind == "ratio" and not definition.unit and definition.feedback is None
+
+
+def _value(value: float, percent: bool) -> str:
     if not math.isfinite(value):
         return "–"
-    return f"{value:.2%}" if kind == "proportion" else f"{value:.4g}"
+    return f"{value:.2%}" if percent else f"{value:.4g}"
 
 
-def _signed(value: float, percent: bool, kind: Kind) -> str:
-    """A change: relative in %, a proportion's absolute change in percentage points."""
+def _signed(value: float, percent: bool) -> str:
+    """A difference in the metric's unit; a rate's in percentage points."""
     if math.isnan(value):
         return "–"
     if math.isinf(value):
         return "-∞" if value < 0 else "+∞"
-    if percent:
-        return f"{value:+.1%}"
-    return f"{value * 100:+.3g}pp" if kind == "proportion" else f"{value:+.3g}"
+    return f"{value * 100:+.3g}pp" if percent else f"{value:+.3g}"
 
 
-def _relative(results: Sequence[MetricResult]) -> bool:
-    """Show relative changes (lift) unless some arm's can't be had (a control mean of 0)."""
-    return all(math.isfinite(r.control_mean) and r.control_mean != 0 for r in results)
+def shown(r: MetricResult) -> tuple[float, tuple[float, float], tuple[float, float]]:
+    """What the table and the plot show for a result: (estimate, fixed-horizon interval,
+    always-valid interval) of the difference treatment - control.
+
+    The always-valid one is the interval the verdict reads, so a shown interval excludes zero
+    exactly when the verdict is better or worse (or "not enough data": too few units).
+    """
+    f, s = r.absolute, r.sequential
+    return f.estimate, (f.lower, f.upper), (s.lower, s.upper)
 
 
-def _shown(r: MetricResult, relative: bool) -> tuple[float, float, float, float, float]:
-    """(estimate, fixed lower, fixed upper, always-valid lower, upper) as shown."""
-    f, s = (r.relative, r.sequential_relative) if relative else (r.absolute, r.sequential)
-    return f.estimate, f.lower, f.upper, s.lower, s.upper
+def change_text(r: MetricResult) -> str:
+    """The change in words, as the verdict reads it.
+
+    `+2.1pp, always-valid [+1.2pp, +3pp]; lift +10.5%`
+    """
+    estimate, _, (lower, upper) = shown(r)
+    percent = _percent(r)
+    text = (f"{_signed(estimate, percent)}, always-valid "
+            f"[{_signed(lower, percent)}, {_signed(upper, percent)}]")
+    lift = r.relative.estimate
+    return text + (f"; lift {lift:+.1%}" if math.isfinite(lift) else "")
 
 
 def interval_bar(estimate: float, fixed: tuple[float, float], valid: tuple[float, float],
                  scale: float, width: int = PLOT_WIDTH) -> str:
     """A text plot of an interval against zero on [-scale, +scale].
+
+    An interval that excludes zero is never drawn across it, however it rounds to the cells,
+    and one that crosses it always shows `┼` (an estimate rounding onto zero is drawn beside
+    it): the plot must say what the verdict says.
 
     >>> interval_bar(0.5, (0.3, 0.7), (0.2, 0.8), 1.0, width=21)
     '··········│·├━━●━━┤··'
@@ -249,52 +286,73 @@ def interval_bar(estimate: float, fixed: tuple[float, float], valid: tuple[float
 
     cells = ["·"] * width
     lo, hi = at(valid[0]), at(valid[1])
+    if valid[0] > 0:
+        lo = max(lo, half + 1)
+        hi = max(hi, lo)
+    elif valid[1] < 0:
+        hi = min(hi, half - 1)
+        lo = min(lo, hi)
     for i in range(lo, hi + 1):
         cells[i] = "─"
     if all(math.isfinite(x) for x in fixed):
-        for i in range(at(fixed[0]), at(fixed[1]) + 1):
+        for i in range(max(lo, at(fixed[0])), min(hi, at(fixed[1])) + 1):
             cells[i] = "━"
-    cells[half] = "┼" if lo <= half <= hi else "│"
     cells[lo], cells[hi] = "├", "┤"
-    cells[at(estimate)] = "●"
+    crosses = lo <= half <= hi
+    cells[half] = "┼" if crosses else "│"
+    dot = min(max(at(estimate), lo), hi)
+    if dot == half:  # an estimate near zero goes beside it: the crossing must stay visible
+        dot = next((i for i in (half + (1 if estimate >= 0 else -1),
+                                half - (1 if estimate >= 0 else -1)) if lo <= i <= hi), -1)
+    if dot >= 0:
+        cells[dot] = "●"
     return "".join(cells)
 
 
 def _plot_lines(results: Sequence[MetricResult]) -> list[str]:
-    relative, kind = _relative(results), results[0].kind
-    shown = [_shown(r, relative) for r in results]
-    ends = [abs(x) for s in shown for x in (s[0], s[3], s[4]) if math.isfinite(x)]
+    percent = _percent(results[0])
+    drawn = [shown(r) for r in results]
+    ends = [abs(x) for est, _, valid in drawn for x in (est, *valid) if math.isfinite(x)]
     scale = max(ends, default=0.0) * 1.05 or 1.0
     width = max(len(r.arm) for r in results)
     lines = []
-    for r, (est, flo, fhi, vlo, vhi) in zip(results, shown, strict=True):
-        bar = interval_bar(est, (flo, fhi), (vlo, vhi), scale)
-        if not math.isfinite(vlo) or not math.isfinite(vhi):
+    for r, (est, fixed, valid) in zip(results, drawn, strict=True):
+        bar = interval_bar(est, fixed, valid, scale)
+        if not all(math.isfinite(x) for x in valid):
             bar = bar + "  (interval unbounded)"
-        lines.append(f"  {r.arm:<{width}} {_signed(-scale, relative, kind):>7} {bar} "
-                     f"{_signed(scale, relative, kind):<7} {r.verdict.value}")
+        lines.append(f"  {r.arm:<{width}} {_signed(-scale, percent):>7} {bar} "
+                     f"{_signed(scale, percent):<7} {r.verdict.value}")
     return lines
+
+
+def _value_label(r: MetricResult) -> str:
+    """The value column's name: what the metric is per arm (p95 for latency_p95, not a mean)."""
+    if r.kind == "quantile":
+        q = metric_def(r.metric).q
+        return f"p{q * 100:g}" if q is not None else "quantile"
+    return "rate" if _percent(r) else "mean"
 
 
 def _metric_table(results: Sequence[MetricResult], alpha: float) -> Table:
     first = results[0]
-    relative = _relative(results)
+    percent = _percent(first)
     role = first.role + (f", bad = {'increase' if first.good == 'decrease' else 'decrease'}"
                          if first.role == "guardrail" else f", better = {first.good}")
-    change = "change" if relative else "change (absolute)"
     table = Table(title=f"{first.metric} ({first.kind}; {role})", title_justify="left")
-    for column in ("arm", "units", "mean", change, f"{1 - alpha:.4g} CI",
+    for column in ("arm", "units", _value_label(first), "change", "lift", f"{1 - alpha:.4g} CI",
                    "always-valid CI", "verdict"):
         table.add_column(column)
-    table.add_row("control", str(first.n_control), _value(first.control_mean, first.kind),
-                  "", "", "", "")
+    table.add_row("control", str(first.n_control), _value(first.control_mean, percent),
+                  "", "", "", "", "")
     for r in results:
-        est, flo, fhi, vlo, vhi = _shown(r, relative)
+        est, (flo, fhi), (vlo, vhi) = shown(r)
 
-        def fmt(x: float, kind: Kind = r.kind) -> str:
-            return _signed(x, relative, kind)
+        def fmt(x: float) -> str:
+            return _signed(x, percent)
 
-        table.add_row(r.arm, str(r.n_treatment), _value(r.treatment_mean, r.kind), fmt(est),
+        lift = r.relative.estimate
+        table.add_row(r.arm, str(r.n_treatment), _value(r.treatment_mean, percent), fmt(est),
+                      f"{lift:+.1%}" if math.isfinite(lift) else "–",
                       f"[{fmt(flo)}, {fmt(fhi)}]", f"[{fmt(vlo)}, {fmt(vhi)}]",
                       r.verdict.value)
     return table
@@ -335,8 +393,10 @@ def render_text(report: ExperimentReport, *, width: int = 120) -> str:
             console.print(line, markup=False)
     if report.results:
         console.print()
-        console.print("plot: ├──┤ always-valid interval (decides), ━ fixed-horizon interval, "
-                      "● estimate, │ zero", markup=False, soft_wrap=True)
+        console.print("change = treatment - control (rates in percentage points); lift = "
+                      "treatment / control - 1, an estimate only", markup=False, soft_wrap=True)
+        console.print("plot: ├──┤ always-valid interval of the change (decides), ━ fixed-horizon "
+                      "interval, ● estimate, │ zero", markup=False, soft_wrap=True)
     return out.getvalue()
 
 
@@ -349,7 +409,9 @@ __all__ = [
     "Role",
     "SampleRatioCheck",
     "Verdict",
+    "change_text",
     "interval_bar",
     "render_text",
+    "shown",
     "to_json",
 ]
