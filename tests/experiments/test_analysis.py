@@ -13,6 +13,7 @@ import pytest
 from scipy import stats as sps
 
 from rampway.events.tables import feedback_events, request_events
+from rampway.experiments._duration import duration_text
 from rampway.experiments.analysis import (
     SRM_THRESHOLD,
     UnitSample,
@@ -335,6 +336,18 @@ def test_too_early_keeps_running_even_with_a_winner() -> None:
     short = evaluate(replace(record(), min_runtime_s=3_600.0),
                      _ab(np.random.default_rng(12), conversion=0.22), until=T0 + 1_200)
     assert short.explanation == "too early: ran 20 minutes of the 1.0 hours minimum runtime"
+    assert "— ran 20 minutes of 1.0 hours minimum" in render_text(short).splitlines()[0]
+    seconds = evaluate(replace(record(), min_runtime_s=3_600.0),
+                       _ab(np.random.default_rng(12), n=100), until=T0 + 20)
+    assert seconds.explanation == "too early: ran 20 seconds of the 1.0 hours minimum runtime"
+    assert "— ran 20 seconds of 1.0 hours minimum" in render_text(seconds).splitlines()[0]
+
+
+def test_durations_read_as_people_say_them_and_never_round_to_zero() -> None:
+    cases = {0: "0 seconds", 1: "1 second", 20: "20 seconds", 59.4: "59 seconds",
+             59.6: "1 minute", 1_200: "20 minutes", 3_569: "59 minutes", 3_571: "1.0 hours",
+             86_200: "23.9 hours", 86_300: "1.0 days", 7 * DAY: "7.0 days", math.nan: "?"}
+    assert {s: duration_text(s) for s in cases} == cases
 
 
 def test_harm_stops_an_experiment_before_its_minimum_runtime() -> None:

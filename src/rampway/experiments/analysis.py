@@ -66,6 +66,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rampway.experiments import metrics as m
+from rampway.experiments._duration import duration_text
 from rampway.experiments.extract import ArmUnits, Extraction, load_units
 from rampway.experiments.metrics import MetricDef, metric_def
 from rampway.experiments.model import ExperimentRecord
@@ -419,8 +420,8 @@ def decide(
     if all(worse_guard.values()):
         return (Decision.DONT_SHIP, None, _guardrail_worse(by_arm[arms[0]], _which(arms)))
     if runtime_s < record.min_runtime_s:
-        return (Decision.KEEP_RUNNING, None, f"too early: ran {_days(runtime_s)} of the "
-                f"{_days(record.min_runtime_s)} minimum runtime")
+        return (Decision.KEEP_RUNNING, None, f"too early: ran {duration_text(runtime_s)} of the "
+                f"{duration_text(record.min_runtime_s)} minimum runtime")
     winners = [arm for arm in arms if prim[arm].verdict is Verdict.BETTER
                and not worse_guard[arm] and not unknown_guard[arm]]
     if winners:
@@ -443,7 +444,7 @@ def decide(
         return (Decision.KEEP_RUNNING, None, f"{primary} is better in {arm} but guardrail "
                 f"{unknown_guard[arm][0]} has not enough data yet")
     return (Decision.NO_DIFFERENCE, None, f"no detectable difference on {primary} after "
-            f"{_days(runtime_s)}; keep running for more power or stop")
+            f"{duration_text(runtime_s)}; keep running for more power or stop")
 
 
 def _guardrail_worse(results: Sequence[MetricResult], where: str) -> str:
@@ -453,15 +454,6 @@ def _guardrail_worse(results: Sequence[MetricResult], where: str) -> str:
 
 def _which(arms: Sequence[str]) -> str:
     return arms[0] if len(arms) == 1 else "every treatment arm"
-
-
-def _days(seconds: float) -> str:
-    """A runtime as people say it: `2.5 days`, `3.0 hours`, `12 minutes`."""
-    if seconds >= 86_400:
-        return f"{seconds / 86_400:.1f} days"
-    if seconds >= 3_600:
-        return f"{seconds / 3_600:.1f} hours"
-    return f"{seconds / 60:.0f} minutes"
 
 
 def _and_primary(r: MetricResult) -> str:

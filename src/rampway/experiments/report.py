@@ -37,6 +37,7 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
+from rampway.experiments._duration import duration_text
 from rampway.experiments.metrics import Kind, metric_def
 from rampway.stats import Interval, SequentialInterval
 
@@ -205,16 +206,6 @@ def to_json(report: ExperimentReport) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- text
 
 
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    if seconds >= 86_400:
-        return f"{seconds / 86_400:.1f}d"
-    if seconds >= 3_600:
-        return f"{seconds / 3_600:.1f}h"
-    return f"{seconds / 60:.0f}m"
-
-
 def _percent(r: MetricResult) -> bool:
     """Is the metric a rate, shown as a percentage (its changes in percentage points)?
 
@@ -364,8 +355,8 @@ def _header(report: ExperimentReport) -> list[str]:
     decision = report.decision.value + (f" {report.ship_arm}" if report.ship_arm else "")
     return [
         f"experiment {report.experiment}#{report.experiment_id} on {report.feature} "
-        f"({report.status}, by {report.unit}) — ran {_duration(report.runtime_s)} of "
-        f"{_duration(report.min_runtime_s)} minimum",
+        f"({report.status}, by {report.unit}) — ran {duration_text(report.runtime_s)} of "
+        f"{duration_text(report.min_runtime_s)} minimum",
         f"DECISION: {decision.upper()} — {report.explanation}",
         f"arms: {arms}",
         f"units: {report.units} exposed, {report.multiple_exposures} excluded for exposure to "
