@@ -4,6 +4,7 @@ published), status, list, stop — every command's --json, and bad input as one 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,7 @@ def test_validate_start_status_list_stop(root: Path, db_url: str) -> None:
     text = run("experiment", "status", "tone")
     assert text.exit_code == 0 and "greeting" in text.stdout and v2 in text.stdout
     assert "too early to call" in text.stdout
+    assert re.search(r"ran \d+ seconds? of at least 2\.0 days", text.stdout), text.stdout
 
     listed = run_json("experiment", "list")
     assert [e["name"] for e in listed["experiments"]] == ["tone"]

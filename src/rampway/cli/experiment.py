@@ -38,6 +38,7 @@ from rampway.cli.release import open_store
 from rampway.config import Project
 from rampway.errors import ConfigError, RefError
 from rampway.experiments import ExperimentRecord, repo
+from rampway.experiments._duration import duration_text
 from rampway.experiments.spec import (
     Definition,
     check_name,
@@ -246,10 +247,6 @@ def _report(r: ExperimentRecord, what: str, as_json: bool) -> None:
                   f"{escape(arms)}; coverage {r.coverage_bp / 100:g}%")
 
 
-def _days(seconds: float) -> str:
-    return f"{seconds / 86400:.1f}d" if seconds >= 86400 else f"{seconds / 3600:.1f}h"
-
-
 def _render_status(r: ExperimentRecord, doc: dict[str, Any]) -> None:
     about = f" — {escape(r.description)}" if r.description else ""
     console.print(f"[bold]{escape(r.name)}#{r.id}[/] {r.status} on {escape(r.feature)} "
@@ -259,7 +256,8 @@ def _render_status(r: ExperimentRecord, doc: dict[str, Any]) -> None:
         window += f", stopped {doc['stopped_at'][:19]} by {escape(r.stopped_by or '')}"
     runtime = doc["runtime_s"]
     early = " (under min_runtime: too early to call)" if runtime < r.min_runtime_s else ""
-    console.print(f"{window}; ran {_days(runtime)} of at least {_days(r.min_runtime_s)}{early}")
+    console.print(f"{window}; ran {duration_text(runtime)} of at least "
+                  f"{duration_text(r.min_runtime_s)}{early}")
     table = Table(title=f"arms (coverage {r.coverage_bp / 100:g}%)")
     for column in ("arm", "release", "weight", "requests", "units"):
         table.add_column(column)
