@@ -558,6 +558,22 @@ def test_the_shown_interval_excludes_zero_exactly_when_the_verdict_is_a_change()
     assert changed == {True, False}  # both sides of the "iff" were exercised
 
 
+def test_the_value_column_is_named_for_what_the_metric_is() -> None:
+    rng = np.random.default_rng(22)
+    data = extraction(simulated_arm("control", 200, rng, latency=400),
+                      simulated_arm("friendly", 200, rng, latency=400))
+    report = evaluate(record(secondary=("latency_p95", "cost_per_unit")), data,
+                      until=T0 + 10 * DAY, n_resamples=100)
+    columns, metric = {}, ""
+    for line in render_text(report, width=200).splitlines():
+        if " (" in line and line.split(" (")[0] in {r.metric for r in report.results}:
+            metric = line.split(" (")[0]
+        elif line.startswith("┃ arm"):
+            columns[metric] = line.split("┃")[3].strip()
+    assert columns == {"conversion:signup": "rate", "latency_p95": "p95",
+                       "cost_per_unit": "mean", "error_rate": "rate"}
+
+
 def test_interval_bar_draws_zero_the_intervals_and_the_estimate() -> None:
     assert interval_bar(0.5, (0.3, 0.7), (0.2, 0.8), 1.0, width=21) == "··········│·├━━●━━┤··"
     crossing = interval_bar(-0.1, (-0.3, 0.1), (-0.5, 0.3), 1.0, width=21)
