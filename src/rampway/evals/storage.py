@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from rampway.errors import RefError, StoreError
+from rampway.errors import RefError
 from rampway.evals.results import CaseResult, EvalRun
 from rampway.evals.tables import eval_cache, eval_results, eval_runs
 from rampway.store import Store
@@ -46,15 +44,6 @@ class RunKey:
     traffic_class: str
 
 
-@contextmanager
-def _reading(store: Store) -> Iterator[Connection]:
-    try:
-        with store.engine.connect() as conn:
-            yield conn
-    except sa_exc.SQLAlchemyError as error:
-        raise StoreError(f"database error: {str(error).splitlines()[0]}") from error
-
-
 def _insert_ignore(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     if rows:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -73,7 +62,7 @@ class EvalStore:
         query = sa.select(
             eval_cache.c.key, eval_cache.c.response, eval_cache.c.cost_usd, eval_cache.c.latency_s
         ).where(eval_cache.c.release_digest == release_digest)
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             return {
                 row.key: CachedCall(row.response, row.cost_usd, row.latency_s)
                 for row in conn.execute(query)
@@ -81,7 +70,7 @@ class EvalStore:
 
     def get_cached(self, key: str) -> CachedCall | None:
         query = sa.select(eval_cache).where(eval_cache.c.key == key)
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             row = conn.execute(query).first()
         return None if row is None else CachedCall(row.response, row.cost_usd, row.latency_s)
 
@@ -120,7 +109,7 @@ class EvalStore:
             .order_by(eval_runs.c.started_at.desc())
             .limit(1)
         )
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             found = conn.execute(query).scalar()
         if found is not None:
             return str(found), self._results(str(found))
@@ -168,12 +157,12 @@ class EvalStore:
 
     def _results(self, run_id: str) -> dict[tuple[str, int], CaseResult]:
         query = sa.select(eval_results.c.result).where(eval_results.c.run_id == run_id)
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             loaded = [CaseResult.from_json(row.result) for row in conn.execute(query)]
         return {(r.case_id, r.repeat): r for r in loaded}
 
     def run_row(self, run_id: str) -> Mapping[str, Any]:
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             row = conn.execute(sa.select(eval_runs).where(eval_runs.c.id == run_id)).first()
         if row is None:
             raise RefError(f"no eval run {run_id!r}")
@@ -189,7 +178,7 @@ class EvalStore:
             .order_by(eval_runs.c.started_at.desc())
             .limit(limit)
         )
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
 

@@ -36,7 +36,6 @@ from numpy.typing import NDArray
 from rampway.events.tables import feedback_events, request_events
 from rampway.experiments import metrics as m
 from rampway.experiments.model import Arm
-from rampway.rollout.repo import reading
 from rampway.store import Store
 
 Array = NDArray[np.float64]
@@ -217,7 +216,7 @@ def load_units(
     names = _column_names(feedback)
     parts: dict[str, list[Array]] = {a.name: [] for a in arms}
     multiple, multiple_requests = 0, 0
-    with reading(store) as conn:
+    with store.reading() as conn:
         result = conn.execution_options(yield_per=CHUNK).execute(
             units_query(feature, arms, since, until, feedback))
         for chunk in result.partitions():

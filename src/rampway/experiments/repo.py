@@ -16,16 +16,14 @@ controller; `check_can_start` is it for experiments.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Row
 
-from rampway.errors import ConfigError, ConflictError, RefError, StateConflict, StoreError
+from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
 from rampway.events.tables import request_events
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
 from rampway.experiments.spec import DEFAULT_MIN_RUNTIME, Definition, check_name
@@ -43,16 +41,6 @@ def salt_for(feature: str, experiment_id: int) -> str:
 
 def object_id(record: ExperimentRecord) -> str:
     return f"{record.name}#{record.id}"
-
-
-@contextmanager
-def reading(store: Store) -> Iterator[Connection]:
-    """A read-only connection; database errors become StoreError."""
-    try:
-        with store.engine.connect() as conn, conn.begin():
-            yield conn
-    except exc.SQLAlchemyError as error:
-        raise StoreError(f"database error: {str(error).splitlines()[0]}") from error
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -99,7 +87,7 @@ def _record(row: Row[Any]) -> ExperimentRecord:
 
 
 def get(store: Store, experiment_id: int) -> ExperimentRecord:
-    with reading(store) as conn:
+    with store.reading() as conn:
         row = conn.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).first()
     if row is None:
         raise RefError(f"no experiment #{experiment_id}")
@@ -109,7 +97,7 @@ def get(store: Store, experiment_id: int) -> ExperimentRecord:
 def latest(store: Store, name: str) -> ExperimentRecord:
     """The most recent experiment called `name` (running or stopped); RefError if none."""
     check_name(name)
-    with reading(store) as conn:
+    with store.reading() as conn:
         row = conn.execute(
             sa.select(experiments).where(experiments.c.name == name)
             .order_by(experiments.c.id.desc()).limit(1)
@@ -121,7 +109,7 @@ def latest(store: Store, name: str) -> ExperimentRecord:
 
 def running(store: Store, feature: str) -> ExperimentRecord | None:
     """The feature's running experiment, if any (there is at most one)."""
-    with reading(store) as conn:
+    with store.reading() as conn:
         row = conn.execute(
             sa.select(experiments).where(experiments.c.active_feature == feature)
         ).first()
@@ -129,7 +117,7 @@ def running(store: Store, feature: str) -> ExperimentRecord | None:
 
 
 def list_running(store: Store) -> list[ExperimentRecord]:
-    with reading(store) as conn:
+    with store.reading() as conn:
         rows = conn.execute(
             sa.select(experiments).where(experiments.c.active_feature.is_not(None))
             .order_by(experiments.c.id)
@@ -149,7 +137,7 @@ def recent(
         query = query.where(experiments.c.name == name)
     if running_only:
         query = query.where(experiments.c.active_feature.is_not(None))
-    with reading(store) as conn:
+    with store.reading() as conn:
         rows = conn.execute(query).all()
     return [_record(r) for r in rows]
 
@@ -165,7 +153,7 @@ def exposure(store: Store, record: ExperimentRecord, now: float) -> dict[str, di
                ev.c.arm.in_([a.name for a in record.arms]), ev.c.unit_hash.is_not(None))
         .group_by(ev.c.arm)
     )
-    with reading(store) as conn:
+    with store.reading() as conn:
         found = {arm: (int(n), int(u)) for arm, n, u in conn.execute(query)}
     return {a.name: {"requests": found.get(a.name, (0, 0))[0],
                      "units": found.get(a.name, (0, 0))[1]} for a in record.arms}
@@ -358,7 +346,6 @@ __all__ = [
     "latest",
     "list_running",
     "object_id",
-    "reading",
     "recent",
     "record_from",
     "running",

@@ -30,8 +30,7 @@ Precedence between repo files and the API — the store is what gateways serve:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
@@ -40,10 +39,9 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import SQLAlchemyError
 
 from rampway._yaml import load_located
-from rampway.errors import ConfigError, ConflictError, FlagError, RefError, StoreError
+from rampway.errors import ConfigError, ConflictError, FlagError, RefError
 from rampway.flags._compile import FlagSet
 from rampway.flags._files import load_flag_files
 from rampway.flags._parse import check_key, split_document
@@ -174,19 +172,19 @@ class FlagStore:
 
     def list(self, kind: Kind) -> list[DefinitionRecord]:
         table = _table(kind)
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             rows = conn.execute(sa.select(table).order_by(table.c.key)).all()
         return [_record(kind, row) for row in rows]
 
     def get(self, kind: Kind, key: str) -> DefinitionRecord | None:
         table = _table(kind)
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             row = conn.execute(sa.select(table).where(table.c.key == key)).first()
         return None if row is None else _record(kind, row)
 
     def flagset(self) -> FlagSet:
         """All stored definitions compiled; recompiled only when a version changed."""
-        with _reading(self.store) as conn:
+        with self.store.reading() as conn:
             stamp = tuple(
                 (kind, str(key), int(version))
                 for kind in KINDS
@@ -464,16 +462,6 @@ def _adopt(conn: Connection, rec: DefinitionRecord, file: str) -> None:
 
 def _audit_view(rec: DefinitionRecord) -> dict[str, Any]:
     return {"definition": rec.definition, "version": rec.version, "source": rec.source}
-
-
-@contextmanager
-def _reading(store: Store) -> Iterator[Connection]:
-    """A read connection; database errors arrive as StoreError (no SQLAlchemy type escapes)."""
-    try:
-        with store.engine.connect() as conn:
-            yield conn
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read flag definitions: {exc}") from exc
 
 
 __all__ = [

@@ -22,17 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Row
 
-from rampway.errors import ConfigError, StoreError
+from rampway.errors import ConfigError
 from rampway.gate.model import Verdict
 from rampway.gate.policy import Policy
 from rampway.gate.report import GateReport
@@ -161,15 +158,6 @@ def bounded_summary(doc: dict[str, Any], limit: int = MAX_SUMMARY_BYTES) -> dict
 # -- the table ------------------------------------------------------------------------------
 
 
-@contextmanager
-def _reading(store: Store) -> Iterator[Connection]:
-    try:
-        with store.engine.connect() as conn, conn.begin():
-            yield conn
-    except exc.SQLAlchemyError as error:
-        raise StoreError(f"database error: {str(error).splitlines()[0]}") from error
-
-
 def _record(row: Row[Any]) -> GateRecord:
     return GateRecord(
         id=int(row.id), feature=row.feature, candidate=row.candidate, baseline=row.baseline,
@@ -203,7 +191,7 @@ def record_gate(
 
 
 def get_gate(store: Store, gate_id: int) -> GateRecord | None:
-    with _reading(store) as conn:
+    with store.reading() as conn:
         row = conn.execute(
             sa.select(gate_decisions).where(gate_decisions.c.id == gate_id)
         ).first()
@@ -215,7 +203,7 @@ def latest_gate(
 ) -> GateRecord | None:
     """The newest recorded decision on exactly this (candidate, baseline) pair, if any."""
     c = gate_decisions.c
-    with _reading(store) as conn:
+    with store.reading() as conn:
         row = conn.execute(
             sa.select(gate_decisions)
             .where(c.feature == feature, c.candidate == candidate_id, c.baseline == baseline_id)

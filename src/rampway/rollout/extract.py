@@ -44,7 +44,6 @@ from sqlalchemy.engine import Connection
 
 from rampway.events.tables import feedback_events, request_events
 from rampway.rollout.metrics import FEEDBACK_PREFIX
-from rampway.rollout.repo import reading
 from rampway.store import Store
 
 ARMS = ("baseline", "candidate")
@@ -121,7 +120,7 @@ def load_samples(
     names = [f[len(FEEDBACK_PREFIX):] if f.startswith(FEEDBACK_PREFIX) else f for f in feedback]
     out: dict[str, ArmSample] = {}
     feedback_values: dict[tuple[str, str], list[float]] = {}
-    with reading(store) as conn:
+    with store.reading() as conn:
         units = {arm: int(n) for arm, n in conn.execute(
             _units_query(feature, releases, since + settle, until))}
         if names:

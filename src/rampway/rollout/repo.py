@@ -10,17 +10,15 @@ re-checks the version; SQLite serialises whole write transactions).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Row
 
-from rampway.errors import ConfigError, ConflictError, StateConflict, StoreError
+from rampway.errors import ConfigError, ConflictError, StateConflict
 from rampway.rollout.plan import Plan, plan_from_json
 from rampway.rollout.state import ACTIVE, Position, Status, Transition
 from rampway.rollout.tables import rollouts
@@ -66,16 +64,6 @@ class RolloutRecord:
                 "version": self.version}
 
 
-@contextmanager
-def reading(store: Store) -> Iterator[Connection]:
-    """A read-only connection; database errors become StoreError."""
-    try:
-        with store.engine.connect() as conn, conn.begin():
-            yield conn
-    except exc.SQLAlchemyError as error:
-        raise StoreError(f"database error: {str(error).splitlines()[0]}") from error
-
-
 def _record(row: Row[Any]) -> RolloutRecord:
     return RolloutRecord(
         id=int(row.id), feature=row.feature, status=Status(row.status), step=int(row.step),
@@ -89,7 +77,7 @@ def _record(row: Row[Any]) -> RolloutRecord:
 
 
 def get(store: Store, rollout_id: int) -> RolloutRecord:
-    with reading(store) as conn:
+    with store.reading() as conn:
         row = conn.execute(sa.select(rollouts).where(rollouts.c.id == rollout_id)).first()
     if row is None:
         raise ConfigError(f"no rollout #{rollout_id}")
@@ -98,7 +86,7 @@ def get(store: Store, rollout_id: int) -> RolloutRecord:
 
 def active(store: Store, feature: str) -> RolloutRecord | None:
     """The feature's rollout that is not finished yet, if any (there is at most one)."""
-    with reading(store) as conn:
+    with store.reading() as conn:
         row = conn.execute(
             sa.select(rollouts).where(rollouts.c.active_feature == feature)
         ).first()
@@ -107,7 +95,7 @@ def active(store: Store, feature: str) -> RolloutRecord | None:
 
 def latest(store: Store, feature: str) -> RolloutRecord | None:
     """The feature's most recent rollout, finished or not."""
-    with reading(store) as conn:
+    with store.reading() as conn:
         row = conn.execute(
             sa.select(rollouts).where(rollouts.c.feature == feature)
             .order_by(rollouts.c.id.desc()).limit(1)
@@ -125,13 +113,13 @@ def recent(
         query = query.where(rollouts.c.feature == feature)
     if active:
         query = query.where(rollouts.c.status.in_([s.value for s in ACTIVE]))
-    with reading(store) as conn:
+    with store.reading() as conn:
         rows = conn.execute(query).all()
     return [_record(r) for r in rows]
 
 
 def list_active(store: Store) -> list[RolloutRecord]:
-    with reading(store) as conn:
+    with store.reading() as conn:
         rows = conn.execute(
             sa.select(rollouts).where(rollouts.c.status.in_([s.value for s in ACTIVE]))
             .order_by(rollouts.c.id)
@@ -286,7 +274,6 @@ __all__ = [
     "get",
     "latest",
     "list_active",
-    "reading",
     "recent",
     "save_evaluation",
     "utc",

@@ -116,8 +116,12 @@ class Store:
         """
         return _engine.write_transaction(self.engine)
 
-    def _read(self) -> AbstractContextManager[Connection]:
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A connection for consistent reads (one transaction, never written) for other modules;
+        database errors arrive as StoreError, like everything the store raises."""
         return _engine.read_connection(self.engine)
+
+    _read = reading
 
     def _retrying(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a write transaction, again from scratch when it lost a race."""
