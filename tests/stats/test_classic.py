@@ -119,3 +119,11 @@ def test_srm_matches_scipy_chisquare_and_flags_broken_splits() -> None:
     assert srm_test([0, 0], [1, 1]).p_value == 1.0
     with pytest.raises(ValueError):
         srm_test([1, 2, 3], [1, 1])
+    rng = np.random.default_rng(3)
+    for _ in range(50):  # 2-5 arms, uneven weights: the same numbers as scipy's chisquare
+        k = int(rng.integers(2, 6))
+        weights, counts = rng.uniform(0.1, 1.0, k), rng.integers(1, 5_000, k)
+        res = srm_test(counts.tolist(), weights.tolist())
+        ref = stats.chisquare(counts, counts.sum() * weights / weights.sum())
+        assert res.statistic == pytest.approx(ref.statistic, rel=1e-12)
+        assert res.p_value == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)

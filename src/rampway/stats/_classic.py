@@ -142,7 +142,10 @@ def srm_test(
     expected = total * w / w.sum()
     if total == 0:
         return SRMResult(0.0, 1.0, False, tuple(int(x) for x in obs), tuple(expected), threshold)
-    stat, p = sps.chisquare(obs, expected)
+    # Pearson's statistic and its chi-square tail directly: the same numbers as
+    # scipy.stats.chisquare at a fraction of its cost (the rollout judge runs this per look).
+    stat = float(((obs - expected) ** 2 / expected).sum())
+    p = float(sps.chi2.sf(stat, obs.size - 1))
     return SRMResult(
         float(stat),
         float(p),
