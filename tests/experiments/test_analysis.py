@@ -413,6 +413,9 @@ def test_primary_direction_defaults_and_guardrail_override() -> None:
     rec = record(primary="output_tokens",
                  guardrails=(Guardrail("output_tokens", "decrease"),))
     assert good_direction("output_tokens", rec) == "increase"
+    handle = record(primary="feedback:handle_time", better={"feedback:handle_time": "decrease"})
+    assert good_direction("feedback:handle_time", handle) == "decrease"  # said so explicitly
+    assert good_direction("feedback:handle_time", record()) == "increase"  # the default
 
 
 # ------------------------------------------------------------------ SRM, retention, exposures

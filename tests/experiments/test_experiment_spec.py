@@ -129,6 +129,15 @@ def test_secondary_repeating_the_primary_is_refused() -> None:
         parse_definition(_replace('"retention:1d"]', '"feedback:thumbs_up"]'), FILE)
 
 
+def test_better_sets_a_metrics_good_direction_and_names_only_its_metrics() -> None:
+    good = parse_definition(GOOD + 'better: {"retention:1d": decrease}\n', FILE)
+    assert good.better == {"retention:1d": "decrease"}
+    with pytest.raises(ConfigError, match="latency_p95 is not the primary or a secondary"):
+        parse_definition(GOOD + 'better: {"latency_p95": decrease}\n', FILE)
+    with pytest.raises(ConfigError, match="Input should be 'increase' or 'decrease'"):
+        parse_definition(GOOD + 'better: {"retention:1d": lower}\n', FILE)
+
+
 def test_files_in_the_project(tmp_path: Path) -> None:
     assert definition_names(tmp_path) == []
     path = definition_path(tmp_path, "friendlier-tone")

@@ -30,8 +30,9 @@ rate makes the delta-method lift interval wide and symmetric (19/113 vs 75/108: 
 presented as the verdict's (see `rampway.experiments.report`).
 
 Which direction is good: a guardrail's is the opposite of its `bad`; any other metric's is the
-metric's natural one (`GOOD`: more conversion, retention, feedback and requests per unit; fewer
-errors, refusals, less latency, cost and output tokens), or its guardrail's when it is one too.
+definition's `better:` entry for it if there is one, else the metric's natural one (`GOOD`:
+more conversion, retention, feedback and requests per unit; fewer errors, refusals, less
+latency, cost and output tokens), or its guardrail's when it is one too.
 
 Several treatment arms share alpha by Bonferroni (alpha / treatments per comparison, for the
 fixed-horizon level too); there is no correction across metrics: the primary metric decides,
@@ -141,6 +142,8 @@ def good_direction(metric: str, record: ExperimentRecord | None = None) -> Direc
         for g in record.guardrails:
             if g.metric == metric:
                 return "decrease" if g.bad == "increase" else "increase"
+        if metric in record.better:
+            return record.better[metric]
     for key, direction in GOOD.items():
         if metric == key or (key.endswith(":") and metric.startswith(key)):
             return direction

@@ -65,6 +65,7 @@ class ExperimentRecord:
     stopped_by: str | None = None
     stop_reason: str | None = None
     version: int = 1  # bumped by every change; the admin API's ETag
+    better: Mapping[str, Direction] = field(default_factory=dict)  # explicit good directions
 
     @property
     def control(self) -> Arm:
@@ -91,6 +92,7 @@ class ExperimentRecord:
             "coverage_pct": self.coverage_bp / 100, "salt": self.salt,
             "primary": self.primary, "secondary": list(self.secondary),
             "guardrails": [{"metric": g.metric, "bad": g.bad} for g in self.guardrails],
+            "better": dict(self.better),
             "alpha": self.alpha, "min_runtime_s": self.min_runtime_s,
             "started_at": _iso(self.started_at), "stopped_at": _iso(self.stopped_at),
             "started_by": self.actor, "reason": self.reason,

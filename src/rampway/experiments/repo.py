@@ -76,6 +76,8 @@ def record_from(values: Mapping[str, Any]) -> ExperimentRecord:
         actor=values["actor"], reason=values["reason"],
         stopped_by=values["stopped_by"], stop_reason=values["stop_reason"],
         version=int(values["version"]),
+        better={str(k): "decrease" if v == "decrease" else "increase"
+                for k, v in (d.get("better") or {}).items()},
     )
 
 

@@ -9,6 +9,7 @@
     coverage: 100               # % of units in the experiment (the rest: production, unexposed)
     primary: "feedback:thumbs_up"
     secondary: ["conversion:resolved", "retention:1d"]
+    better: {"feedback:handle_time": decrease}   # only where a metric's usual direction is wrong
     guardrails:
       - {metric: error_rate, bad: increase}
       - {metric: latency_p95, bad: increase}
@@ -136,6 +137,7 @@ class Definition(_Strict):
     primary: str
     secondary: list[str] = Field(default_factory=list)
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
+    better: dict[str, Literal["increase", "decrease"]] = Field(default_factory=dict)
     alpha: float = 0.05
     min_runtime: float = DEFAULT_MIN_RUNTIME
 
@@ -218,6 +220,10 @@ class Definition(_Strict):
     def _primary_apart(self) -> Definition:
         if self.primary in self.secondary:
             raise ValueError(f"the primary metric {self.primary!r} is also listed as secondary")
+        unknown = sorted(set(self.better) - {self.primary, *self.secondary})
+        if unknown:
+            raise ValueError(f"better: {', '.join(unknown)} is not the primary or a secondary "
+                             "metric (a guardrail's direction is its `bad`)")
         return self
 
     # -- derived -----------------------------------------------------------------------------
