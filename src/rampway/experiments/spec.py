@@ -27,7 +27,6 @@ The experiment's name is the file's stem. Errors name `file:line` and the offend
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +38,7 @@ from rampway.assign import BUCKETS
 from rampway.errors import ConfigError
 from rampway.experiments.metrics import metric_def
 from rampway.experiments.model import Arm, Guardrail
-from rampway.rollout.plan import parse_duration
+from rampway.rollout.plan import check_percent, parse_duration, strip_percent
 
 EXPERIMENTS_DIR = "experiments"
 MIN_ARMS, MAX_ARMS = 2, 6
@@ -151,18 +150,12 @@ class Definition(_Strict):
     @field_validator("coverage", mode="before")
     @classmethod
     def _percent(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().endswith("%"):
-            return value.strip()[:-1]
-        return value
+        return strip_percent(value)
 
     @field_validator("coverage")
     @classmethod
     def _coverage(cls, value: float) -> float:
-        if not math.isfinite(value) or not 0 < value <= 100:
-            raise ValueError("coverage must be a percentage in (0, 100]")
-        if abs(value * 100 - round(value * 100)) > 1e-9:
-            raise ValueError("coverage must be a whole number of basis points (0.01%)")
-        return value
+        return check_percent(value, "coverage")
 
     @field_validator("primary")
     @classmethod

@@ -51,6 +51,22 @@ _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\
 _UNIT_SECONDS = (86400.0, 3600.0, 60.0, 1.0)
 
 
+def strip_percent(value: Any) -> Any:
+    """`"25%"` → `"25"` (a before-validator: the number is checked by `check_percent`)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return value.strip()[:-1]
+    return value
+
+
+def check_percent(value: float, what: str) -> float:
+    """A share of units in (0, 100] that maps to whole basis points (the buckets' unit)."""
+    if not math.isfinite(value) or not 0 < value <= 100:
+        raise ValueError(f"{what} must be a percentage in (0, 100]")
+    if abs(value * 100 - round(value * 100)) > 1e-9:
+        raise ValueError(f"{what} must be a whole number of basis points (0.01%)")
+    return value
+
+
 def parse_duration(value: Any) -> float:
     """Seconds from `90`, `90s`, `30m`, `1h30m` or `2d`. Negative or empty is an error."""
     if isinstance(value, bool):
@@ -84,18 +100,12 @@ class Step(_Strict):
     @field_validator("weight", mode="before")
     @classmethod
     def _percent(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().endswith("%"):
-            return value.strip()[:-1]
-        return value
+        return strip_percent(value)
 
     @field_validator("weight")
     @classmethod
     def _weight(cls, value: float) -> float:
-        if not math.isfinite(value) or not 0 < value <= 100:
-            raise ValueError("weight must be a percentage in (0, 100]")
-        if abs(value * 100 - round(value * 100)) > 1e-9:
-            raise ValueError("weight must be a whole number of basis points (0.01%)")
-        return value
+        return check_percent(value, "weight")
 
     @field_validator("dwell", mode="before")
     @classmethod
@@ -351,10 +361,12 @@ __all__ = [
     "SampleRatioCheck",
     "Step",
     "Webhook",
+    "check_percent",
     "load_plan",
     "parse_duration",
     "parse_plan",
     "plan_for",
     "plan_from_json",
     "settings_from",
+    "strip_percent",
 ]
