@@ -17,7 +17,6 @@ production and keeps the record: `status` and `analyze` keep working on the stop
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -34,7 +33,7 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
-from rampway.cli.release import open_store
+from rampway.cli.release import open_store, store_exists
 from rampway.config import Project
 from rampway.errors import ConfigError, RefError
 from rampway.experiments import ExperimentRecord, repo
@@ -46,7 +45,6 @@ from rampway.experiments.spec import (
     definition_path,
     load_definition,
 )
-from rampway.store import parse_url
 
 experiment_app = typer.Typer(help="A/B experiments: arms served side by side, then analysed.",
                              no_args_is_help=True)
@@ -56,22 +54,13 @@ NameArg = Annotated[str, typer.Argument(help="Experiment name: experiments/NAME.
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
 
 
-def _database_exists(proj: Project) -> bool:
-    """Read-only commands must not create a SQLite file as a side effect."""
-    url = parse_url(proj.db_url)
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return True
-    return database.startswith("file:") or Path(database).exists()
-
-
 def _definition(proj: Project, name: str) -> Definition:
     return load_definition(definition_path(proj.root, check_name(name)))
 
 
 def _latest(proj: Project, name: str) -> tuple[ExperimentRecord, dict[str, dict[str, int]]]:
     """The latest experiment called `name` and its exposure so far."""
-    if not _database_exists(proj):
+    if not store_exists(proj):
         raise RefError(f"no experiment {check_name(name)!r} was ever started")
     with open_store(proj) as store:
         record = repo.latest(store, name)
@@ -143,7 +132,7 @@ def stop_cmd(
 ) -> None:
     """Stop the experiment: every unit gets production again; the record stays for analysis."""
     proj = load_project_option(project)
-    if not _database_exists(proj):
+    if not store_exists(proj):
         raise RefError(f"no experiment {check_name(name)!r} was ever started")
     with open_store(proj) as store:
         record = repo.stop(store, repo.latest(store, name), actor=current_actor(),
@@ -157,7 +146,7 @@ def list_cmd(project: ProjectOption = None, as_json: JsonOption = False) -> None
     """Experiments in the store (newest first), and the project's files never started."""
     proj = load_project_option(project)
     records: list[ExperimentRecord] = []
-    if _database_exists(proj):
+    if store_exists(proj):
         with open_store(proj) as store:
             records = repo.recent(store, limit=1000)
     started = {r.name for r in records}
@@ -205,7 +194,7 @@ def analyze_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOptio
     from rampway.experiments.report import render_text, to_json
 
     proj = load_project_option(project)
-    if not _database_exists(proj):
+    if not store_exists(proj):
         raise RefError(f"no experiment {check_name(name)!r} was ever started")
     with open_store(proj) as store:
         report = analyze(store, repo.latest(store, name))

@@ -67,10 +67,12 @@ def needs_store(project: Project, ref: str | None) -> bool:
     """Whether resolving `ref` may need the store. Working-tree and path refs never do, and
     neither does anything while the SQLite file does not exist yet: read-only commands must not
     create a database as a side effect (`release diff HEAD~1 HEAD` in a fresh clone)."""
-    return ref is not None and release_dir_for(project, ref) is None and _store_exists(project)
+    return ref is not None and release_dir_for(project, ref) is None and store_exists(project)
 
 
-def _store_exists(project: Project) -> bool:
+def store_exists(project: Project) -> bool:
+    """False for a SQLite file not created yet: read-only commands must not create one as a
+    side effect (any other database is assumed to be there)."""
     from rampway.store import parse_url
 
     url = parse_url(project.db_url)
@@ -275,4 +277,4 @@ def _print_history(channels: list[Any], moves: list[Any], releases: list[Any]) -
                       markup=False)
 
 
-__all__ = ["needs_store", "open_store", "record_json", "release_app", "resolve_one"]
+__all__ = ["needs_store", "open_store", "record_json", "release_app", "resolve_one", "store_exists"]

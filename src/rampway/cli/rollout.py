@@ -50,7 +50,7 @@ from rampway.cli._common import (
     load_project_option,
 )
 from rampway.cli._remote import ServerOption, admin_client
-from rampway.cli.release import open_store
+from rampway.cli.release import open_store, store_exists
 from rampway.config import Project, find_project_root, load_project
 from rampway.errors import ConfigError, RefError
 from rampway.rollout import Controller, Notifier, plan_for, repo
@@ -58,7 +58,7 @@ from rampway.rollout.gating import describe
 from rampway.rollout.plan import ROLLOUTS_DIR, Plan, settings_from
 from rampway.rollout.verdicts import describe_srm
 from rampway.rollout.views import brief_json, brief_of, listing_json, rollout_json
-from rampway.store import Store, parse_url
+from rampway.store import Store
 
 if TYPE_CHECKING:
     from rampway.admin.client import AdminClient
@@ -75,15 +75,6 @@ def _controller(proj: Project, store: Store, interval: float | None = None) -> C
     settings = settings_from(proj.config.rollouts, str(proj.config_path))
     return Controller(store, notifier=Notifier(settings.webhooks),
                       interval=interval or settings.interval, project_root=proj.root)
-
-
-def _database_exists(proj: Project) -> bool:
-    """Read-only commands must not create a SQLite file as a side effect."""
-    url = parse_url(proj.db_url)
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return True
-    return database.startswith("file:") or Path(database).exists()
 
 
 @rollout_app.command("start")
@@ -272,7 +263,7 @@ def status_cmd(feature: FeatureArg, server: ServerOption = None, project: Projec
 
 def _local_status(feature: str, project: Path | None) -> dict[str, Any]:
     proj = load_project_option(project)
-    if not _database_exists(proj):
+    if not store_exists(proj):
         raise ConfigError(f"feature {feature!r} has no rollouts")
     with open_store(proj) as store:
         rollout = repo.latest(store, feature)
@@ -304,7 +295,7 @@ def list_cmd(
     else:
         proj = load_project_option(project)
         found = []
-        if _database_exists(proj):
+        if store_exists(proj):
             with open_store(proj) as store:
                 found = [listing_json(r) for r in repo.recent(store, feature, limit,
                                                              active=active)]
