@@ -13,17 +13,19 @@ Duplicate keys are an error (PyYAML silently keeps the last one, which hides typ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from rampway.errors import ConfigError, ReleaseError
 
 Path_ = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,4 +153,19 @@ def describe_validation_error(error: Mapping[str, Any], data: Any) -> tuple[Path
     return tuple(clean), f"{dotted}: {msg}" if dotted else msg
 
 
-__all__ = ["LocatedYaml", "describe_validation_error", "load_located"]
+def validate_located(
+    model: type[M], data: Any, file: str,
+    line_of: Callable[[Path_], int | None] | None = None,
+) -> M:
+    """`model.model_validate(data)`; its first error as one ConfigError `file:line: key: why`
+    (`line_of` maps the key path to its line; without it, or for an unknown line, `file: …`)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        path, message = describe_validation_error(exc.errors()[0], data)
+        message = message.replace("Value error, ", "")
+        line = None if line_of is None else line_of(path)
+        raise ConfigError(f"{file}:{line}: {message}" if line else f"{file}: {message}") from exc
+
+
+__all__ = ["LocatedYaml", "describe_validation_error", "load_located", "validate_located"]

@@ -31,9 +31,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rampway._yaml import describe_validation_error, load_located
+from rampway._yaml import load_located, validate_located
 from rampway.assign import BUCKETS
 from rampway.errors import ConfigError
 from rampway.experiments.metrics import metric_def
@@ -256,13 +256,7 @@ def parse_definition(text: str, file: str) -> Definition:
 
 def definition_from(data: Any, file: str, line_of: Any = None) -> Definition:
     """Validate plain data (a parsed file, or a JSON request body named `file`)."""
-    try:
-        return Definition.model_validate(data)
-    except ValidationError as exc:
-        path, message = describe_validation_error(exc.errors()[0], data)
-        message = message.replace("Value error, ", "")
-        line = None if line_of is None else line_of(path)
-        raise ConfigError(f"{file}:{line}: {message}" if line else f"{file}: {message}") from exc
+    return validate_located(Definition, data, file, line_of)
 
 
 def definition_path(root: Path, name: str) -> Path:

@@ -40,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from rampway._yaml import describe_validation_error, load_located
+from rampway._yaml import describe_validation_error, load_located, validate_located
 from rampway.assign import BUCKETS
 from rampway.errors import ConfigError
 from rampway.rollout.metrics import metric_def
@@ -291,13 +291,7 @@ def parse_plan(text: str, file: str) -> Plan:
     data = {} if doc.data is None else doc.data
     if not isinstance(data, dict):
         raise ConfigError(f"{file}:{doc.line_of(())}: a plan must be a mapping")
-    try:
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        path, message = describe_validation_error(exc.errors()[0], data)
-        message = message.replace("Value error, ", "")
-        line = doc.line_of(path)
-        raise ConfigError(f"{file}:{line}: {message}" if line else f"{file}: {message}") from exc
+    return validate_located(Plan, data, file, doc.line_of)
 
 
 def load_plan(path: Path) -> Plan:
