@@ -116,6 +116,15 @@ class Profile:
     thumbs_up_p: float = 0.7
 
 
+#: Guardrails a healthy candidate can be *shown* to meet within a 10-minute step at the
+#: simulations' traffic (a guardrail passes only when its interval excludes harm beyond the
+#: margin): a tight relative margin on a 5% error rate would need ~40 minutes at 5%.
+PROVABLE = [
+    {"metric": "error_rate", "margin": {"absolute": 0.02}, "critical": True, "min_sample": 200},
+    {"metric": "latency_p95", "margin": {"relative": 0.2}, "critical": True, "min_sample": 200},
+]
+
+
 def plan(**overrides: Any) -> Plan:
     data: dict[str, Any] = {
         "steps": [{"weight": 5, "dwell": "10m"}, {"weight": 25, "dwell": "10m"},

@@ -214,7 +214,8 @@ def test_unknown_command_and_stale_command(store: Store) -> None:
 def test_approval_step_waits_for_a_human(store: Store) -> None:
     steps = [{"weight": 5, "dwell": "2m"}, {"weight": 50, "dwell": "2m", "approval": True},
              {"weight": 100, "approval": True}]
-    guard = [{"metric": "error_rate", "critical": True, "min_sample": 20}]
+    guard = [{"metric": "error_rate", "critical": True, "min_sample": 20,
+              "margin": {"absolute": 0.05}}]
     controller, clock, baseline, candidate = _started(store, steps=steps, guardrails=guard)
     sim = Simulation(store, controller, clock, {"baseline": baseline, "candidate": candidate},
                      {"baseline": Profile(), "candidate": Profile()}, per_minute=800)

@@ -32,11 +32,13 @@ def test_doubled_error_rate_fails_with_relative_margin() -> None:
     assert (r.n_baseline, r.n_candidate) == (20000, 3000)
 
 
-def test_equal_error_rates_pass() -> None:
-    r = judge(rates(0.05, 20000, 1), rates(0.05, 3000, 2),
-              g("error_rate", margin={"relative": 0.2}), alpha=ALPHA)
-    assert r.verdict is Verdict.PASS
-    assert r.lower < 0.2 < r.upper or r.upper < 0.2
+def test_equal_error_rates_pass_once_the_interval_is_inside_the_margin() -> None:
+    guard = g("error_rate", margin={"relative": 0.2})
+    early = judge(rates(0.05, 5000, 1), rates(0.05, 500, 2), guard, alpha=ALPHA)
+    assert early.verdict is Verdict.INCONCLUSIVE  # not shown worse, not shown within 20% either
+    assert early.lower < 0.2 < early.upper
+    r = judge(rates(0.05, 200000, 1), rates(0.05, 60000, 2), guard, alpha=ALPHA)
+    assert r.verdict is Verdict.PASS and r.upper <= 0.2
 
 
 def test_increase_within_the_margin_passes() -> None:
@@ -66,8 +68,10 @@ def test_absolute_margin_on_a_feedback_rate_that_must_not_decrease() -> None:
     assert worse.verdict is Verdict.FAIL and worse.upper < -0.05 and worse.limit == -0.05
     better = judge(rates(0.7, 20000, 1), rates(0.8, 4000, 2), guard, alpha=ALPHA)
     assert better.verdict is Verdict.PASS
-    slightly = judge(rates(0.7, 20000, 1), rates(0.68, 4000, 2), guard, alpha=ALPHA)
-    assert slightly.verdict is Verdict.PASS  # within the 5-point margin
+    slightly = judge(rates(0.7, 20000, 1), rates(0.68, 20000, 2), guard, alpha=ALPHA)
+    assert slightly.verdict is Verdict.PASS  # shown to be within the 5-point margin
+    near = judge(rates(0.7, 20000, 1), rates(0.66, 4000, 2), guard, alpha=ALPHA)
+    assert near.verdict is Verdict.INCONCLUSIVE and near.lower < -0.05 < near.upper
 
 
 def test_p95_latency_forty_percent_slower_fails_and_same_passes() -> None:
@@ -98,17 +102,21 @@ def test_invalid_samples_are_programming_errors() -> None:
         judge([1.0, math.nan], [1.0], g("cost_per_request"), alpha=ALPHA)
 
 
-def test_aggregation_critical_fail_rolls_back_other_fail_pauses_no_data_holds() -> None:
+def test_aggregation_critical_fail_rolls_back_other_fail_pauses_undecided_holds() -> None:
     bad = rates(0.5, 1000)
     ok = rates(0.05, 1000)
     crit = judge(ok, bad, g("error_rate", critical=True), alpha=ALPHA)
     soft = judge(ok, bad, g("refusal_rate"), alpha=ALPHA)
     none = judge(ok, bad[:10], g("fallback_rate"), alpha=ALPHA)
-    fine = judge(ok, ok, g("cost_per_request"), alpha=ALPHA)
+    unsure = judge(ok, rates(0.05, 1000, 3), g("error_rate"), alpha=ALPHA)
+    fine = judge(np.full(1000, 0.002), np.full(800, 0.002), g("cost_per_request"), alpha=ALPHA)
+    assert (unsure.verdict, fine.verdict) == (Verdict.INCONCLUSIVE, Verdict.PASS)
     assert aggregate([fine, none, soft, crit]).action is Action.ROLLBACK
     assert "error_rate" in aggregate([fine, none, soft, crit]).reason
     assert aggregate([fine, none, soft]).action is Action.PAUSE
     assert aggregate([fine, none]).action is Action.HOLD
+    held = aggregate([fine, unsure])
+    assert held.action is Action.HOLD and "not yet shown within the margin" in held.reason
     assert aggregate([fine]).action is Action.PROCEED
     doc = aggregate([fine, none]).as_dict()
     assert doc["action"] == "hold" and doc["guardrails"][1]["verdict"] == "no_data"
@@ -202,7 +210,7 @@ def test_interim_looks_act_only_on_overwhelming_evidence() -> None:
 
 def test_srm_pauses_a_step_critical_failures_still_roll_back_and_no_data_does_not_hold() -> None:
     ok = rates(0.05, 1000)
-    fine = judge(ok, ok, g("cost_per_request"), alpha=ALPHA)
+    fine = judge(np.full(1000, 0.002), np.full(800, 0.002), g("cost_per_request"), alpha=ALPHA)
     crit = judge(ok, rates(0.5, 1000), g("error_rate", critical=True), alpha=ALPHA)
     mismatch = judge_srm(9_500, 1_000, 500, SRM, decisive=True)
     few = judge_srm(100, 9, 500, SRM, decisive=True)

@@ -4,7 +4,15 @@ minute (assignment through the real allocations), the controller looking every m
 from __future__ import annotations
 
 import pytest
-from rollout_helpers import FEATURE, FakeClock, Profile, Simulation, gated_pair, plan
+from rollout_helpers import (
+    FEATURE,
+    PROVABLE,
+    FakeClock,
+    Profile,
+    Simulation,
+    gated_pair,
+    plan,
+)
 
 from rampway.rollout import Controller, Status
 from rampway.store import Store
@@ -21,7 +29,7 @@ def _sim(store: Store, candidate: Profile, per_minute: int = 3000, **plan_kw: ob
 
 
 def test_good_candidate_walks_to_100_percent_sticky_and_moves_production(store: Store) -> None:
-    sim = _sim(store, Profile(), per_minute=1500)
+    sim = _sim(store, Profile(), per_minute=1500, guardrails=PROVABLE)
     sim.units = 3000
     done = sim.run(60)
     assert done.status is Status.COMPLETED
@@ -65,19 +73,42 @@ def test_slower_p95_latency_is_rolled_back_early(store: Store) -> None:
     assert failed == ["latency_p95"]
 
 
-def test_too_little_traffic_holds_and_never_advances(store: Store) -> None:
+def test_too_little_traffic_holds_then_pauses_for_a_human_after_max_dwell(store: Store) -> None:
     sim = _sim(store, Profile(), per_minute=20)
-    done = sim.run(90)
-    assert done.status is Status.RUNNING and done.step == 0 and done.weight_bp == 500
-    assert done.evaluation is not None and done.evaluation["action"] == "hold"
+    held = sim.run(59)
+    assert held.status is Status.RUNNING and held.step == 0 and held.weight_bp == 500
+    assert held.evaluation is not None and held.evaluation["action"] == "hold"
     actions = {e.action for e in store.list_audit(object_type="rollout")}
     assert actions == {"rollout.create", "rollout.start"}
+    paused = sim.run(5, until="paused")  # the 10-minute step's default max_dwell is 1h
+    assert paused.status is Status.PAUSED and paused.weight_bp == 500
+    entry = store.list_audit(object_type="rollout")[0]
+    assert entry.action == "rollout.pause" and "still undecided after 1h" in entry.reason
+    assert "not enough data" in entry.reason
+    assert entry.after["evidence"]["action"] == "hold"  # the evidence travels with it
+
+
+def test_a_candidate_on_the_margin_is_never_advanced_on_not_proven_worse(store: Store) -> None:
+    """Error rate 5% → 5.5% under a 10% relative margin: never shown worse, never shown
+    within the margin either — the step holds, then a human decides (it used to advance)."""
+    guard = [{"metric": "error_rate", "margin": {"relative": 0.1}, "critical": True,
+              "min_sample": 200}]
+    steps = [{"weight": 5, "dwell": "10m", "max_dwell": "20m"}, {"weight": 100}]
+    sim = _sim(store, Profile(error_p=0.055), per_minute=1500, guardrails=guard, steps=steps)
+    done = sim.run(30, until="paused")
+    assert done.status is Status.PAUSED and done.weight_bp == 500
+    verdicts = {g["verdict"] for g in done.evaluation["guardrails"]} if done.evaluation else set()
+    entry = store.list_audit(object_type="rollout")[0]
+    assert entry.action == "rollout.pause" and "not yet shown within the margin" in entry.reason
+    assert "still undecided after 20m" in entry.reason
+    assert {g["verdict"] for g in entry.after["evidence"]["guardrails"]} == {"inconclusive"}
+    assert verdicts <= {"inconclusive"}
 
 
 def test_a_broken_split_pauses_with_the_srm_evidence_and_never_rolls_back(store: Store) -> None:
     """The candidate arm gets twice its weight (assignment or logging broken): identical
     releases, every guardrail passes, and the rollout pauses on the sample ratio alone."""
-    sim = _sim(store, Profile(), per_minute=1500)
+    sim = _sim(store, Profile(), per_minute=1500, guardrails=PROVABLE)
     sim.skew = 2.0
     done = sim.run(30, until="paused")
     assert done.status is Status.PAUSED and done.weight_bp == 500 and done.step == 0
@@ -90,12 +121,13 @@ def test_a_broken_split_pauses_with_the_srm_evidence_and_never_rolls_back(store:
     assert 0.08 < share < 0.12  # observed ~10% against the 5% expected
     assert srm["expected_candidate"] == pytest.approx(
         0.05 * (srm["candidate"] + srm["baseline"]))
-    assert {g["verdict"] for g in entry.after["evidence"]["guardrails"]} <= {"pass", "no_data"}
+    assert {g["verdict"] for g in entry.after["evidence"]["guardrails"]} <= {
+        "pass", "inconclusive", "no_data"}
     assert "rollout.rollback" not in {e.action for e in store.list_audit(object_type="rollout")}
 
 
 def test_a_plan_without_the_srm_check_ignores_the_split(store: Store) -> None:
-    sim = _sim(store, Profile(), per_minute=1500, srm=False)
+    sim = _sim(store, Profile(), per_minute=1500, srm=False, guardrails=PROVABLE)
     sim.skew = 2.0
     for _ in range(20):
         sim.minute()

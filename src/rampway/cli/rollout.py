@@ -391,7 +391,7 @@ def render_status(doc: dict[str, Any]) -> None:
         console.print(f"sample ratio: {srm['verdict']} — {describe_srm(srm)}", markup=False)
     table = Table(title="guardrails")
     for column in ("metric", "verdict", "baseline", "candidate", "change", "interval",
-                   "limit", "n (base/cand)"):
+                   "limit", "n (base/cand)", "units"):
         table.add_column(column)
     for g in evaluation["guardrails"]:
         scale = g["scale"]
@@ -399,10 +399,14 @@ def render_status(doc: dict[str, Any]) -> None:
         label = g["metric"] + (" (critical)" if g["critical"] else "")
         table.add_row(label, g["verdict"], _value(g["baseline_value"]),
                       _value(g["candidate_value"]), _fmt(g["estimate"], scale), interval,
-                      _fmt(g["limit"], scale), f"{g['n_baseline']}/{g['n_candidate']}")
+                      _fmt(g["limit"], scale), f"{g['n_baseline']}/{g['n_candidate']}",
+                      f"{g.get('units_baseline', 0)}/{g.get('units_candidate', 0)}")
     console.print(table)
-    console.print("quantile metrics: change/interval/limit are the difference in the share of "
-                  "requests beyond the baseline's quantile (margin applied); fail when > limit")
+    console.print("intervals are over units (users), always valid under repeated looks: pass "
+                  "when the interval excludes harm beyond the limit, fail when it lies wholly "
+                  "beyond it, otherwise the step holds (and pauses for a human after its "
+                  "max dwell); quantile metrics: change/interval/limit are the difference in "
+                  "the share of requests beyond the baseline's quantile (margin applied)")
 
 
 __all__ = ["rollout_app"]

@@ -1,32 +1,42 @@
 """The rollout judge: pure functions from (baseline sample, candidate sample, guardrail) to a
 verdict, and from all verdicts to one decision. No I/O, no clock.
 
-Each guardrail is tested with an always-valid confidence sequence (`rampway.stats.
-sequential_diff`), so the controller may look every minute without inflating false alarms. The
-verdict is Kayenta-like:
+Arms are compared over *units*, not requests: assignment is per unit, and one user's requests
+are alike (same conversations, language, length), so their errors and latencies move
+together. Each unit's observations are summed to (sum, count) and the per-request rate or mean
+is judged as a ratio metric with the delta method's variance over units (`rampway.stats.
+ratio_summary`; Deng et al., KDD 2018) — what the experiment analysis does too. Judged per
+request instead, an A/A rollout on users of ~20 requests with ICC 1/6 alarmed 4.4% of the time
+at a 0.42% budget; over units it stays under the budget (tests/rollout/
+test_rollout_clustered.py; figures in `bench/judge_power.py`). Requests without a unit count
+as their own unit. Fewer than `MIN_UNITS` units in an arm is NO_DATA.
 
-    NO_DATA  either arm has fewer than `min_sample` observations (or the interval is unbounded)
-    FAIL     the candidate is worse than the baseline by more than the margin, with confidence
-    PASS     enough data and no such evidence
+Each guardrail is tested with an always-valid confidence sequence (`rampway.stats.
+sequential_diff`, over units), so the controller may look every minute without inflating
+false alarms. One decision rule, the eval gate's too:
+
+    NO_DATA       fewer than `min_sample` observations or `MIN_UNITS` units in an arm
+    FAIL          the interval lies wholly beyond the margin on the bad side
+    PASS          the interval lies wholly on the good side of the margin (harm beyond the
+                  margin is excluded) — "not proven worse" is not a pass
+    INCONCLUSIVE  otherwise: the step holds, and pauses for a human after its max dwell
 
 How "worse by more than the margin" is tested, for bad = increase (decrease mirrors it):
 
 * rates and means, relative margin m: the CS of the contrast `c - (1 + m) b`, built by handing
   `sequential_diff` a baseline whose mean and variance are scaled by (1 + m) — exact for the
   linear contrast, and defined when the baseline mean is 0 (no errors yet), unlike a ratio.
-  FAIL when its lower bound is above 0. Shown as the relative change c/b - 1 with its bounds
-  mapped the same way, so "lower > +m" on screen is exactly the rule that fired.
-* absolute margin a: the CS of `c - b - a`; FAIL when its lower bound is above 0.
+  Shown as the relative change c/b - 1 with its bounds mapped the same way, so "lower > +m"
+  on screen is exactly the rule that fired.
+* absolute margin a: the CS of `c - b - a`.
 * quantiles (p50/p95 latency, ttft): no CS for a difference of quantiles is at hand, so the
-  quantile is turned into a proportion. The baseline sample is split in two interleaved halves:
-  the first sets the threshold t = baseline quantile, the second is compared with the candidate
-  on indicators — baseline: x > t, candidate: x > (1 + m) t (or t + a). If the candidate's
-  quantile is within the margin these two rates are equal for a scale change and the CS of
-  their difference stays around 0; a slower candidate pushes it up. Using a separate half for
-  the threshold keeps the baseline indicator an honest Bernoulli sample (with its own data its
-  share above its own p95 would be 5% by construction, with no variance). The threshold is
-  re-estimated at each look; the A/A simulation in tests/rollout checks that false alarms stay
-  below alpha anyway.
+  quantile is turned into a proportion. The threshold t is the baseline's quantile; each
+  request is an indicator — baseline: x > t, candidate: x > (1 + m) t (or t + a) — and the
+  shares of indicators are compared over units like any rate. If the candidate's quantile is
+  within the margin its share is at most the baseline's; a slower candidate pushes it up. The
+  baseline's own share is ~q by construction, but the threshold's sampling error moves the
+  candidate's share by as much as the baseline share's variance says (Bahadur's
+  representation), so the usual variance stays right; the A/A simulations check it.
 
 Aggregation: a critical FAIL → ROLLBACK; any other FAIL → PAUSE (a human decides); any
 NO_DATA → HOLD ("no data" never counts as success); all PASS → PROCEED.
@@ -65,6 +75,7 @@ from numpy.typing import NDArray
 
 from rampway.assign import BUCKETS
 from rampway.rollout.metrics import MetricDef, metric_def
+from rampway.rollout.observations import Observations, as_observations
 from rampway.rollout.plan import Guardrail, SampleRatioCheck
 from rampway.rollout.verdicts import (
     Action,
@@ -74,24 +85,23 @@ from rampway.rollout.verdicts import (
     Verdict,
     aggregate,
 )
-from rampway.stats import ArmSummary, SequentialInterval, sequential_diff, srm_test
+from rampway.stats import (
+    ArmSummary,
+    SequentialInterval,
+    ratio_summary,
+    sequential_diff,
+    srm_test,
+)
 
 SRM_MIN_EXPECTED = 10.0
 SRM_INTERIM_FACTOR = 1e-3
 SRM_SETTLE_SECONDS = 10.0
+#: Fewer units than this in either arm is NO_DATA: the delta method's normal approximation
+#: over a handful of clusters is too optimistic to act on (the A/A simulations in
+#: tests/rollout/test_rollout_clustered.py hold alpha from here on).
+MIN_UNITS = 10
 
-Sample = Sequence[float] | NDArray[Any]
-
-
-def _array(sample: Sample) -> NDArray[np.float64]:
-    arr = np.asarray(sample, dtype=np.float64)
-    if arr.ndim != 1 or not np.all(np.isfinite(arr)):
-        raise ValueError("a judge sample must be a one-dimensional array of finite values")
-    return arr
-
-
-def _mean(x: NDArray[np.float64]) -> float:
-    return float(x.mean()) if x.size else math.nan
+Sample = Observations | Sequence[float] | NDArray[Any]
 
 
 def _quantile(x: NDArray[np.float64], q: float) -> float:
@@ -108,30 +118,37 @@ def _quantile(x: NDArray[np.float64], q: float) -> float:
 def judge(
     baseline: Sample, candidate: Sample, guardrail: Guardrail, *, alpha: float
 ) -> GuardrailResult:
-    """PASS / FAIL / NO_DATA for one guardrail, at confidence-sequence level `alpha`.
+    """PASS / FAIL / INCONCLUSIVE / NO_DATA for one guardrail, at confidence-sequence level
+    `alpha`. Samples are `Observations` (values with their units) or plain sequences (each
+    value its own unit).
 
     >>> g = Guardrail(metric="error_rate", margin={"relative": 0.2}, min_sample=10)
     >>> judge([0.0] * 500, [1.0] * 100 + [0.0] * 100, g, alpha=0.05).verdict
     <Verdict.FAIL: 'fail'>
     """
-    b, c = _array(baseline), _array(candidate)
+    b, c = as_observations(baseline), as_observations(candidate)
     definition = metric_def(guardrail.metric)
     if definition.kind == "quantile":
         return _judge_quantile(b, c, guardrail, definition, alpha)
     return _judge_mean(b, c, guardrail, alpha)
 
 
-def _judge_mean(
-    b: NDArray[np.float64], c: NDArray[np.float64], g: Guardrail, alpha: float
-) -> GuardrailResult:
-    mb, mc = _mean(b), _mean(c)
+def _ratio(obs: Observations, values: NDArray[np.float64] | None = None) -> ArmSummary:
+    """The per-observation mean as a ratio over units (delta-method variance)."""
+    sums, counts = obs.per_unit(values)
+    return ratio_summary(sums, counts)
+
+
+def _judge_mean(b: Observations, c: Observations, g: Guardrail, alpha: float) -> GuardrailResult:
+    base, cand = _ratio(b), _ratio(c)
+    mb = float(b.values.mean()) if b.size else math.nan
+    mc = float(c.values.mean()) if c.size else math.nan
     rel, ab = g.margin.relative, g.margin.absolute
     up = g.bad == "increase"
     k = 1.0 + (rel or 0.0) * (1 if up else -1)
     s = (ab or 0.0) * (1 if up else -1)
-    base = ArmSummary.from_sample(b)
     shifted = ArmSummary(base.n, k * base.mean + s, k * k * base.variance)
-    ci = sequential_diff(shifted, ArmSummary.from_sample(c), alpha=alpha)
+    ci = sequential_diff(shifted, cand, alpha=alpha)
     if rel is not None and mb != 0 and math.isfinite(mb):
         scale = "relative"
         est = mc / mb - 1
@@ -139,38 +156,38 @@ def _judge_mean(
     else:
         scale = "absolute"
         est, lo, hi, limit = mc - mb, ci.lower + s, ci.upper + s, s
-    verdict = _verdict(ci, b.size, c.size, g, bad_if=(ci.lower > 0) if up else (ci.upper < 0))
+    verdict = _verdict(ci, b, c, g, bad_up=up)
     return GuardrailResult(
         g.metric, g.bad, g.critical, verdict, mb, mc, est, lo, hi, limit, scale,
-        int(b.size), int(c.size), g.min_sample, alpha, ci.method,
+        b.size, c.size, g.min_sample, alpha, "unit-delta-" + ci.method,
+        base.n, cand.n,
     )
 
 
 def _judge_quantile(
-    b: NDArray[np.float64],
-    c: NDArray[np.float64],
+    b: Observations,
+    c: Observations,
     g: Guardrail,
     definition: MetricDef,
     alpha: float,
 ) -> GuardrailResult:
-    reference, compared = b[0::2], b[1::2]
-    threshold = _quantile(reference, definition.q)
+    threshold = _quantile(b.values, definition.q)
     bad_c = _candidate_threshold(threshold, g)
     if g.bad == "increase":
-        xb, xc = compared > threshold, c > bad_c
+        xb, xc = b.values > threshold, c.values > bad_c
     else:
-        xb, xc = compared < threshold, c < bad_c
-    ci = sequential_diff(
-        ArmSummary.from_sample(xb.astype(np.float64)),
-        ArmSummary.from_sample(xc.astype(np.float64)),
-        alpha=alpha,
-    )
-    verdict = _verdict(ci, compared.size, c.size, g, bad_if=ci.lower > 0)
+        xb, xc = b.values < threshold, c.values < bad_c
+    base = _ratio(b, xb.astype(np.float64))
+    cand = _ratio(c, xc.astype(np.float64))
+    ci = sequential_diff(base, cand, alpha=alpha)
+    # the indicators point at the bad side in both directions: harm is a positive difference
+    verdict = _verdict(ci, b, c, g, bad_up=True)
     return GuardrailResult(
         g.metric, g.bad, g.critical, verdict,
-        _quantile(b, definition.q), _quantile(c, definition.q),
+        _quantile(b.values, definition.q), _quantile(c.values, definition.q),
         ci.estimate, ci.lower, ci.upper, 0.0, "exceedance",
-        int(compared.size), int(c.size), g.min_sample, alpha, "exceedance-" + ci.method,
+        b.size, c.size, g.min_sample, alpha, "unit-exceedance-" + ci.method,
+        base.n, cand.n,
     )
 
 
@@ -183,11 +200,23 @@ def _candidate_threshold(threshold: float, g: Guardrail) -> float:
 
 
 def _verdict(
-    ci: SequentialInterval, n_b: int, n_c: int, g: Guardrail, *, bad_if: bool
+    ci: SequentialInterval, b: Observations, c: Observations, g: Guardrail, *, bad_up: bool
 ) -> Verdict:
-    if min(n_b, n_c) < g.min_sample or not ci.informative:
+    """The one decision rule (shared with the eval gate), on the contrast that is positive
+    when the candidate is worse than the margin allows (`bad_up`; negative otherwise): FAIL
+    when the interval lies wholly beyond the margin, PASS when it excludes that side,
+    INCONCLUSIVE otherwise. Too little data — observations or units — is NO_DATA."""
+    if min(b.size, c.size) < g.min_sample or min(ci.n_baseline, ci.n_candidate) < MIN_UNITS:
         return Verdict.NO_DATA
-    return Verdict.FAIL if bad_if else Verdict.PASS
+    if not ci.informative:
+        return Verdict.NO_DATA
+    side = 1.0 if bad_up else -1.0
+    lower, upper = sorted((ci.lower * side, ci.upper * side))
+    if lower > 0:
+        return Verdict.FAIL
+    if upper <= 0:
+        return Verdict.PASS
+    return Verdict.INCONCLUSIVE
 
 
 def judge_srm(
@@ -220,12 +249,14 @@ def judge_srm(
 
 
 __all__ = [
+    "MIN_UNITS",
     "SRM_INTERIM_FACTOR",
     "SRM_MIN_EXPECTED",
     "SRM_SETTLE_SECONDS",
     "Action",
     "Evaluation",
     "GuardrailResult",
+    "Observations",
     "SampleRatio",
     "Verdict",
     "aggregate",

@@ -199,8 +199,8 @@ class Controller:
         results = []
         for g in plan.guardrails:
             source = metric_def(g.metric).source
-            results.append(judge(samples["baseline"].values(source),
-                                 samples["candidate"].values(source), g, alpha=alpha))
+            results.append(judge(samples["baseline"].observations(source),
+                                 samples["candidate"].observations(source), g, alpha=alpha))
         # The SRM test's own threshold applies at the look that would advance the step
         # (see `_judge.judge_srm`: one decisive test per step, not one per minute).
         decisive = (state.dwell_elapsed(plan, rollout.position, now)

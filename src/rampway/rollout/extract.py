@@ -26,9 +26,12 @@ Each arm also counts its units (distinct `unit_hash`, plus one per request witho
 those are assigned per request) for the sample-ratio-mismatch check, from `since + settle`
 (the weight reaches every serving process a moment after the step began).
 
-Only the needed columns are read. The comparison is per request: assignment is per unit, so
-requests of one unit are correlated; with many units per arm this barely matters for the rates
-and latencies guarded here, and it is the same simplification Kayenta and Flagger make.
+Only the needed columns are read. Every observation keeps the unit it came from (a request
+without a unit, or feedback whose request had none, is a unit of its own): assignment is per
+unit, and one user's requests are alike — same conversations, same language, same length — so
+a comparison per request would be about twice too sure of itself (A/A simulations with users
+of ~20 requests each and ICC 1/6: 4.4% false alarms at a 0.42% budget). The judge compares
+arms over units (`rampway.rollout.observations`).
 """
 
 from __future__ import annotations
@@ -44,10 +47,26 @@ from sqlalchemy.engine import Connection
 
 from rampway.events.tables import feedback_events, request_events
 from rampway.rollout.metrics import FEEDBACK_PREFIX
+from rampway.rollout.observations import Observations
 from rampway.store import Store
 
 ARMS = ("baseline", "candidate")
-_EMPTY = np.zeros(0, dtype=np.float64)
+_EMPTY = Observations(np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64))
+
+
+class UnitLabels:
+    """Integer labels for unit hashes, shared by both arms of one look; each observation
+    without a unit gets a fresh label of its own."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+        self._alone = 0
+
+    def __call__(self, unit_hash: str | None) -> int:
+        if unit_hash is None:
+            self._alone -= 1
+            return self._alone
+        return self._codes.setdefault(unit_hash, len(self._codes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +76,14 @@ class ArmSample:
     arm: str
     release_id: str
     requests: int
-    series: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
+    series: Mapping[str, Observations] = field(default_factory=dict)
     units: int = 0  # distinct units seen in the window, a request without a unit counting one
 
-    def values(self, source: str) -> NDArray[np.float64]:
+    def observations(self, source: str) -> Observations:
         return self.series.get(source, _EMPTY)
+
+    def values(self, source: str) -> NDArray[np.float64]:
+        return self.observations(source).values
 
 
 _COLUMNS = ("error", "fallback", "refusal", "latency_ms", "ttft_ms", "cost_usd", "output_tokens")
@@ -74,10 +96,11 @@ def _flag(column: sa.ColumnElement[bool]) -> sa.ColumnElement[float]:
 def _request_query(
     feature: str, arm: str, release: str, since: float, until: float
 ) -> sa.Select[Any]:
-    """One numeric row per request (ttft -1 when unknown), so numpy can take it in one go."""
+    """One row per request: the unit hash, then numbers (ttft -1 when unknown)."""
     ev = request_events.c
     return (
         sa.select(
+            ev.unit_hash,
             sa.case((ev.status == "ok", 0.0), else_=1.0), _flag(ev.fallback_used),
             _flag(ev.refusal), ev.latency_ms, sa.func.coalesce(ev.ttft_ms, -1.0), ev.cost_usd,
             ev.output_tokens,
@@ -88,20 +111,28 @@ def _request_query(
     )
 
 
-def _request_series(rows: list[Any]) -> dict[str, NDArray[np.float64]]:
+def _request_series(rows: list[Any], labels: UnitLabels) -> dict[str, Observations]:
     if not rows:
         return {}
-    table = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(_COLUMNS))
+    units = np.fromiter((labels(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+    table = np.asarray([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), len(_COLUMNS))
     col = {name: table[:, i] for i, name in enumerate(_COLUMNS)}
     ok = col["error"] == 0
+    with_ttft = ok & (col["ttft_ms"] >= 0)
+
+    def obs(name: str, keep: NDArray[np.bool_] | None = None) -> Observations:
+        if keep is None:
+            return Observations(col[name], units)
+        return Observations(col[name][keep], units[keep])
+
     return {
-        "error": col["error"],
-        "fallback": col["fallback"],
-        "refusal": col["refusal"],
-        "latency_ms": col["latency_ms"][ok],
-        "ttft_ms": col["ttft_ms"][ok & (col["ttft_ms"] >= 0)],
-        "cost_usd": col["cost_usd"],
-        "output_tokens": col["output_tokens"][ok],
+        "error": obs("error"),
+        "fallback": obs("fallback"),
+        "refusal": obs("refusal"),
+        "latency_ms": obs("latency_ms", ok),
+        "ttft_ms": obs("ttft_ms", with_ttft),
+        "cost_usd": obs("cost_usd"),
+        "output_tokens": obs("output_tokens", ok),
     }
 
 
@@ -119,20 +150,24 @@ def load_samples(
     `units` counted from `since + settle`."""
     names = [f[len(FEEDBACK_PREFIX):] if f.startswith(FEEDBACK_PREFIX) else f for f in feedback]
     out: dict[str, ArmSample] = {}
-    feedback_values: dict[tuple[str, str], list[float]] = {}
+    labels = UnitLabels()
+    feedback_values: dict[tuple[str, str], list[tuple[float, int]]] = {}
     with store.reading() as conn:
         units = {arm: int(n) for arm, n in conn.execute(
             _units_query(feature, releases, since + settle, until))}
         if names:
-            feedback_values = _feedback_values(conn, feature, releases, names, since, until)
+            feedback_values = _feedback_values(conn, feature, releases, names, since, until,
+                                               labels)
         for arm in ARMS:
             release = releases[arm]
             rows = [tuple(r) for r in conn.execute(
                 _request_query(feature, arm, release, since, until))]
-            series = _request_series(rows)
+            series = _request_series(rows, labels)
             for name in names:
-                series[FEEDBACK_PREFIX + name] = np.asarray(
-                    feedback_values.get((name, arm), ()), dtype=np.float64)
+                pairs = feedback_values.get((name, arm), [])
+                series[FEEDBACK_PREFIX + name] = Observations(
+                    np.asarray([v for v, _ in pairs], dtype=np.float64),
+                    np.asarray([u for _, u in pairs], dtype=np.int64))
             out[arm] = ArmSample(arm, release, len(rows), series, units.get(arm, 0))
     return out
 
@@ -163,9 +198,10 @@ def _units_query(
 
 def _feedback_values(
     conn: Connection, feature: str, releases: Mapping[str, str], names: list[str],
-    since: float, until: float,
-) -> dict[tuple[str, str], list[float]]:
-    """(name, arm) → values, oldest first, by the rules of the module docstring.
+    since: float, until: float, labels: UnitLabels,
+) -> dict[tuple[str, str], list[tuple[float, int]]]:
+    """(name, arm) → (value, unit label) pairs, oldest first, by the rules of the module
+    docstring; the unit is the request's (feedback tied to a request) or the feedback's own.
 
     Two reads whose plans don't depend on table statistics, joined here: with a SQL join,
     PostgreSQL on fresh statistics (a table that just grew, as in every test) estimated one
@@ -173,18 +209,19 @@ def _feedback_values(
     16k requests. The feedback scan (by name and time) finds its request's arm through the
     primary key alone, and the units' arms come from one GROUP BY over the window.
     """
-    out: dict[tuple[str, str], list[float]] = {}
+    out: dict[tuple[str, str], list[tuple[float, int]]] = {}
     rows = conn.execute(_feedback_query(feature, releases, names, since, until)).all()
     arms = (_unit_arms(conn, feature, releases, since, until)
             if any(r.request_id is None for r in rows) else {})
     for r in rows:
-        arm = r.request_arm
+        arm, unit = r.request_arm, r.request_unit
         if r.request_id is None:
             arm, first_seen = arms.get(r.unit_hash, (None, until))
+            unit = r.unit_hash
             if r.ts < first_seen:  # before the unit was served: not an outcome of this arm
                 continue
         if arm is not None:
-            out.setdefault((r.name, arm), []).append(float(r.value))
+            out.setdefault((r.name, arm), []).append((float(r.value), labels(unit)))
     return out
 
 
@@ -200,11 +237,13 @@ def _feedback_query(
     in_window = sa.case((_in_window(feature, releases, since, until), ev.arm))
     request_arm = sa.case((fb.request_id.is_not(None), sa.select(in_window)
                            .where(ev.id == fb.request_id).scalar_subquery()))
+    request_unit = sa.case((fb.request_id.is_not(None), sa.select(ev.unit_hash)
+                            .where(ev.id == fb.request_id).scalar_subquery()))
     unit_level = sa.and_(fb.request_id.is_(None), fb.unit_hash.is_not(None), fb.ts < until,
                          sa.or_(fb.feature == feature, fb.feature.is_(None)))
     return (
         sa.select(fb.name, fb.value, fb.ts, fb.request_id, fb.unit_hash,
-                  request_arm.label("request_arm"))
+                  request_arm.label("request_arm"), request_unit.label("request_unit"))
         .where(fb.name.in_(names), fb.ts >= since,
                sa.or_(fb.request_id.is_not(None), unit_level))
         .order_by(fb.ts, fb.id)
@@ -226,4 +265,4 @@ def _unit_arms(
     return {unit: (arm, float(first)) for unit, arm, first in conn.execute(query)}
 
 
-__all__ = ["ARMS", "ArmSample", "load_samples"]
+__all__ = ["ARMS", "ArmSample", "UnitLabels", "load_samples"]

@@ -19,7 +19,9 @@
 
 Weights are percentages of units (strictly increasing, the last one 100: a rollout ends with
 the candidate serving everyone); `dwell` is the minimum time a step runs before it may advance
-(`90s`, `30m`, `1h30m`, `2d` or seconds). Without a `guardrails` key the defaults below apply.
+(`90s`, `30m`, `1h30m`, `2d` or seconds); `max_dwell` (default 4 x dwell, at least 1h) is how
+long a step may stay undecided before it pauses for a human. Without a `guardrails` key the
+defaults below apply.
 `srm` checks that the units each arm saw match the step's weight (see `SampleRatioCheck`); a
 mismatch pauses the rollout. Errors name `file:line` and the offending key.
 """
@@ -90,11 +92,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: Without `max_dwell`, a step that cannot decide pauses for a human after this many times its
+#: dwell, and never before an hour: long enough for traffic to answer, short enough that an
+#: undecidable step (too few users, a guardrail on the margin) does not sit unseen for days.
+MAX_DWELL_FACTOR = 4.0
+MAX_DWELL_FLOOR = 3600.0
+
+
 class Step(_Strict):
-    """Serve the candidate to `weight`% of units for at least `dwell` seconds."""
+    """Serve the candidate to `weight`% of units for at least `dwell` seconds; if its
+    guardrails are still undecided (not enough data, or an interval straddling the margin)
+    after `max_dwell` seconds, pause for a human with the evidence."""
 
     weight: float
     dwell: float = 0.0
+    max_dwell: float | None = None
     approval: bool = False
 
     @field_validator("weight", mode="before")
@@ -112,9 +124,27 @@ class Step(_Strict):
     def _dwell(cls, value: Any) -> float:
         return parse_duration(value)
 
+    @field_validator("max_dwell", mode="before")
+    @classmethod
+    def _max_dwell(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _max_after_min(self) -> Step:
+        if self.max_dwell is not None and self.max_dwell < self.dwell:
+            raise ValueError("max_dwell must not be shorter than dwell")
+        return self
+
     @property
     def weight_bp(self) -> int:
         return round(self.weight * 100)
+
+    @property
+    def dwell_limit(self) -> float:
+        """`max_dwell`, or the default: MAX_DWELL_FACTOR x dwell, at least MAX_DWELL_FLOOR."""
+        if self.max_dwell is not None:
+            return self.max_dwell
+        return max(MAX_DWELL_FACTOR * self.dwell, MAX_DWELL_FLOOR, self.dwell)
 
 
 class Margin(_Strict):

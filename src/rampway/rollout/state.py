@@ -12,7 +12,8 @@ Rules the controller applies at every look (see `on_evaluation`):
 * a critical guardrail failure rolls back from any active state (a paused or waiting rollout
   still serves the candidate at its current weight, so it stays protected);
 * while running, a non-critical failure pauses (a human resumes or rolls back), missing data
-  holds, and "all pass" advances once the step's dwell time has passed;
+  or an undecided guardrail holds, and "all pass" advances once the step's dwell time has
+  passed; a step still holding after its `max_dwell` pauses for a human with the evidence;
 * entering a step marked `approval: true` waits for `approve` first; entering the 100% step
   completes the rollout (the caller then moves the baseline channel to the candidate).
 
@@ -115,11 +116,21 @@ def on_evaluation(
         return None
     if evaluation.action is Action.PAUSE:
         return Transition("pause", Status.PAUSED, pos.step, pos.weight_bp, evaluation.reason)
+    step = plan.steps[pos.step]
     if evaluation.action is Action.PROCEED and dwell_elapsed(plan, pos, now):
-        step = plan.steps[pos.step]
         reason = f"{step.weight:g}% held for {_duration(step.dwell)} and all guardrails pass"
         return enter_step(plan, pos, pos.step + 1, "advance", reason)
+    if evaluation.action is Action.HOLD and _elapsed(pos, now) >= step.dwell_limit:
+        reason = (f"step {pos.step + 1} ({step.weight:g}%) still undecided after "
+                  f"{_duration(step.dwell_limit)}, a human decides: {evaluation.reason}")
+        return Transition("pause", Status.PAUSED, pos.step, pos.weight_bp, reason)
     return None
+
+
+def _elapsed(pos: Position, now: datetime) -> float:
+    if pos.step_started_at is None:
+        return 0.0
+    return (now - pos.step_started_at).total_seconds()
 
 
 def check_command(name: str) -> None:

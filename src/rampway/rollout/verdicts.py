@@ -2,7 +2,10 @@
 (allocations, state) can import it without the statistics stack.
 
 Aggregation is Kayenta's: a critical FAIL → ROLLBACK; any other FAIL → PAUSE (a human
-decides); any NO_DATA → HOLD ("no data" never counts as success); all PASS → PROCEED.
+decides); any NO_DATA or INCONCLUSIVE → HOLD ("not proven worse" never counts as success: a
+guardrail passes only when its interval excludes harm beyond the margin, the eval gate's rule
+too); all PASS → PROCEED. A step that holds past its `max_dwell` pauses for a human (see
+`rampway.rollout.state`).
 
 The sample-ratio-mismatch check (`SampleRatio`) sits beside the guardrails: its FAIL pauses
 (the split is not what the weights say, so the comparison can't be trusted — which says
@@ -25,6 +28,7 @@ from typing import Any
 class Verdict(StrEnum):
     PASS = "pass"  # noqa: S105  (a verdict, not a password)
     FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"  # enough data, but the interval straddles the margin
     NO_DATA = "no_data"
 
 
@@ -41,7 +45,9 @@ class GuardrailResult:
 
     `estimate`, `lower`, `upper` and `limit` share one `scale`: `relative` (c/b - 1),
     `absolute` (c - b) or `exceedance` (difference of the shares above the threshold, quantile
-    metrics). FAIL means the interval lies entirely beyond `limit` on the bad side.
+    metrics). FAIL means the interval lies entirely beyond `limit` on the bad side, PASS that
+    it lies entirely on the good side of it. `n_*` count observations (requests, feedback
+    events), `units_*` the units they came from — the interval is computed over units.
     """
 
     metric: str
@@ -60,6 +66,8 @@ class GuardrailResult:
     min_sample: int
     alpha: float
     method: str
+    units_baseline: int = 0
+    units_candidate: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -147,6 +155,7 @@ def aggregate(results: Sequence[GuardrailResult], srm: SampleRatio | None = None
     failed = [r for r in results if r.verdict is Verdict.FAIL]
     critical = [r for r in failed if r.critical]
     missing = [r for r in results if r.verdict is Verdict.NO_DATA]
+    undecided = [r for r in results if r.verdict is Verdict.INCONCLUSIVE]
 
     def answer(action: Action, reason: str) -> Evaluation:
         return Evaluation(action, reason, tuple(results), srm)
@@ -159,8 +168,10 @@ def aggregate(results: Sequence[GuardrailResult], srm: SampleRatio | None = None
                       + srm.describe() + also)
     if failed:
         return answer(Action.PAUSE, "guardrail failed: " + _names(failed))
-    if missing:
-        return answer(Action.HOLD, "not enough data: " + _names(missing))
+    if missing or undecided:
+        parts = ([f"not enough data: {_names(missing)}"] if missing else []) + (
+            [f"not yet shown within the margin: {_names(undecided)}"] if undecided else [])
+        return answer(Action.HOLD, "; ".join(parts))
     return answer(Action.PROCEED, "all guardrails pass")
 
 

@@ -1,0 +1,71 @@
+"""Observations of one arm for one metric: a value per observation and the unit it came from.
+
+Assignment is per unit (a user, a session), so the judge compares arms *over units*: each
+unit's observations are summed to (sum, count) and a per-request rate or mean becomes the ratio
+sum_i x_i / sum_i n_i, with the delta method's variance over units (`rampway.stats.
+ratio_summary`). `unit` is any integer label; observations without a unit get a label of
+their own (each is its own unit, as assignment treats it).
+
+>>> obs = Observations.of([1.0, 0.0, 1.0], units=[7, 7, 9])
+>>> sums, counts = obs.per_unit()
+>>> sums.tolist(), counts.tolist()
+([1.0, 1.0], [2.0, 1.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+Labels = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Observations:
+    """`values[i]` was observed on unit `units[i]`."""
+
+    values: Array
+    units: Labels
+
+    @classmethod
+    def of(cls, values: Sequence[float] | NDArray[Any],
+           units: Sequence[int] | NDArray[Any] | None = None) -> Observations:
+        """Checked arrays; without `units` every observation is its own unit."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.ndim != 1 or not np.all(np.isfinite(v)):
+            raise ValueError("judge observations must be a one-dimensional array of finite values")
+        u = (np.arange(v.size, dtype=np.int64) if units is None
+             else np.asarray(units, dtype=np.int64))
+        if u.shape != v.shape:
+            raise ValueError(f"one unit label per value: {u.size} labels for {v.size} values")
+        return cls(v, u)
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+    def unit_count(self) -> int:
+        return int(np.unique(self.units).size) if self.units.size else 0
+
+    def per_unit(self, values: Array | None = None) -> tuple[Array, Array]:
+        """(sum, count) per unit of `values` (default: the observations' own values)."""
+        x = self.values if values is None else values
+        if not self.units.size:
+            return np.zeros(0), np.zeros(0)
+        _, dense = np.unique(self.units, return_inverse=True)
+        sums = np.bincount(dense, weights=x).astype(np.float64)
+        counts = np.bincount(dense).astype(np.float64)
+        return sums, counts
+
+
+def as_observations(sample: Observations | Sequence[float] | NDArray[Any]) -> Observations:
+    """The judge accepts plain samples too (each value its own unit: independent data)."""
+    return sample if isinstance(sample, Observations) else Observations.of(sample)
+
+
+__all__ = ["Observations", "as_observations"]
