@@ -74,8 +74,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rampway.assign import BUCKETS
-from rampway.rollout.metrics import MetricDef, metric_def
-from rampway.rollout.observations import Observations, as_observations
+from rampway.rollout.metrics import metric_def
+from rampway.rollout.observations import Observations, UnitTotals, as_observations
 from rampway.rollout.plan import Guardrail, SampleRatioCheck
 from rampway.rollout.verdicts import (
     Action,
@@ -128,21 +128,41 @@ def judge(
     """
     b, c = as_observations(baseline), as_observations(candidate)
     definition = metric_def(guardrail.metric)
+    if definition.kind != "quantile":
+        return judge_totals(b.totals(), c.totals(), guardrail, alpha=alpha)
+    threshold = _quantile(b.values, definition.q)
+    bad_c = candidate_threshold(threshold, guardrail)
+    if guardrail.bad == "increase":
+        xb, xc = b.values > threshold, c.values > bad_c
+    else:
+        xb, xc = b.values < threshold, c.values < bad_c
+    return judge_totals(
+        b.totals(xb.astype(np.float64)), c.totals(xc.astype(np.float64)), guardrail,
+        alpha=alpha, quantiles=(threshold, _quantile(c.values, definition.q)),
+    )
+
+
+def judge_totals(
+    baseline: UnitTotals, candidate: UnitTotals, guardrail: Guardrail, *, alpha: float,
+    quantiles: tuple[float, float] | None = None,
+) -> GuardrailResult:
+    """`judge` on per-unit totals, e.g. computed by the database (`rampway.rollout.totals`).
+
+    For rates and means the totals are the metric's values; for quantile metrics they count
+    each unit's requests beyond the threshold (baseline: its own quantile, `quantiles[0]`;
+    candidate: that threshold with the margin applied, `candidate_threshold`), and
+    `quantiles` are the two arms' quantiles, for display.
+    """
+    definition = metric_def(guardrail.metric)
     if definition.kind == "quantile":
-        return _judge_quantile(b, c, guardrail, definition, alpha)
-    return _judge_mean(b, c, guardrail, alpha)
+        shown = quantiles if quantiles is not None else (math.nan, math.nan)
+        return _judge_exceedance(baseline, candidate, guardrail, alpha, shown)
+    return _judge_mean(baseline, candidate, guardrail, alpha)
 
 
-def _ratio(obs: Observations, values: NDArray[np.float64] | None = None) -> ArmSummary:
-    """The per-observation mean as a ratio over units (delta-method variance)."""
-    sums, counts = obs.per_unit(values)
-    return ratio_summary(sums, counts)
-
-
-def _judge_mean(b: Observations, c: Observations, g: Guardrail, alpha: float) -> GuardrailResult:
-    base, cand = _ratio(b), _ratio(c)
-    mb = float(b.values.mean()) if b.size else math.nan
-    mc = float(c.values.mean()) if c.size else math.nan
+def _judge_mean(b: UnitTotals, c: UnitTotals, g: Guardrail, alpha: float) -> GuardrailResult:
+    base, cand = ratio_summary(b.sums, b.counts), ratio_summary(c.sums, c.counts)
+    mb, mc = b.mean, c.mean
     rel, ab = g.margin.relative, g.margin.absolute
     up = g.bad == "increase"
     k = 1.0 + (rel or 0.0) * (1 if up else -1)
@@ -159,39 +179,27 @@ def _judge_mean(b: Observations, c: Observations, g: Guardrail, alpha: float) ->
     verdict = _verdict(ci, b, c, g, bad_up=up)
     return GuardrailResult(
         g.metric, g.bad, g.critical, verdict, mb, mc, est, lo, hi, limit, scale,
-        b.size, c.size, g.min_sample, alpha, "unit-delta-" + ci.method,
-        base.n, cand.n,
+        b.observations, c.observations, g.min_sample, alpha, "unit-delta-" + ci.method,
+        b.units, c.units,
     )
 
 
-def _judge_quantile(
-    b: Observations,
-    c: Observations,
-    g: Guardrail,
-    definition: MetricDef,
-    alpha: float,
+def _judge_exceedance(
+    b: UnitTotals, c: UnitTotals, g: Guardrail, alpha: float, quantiles: tuple[float, float],
 ) -> GuardrailResult:
-    threshold = _quantile(b.values, definition.q)
-    bad_c = _candidate_threshold(threshold, g)
-    if g.bad == "increase":
-        xb, xc = b.values > threshold, c.values > bad_c
-    else:
-        xb, xc = b.values < threshold, c.values < bad_c
-    base = _ratio(b, xb.astype(np.float64))
-    cand = _ratio(c, xc.astype(np.float64))
-    ci = sequential_diff(base, cand, alpha=alpha)
+    ci = sequential_diff(ratio_summary(b.sums, b.counts), ratio_summary(c.sums, c.counts),
+                         alpha=alpha)
     # the indicators point at the bad side in both directions: harm is a positive difference
     verdict = _verdict(ci, b, c, g, bad_up=True)
     return GuardrailResult(
-        g.metric, g.bad, g.critical, verdict,
-        _quantile(b.values, definition.q), _quantile(c.values, definition.q),
+        g.metric, g.bad, g.critical, verdict, quantiles[0], quantiles[1],
         ci.estimate, ci.lower, ci.upper, 0.0, "exceedance",
-        b.size, c.size, g.min_sample, alpha, "unit-exceedance-" + ci.method,
-        base.n, cand.n,
+        b.observations, c.observations, g.min_sample, alpha, "unit-exceedance-" + ci.method,
+        b.units, c.units,
     )
 
 
-def _candidate_threshold(threshold: float, g: Guardrail) -> float:
+def candidate_threshold(threshold: float, g: Guardrail) -> float:
     """Where the candidate's values start to count as bad, given the margin."""
     rel, ab = g.margin.relative, g.margin.absolute
     if g.bad == "increase":
@@ -200,13 +208,13 @@ def _candidate_threshold(threshold: float, g: Guardrail) -> float:
 
 
 def _verdict(
-    ci: SequentialInterval, b: Observations, c: Observations, g: Guardrail, *, bad_up: bool
+    ci: SequentialInterval, b: UnitTotals, c: UnitTotals, g: Guardrail, *, bad_up: bool
 ) -> Verdict:
     """The one decision rule (shared with the eval gate), on the contrast that is positive
     when the candidate is worse than the margin allows (`bad_up`; negative otherwise): FAIL
     when the interval lies wholly beyond the margin, PASS when it excludes that side,
     INCONCLUSIVE otherwise. Too little data — observations or units — is NO_DATA."""
-    if min(b.size, c.size) < g.min_sample or min(ci.n_baseline, ci.n_candidate) < MIN_UNITS:
+    if min(b.observations, c.observations) < g.min_sample or min(b.units, c.units) < MIN_UNITS:
         return Verdict.NO_DATA
     if not ci.informative:
         return Verdict.NO_DATA
@@ -258,8 +266,11 @@ __all__ = [
     "GuardrailResult",
     "Observations",
     "SampleRatio",
+    "UnitTotals",
     "Verdict",
     "aggregate",
+    "candidate_threshold",
     "judge",
     "judge_srm",
+    "judge_totals",
 ]

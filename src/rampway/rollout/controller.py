@@ -11,8 +11,9 @@ serves (`rampway gate …`; see `gating`), or `skip_gate=True` with a reason, wh
 Given `project_root`, the pass must also be under the policy and suite that project has now.
 
 The clock is injectable (epoch seconds), so tests compress hours into milliseconds. Deciding
-is pure (`judge`, `state`); this module does the reading (`extract`), the writing (`repo`,
-compare-and-swap) and the announcing (`notify`, after commit, never blocking). Several
+is pure (`judge`, `state`); this module does the reading (`totals`: per-unit sums computed by
+the database), the writing (`repo`, compare-and-swap) and the announcing (`notify`, after
+commit, never blocking). Several
 controllers may run against one database: each transition is written by exactly one of them,
 and only that one announces it.
 """
@@ -48,16 +49,15 @@ from rampway.rollout._judge import (
     Evaluation,
     Verdict,
     aggregate,
-    judge,
     judge_srm,
+    judge_totals,
 )
-from rampway.rollout.extract import load_samples
 from rampway.rollout.gating import GateNeed, require_gate
-from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
 from rampway.rollout.notify import Notice, Notifier
 from rampway.rollout.plan import Plan
 from rampway.rollout.repo import RolloutRecord, utc
 from rampway.rollout.state import Status, Transition
+from rampway.rollout.totals import load_totals
 from rampway.store import Store
 from rampway.store.schema import channels
 
@@ -188,24 +188,21 @@ class Controller:
         plan = rollout.plan
         now = now or self.now()
         until = now.timestamp()
-        feedback = [g.metric for g in plan.guardrails if g.metric.startswith(FEEDBACK_PREFIX)]
-        samples = load_samples(
+        look = load_totals(
             self.store, feature=rollout.feature,
             releases={"baseline": rollout.baseline, "candidate": rollout.candidate},
-            since=rollout.step_started_at.timestamp(), until=until, feedback=feedback,
+            guardrails=plan.guardrails, since=rollout.step_started_at.timestamp(), until=until,
             settle=SRM_SETTLE_SECONDS,
         )
         alpha = plan.guardrail_alpha()
-        results = []
-        for g in plan.guardrails:
-            source = metric_def(g.metric).source
-            results.append(judge(samples["baseline"].observations(source),
-                                 samples["candidate"].observations(source), g, alpha=alpha))
+        results = [judge_totals(base, cand, g, alpha=alpha, quantiles=quantiles)
+                   for g, (base, cand), quantiles in zip(plan.guardrails, look.totals,
+                                                         look.quantiles, strict=True)]
         # The SRM test's own threshold applies at the look that would advance the step
         # (see `_judge.judge_srm`: one decisive test per step, not one per minute).
         decisive = (state.dwell_elapsed(plan, rollout.position, now)
                     and all(r.verdict is Verdict.PASS for r in results))
-        srm = judge_srm(samples["baseline"].units, samples["candidate"].units,
+        srm = judge_srm(look.units["baseline"], look.units["candidate"],
                         rollout.weight_bp, plan.srm, decisive=decisive)
         return aggregate(results, srm)
 

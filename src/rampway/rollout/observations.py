@@ -14,6 +14,7 @@ their own (each is its own unit, as assignment treats it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,13 +55,53 @@ class Observations:
 
     def per_unit(self, values: Array | None = None) -> tuple[Array, Array]:
         """(sum, count) per unit of `values` (default: the observations' own values)."""
+        totals = self.totals(values)
+        return totals.sums, totals.counts
+
+    def totals(self, values: Array | None = None) -> UnitTotals:
+        """`UnitTotals` of `values` (default: the observations' own values)."""
         x = self.values if values is None else values
         if not self.units.size:
-            return np.zeros(0), np.zeros(0)
+            return UnitTotals(np.zeros(0), np.zeros(0))
         _, dense = np.unique(self.units, return_inverse=True)
         sums = np.bincount(dense, weights=x).astype(np.float64)
         counts = np.bincount(dense).astype(np.float64)
-        return sums, counts
+        return UnitTotals(sums, counts)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitTotals:
+    """Per unit (one entry each, any order): the sum of its values and how many it has — all
+    the judge needs for a rate or a mean, and what a database computes with one GROUP BY
+    (`rampway.rollout.totals`) instead of shipping every request to the client."""
+
+    sums: Array
+    counts: Array
+
+    @classmethod
+    def of(cls, sums: Sequence[float] | NDArray[Any],
+           counts: Sequence[float] | NDArray[Any]) -> UnitTotals:
+        s, n = np.asarray(sums, dtype=np.float64), np.asarray(counts, dtype=np.float64)
+        if s.shape != n.shape or s.ndim != 1:
+            raise ValueError("unit totals need one sum and one count per unit")
+        if not (np.all(np.isfinite(s)) and np.all(np.isfinite(n))):
+            raise ValueError("unit totals must be finite")
+        keep = n > 0  # a unit with nothing of this metric is not in its sample
+        return cls(s[keep], n[keep])
+
+    @property
+    def observations(self) -> int:
+        return int(self.counts.sum()) if self.counts.size else 0
+
+    @property
+    def units(self) -> int:
+        return int(self.counts.size)
+
+    @property
+    def mean(self) -> float:
+        """The per-observation mean (sum of sums over sum of counts); NaN when empty."""
+        total = float(self.counts.sum()) if self.counts.size else 0.0
+        return float(self.sums.sum()) / total if total else math.nan
 
 
 def as_observations(sample: Observations | Sequence[float] | NDArray[Any]) -> Observations:
@@ -68,4 +109,4 @@ def as_observations(sample: Observations | Sequence[float] | NDArray[Any]) -> Ob
     return sample if isinstance(sample, Observations) else Observations.of(sample)
 
 
-__all__ = ["Observations", "as_observations"]
+__all__ = ["Observations", "UnitTotals", "as_observations"]
