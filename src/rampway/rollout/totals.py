@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from rampway.events.tables import request_events
 from rampway.rollout._judge import candidate_threshold
-from rampway.rollout.extract import ARMS, UnitLabels, _feedback_values, _units_query
+from rampway.rollout.extract import ARMS, UnitLabels, _feedback_values
 from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
 from rampway.rollout.observations import Observations, UnitTotals
 from rampway.rollout.plan import Guardrail
@@ -72,13 +72,30 @@ def _value(source: str) -> sa.ColumnElement[Any]:
     return sa.cast(getattr(ev, source), sa.Float)
 
 
-def _quantile(conn: Connection, window: sa.ColumnElement[bool], source: str, q: float) -> float:
-    """numpy's linear q-quantile of `source` over the window's requests that have it."""
+def _counts(conn: Connection, windows: Mapping[str, sa.ColumnElement[bool]],
+            sources: Sequence[str]) -> dict[tuple[str, str], int]:
+    """(arm, source) → how many of the window's requests have a value of `source`: one scan
+    for every quantile guardrail of both arms."""
+    ev = request_events.c
+    columns: list[sa.ColumnElement[Any]] = []
+    for source in sources:
+        keep = _source_filter(source)
+        columns.append(sa.func.count() if keep is None
+                       else sa.func.coalesce(sa.func.sum(sa.case((keep, 1), else_=0)), 0))
+    query = (sa.select(ev.arm, *columns).where(sa.or_(*windows.values())).group_by(ev.arm))
+    out = {(arm, source): 0 for arm in windows for source in sources}
+    for arm, *counts in conn.execute(query):
+        out.update({(arm, source): int(n) for source, n in zip(sources, counts, strict=True)})
+    return out
+
+
+def _quantile(conn: Connection, window: sa.ColumnElement[bool], source: str, q: float,
+              n: int) -> float:
+    """numpy's linear q-quantile of `source` over the `n` window requests that have it."""
     ev = request_events.c
     column = getattr(ev, source)
     keep = _source_filter(source)
     where = window if keep is None else sa.and_(window, keep)
-    n = int(conn.scalar(sa.select(sa.func.count()).where(where)) or 0)
     if n == 0:
         return math.nan
     pos = q * (n - 1)
@@ -118,14 +135,15 @@ def _aggregates(
     return out
 
 
-def _unit_rows(conn: Connection, window: sa.ColumnElement[bool],
+def _unit_rows(conn: Connection, window: sa.ColumnElement[bool], settled: float,
                aggregates: list[tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]],
                ) -> list[tuple[float, ...]]:
-    """One row per unit: requests, then (sum, count) per guardrail. A request without a unit
-    is grouped by its own id (its own unit)."""
+    """One row per unit: seen after `settled` (1/0, for the SRM count), requests, then (sum,
+    count) per guardrail. A request without a unit is grouped by its own id (its own unit)."""
     ev = request_events.c
     unit = sa.func.coalesce(ev.unit_hash, ev.id)
-    columns: list[sa.ColumnElement[Any]] = [sa.func.count()]
+    columns: list[sa.ColumnElement[Any]] = [
+        sa.func.max(sa.case((ev.ts >= settled, 1), else_=0)), sa.func.count()]
     for total, count in aggregates:
         columns += [sa.func.coalesce(total, 0.0), sa.func.coalesce(count, 0)]
     query = sa.select(*columns).where(window).group_by(unit)
@@ -147,8 +165,6 @@ def load_totals(
     feedback = [g.metric[len(FEEDBACK_PREFIX):] for g in guardrails
                 if g.metric.startswith(FEEDBACK_PREFIX)]
     with store.reading() as conn:
-        units = {arm: int(n) for arm, n in conn.execute(
-            _units_query(feature, releases, since + settle, until))}
         quantiles, per_arm_thresholds = _thresholds(conn, windows, guardrails)
         request_guards = [i for i, g in enumerate(guardrails)
                           if not g.metric.startswith(FEEDBACK_PREFIX)]
@@ -156,7 +172,7 @@ def load_totals(
         for arm in ARMS:
             aggregates = _aggregates([guardrails[i] for i in request_guards],
                                      [per_arm_thresholds[arm][i] for i in request_guards])
-            rows[arm] = _unit_rows(conn, windows[arm], aggregates)
+            rows[arm] = _unit_rows(conn, windows[arm], since + settle, aggregates)
         labels = UnitLabels()
         feedback_values = (_feedback_values(conn, feature, releases, feedback, since, until,
                                             labels) if feedback else {})
@@ -166,12 +182,12 @@ def load_totals(
             name = g.metric[len(FEEDBACK_PREFIX):]
             pair = tuple(_feedback_totals(feedback_values.get((name, arm), [])) for arm in ARMS)
         else:
-            col = 1 + 2 * request_guards.index(i)
+            col = 2 + 2 * request_guards.index(i)
             pair = tuple(_column_totals(rows[arm], col) for arm in ARMS)
         totals.append((pair[0], pair[1]))
-    requests = {arm: int(sum(r[0] for r in rows[arm])) for arm in ARMS}
-    return LookTotals(tuple(totals), tuple(quantiles), requests,
-                      {arm: units.get(arm, 0) for arm in ARMS})
+    requests = {arm: int(sum(r[1] for r in rows[arm])) for arm in ARMS}
+    units = {arm: int(sum(r[0] for r in rows[arm])) for arm in ARMS}
+    return LookTotals(tuple(totals), tuple(quantiles), requests, units)
 
 
 def _thresholds(
@@ -183,11 +199,14 @@ def _thresholds(
     quantiles: list[tuple[float, float] | None] = []
     per_arm: dict[str, list[float | None]] = {arm: [] for arm in ARMS}
     cache: dict[tuple[str, str, float], float] = {}
+    sources = sorted({metric_def(g.metric).source for g in guardrails
+                      if metric_def(g.metric).kind == "quantile"})
+    counts = _counts(conn, windows, sources) if sources else {}
 
     def quantile(arm: str, source: str, q: float) -> float:
         key = (arm, source, q)
         if key not in cache:
-            cache[key] = _quantile(conn, windows[arm], source, q)
+            cache[key] = _quantile(conn, windows[arm], source, q, counts[arm, source])
         return cache[key]
 
     for g in guardrails:

@@ -1,0 +1,142 @@
+"""One rollout judge look over a large window: per-unit totals computed by the database
+(`rampway.rollout.totals`, what the controller runs) against the per-request read
+(`rampway.rollout.extract.load_samples` + numpy, what it ran before).
+
+    .venv/bin/python bench/judge_look.py [--rows 100000 1000000] [--db sqlite|postgres] [--json]
+
+Rows: one feature, two arms at 50%, ~20 requests per user, 2% errors, log-normal latency,
+streamed ttft, output tokens and cost; guardrails: error rate, p95 latency, p95 ttft, cost,
+output length (the example plan's request metrics). PostgreSQL: a fresh database on
+127.0.0.1:5432 (dropped afterwards); SQLite: a temporary file. Each figure is the best of 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from rampway.events.tables import request_events
+from rampway.rollout import Guardrail, judge
+from rampway.rollout._judge import judge_totals
+from rampway.rollout.extract import load_samples
+from rampway.rollout.metrics import metric_def
+from rampway.rollout.totals import load_totals
+from rampway.store import Store
+
+FEATURE = "support-bot"
+RELEASES = {"baseline": "support-bot@base", "candidate": "support-bot@cand"}
+GUARDRAILS = [Guardrail.model_validate({"metric": m, "margin": {"relative": 0.2}})
+              for m in ("error_rate", "latency_p95", "ttft_p95", "cost_per_request",
+                        "output_length")]
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    name = f"rampway_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def fill(store: Store, rows: int, seed: int = 1) -> None:
+    rng = np.random.default_rng(seed)
+    users = max(1, rows // 20)
+    batch = 20_000
+    for start in range(0, rows, batch):
+        n = min(batch, rows - start)
+        unit = rng.integers(users, size=n)
+        arm = np.where(unit % 2 == 0, "baseline", "candidate")
+        error = rng.random(n) < 0.02
+        latency = 800 * np.exp(0.5 * rng.standard_normal(n))
+        docs: list[dict[str, Any]] = [{
+            "id": f"r{start + i}", "ts": 1000.0 + (start + i) * 0.01, "feature": FEATURE,
+            "release_id": RELEASES[str(arm[i])], "arm": str(arm[i]),
+            "unit_hash": f"{int(unit[i]):064x}", "attributes": None, "source": "gateway",
+            "protocol": "openai", "stream": True, "provider": "sim", "model": "sim-large",
+            "attempts": 1, "fallback_used": False, "status": "error" if error[i] else "ok",
+            "http_status": 502 if error[i] else 200, "error_code": None,
+            "latency_ms": float(latency[i]), "ttft_ms": float(latency[i]) * 0.2,
+            "input_tokens": 50, "output_tokens": int(100 + unit[i] % 50), "cached_tokens": 0,
+            "cost_usd": 0.001 + float(unit[i] % 7) * 1e-4, "refusal": False,
+            "finish_reason": "stop", "output_chars": 400, "prompt_text": None,
+            "response_text": None,
+        } for i in range(n)]
+        with store.transaction() as conn:
+            conn.execute(request_events.insert(), docs)
+
+
+def best_of(fn: Any, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def look_per_request(store: Store) -> None:
+    samples = load_samples(store, feature=FEATURE, releases=RELEASES, since=0, until=1e12)
+    for g in GUARDRAILS:
+        source = metric_def(g.metric).source
+        judge(samples["baseline"].observations(source), samples["candidate"].observations(source),
+              g, alpha=0.004)
+
+
+def look_in_database(store: Store) -> None:
+    look = load_totals(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
+                       since=0, until=1e12)
+    for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
+        judge_totals(b, c, g, alpha=0.004, quantiles=q)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",
+                        default=["sqlite", "postgres"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = []
+    for kind in args.db:
+        for rows in args.rows:
+            with database(kind) as url, Store.open(url) as store:
+                t = time.perf_counter()
+                fill(store, rows)
+                filled = time.perf_counter() - t
+                if kind == "postgres":
+                    with store.transaction() as conn:
+                        conn.exec_driver_sql("ANALYZE request_events")
+                entry = {"db": kind, "rows": rows, "fill_s": round(filled, 1),
+                         "per_request_s": round(best_of(lambda s=store: look_per_request(s)), 3),
+                         "in_database_s": round(best_of(lambda s=store: look_in_database(s)), 3)}
+            results.append(entry)
+            if not args.json:
+                print(f"{kind:<9} {rows:>10,} rows: per-request read "
+                      f"{entry['per_request_s']:.3f} s, in the database "
+                      f"{entry['in_database_s']:.3f} s "
+                      f"(filled in {entry['fill_s']} s)", flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
