@@ -17,8 +17,8 @@ One grouped query does the work in the database and returns one row per unit:
                belongs to its `unit_hash`, or else to the unit of the request it names; one
                tagged with another feature is not this experiment's.
 
-Rows arrive in chunks (`CHUNK` units) and go straight into numpy arrays, so memory is a few
-floats per unit. A quantile metric (latency_p95) needs the per-request values as well: one more
+Rows are read as a plain query (PostgreSQL gives a server-side cursor no parallel plan) and
+go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit. A quantile metric (latency_p95) needs the per-request values as well: one more
 query reads the successful requests' latencies with their unit — the one read that grows with
 requests rather than units, made only when such a metric is asked for.
 """
@@ -217,9 +217,12 @@ def load_units(
     parts: dict[str, list[Array]] = {a.name: [] for a in arms}
     multiple, multiple_requests = 0, 0
     with store.reading() as conn:
-        result = conn.execution_options(yield_per=CHUNK).execute(
-            units_query(feature, arms, since, until, feedback))
-        for chunk in result.partitions():
+        # A plain (client-side buffered) query, not a server-side cursor: PostgreSQL plans a
+        # cursor for a fast first row and gives it no parallel workers — the grouped query
+        # took 155 s that way over 10M requests against 18 s as a plain query. It returns
+        # one row per unit, so the buffer grows with units, never with requests.
+        result = conn.execute(units_query(feature, arms, since, until, feedback))
+        for chunk in result.partitions(CHUNK):
             rows = [tuple(r) for r in chunk]
             lo, hi = np.asarray([r[0] for r in rows]), np.asarray([r[1] for r in rows])
             values = np.asarray([r[2:] for r in rows], dtype=np.float64)
