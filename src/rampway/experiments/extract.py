@@ -18,7 +18,8 @@ One grouped query does the work in the database and returns one row per unit:
                tagged with another feature is not this experiment's.
 
 Rows are read as a plain query (PostgreSQL gives a server-side cursor no parallel plan) and
-go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit. A quantile metric (latency_p95) needs the per-request values as well: one more
+go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit. A quantile
+metric (latency_p95) needs the per-request values as well: one more
 query reads the successful requests' latencies with their unit — the one read that grows with
 requests rather than units, made only when such a metric is asked for.
 """
