@@ -204,7 +204,7 @@ def test_latency_p95_compares_quantiles_with_both_intervals() -> None:
     slower = simulated_arm("slower", 300, rng, latency=600)
     p95 = metric_def("latency_p95")
     r = compare(p95, unit_sample(p95, control, T0), unit_sample(p95, slower, T0), alpha=0.05,
-                good="decrease", n_resamples=400)
+                good="decrease")
     assert r.control_mean == pytest.approx(np.quantile(control.latency, 0.95))
     assert r.relative.estimate == pytest.approx(r.treatment_mean / r.control_mean - 1)
     assert r.sequential.lower > 0 and r.verdict is Verdict.WORSE
@@ -532,7 +532,7 @@ def _shown_and_decided_cases() -> list[MetricResult]:
         a = simulated_arm("a", n, rng, latency=400)
         b = simulated_arm("b", n, rng, latency=400 * (1 + lift))
         cases.append(compare(p95, unit_sample(p95, a, T0), unit_sample(p95, b, T0), alpha=0.05,
-                             good="decrease", arm=f"p95_{i}", n_resamples=200))
+                             good="decrease", arm=f"p95_{i}"))
     return cases
 
 
@@ -566,7 +566,7 @@ def test_the_value_column_is_named_for_what_the_metric_is() -> None:
     data = extraction(simulated_arm("control", 200, rng, latency=400),
                       simulated_arm("friendly", 200, rng, latency=400))
     report = evaluate(record(secondary=("latency_p95", "cost_per_unit")), data,
-                      until=T0 + 10 * DAY, n_resamples=100)
+                      until=T0 + 10 * DAY)
     columns, metric = {}, ""
     for line in render_text(report, width=200).splitlines():
         if " (" in line and line.split(" (")[0] in {r.metric for r in report.results}:

@@ -7,6 +7,7 @@ EXPECTED = {
     "sequential_from_se",
     "ratio_summary",
     "cluster_quantile_ci",
+    "cluster_quantile_woodruff",
     "QuantileComparison",
     "ArmSummary",
     "DEFAULT_TUNING_N",

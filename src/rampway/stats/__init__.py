@@ -8,6 +8,7 @@ are programming errors (ValueError).
     paired_t_ci(baseline, candidate)             per-case mean difference, Student t
     paired_bootstrap_ci(baseline, candidate)     same, bootstrap (BCa or percentile)
     quantile_diff_ci(a, b, 0.95, ratio=True)     p95 latency ratio, bootstrap
+    cluster_quantile_woodruff(a, ua, b, ub, .95) p95 over units, Woodruff (no resampling)
     welch_ci(a, b)                               two-sample mean difference
     proportion_diff_ci(sa, na, sb, nb)           rate difference (Newcombe or Wald)
     relative_difference(arm_a, arm_b)            lift with a delta-method interval
@@ -42,6 +43,7 @@ from rampway.stats._types import Interval
 from rampway.stats._units import (
     QuantileComparison,
     cluster_quantile_ci,
+    cluster_quantile_woodruff,
     ratio_summary,
     sequential_from_se,
     summary_diff_ci,
@@ -56,6 +58,7 @@ __all__ = [
     "SequentialInterval",
     "bootstrap_ci",
     "cluster_quantile_ci",
+    "cluster_quantile_woodruff",
     "cs_halfwidth",
     "mixture_variance",
     "paired_bootstrap_ci",

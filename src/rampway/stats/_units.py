@@ -21,6 +21,16 @@ resamples whole units (every request of a drawn unit, as often as it is drawn) w
 bootstrap engine's resampler, reading the quantile of the resample as the linear (numpy
 default) quantile of the expanded sample.
 
+`cluster_quantile_woodruff` gives the same comparison without resampling: Woodruff's interval
+(1952) reads the quantile's uncertainty off the uncertainty of the share of values below it.
+With p = the share of values <= Q(q) — a ratio metric over units, so its standard error s_p
+comes from the delta method and respects clustering — Q's standard error is about
+(Q(q + z s_p) - Q(q - z s_p)) / 2z (the density enters through the spread of the order
+statistics). It needs three quantiles and one per-unit count, so a database can compute it
+(the experiment analysis over millions of requests), and it costs O(n log n) instead of
+O(resamples x n) (tests/stats/test_quantile_woodruff.py checks it against the cluster
+bootstrap).
+
 `sequential_from_se` turns an estimate and its standard error into the asymptotic confidence
 sequence of `rampway.stats._sequential` — for estimates whose variance comes from elsewhere (a
 bootstrap), on the same footing as `sequential_diff`.
@@ -236,9 +246,87 @@ def cluster_quantile_ci(
     return QuantileComparison(out[0], out[1], ses[0], ses[1])
 
 
+Z95 = float(sps.norm.ppf(0.975))
+
+
+def woodruff_se(quantile_at: Any, q: float, share_se: float, z: float = Z95) -> float:
+    """Standard error of the q-quantile from the standard error of the share below it.
+
+    `quantile_at(p)` returns the sample's p-quantile (numpy's linear definition, or the same
+    read from a database); `share_se` is the standard error of the share of values <= the
+    q-quantile (over units: `ratio_summary` of per-unit counts).
+    """
+    if not math.isfinite(share_se):
+        return math.inf
+    lo = float(quantile_at(max(0.0, q - z * share_se)))
+    hi = float(quantile_at(min(1.0, q + z * share_se)))
+    return (hi - lo) / (2 * z)
+
+
+def clustered_quantile(values: Sample, clusters: Sample, q: float) -> tuple[float, float, int]:
+    """(q-quantile, its Woodruff standard error over units, units) of one arm's values."""
+    x = as_array(values, "values")
+    dense, k = _dense(clusters, x.size, "values")
+    if x.size == 0:
+        return math.nan, math.inf, 0
+    quantile = float(np.quantile(x, q))
+    below = np.bincount(dense, weights=(x <= quantile).astype(np.float64), minlength=k)
+    counts = np.bincount(dense, minlength=k).astype(np.float64)
+    share = ratio_summary(below, counts)
+    share_se = math.sqrt(share.variance / share.n) if share.n >= 2 else math.inf
+    return quantile, woodruff_se(lambda p: np.quantile(x, p), q, share_se), k
+
+
+def compare_quantiles(
+    baseline: tuple[float, float, int], candidate: tuple[float, float, int], q: float,
+    level: float = 0.95,
+) -> QuantileComparison:
+    """Difference and ratio of two arms' quantiles from (quantile, se, units) each: normal
+    intervals, the ratio's standard error by the delta method."""
+    level = check_level(level)
+    (qa, sa, ka), (qb, sb, kb) = baseline, candidate
+    ns = (ka, kb)
+    names = (f"q{q:g}-diff-cluster-woodruff", f"q{q:g}-ratio-cluster-woodruff")
+    diff = qb - qa
+    ratio = qb / qa if qa else math.nan
+    diff_se = math.sqrt(sa * sa + sb * sb)
+    ratio_se = (abs(ratio) * math.sqrt((sa / qa) ** 2 + (sb / qb) ** 2)
+                if qa and qb and math.isfinite(ratio) else math.inf)
+    z = float(sps.norm.ppf((1 + level) / 2))
+    out = []
+    for est, se, name in ((diff, diff_se, names[0]), (ratio, ratio_se, names[1])):
+        if min(ns) < 2 or not (math.isfinite(est) and math.isfinite(se)):
+            out.append(unbounded(est, level, name, ns))
+        else:
+            out.append(Interval(est, est - z * se, est + z * se, level, name, ns))
+    return QuantileComparison(out[0], out[1], diff_se, ratio_se)
+
+
+def cluster_quantile_woodruff(
+    baseline: Sample,
+    baseline_clusters: Sample,
+    candidate: Sample,
+    candidate_clusters: Sample,
+    q: float,
+    *,
+    level: float = 0.95,
+) -> QuantileComparison:
+    """`cluster_quantile_ci` without resampling: Woodruff standard errors over units (see the
+    module docstring), normal intervals. `n` counts units."""
+    if not 0 <= q <= 1:
+        raise ValueError(f"quantile must be within [0, 1], got {q}")
+    return compare_quantiles(clustered_quantile(baseline, baseline_clusters, q),
+                             clustered_quantile(candidate, candidate_clusters, q), q, level)
+
+
 __all__ = [
     "QuantileComparison",
+    "Z95",
     "cluster_quantile_ci",
+    "cluster_quantile_woodruff",
+    "clustered_quantile",
+    "compare_quantiles",
+    "woodruff_se",
     "ratio_summary",
     "sequential_from_se",
     "summary_diff_ci",
