@@ -12,6 +12,7 @@ from rampway.events.tables import feedback_events, request_events
 from rampway.experiments import extract
 from rampway.experiments.extract import load_units
 from rampway.experiments.model import Arm
+from rampway.stats._units import clustered_quantile
 from rampway.store import Store
 
 T0 = 1_700_000_000.0
@@ -181,3 +182,41 @@ def test_more_units_than_a_chunk_arrive_whole(
     assert friendly.units == len(range(0, n, 3))
     assert control.column("refusals").sum() + friendly.column("refusals").sum() == len(
         range(0, n, 5))
+
+
+def test_the_databases_p95_and_its_standard_error_equal_the_per_request_path(
+    store: Store,
+) -> None:
+    """Quantile and Woodruff standard error computed by the database (no per-request read)
+    against `clustered_quantile` over the per-request latencies: the same numbers."""
+    rng = np.random.default_rng(8)
+    rows, n = [], 0
+    for u in range(300):
+        arm = "control" if u % 2 else "friendly"
+        offset = rng.normal(0, 0.3)
+        for _ in range(1 + int(rng.poisson(9))):
+            n += 1
+            failed = rng.random() < 0.05
+            latency = float(np.round(800 * np.exp(offset + 0.5 * rng.standard_normal()), 3))
+            rows.append(request(f"q{n}", f"user{u}", arm, float(rng.uniform(0, DAY)),
+                                latency_ms=latency, **(error() if failed else {})))
+    rows.append(request("both1", "user1", "friendly", 5.0))  # a multiple exposure: left out
+    with store.transaction() as conn:
+        conn.execute(request_events.insert(), rows)
+    got = load(store, latency=True, quantiles=(0.5, 0.95))
+    for arm in got.arms:
+        assert arm.latency.size > 1000
+        for q in (0.5, 0.95):
+            quantile, se, units = arm.quantiles[q]
+            want = clustered_quantile(arm.latency, arm.latency_units, q)
+            assert quantile == pytest.approx(want[0], rel=1e-12)
+            assert se == pytest.approx(want[1], rel=1e-9) and se > 0
+            assert units == want[2] == len(set(arm.latency_units.tolist()))
+    assert got.multiple_exposures == 1
+
+
+def test_quantiles_of_an_empty_window_are_unknown(store: Store) -> None:
+    write(store, REQUESTS, FEEDBACK)
+    got = load(store, since=T0 + 20 * DAY, until=T0 + 30 * DAY, quantiles=(0.95,))
+    quantile, se, units = got.arm("control").quantiles[0.95]
+    assert np.isnan(quantile) and se == np.inf and units == 0

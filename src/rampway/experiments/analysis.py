@@ -88,7 +88,6 @@ from rampway.stats import (
     ArmSummary,
     Interval,
     SequentialInterval,
-    cluster_quantile_woodruff,
     proportion_diff_ci,
     ratio_summary,
     relative_difference,
@@ -99,6 +98,7 @@ from rampway.stats import (
     summary_diff_ci,
     welch_ci,
 )
+from rampway.stats._units import clustered_quantile, compare_quantiles
 from rampway.store import Store
 
 Array = NDArray[np.float64]
@@ -128,12 +128,14 @@ class UnitSample:
 
     proportion, mean: `values` has one number per unit (0/1 for a proportion).
     ratio: `values` the per-unit numerators, `denominators` the per-unit denominators.
-    quantile: `values` one number per request, `clusters` its unit's label.
+    quantile: `values` one number per request, `clusters` its unit's label — or, computed by
+    the database, `quantile` = (the quantile, its standard error over units, units).
     """
 
     values: Array
     denominators: Array | None = None
     clusters: NDArray[Any] | None = None
+    quantile: tuple[float, float, int] | None = None
 
 
 def good_direction(metric: str, record: ExperimentRecord | None = None) -> Direction:
@@ -206,11 +208,14 @@ def _observed(s: UnitSample) -> int:
 
 
 def _quantile(control: UnitSample, treatment: UnitSample, q: float, alpha: float) -> _Stats:
-    def labels(s: UnitSample) -> NDArray[Any]:
-        return s.clusters if s.clusters is not None else np.arange(s.values.size)
+    def summary(s: UnitSample) -> tuple[float, float, int]:
+        if s.quantile is not None:
+            return s.quantile
+        labels = s.clusters if s.clusters is not None else np.arange(s.values.size)
+        return clustered_quantile(s.values, labels, q)
 
-    c = cluster_quantile_woodruff(control.values, labels(control), treatment.values,
-                                  labels(treatment), q, level=1 - alpha)
+    (qa, sa, ka), (qb, sb, kb) = summary(control), summary(treatment)
+    c = compare_quantiles((qa, sa, ka), (qb, sb, kb), q, level=1 - alpha)
     r = c.ratio
     relative = Interval(r.estimate - 1, r.lower - 1, r.upper - 1, r.level, r.method, r.n)
     na, nb = c.difference.n
@@ -218,8 +223,6 @@ def _quantile(control: UnitSample, treatment: UnitSample, q: float, alpha: float
     def always_valid(estimate: float, se: float) -> SequentialInterval:
         return sequential_from_se(estimate, se, na, nb, alpha=alpha, method="woodruff-se-cs")
 
-    qa = float(np.quantile(control.values, q)) if control.values.size else math.nan
-    qb = float(np.quantile(treatment.values, q)) if treatment.values.size else math.nan
     return _Stats(qa, qb, (na, nb), c.difference, relative,
                   always_valid(c.difference.estimate, c.difference_se),
                   always_valid(relative.estimate, c.ratio_se))
@@ -291,7 +294,8 @@ def _hull(valid: SequentialInterval, fixed: Interval) -> SequentialInterval:
 def unit_sample(definition: MetricDef, arm: ArmUnits, until: float) -> UnitSample:
     """The per-unit (or, for a quantile, per-request) observations of one arm."""
     if definition.kind == "quantile":
-        return UnitSample(arm.latency, clusters=arm.latency_units)
+        computed = arm.quantiles.get(definition.q or 0.5)
+        return UnitSample(arm.latency, clusters=arm.latency_units, quantile=computed)
     if definition.days is not None:  # retention: units exposed at least N days before `until`
         horizon = definition.days * m.DAY_S
         first, last = arm.column(m.FIRST_TS), arm.column(m.LAST_TS)
@@ -473,7 +477,8 @@ def analyze(
     defs = [metric_def(name) for name, _, _ in _roles(record)]
     extraction = load_units(
         store, feature=record.feature, arms=record.arms, since=record.started_at, until=until,
-        feedback=m.feedback_names(defs), latency=any(d.kind == "quantile" for d in defs),
+        feedback=m.feedback_names(defs),
+        quantiles=sorted({d.q or 0.5 for d in defs if d.kind == "quantile"}),
     )
     return evaluate(record, extraction, until=until, min_units=min_units)
 

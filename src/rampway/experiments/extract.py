@@ -18,14 +18,20 @@ One grouped query does the work in the database and returns one row per unit:
                tagged with another feature is not this experiment's.
 
 Rows are read as a plain query (PostgreSQL gives a server-side cursor no parallel plan) and
-go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit. A quantile
-metric (latency_p95) needs the per-request values as well: one more
-query reads the successful requests' latencies with their unit — the one read that grows with
-requests rather than units, made only when such a metric is asked for.
+go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit.
+
+A quantile metric (latency_p95) is computed in the database too (`quantiles=`): per arm, the
+quantile of the successful requests' latencies of singly exposed units and its Woodruff
+standard error over units (`rampway.stats.woodruff_se`) — a count, the order statistics around
+each needed position (`ORDER BY … LIMIT 2 OFFSET k`, from the nearer end) and one per-unit
+count of requests at or below the quantile. Nothing per request reaches the client.
+`latency=True` instead reads every such latency with its unit: the per-request path the tests
+check the database's numbers against.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +43,8 @@ from numpy.typing import NDArray
 from rampway.events.tables import feedback_events, request_events
 from rampway.experiments import metrics as m
 from rampway.experiments.model import Arm
+from rampway.stats import ratio_summary
+from rampway.stats._units import woodruff_se
 from rampway.store import Store
 
 Array = NDArray[np.float64]
@@ -51,8 +59,9 @@ REQUEST_COLUMNS = (m.FIRST_TS, m.LAST_TS, m.REQUESTS, m.ERRORS, m.REFUSALS, m.OK
 class ArmUnits:
     """One arm's exposed units (multiple exposures removed): aligned per-unit columns.
 
-    `latency`/`latency_units`: each successful request's latency and the label of its unit,
-    present when a quantile metric was asked for.
+    `quantiles`: q → (latency q-quantile, its Woodruff standard error over units, units),
+    computed by the database when asked for. `latency`/`latency_units`: each successful
+    request's latency and the label of its unit, when read per request (`latency=True`).
     """
 
     arm: str
@@ -60,6 +69,7 @@ class ArmUnits:
     columns: Mapping[str, Array]
     latency: Array = field(default_factory=lambda: _EMPTY)
     latency_units: NDArray[Any] = field(default_factory=lambda: _EMPTY)
+    quantiles: Mapping[float, tuple[float, float, int]] = field(default_factory=dict)
 
     @property
     def units(self) -> int:
@@ -195,6 +205,54 @@ def latency_query(
     )
 
 
+def _order_statistic(conn: sa.Connection, latencies: sa.Subquery, n: int, p: float) -> float:
+    """numpy's linear p-quantile of the `n` latencies, from the two order statistics around
+    p (n - 1), sorted from the nearer end (a p95 sorts the top 5%, not everything)."""
+    pos = p * (n - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, n - 1)
+    column = latencies.c.latency_ms
+    if lo > (n - 1) / 2:
+        query = (sa.select(column).order_by(column.desc()).limit(hi - lo + 1)
+                 .offset(n - 1 - hi))
+        values = [float(v) for v in conn.scalars(query)][::-1]
+    else:
+        query = sa.select(column).order_by(column).limit(hi - lo + 1).offset(lo)
+        values = [float(v) for v in conn.scalars(query)]
+    return values[0] + (values[-1] - values[0]) * (pos - lo)
+
+
+def _arm_quantile(conn: sa.Connection, latencies: sa.Subquery, q: float,
+                  ) -> tuple[float, float, int]:
+    """(q-quantile, Woodruff standard error over units, units) of one arm's latencies."""
+    n = int(conn.scalar(sa.select(sa.func.count()).select_from(latencies)) or 0)
+    if n == 0:
+        return math.nan, math.inf, 0
+    quantile = _order_statistic(conn, latencies, n, q)
+    c = latencies.c
+    per_unit = conn.execute(
+        sa.select(sa.func.sum(_flag(c.latency_ms <= quantile)), sa.func.count())
+        .group_by(c.unit_hash)).all()
+    below = np.asarray([r[0] for r in per_unit], dtype=np.float64)
+    counts = np.asarray([r[1] for r in per_unit], dtype=np.float64)
+    share = ratio_summary(below, counts)
+    share_se = math.sqrt(share.variance / share.n) if share.n >= 2 else math.inf
+    se = woodruff_se(lambda p: _order_statistic(conn, latencies, n, p), q, share_se)
+    return quantile, se, len(per_unit)
+
+
+def _quantiles(
+    conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float,
+    qs: Sequence[float],
+) -> dict[str, dict[float, tuple[float, float, int]]]:
+    base = latency_query(feature, arms, since, until)
+    out: dict[str, dict[float, tuple[float, float, int]]] = {}
+    for a in arms:
+        mine = base.where(request_events.c.arm == a.name).subquery("latencies")
+        out[a.name] = {q: _arm_quantile(conn, mine, q) for q in qs}
+    return out
+
+
 def _column_names(feedback: Sequence[str]) -> list[str]:
     names = list(REQUEST_COLUMNS)
     for name in feedback:
@@ -211,8 +269,10 @@ def load_units(
     until: float,
     feedback: Sequence[str] = (),
     latency: bool = False,
+    quantiles: Sequence[float] = (),
 ) -> Extraction:
-    """Per-arm, per-unit aggregates of the window `[since, until]` (epoch seconds)."""
+    """Per-arm, per-unit aggregates of the window `[since, until]` (epoch seconds), and the
+    latency `quantiles` asked for (see the module docstring)."""
     feedback = tuple(dict.fromkeys(feedback))
     names = _column_names(feedback)
     parts: dict[str, list[Array]] = {a.name: [] for a in arms}
@@ -233,12 +293,13 @@ def load_units(
             for name, kept in parts.items():
                 kept.append(values[single & (lo == name)])
         lat = _latencies(conn, feature, arms, since, until) if latency else {}
+        qs = _quantiles(conn, feature, arms, since, until, quantiles) if quantiles else {}
     out = []
     for a in arms:
         table = np.vstack([np.zeros((0, len(names))), *parts[a.name]])
         columns = {name: np.ascontiguousarray(table[:, j]) for j, name in enumerate(names)}
         values, labels = lat.get(a.name, (_EMPTY, _EMPTY))
-        out.append(ArmUnits(a.name, a.release_id, columns, values, labels))
+        out.append(ArmUnits(a.name, a.release_id, columns, values, labels, qs.get(a.name, {})))
     return Extraction(tuple(out), since, until, multiple, multiple_requests)
 
 
