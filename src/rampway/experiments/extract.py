@@ -32,6 +32,7 @@ check the database's numbers against.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -245,12 +246,31 @@ def _quantiles(
     conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float,
     qs: Sequence[float],
 ) -> dict[str, dict[float, tuple[float, float, int]]]:
-    base = latency_query(feature, arms, since, until)
-    out: dict[str, dict[float, tuple[float, float, int]]] = {}
-    for a in arms:
-        mine = base.where(request_events.c.arm == a.name).subquery("latencies")
-        out[a.name] = {q: _arm_quantile(conn, mine, q) for q in qs}
-    return out
+    """Per arm and q: (quantile, Woodruff standard error, units).
+
+    The latencies of singly exposed units are copied once into a temporary table indexed by
+    (arm, latency): the order statistics and the per-unit count then read it instead of
+    re-deriving the single exposures (a GROUP BY over the window joined back) for each of
+    their ~5 queries per arm — 1.1 s each over 100k requests on SQLite.
+    """
+    name = f"rampway_latency_{uuid.uuid4().hex[:12]}"
+    meta = sa.MetaData()
+    tmp = sa.Table(name, meta, sa.Column("arm", sa.String(100)),
+                   sa.Column("unit_hash", sa.String(64)), sa.Column("latency_ms", sa.Float),
+                   prefixes=["TEMPORARY"])
+    tmp.create(conn)
+    try:
+        conn.execute(tmp.insert().from_select(
+            ["arm", "unit_hash", "latency_ms"], latency_query(feature, arms, since, until)))
+        sa.Index(f"ix_{name}", tmp.c.arm, tmp.c.latency_ms).create(conn)
+        out: dict[str, dict[float, tuple[float, float, int]]] = {}
+        for a in arms:
+            mine = (sa.select(tmp.c.unit_hash, tmp.c.latency_ms)
+                    .where(tmp.c.arm == a.name).subquery("latencies"))
+            out[a.name] = {q: _arm_quantile(conn, mine, q) for q in qs}
+        return out
+    finally:
+        tmp.drop(conn)
 
 
 def _column_names(feedback: Sequence[str]) -> list[str]:
@@ -308,8 +328,9 @@ def _latencies(
 ) -> dict[str, tuple[Array, NDArray[Any]]]:
     values: dict[str, list[Array]] = {a.name: [_EMPTY] for a in arms}
     labels: dict[str, list[NDArray[Any]]] = {a.name: [np.zeros(0, dtype=np.str_)] for a in arms}
-    result = conn.execution_options(yield_per=CHUNK).execute(
-        latency_query(feature, arms, since, until))
+    # per statement: Connection.execution_options would leave the connection streaming
+    result = conn.execute(latency_query(feature, arms, since, until),
+                          execution_options={"yield_per": CHUNK})
     for chunk in result.partitions():
         arm = np.asarray([r[0] for r in chunk])
         unit = np.asarray([r[1] for r in chunk], dtype=np.str_)

@@ -1,0 +1,119 @@
+"""`rampway experiment analyze` over a large event log: wall time and the client's peak memory.
+
+    .venv/bin/python bench/experiment_analysis.py [--rows 100000 1000000] [--db sqlite postgres]
+
+Rows: one feature, two arms at 50%, ~20 requests per user (per-user latency and error
+propensity, so requests of a user are alike), a thumbs-up feedback on 30% of requests; the
+experiment's primary metric is feedback:thumbs_up, with conversion, latency_p95 and
+cost_per_unit as secondary metrics and error_rate + latency_p95 as guardrails. The analysis is
+`rampway.experiments.analyze` exactly as the CLI runs it. Each figure is the best of 2; peak
+memory is the process's max RSS growth during the analyses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from judge_look import database  # noqa: E402
+
+from rampway.events.tables import feedback_events, request_events  # noqa: E402
+from rampway.experiments.analysis import analyze  # noqa: E402
+from rampway.experiments.model import Arm, ExperimentRecord, Guardrail  # noqa: E402
+from rampway.store import Store  # noqa: E402
+
+FEATURE = "support-bot"
+T0 = 1_700_000_000.0
+DAY = 86_400.0
+ARMS = (Arm("control", "support-bot@c", 5000), Arm("friendly", "support-bot@t", 5000))
+
+
+def record() -> ExperimentRecord:
+    return ExperimentRecord(
+        id=1, name="tone", feature=FEATURE, status="running", arms=ARMS, coverage_bp=10_000,
+        salt="s", unit="user", primary="feedback:thumbs_up",
+        secondary=("conversion:thumbs_up", "latency_p95", "cost_per_unit"),
+        guardrails=(Guardrail("error_rate", "increase"), Guardrail("latency_p95", "increase")),
+        alpha=0.05, min_runtime_s=7 * DAY, started_at=T0, stopped_at=None,
+    )
+
+
+def fill(store: Store, rows: int, seed: int = 1) -> None:
+    rng = np.random.default_rng(seed)
+    users = max(2, rows // 20)
+    offset = rng.normal(0, 0.25, users)
+    propensity = rng.beta(0.1, 4.9, users)
+    batch = 20_000
+    for start in range(0, rows, batch):
+        n = min(batch, rows - start)
+        unit = rng.integers(users, size=n)
+        arm = unit % 2
+        failed = rng.random(n) < propensity[unit]
+        latency = 800 * np.exp(offset[unit] + 0.5 * rng.standard_normal(n))
+        ts = T0 + rng.uniform(0, 9 * DAY, n)
+        docs: list[dict[str, Any]] = [{
+            "id": f"r{start + i}", "ts": float(ts[i]), "feature": FEATURE,
+            "release_id": ARMS[arm[i]].release_id, "arm": ARMS[arm[i]].name,
+            "unit_hash": f"{int(unit[i]):064x}", "attributes": None, "source": "gateway",
+            "protocol": "openai", "stream": False, "provider": "sim", "model": "sim-large",
+            "attempts": 1, "fallback_used": False, "status": "error" if failed[i] else "ok",
+            "http_status": 502 if failed[i] else 200, "error_code": None,
+            "latency_ms": float(latency[i]), "ttft_ms": None, "input_tokens": 50,
+            "output_tokens": 120, "cached_tokens": 0, "cost_usd": 0.001, "refusal": False,
+            "finish_reason": "stop", "output_chars": 400, "prompt_text": None,
+            "response_text": None,
+        } for i in range(n)]
+        rated = rng.random(n) < 0.3
+        feedback = [{"id": f"f{start + i}", "ts": float(ts[i]) + 5, "name": "thumbs_up",
+                     "value": float(rng.random() < 0.6 + 0.05 * arm[i]),
+                     "request_id": f"r{start + i}", "unit_hash": None, "feature": FEATURE,
+                     "attributes": None} for i in np.flatnonzero(rated)]
+        with store.transaction() as conn:
+            conn.execute(request_events.insert(), docs)
+            conn.execute(feedback_events.insert(), feedback)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",
+                        default=["sqlite", "postgres"])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = []
+    for kind in args.db:
+        for rows in args.rows:
+            with database(kind) as url, Store.open(url) as store:
+                fill(store, rows)
+                if kind == "postgres":
+                    with store.transaction() as conn:
+                        conn.exec_driver_sql("ANALYZE")
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                times = []
+                for _ in range(2):
+                    t = time.perf_counter()
+                    report = analyze(store, record(), now=T0 + 10 * DAY)
+                    times.append(time.perf_counter() - t)
+                grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+            entry = {"db": kind, "rows": rows, "seconds": round(min(times), 2),
+                     "peak_rss_growth_mb": round(grown / 1024, 1),
+                     "decision": str(report.decision)}
+            results.append(entry)
+            if not args.json:
+                print(f"{kind:<9} {rows:>10,} rows: analyze {entry['seconds']:.2f} s, "
+                      f"peak RSS growth {entry['peak_rss_growth_mb']} MB", flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
