@@ -126,8 +126,15 @@ async def test_runtime_with_rollout_interval_runs_the_controller(proj: Proj, sto
     assert Runtime.from_project(proj.project, store=store).rollouts is None  # off by default
 
 
+class _Lease:
+    released = False
+
+    def release(self) -> None:
+        self.released = True
+
+
 class _Controller:
-    """Stands in for `Controller` (the loop only uses `tick` and `interval`)."""
+    """Stands in for `Controller` (the loop only uses `look`, `lease` and `interval`)."""
 
     interval = 0.01
 
@@ -135,6 +142,10 @@ class _Controller:
         self.ticks = 0
         self.inside = threading.Event()
         self.release = threading.Event()
+        self.lease = _Lease()
+
+    def look(self) -> list[RolloutRecord]:
+        return self.tick()
 
     def tick(self) -> list[RolloutRecord]:
         self.ticks += 1
@@ -160,6 +171,7 @@ def test_loop_survives_failing_looks_and_stop_waits_for_the_look_in_progress() -
     stopper.join(5)
     assert not stopper.is_alive() and not loop.running
     assert controller.ticks == 3 and loop.looks == 3
+    assert controller.lease.released  # another process's controller may take over
 
 
 def test_bad_rollouts_section_is_refused_when_the_runtime_is_built(tmp_path: Path) -> None:

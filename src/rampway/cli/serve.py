@@ -37,7 +37,9 @@ SERVE_HELP = (
     "The rollout controller runs inside the server (one per `rampway serve`, whatever the "
     "number of workers) and judges active rollouts every rollouts.interval seconds (default "
     "60); --no-controller leaves that to `rampway controller` or another server. Any number "
-    "of controllers may share a database: each transition happens exactly once.\n\n"
+    "of controllers may share a database: one of them (the holder of a lease the database "
+    "keeps) does the looking, the others take over if it stops, and each transition happens "
+    "exactly once.\n\n"
     "--port 0 picks a free port; the address is printed on stderr once the socket is bound."
 )
 

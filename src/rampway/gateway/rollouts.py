@@ -10,8 +10,10 @@ be closed under a look still writing. With a thread and an event, `stop` returns
 loop has left `tick`. The same loop also runs in `rampway serve --workers N`'s supervisor, which
 has no event loop.
 
-Several loops (processes, hosts) on one database are safe: each transition is a
-compare-and-swap, written and announced by exactly one of them (`rampway.rollout.repo`).
+Several loops (processes, hosts) on one database look one at a time: only the holder of the
+fleet's controller lease looks (`rampway.rollout.lease`), so N gateways do not make N looks per
+interval; the others stand by and take over when it goes away. Each transition is a
+compare-and-swap anyway, written and announced by exactly one process (`rampway.rollout.repo`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class RolloutLoop:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.looks = 0  # completed looks, for tests and /readyz-style introspection
+        self.standing_by = 0  # turns skipped: another process's controller held the lease
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -49,13 +52,16 @@ class RolloutLoop:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop looking; a look in progress completes first (bounded by `timeout`)."""
+        """Stop looking; a look in progress completes first (bounded by `timeout`); the fleet
+        lease is given up, so another process's controller takes over."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("rollout controller still busy after %gs; leaving it", timeout)
+                return
+        self.controller.lease.release()
 
     def _run(self) -> None:
         delay = 0.0  # the first look right away: a due transition should not wait a minute
@@ -64,9 +70,13 @@ class RolloutLoop:
             delay = self.controller.interval
 
     def look(self) -> None:
-        """One tick. A failure is logged and retried next time, never fatal to the gateway."""
+        """One tick, if this process holds the fleet's controller lease (otherwise another
+        process looks: `standing_by` counts those turns). A failure is logged and retried
+        next time, never fatal to the gateway."""
         try:
-            self.controller.tick()
+            if self.controller.look() is None:
+                self.standing_by += 1
+                return
         except RampwayError as exc:
             log.warning("rollout controller look failed, retrying in %gs: %s",
                         self.controller.interval, exc)

@@ -12,7 +12,9 @@ The rollout controller (on unless `controller=False`) runs in exactly one proces
 the worker itself when there is one (its lifespan starts and stops it, `$RAMPWAY_CONTROLLER_
 INTERVAL` tells it to), the supervisor when there are several — so workers stay free of the
 judge's numpy/scipy, and N workers do not make N looks per interval. More `rampway serve`
-processes on one database each run one; transitions stay exactly-once (compare-and-swap).
+processes on one database each run one, but only the holder of the fleet's controller lease
+looks (`rampway.rollout.lease`: an advisory lock on PostgreSQL, a file lock on SQLite); the
+others stand by and take over if it stops. Transitions stay exactly-once (compare-and-swap).
 """
 
 from __future__ import annotations

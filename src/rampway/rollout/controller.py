@@ -53,6 +53,7 @@ from rampway.rollout._judge import (
     judge_totals,
 )
 from rampway.rollout.gating import GateNeed, require_gate
+from rampway.rollout.lease import FleetLease
 from rampway.rollout.notify import Notice, Notifier
 from rampway.rollout.plan import Plan
 from rampway.rollout.repo import RolloutRecord, utc
@@ -96,6 +97,7 @@ class Controller:
         self.interval = interval
         self.project_root = project_root
         self.lost_races = 0  # transitions another process wrote first (CAS lost)
+        self.lease = FleetLease(store.engine)  # one controller looks for the whole fleet
 
     def now(self) -> datetime:
         return utc(self.clock())
@@ -205,6 +207,13 @@ class Controller:
         srm = judge_srm(look.units["baseline"], look.units["candidate"],
                         rollout.weight_bp, plan.srm, decisive=decisive)
         return aggregate(results, srm)
+
+    def look(self) -> list[RolloutRecord] | None:
+        """`tick` if this controller holds the fleet's lease (`rampway.rollout.lease`); None
+        when another controller does the looking. What the loops call."""
+        if not self.lease.hold():
+            return None
+        return self.tick()
 
     def tick(self) -> list[RolloutRecord]:
         """One look at every active rollout; returns the rollouts this process moved."""
@@ -353,13 +362,17 @@ class Controller:
     # -- running ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Look every `interval` seconds until cancelled. Errors are logged, never fatal."""
-        while True:
-            try:
-                await asyncio.to_thread(self.tick)
-            except RampwayError as exc:
-                log.warning("controller tick failed: %s", exc)
-            await asyncio.sleep(self.interval)
+        """Look every `interval` seconds (while holding the fleet's lease) until cancelled.
+        Errors are logged, never fatal; the lease is given up on the way out."""
+        try:
+            while True:
+                try:
+                    await asyncio.to_thread(self.look)
+                except RampwayError as exc:
+                    log.warning("controller tick failed: %s", exc)
+                await asyncio.sleep(self.interval)
+        finally:
+            self.lease.release()
 
 
 __all__ = ["CONTROLLER_ACTOR", "Clock", "Controller", "StartCheck"]

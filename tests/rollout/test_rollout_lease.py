@@ -1,0 +1,82 @@
+"""One controller looks for the fleet: the lease is held by one controller per database at a
+time, on SQLite (a file lock) and PostgreSQL (an advisory lock), and passes on when its
+holder lets go or dies."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rampway.rollout import Controller
+from rampway.rollout.lease import FleetLease
+from rampway.store import Store
+
+
+def test_one_holder_at_a_time_and_it_passes_on(db_url: str, store: Store) -> None:
+    with Store.open(db_url) as other:
+        first, second = FleetLease(store.engine), FleetLease(other.engine)
+        assert first.hold() and first.held
+        assert first.hold()  # keeping it is idempotent
+        assert not second.hold() and not second.held
+        first.release()
+        assert second.hold()
+        assert not first.hold()
+        second.release()
+
+
+def test_the_lease_of_a_killed_process_is_taken_over(db_url: str, store: Store) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from rampway.rollout.lease import FleetLease
+            from rampway.store import Store
+            store = Store.open({db_url!r})
+            lease = FleetLease(store.engine)
+            assert lease.hold()
+            print("held", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        lease = FleetLease(store.engine)
+        assert not lease.hold()
+        holder.kill()
+        holder.wait(10)
+        for _ in range(50):  # PostgreSQL notices the dead session a moment later
+            if lease.hold():
+                break
+            asyncio.run(asyncio.sleep(0.1))
+        assert lease.held
+        lease.release()
+    finally:
+        holder.kill()
+
+
+class CountingController(Controller):
+    looks_done = 0
+
+    def tick(self) -> list:  # type: ignore[type-arg]
+        self.looks_done += 1
+        return []
+
+
+async def test_two_controller_loops_on_one_database_look_one_at_a_time(
+    db_url: str, store: Store,
+) -> None:
+    with Store.open(db_url) as other:
+        a = CountingController(store, interval=0.05)
+        b = CountingController(other, interval=0.05)
+        tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+        await asyncio.sleep(0.6)
+        tasks[0].cancel()  # the holder stops: the other takes over
+        await asyncio.sleep(0.6)
+        tasks[1].cancel()
+        for task in tasks:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    assert a.looks_done > 3 and b.looks_done > 3, (a.looks_done, b.looks_done)
+    assert a.looks_done + b.looks_done < 2 * 0.6 / 0.05 + 6  # not both at once
