@@ -7,6 +7,7 @@ are programming errors (ValueError).
 
     paired_t_ci(baseline, candidate)             per-case mean difference, Student t
     paired_bootstrap_ci(baseline, candidate)     same, bootstrap (BCa or percentile)
+    heavy_tailed_t_ci(diffs)                     mean, t with kurtosis-adjusted df
     quantile_diff_ci(a, b, 0.95, ratio=True)     p95 latency ratio, bootstrap
     welch_ci(a, b)                               two-sample mean difference
     proportion_diff_ci(sa, na, sb, nb)           rate difference (Newcombe or Wald)
@@ -24,6 +25,7 @@ from rampway.stats._classic import (
     welch_ci,
     wilson_interval,
 )
+from rampway.stats._heavy_t import heavy_tailed_t_ci, kurtosis_df
 from rampway.stats._relative import (
     relative_difference,
     relative_variance,
@@ -57,6 +59,8 @@ __all__ = [
     "bootstrap_ci",
     "cluster_quantile_ci",
     "cs_halfwidth",
+    "heavy_tailed_t_ci",
+    "kurtosis_df",
     "mixture_variance",
     "paired_bootstrap_ci",
     "paired_t_ci",
