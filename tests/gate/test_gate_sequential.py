@@ -13,8 +13,10 @@ from rampway.gate.sequential import Look, Spend, advice, look_confidence, over_b
 
 def test_repeats_double_once_the_suite_is_used_up() -> None:
     looks = plan_looks(37, 3, Sequential())
-    assert [(look.cases, look.repeats) for look in looks] == [(37, 3), (37, 6), (37, 12), (37, 24)]
-    assert [look.index for look in looks] == [1, 2, 3, 4]
+    assert [(look.cases, look.repeats) for look in looks] == [
+        (37, 3), (37, 6), (37, 12), (37, 24), (37, 48)
+    ]
+    assert [look.index for look in looks] == [1, 2, 3, 4, 5]
 
 
 def test_cases_double_first_when_the_suite_is_larger_than_the_first_sample() -> None:
@@ -80,3 +82,19 @@ def test_a_change_near_but_off_the_margin_gets_a_bounded_estimate() -> None:
     assert decision.more_cases == 125
     assert advice(decision, dict(data.axes), 600) .startswith("≈ 1350 answers")
     assert math.isfinite(float(decision.more_cases))
+
+
+def test_a_case_sample_takes_critical_cases_first_and_only_grows() -> None:
+    from gate_helpers import EXAMPLE
+
+    from rampway.evals.suite import require_suite
+    from rampway.gate.run import sample_cases
+
+    suite = require_suite(EXAMPLE, "support-bot")
+    critical = {c.id for c in suite.cases if c.critical}
+    small, larger = sample_cases(suite, 10), sample_cases(suite, 20)
+    assert len(small.cases) == 10 and len(larger.cases) == 20
+    assert critical <= {c.id for c in small.cases}
+    assert {c.id for c in small.cases} <= {c.id for c in larger.cases}
+    assert len({suite.digest, small.digest, larger.digest}) == 3 and len(small.digest) == 64
+    assert sample_cases(suite, len(suite.cases)) is suite

@@ -15,9 +15,9 @@
         allow: {quality: {max_drop: 3}}
     max_new_critical_failures: 0
     sequential:               # looks at growing samples until every rule is decided
-      looks: 4                # planned looks; each look's CIs are at 1 - (1 - confidence) / looks
+      looks: 5                # planned looks; each look's CIs are at 1 - (1 - confidence) / looks
       first_cases: 200        # first look on this many cases (default: the whole suite)
-      budget: {calls: 4000, usd: 20, minutes: 30}
+      budget: {calls: 10000, usd: 20, minutes: 30}   # new calls, both releases together
 
 One decision rule, shared with the rollout judge: a rule PASSES when its interval excludes
 harm beyond the margin, FAILS when the interval lies wholly in harm beyond the margin, and is
@@ -130,7 +130,7 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    calls: int = Field(default=4000, ge=1)
+    calls: int = Field(default=10_000, ge=1)
     usd: float | None = Field(default=20.0, gt=0)
     minutes: float | None = Field(default=30.0, gt=0)
 
@@ -140,7 +140,7 @@ class Sequential(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    looks: int = Field(default=4, ge=1, le=12)
+    looks: int = Field(default=5, ge=1, le=12)
     first_cases: int | None = Field(default=None, ge=1)
     budget: Budget = Field(default_factory=Budget)
 
@@ -167,8 +167,14 @@ class Policy(BaseModel):
 
 
 def default_policy(quality_metrics: Sequence[str]) -> Policy:
-    """Quality may not drop > 1 pt; cost may not rise > 5 %; chat p95 latency not > 10 %."""
-    rules = {m: Rule(max_drop=1.0) for m in quality_metrics}
+    """Quality may not drop > 2 pts; cost may not rise > 5 %; chat p95 latency not > 10 %.
+
+    Why 2 points and not 1: on a 100-case suite with 10% flaky cases, a behaviour-identical
+    release passes a 1-point margin in only 46% of synthetic runs even after 5 looks (up to 48
+    repeats, 9,600 answers) — 1 point is one case in 100, below what such a suite resolves —
+    and a 2-point margin in 97%, while a drop of exactly 2 points passes 1.0% (≤ 2.5%).
+    """
+    rules = {m: Rule(max_drop=2.0) for m in quality_metrics}
     rules[COST] = Rule(max_increase=5.0)
     rules[LATENCY_P95] = Rule(max_increase=10.0, traffic_classes=["chat"])
     return Policy(rules=rules)

@@ -123,9 +123,26 @@ async def gate_feature(
     looks = plan_looks(len(suite.cases), repeats, policy.sequential)
     if len(suite.cases) < policy.min_cases:
         looks = looks[:1]  # more repeats cannot make up for cases the suite does not have
-    level = look_confidence(policy.confidence, len(looks))
     offset = INDEPENDENT_OFFSET if cand.digest == base.digest else 0
-    pair = (base, cand, offset)
+    data, decision, summary = await _look_until_decided(
+        ctx, suite, (base, cand, offset), opts, looks, policy
+    )
+    report = GateReport(data=data, policy=policy, decision=decision, policy_source=source,
+                        suite_digest=suite.digest, sequential=summary)
+    record_gate(ctx.store, report, actor=ctx.actor)
+    return report
+
+
+async def _look_until_decided(
+    ctx: GateContext,
+    suite: Suite,
+    pair: tuple[Release, Release, int],
+    opts: RunOptions,
+    looks: tuple[Look, ...],
+    policy: Policy,
+) -> tuple[GateInput, Decision, SequentialSummary]:
+    """Look after look until PASS/FAIL, the last planned look, or the budget's end."""
+    level = look_confidence(policy.confidence, len(looks))
     spent, records = Spend(), []
     stopped = "looks used up"
     for i, look in enumerate(looks):
@@ -137,18 +154,14 @@ async def gate_feature(
         if decision.verdict is not Verdict.INCONCLUSIVE:
             stopped = "decided"
             break
-        following = looks[i + 1] if i + 1 < len(looks) else None
-        reason = None if following is None else over_budget(policy.sequential, spent, look,
-                                                             following)
-        if reason is not None:
-            stopped = f"budget: the next look would overrun the {reason}"
+        following = looks[i + 1 : i + 2]
+        overrun = over_budget(policy.sequential, spent, look, following[0]) if following else None
+        if overrun is not None:
+            stopped = f"budget: the next look would overrun the {overrun}"
             break
     summary = SequentialSummary(len(looks), tuple(records), stopped, spent,
                                 advice(decision, dict(data.axes), records[-1].evaluations))
-    report = GateReport(data=data, policy=policy, decision=decision, policy_source=source,
-                        suite_digest=suite.digest, sequential=summary)
-    record_gate(ctx.store, report, actor=ctx.actor)
-    return report
+    return data, decision, summary
 
 
 async def _look(

@@ -5,8 +5,8 @@ too small for the margin, and users learn to skip it. The comparison is paired b
 gate can instead *look* at a small sample and grow it only while some rule is undecided:
 
     looks = plan_looks(n_cases=37, repeats=3, settings=policy.sequential)
-    # (Look(1, 37, 3), Look(2, 37, 6), Look(3, 37, 12), Look(4, 37, 24))
-    level = look_confidence(0.95, len(looks))            # 0.9875 at each of 4 looks
+    # (Look(1, 37, 3), Look(2, 37, 6), Look(3, 37, 12), Look(4, 37, 24), Look(5, 37, 48))
+    level = look_confidence(0.95, len(looks))            # 0.99 at each of 5 looks
 
 Cases double first (while the suite has more than the first sample), then repeats double, so
 each look halves the variance of a behaviour-identical comparison. The number of looks K is
@@ -16,7 +16,8 @@ them), and every look's intervals are at level 1 - α/K: by the union bound, the
 group-sequential design with Bonferroni spending. Why not an asymptotic confidence sequence
 (`rampway.stats.cs_halfwidth`) as the rollout judge uses: it is valid for unboundedly many
 looks, which the gate never takes, and at the gate's 20-400 cases its CLT premise is weak
-while its width at the first look is ~1.5× a 1 - α/4 interval's.
+while its half-width at a 37-case first look is 1.2× a 1 - α/5 interval's when tuned to
+that look, 3× at its default tuning (5,000 units).
 
 Stopping: as soon as the decision is PASS or FAIL, when the planned looks are used up, or when
 the next look would overrun the budget (calls, dollars, minutes; extrapolated from this
