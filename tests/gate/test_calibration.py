@@ -15,6 +15,7 @@ from synthetic import case_population, synthetic_run
 
 from rampway.gate import _intervals
 from rampway.gate.compare import compare
+from rampway.gate.model import Verdict
 
 RUNS = 1_000
 
@@ -64,3 +65,33 @@ def test_the_comparison_decides_on_the_cautious_interval() -> None:
     bca = _intervals.paired_mean_bootstrap(diffs, 0.95)
     assert quality.bootstrap.low <= bca.low and quality.bootstrap.high >= bca.high
     assert quality.t is not None and quality.bootstrap.low <= quality.t.low
+
+
+@pytest.mark.slow
+def test_the_sequential_gate_passes_a_drop_on_the_default_margin_at_most_2_5_percent() -> None:
+    """The whole procedure: up to 5 looks (3 → 48 repeats) at 99% each, stopping when decided.
+
+    The default policy's 2-point margin, a drop of exactly 2 points spread over the cases that
+    can fail; PASS at any look counts against it.
+    """
+    from rampway.gate.policy import Rule, Sequential, rule_verdict
+    from rampway.gate.sequential import look_confidence, plan_looks
+
+    p, _, _ = case_population(np.random.default_rng(0), 100)
+    worse = p.copy()
+    hit = p > 0
+    worse[hit] = p[hit] - 0.02 * p.size / hit.sum()
+    looks = plan_looks(p.size, 3, Sequential())
+    level, margin = look_confidence(0.95, len(looks)), Rule(max_drop=2.0).margin
+    runs, passed = 400, 0
+    for seed in range(runs):
+        rng = np.random.default_rng(20_000 + seed)
+        base = rng.random((p.size, looks[-1].repeats)) < p[:, None]
+        cand = rng.random((p.size, looks[-1].repeats)) < worse[:, None]
+        for look in looks:
+            diffs = (cand[:, : look.repeats].mean(1) - base[:, : look.repeats].mean(1)) * 100
+            verdict = rule_verdict(_intervals.cautious_mean(diffs, level), margin, True)
+            if verdict is not Verdict.INCONCLUSIVE:
+                break
+        passed += verdict is Verdict.PASS
+    assert passed <= runs * 0.025, f"{passed} of {runs} passed"
