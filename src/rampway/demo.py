@@ -96,7 +96,8 @@ def gate_chapter(project: Path) -> None:
     )
     run(["gate", "support-bot", "--candidate", "releases/support-bot",
          "--baseline", "history/support-bot/v1", "--sim-inprocess"], project, expect=1)
-    console.print("exit code 1: quality rose, but cost and chat latency broke the policy.")
+    console.print("exit code 1: quality rose, but cost and chat latency broke the policy "
+                  "(decided at the first look: the gate adds repeats only while undecided).")
 
 
 def free_port() -> int:
@@ -322,22 +323,19 @@ def watch_rollout(project: Path, until: float) -> str:
 
 
 def start_gated(project: Path, candidate: str, reason: str) -> None:
-    """Gate the candidate against production, then start its rollout from that gate."""
-    out = run(["gate", "support-bot", "--candidate", candidate, "--baseline", "production",
-               "--sim-inprocess", "--repeats", "20", "--json"], project, expect=None, quiet=True)
-    try:
-        verdict = str(json.loads(out)["verdict"])
-    except (ValueError, KeyError):
-        verdict = "error"
+    """Gate the candidate against production, then start its rollout from that gate.
+
+    The gate looks at growing samples until it decides (policies/support-bot.yaml), so a
+    harmless change passes here on every run; a gate that does not pass stops the demo.
+    """
     console.print(f"[bold cyan]$ rampway gate support-bot --candidate {candidate} "
-                  f"--baseline production --repeats 20[/]  → {verdict}")
-    args = ["rollout", "start", "support-bot", "--candidate", candidate,
-            "--plan", "rollouts/fast.yaml", "--reason", reason]
-    if verdict != "pass":
-        # Latencies of an eval run wobble on a busy machine; the demo goes on regardless.
-        args[-1] = f"{reason} (demo: the gate said {verdict} on this machine)"
-        args.append("--skip-gate")
-    run(args, project)
+                  "--baseline production --sim-inprocess[/]")
+    out = run(["gate", "support-bot", "--candidate", candidate, "--baseline", "production",
+               "--sim-inprocess", "--concurrency", "64", "--json"], project, quiet=True)
+    looks = [line for line in out.splitlines() if line.startswith("support-bot: ")]
+    console.print("  " + (looks[-1] if looks else "support-bot: PASS"), markup=False)
+    run(["rollout", "start", "support-bot", "--candidate", candidate,
+         "--plan", "rollouts/fast.yaml", "--reason", reason], project)
 
 
 def rollout_chapter(project: Path) -> None:

@@ -99,3 +99,31 @@ def test_zero_weight_arm_owns_no_bucket() -> None:
     alloc = Allocation("s", [("off", 0), ("on", 10_000)])
     assert alloc.ranges() == [("on", 0, 10_000)]
     assert {alloc.assign(f"u{i}") for i in range(500)} == {"on"}
+
+
+GROWTHBOOK_LAYOUTS = [
+    ([5_000, 5_000], 3),
+    ([2_500, 2_500, 5_000], 5_000),
+    ([3_333, 3_333, 3_334], 4_999),
+    ([1, 9_999], 7_777),
+    ([137, 4_863, 5_000], 9_001),
+    ([1_000, 2_000, 7_000], 3_333),
+    ([9_000, 1_000], 10_000),
+    ([1_000, 2_000, 7_000], 10_000),  # 0.1 + 0.2 > 0.3 in floats: bucket 3000 is v1's
+]
+
+
+@pytest.mark.parametrize(("weights", "coverage"), GROWTHBOOK_LAYOUTS)
+def test_coverage_slots_put_every_bucket_where_growthbook_does(
+    weights: list[int], coverage: int
+) -> None:
+    """Same arm as growthbook's getBucketRanges + chooseVariation for all 10,000 buckets."""
+    from growthbook.core import chooseVariation, getBucketRanges
+
+    alloc = Allocation("gb", [(f"v{i}", w) for i, w in enumerate(weights)], coverage)
+    ranges = getBucketRanges(len(weights), coverage / 10_000, [w / 10_000 for w in weights])
+    ours = [alloc.arm_of_bucket(n) for n in range(10_000)]
+    theirs = [chooseVariation(n / 10_000, ranges) for n in range(10_000)]
+    names = [None if i < 0 else f"v{i}" for i in theirs]
+    differ = [n for n in range(10_000) if ours[n] != names[n]]
+    assert differ == []

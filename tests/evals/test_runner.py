@@ -103,6 +103,24 @@ async def test_rerun_of_unchanged_release_makes_no_calls(store: Store, tmp_path:
     assert run2.run_id != run1.run_id and run2.complete
 
 
+async def test_an_independent_sample_of_the_same_release_makes_its_own_calls(
+    store: Store, tmp_path: Path
+) -> None:
+    """A cached answer never stands in for a repeat: repeat_offset means new seeds, new calls."""
+    suite, release = project(tmp_path)
+    first = Scripted()
+    await EvalRunner(first, EvalStore(store)).run(
+        suite, release, RunOptions(repeats=2)  # type: ignore[arg-type]
+    )
+    second = Scripted()
+    run = await EvalRunner(second, EvalStore(store)).run(
+        suite, release, RunOptions(repeats=2, repeat_offset=1_000)  # type: ignore[arg-type]
+    )
+    assert len(second.calls) == 8 and not any(r.cached for r in run.results)
+    assert sorted({c.seed for c in second.calls}) == [1_000, 1_001]
+    assert sorted({r.repeat for r in run.results}) == [0, 1] and run.complete
+
+
 async def test_interrupted_run_resumes_and_is_complete_only_at_the_end(
     store: Store, tmp_path: Path
 ) -> None:

@@ -178,3 +178,26 @@ def test_changed_since_gates_only_changed_features(project: Path) -> None:
     assert result.exit_code == 1, result.output
     document = json.loads(result.stdout)
     assert document["feature"] == "support-bot" and document["verdict"] == "fail"
+
+
+def test_reports_say_how_many_looks_and_calls_the_decision_took(project: Path) -> None:
+    """Baseline vs itself: the candidate makes its own calls, none from the baseline's cache."""
+    same = ("gate", "support-bot", "-c", "releases/support-bot", "-b", "releases/support-bot")
+    as_json = invoke(*same, "--json")
+    assert as_json.exit_code == 0, as_json.output
+    looks = json.loads(as_json.stdout)["sequential"]
+    assert looks["stopped"] == "decided" and looks["looks"][-1]["verdict"] == "pass"
+    assert looks["new_calls"] == looks["evaluations"] == looks["looks"][-1]["evaluations"]
+    assert as_json.stderr.startswith("support-bot: PASS — decided at look ")
+    assert f"{looks['new_calls']} new calls" in as_json.stderr
+
+    # The same gate again: both samples are cached (the candidate's under its own seeds), so it
+    # reproduces the decision for free.
+    again = invoke(*same, "-f", "junit", "--out", "gate.xml")
+    suite = ET.fromstring((project / "gate.xml").read_text()).find("testsuite")
+    assert again.exit_code == 0 and suite is not None
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["calls"] == "0" and props["answers_compared"] == str(looks["evaluations"])
+
+    md = invoke(*same)
+    assert "Looks: decided at look" in md.stdout and "new calls" in md.stdout

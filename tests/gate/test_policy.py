@@ -45,8 +45,8 @@ def test_gate_input_round_trips_through_json() -> None:
 
 def test_default_policy_guards_every_quality_metric_cost_and_chat_latency() -> None:
     policy = default_policy(["quality", "accuracy"])
-    assert policy.rules["quality"].max_drop == 1
-    assert policy.rules["accuracy"].max_drop == 1
+    assert policy.rules["quality"].max_drop == 2
+    assert policy.rules["accuracy"].max_drop == 2
     assert policy.rules["cost"].max_increase == 5
     assert policy.rules["latency_p95"].traffic_classes == ["chat"]
 

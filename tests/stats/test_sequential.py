@@ -135,7 +135,8 @@ def test_relative_difference_values_and_zero_baseline() -> None:
     base, cand = ArmSummary(100, 2.0, 1.0), ArmSummary(100, 2.5, 1.0)
     ci = relative_difference(base, cand)
     se = math.sqrt(1.0 / (100 * 4) + 6.25 * 1.0 / (100 * 16))
-    assert (ci.estimate, ci.upper - ci.estimate) == pytest.approx((0.25, 1.959964 * se))
+    t = 1.972017  # Welch t, df = (0.01 + 0.01)^2 / (2 * 0.01^2 / 99) = 198
+    assert (ci.estimate, ci.upper - ci.estimate) == pytest.approx((0.25, t * se))
     assert not relative_difference(ArmSummary(100, 0.0, 1.0), cand).informative
     seq = sequential_relative_difference(base, cand)
     assert seq.lower < ci.lower and seq.upper > ci.upper and seq.estimate == pytest.approx(0.25)

@@ -16,6 +16,8 @@ EXPECTED = {
     "SequentialInterval",
     "bootstrap_ci",
     "cs_halfwidth",
+    "heavy_tailed_t_ci",
+    "kurtosis_df",
     "mixture_variance",
     "paired_bootstrap_ci",
     "paired_t_ci",

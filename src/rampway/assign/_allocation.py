@@ -1,12 +1,14 @@
 """Allocations: how a salt's 10,000 buckets are split among named arms.
 
 Layout (what makes assignment sticky): arms take consecutive slots from bucket 0 in the order
-listed, arm `i` owning `[S_i, S_i + w_i)` where `S_i` is the sum of the weights before it. With a
-`coverage` below 100%, arm `i` only uses the first `floor(w_i * coverage / 10000)` buckets of its
-slot (GrowthBook's experiment layout). Buckets owned by no arm — the remainder past the sum of
-the weights, or the unused tail of each slot — are "not in the allocation": `assign` returns
-`None` and the caller serves its default (the baseline, or the next flag rule) and records no
-exposure.
+listed, arm `i` owning `[S_i, S_i + w_i)` where `S_i` is the sum of the weights before it. With
+a `coverage` below 100%, arm `i` uses the buckets `n` of its slot with `n < S_i + w_i * coverage
+/ 10000`, i.e. the first `ceil(w_i * coverage / 10000)` — GrowthBook's `getBucketRanges` layout
+(`[start, start + coverage * weight)` compared with `bucket / 10000`, in floating point like the
+SDKs), so a unit lands in the same arm under rampway and any GrowthBook SDK. Buckets owned by no
+arm — the remainder past the sum of the weights, or the unused tail of each slot — are "not in
+the allocation": `assign` returns `None` and the caller serves its default (the baseline, or the
+next flag rule) and records no exposure.
 
 Two changes are sticky by construction:
 
@@ -25,6 +27,7 @@ features and experiments must use different salts: buckets under two salts are i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -110,12 +113,32 @@ def _validate(salt: str, arms: tuple[tuple[str, int], ...], coverage_bp: int) ->
 def _layout(
     arms: tuple[tuple[str, int], ...], coverage_bp: int
 ) -> tuple[tuple[int, int, str], ...]:
-    """`(start, end, arm)` per arm with a non-empty range, in bucket order."""
+    """`(start, end, arm)` per arm with a non-empty range, in bucket order.
+
+    Computed exactly as GrowthBook's `getBucketRanges` does, in floating point (`start` the
+    running float sum of the weights, `end = start + coverage * weight`), then read back as
+    the integer buckets `n` with `start <= n / 10000 < end`: exact integer arithmetic would
+    differ at a few slot edges (0.1 + 0.2 > 0.3), and there the same hash must still get
+    the same arm as in any GrowthBook SDK.
+    """
+    coverage = coverage_bp / BUCKETS
     bounds: list[tuple[int, int, str]] = []
-    slot_start = 0
+    cumulative = 0.0
     for name, weight in arms:
-        used = weight * coverage_bp // BUCKETS
-        if used:
-            bounds.append((slot_start, slot_start + used, name))
-        slot_start += weight
+        share = weight / BUCKETS
+        start = cumulative
+        cumulative += share
+        low, high = _first_bucket_at(start), _first_bucket_at(start + coverage * share)
+        if high > low:
+            bounds.append((low, high, name))
     return tuple(bounds)
+
+
+def _first_bucket_at(x: float) -> int:
+    """The smallest bucket n in [0, 10000] with n / 10000 >= x (GrowthBook's float compare)."""
+    n = min(max(math.ceil(x * BUCKETS), 0), BUCKETS)
+    while n > 0 and (n - 1) / BUCKETS >= x:
+        n -= 1
+    while n < BUCKETS and n / BUCKETS < x:
+        n += 1
+    return n

@@ -4,9 +4,12 @@
     rampway gate --changed-since origin/main --format md --out gate.md
     rampway gate support-bot --candidate HEAD --json        # same as --format json
 
-Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage or configuration error — whatever the
-output format. Every finished comparison is recorded in the store (with $RAMPWAY_ACTOR / git
-user as actor); `rampway rollout start` requires a recorded pass against its baseline.
+Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage or configuration error — whatever the output
+format. The gate looks at growing samples until it can decide (the policy's `sequential:` block
+sets the looks and the budget); stderr gets one line per feature saying how many looks and new
+calls the decision took, whatever the output format. Every finished comparison is recorded in
+the store (with $RAMPWAY_ACTOR / git user as actor); `rampway rollout start` requires a recorded
+pass against its baseline.
 """
 
 from __future__ import annotations
@@ -88,6 +91,13 @@ def gate_command(
             )
     finally:
         store.close()
+    for report in reports:
+        if report.sequential is not None:
+            err_console.print(
+                f"{report.data.feature}: {report.decision.verdict.value.upper()} — "
+                f"{report.sequential.describe()}",
+                markup=False,
+            )
     verdict = Verdict.worst([r.decision.verdict for r in reports]) if reports else Verdict.PASS
     text = render(reports, fmt) if reports else _nothing(fmt)
     if out is not None:

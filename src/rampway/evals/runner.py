@@ -13,7 +13,10 @@ Why it is shaped like this:
 - Results are written in batches as they finish; the run is marked complete only when every
   (case, repeat) has a result, so an interrupted run resumes where it stopped.
 - Repeat r is sent with seed = (release seed or 0) + r: deterministic per repeat, different
-  across repeats.
+  across repeats. `RunOptions.repeat_offset` shifts both the seed and the cache key: a second,
+  independent sample of the *same* release (the gate's candidate when it equals the baseline)
+  then makes its own calls instead of reading the first sample's answers back from the cache —
+  a cached answer is never a repeat.
 - Latency is the one the provider reports for the call (every adapter measures its own request;
   the in-process sim reports its simulated server time, 0 when it runs instantly), not a clock
   around `complete`: on a loaded CI machine that clock also measures this process's queueing
@@ -67,6 +70,7 @@ Complete = Callable[[ChatRequest, Sequence[Target]], Awaitable[RoutedResponse]]
 class RunOptions:
     repeats: int | None = None
     concurrency: int = 16
+    repeat_offset: int = 0  # ≠ 0: an independent sample (own seeds, own cache keys, no resume)
     rate_limit_retries: int = 8
     flush_every: int = 200
     flush_interval_s: float = 0.5
@@ -228,6 +232,7 @@ class _Job:
     case: Case
     repeat: int
     key: str
+    draw: int  # repeat + the run's repeat_offset: what the seed and the cache key use
 
 
 @dataclass(slots=True)
@@ -268,12 +273,15 @@ class EvalRunner:
         messages = prepare_messages(suite, release)
         run = self._new_run(suite, release, repeats)
         done: dict[tuple[str, int], CaseResult] = {}
+        if options.repeat_offset < 0:
+            raise ConfigError(f"repeat_offset must be ≥ 0, got {options.repeat_offset}")
         if self._store is not None:
-            run.run_id, done = await asyncio.to_thread(self._store.open_run, _run_key(run))
+            resume = options.repeat_offset == 0
+            run.run_id, done = await asyncio.to_thread(self._store.open_run, _run_key(run), resume)
         state = await self._state(suite, release, messages, options, repeats)
         state.run_id = run.run_id
         state.results.extend(done.values())
-        jobs = list(self._jobs(suite, release, repeats, done))
+        jobs = list(self._jobs(suite, release, repeats, done, options.repeat_offset))
         state.progress.done = len(done)
         await self._execute(state, jobs, options)
         run.results = sorted(state.results, key=lambda r: (r.case_id, r.repeat))
@@ -326,12 +334,17 @@ class EvalRunner:
 
     @staticmethod
     def _jobs(
-        suite: Suite, release: ReleaseLike, repeats: int, done: Mapping[tuple[str, int], Any]
+        suite: Suite,
+        release: ReleaseLike,
+        repeats: int,
+        done: Mapping[tuple[str, int], Any],
+        offset: int = 0,
     ) -> Iterator[_Job]:
         for case in suite.cases:
             for repeat in range(repeats):
                 if (case.id, repeat) not in done:
-                    yield _Job(case, repeat, cache_key(release.digest, case.input_hash, repeat))
+                    key = cache_key(release.digest, case.input_hash, offset + repeat)
+                    yield _Job(case, repeat, key, offset + repeat)
 
     async def _execute(self, state: _State, jobs: list[_Job], options: RunOptions) -> None:
         source = iter(jobs)
@@ -417,7 +430,7 @@ class EvalRunner:
 
     async def _call(self, state: _State, job: _Job, options: RunOptions) -> CachedCall:
         request = state.release.base_request(list(state.messages[job.case.id]))
-        request.seed = state.seed_base + job.repeat
+        request.seed = state.seed_base + job.draw
         for attempt in range(options.rate_limit_retries + 1):
             await state.limit.wait_backoff()
             try:

@@ -95,8 +95,14 @@ class EvalStore:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def open_run(self, key: RunKey) -> tuple[str, dict[tuple[str, int], CaseResult]]:
-        """Resume the newest unfinished identical run, or start one. Returns (id, done results)."""
+    def open_run(
+        self, key: RunKey, resume: bool = True
+    ) -> tuple[str, dict[tuple[str, int], CaseResult]]:
+        """Resume the newest unfinished identical run (if `resume`), or start one.
+
+        Returns (id, done results). An independent second sample of a release (its own seeds)
+        must not resume the first sample's run, hence `resume=False`.
+        """
         query = (
             sa.select(eval_runs.c.id)
             .where(
@@ -110,7 +116,7 @@ class EvalStore:
             .limit(1)
         )
         with self.store.reading() as conn:
-            found = conn.execute(query).scalar()
+            found = conn.execute(query).scalar() if resume else None
         if found is not None:
             return str(found), self._results(str(found))
         run_id = uuid.uuid4().hex

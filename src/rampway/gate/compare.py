@@ -1,10 +1,13 @@
 """Baseline vs candidate on the same cases: the numbers a gate decides on. Pure.
 
 For each quality metric: the case-weighted mean difference (in points) with a paired t and a
-paired bootstrap CI; for cost per case and latency p50/p95: the relative change (percent) with
-bootstrap CIs; the cases that newly fail in every candidate repeat; and a noise floor — how
-much the metric moves between two runs of the *same* release, estimated from the baseline's
-own disagreement between repeats.
+cautious paired CI (the hull of BCa and a kurtosis-adjusted t, `_intervals.cautious_mean`); for
+cost per case and latency p50/p95: the relative change (percent) with bootstrap CIs; the cases
+that newly fail in every candidate repeat; and a noise floor — how much the metric moves between
+two runs of the *same* release, estimated from the baseline's own disagreement between repeats
+(real calls, one seed each). The noise floor is display only: the CIs are computed from the per-
+case differences, which already carry that repeat noise, so adding it to the decision would
+count it twice.
 
     data = compare(baseline_run, candidate_run, confidence=0.95)
     data.axes["quality"].change, data.axes["quality"].bootstrap   # -2.4, Interval(-3.9, -0.9)
@@ -114,7 +117,7 @@ def _metric_axis(
         baseline=float(np.average(b_mean, weights=w)),
         candidate=float(np.average(c_mean, weights=w)),
         change=float(diffs.mean()),
-        bootstrap=ci.paired_mean_bootstrap(diffs, confidence),
+        bootstrap=ci.cautious_mean(diffs, confidence),
         t=ci.paired_t(diffs, confidence),
         n=n,
         within_share=min(1.0, within / total) if total > 0 else 0.0,

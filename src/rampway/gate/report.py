@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 
 from rampway.gate.model import AxisEstimate, CaseChange, GateInput, Verdict
 from rampway.gate.policy import Decision, Policy, RuleOutcome
+from rampway.gate.sequential import SequentialSummary
 
 ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCONCLUSIVE: "⚠️"}
 FORMATS = ("md", "json", "junit")
@@ -25,6 +26,12 @@ class GateReport:
     decision: Decision
     policy_source: str = "default policy"
     suite_digest: str = ""  # the eval suite both releases ran (its content hash)
+    sequential: SequentialSummary | None = None  # how many looks and calls the decision took
+
+    @property
+    def calls(self) -> int | None:
+        """New calls this decision made (cache hits of earlier runs excluded)."""
+        return None if self.sequential is None else self.sequential.spent.calls
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +41,7 @@ class GateReport:
             "policy": self.policy_source,
             "suite_digest": self.suite_digest or None,
             "decision": self.decision.to_json(),
+            "sequential": None if self.sequential is None else self.sequential.to_json(),
             "comparison": self.data.to_json(),
         }
 
@@ -63,7 +71,8 @@ def markdown(report: GateReport) -> str:
         f"{data.n_cases} cases × {data.repeats} repeat(s) · {pct} CIs · {report.policy_source}",
         "",
     ]
-    lines += _why(d)
+    lines += _why(d, advised=bool(report.sequential and report.sequential.advice))
+    lines += _sequential(report.sequential)
     lines += _quality_table(report, pct)
     lines += _level_table(report, "Cost", ("cost",), pct)
     lines += _level_table(report, "Latency", ("latency_p50", "latency_p95"), pct)
@@ -71,11 +80,12 @@ def markdown(report: GateReport) -> str:
     return "\n".join(lines).rstrip()
 
 
-def _why(d: Decision) -> list[str]:
+def _why(d: Decision, advised: bool = False) -> list[str]:
+    """The reasons; per-rule case/repeat estimates only when the looks gave no advice."""
     out = [f"- {r}" for r in d.reasons]
     if d.tradeoffs_applied:
         out.append(f"- trade-off applied: {', '.join(d.tradeoffs_applied)}")
-    if d.verdict is Verdict.INCONCLUSIVE and (d.more_cases or d.more_repeats):
+    if d.verdict is Verdict.INCONCLUSIVE and not advised and (d.more_cases or d.more_repeats):
         need = []
         if d.more_cases:
             need.append(f"≈ {d.more_cases} more cases")
@@ -85,6 +95,15 @@ def _why(d: Decision) -> list[str]:
     if not out:
         out.append("- every rule is met with confidence")
     return [*out, ""]
+
+
+def _sequential(summary: SequentialSummary | None) -> list[str]:
+    if summary is None:
+        return []
+    lines = [f"Looks: {summary.describe()}."]
+    if summary.advice:
+        lines.append(f"To decide: {summary.advice}.")
+    return [*lines, ""]
 
 
 def _outcome(report: GateReport, axis: str) -> RuleOutcome | None:
@@ -116,7 +135,7 @@ def _quality_table(report: GateReport, pct: str) -> list[str]:
         "### Quality",
         "",
         f"| metric | baseline | candidate | change | {pct} CI (bootstrap) | {pct} CI (paired t) "
-        "| noise floor | verdict |",
+        "| noise floor¹ | verdict |",
         "|---|---:|---:|---:|---|---|---:|---|",
     ]
     for a in axes:
@@ -127,7 +146,11 @@ def _quality_table(report: GateReport, pct: str) -> list[str]:
             f"{'n/a' if floor is None else f'±{floor:.2f} pts'} | "
             f"{_verdict_cell(_outcome(report, a.name))} |"
         )
-    return [*lines, ""]
+    note = (
+        "¹ display only: how far two runs of the baseline alone would differ, from its own "
+        "repeats (real calls, one seed each); the CIs already contain that repeat noise."
+    )
+    return [*lines, "", note, ""]
 
 
 def _level(a: AxisEstimate, value: float) -> str:
@@ -215,6 +238,15 @@ def junit(reports: Sequence[GateReport]) -> str:
             failures += 1
             message = f"critical case newly fails: {', '.join(change.failed_scorers)}"
             ET.SubElement(case, "failure", message=message).text = change.candidate_output
+        if report.sequential is not None:
+            suite.set("time", f"{report.sequential.spent.seconds:.3f}")
+            props = ET.Element("properties")  # JUnit's schema wants it first
+            suite.insert(0, props)
+            for name, value in (("calls", report.sequential.spent.calls),
+                                ("answers_compared", report.sequential.evaluations),
+                                ("looks", len(report.sequential.looks)),
+                                ("stopped", report.sequential.stopped)):
+                ET.SubElement(props, "property", name=name, value=str(value))
         suite.set("tests", str(cases))
         suite.set("failures", str(failures))
         suite.set("skipped", str(skipped))

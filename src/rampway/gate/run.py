@@ -1,10 +1,14 @@
 """Running a gate: resolve both releases, eval both on the same suite, compare, decide.
 
-This is the I/O layer around the pure `compare` and `decide`. Both releases are run with the
-same repeats (the larger default of the two), through the same router, and share the
-response cache, so a baseline that was evaluated before costs nothing the second time. Every
-comparison that finishes is recorded in the store (`rampway.gate.records`): that record is
-what `rampway rollout start` requires.
+This is the I/O layer around the pure `compare`, `decide` and the look plan of
+`rampway.gate.sequential`. Both releases are run with the same cases and repeats (the larger
+default of the two to start with), through the same router, look after look — cases, then
+repeats, double — until the decision is PASS or FAIL or the policy's budget is spent. The
+response cache means a baseline evaluated before costs nothing the second time, and a look
+re-uses the previous look's answers. A candidate never reads the baseline's answers: when it
+*is* the baseline (same digest), it is run as an independent sample (`repeat_offset`: its own
+seeds, its own calls). Every comparison that finishes is recorded in the store
+(`rampway.gate.records`): that record is what `rampway rollout start` requires.
 
     report = await gate_feature(ctx, "support-bot", candidate="releases/support-bot")
     report.decision.verdict        # Verdict.PASS / FAIL / INCONCLUSIVE
@@ -12,6 +16,8 @@ what `rampway rollout start` requires.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,16 +31,27 @@ from rampway.evals.runner import Complete, EvalRunner, Progress, RunOptions, def
 from rampway.evals.storage import EvalStore
 from rampway.evals.suite import PASS_RATE, Suite, require_suite
 from rampway.gate.compare import compare
-from rampway.gate.model import BUILTIN_AXES, Kind
-from rampway.gate.policy import Policy, check_policy, decide, default_policy
+from rampway.gate.model import BUILTIN_AXES, GateInput, Kind, Verdict
+from rampway.gate.policy import Decision, Policy, check_policy, decide, default_policy
 from rampway.gate.records import record_gate
 from rampway.gate.report import GateReport
+from rampway.gate.sequential import (
+    Look,
+    LookRecord,
+    SequentialSummary,
+    Spend,
+    advice,
+    look_confidence,
+    over_budget,
+    plan_looks,
+)
 from rampway.release import Release, discover, resolve_ref
 from rampway.store import Store
 
 DEFAULT_BASELINE = "production"
 DEFAULT_ACTOR = "rampway-gate"
 OnResult = Callable[[str, Progress, CaseResult], None]
+INDEPENDENT_OFFSET = 1_000_000  # repeat offset of a candidate that is the baseline itself
 
 
 @dataclass(slots=True)
@@ -92,7 +109,7 @@ async def gate_feature(
     baseline: str | None = None,
     options: RunOptions | None = None,
 ) -> GateReport:
-    """Eval baseline and candidate on the feature's suite, apply its policy, record the decision.
+    """Eval baseline and candidate look by look, apply the policy, record the decision.
 
     Bad input (unknown refs, suite or policy errors, incomplete runs) raises before anything is
     recorded; a finished comparison is recorded whatever its verdict.
@@ -103,18 +120,93 @@ async def gate_feature(
     base = _baseline(ctx, feature, baseline)
     opts = options or RunOptions()
     repeats = opts.repeats or max(default_repeats(suite, base), default_repeats(suite, cand))
-    opts = replace(opts, repeats=repeats)
-    base_run = await eval_release(ctx, suite, base, opts, f"baseline {base.id}")
-    cand_run = await eval_release(ctx, suite, cand, opts, f"candidate {cand.id}")
+    looks = plan_looks(len(suite.cases), repeats, policy.sequential)
+    if len(suite.cases) < policy.min_cases:
+        looks = looks[:1]  # more repeats cannot make up for cases the suite does not have
+    offset = INDEPENDENT_OFFSET if cand.digest == base.digest else 0
+    data, decision, summary = await _look_until_decided(
+        ctx, suite, (base, cand, offset), opts, looks, policy
+    )
+    report = GateReport(data=data, policy=policy, decision=decision, policy_source=source,
+                        suite_digest=suite.digest, sequential=summary)
+    record_gate(ctx.store, report, actor=ctx.actor)
+    return report
+
+
+async def _look_until_decided(
+    ctx: GateContext,
+    suite: Suite,
+    pair: tuple[Release, Release, int],
+    opts: RunOptions,
+    looks: tuple[Look, ...],
+    policy: Policy,
+) -> tuple[GateInput, Decision, SequentialSummary]:
+    """Look after look until PASS/FAIL, the last planned look, or the budget's end."""
+    level = look_confidence(policy.confidence, len(looks))
+    spent, records = Spend(), []
+    stopped = "looks used up"
+    for i, look in enumerate(looks):
+        data, decision, cost = await _look(ctx, suite, pair, replace(opts, repeats=look.repeats),
+                                           look, level, policy)
+        spent += cost
+        records.append(LookRecord(look.index, data.n_cases, look.repeats, level,
+                                  decision.verdict, 2 * data.n_cases * look.repeats, cost.calls))
+        if decision.verdict is not Verdict.INCONCLUSIVE:
+            stopped = "decided"
+            break
+        following = looks[i + 1 : i + 2]
+        overrun = over_budget(policy.sequential, spent, look, following[0]) if following else None
+        if overrun is not None:
+            stopped = f"budget: the next look would overrun the {overrun}"
+            break
+    summary = SequentialSummary(len(looks), tuple(records), stopped, spent,
+                                advice(decision, dict(data.axes), records[-1].evaluations))
+    return data, decision, summary
+
+
+async def _look(
+    ctx: GateContext,
+    suite: Suite,
+    pair: tuple[Release, Release, int],
+    opts: RunOptions,
+    look: Look,
+    level: float,
+    policy: Policy,
+) -> tuple[GateInput, Decision, Spend]:
+    """One look: both releases on the look's cases and repeats, compared and decided."""
+    base, cand, offset = pair
+    sample = sample_cases(suite, look.cases)
+    started = time.monotonic()
+    base_run = await eval_release(ctx, sample, base, opts, f"baseline {base.id}")
+    cand_opts = replace(opts, repeat_offset=offset)
+    cand_run = await eval_release(ctx, sample, cand, cand_opts, f"candidate {cand.id}")
     if not (base_run.complete and cand_run.complete):
         raise ConfigError("eval runs did not complete; re-run to resume them")
     for name, run in (("baseline", base_run), ("candidate", cand_run)):
         _require_answers(name, run)
-    data = compare(base_run, cand_run, policy.confidence)
-    report = GateReport(data=data, policy=policy, decision=decide(policy, data),
-                        policy_source=source, suite_digest=cand_run.suite_digest)
-    record_gate(ctx.store, report, actor=ctx.actor)
-    return report
+    data = compare(base_run, cand_run, level)
+    calls = sum(not r.cached for r in (*base_run.results, *cand_run.results))
+    cost = Spend(calls, base_run.spent_usd + cand_run.spent_usd, time.monotonic() - started)
+    return data, decide(policy, data), cost
+
+
+def sample_cases(suite: Suite, n: int) -> Suite:
+    """The first `n` cases in a fixed pseudo-random order, critical cases first; all if n ≥ size.
+
+    The order hashes case ids, so the sample is the same for both releases and every run, and
+    growing `n` keeps the cases already drawn.
+    """
+    if n >= len(suite.cases):
+        return suite
+
+    def order(case_id: str, critical: bool) -> tuple[bool, str]:
+        return (not critical, hashlib.sha256(case_id.encode()).hexdigest())
+
+    chosen = sorted(suite.cases, key=lambda c: order(c.id, c.critical))[:n]
+    ids = ",".join(sorted(c.id for c in chosen))
+    digest = hashlib.sha256(f"{suite.digest}|{ids}".encode()).hexdigest()
+    keep = {c.id for c in chosen}
+    return replace(suite, cases=tuple(c for c in suite.cases if c.id in keep), digest=digest)
 
 
 def _require_answers(name: str, run: EvalRun) -> None:

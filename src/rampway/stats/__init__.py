@@ -7,6 +7,7 @@ are programming errors (ValueError).
 
     paired_t_ci(baseline, candidate)             per-case mean difference, Student t
     paired_bootstrap_ci(baseline, candidate)     same, bootstrap (BCa or percentile)
+    heavy_tailed_t_ci(diffs)                     mean, t with kurtosis-adjusted df
     quantile_diff_ci(a, b, 0.95, ratio=True)     p95 latency ratio, bootstrap
     cluster_quantile_woodruff(a, ua, b, ub, .95) p95 over units, Woodruff (no resampling)
     welch_ci(a, b)                               two-sample mean difference
@@ -25,6 +26,7 @@ from rampway.stats._classic import (
     welch_ci,
     wilson_interval,
 )
+from rampway.stats._heavy_t import heavy_tailed_t_ci, kurtosis_df
 from rampway.stats._relative import (
     relative_difference,
     relative_variance,
@@ -60,6 +62,8 @@ __all__ = [
     "cluster_quantile_ci",
     "cluster_quantile_woodruff",
     "cs_halfwidth",
+    "heavy_tailed_t_ci",
+    "kurtosis_df",
     "mixture_variance",
     "paired_bootstrap_ci",
     "paired_t_ci",
