@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rampway._decision import harm_verdict
 from rampway.gate.model import (
     COST,
     LATENCY_P95,
@@ -333,15 +334,12 @@ def rule_verdict(interval: Interval, margin: float, higher_is_better: bool) -> V
     PASS: the interval excludes harm beyond the margin; FAIL: the interval lies wholly in harm
     beyond the margin; otherwise INCONCLUSIVE (hold). A bound exactly on the margin passes.
     """
-    # orient so that "good" is always "high": harm is a drop for quality, a rise otherwise
+    # orient so that "good" is always "high": harm is a drop for quality, a rise otherwise;
+    # harm beyond the margin is then -(change) - margin
     low, high = interval.low, interval.high
     if not higher_is_better:
         low, high = -high, -low
-    if low >= -margin:
-        return Verdict.PASS
-    if high < -margin:
-        return Verdict.FAIL
-    return Verdict.INCONCLUSIVE
+    return Verdict(harm_verdict(-high - margin, -low - margin))
 
 
 def _judge_rule(

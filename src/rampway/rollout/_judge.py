@@ -73,6 +73,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rampway._decision import harm_verdict
 from rampway.assign import BUCKETS
 from rampway.rollout.metrics import metric_def
 from rampway.rollout.observations import Observations, UnitTotals, as_observations
@@ -220,11 +221,7 @@ def _verdict(
         return Verdict.NO_DATA
     side = 1.0 if bad_up else -1.0
     lower, upper = sorted((ci.lower * side, ci.upper * side))
-    if lower > 0:
-        return Verdict.FAIL
-    if upper <= 0:
-        return Verdict.PASS
-    return Verdict.INCONCLUSIVE
+    return Verdict(harm_verdict(lower, upper))
 
 
 def judge_srm(
