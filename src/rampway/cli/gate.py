@@ -43,6 +43,7 @@ from rampway.gate.model import Verdict
 from rampway.gate.report import FORMATS, GateReport, render
 from rampway.gate.run import OnResult, changed_features, gate_feature
 from rampway.release import resolve_ref
+from rampway.release._refs import require_revision
 from rampway.store import Store
 
 
@@ -119,6 +120,7 @@ def _plan(
     if feature is not None:
         return [(feature, candidate, baseline)]
     assert since is not None
+    require_revision(proj, since)  # an unknown REV is an error, never "nothing changed"
     plan: Plan = []
     for name in changed_features(proj, since, store):
         if not suite_path(proj.root, name).is_file():

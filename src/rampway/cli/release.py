@@ -5,6 +5,7 @@
     rampway release diff support-bot HEAD~1 HEAD --json
     rampway release publish
     rampway release history support-bot
+    rampway release approve support-bot HEAD --reason "reviewed the new refund wording"
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
-from rampway.errors import RampwayError, RefError
+from rampway.errors import ConfigError, RampwayError, RefError
 from rampway.release import Release, diff_releases, discover, resolve_ref
 from rampway.release._project import load_checked
 from rampway.release._refs import release_dir_for
@@ -258,6 +259,36 @@ def history_cmd(
         })
         return
     _print_history(channels, moves, releases)
+
+
+@release_app.command("approve")
+@handle_errors
+def approve_cmd(
+    feature: FeatureArg,
+    ref: Annotated[str, typer.Argument(help="Release: id, channel, path or git revision.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")],
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an approval of a release (what a channel with `require: [approval]` needs).
+
+    A release that is not published yet is published first (an approval names a release id)."""
+    from rampway.release._project import check_release
+    from rampway.release.protect import approve
+
+    proj = load_project_option(project)
+    actor = current_actor()
+    with open_store(proj) as store:
+        release = resolve_ref(proj, feature, ref, store)
+        check_release(proj, release, release_dir_for(proj, ref))
+        if not reason.strip():
+            raise ConfigError("--reason must not be empty: say why the release is approved")
+        store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
+        approve(store, actor=actor, feature=feature, release_id=release.id, reason=reason)
+    if as_json:
+        emit_json({"release_id": release.id, "approved_by": actor})
+        return
+    console.print(f"approved [bold]{release.id}[/] (by {actor})")
 
 
 def _print_history(channels: list[Any], moves: list[Any], releases: list[Any]) -> None:
