@@ -253,3 +253,16 @@ def test_changed_since_on_a_shallow_clone_names_fetch_depth(
     monkeypatch.chdir(clone)
     assert_refused(run("gate", "--changed-since", "HEAD~1", "--sim-inprocess"),
                    "this clone is shallow", "fetch-depth: 0")
+
+
+def test_policy_inconclusive_warn_lets_an_inconclusive_gate_exit_0(project: Path) -> None:
+    same = ("gate", FEATURE, "-c", f"releases/{FEATURE}", "-b", f"releases/{FEATURE}", "--json")
+    policy = project / "policies" / f"{FEATURE}.yaml"
+    policy.write_text(policy.read_text().replace("min_cases: 20", "min_cases: 5000"))
+    pending = run(*same)
+    assert pending.exit_code == 3 and json.loads(pending.stdout)["verdict"] == "inconclusive"
+    policy.write_text(policy.read_text() + "\ninconclusive: warn\n")
+    warned = run(*same)
+    assert warned.exit_code == 0, warned.output
+    assert json.loads(warned.stdout)["verdict"] == "inconclusive"  # reported as it is
+    assert "policy says `inconclusive: warn`" in warned.stderr

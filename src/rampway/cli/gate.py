@@ -89,12 +89,23 @@ def gate_command(
             )
     finally:
         store.close()
-    verdict = Verdict.worst([r.decision.verdict for r in reports]) if reports else Verdict.PASS
+    verdict = Verdict.worst([_counted(r) for r in reports]) if reports else Verdict.PASS
     text = render(reports, fmt) if reports else _nothing(fmt)
     if out is not None:
         _write(out, text)
     typer.echo(text, nl=False)
     raise typer.Exit(verdict.exit_code)
+
+
+def _counted(report: GateReport) -> Verdict:
+    """The verdict as the exit code counts it: `inconclusive: warn` in the policy lets an
+    INCONCLUSIVE gate exit 0 (the report still says inconclusive)."""
+    verdict = report.decision.verdict
+    if verdict is Verdict.INCONCLUSIVE and report.policy.inconclusive == "warn":
+        err_console.print(f"warning: {report.data.feature} is inconclusive; policy says "
+                          "`inconclusive: warn`, so it does not fail the gate")
+        return Verdict.PASS
+    return verdict
 
 
 Plan = list[tuple[str, str | None, str | None]]

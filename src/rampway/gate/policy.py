@@ -14,6 +14,7 @@
         when:  {cost: {min_decrease: 50%}}                # must hold with confidence
         allow: {quality: {max_drop: 3}}
     max_new_critical_failures: 0
+    inconclusive: fail        # fail (default): exit 3 fails CI | warn: reported, exit 0
 
 A rule PASSES when the whole CI lies inside the margin, FAILS when the whole CI lies beyond
 it, and is INCONCLUSIVE otherwise — then the decision says how many more cases (or repeats)
@@ -128,6 +129,9 @@ class Policy(BaseModel):
     tradeoffs: list[Tradeoff] = Field(default_factory=list)
     max_new_critical_failures: int = Field(default=0, ge=0)
     max_new_failures: int | None = Field(default=None, ge=0)
+    # What an INCONCLUSIVE decision does to `rampway gate`'s exit code: fail (3) or warn (0,
+    # the report still says inconclusive). The verdict itself is unchanged either way.
+    inconclusive: Literal["fail", "warn"] = "fail"
 
     def referenced_axes(self) -> list[tuple[tuple[str | int, ...], str]]:
         """(location in the policy file, axis name) for every axis the policy mentions."""
