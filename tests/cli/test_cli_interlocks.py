@@ -266,3 +266,27 @@ def test_policy_inconclusive_warn_lets_an_inconclusive_gate_exit_0(project: Path
     assert warned.exit_code == 0, warned.output
     assert json.loads(warned.stdout)["verdict"] == "inconclusive"  # reported as it is
     assert "policy says `inconclusive: warn`" in warned.stderr
+
+
+# -- releases made outside the repo ----------------------------------------------------------------
+
+
+def test_a_release_published_through_the_api_exports_to_files_with_the_same_id(
+    project: Path, db_url: str, tmp_path: Path
+) -> None:
+    from rampway.release import load_release
+
+    ref = candidate(project, "edited in the dashboard.")
+    edited = load_release(project / ref, feature=FEATURE)
+    with Store.open(db_url) as store:  # as POST /features/support-bot/releases does
+        store.publish(FEATURE, edited.digest, edited.id, edited.canonical, actor="api-key")
+    shutil.rmtree(project / "candidates")
+    assert_refused(run("release", "export", FEATURE, edited.id), "already holds files", "--force")
+    done = run("release", "export", FEATURE, edited.id, "--force", "--json")
+    assert done.exit_code == 0, done.output
+    assert sorted(json.loads(done.stdout)["files"]) == sorted(
+        ["release.yaml", *edited.files])
+    assert load_release(project / "releases" / FEATURE, feature=FEATURE).id == edited.id
+    out = tmp_path / "review"
+    assert run("release", "export", FEATURE, edited.id, "--out", str(out)).exit_code == 0
+    assert load_release(out, feature=FEATURE).id == edited.id

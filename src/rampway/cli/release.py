@@ -6,6 +6,7 @@
     rampway release publish
     rampway release history support-bot
     rampway release approve support-bot HEAD --reason "reviewed the new refund wording"
+    rampway release export support-bot support-bot@3f2a9c1e --force   # into releases/support-bot
 """
 
 from __future__ import annotations
@@ -289,6 +290,36 @@ def approve_cmd(
         emit_json({"release_id": release.id, "approved_by": actor})
         return
     console.print(f"approved [bold]{release.id}[/] (by {actor})")
+
+
+@release_app.command("export")
+@handle_errors
+def export_cmd(
+    feature: FeatureArg,
+    ref: Annotated[str, typer.Argument(help="Release id or channel (e.g. one made through "
+                                            "the admin API).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Directory (default: "
+                                                            "releases/FEATURE).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the files already "
+                                                         "there.")] = False,
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a stored release as repo files (release.yaml + prompts) to review it in git.
+
+    The written files load back to the same release id, or nothing is written."""
+    from rampway.release._export import export_release
+
+    proj = load_project_option(project)
+    release = resolve_one(proj, feature, ref)
+    target = out if out is not None else proj.releases_dir / feature
+    written = export_release(release, target, replace=force)
+    if as_json:
+        emit_json({"release_id": release.id, "directory": str(target),
+                   "files": [str(p.relative_to(target)) for p in written]})
+        return
+    console.print(f"wrote {release.id} to {target} ({len(written)} file(s)); review with "
+                  "`git diff`")
 
 
 def _print_history(channels: list[Any], moves: list[Any], releases: list[Any]) -> None:
