@@ -156,6 +156,8 @@ def _set_remote(
         if proj is None:
             raise RefError(f"unknown ref {ref!r} for feature {feature!r}: not a channel or "
                            "release on the server, and no local project to look in")
+        served = [str(f["name"]) for f in client.request("GET", "/features").json()["features"]]
+        check_known_feature(proj, served, feature)  # publishing would create a typo'd feature
         local = _local_release(proj, feature, ref)
         release_id = str(client.publish_release(feature, local.canonical)["release_id"])
     if_match = None if expected is None else f'"{expected}"'
