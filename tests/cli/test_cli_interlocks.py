@@ -198,8 +198,10 @@ def test_unprotected_and_approval_channels_follow_rampway_yaml(
     project: Path, db_url: str
 ) -> None:
     config = project / "rampway.yaml"
-    config.write_text(config.read_text() + "channels:\n  production: {require: []}\n"
-                      "  staging: {require: [approval]}\n")
+    text = config.read_text()
+    assert "    require: [gate]" in text  # the example spells out the default
+    config.write_text(text.replace("    require: [gate]", "    require: []", 1)
+                      + "\n".join(["", "  staging:", "    require: [approval]", ""]))
     ref = candidate(project)
     assert run("channel", "set", FEATURE, "production", ref, "--reason", "free").exit_code == 0
     assert run("channel", "set", FEATURE, "staging", f"releases/{FEATURE}",
