@@ -57,6 +57,7 @@ def test_doctor_reports_every_check_on_the_example_and_passes(project: Path) -> 
                  "flag-files", "channel support-bot/production", "flags (store)"):
         assert checks[name]["status"] == "ok", (name, checks.get(name))
     assert "sim/sim-large → sim/sim-small" in checks["release support-bot"]["detail"]
+    assert checks["channel support-bot/production"]["detail"].endswith("(protected: gate)")
     text = run("doctor")
     assert text.exit_code == 0 and "check(s), 0 failed" in text.stdout
 

@@ -136,16 +136,20 @@ def store_checks(project: Project, store: Store, routing: Routing) -> list[Check
     """Channels, stored flags, rollouts in flight and running experiments."""
     from rampway.release import Release
     from rampway.release._project import check_release
+    from rampway.release.protect import requirements
 
     def routable(release_id: str, feature: str) -> str:
         rec = store.get_release(feature, release_id)
         check_release(project, Release.from_canonical(rec.canonical), None, routing)
         return release_id
 
-    out = [
-        _guard(f"channel {c.feature}/{c.channel}", routable, c.release_id, c.feature)
-        for c in store.list_channels()
-    ]
+    def channel(state: Any) -> str:
+        need = requirements(project.config, state.channel)
+        shown = [n for n, on in (("gate", need.gate), ("approval", need.approval)) if on]
+        protected = f" (protected: {', '.join(shown)})" if shown else ""
+        return routable(state.release_id, state.feature) + protected
+
+    out = [_guard(f"channel {c.feature}/{c.channel}", channel, c) for c in store.list_channels()]
     out.append(_guard("flags (store)", _stored_flags, store, routing))
     out.extend(_in_flight(store, routable))
     return out
