@@ -27,7 +27,7 @@ from rampway.flags.native import native_name, parse_model
 from rampway.release._routable import Routing
 
 
-def model_values(flag: Flag) -> Iterator[tuple[int | None, str, Any]]:
+def located_values(flag: Flag) -> Iterator[tuple[int | None, str, Any]]:
     """(rule index or None, path inside it, value) for every value the flag can serve."""
     yield None, "default", flag.default
     for index, rule in enumerate(flag.rules):
@@ -71,7 +71,7 @@ def check_model_flags(
         if named is None or named[1] != "model" or flag.type is not FlagType.STRING:
             continue
         feature = named[0]
-        for rule, path, value in model_values(flag):
+        for rule, path, value in located_values(flag):
             if not isinstance(value, str):
                 continue
             problem = model_flag_problem(
@@ -86,4 +86,4 @@ def check_model_flags(
                 )
 
 
-__all__ = ["check_model_flags", "model_flag_problem", "model_values"]
+__all__ = ["check_model_flags", "located_values", "model_flag_problem"]

@@ -41,12 +41,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from rampway._yaml import load_located
-from rampway.errors import ConfigError, ConflictError, FlagError, RefError
+from rampway.errors import ConfigError, ConflictError, FlagError, RefError, UnroutableFlag
 from rampway.flags._compile import FlagSet
 from rampway.flags._files import load_flag_files
+from rampway.flags._model import Flag
 from rampway.flags._parse import check_key, split_document
 from rampway.flags.native import check_native, is_release_id, native_name, possible_values
-from rampway.flags.routable import check_model_flags
+from rampway.flags.routable import check_model_flags, located_values
 from rampway.flags.tables import flag_definitions, segment_definitions
 from rampway.release._routable import Routing
 from rampway.store import Store
@@ -451,7 +452,40 @@ def _validate(
     if routing is not None and changed:
         written = [f for f in compiled.flags.values() if f.key in changed]
         check_model_flags(written, routing, release_providers(conn))
+        _check_pinned_routable(conn, written, routing)
     return compiled
+
+
+def _check_pinned_routable(conn: Connection, flags: Iterable[Flag], routing: Routing) -> None:
+    """A `.release` flag may only pin releases whose models the gateway can route."""
+    from rampway.release import Release
+
+    for flag in flags:
+        named = native_name(flag.key)
+        if named is None or named[1] != "release":
+            continue
+        for rule, path, value in located_values(flag):
+            canonical = _pinned_canonical(conn, named[0], value)
+            if canonical is None:
+                continue
+            for provider, model in Release.from_canonical(canonical).models:
+                problem = routing.problem(provider, model)
+                if problem is not None:
+                    raise UnroutableFlag(f"value {value!r} serves {provider}/{model}: {problem}",
+                                         flag=flag.key, rule=rule, path=path)
+
+
+def _pinned_canonical(conn: Connection, feature: str, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    if is_release_id(value):
+        query = sa.select(releases.c.canonical).where(releases.c.release_id == value)
+    else:
+        query = sa.select(releases.c.canonical).join(
+            channels, channels.c.release_id == releases.c.release_id
+        ).where(channels.c.feature == feature, channels.c.name == value)
+    found = conn.scalar(query)
+    return None if found is None else str(found)
 
 
 def release_providers(conn: Connection) -> dict[str, set[str]]:
