@@ -108,3 +108,29 @@ def test_doctor_reach_calls_each_provider_once(
     assert checks["reach down"]["status"] == "fail" and code == 1
     assert checks["store"]["status"] == "skip"  # nothing published: no database was created
     assert not (tmp_path / "tiny.db").exists()
+
+
+def test_doctor_checks_the_candidate_of_a_rollout_in_flight(project: Path) -> None:
+    """The candidate was routable when the rollout started; a catalog edit since is caught."""
+    config = project / "rampway.yaml"
+    original = config.read_text()
+    config.write_text(original.replace(
+        "providers:\n", 'providers:\n  vllm: {kind: openai, base_url: "http://10.0.0.5/v1"}\n', 1)
+        + "catalog:\n  - {provider: vllm, model: llama-3.1-8b, input_per_mtok: 0,"
+          " output_per_mtok: 0, context_window: 8192}\n")
+    candidate = project / "candidates" / "support-bot"
+    shutil.copytree(project / "releases" / "support-bot", candidate)
+    spec = candidate / "release.yaml"
+    spec.write_text(spec.read_text().replace("provider: sim\nmodel: sim-large\n",
+                                             "provider: vllm\nmodel: llama-3.1-8b\n", 1)
+                    .replace("fallbacks: [sim-small]", "fallbacks: [sim/sim-small]", 1))
+    started = run("rollout", "start", "support-bot", "--candidate", "candidates/support-bot",
+                  "--skip-gate", "--reason", "self-hosted trial")
+    assert started.exit_code == 0, started.output
+    assert doctor()[0] == 0
+    config.write_text(original.replace(
+        "providers:\n", 'providers:\n  vllm: {kind: openai, base_url: "http://10.0.0.5/v1"}\n', 1))
+    code, report = doctor()
+    failed = [c for c in report["checks"] if c["status"] == "fail"]
+    assert code == 1 and [c["name"] for c in failed] == ["rollout support-bot #1"], failed
+    assert "vllm/llama-3.1-8b has no catalog entry" in failed[0]["detail"]
