@@ -115,3 +115,18 @@ async def test_a_model_flag_no_provider_can_serve_is_422_naming_flag_and_rule(
     ok = await api.put(f"{PREFIX}/flags/{BOT}.model", headers=keys.headers("editor"),
                        json={"definition": definition, "reason": "smaller"})
     assert ok.status_code == 201, ok.text
+
+
+async def test_an_experiment_arm_that_cannot_be_routed_is_refused(
+    api: httpx.AsyncClient, keys: Keys, store: Store, tmp_path: Path
+) -> None:
+    bad = _release(tmp_path, "sim-hugee", "arm")
+    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy")
+    definition = {"feature": BOT, "primary": "feedback:thumbs_up",
+                  "arms": [{"name": "control", "release": "production"},
+                           {"name": "huge", "release": bad.id}]}
+    r = await api.post(f"{PREFIX}/experiments/huge", headers=keys.headers("editor"),
+                       json={"definition": definition, "reason": "try"})
+    _unprocessable(r, "unroutable_model", "sim/sim-hugee")
+    assert (await api.get(f"{PREFIX}/experiments", headers=keys.headers("viewer"))).json()[
+        "experiments"] == []

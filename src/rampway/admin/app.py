@@ -556,8 +556,8 @@ def create_admin_app(
         _push_route(admin),
         _key_routes(admin),
         rollout_routes(admin.rollouts(), admin.auth, parse_if_match),
-        experiment_routes(ExperimentRoutes(store, None if project is None else project.root),
-                          admin.auth, parse_if_match),
+        experiment_routes(ExperimentRoutes(store, None if project is None else project.root,
+                                           project), admin.auth, parse_if_match),
     ):
         api.include_router(router, prefix=PREFIX)
     return api
