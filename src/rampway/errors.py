@@ -6,7 +6,10 @@ nothing above a seam catches a foreign exception type.
     RampwayError                      code            http
     ├── ConfigError                   invalid_config  400   bad user input: files, flags, refs
     │   ├── ReleaseError              invalid_release 400   names file (and line when known)
+    │   │   └── UnroutableRelease     unroutable_model 422  a model the gateway could not route
     │   ├── FlagError                 invalid_flag    400   names flag, rule, key path (file:line)
+    │   │   └── UnroutableFlag        unroutable_model 422  a `.model` flag value it could not route
+    │   ├── ChannelProtected          channel_protected 422 protected channel, no gate PASS/approval
     │   ├── RefError                  unknown_ref     404   release id / channel / git rev not found
     │   └── StateConflict             state_conflict  409   command ruled out by the current state
     ├── RequestError                  invalid_request_error 400  malformed API request (gateway/SDK)
@@ -97,6 +100,31 @@ class FlagError(ConfigError):
         self.path = path
         self.file = file
         self.line = line
+
+
+class UnroutableRelease(ReleaseError):
+    """A release (or a fallback) names a model the gateway could not route: no such provider
+    in rampway.yaml, or no catalog entry for the model. 422: the request is well-formed, the
+    project cannot serve it; refused before anything is written, so no request ever 500s."""
+
+    code = "unroutable_model"
+    http_status = 422
+
+
+class UnroutableFlag(FlagError):
+    """A `<feature>.model` flag value the gateway could not route (see UnroutableRelease)."""
+
+    code = "unroutable_model"
+    http_status = 422
+
+
+class ChannelProtected(ConfigError):
+    """A protected channel (rampway.yaml `channels:`, `production` by default) may only point at
+    a release with a recorded gate PASS (and/or an approval); `--skip-gate --reason` by an admin
+    overrides, audited. 422: well-formed, but the release has not earned the channel."""
+
+    code = "channel_protected"
+    http_status = 422
 
 
 class RefError(ConfigError):
@@ -256,6 +284,7 @@ class CircuitOpen(ProviderError):
 
 __all__ = [
     "AuthenticationError",
+    "ChannelProtected",
     "CircuitOpen",
     "ConfigError",
     "ConflictError",
@@ -280,4 +309,6 @@ __all__ = [
     "StateConflict",
     "StoreError",
     "StreamInterrupted",
+    "UnroutableFlag",
+    "UnroutableRelease",
 ]

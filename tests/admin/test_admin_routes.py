@@ -87,8 +87,12 @@ def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
         Step("GET", f"/features/{bot}/releases/{v1}", "viewer", 200),
         Step("POST", f"/features/{bot}/releases", "editor", 201,
              {"canonical": canonical, "reason": "new prompt"}, "release.publish"),
+        Step("POST", f"/features/{bot}/releases/{new_id}/approve", "editor", 200,
+             {"reason": "read the diff"}, "release.approve"),
         Step("GET", f"/features/{bot}/channels", "viewer", 200),
-        Step("PUT", ch, "editor", 200, {"release": new_id, "reason": "ship"}, "channel.set"),
+        # production is protected and new_id was never gated: only an admin may skip the gate
+        Step("PUT", ch, "admin", 200, {"release": new_id, "reason": "ship", "skip_gate": True},
+             ("channel.set", "channel.skip_gate")),
         Step("GET", ch, "viewer", 200),
         Step("GET", f"{ch}/history", "viewer", 200),
         Step("POST", f"{ch}/rollback", "editor", 200, {"reason": "regressed"},

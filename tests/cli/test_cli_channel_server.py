@@ -26,6 +26,13 @@ from rampway.store import Store  # noqa: E402
 FEATURE = "assistant"
 
 
+def unprotect_production(root: Path) -> None:
+    """These tests are about moving channels, not about gating them (tests/cli/
+    test_cli_interlocks.py covers protected channels): production moves freely here."""
+    config = root / "rampway.yaml"
+    config.write_text(config.read_text() + "\nchannels:\n  production: {require: []}\n")
+
+
 def run(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 
@@ -52,6 +59,7 @@ def project(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
         monkeypatch.delenv(name, raising=False)
     root = tmp_path / "app"
     assert run("init", str(root)).exit_code == 0
+    unprotect_production(root)
     monkeypatch.chdir(root)
     return root
 

@@ -25,8 +25,16 @@ def project(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
     root = tmp_path / "app"
     result = run("init", str(root))
     assert result.exit_code == 0, result.output
+    unprotect_production(root)
     monkeypatch.chdir(root)
     return root
+
+
+def unprotect_production(root: Path) -> None:
+    """These tests are about moving channels, not about gating them (tests/cli/
+    test_cli_interlocks.py covers protected channels): production moves freely here."""
+    config = root / "rampway.yaml"
+    config.write_text(config.read_text() + "\nchannels:\n  production: {require: []}\n")
 
 
 def run(*args: str) -> Result:

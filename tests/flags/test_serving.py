@@ -129,7 +129,7 @@ async def test_kill_switch_with_fallback_answers_locally_plain_and_streamed(
     assert pro.status_code == 200 and capture.records[-1].provider == "sim"
 
 
-async def test_model_override_for_free_tier_replaces_the_whole_model_chain(
+async def test_model_override_for_free_tier_goes_first_and_keeps_the_release_chain(
     client: httpx.AsyncClient, proj: Proj, runtime: Runtime, capture: Capture
 ) -> None:
     await put_flag(proj, "support-bot.model", {"type": "string", "default": "sim-large",
@@ -138,7 +138,10 @@ async def test_model_override_for_free_tier_replaces_the_whole_model_chain(
     assert r.status_code == 200, r.text
     record = capture.records[-1]
     assert record.model == "sim-small" and record.request.model == "sim-small"  # type: ignore[union-attr]
-    assert record.resolution.overrides.targets == (("sim", "sim-small"),)  # type: ignore[union-attr]
+    assert record.resolution.overrides.targets == (  # type: ignore[union-attr]
+        ("sim", "sim-small"), ("sim", "sim-large"), ("sim", "sim-large-2"))
+    assert r.headers["x-rampway-model"] == "sim/sim-small"
+    assert r.headers["x-rampway-override"] == "support-bot.model"
     await client.post("/v1/chat/completions", json={**chat(), "metadata": {"plan": "pro"}})
     pro = capture.records[-1]
     assert pro.model == "sim-large" and pro.resolution.overrides is None  # type: ignore[union-attr]

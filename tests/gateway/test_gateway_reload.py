@@ -38,7 +38,7 @@ def test_cli_rollback_changes_what_a_running_gateway_serves_within_1s(proj: Proj
         assert _served(client) == proj.v1.id
         subprocess.run(
             [RAMPWAY, "channel", "set", "support-bot", "production", proj.v2.id,
-             "--reason", "ship v2", "--project", str(proj.project.root)],
+             "--skip-gate", "--reason", "ship v2", "--project", str(proj.project.root)],
             check=True, capture_output=True,
         )
         _wait_for(client, proj.v2.id)

@@ -144,16 +144,34 @@ async def test_per_attempt_timeout_turns_a_hang_into_a_timeout_and_falls_back() 
     assert routed.served_by == BACKUP
 
 
-async def test_unknown_provider_or_model_fails_before_any_call() -> None:
+async def test_unknown_provider_or_model_fails_before_any_call_when_nothing_routes() -> None:
     primary = ScriptedProvider("primary")
     router, _ = make_router(primary)
     with pytest.raises(ConfigError, match="unknown provider 'nope'"):
-        await router.complete(request(), [PRIMARY, Target("nope", "sim-large")])
+        await router.complete(request(), [Target("nope", "sim-large"), Target("primary", "x")])
     with pytest.raises(ConfigError, match="unknown model primary/gpt-9"):
-        await router.complete(request(), [PRIMARY, Target("primary", "gpt-9")])
+        await router.complete(request(), [Target("primary", "gpt-9")])
     with pytest.raises(ConfigError, match="no targets"):
         await router.complete(request(), [])
     assert primary.calls == []
+
+
+async def test_an_unroutable_target_is_skipped_to_the_next_and_reported() -> None:
+    primary = ScriptedProvider("primary")
+    router, _ = make_router(primary)
+    seen: list[Target] = []
+    router.on_unroutable = seen.append
+    chain = [Target("primary", "gpt-9"), PRIMARY, Target("nope", "sim-large")]
+    routed = await router.complete(request(), chain)
+    assert routed.served_by == PRIMARY and routed.fallback_used
+    assert [(a.provider, a.model, a.error, a.skipped) for a in routed.attempts] == [
+        ("primary", "gpt-9", "unroutable_model", True),
+        ("nope", "sim-large", "unroutable_model", True),  # found while routing, never tried
+        ("primary", "sim-large", None, False)]
+    assert seen == [Target("primary", "gpt-9"), Target("nope", "sim-large")]
+    stream = router.stream(request(), chain)
+    assert [c async for c in stream] and stream.fallback_used
+    assert primary.calls == ["sim-large", "sim-large"]
 
 
 async def test_prompt_over_a_context_window_skips_to_a_larger_model_without_a_call() -> None:

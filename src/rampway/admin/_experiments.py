@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rampway.admin.keys import AdminKey, Role
+from rampway.config import Project
 from rampway.errors import ConfigError, RefError
 from rampway.experiments import ExperimentRecord, repo
 from rampway.experiments.spec import (
@@ -39,6 +40,7 @@ from rampway.experiments.spec import (
     definition_path,
     load_definition,
 )
+from rampway.release import Release, check_release
 from rampway.store import Store
 
 IfMatchParser = Callable[[str | None], int | None]
@@ -66,9 +68,12 @@ class ExperimentStopIn(BaseModel):
 class ExperimentRoutes:
     """What the routes share: the store and the served project's root (for definitions)."""
 
-    def __init__(self, store: Store, root: Path | None) -> None:
+    def __init__(
+        self, store: Store, root: Path | None, project: Project | None = None
+    ) -> None:
         self.store = store
         self.root = root
+        self.project = project  # with it, every arm's release must be routable
 
     def definition(self, name: str, data: dict[str, Any] | None) -> Definition:
         if data is not None:
@@ -81,7 +86,10 @@ class ExperimentRoutes:
         """A channel name stands for the release it serves; anything else is a release ref."""
         channel = self.store.get_channel(feature, ref)
         target = ref if channel is None else channel.release_id
-        return self.store.get_release(feature, target).release_id
+        record = self.store.get_release(feature, target)
+        if self.project is not None:  # an unroutable arm would 500 its share of the traffic
+            check_release(self.project, Release.from_canonical(record.canonical))
+        return record.release_id
 
     def one(self, name: str, experiment_id: int) -> ExperimentRecord:
         found = repo.get(self.store, experiment_id)

@@ -5,8 +5,11 @@
     GET    /api/v1/features/{feature}                             viewer
     GET    /api/v1/features/{feature}/releases[/{ref}]            viewer
     POST   /api/v1/features/{feature}/releases                    editor   publish canonical text
+    POST   /api/v1/features/{feature}/releases/{ref}/approve      editor   record an approval
     GET    /api/v1/features/{feature}/channels[/{channel}]        viewer   (ETag = version)
     PUT    /api/v1/features/{feature}/channels/{channel}          editor   point at a release
+                                          (protected channels: gate PASS/approval, else 422;
+                                           `skip_gate: true` needs an admin key, audited)
     POST   /api/v1/features/{feature}/channels/{channel}/rollback editor
     GET    /api/v1/features/{feature}/channels/{channel}/history  viewer
     GET    /api/v1/flags[/{key}]   /api/v1/segments[/{key}]       viewer   (ETag = version)
@@ -60,6 +63,7 @@ from rampway.admin.keys import (
 from rampway.config import Project
 from rampway.errors import (
     ConfigError,
+    ConflictError,
     FlagError,
     RampwayError,
     RefError,
@@ -67,7 +71,8 @@ from rampway.errors import (
 )
 from rampway.flags.store import FileDefinitions, FlagStore, Kind, plain_json
 from rampway.gateway import keys as app_keys
-from rampway.release import Release, check_release
+from rampway.release import Release, Routing, check_release
+from rampway.release.protect import approve, guard_move, record_override
 from rampway.rollout import Notifier, Webhook
 from rampway.rollout.plan import settings_from
 from rampway.store import ChannelState, Store
@@ -90,6 +95,15 @@ class ReleaseIn(_Body):
 class ChannelIn(_Body):
     release: str = Field(description="Release id, id prefix or digest of a published release.")
     reason: str = Field(min_length=1, description="Why the channel moves (audit log).")
+    skip_gate: bool = Field(
+        default=False,
+        description="Move a protected channel without its gate PASS/approval (admin key; "
+        "audited with `reason`).",
+    )
+
+
+class ApproveIn(_Body):
+    reason: str = Field(min_length=1, description="Why the release is approved (audit log).")
 
 
 class RollbackIn(_Body):
@@ -204,7 +218,7 @@ class Admin:
     def __init__(self, store: Store, project: Project | None,
                  notifier: Notifier | None = None) -> None:
         self.store = store
-        self.flags = FlagStore(store)
+        self.flags = FlagStore(store, None if project is None else Routing.of(project))
         self.project = project
         self.notifier = notifier or Notifier(_webhooks(project))
 
@@ -304,6 +318,14 @@ def _feature_routes(admin: Admin) -> APIRouter:
         out = {"release_id": rel.id, "digest": rel.digest, "created": new}
         return JSONResponse(out, status_code=201 if new else 200)
 
+    @r.post("/{feature}/releases/{ref}/approve")
+    def approve_release(feature: str, ref: str, body: ApproveIn, key: editor) -> dict[str, Any]:
+        """Record an approval (what a channel with `require: [approval]` needs)."""
+        rec = store.get_release(feature, ref)
+        approve(store, actor=key.name, feature=feature, release_id=rec.release_id,
+                reason=body.reason)
+        return {"release_id": rec.release_id, "approved_by": key.name}
+
     r.include_router(_channel_routes(admin))
     return r
 
@@ -335,14 +357,26 @@ def _channel_routes(admin: Admin) -> APIRouter:
     def set_channel(
         feature: str, channel: str, body: ChannelIn, key: editor, if_match: IfMatch = None
     ) -> JSONResponse:
+        if body.skip_gate:
+            require(key, Role.ADMIN)
+        expected = parse_if_match(if_match)
+        _check_version(store, feature, channel, expected)  # a stale ETag is 409 before all else
+        rec = store.get_release(feature, body.release)
+        if admin.project is not None:  # a release published before the model became unroutable
+            check_release(admin.project, Release.from_canonical(rec.canonical))
+        allowed = guard_move(store, admin.project, feature, channel, rec.release_id,
+                             body.reason if body.skip_gate else None)
         state = store.set_channel(
             feature,
             channel,
-            body.release,
+            rec.release_id,
             actor=key.name,
             reason=body.reason,
-            expected_version=parse_if_match(if_match),
+            expected_version=expected,
         )
+        if allowed.get("skipped"):
+            record_override(store, actor=key.name, feature=feature, channel=channel,
+                            release_id=rec.release_id, reason=body.reason)
         return _moved(store, state)
 
     @r.post("/{channel}/rollback")
@@ -366,6 +400,19 @@ def _channel_routes(admin: Admin) -> APIRouter:
         return {"moves": [_jsonable(m) for m in moves]}
 
     return r
+
+
+def _check_version(store: Store, feature: str, channel: str, expected: int | None) -> None:
+    """Refuse a stale If-Match early; the move itself checks again inside its transaction."""
+    if expected is None:
+        return
+    state = store.get_channel(feature, channel)
+    current = 0 if state is None else state.version
+    if current != expected:
+        raise ConflictError(
+            f"channel {channel} of {feature} is at version {current}, not {expected}: "
+            "someone moved it since you read it"
+        )
 
 
 def _moved(store: Store, state: ChannelState) -> JSONResponse:
@@ -509,8 +556,8 @@ def create_admin_app(
         _push_route(admin),
         _key_routes(admin),
         rollout_routes(admin.rollouts(), admin.auth, parse_if_match),
-        experiment_routes(ExperimentRoutes(store, None if project is None else project.root),
-                          admin.auth, parse_if_match),
+        experiment_routes(ExperimentRoutes(store, None if project is None else project.root,
+                                           project), admin.auth, parse_if_match),
     ):
         api.include_router(router, prefix=PREFIX)
     return api

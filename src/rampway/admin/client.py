@@ -178,12 +178,14 @@ class AdminClient:
 
     def set_channel(
         self, feature: str, channel: str, release: str, *, reason: str,
-        if_match: str | None = None,
+        if_match: str | None = None, skip_gate: bool = False,
     ) -> dict[str, Any]:
         """Point a channel at a published release; the answer has `previous_release_id`."""
+        body: dict[str, Any] = {"release": release, "reason": reason}
+        if skip_gate:
+            body["skip_gate"] = True
         out: dict[str, Any] = self.request(
-            "PUT", _channel_path(feature, channel), json={"release": release, "reason": reason},
-            headers=_if_match(if_match),
+            "PUT", _channel_path(feature, channel), json=body, headers=_if_match(if_match),
         ).json()
         return out
 

@@ -1,6 +1,7 @@
 """Attach every area's commands to the root app. One import per area module."""
 from rampway.cli import admin as _admin  # noqa: F401
 from rampway.cli import channel as _channel  # noqa: F401
+from rampway.cli import doctor as _doctor  # noqa: F401
 from rampway.cli import eval as _eval  # noqa: F401
 from rampway.cli import experiment as _experiment  # noqa: F401
 from rampway.cli import flags as _flags  # noqa: F401

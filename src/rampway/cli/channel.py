@@ -1,6 +1,7 @@
 """`rampway channel …` and `rampway rollback`: move a feature's channels, every move recorded.
 
     rampway channel set support-bot production HEAD --reason "ship the new FAQ"
+    rampway channel set support-bot production HEAD --skip-gate --reason "P0 hotfix"
     rampway channel list support-bot
     rampway rollback support-bot --reason "refund answers regressed"
     rampway rollback support-bot --expected-version 7 --server http://gw:8787
@@ -33,8 +34,9 @@ from rampway.cli._remote import ServerOption, admin_client
 from rampway.cli.release import open_store, record_json
 from rampway.config import NAME_PATTERN, Project, find_project_root, load_project
 from rampway.errors import ConfigError, ConflictError, RefError
-from rampway.release import Release, check_release, resolve_ref
+from rampway.release import Release, check_release, discover, resolve_ref
 from rampway.release._refs import release_dir_for
+from rampway.release.protect import guard_move, record_override
 
 if TYPE_CHECKING:
     from rampway.admin.client import AdminClient
@@ -58,6 +60,11 @@ def _reason(reason: str | None, default: str | None = None) -> str:
     return text
 
 
+SkipGate = Annotated[
+    bool,
+    typer.Option("--skip-gate", help="Move a protected channel without its gate PASS or "
+                 "approval (audited with --reason; an admin key with --server)."),
+]
 ExpectedVersion = Annotated[
     int | None,
     typer.Option("--expected-version", help="Fail if the channel moved past this version."),
@@ -72,32 +79,56 @@ def set_cmd(
     ref: Annotated[str, typer.Argument(help="Release: id, channel, path or git revision.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")],
     expected_version: ExpectedVersion = None,
+    skip_gate: SkipGate = False,
     server: ServerOption = None,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Point CHANNEL at a release. A release that is not published yet is published first."""
+    """Point CHANNEL at a release. A release that is not published yet is published first.
+
+    A protected channel (`production` by default; rampway.yaml `channels:`) needs a recorded
+    gate PASS of the release against what it serves now (and/or an approval); `--skip-gate`
+    overrides with --reason, audited. `rampway rollback` is never blocked."""
     why = _reason(reason)
     check_name("channel", channel)
     if server:
         with admin_client(server) as client:
-            moved = _set_remote(client, project, feature, channel, ref, why, expected_version)
+            moved = _set_remote(client, project, feature, channel, ref, why, expected_version,
+                                skip_gate)
         _report(moved, moved.get("previous_release_id"), as_json)
         return
     proj = load_project_option(project)
     actor = current_actor()
     with open_store(proj) as store:
+        check_known_feature(proj, store.list_features(), feature)
         release = resolve_ref(proj, feature, ref, store)
         check_release(proj, release, release_dir_for(proj, ref))
         before = store.get_channel(feature, channel)
         current = 0 if before is None else before.version
         _check_expected(feature, channel, expected_version, current)
+        allowed = guard_move(store, proj, feature, channel, release.id,
+                             why if skip_gate else None, ref)
         store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
         state = store.set_channel(
             feature, channel, release.id, actor=actor, reason=why,
             expected_version=expected_version,
         )
+        if allowed.get("skipped"):
+            record_override(store, actor=actor, feature=feature, channel=channel,
+                            release_id=release.id, reason=why)
     _report(record_json(state), None if before is None else before.release_id, as_json)
+
+
+def check_known_feature(proj: Project, stored: list[str], feature: str) -> None:
+    """A typo'd feature must not silently become a new one: the feature has to be in the store,
+    in releases/ or in rampway.yaml `features:`."""
+    known = sorted(set(stored) | set(discover(proj.root)) | set(proj.config.features))
+    if feature not in known:
+        listed = ", ".join(known) or "none yet"
+        raise RefError(
+            f"unknown feature {feature!r} (known: {listed}); a new feature starts from "
+            f"releases/{feature}/release.yaml"
+        )
 
 
 def _check_expected(feature: str, channel: str, expected: int | None, current: int) -> None:
@@ -111,7 +142,7 @@ def _check_expected(feature: str, channel: str, expected: int | None, current: i
 
 def _set_remote(
     client: AdminClient, project: Path | None, feature: str, channel: str, ref: str, why: str,
-    expected: int | None,
+    expected: int | None, skip_gate: bool = False,
 ) -> dict[str, Any]:
     """`channel set` through the admin API: resolve REF (local dir, then the server's channels
     and releases, then git), publish a local release through the API, move with If-Match."""
@@ -125,10 +156,13 @@ def _set_remote(
         if proj is None:
             raise RefError(f"unknown ref {ref!r} for feature {feature!r}: not a channel or "
                            "release on the server, and no local project to look in")
+        served = [str(f["name"]) for f in client.request("GET", "/features").json()["features"]]
+        check_known_feature(proj, served, feature)  # publishing would create a typo'd feature
         local = _local_release(proj, feature, ref)
         release_id = str(client.publish_release(feature, local.canonical)["release_id"])
     if_match = None if expected is None else f'"{expected}"'
-    return client.set_channel(feature, channel, release_id, reason=why, if_match=if_match)
+    return client.set_channel(feature, channel, release_id, reason=why, if_match=if_match,
+                              skip_gate=skip_gate)
 
 
 def _remote_version(client: AdminClient, feature: str, channel: str) -> int:

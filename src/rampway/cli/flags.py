@@ -16,6 +16,7 @@ edits (a push never silently undoes an API edit) is explained in `rampway.flags.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -61,10 +62,12 @@ class Backend(Protocol):
 class StoreBackend:
     def __init__(self, project: Path | None) -> None:
         from rampway.flags.store import FlagStore
+        from rampway.release import Routing
         from rampway.store import Store
 
-        self._store = Store.open(load_project_option(project).db_url)
-        self._flags = FlagStore(self._store)
+        proj = load_project_option(project)
+        self._store = Store.open(proj.db_url)
+        self._flags = FlagStore(self._store, Routing.of(proj))
         self._actor = current_actor()
 
     def list(self, kind: str) -> list[dict[str, Any]]:
@@ -149,6 +152,26 @@ def flag_files(project: Path | None, files: list[Path] | None) -> list[Path]:
     return found
 
 
+def routing_check(project: Path | None) -> Callable[[Any], None] | None:
+    """The model-routability check for flag files, against the project's providers, catalog
+    and working-tree releases (`rampway.flags.routable`); None without a project."""
+    from rampway.flags.routable import check_model_flags
+    from rampway.release import Routing, discover, load_release
+
+    try:
+        proj = load_project_option(project)
+    except ConfigError:
+        return None
+    routing = Routing.of(proj)
+    providers: dict[str, set[str]] = {}
+    for feature, directory in discover(proj.root).items():
+        try:
+            providers[feature] = {load_release(directory, feature=feature).models[0][0]}
+        except ConfigError:
+            continue  # `rampway release validate` reports a broken release
+    return lambda fs: check_model_flags(fs.flags.values(), routing, providers)
+
+
 def _relative(files: list[Path], project: Path | None) -> list[Path]:
     """Paths as the repo names them (relative to the project root when inside it)."""
     try:
@@ -175,11 +198,13 @@ def validate_cmd(
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check flag files together: every error names file:line; exit 2 on the first one."""
+    """Check flag files together: every error names file:line; exit 2 on the first one.
+
+    Inside a project, `.model` flag values must be models the gateway can route."""
     from rampway.flags import load_flag_files
 
     paths = flag_files(project, files)
-    fs = load_flag_files(paths)
+    fs = load_flag_files(paths, routing_check(project))
     out = {"files": [str(p) for p in paths], "flags": sorted(fs.flags),
            "segments": sorted(fs.segments)}
     if as_json:
@@ -203,9 +228,11 @@ def push_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Make the stored flags match the files (all or nothing); running gateways follow < 1 s."""
+    from rampway.flags import load_flag_files
     from rampway.flags.store import FileDefinitions, read_flag_files
 
     paths = flag_files(project, files)
+    load_flag_files(paths, routing_check(project))  # file:line for an unroutable model first
     read = read_flag_files(paths)
     names = dict(zip([str(p) for p in paths], [str(p) for p in _relative(paths, project)],
                      strict=True))

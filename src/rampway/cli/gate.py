@@ -46,6 +46,7 @@ from rampway.gate.model import Verdict
 from rampway.gate.report import FORMATS, GateReport, render
 from rampway.gate.run import OnResult, changed_features, gate_feature
 from rampway.release import resolve_ref
+from rampway.release._refs import require_revision
 from rampway.store import Store
 
 
@@ -98,12 +99,23 @@ def gate_command(
                 f"{report.sequential.describe()}",
                 markup=False,
             )
-    verdict = Verdict.worst([r.decision.verdict for r in reports]) if reports else Verdict.PASS
+    verdict = Verdict.worst([_counted(r) for r in reports]) if reports else Verdict.PASS
     text = render(reports, fmt) if reports else _nothing(fmt)
     if out is not None:
         _write(out, text)
     typer.echo(text, nl=False)
     raise typer.Exit(verdict.exit_code)
+
+
+def _counted(report: GateReport) -> Verdict:
+    """The verdict as the exit code counts it: `inconclusive: warn` in the policy lets an
+    INCONCLUSIVE gate exit 0 (the report still says inconclusive)."""
+    verdict = report.decision.verdict
+    if verdict is Verdict.INCONCLUSIVE and report.policy.inconclusive == "warn":
+        err_console.print(f"warning: {report.data.feature} is inconclusive; policy says "
+                          "`inconclusive: warn`, so it does not fail the gate")
+        return Verdict.PASS
+    return verdict
 
 
 Plan = list[tuple[str, str | None, str | None]]
@@ -129,6 +141,7 @@ def _plan(
     if feature is not None:
         return [(feature, candidate, baseline)]
     assert since is not None
+    require_revision(proj, since)  # an unknown REV is an error, never "nothing changed"
     plan: Plan = []
     for name in changed_features(proj, since, store):
         if not suite_path(proj.root, name).is_file():

@@ -5,6 +5,8 @@
     rampway release diff support-bot HEAD~1 HEAD --json
     rampway release publish
     rampway release history support-bot
+    rampway release approve support-bot HEAD --reason "reviewed the new refund wording"
+    rampway release export support-bot support-bot@3f2a9c1e --force   # into releases/support-bot
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
-from rampway.errors import RampwayError, RefError
+from rampway.errors import ConfigError, RampwayError, RefError
 from rampway.release import Release, diff_releases, discover, resolve_ref
 from rampway.release._project import load_checked
 from rampway.release._refs import release_dir_for
@@ -258,6 +260,66 @@ def history_cmd(
         })
         return
     _print_history(channels, moves, releases)
+
+
+@release_app.command("approve")
+@handle_errors
+def approve_cmd(
+    feature: FeatureArg,
+    ref: Annotated[str, typer.Argument(help="Release: id, channel, path or git revision.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")],
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an approval of a release (what a channel with `require: [approval]` needs).
+
+    A release that is not published yet is published first (an approval names a release id)."""
+    from rampway.release._project import check_release
+    from rampway.release.protect import approve
+
+    proj = load_project_option(project)
+    actor = current_actor()
+    with open_store(proj) as store:
+        release = resolve_ref(proj, feature, ref, store)
+        check_release(proj, release, release_dir_for(proj, ref))
+        if not reason.strip():
+            raise ConfigError("--reason must not be empty: say why the release is approved")
+        store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
+        approve(store, actor=actor, feature=feature, release_id=release.id, reason=reason)
+    if as_json:
+        emit_json({"release_id": release.id, "approved_by": actor})
+        return
+    console.print(f"approved [bold]{release.id}[/] (by {actor})")
+
+
+@release_app.command("export")
+@handle_errors
+def export_cmd(
+    feature: FeatureArg,
+    ref: Annotated[str, typer.Argument(help="Release id or channel (e.g. one made through "
+                                            "the admin API).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Directory (default: "
+                                                            "releases/FEATURE).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the files already "
+                                                         "there.")] = False,
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a stored release as repo files (release.yaml + prompts) to review it in git.
+
+    The written files load back to the same release id, or nothing is written."""
+    from rampway.release._export import export_release
+
+    proj = load_project_option(project)
+    release = resolve_one(proj, feature, ref)
+    target = out if out is not None else proj.releases_dir / feature
+    written = export_release(release, target, replace=force)
+    if as_json:
+        emit_json({"release_id": release.id, "directory": str(target),
+                   "files": [str(p.relative_to(target)) for p in written]})
+        return
+    console.print(f"wrote {release.id} to {target} ({len(written)} file(s)); review with "
+                  "`git diff`")
 
 
 def _print_history(channels: list[Any], moves: list[Any], releases: list[Any]) -> None:

@@ -6,7 +6,7 @@ with line tracking and hands plain data to the pure compiler.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ def _step(node: Any, parts: list[str], i: int) -> tuple[str | int, Any, int] | N
 
 
 def _located(exc: FlagError, file: str, doc: LocatedYaml, path: DocPath) -> FlagError:
-    return FlagError(
+    return type(exc)(
         exc.reason,
         flag=exc.flag,
         rule=exc.rule,
@@ -100,11 +100,15 @@ def _located(exc: FlagError, file: str, doc: LocatedYaml, path: DocPath) -> Flag
     )
 
 
-def load_flag_files(paths: Iterable[str | PathLike[str]]) -> FlagSet:
+def load_flag_files(
+    paths: Iterable[str | PathLike[str]], check: Callable[[FlagSet], None] | None = None
+) -> FlagSet:
     """Read, validate and compile flag files together (segments are shared across files).
 
     Raises FlagError naming `file:line` for unreadable files, malformed YAML, invalid
-    definitions and duplicate keys; nothing is returned unless every file is valid.
+    definitions and duplicate keys; nothing is returned unless every file is valid. `check`
+    runs a further test over the compiled set (e.g. model routability) whose FlagErrors get
+    the same `file:line`.
     """
     origin = _Origin()
     flags: dict[str, Flag] = {}
@@ -123,7 +127,10 @@ def load_flag_files(paths: Iterable[str | PathLike[str]]) -> FlagSet:
             origin.add("flags", str(key), file, doc)
             flags[str(key)] = _parse(origin, parse_flag, key, spec)
     try:
-        return FlagSet(flags, segments)
+        compiled = FlagSet(flags, segments)
+        if check is not None:
+            check(compiled)
+        return compiled
     except FlagError as exc:
         raise origin.locate(exc) from exc
 

@@ -9,7 +9,9 @@ and evaluates them:
     <feature>.enabled     false → answer `<feature>.fallback` if set, else FeatureDisabled (503)
     <feature>.release     serve this release id or channel instead of the inner resolution
     <feature>.model       override the model (the release's provider unless `provider/model`);
-                          it replaces the fallback chain, so no larger model sneaks back in
+                          it becomes the first target and the release's own model and
+                          fallbacks follow, so the release's safety net stays (a model the
+                          gateway cannot route is skipped to the next target and counted)
     <feature>.max_tokens  cap the upstream max_tokens (the release's or the app's, if lower)
 
 The evaluation context is the app's attributes (`user`, `plan`, `country`, … sent as
@@ -176,7 +178,7 @@ class FlagResolver:
             base = _pinned(call.feature, decision.release, snapshot, keys["release"])
         else:
             base = self.inner.resolve(call, snapshot)
-        overrides = _overrides(base.release, decision)
+        overrides = _overrides(base.release, decision, keys.get("model"))
         seen: Mapping[str, Evaluation] = decision.evaluations
         if base.flags:  # the inner resolver evaluated flags of its own: keep both
             seen = {**base.flags, **seen}
@@ -199,18 +201,21 @@ def _pinned(feature: str, value: str, snapshot: ControlSnapshot, key: str) -> Re
     return Resolution(feature=entry, release=release, arm=value, reason="flag")
 
 
-def _overrides(release: Release, decision: NativeDecision) -> Overrides | None:
+def _overrides(
+    release: Release, decision: NativeDecision, model_key: str | None = None
+) -> Overrides | None:
     targets = None
     if decision.model is not None:
         provider, model = parse_model(decision.model)
-        primary = release.models[0]
-        target = (provider or primary[0], model)
-        if target != primary:
-            targets = (target,)
+        chain = list(release.models)
+        target = (provider or chain[0][0], model)
+        if target != chain[0]:  # the override first, then the release's chain without it
+            targets = (target, *(m for m in chain if m != target))
     fallback = None if decision.enabled else decision.fallback
     if targets is None and decision.max_tokens is None and fallback is None:
         return None
-    return Overrides(targets=targets, max_tokens=decision.max_tokens, fallback=fallback)
+    return Overrides(targets=targets, max_tokens=decision.max_tokens, fallback=fallback,
+                     model_flag=None if targets is None else model_key)
 
 
 __all__ = [

@@ -30,7 +30,7 @@ Precedence between repo files and the API — the store is what gateways serve:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
@@ -41,12 +41,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from rampway._yaml import load_located
-from rampway.errors import ConfigError, ConflictError, FlagError, RefError
+from rampway.errors import ConfigError, ConflictError, FlagError, RefError, UnroutableFlag
 from rampway.flags._compile import FlagSet
 from rampway.flags._files import load_flag_files
+from rampway.flags._model import Flag
 from rampway.flags._parse import check_key, split_document
 from rampway.flags.native import check_native, is_release_id, native_name, possible_values
+from rampway.flags.routable import check_model_flags, located_values
 from rampway.flags.tables import flag_definitions, segment_definitions
+from rampway.release._routable import Routing
 from rampway.store import Store
 from rampway.store.schema import channels, releases
 
@@ -164,8 +167,12 @@ def discover_flag_files(root: Path) -> list[Path]:
 class FlagStore:
     """Flag and segment definitions in a `Store` (see the module docstring for the rules)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, routing: Routing | None = None) -> None:
         self.store = store
+        # With a routing (the project's providers and catalog), `.model` flag values must be
+        # models the gateway can route (`rampway.flags.routable`); without one (no project at
+        # hand, e.g. a bare gateway) only their form is checked.
+        self.routing = routing
         self._cache: tuple[tuple[tuple[str, str, int], ...], FlagSet] | None = None
 
     # -- reads ------------------------------------------------------------------------------
@@ -225,7 +232,7 @@ class FlagStore:
             _check_version(kind, key, current, expected_version)
             state = _read_state(conn)
             state[kind][key] = spec
-            _validate(conn, state)
+            _validate(conn, state, self.routing, {key} if kind == "flag" else set())
             return self._write(conn, kind, key, spec, current, actor, reason, "api", None)
 
     def delete(
@@ -300,7 +307,8 @@ class FlagStore:
             del state[rec.kind][rec.key]
         for (kind, key), (spec, _file) in files.items.items():
             state[kind][key] = spec
-        _validate(conn, state)
+        pushed = {key for kind, key in files.items if kind == "flag"}
+        _validate(conn, state, self.routing, pushed)
         for rec in gone:
             self._remove(conn, rec, actor, reason)
             report.deleted.append(f"{rec.kind}:{rec.key}")
@@ -423,15 +431,77 @@ def _compile(state: Mapping[Kind, Mapping[str, Any]]) -> FlagSet:
     return FlagSet.from_dict({"flags": dict(state["flag"]), "segments": dict(state["segment"])})
 
 
-def _validate(conn: Connection, state: Mapping[Kind, Mapping[str, Any]]) -> FlagSet:
-    """Compile the whole set and check native flags against the store; raises FlagError."""
+def _validate(
+    conn: Connection,
+    state: Mapping[Kind, Mapping[str, Any]],
+    routing: Routing | None = None,
+    changed: Collection[str] = (),
+) -> FlagSet:
+    """Compile the whole set and check native flags against the store; raises FlagError.
+
+    Routability is checked for the flags this write changes only: a flag that became
+    unroutable since (a catalog edit) is `rampway doctor`'s to report, and must not block
+    unrelated writes — least of all an incident-time kill switch.
+    """
     compiled = _compile(state)
     for flag in compiled.flags.values():
         check_native(flag)
         named = native_name(flag.key)
         if named is not None and named[1] == "release":
             _check_release_values(conn, named[0], flag.key, possible_values(flag))
+    if routing is not None and changed:
+        written = [f for f in compiled.flags.values() if f.key in changed]
+        check_model_flags(written, routing, release_providers(conn))
+        _check_pinned_routable(conn, written, routing)
     return compiled
+
+
+def _check_pinned_routable(conn: Connection, flags: Iterable[Flag], routing: Routing) -> None:
+    """A `.release` flag may only pin releases whose models the gateway can route."""
+    from rampway.release import Release
+
+    for flag in flags:
+        named = native_name(flag.key)
+        if named is None or named[1] != "release":
+            continue
+        for rule, path, value in located_values(flag):
+            canonical = _pinned_canonical(conn, named[0], value)
+            if canonical is None:
+                continue
+            for provider, model in Release.from_canonical(canonical).models:
+                problem = routing.problem(provider, model)
+                if problem is not None:
+                    raise UnroutableFlag(f"value {value!r} serves {provider}/{model}: {problem}",
+                                         flag=flag.key, rule=rule, path=path)
+
+
+def _pinned_canonical(conn: Connection, feature: str, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    if is_release_id(value):
+        query = sa.select(releases.c.canonical).where(releases.c.release_id == value)
+    else:
+        query = sa.select(releases.c.canonical).join(
+            channels, channels.c.release_id == releases.c.release_id
+        ).where(channels.c.feature == feature, channels.c.name == value)
+    found = conn.scalar(query)
+    return None if found is None else str(found)
+
+
+def release_providers(conn: Connection) -> dict[str, set[str]]:
+    """feature → the primary providers of the releases its channels point at now (what a
+    `.model` flag value without a provider is served with)."""
+    from rampway.release import Release
+
+    rows = conn.execute(
+        sa.select(channels.c.feature, releases.c.canonical).join(
+            releases, releases.c.release_id == channels.c.release_id
+        )
+    )
+    out: dict[str, set[str]] = {}
+    for feature, canonical in rows:
+        out.setdefault(str(feature), set()).add(Release.from_canonical(canonical).models[0][0])
+    return out
 
 
 def _check_release_values(conn: Connection, feature: str, key: str, values: Iterable[Any]) -> None:
@@ -474,4 +544,5 @@ __all__ = [
     "discover_flag_files",
     "plain_json",
     "read_flag_files",
+    "release_providers",
 ]

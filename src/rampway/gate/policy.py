@@ -18,6 +18,7 @@
       looks: 5                # planned looks; each look's CIs are at 1 - (1 - confidence) / looks
       first_cases: 200        # first look on this many cases (default: the whole suite)
       budget: {calls: 10000, usd: 20, minutes: 30}   # new calls, both releases together
+    inconclusive: fail        # fail (default): exit 3 fails CI | warn: reported, exit 0
 
 One decision rule, shared with the rollout judge: a rule PASSES when its interval excludes
 harm beyond the margin, FAILS when the interval lies wholly in harm beyond the margin, and is
@@ -157,6 +158,9 @@ class Policy(BaseModel):
     max_new_critical_failures: int = Field(default=0, ge=0)
     max_new_failures: int | None = Field(default=None, ge=0)
     sequential: Sequential = Field(default_factory=Sequential)
+    # What an INCONCLUSIVE decision does to `rampway gate`'s exit code: fail (3) or warn (0,
+    # the report still says inconclusive). The verdict itself is unchanged either way.
+    inconclusive: Literal["fail", "warn"] = "fail"
 
     def referenced_axes(self) -> list[tuple[tuple[str | int, ...], str]]:
         """(location in the policy file, axis name) for every axis the policy mentions."""

@@ -65,6 +65,10 @@ def result_headers(record: CallRecord) -> Headers:
     if res is not None:
         headers.append((b"x-rampway-release", res.release.id.encode()))
         headers.append((b"x-rampway-arm", res.arm.encode()))
+        if res.overrides is not None and res.overrides.model_flag:
+            headers.append((b"x-rampway-override", res.overrides.model_flag.encode()))
+    if record.provider and record.model:  # what answered, which may not be the release's model
+        headers.append((b"x-rampway-model", f"{record.provider}/{record.model}".encode()))
     return headers
 
 

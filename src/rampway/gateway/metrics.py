@@ -10,7 +10,9 @@ Series (all labelled feature, release, arm):
     rampway_cost_usd_total                   rampway_errors_total{code}
     rampway_fallbacks_total                  rampway_refusals_total
 plus rampway_rejected_total{code} (refused before routing: no feature/release labels, so
-clients cannot blow up label cardinality) and rampway_events_dropped_total.
+clients cannot blow up label cardinality), rampway_events_dropped_total and
+rampway_unroutable_skips_total{provider, model} (a target the gateway could not route — e.g. a
+model flag naming a model without a catalog entry — skipped to the next one).
 """
 
 from __future__ import annotations
@@ -111,6 +113,10 @@ class GatewayMetrics:
         )
         self.events_dropped = Counter(
             "rampway_events_dropped", "Events dropped (queue full)", registry=r
+        )
+        self.unroutable = Counter(  # labels come from releases and flags, not from clients
+            "rampway_unroutable_skips", "Targets skipped: no provider or catalog entry",
+            ("provider", "model"), registry=r,
         )
         self._series: dict[tuple[str, str, str], _Series] = {}
 

@@ -171,6 +171,9 @@ class CallStream:
             async for chunk in routed:
                 if record.ttft_s is None and (chunk.content or chunk.tool_calls or chunk.refusal):
                     record.ttft_s = time.perf_counter() - t0
+                served = routed.served_by
+                if record.provider is None and served is not None:  # for the response headers
+                    record.provider, record.model = served.provider, served.model
                 acc.add(chunk)
                 yield chunk
         except RampwayError as exc:

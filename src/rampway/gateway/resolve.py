@@ -37,13 +37,16 @@ if TYPE_CHECKING:
 class Overrides:
     """What a resolution step changes about the upstream call, beyond picking the release.
 
-    `targets` replaces the release's (provider, model) chain; `max_tokens` caps the request's;
-    `fallback` answers with this text and calls no provider at all (a kill switch's answer).
+    `targets` replaces the release's (provider, model) chain — a model flag puts its model first
+    and keeps the release's own chain behind it; `max_tokens` caps the request's; `fallback`
+    answers with this text and calls no provider at all (a kill switch's answer); `model_flag`
+    names the flag that chose the first target (response header `x-rampway-override`).
     """
 
     targets: tuple[tuple[str, str], ...] | None = None
     max_tokens: int | None = None
     fallback: str | None = None
+    model_flag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

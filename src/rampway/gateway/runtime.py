@@ -72,12 +72,16 @@ class Runtime:
         self.providers = providers
         self.settings = settings
         self._owns_store = owns_store
-        self.router = Router(providers, Catalog.load(project.config.catalog))
+        self.metrics = GatewayMetrics()
+        unroutable = self.metrics.unroutable
+        self.router = Router(
+            providers, Catalog.load(project.config.catalog),
+            on_unroutable=lambda t: unroutable.labels(t.provider, t.model).inc(),
+        )
         self.watcher = ControlWatcher(
             store, project.config, project.config_path, interval=settings.reload_interval
         )
         ev = settings.events
-        self.metrics = GatewayMetrics()
         self.writer = EventWriter(
             sink or SqlEventSink(store),
             max_queue=ev.max_queue,

@@ -17,6 +17,7 @@ from rampway.release._loader import RELEASE_FILE, RELEASES_DIR, discover, load_r
 from rampway.release._project import check_release, load_checked
 from rampway.release._refs import resolve_ref
 from rampway.release._release import Release
+from rampway.release._routable import Routing
 from rampway.release._spec import INPUT_VARIABLE, ReleaseSpec
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Release",
     "ReleaseDiff",
     "ReleaseSpec",
+    "Routing",
     "check_release",
     "diff_releases",
     "discover",

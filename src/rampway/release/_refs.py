@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rampway.errors import RefError, StoreError
+from rampway.errors import ConfigError, RefError, StoreError
 from rampway.release._loader import (
     RELEASE_FILE,
     RELEASES_DIR,
@@ -111,4 +111,29 @@ def _from_git(project: Project, feature: str, ref: str) -> Release | None:
     return load_from_source(feature, source)
 
 
-__all__ = ["release_dir_for", "resolve_ref"]
+def require_revision(project: Project, rev: str, option: str = "--changed-since") -> str:
+    """The commit `rev` names, or ConfigError saying why not and how to fix it.
+
+    "Changed since REV" against a REV git cannot find must never read as "nothing changed":
+    in CI that is a shallow clone (actions/checkout fetches one commit by default) or a typo,
+    and either would turn an ungated change into a green check.
+    """
+    rev = rev.strip()
+    if not rev or rev.startswith("-"):
+        raise ConfigError(f"{option}: {rev!r} is not a git revision")
+    commit = run_git(project.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if commit is not None and commit.returncode == 0:
+        return commit.stdout.decode().strip()
+    inside = run_git(project.root, "rev-parse", "--is-inside-work-tree")
+    if inside is None or inside.returncode != 0:
+        raise ConfigError(f"{option} {rev}: {project.root} is not in a git repository")
+    shallow = run_git(project.root, "rev-parse", "--is-shallow-repository")
+    is_shallow = shallow is not None and shallow.stdout.decode().strip() == "true"
+    why = "this clone is shallow and does not have it" if is_shallow else "no such revision"
+    raise ConfigError(
+        f"{option} {rev}: unknown git revision ({why}); fetch the history "
+        "(actions/checkout with `fetch-depth: 0`, or `git fetch origin`) or fix the name"
+    )
+
+
+__all__ = ["release_dir_for", "require_revision", "resolve_ref"]

@@ -1,7 +1,7 @@
 """The router: one call path in four layers, each with one concern (STYLE.md #2).
 
-    route      – resolve targets (unknown provider/model → ConfigError before any network call),
-                 estimate the prompt size once, build the result record
+    route      – resolve targets (unknown provider/model: skipped, counted; ConfigError before
+                 any network call when none resolves), estimate the prompt size, build the record
     fallback   – walk the targets in order; skip those whose circuit is open or whose context
                  window is too small; stop on errors that must not fall back (auth, bad request)
     retries    – retry one target while RetryPolicy says so, sleeping its delay
@@ -100,6 +100,7 @@ class Router:
         breaker_config: BreakerConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        on_unroutable: Callable[[Target], object] | None = None,
     ) -> None:
         if timeout_s <= 0:
             raise ConfigError(f"router timeout_s must be > 0, got {timeout_s}")
@@ -110,6 +111,9 @@ class Router:
         self.breaker_config = breaker_config or BreakerConfig()
         self._clock = clock
         self._sleep = sleep
+        # A target the registry or catalog cannot resolve is skipped, never fatal while a
+        # later one can serve; the gateway counts each skip (rampway_unroutable_skips_total).
+        self.on_unroutable = on_unroutable
         self._resolved: dict[Target, _Resolved] = {}
 
     def breaker(self, target: Target) -> CircuitBreaker:
@@ -127,7 +131,7 @@ class Router:
             attempts=call.attempts,
             served_by=res.target,
             cost_usd=res.info.cost(response.usage),
-            fallback_used=res is not plan[0],
+            fallback_used=res.target != targets[0],
         )
 
     def stream(self, request: ChatRequest, targets: Sequence[Target]) -> RoutedStream:
@@ -140,8 +144,20 @@ class Router:
     ) -> tuple[list[_Resolved], _Call]:
         if not targets:
             raise ConfigError("no targets to route to: a release needs a model")
-        plan = [self._resolve(t) for t in targets]
         call = _Call(self._clock(), estimate_tokens(request.messages, request.tools))
+        plan: list[_Resolved] = []
+        first: ConfigError | None = None
+        for target in targets:
+            try:
+                plan.append(self._resolve(target))
+            except ConfigError as exc:  # unroutable (e.g. a flag's model): skip to the next
+                first = first or exc
+                call.attempts.append(Attempt(target.provider, target.model, "unroutable_model",
+                                             None, 0.0, skipped=True))
+                if self.on_unroutable is not None:
+                    self.on_unroutable(target)
+        if first is not None and not plan:
+            raise first
         return plan, call
 
     def _resolve(self, target: Target) -> _Resolved:
@@ -347,7 +363,9 @@ class RoutedStream:
     ) -> AsyncGenerator[StreamChunk, None]:
         router = self._router
         res, primed = await router._fallback(request, plan, call, router._open_stream)
-        self.served_by, self.fallback_used = res.target, res is not plan[0]
+        self.served_by = res.target
+        skipped_first = bool(call.attempts) and call.attempts[0].error == "unroutable_model"
+        self.fallback_used = res is not plan[0] or skipped_first
         attempt = call.attempts[-1]
         primed_at = router._clock()
         finished = False

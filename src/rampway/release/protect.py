@@ -1,0 +1,192 @@
+"""Protected channels: what a channel needs before it may point at a release.
+
+`rampway channel set` and the admin API's channel PUT move 100% of a channel's traffic at once,
+so on a protected channel they need what a rollout needs: a recorded gate PASS of the release
+against the one the channel serves now, under the repo's current policy and suite (the very
+check `rampway rollout start` makes, `rampway.rollout.gating.require_gate`), and/or a recorded
+approval (`rampway release approve`). rampway.yaml says which channel needs what:
+
+    channels:
+      production: {require: [gate]}           # the default when production is not listed
+      staging:    {require: [gate, approval]}
+      sandbox:    {require: []}               # listed channels are unprotected with []
+
+An empty channel (a feature's first release) has nothing to gate against and is not protected.
+`--skip-gate --reason "…"` overrides (an admin key on the API); the override is audited.
+`rampway rollback` to the previous release never passes through here: it is never blocked.
+
+Split as everywhere: `decide` is pure over what was read; `guard_move` reads and calls it.
+
+Example:
+    need = requirements(project.config, "production")    # Requirements(gate=True, …)
+    guard_move(store, project, "support-bot", "production", "support-bot@3f2a9c1e", None)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rampway.errors import ChannelProtected, ConfigError
+
+if TYPE_CHECKING:
+    from rampway.config import Project, ProjectConfig
+    from rampway.gate.records import GateBasis, GateRecord
+    from rampway.store import Store
+
+APPROVE_ACTION = "release.approve"
+DEFAULT_PROTECTED = {"production": ("gate",)}
+
+
+@dataclass(frozen=True, slots=True)
+class Requirements:
+    channel: str
+    gate: bool = False
+    approval: bool = False
+
+    @property
+    def protected(self) -> bool:
+        return self.gate or self.approval
+
+
+def requirements(config: ProjectConfig | None, channel: str) -> Requirements:
+    """What `channel` requires under this config (None: no project — the defaults)."""
+    listed = None if config is None else config.channels.get(channel)
+    need: Sequence[str] = (
+        DEFAULT_PROTECTED.get(channel, ()) if listed is None else listed.require
+    )
+    return Requirements(channel, gate="gate" in need, approval="approval" in need)
+
+
+@dataclass(frozen=True, slots=True)
+class MoveFacts:
+    """What was read about one proposed move (everything `decide` needs)."""
+
+    feature: str
+    release: str  # the release id the channel would point at
+    serving: str | None  # the release id the channel points at now (None: empty channel)
+    latest_gate: GateRecord | None
+    basis: GateBasis | None  # the repo's current policy and suite; None: not readable here
+    approvals: tuple[str, ...] = ()  # actors who approved the release
+    release_ref: str = ""  # how the user named the release, for the `rampway gate` hint
+
+
+def decide(need: Requirements, facts: MoveFacts, skip_reason: str | None) -> dict[str, Any]:
+    """What the move was allowed on (kept in the audit log), or ChannelProtected saying what to
+    run. Pure."""
+    if not need.protected or facts.serving is None or facts.serving == facts.release:
+        return {"protected": need.protected, "checked": []}
+    if skip_reason is not None:
+        if not skip_reason.strip():
+            raise ConfigError("--skip-gate needs a reason (--reason \"…\"; it is audited)")
+        return {"protected": True, "skipped": True, "reason": skip_reason}
+    out: dict[str, Any] = {"protected": True, "checked": []}
+    where = f"channel '{need.channel}' of {facts.feature} is protected"
+    if need.gate:
+        out["gate"] = _gate(need, facts, where)
+        out["checked"].append("gate")
+    if need.approval:
+        if not facts.approvals:
+            raise ChannelProtected(
+                f"{where} and {facts.release} has no recorded approval: run `rampway release "
+                f"approve {facts.feature} {facts.release_ref or facts.release} --reason \"…\"` "
+                "(or override with "
+                "--skip-gate --reason \"…\")"
+            )
+        out["approved_by"] = list(facts.approvals)
+        out["checked"].append("approval")
+    return out
+
+
+def _gate(need: Requirements, facts: MoveFacts, where: str) -> dict[str, Any]:
+    from rampway.rollout.gating import GateNeed, require_gate
+
+    assert facts.serving is not None  # decide() returned early otherwise
+    gate_need = GateNeed(facts.feature, facts.release, facts.serving, need.channel,
+                         facts.release_ref, facts.basis)
+    try:
+        return require_gate(facts.latest_gate, need=gate_need)
+    except ChannelProtected:
+        raise
+    except ConfigError as exc:
+        message = exc.message.replace("; a rollout needs a PASS", "; it needs a PASS")
+        raise ChannelProtected(f"{where}: {message}") from exc
+
+
+def read_facts(
+    store: Store,
+    project: Project | None,
+    feature: str,
+    release_id: str,
+    need: Requirements,
+    release_ref: str = "",
+) -> MoveFacts:
+    """Read what `decide` needs (the gate record and current basis only when it asks)."""
+    from rampway.gate.current import current_basis
+    from rampway.gate.records import latest_gate
+
+    state = store.get_channel(feature, need.channel)
+    serving = None if state is None else state.release_id
+    latest = basis = None
+    if need.gate and serving is not None and serving != release_id:
+        latest = latest_gate(store, feature, release_id, serving)
+        basis = None if project is None else current_basis(project.root, feature)
+    approvals: tuple[str, ...] = ()
+    if need.approval:
+        entries = store.list_audit(object_type="release", object_id=release_id, limit=1000)
+        approvals = tuple(sorted({e.actor for e in entries if e.action == APPROVE_ACTION}))
+    return MoveFacts(feature, release_id, serving, latest, basis, approvals, release_ref)
+
+
+def guard_move(
+    store: Store,
+    project: Project | None,
+    feature: str,
+    channel: str,
+    release_id: str,
+    skip_reason: str | None,
+    release_ref: str = "",
+) -> dict[str, Any]:
+    """Refuse (ChannelProtected) a move the channel's requirements rule out; return what it was
+    allowed on, for the audit log. `release_ref` (a path, say) names an unpublished release in
+    the hint."""
+    need = requirements(None if project is None else project.config, channel)
+    if not need.protected:
+        return {"protected": False, "checked": []}
+    facts = read_facts(store, project, feature, release_id, need, release_ref)
+    return decide(need, facts, skip_reason)
+
+
+def record_override(
+    store: Store, *, actor: str, feature: str, channel: str, release_id: str, reason: str
+) -> None:
+    """The audit row of a `--skip-gate` move onto a protected channel."""
+    store.record_audit(
+        actor=actor, action="channel.skip_gate", object_type="channel",
+        object_id=f"{feature}/{channel}", before=None,
+        after={"release_id": release_id}, reason=reason,
+    )
+
+
+def approve(store: Store, *, actor: str, feature: str, release_id: str, reason: str) -> None:
+    """Record an approval of a published release (what `require: [approval]` looks for)."""
+    if not reason.strip():
+        raise ConfigError("--reason must not be empty: say why the release is approved")
+    store.record_audit(
+        actor=actor, action=APPROVE_ACTION, object_type="release", object_id=release_id,
+        before=None, after={"feature": feature}, reason=reason,
+    )
+
+
+__all__ = [
+    "APPROVE_ACTION",
+    "MoveFacts",
+    "Requirements",
+    "approve",
+    "decide",
+    "guard_move",
+    "read_facts",
+    "record_override",
+    "requirements",
+]

@@ -1,0 +1,132 @@
+"""The admin API obeys the same interlocks as the CLI: unroutable models and protected channels
+are refused with 422 and the same one-line message, nothing written, nothing audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from admin_helpers import Keys
+from gateway_helpers import SYSTEM_V2, Proj, support_spec, write_release
+
+from rampway.admin import PREFIX
+from rampway.release import Release, load_release
+from rampway.store import Store
+
+BOT = "support-bot"
+PRODUCTION = f"{PREFIX}/features/{BOT}/channels/production"
+
+
+def _release(tmp_path: Path, model: str, note: str) -> Release:
+    directory = write_release(tmp_path / note, BOT, support_spec(model),
+                              {"prompts/system.md": SYSTEM_V2 + note})
+    return load_release(directory, feature=BOT)
+
+
+def _state(store: Store) -> tuple[Any, int, int]:
+    return (store.get_channel(BOT, "production"), len(store.list_audit(limit=10_000)),
+            store.control_version())
+
+
+def _unprocessable(r: httpx.Response, code: str, *fragments: str) -> None:
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == code, error
+    assert "\n" not in error["message"]
+    for fragment in fragments:
+        assert fragment in error["message"], error["message"]
+
+
+async def test_publishing_an_unroutable_release_is_422_and_writes_nothing(
+    api: httpx.AsyncClient, keys: Keys, store: Store, tmp_path: Path
+) -> None:
+    bad = _release(tmp_path, "sim-hugee", "typo")
+    releases, before = len(store.list_releases(BOT)), _state(store)
+    r = await api.post(f"{PREFIX}/features/{BOT}/releases", headers=keys.headers("editor"),
+                       json={"canonical": bad.canonical, "reason": "bigger"})
+    _unprocessable(r, "unroutable_model", "support-bot (model): model sim/sim-hugee",
+                   "no catalog entry")
+    assert len(store.list_releases(BOT)) == releases and _state(store) == before
+
+
+async def test_a_stored_release_that_cannot_be_routed_never_reaches_a_channel(
+    api: httpx.AsyncClient, keys: Keys, store: Store, tmp_path: Path
+) -> None:
+    bad = _release(tmp_path, "sim-hugee", "old")  # published before the model was checked
+    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy")
+    r = await api.put(f"{PREFIX}/features/{BOT}/channels/canary",
+                      headers=keys.headers("editor"), json={"release": bad.id, "reason": "try"})
+    _unprocessable(r, "unroutable_model", "sim/sim-hugee")
+    assert store.get_channel(BOT, "canary") is None
+
+
+async def test_production_refuses_an_ungated_release_a_minute_after_it_was_created(
+    api: httpx.AsyncClient, keys: Keys, store: Store, proj: Proj, tmp_path: Path
+) -> None:
+    new = _release(tmp_path, "sim-small", "api-edit")
+    created = await api.post(f"{PREFIX}/features/{BOT}/releases", headers=keys.headers("editor"),
+                             json={"canonical": new.canonical, "reason": "tweak"})
+    assert created.status_code == 201, created.text
+    before = _state(store)
+    r = await api.put(PRODUCTION, headers=keys.headers("editor"),
+                      json={"release": new.id, "reason": "ship"})
+    _unprocessable(r, "channel_protected", "channel 'production' of support-bot is protected",
+                   f"candidate {new.id} has no recorded gate", "rampway gate support-bot")
+    assert _state(store) == before
+    by_editor = await api.put(PRODUCTION, headers=keys.headers("editor"),
+                              json={"release": new.id, "reason": "ship", "skip_gate": True})
+    assert by_editor.status_code == 403 and _state(store) == before
+    by_admin = await api.put(PRODUCTION, headers=keys.headers("admin"),
+                             json={"release": new.id, "reason": "gate infra down",
+                                   "skip_gate": True})
+    assert by_admin.status_code == 200 and by_admin.json()["release_id"] == new.id
+    skipped = store.list_audit(object_type="channel", object_id=f"{BOT}/production")
+    assert [(a.actor, a.reason) for a in skipped if a.action == "channel.skip_gate"] == [
+        ("admin-key", "gate infra down")]
+    back = await api.post(f"{PRODUCTION}/rollback", headers=keys.headers("editor"),
+                          json={"reason": "never blocked"})
+    assert back.status_code == 200 and back.json()["release_id"] == proj.v1.id
+
+
+async def test_unprotected_channels_move_freely(
+    api: httpx.AsyncClient, keys: Keys, store: Store, proj: Proj
+) -> None:
+    path = f"{PREFIX}/features/{BOT}/channels/canary"
+    for release in (proj.v1.id, proj.v2.id):
+        r = await api.put(path, headers=keys.headers("editor"),
+                          json={"release": release, "reason": "try"})
+        assert r.status_code == 200, r.text
+
+
+async def test_a_model_flag_no_provider_can_serve_is_422_naming_flag_and_rule(
+    api: httpx.AsyncClient, keys: Keys, store: Store
+) -> None:
+    before = store.control_version()
+    definition = {"type": "string", "default": "sim-large",
+                  "rules": [{"condition": {"plan": "free"}, "value": "sim/sim-huge"}]}
+    r = await api.put(f"{PREFIX}/flags/{BOT}.model", headers=keys.headers("editor"),
+                      json={"definition": definition, "reason": "bigger"})
+    _unprocessable(r, "unroutable_model", "flag 'support-bot.model' rule 0",
+                   "'sim/sim-huge'", "no catalog entry")
+    assert r.json()["error"]["flag"] == f"{BOT}.model" and r.json()["error"]["rule"] == 0
+    assert store.control_version() == before
+    definition["rules"][0]["value"] = "sim/sim-small"
+    ok = await api.put(f"{PREFIX}/flags/{BOT}.model", headers=keys.headers("editor"),
+                       json={"definition": definition, "reason": "smaller"})
+    assert ok.status_code == 201, ok.text
+
+
+async def test_an_experiment_arm_that_cannot_be_routed_is_refused(
+    api: httpx.AsyncClient, keys: Keys, store: Store, tmp_path: Path
+) -> None:
+    bad = _release(tmp_path, "sim-hugee", "arm")
+    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy")
+    definition = {"feature": BOT, "primary": "feedback:thumbs_up",
+                  "arms": [{"name": "control", "release": "production"},
+                           {"name": "huge", "release": bad.id}]}
+    r = await api.post(f"{PREFIX}/experiments/huge", headers=keys.headers("editor"),
+                       json={"definition": definition, "reason": "try"})
+    _unprocessable(r, "unroutable_model", "sim/sim-hugee")
+    assert (await api.get(f"{PREFIX}/experiments", headers=keys.headers("viewer"))).json()[
+        "experiments"] == []
