@@ -10,7 +10,8 @@ Series (all labelled feature, release, arm):
     rampway_cost_usd_total                   rampway_errors_total{code}
     rampway_fallbacks_total                  rampway_refusals_total
 plus rampway_rejected_total{code} (refused before routing: no feature/release labels, so
-clients cannot blow up label cardinality) and rampway_events_dropped_total.
+clients cannot blow up label cardinality) and rampway_events_dropped_total{reason} (every event
+that did not reach the database: queue_full, closed, rejected (dead-lettered), write_failed).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class GatewayMetrics:
             "rampway_rejected", "Requests refused before routing", ("code",), registry=r
         )
         self.events_dropped = Counter(
-            "rampway_events_dropped", "Events dropped (queue full)", registry=r
+            "rampway_events_dropped", "Events not written to the event log, by reason",
+            ("reason",), registry=r,
         )
         self._series: dict[tuple[str, str, str], _Series] = {}
 
@@ -120,6 +122,10 @@ class GatewayMetrics:
         if found is None:
             found = self._series[key] = _Series(self, key)
         return found
+
+    def event_dropped(self, reason: str, n: int) -> None:
+        """The event writer's `on_drop`: count `n` lost events under `reason`."""
+        self.events_dropped.labels(reason).inc(n)
 
     def render(self) -> bytes:
         """The exposition text; all workers' values in multiprocess mode."""

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rampway.config import Project
+from rampway.events.deadletter import DeadLetterFile
 from rampway.events.sink import SqlEventSink
 from rampway.events.writer import EventSink, EventWriter
 from rampway.gateway.control import ControlWatcher
@@ -83,7 +84,10 @@ class Runtime:
             max_queue=ev.max_queue,
             batch_size=ev.batch_size,
             flush_interval=ev.flush_interval,
-            on_drop=self.metrics.events_dropped.inc,
+            on_drop=self.metrics.event_dropped,
+            dead_letter=None if not ev.dead_letter else DeadLetterFile(
+                project.root / ev.dead_letter
+            ),
         )
         all_hooks = Hooks(
             [MetricsHook(self.metrics), EventLogHook(self.writer, ev.attributes), *hooks]

@@ -10,6 +10,7 @@ gateway:
     batch_size: 500
     max_queue: 50000             # beyond this, new events are dropped (and counted)
     attributes: [plan, country]  # attribute names stored with each event (default: all)
+    dead_letter: .rampway/dead-letter/events.jsonl   # rows the database refused (null: log only)
   reload_interval: 0.25          # how often the control version is polled, seconds
 """
 
@@ -45,6 +46,9 @@ class EventSettings(_Strict):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     max_queue: int = Field(default=50_000, ge=1)
     attributes: list[str] | None = None
+    # Relative to the project root. Events the database refuses (after the batch was split to
+    # isolate them) are appended here with the reason; see rampway.events.deadletter.
+    dead_letter: str | None = ".rampway/dead-letter/events.jsonl"
 
 
 class GatewaySettings(_Strict):
