@@ -42,7 +42,12 @@ from rampway.store import Store
 
 
 def provider_config(project: Project, sim_url: str | None = None) -> dict[str, Any]:
-    """The project's provider entries; with `sim_url`, every `sim` provider is pointed at it."""
+    """The project's provider entries; with `sim_url`, every `sim` provider is pointed at it.
+
+    HTTP providers get the connect timeout of `gateway.routing` (the provider's entry there, or
+    the default) unless their own options set one: connections are pooled per provider.
+    """
+    limits = GatewaySettings.from_config(project.config.gateway).routing.route_limits()
     out: dict[str, Any] = {}
     for name, cfg in project.config.providers.items():
         entry = cfg.model_dump(exclude_none=True)
@@ -50,6 +55,9 @@ def provider_config(project: Project, sim_url: str | None = None) -> dict[str, A
         entry = {**options, **entry}
         if sim_url is not None and cfg.kind == "sim":
             entry["base_url"] = sim_url
+        over_http = cfg.kind in ("openai", "anthropic") or entry.get("base_url") is not None
+        if over_http and cfg.kind != "local":
+            entry.setdefault("connect_timeout", limits.connect_timeout(name))
         out[name] = entry
     return out
 
@@ -73,7 +81,10 @@ class Runtime:
         self.providers = providers
         self.settings = settings
         self._owns_store = owns_store
-        self.router = Router(providers, Catalog.load(project.config.catalog))
+        self.router = Router(
+            providers, Catalog.load(project.config.catalog),
+            limits=settings.routing.route_limits(),
+        )
         self.watcher = ControlWatcher(
             store, project.config, project.config_path, interval=settings.reload_interval
         )
