@@ -126,6 +126,7 @@ class KeyIn(_Body):
 class AppKeyIn(_Body):
     name: str = Field(min_length=1, max_length=200)
     features: list[str] | None = None
+    reason: str = Field(default="", max_length=2000, description="Why (audit log).")
 
 
 # -- plumbing -------------------------------------------------------------------------------------
@@ -467,13 +468,13 @@ def _key_routes(admin: Admin) -> APIRouter:
     @r.post("/app-keys", status_code=201)
     def app_key_create(body: AppKeyIn, key: root) -> dict[str, Any]:
         created, plaintext = app_keys.create_key(
-            store, body.name, features=body.features, actor=key.name
+            store, body.name, features=body.features, actor=key.name, reason=body.reason
         )
         return {**created.to_json(), "key": plaintext}
 
     @r.delete("/app-keys/{name}")
-    def app_key_revoke(name: str, key: root) -> dict[str, Any]:
-        app_keys.revoke_key(store, name, actor=key.name)
+    def app_key_revoke(name: str, key: root, reason: str = "") -> dict[str, Any]:
+        app_keys.revoke_key(store, name, actor=key.name, reason=reason)
         return {"revoked": name}
 
     return r
