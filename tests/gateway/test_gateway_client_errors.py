@@ -56,3 +56,20 @@ async def test_poisoned_requests_leave_normal_traffic_at_100_percent(tmp_path: P
     assert {(r.http_status, r.attempts, r.error_code) for r in errors} == {
         (400, 1, "invalid_request_error")
     }
+
+
+async def test_the_gateways_own_key_refused_upstream_is_not_the_apps_401(tmp_path: Path) -> None:
+    # An app seeing 401 + WWW-Authenticate blames (and rotates) its own key; the refused key is
+    # the gateway's, so the answer is a 502 upstream_auth_error, and it is never retried.
+    proj = make_project(tmp_path, f"sqlite:///{tmp_path / 'db' / 'rampway.db'}")
+    data = {**sim_config_data(), "api_key": "sk-the-sims-own-key-0123456789"}
+    config = SimConfig.model_validate(yaml.safe_load(yaml.safe_dump(data)))
+    with SimServer(config) as sim:
+        runtime = Runtime.from_project(proj.project, sim_url=sim.openai_base_url)
+        with serve(runtime) as url, httpx.Client(base_url=url, timeout=30) as http:
+            r = http.post("/v1/chat/completions", json=NORMAL)
+    assert r.status_code == 502, r.text
+    assert "www-authenticate" not in r.headers
+    err = r.json()["error"]
+    assert err["code"] == "upstream_auth_error" and err["type"] == "api_error"
+    assert "sk-the-sims-own-key" not in r.text
