@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import psycopg
+import pytest
 import sqlalchemy as sa
 
 from rampway.events import DeadLetterFile, EventWriter, FeedbackEvent, RequestEvent
 from rampway.events.sink import SqlEventSink
 from rampway.events.tables import feedback_events, request_events
 from rampway.store import Store
+
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 
 
 class RefusingSink:
@@ -125,3 +130,40 @@ def test_postgresql_refusing_rows_of_a_batch_loses_only_those_rows(
     assert writer.stats.dropped_by == {"rejected": len(bad)}
     dead = [json.loads(x) for x in letters.path.read_text(encoding="ascii").splitlines()]
     assert {x["event"]["id"] for x in dead} == bad
+
+
+def test_postgresql_dropping_every_connection_under_load_loses_nothing(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A database restart as the writer sees it: every connection killed mid-traffic. Batches
+    # are retried on fresh connections; nothing is dropped, nothing is dead-lettered.
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("connection kills are a PostgreSQL scenario")
+    database = store.engine.url.database
+    writer = EventWriter(SqlEventSink(store), batch_size=50, flush_interval=0.01,
+                         retry_delays=(0.05, 0.1, 0.2, 0.5, 1.0))
+    writer.start()
+    stop = threading.Event()
+
+    def kill_connections() -> None:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            while not stop.wait(0.02):
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+
+    killer = threading.Thread(target=kill_connections)
+    killer.start()
+    try:
+        for i in range(3000):
+            writer.emit(_ev(i))
+            if i % 25 == 0:
+                time.sleep(0.01)
+    finally:
+        stop.set()
+        killer.join(10)
+    writer.close()
+    assert any("retrying" in r.getMessage() for r in caplog.records)  # connections did die
+    assert writer.stats.dropped == 0 and writer.stats.written == 3000
+    with store.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(request_events)) == 3000
