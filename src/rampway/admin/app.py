@@ -46,6 +46,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from rampway.admin._clean import CleanInput
 from rampway.admin._experiments import ExperimentRoutes, experiment_routes
 from rampway.admin._rollouts import RolloutRoutes, rollout_routes
 from rampway.admin.keys import (
@@ -502,6 +503,7 @@ def create_admin_app(
     )
     admin = Admin(store, project, notifier)
     _install_errors(api)
+    api.add_middleware(CleanInput)  # NUL, lone surrogates: 400 before any route or the store
     for router in (
         _meta_routes(admin),
         _feature_routes(admin),

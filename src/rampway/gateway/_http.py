@@ -84,9 +84,14 @@ def parse_json(body: bytes) -> Any:
         raise RequestError(f"request body is not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise RequestError("request body is nested too deeply") from exc
-    if _SUSPECT.search(body):
+    if might_be_unclean(body):
         check_clean(doc)
     return doc
+
+
+def might_be_unclean(body: bytes) -> bool:
+    """Whether `check_clean` could find anything in this JSON text (cheap, byte-level)."""
+    return _SUSPECT.search(body) is not None
 
 
 def dumps(obj: Any) -> bytes:
@@ -121,6 +126,7 @@ __all__ = [
     "Send",
     "dumps",
     "headers_of",
+    "might_be_unclean",
     "parse_json",
     "read_body",
     "send_bytes",
