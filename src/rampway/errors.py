@@ -28,7 +28,7 @@ nothing above a seam catches a foreign exception type.
         ├── ProviderConnectionError   connection_error 502  retryable
         ├── StreamInterrupted         stream_interrupted 502 cut after bytes reached the client
         ├── ContextWindowExceeded     context_length_exceeded 400  falls back to a larger model
-        ├── ProviderAuthError         authentication_error 401  never retried
+        ├── ProviderAuthError         upstream_auth_error 502   gateway's key refused, never retried
         ├── ProviderBadRequest        invalid_request_error 400 never retried
         └── CircuitOpen               circuit_open    503   breaker refused the attempt locally
 
@@ -266,8 +266,11 @@ class ContextWindowExceeded(ProviderError):
 
 
 class ProviderAuthError(ProviderError):
-    code = "authentication_error"
-    http_status = 401
+    """The upstream refused the *gateway's* credentials (401/403). Not the app's fault, so not
+    a 401: an app seeing 401 + WWW-Authenticate would blame (and rotate) its own key."""
+
+    code = "upstream_auth_error"
+    http_status = 502
     falls_back = False
 
 

@@ -38,18 +38,19 @@ def test_events_land_in_the_database(store: Store) -> None:
     assert fb.request_id == "req_3" and fb.value == 1.0
 
 
-def test_a_failing_batch_writes_no_partial_rows(store: Store) -> None:
+def test_a_refused_row_is_isolated_and_the_rest_of_its_batch_written(store: Store) -> None:
     sink = SqlEventSink(store)
     sink.write([RequestEvent(id="req_dup", ts=1.0, feature="f")], [])
     writer = EventWriter(sink, retry_delays=(0.0,))
-    # one good row and one duplicate id in the same batch: the whole batch must roll back
+    # one good row and one duplicate id in the same batch: the batch (one transaction) is
+    # refused as a whole, then split; the good row lands, the duplicate is rejected
     writer.emit(RequestEvent(id="req_new", ts=2.0, feature="f"))
     writer.emit(RequestEvent(id="req_dup", ts=3.0, feature="f"))
     writer.close()
-    assert writer.stats.failed == 2
+    assert writer.stats.failed == 1 and writer.stats.dropped_by == {"rejected": 1}
     with store.engine.connect() as conn:
-        ids = sorted(conn.scalars(sa.select(request_events.c.id)))
-    assert ids == ["req_dup"]
+        rows = {r.id: r.ts for r in conn.execute(sa.select(request_events))}
+    assert rows == {"req_dup": 1.0, "req_new": 2.0}
 
 
 def test_row_writers_cover_every_column_from_the_event_fields(store: Store) -> None:

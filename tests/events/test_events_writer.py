@@ -66,13 +66,14 @@ def test_flush_interval_bounds_the_delay_before_a_write() -> None:
 def test_full_queue_drops_new_events_and_counts_them() -> None:
     sink = ListSink()
     sink.gate.clear()  # the database is stuck
-    dropped: list[int] = []
+    dropped: list[str] = []
     writer = EventWriter(sink, max_queue=10, batch_size=5, flush_interval=0.01,
-                         on_drop=dropped.append)
+                         on_drop=lambda reason, n: dropped.extend([reason] * n))
     writer.start()
     accepted = sum(writer.emit(_ev(i)) for i in range(100))
     assert accepted < 100
     assert writer.stats.dropped == 100 - accepted == len(dropped)
+    assert set(dropped) == {"queue_full"}
     sink.gate.set()
     writer.close()
     assert len(sink.requests) == accepted
@@ -96,6 +97,7 @@ def test_batch_failing_every_retry_is_counted_failed_not_stuck() -> None:
     writer.emit(_ev(1))
     assert writer.flush(timeout=5)
     assert writer.stats.failed == 1 and sink.requests == []
+    assert writer.stats.dropped_by == {"write_failed": 1}
     writer.close()
 
 

@@ -19,8 +19,8 @@ def test_gateway_exports() -> None:
 
 def test_events_exports() -> None:
     assert set(rampway.events.__all__) == {
-        "EventSink", "EventWriter", "FeedbackEvent", "Redactor", "RequestEvent", "WriterStats",
-        "hash_unit",
+        "DeadLetter", "DeadLetterFile", "EventSink", "EventWriter", "FeedbackEvent", "Redactor",
+        "RequestEvent", "WriterStats", "hash_unit",
     }
 
 

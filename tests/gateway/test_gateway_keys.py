@@ -120,7 +120,7 @@ def test_keys_cli_create_list_revoke(proj: Proj) -> None:
         res = CliRunner().invoke(app, ["keys", *args, *base])
         return subprocess.CompletedProcess(args, res.exit_code, res.stdout, res.stderr)
 
-    created = run("create", "mobile", "--feature", "echo", "--json")
+    created = run("create", "mobile", "--feature", "echo", "--reason", "new iOS app", "--json")
     assert created.returncode == 0, created.stderr
     doc = json.loads(created.stdout)
     assert doc["name"] == "mobile" and doc["features"] == ["echo"] and doc["key"].startswith("rwk_")
@@ -130,6 +130,9 @@ def test_keys_cli_create_list_revoke(proj: Proj) -> None:
     dup = run("create", "mobile")
     assert dup.returncode == 2 and dup.stderr.startswith("error: ")
     assert "already exists" in dup.stderr
-    assert run("revoke", "mobile").returncode == 0
+    assert run("revoke", "mobile", "--reason", "leaked").returncode == 0
+    with Store.open(proj.db_url) as store:
+        audit = {a.action: a.reason for a in store.list_audit(object_type="app_key", limit=10)}
+    assert audit == {"key.create": "new iOS app", "key.revoke": "leaked"}
     again = run("revoke", "mobile")
     assert again.returncode == 2 and "no active app key" in again.stderr

@@ -116,3 +116,14 @@ def test_bulk_evaluation_etag_and_bad_context(server: str) -> None:
     assert r.status_code == 400 and r.json() == {**r.json(), "key": "dark-mode",
                                                  "errorCode": "INVALID_CONTEXT"}
     assert httpx.get(server + BULK).status_code == 400
+
+
+def test_hostile_contexts_are_invalid_context_not_500(server: str) -> None:
+    # Issue #12: deep nesting raised RecursionError (500); a lone-surrogate targeting key would
+    # reach the bucketing hash, which cannot encode it.
+    deep = b'{"context": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    surrogate = b'{"context": {"targetingKey": "\\ud800", "plan": "pro"}}'
+    for body in (deep, surrogate):
+        for path in (BULK, BULK + "/greeting"):
+            r = httpx.post(server + path, content=body)
+            assert r.status_code == 400 and r.json()["errorCode"] == "INVALID_CONTEXT", r.text

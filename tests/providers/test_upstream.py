@@ -129,16 +129,83 @@ async def test_chunked_and_gzip_bodies_are_decoded(
         assert json.loads(await up.post("/p", b"{}", model="m", timeout=5)) == {"zipped": True}
 
 
-async def test_an_idle_connection_closed_by_the_server_is_replaced_transparently(
+async def test_a_post_is_never_sent_twice_when_a_reused_connection_fails(
     upstream_factory: Callable[[int], Upstream],
 ) -> None:
+    # Issue #12: the transport re-sent a POST when a reused connection failed: the request may
+    # have reached the upstream (a double-billed model call). The router's policy decides.
     async with Scripted(reply(200, b"{}", "connection: keep-alive"), lambda _raw: None,
                         reply(200, b'{"b": 1}')) as srv:
         up = upstream_factory(srv.port)
         await up.post("/p", b"{}", model="m", timeout=5)
-        # the server drops the pooled connection without answering the second request
+        # the server reads the second request on the pooled connection and drops it unanswered
+        with pytest.raises(ProviderConnectionError):
+            await up.post("/p", b'{"second": 1}', model="m", timeout=5)
+        assert len(srv.requests) == 2  # written once, not again on a fresh connection
         assert json.loads(await up.post("/p", b"{}", model="m", timeout=5)) == {"b": 1}
     assert srv.connections == 2
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced_before_sending(
+    upstream_factory: Callable[[int], Upstream],
+) -> None:
+    seen: list[bytes] = []
+
+    async def answer_then_close(reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        await reader.readexactly(2)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()  # keep-alive timeout: the server closes the idle connection
+
+    server = await asyncio.start_server(answer_then_close, "127.0.0.1", 0)
+    try:
+        up = upstream_factory(server.sockets[0].getsockname()[1])
+        await up.post("/p", b"{}", model="m", timeout=5)
+        await asyncio.sleep(0.05)  # the FIN arrives while the connection sits in the pool
+        assert await up.post("/p", b"{}", model="m", timeout=5) == b"{}"
+    finally:
+        server.close()
+    assert len(seen) == 2
+
+
+async def test_max_connections_caps_the_requests_in_flight(
+    upstream_factory: Callable[[int], Upstream],
+) -> None:
+    # Issue #12: 250 concurrent calls opened 250 upstream connections with a cap of 10.
+    open_now = peak = 0
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, peak
+        open_now += 1
+        peak = max(peak, open_now)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                await asyncio.sleep(0.02)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            open_now -= 1
+            writer.close()
+
+    server = await asyncio.start_server(slow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    up = Upstream("sim", f"http://127.0.0.1:{port}/v1", {}, max_connections=3)
+    try:
+        answers = await asyncio.gather(
+            *(up.post("/p", b"{}", model="m", timeout=10) for _ in range(30))
+        )
+    finally:
+        await up.aclose()
+        server.close()
+    assert answers == [b"{}"] * 30
+    assert peak <= 3
 
 
 async def test_refused_and_silent_upstreams_are_provider_errors(
@@ -163,3 +230,23 @@ async def test_refused_and_silent_upstreams_are_provider_errors(
         assert loop.time() - t0 < 2
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("shift", range(0, 40, 3))
+async def test_a_key_straddling_the_message_cut_is_redacted_whole(shift: int) -> None:
+    # Issue #12: error text was cut to 500 characters before redaction, so a key across the
+    # cut leaked all but its last characters.
+    from rampway.errors import ProviderAuthError
+
+    key = "sk-proj-" + "A1b2C3d4" * 4
+    message = "x" * (480 + shift) + key + " is not valid"
+    body = json.dumps({"error": {"message": message, "code": "invalid_api_key"}}).encode()
+    async with Scripted(reply(401, body)) as srv:
+        up = Upstream("openai", f"http://127.0.0.1:{srv.port}/v1",
+                      {"authorization": f"Bearer {key}"}, secret=key)
+        with pytest.raises(ProviderAuthError) as info:
+            await up.post("/chat/completions", b"{}", model="m", timeout=5)
+        await up.aclose()
+    text = str(info.value)
+    for size in range(8, len(key) + 1):  # no fragment of the key of 8+ characters survives
+        assert key[:size] not in text and key[-size:] not in text

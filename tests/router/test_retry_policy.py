@@ -23,9 +23,12 @@ from rampway.router import RetryPolicy
 
 def test_retryable_errors_get_a_delay_within_the_backoff_cap() -> None:
     policy = RetryPolicy(max_attempts=5, base_delay_s=0.5, max_delay_s=100, rand=lambda: 0.999)
+    timeouts = RetryPolicy(max_attempts=5, base_delay_s=0.5, max_delay_s=100,
+                           rand=lambda: 0.999, retry_timeouts=True)
+    delay = timeouts.next_delay(1, ProviderTimeout("x"))
+    assert delay is not None and 0 <= delay < 0.5
     for error in (
         ProviderUnavailable("x"),
-        ProviderTimeout("x"),
         ProviderConnectionError("x"),
         StreamInterrupted("x"),
         RateLimited("x"),
@@ -92,3 +95,8 @@ def test_no_retry_whose_wait_would_end_past_the_deadline() -> None:
 def test_invalid_settings_are_config_errors(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_timeout_moves_on_to_the_next_target_instead_of_waiting_again() -> None:
+    # A hung upstream is usually still hung: 3 x 30 s on one target was 90 s before a fallback.
+    assert RetryPolicy(max_attempts=3).next_delay(1, ProviderTimeout("hung")) is None

@@ -140,7 +140,7 @@ async def test_per_attempt_timeout_turns_a_hang_into_a_timeout_and_falls_back() 
         primary, backup, timeout_s=0.02, retry=RetryPolicy(max_attempts=2, rand=lambda: 0)
     )
     routed = await router.complete(request(), [PRIMARY, BACKUP])
-    assert [a.error for a in routed.attempts] == ["timeout", "timeout", None]
+    assert [a.error for a in routed.attempts] == ["timeout", None]  # no second wait on a hang
     assert routed.served_by == BACKUP
 
 

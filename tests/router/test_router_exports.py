@@ -14,10 +14,12 @@ def test_exported_names() -> None:
         "CircuitBreaker",
         "ProviderSource",
         "RetryPolicy",
+        "RouteLimits",
         "RoutedResponse",
         "RoutedStream",
         "Router",
         "Target",
+        "TargetLimits",
     ]
     for name in router.__all__:
         assert getattr(router, name).__module__.startswith("rampway.router")

@@ -29,6 +29,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from rampway.admin._ids import check_id
 from rampway.admin.keys import AdminKey, Role
 from rampway.config import Project
 from rampway.errors import ConfigError, RefError
@@ -92,6 +93,7 @@ class ExperimentRoutes:
         return record.release_id
 
     def one(self, name: str, experiment_id: int) -> ExperimentRecord:
+        check_id(experiment_id, "experiment")
         found = repo.get(self.store, experiment_id)
         if found.name != check_name(name):
             raise RefError(f"no experiment #{experiment_id} called {name!r}")

@@ -32,6 +32,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rampway.admin._ids import check_feature_name, check_id
 from rampway.admin.keys import AdminKey, Role
 from rampway.config import Project, load_project
 from rampway.errors import ConfigError, RefError
@@ -122,6 +123,7 @@ class RolloutRoutes:
     def start(self, feature: str, body: RolloutStartIn, key: AdminKey) -> RolloutRecord:
         """A published candidate starts as is; one sent as canonical text is checked like a
         publish and published only once nothing refuses the start (nothing written else)."""
+        check_feature_name(feature)
         plan = self.plan(feature, body.plan)
         if body.canonical is None:
             candidate = self.candidate(feature, body.candidate)
@@ -142,6 +144,7 @@ class RolloutRoutes:
                                      reason=body.reason, skip_gate=body.skip_gate)
 
     def plan(self, feature: str, data: dict[str, Any] | None) -> Plan:
+        check_feature_name(feature)  # it names a file: rollouts/<feature>.yaml
         if data is not None:
             return parse_plan_json(feature, data)
         return Plan() if self.root is None else plan_for(self.root, feature)
@@ -159,6 +162,7 @@ class RolloutRoutes:
         return found
 
     def one(self, feature: str, rollout_id: int) -> RolloutRecord:
+        check_id(rollout_id, "rollout")
         try:
             found = repo.get(self.store, rollout_id)
         except ConfigError as exc:

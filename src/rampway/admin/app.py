@@ -49,6 +49,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from rampway.admin._clean import CleanInput
 from rampway.admin._experiments import ExperimentRoutes, experiment_routes
 from rampway.admin._rollouts import RolloutRoutes, rollout_routes
 from rampway.admin.keys import (
@@ -140,6 +141,7 @@ class KeyIn(_Body):
 class AppKeyIn(_Body):
     name: str = Field(min_length=1, max_length=200)
     features: list[str] | None = None
+    reason: str = Field(default="", max_length=2000, description="Why (audit log).")
 
 
 # -- plumbing -------------------------------------------------------------------------------------
@@ -514,13 +516,13 @@ def _key_routes(admin: Admin) -> APIRouter:
     @r.post("/app-keys", status_code=201)
     def app_key_create(body: AppKeyIn, key: root) -> dict[str, Any]:
         created, plaintext = app_keys.create_key(
-            store, body.name, features=body.features, actor=key.name
+            store, body.name, features=body.features, actor=key.name, reason=body.reason
         )
         return {**created.to_json(), "key": plaintext}
 
     @r.delete("/app-keys/{name}")
-    def app_key_revoke(name: str, key: root) -> dict[str, Any]:
-        app_keys.revoke_key(store, name, actor=key.name)
+    def app_key_revoke(name: str, key: root, reason: str = "") -> dict[str, Any]:
+        app_keys.revoke_key(store, name, actor=key.name, reason=reason)
         return {"revoked": name}
 
     return r
@@ -548,6 +550,7 @@ def create_admin_app(
     )
     admin = Admin(store, project, notifier)
     _install_errors(api)
+    api.add_middleware(CleanInput)  # NUL, lone surrogates: 400 before any route or the store
     for router in (
         _meta_routes(admin),
         _feature_routes(admin),

@@ -100,6 +100,7 @@ def keys_create(
         list[str] | None,
         typer.Option("--feature", "-f", help="Limit the key to this feature (repeatable)."),
     ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (audit log).")] = "",
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -109,7 +110,8 @@ def keys_create(
 
     proj = load_project_option(project)
     with Store.open(proj.db_url) as store:
-        key, plaintext = create_key(store, name, features=feature, actor=current_actor())
+        key, plaintext = create_key(store, name, features=feature, actor=current_actor(),
+                                    reason=reason)
     if as_json:
         emit_json({**key.to_json(), "key": plaintext})
         return
@@ -141,6 +143,7 @@ def keys_list(project: ProjectOption = None, as_json: JsonOption = False) -> Non
 @handle_errors
 def keys_revoke(
     name: Annotated[str, typer.Argument(help="Name of the key to revoke.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (audit log).")] = "",
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -150,7 +153,7 @@ def keys_revoke(
 
     proj = load_project_option(project)
     with Store.open(proj.db_url) as store:
-        revoke_key(store, name, actor=current_actor())
+        revoke_key(store, name, actor=current_actor(), reason=reason)
     if as_json:
         emit_json({"name": name, "revoked": True})
         return

@@ -5,10 +5,13 @@ from rampway.events import EventWriter, RequestEvent, FeedbackEvent, SqlEventSin
 
 from __future__ import annotations
 
+from rampway.events.deadletter import DeadLetter, DeadLetterFile
 from rampway.events.model import FeedbackEvent, Redactor, RequestEvent, hash_unit
 from rampway.events.writer import EventSink, EventWriter, WriterStats
 
 __all__ = [
+    "DeadLetter",
+    "DeadLetterFile",
     "EventSink",
     "EventWriter",
     "FeedbackEvent",

@@ -142,10 +142,13 @@ def hash_unit(unit: str | None) -> str | None:
 
     Every gateway and SDK process must produce the same value for the same unit so that requests
     and feedback can be joined per unit, hence a plain (domain-separated) SHA-256, no secret salt.
+    `surrogatepass` encodes a lone surrogate (which the gateway refuses, but an SDK caller may
+    pass) instead of raising; every valid string encodes exactly as plain UTF-8.
     """
     if unit is None:
         return None
-    digest = hashlib.sha256(b"rampway-unit\x00" + unit.encode("utf-8")).hexdigest()
+    data = unit.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(b"rampway-unit\x00" + data).hexdigest()
     return digest[:UNIT_HASH_CHARS]
 
 

@@ -1,7 +1,9 @@
 """The database sink: one transaction per batch, one executemany per table.
 
-A batch is all-or-nothing: either every row of it is committed or none is (the writer then
-retries the whole batch), so a crash or a failed write never leaves a partial batch behind.
+A batch is all-or-nothing: either every row of it is committed or none is, so a crash or a
+failed write never leaves a partial batch behind. `poison_reason` tells the writer whether a
+failure came from the rows (the database refused a value: split the batch, dead-letter the bad
+rows) or from the database (retry the batch).
 Event ids are primary keys: if a commit succeeded but its acknowledgement was lost, the retry
 fails on the key instead of writing duplicate rows.
 
@@ -29,10 +31,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Table, insert
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 
 from rampway.events.model import MAX_ATTRIBUTE_CHARS, FeedbackEvent, RequestEvent, flag_record
 from rampway.events.tables import feedback_events, request_events
+from rampway.events.writer import poison_reason as python_poison_reason
 
 if TYPE_CHECKING:
     from rampway.store import Store
@@ -166,6 +170,36 @@ class SqlEventSink:
         with self._store.transaction() as conn:
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
+
+    @staticmethod
+    def poison_reason(exc: BaseException) -> str | None:
+        """Why the database refused the rows, or None when the database itself is in trouble.
+
+        DataError (PostgreSQL: NUL in text, `\\u0000` or a lone surrogate in JSONB, a number
+        out of range) and IntegrityError (a duplicate id) are about the rows; so are values a
+        driver cannot even encode (a lone surrogate: UnicodeEncodeError, raised before any SQL).
+        OperationalError and friends (connection lost, server restarting) are not: retry.
+        The store wraps driver errors in StoreError, so the cause chain is what is read.
+        """
+        seen: BaseException | None = exc
+        for _ in range(8):  # a cause chain, bounded in case one loops
+            if seen is None:
+                break
+            if isinstance(seen, sa_exc.DataError | sa_exc.IntegrityError):
+                return f"{type(seen).__name__}: {_first_line(seen.orig)}"
+            if isinstance(seen, sa_exc.DBAPIError):
+                return None
+            reason = python_poison_reason(seen)
+            if reason is not None:
+                return reason
+            seen = seen.__cause__ or (
+                seen.orig if isinstance(seen, sa_exc.StatementError) else None
+            )
+        return None
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else ""
 
 
 __all__ = ["FlagsJson", "RowWriter", "SqlEventSink"]

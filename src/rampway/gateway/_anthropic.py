@@ -40,7 +40,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
         feature=feature,
         messages=messages,
         variables=variables,
-        unit=c.pick_unit(headers.get("x-rampway-unit"), ext_unit, meta_unit),
+        unit=c.pick_unit(c.unit_header(headers), ext_unit, meta_unit),
         attributes={**attributes, **ext_attrs},
         params=parse_params(body),
         stream=c.opt_bool(body, "stream"),

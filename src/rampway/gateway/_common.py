@@ -2,11 +2,19 @@
 
 Hand-written type checks instead of pydantic models: they run on every request and cost a few
 microseconds, and every failure is a `RequestError` naming the offending field (`param`).
+
+`find_unclean` is the edge check for values nothing downstream can carry: a lone surrogate
+(valid JSON, `"\\ud800"`, but no UTF-8 encoding exists: an upstream answers 500, a driver
+raises), a NUL character (PostgreSQL's text and JSONB refuse it) and a non-finite number
+(`NaN`, `1e400`; JSON has no such value). Refusing them here, with a 400 naming the field, keeps
+them out of upstream calls, circuit breakers and the event log alike.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +22,56 @@ from rampway.errors import RequestError
 
 FEATURE_PREFIX = "rampway/"
 MAX_ATTRIBUTES = 64
+
+
+_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def find_unclean(value: Any, where: str = "") -> tuple[str, str] | None:
+    """(field path, what is wrong) for the first unusable value inside `value`, or None.
+
+    Paths read like the request: `messages[0].content`, `metadata.plan`, `user`.
+    Example:
+        find_unclean({"user": "\ud800"})  # ("user", "a lone surrogate (U+D800)")
+    """
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            problem = _char_problem(item)
+            if problem:
+                return path or "request body", problem
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return path or "request body", f"a non-finite number ({item})"
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                inner = f"{path}.{key}" if path else str(key)
+                problem = _char_problem(key)
+                if problem:
+                    return (path or "request body"), f"a key with {problem}"
+                stack.append((sub, inner))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{path}[{i}]") for i, sub in enumerate(item))
+    return None
+
+
+def _char_problem(text: str) -> str | None:
+    bad = _BAD_CHAR.search(text)
+    if bad is None:
+        return None
+    char = bad.group()
+    if char == "\x00":
+        return "a NUL character (U+0000)"
+    return f"a lone surrogate (U+{ord(char):04X})"
+
+
+def check_clean(value: Any, where: str = "") -> None:
+    """Raise a RequestError naming the field if `value` holds what `find_unclean` finds."""
+    found = find_unclean(value, where)
+    if found is not None:
+        path, problem = found
+        raise RequestError(f"'{path}' contains {problem}, which cannot be processed", param=path)
 
 
 def expect_object(body: Any, what: str = "request body") -> dict[str, Any]:
@@ -97,10 +155,11 @@ def header_attributes(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise RequestError(
             "X-Rampway-Attributes header is not valid JSON", param="X-Rampway-Attributes"
         ) from exc
+    check_clean(value, "X-Rampway-Attributes")
     return check_attributes(value, "X-Rampway-Attributes")
 
 
@@ -128,6 +187,13 @@ def rampway_extension(body: Mapping[str, Any]) -> tuple[dict[str, Any], str | No
     return variables, unit, attrs
 
 
+def unit_header(headers: Mapping[str, str]) -> str | None:
+    """`X-Rampway-Unit`, refused (400) if it holds a NUL."""
+    unit = headers.get("x-rampway-unit")
+    check_clean(unit, "X-Rampway-Unit")
+    return unit
+
+
 def pick_unit(*candidates: str | None) -> str | None:
     """The first non-empty unit among header / extension / body field."""
     for candidate in candidates:
@@ -139,8 +205,10 @@ def pick_unit(*candidates: str | None) -> str | None:
 __all__ = [
     "FEATURE_PREFIX",
     "check_attributes",
+    "check_clean",
     "expect_object",
     "feature_of",
+    "find_unclean",
     "header_attributes",
     "opt_bool",
     "opt_int",
@@ -148,5 +216,6 @@ __all__ = [
     "opt_stop",
     "opt_str",
     "pick_unit",
+    "unit_header",
     "rampway_extension",
 ]

@@ -8,10 +8,12 @@ noticeable share of it. These helpers do only what the endpoints use.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from rampway.errors import PayloadTooLarge, RequestError
+from rampway.gateway._common import check_clean
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,13 +66,32 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+# What a body must contain for `check_clean` to find anything: an escaped NUL or surrogate, a
+# raw NUL or (CESU-encoded) surrogate, NaN/Infinity, or an exponent of 3+ digits (1e400). A
+# body without any of them (nearly every one) skips the walk over the parsed document.
+_SUSPECT = re.compile(
+    rb"\\u(?:0000|[dD][89a-fA-F])|\x00|\xed[\xa0-\xbf]|NaN|Infinity|[eE][+-]?[0-9]{3}"
+)
+
+
 def parse_json(body: bytes) -> Any:
+    """The parsed body; malformed, too deeply nested or unusable values are 400s."""
     if not body:
         raise RequestError("request body is empty: send a JSON object")
     try:
-        return json.loads(body)
+        doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(f"request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise RequestError("request body is nested too deeply") from exc
+    if might_be_unclean(body):
+        check_clean(doc)
+    return doc
+
+
+def might_be_unclean(body: bytes) -> bool:
+    """Whether `check_clean` could find anything in this JSON text (cheap, byte-level)."""
+    return _SUSPECT.search(body) is not None
 
 
 def dumps(obj: Any) -> bytes:
@@ -105,6 +126,7 @@ __all__ = [
     "Send",
     "dumps",
     "headers_of",
+    "might_be_unclean",
     "parse_json",
     "read_body",
     "send_bytes",

@@ -32,7 +32,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
     if n not in (None, 1):
         raise RequestError("only n=1 is supported", param="n")
     variables, ext_unit, ext_attrs = c.rampway_extension(body)
-    unit = c.pick_unit(headers.get("x-rampway-unit"), ext_unit, c.opt_str(body, "user"))
+    unit = c.pick_unit(c.unit_header(headers), ext_unit, c.opt_str(body, "user"))
     attributes = c.header_attributes(headers.get("x-rampway-attributes"))
     if attributes is None:
         metadata = body.get("metadata")
@@ -83,7 +83,8 @@ def _message(item: Any, i: int) -> Message:
     where = f"messages[{i}]"
     if not isinstance(item, dict):
         raise RequestError(f"{where} must be an object", param=where)
-    role = _ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    raw_role = item.get("role")
+    role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
     if role is None:
         raise RequestError(f"{where}.role must be one of {sorted(_ROLES)}", param=f"{where}.role")
     content = _content(item.get("content"), where)

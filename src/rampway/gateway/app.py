@@ -334,9 +334,22 @@ class Endpoints:
             "status": "ready" if ready else "starting",
             "control_version": rt.watcher.snapshot.version,
             "features": len(rt.watcher.snapshot.features),
-            "events": {"queued": rt.writer.queued, "dropped": rt.writer.stats.dropped},
+            "events": events_status(rt),
         }
         await send_json(send, 200 if ready else 503, body)
+
+
+def events_status(rt: Runtime) -> dict[str, Any]:
+    """The event log's health for /readyz: queue depth and every loss, by reason."""
+    stats = rt.writer.stats
+    dead = rt.writer.dead_letter
+    return {
+        "queued": rt.writer.queued,
+        "written": stats.written,
+        "dropped": stats.dropped,
+        "dropped_by_reason": dict(stats.dropped_by),
+        "dead_letter": None if dead is None else str(getattr(dead, "path", dead)),
+    }
 
 
 class _Encoder(Protocol):

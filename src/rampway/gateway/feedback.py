@@ -21,7 +21,7 @@ from typing import Any
 
 from rampway.errors import RequestError
 from rampway.events.model import FeedbackEvent, hash_unit
-from rampway.gateway._common import check_attributes, expect_object
+from rampway.gateway._common import check_attributes, check_clean, expect_object
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
 MAX_FUTURE_S = 300.0
@@ -34,6 +34,7 @@ def new_feedback_id() -> str:
 
 def parse_feedback(body: Any, *, now: float | None = None) -> FeedbackEvent:
     body = expect_object(body)
+    check_clean(body)  # the SDK calls this directly, without the gateway's body check
     unknown = set(body) - _KEYS
     if unknown:
         raise RequestError(f"unknown field(s): {sorted(unknown)}", param=sorted(unknown)[0])
@@ -72,9 +73,19 @@ def _opt_id(value: Any, key: str) -> str | None:
 def _value(value: Any) -> float:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    number = _finite(value) if isinstance(value, int | float) else None
+    if number is None:
         raise RequestError("'value' must be a finite number (or a boolean)", param="value")
-    return float(value)
+    return number
+
+
+def _finite(value: float) -> float | None:
+    """`value` as a finite float, or None (an int beyond float's range overflows, 1e400 is inf)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _time(value: Any, now: float) -> float:
@@ -83,7 +94,8 @@ def _time(value: Any, now: float) -> float:
     if isinstance(value, bool):
         raise RequestError("'time' must be epoch seconds or an ISO 8601 string", param="time")
     if isinstance(value, int | float):
-        ts = float(value)
+        finite = _finite(value)
+        ts = math.inf if finite is None else finite
     elif isinstance(value, str):
         ts = _iso(value)
     else:

@@ -136,9 +136,10 @@ def load_keyring(store: Store, gateway_section: Mapping[str, Any]) -> KeyRing:
 
 
 def create_key(
-    store: Store, name: str, *, features: list[str] | None, actor: str
+    store: Store, name: str, *, features: list[str] | None, actor: str, reason: str = ""
 ) -> tuple[AppKey, str]:
-    """Create a key; returns it with the plaintext, which is shown once and never stored."""
+    """Create a key; returns it with the plaintext, which is shown once and never stored.
+    `reason` goes into the audit log with the creation."""
     if not name or len(name) > 200:
         raise ConfigError("key name must be 1-200 characters")
     plaintext = generate_key()
@@ -163,7 +164,7 @@ def create_key(
             object_id=name,
             before=None,
             after={"features": row["features"]},
-            reason="",
+            reason=reason,
             conn=conn,
         )
         store.bump_control_version(conn)
@@ -188,7 +189,7 @@ def _read(store: Store, query: sa.Select[Any]) -> list[sa.Row[Any]]:
         raise StoreError(f"cannot read app keys: {exc}") from exc
 
 
-def revoke_key(store: Store, name: str, *, actor: str) -> None:
+def revoke_key(store: Store, name: str, *, actor: str, reason: str = "") -> None:
     with store.transaction() as conn:
         result = conn.execute(
             app_keys.update()
@@ -204,7 +205,7 @@ def revoke_key(store: Store, name: str, *, actor: str) -> None:
             object_id=name,
             before=None,
             after=None,
-            reason="",
+            reason=reason,
             conn=conn,
         )
         store.bump_control_version(conn)

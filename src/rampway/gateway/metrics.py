@@ -10,9 +10,10 @@ Series (all labelled feature, release, arm):
     rampway_cost_usd_total                   rampway_errors_total{code}
     rampway_fallbacks_total                  rampway_refusals_total
 plus rampway_rejected_total{code} (refused before routing: no feature/release labels, so
-clients cannot blow up label cardinality), rampway_events_dropped_total and
-rampway_unroutable_skips_total{provider, model} (a target the gateway could not route — e.g. a
-model flag naming a model without a catalog entry — skipped to the next one).
+clients cannot blow up label cardinality), rampway_events_dropped_total{reason} (every event
+that did not reach the database: queue_full, closed, rejected (dead-lettered), write_failed)
+and rampway_unroutable_skips_total{provider, model} (a target the gateway could not route —
+e.g. a model flag naming a model without a catalog entry — skipped to the next one).
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class GatewayMetrics:
             "rampway_rejected", "Requests refused before routing", ("code",), registry=r
         )
         self.events_dropped = Counter(
-            "rampway_events_dropped", "Events dropped (queue full)", registry=r
+            "rampway_events_dropped", "Events not written to the event log, by reason",
+            ("reason",), registry=r,
         )
         self.unroutable = Counter(  # labels come from releases and flags, not from clients
             "rampway_unroutable_skips", "Targets skipped: no provider or catalog entry",
@@ -126,6 +128,10 @@ class GatewayMetrics:
         if found is None:
             found = self._series[key] = _Series(self, key)
         return found
+
+    def event_dropped(self, reason: str, n: int) -> None:
+        """The event writer's `on_drop`: count `n` lost events under `reason`."""
+        self.events_dropped.labels(reason).inc(n)
 
     def render(self) -> bytes:
         """The exposition text; all workers' values in multiprocess mode."""

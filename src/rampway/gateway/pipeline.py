@@ -27,6 +27,7 @@ from rampway.errors import (
     RequestError,
     ServingError,
 )
+from rampway.gateway._common import check_clean
 from rampway.gateway.call import CallInput, CallRecord
 from rampway.gateway.hooks import Hooks
 from rampway.gateway.resolve import ChannelResolver, Overrides, Resolution, Resolver
@@ -71,6 +72,8 @@ class Pipeline:
         """Resolve and build the upstream request. Raises (and reports) rejections."""
         record = CallRecord(call=call, started=time.time())
         try:
+            if call.source != "gateway":  # the gateway checked the body it parsed this from
+                check_input(call)
             resolution = self.resolver.resolve(call, self.control.snapshot)
             settings = resolution.feature.settings
             if settings.require_unit and not call.unit:
@@ -199,6 +202,20 @@ class CallStream:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def check_input(call: CallInput) -> None:
+    """Refuse (400) what no upstream or event log can carry: lone surrogates, NUL characters,
+    non-finite numbers (see `rampway.gateway._common.find_unclean`), before any network call,
+    so they never reach an upstream (whose 500 would count against its circuit breaker)."""
+    for i, m in enumerate(call.messages):
+        check_clean(m.content, f"messages[{i}].content")
+        for t in m.tool_calls or ():
+            check_clean(t.arguments, f"messages[{i}].tool_calls")
+    check_clean(call.unit, "unit")
+    check_clean(call.variables, "vars")
+    check_clean(call.attributes, "attributes")
+    check_clean(call.params, "params")
 
 
 def build_request(resolution: Resolution, call: CallInput) -> ChatRequest:

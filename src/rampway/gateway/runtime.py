@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rampway.config import Project
+from rampway.events.deadletter import DeadLetterFile
 from rampway.events.sink import SqlEventSink
 from rampway.events.writer import EventSink, EventWriter
 from rampway.gateway.control import ControlWatcher
@@ -41,7 +42,12 @@ from rampway.store import Store
 
 
 def provider_config(project: Project, sim_url: str | None = None) -> dict[str, Any]:
-    """The project's provider entries; with `sim_url`, every `sim` provider is pointed at it."""
+    """The project's provider entries; with `sim_url`, every `sim` provider is pointed at it.
+
+    HTTP providers get the connect timeout of `gateway.routing` (the provider's entry there, or
+    the default) unless their own options set one: connections are pooled per provider.
+    """
+    limits = GatewaySettings.from_config(project.config.gateway).routing.route_limits()
     out: dict[str, Any] = {}
     for name, cfg in project.config.providers.items():
         entry = cfg.model_dump(exclude_none=True)
@@ -49,6 +55,9 @@ def provider_config(project: Project, sim_url: str | None = None) -> dict[str, A
         entry = {**options, **entry}
         if sim_url is not None and cfg.kind == "sim":
             entry["base_url"] = sim_url
+        over_http = cfg.kind in ("openai", "anthropic") or entry.get("base_url") is not None
+        if over_http and cfg.kind != "local":
+            entry.setdefault("connect_timeout", limits.connect_timeout(name))
         out[name] = entry
     return out
 
@@ -77,6 +86,7 @@ class Runtime:
         self.router = Router(
             providers, Catalog.load(project.config.catalog),
             on_unroutable=lambda t: unroutable.labels(t.provider, t.model).inc(),
+            limits=settings.routing.route_limits(),
         )
         self.watcher = ControlWatcher(
             store, project.config, project.config_path, interval=settings.reload_interval
@@ -87,7 +97,10 @@ class Runtime:
             max_queue=ev.max_queue,
             batch_size=ev.batch_size,
             flush_interval=ev.flush_interval,
-            on_drop=self.metrics.events_dropped.inc,
+            on_drop=self.metrics.event_dropped,
+            dead_letter=None if not ev.dead_letter else DeadLetterFile(
+                project.root / ev.dead_letter
+            ),
         )
         all_hooks = Hooks(
             [MetricsHook(self.metrics), EventLogHook(self.writer, ev.attributes), *hooks]

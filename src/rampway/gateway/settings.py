@@ -10,7 +10,14 @@ gateway:
     batch_size: 500
     max_queue: 50000             # beyond this, new events are dropped (and counted)
     attributes: [plan, country]  # attribute names stored with each event (default: all)
+    dead_letter: .rampway/dead-letter/events.jsonl   # rows the database refused (null: log only)
   reload_interval: 0.25          # how often the control version is polled, seconds
+  routing:                       # upstream time limits (see rampway.router.limits)
+    deadline: 20                 # seconds per request: every target, every retry
+    timeout: 10                  # per attempt, until the answer / a stream's first chunk
+    connect_timeout: 2           # per attempt, until the connection is open
+    attempts: 2                  # tries per target; a timeout moves on to the next target
+    targets: {openai: {timeout: 15}, sim/sim-large: {timeout: 5, attempts: 1}}
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rampway.errors import ConfigError
+from rampway.router.limits import RouteLimits, TargetLimits
 
 
 class _Strict(BaseModel):
@@ -45,6 +53,30 @@ class EventSettings(_Strict):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     max_queue: int = Field(default=50_000, ge=1)
     attributes: list[str] | None = None
+    # Relative to the project root. Events the database refuses (after the batch was split to
+    # isolate them) are appended here with the reason; see rampway.events.deadletter.
+    dead_letter: str | None = ".rampway/dead-letter/events.jsonl"
+
+
+class TargetRouting(_Strict):
+    timeout: float | None = Field(default=None, gt=0, le=3600)
+    connect_timeout: float | None = Field(default=None, gt=0, le=600)
+    attempts: int | None = Field(default=None, ge=1, le=10)
+
+    def limits(self) -> TargetLimits:
+        return TargetLimits(self.timeout, self.connect_timeout, self.attempts)
+
+
+class RoutingSettings(TargetRouting):
+    deadline: float = Field(default=20.0, gt=0, le=3600)
+    targets: dict[str, TargetRouting] = Field(default_factory=dict)
+
+    def route_limits(self) -> RouteLimits:
+        return RouteLimits(
+            deadline_s=self.deadline,
+            default=self.limits(),
+            targets={name: t.limits() for name, t in self.targets.items()},
+        )
 
 
 class GatewaySettings(_Strict):
@@ -53,6 +85,7 @@ class GatewaySettings(_Strict):
     keys: list[KeySpec] = Field(default_factory=list)
     events: EventSettings = Field(default_factory=EventSettings)
     reload_interval: float = Field(default=0.25, gt=0, le=60)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> GatewaySettings:
@@ -65,4 +98,4 @@ class GatewaySettings(_Strict):
             raise ConfigError(f"rampway.yaml: {where}: {first['msg']}") from exc
 
 
-__all__ = ["EventSettings", "GatewaySettings", "KeySpec"]
+__all__ = ["EventSettings", "GatewaySettings", "KeySpec", "RoutingSettings"]

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from rampway.errors import RefError, RequestError
 from rampway.flags import ErrorCode, Evaluation, FlagSet, Reason
+from rampway.gateway._common import find_unclean
 from rampway.gateway._http import Receive, Scope, Send, dumps, headers_of, read_body, send_bytes
 from rampway.gateway._http import send_json as _send_json
 
@@ -127,8 +128,11 @@ class OfrepEndpoints:
         raw = await read_body(scope, receive, self.limit)
         try:
             body = json.loads(raw) if raw.strip() else None
+            unclean = find_unclean(body)
+            if unclean is not None:  # a unit no hash can encode, a NUL, a non-finite number
+                raise InvalidContext(f"{unclean[0]} contains {unclean[1]}")
             context, unit = parse_context(body)
-        except (ValueError, UnicodeDecodeError, InvalidContext) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError, InvalidContext) as exc:
             key = path[len(PREFIX) + 1 :] or None
             await _send_json(send, 400, error_json(key, "INVALID_CONTEXT", str(exc)))
             return

@@ -8,6 +8,15 @@ work with plain asyncio streams: one write per request, keep-alive pooling per h
 and chunked bodies, streamed responses (SSE). HTTPS, proxies and HTTP/2 stay with httpx's default
 transport (`make_client` only picks this one for `http://` base URLs).
 
+Two promises an LLM upstream needs (issue #12):
+* **Connection cap** — at most `max_connections` requests are in flight at once (each holds a
+  connection from before it is sent until its body is read or closed); the next one waits for
+  a slot, within its own timeout. Without it, 250 concurrent calls opened 250 connections.
+* **No silent re-send** — a POST is never written a second time by the transport: once its
+  bytes may have reached the upstream, a retry could double-bill a model call. A failure on a
+  reused keep-alive connection surfaces as an error, and the router's retry policy (visible as
+  an attempt) decides. Only idempotent requests (GET, HEAD) get one retry on a fresh connection.
+
 Example:
     client = httpx.AsyncClient(base_url="http://127.0.0.1:8900/v1", transport=FastTransport())
 """
@@ -17,12 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 
 MAX_HEADER_BYTES = 65536
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class _Conn:
@@ -40,11 +50,14 @@ class _Conn:
 
 
 class FastTransport(httpx.AsyncBaseTransport):
-    """Keep-alive HTTP/1.1 over asyncio streams; at most `max_idle` idle connections per host."""
+    """Keep-alive HTTP/1.1 over asyncio streams: at most `max_connections` requests in flight
+    (default: `max_idle`) and at most `max_idle` idle connections per host."""
 
-    def __init__(self, max_idle: int = 100) -> None:
+    def __init__(self, max_idle: int = 100, max_connections: int | None = None) -> None:
         self._idle: dict[tuple[str, int], list[_Conn]] = {}
         self._max_idle = max_idle
+        self.max_connections = max_connections or max_idle
+        self._slots = asyncio.Semaphore(self.max_connections)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -53,28 +66,41 @@ class FastTransport(httpx.AsyncBaseTransport):
         key = (url.host, url.port or 80)
         timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
         raw = _encode(request, await request.aread())
-        conn, head = await self._send(key, raw, timeouts.get("connect"), timeouts.get("read"))
-        return self._response(conn, head, request, timeouts.get("read"))
+        await self._acquire(timeouts.get("pool"))
+        try:
+            conn, head = await self._send(key, raw, timeouts.get("connect"),
+                                          timeouts.get("read"),
+                                          resend=request.method in IDEMPOTENT)
+            return self._response(conn, head, request, timeouts.get("read"))
+        except BaseException:
+            self._slots.release()
+            raise
 
-    async def exchange(self, key: tuple[str, int], raw: bytes, timeout: float | None
-                       ) -> tuple[int, dict[str, str], bytes]:
-        """One whole exchange of an already encoded request, without httpx's objects.
+    async def exchange(self, key: tuple[str, int], raw: bytes, timeout: float | None,
+                       connect_timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
+        """One whole POST exchange of an already encoded request, without httpx's objects.
 
         The hot path for small JSON calls: (status, lower-cased headers, decoded body).
         """
-        conn, head = await self._send(key, raw, timeout, timeout)
+        connect = timeout if connect_timeout is None else connect_timeout
+        await self._acquire(timeout)
         try:
-            status, headers = _parse_head(head)
-            lowered = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
-            keep, chunks = _body_reader(conn.reader, status, lowered, timeout, head_only=False)
-            body = b"".join([chunk async for chunk in chunks])
-        except BaseException:
-            conn.close()
-            raise
-        if keep:
-            self._release(conn)
-        else:
-            conn.close()
+            conn, head = await self._send(key, raw, connect, timeout, resend=False)
+            try:
+                status, headers = _parse_head(head)
+                lowered = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
+                keep, chunks = _body_reader(conn.reader, status, lowered, timeout,
+                                            head_only=False)
+                body = b"".join([chunk async for chunk in chunks])
+            except BaseException:
+                conn.close()
+                raise
+            if keep:
+                self._release(conn)
+            else:
+                conn.close()
+        finally:
+            self._slots.release()
         encoding = lowered.get("content-encoding", "identity").lower()
         if encoding in ("gzip", "deflate"):  # we never ask for it, but a proxy may send it
             try:
@@ -85,22 +111,36 @@ class FastTransport(httpx.AsyncBaseTransport):
             raise httpx.DecodingError(f"unsupported content-encoding {encoding!r}")
         return status, lowered, body
 
+    async def _acquire(self, timeout: float | None) -> None:
+        """Wait for one of the `max_connections` slots (a pool timeout, in httpx's terms)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout(
+                f"all {self.max_connections} connections busy for {timeout}s"
+            ) from exc
+
     async def _send(self, key: tuple[str, int], raw: bytes, connect_timeout: float | None,
-                    read_timeout: float | None) -> tuple[_Conn, bytes]:
-        """Write the request and read the response head, on a pooled connection if one is idle."""
+                    read_timeout: float | None, *, resend: bool) -> tuple[_Conn, bytes]:
+        """Write the request and read the response head, on a pooled connection if one is idle.
+
+        `resend`: the request is idempotent, so a reused connection that turns out dead may be
+        replaced and the request written again. Never for a POST (see the module docstring).
+        """
         reused = bool(self._idle.get(key))
         conn = await self._checkout(key, connect_timeout)
         try:
             return conn, await self._exchange(conn, raw, read_timeout)
         except (httpx.ReadError, httpx.RemoteProtocolError):
             conn.close()
-            if not reused:
+            if not (reused and resend):
                 raise
         except BaseException:
             conn.close()
             raise
         # The server may close an idle keep-alive connection just as we reuse it: one retry on a
-        # fresh connection (the request never reached the application).
+        # fresh connection, for an idempotent request only.
         conn = await self._connect(key, connect_timeout)
         try:
             return conn, await self._exchange(conn, raw, read_timeout)
@@ -164,19 +204,22 @@ class FastTransport(httpx.AsyncBaseTransport):
         lowered = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
         keep, chunks = _body_reader(conn.reader, status, lowered, timeout,
                                     head_only=request.method == "HEAD")
-        return httpx.Response(status, headers=headers, stream=_Body(self, conn, chunks, keep),
+        body = _Body(self, conn, chunks, keep, self._slots.release)
+        return httpx.Response(status, headers=headers, stream=body,
                               request=request, extensions={"http_version": b"HTTP/1.1"})
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response body; the connection returns to the pool only after a complete read."""
+    """The response body; the connection returns to the pool only after a complete read, and
+    its slot (`max_connections`) is freed once, when the body is read or closed."""
 
     def __init__(self, transport: FastTransport, conn: _Conn, chunks: AsyncIterator[bytes],
-                 keep: bool) -> None:
+                 keep: bool, release_slot: Callable[[], None]) -> None:
         self._transport = transport
         self._conn: _Conn | None = conn
         self._chunks = chunks
         self._keep = keep
+        self._release_slot: Callable[[], None] | None = release_slot
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -191,6 +234,7 @@ class _Body(httpx.AsyncByteStream):
                 self._transport._release(conn)
             else:
                 conn.close()
+        self._free_slot()
 
     async def aclose(self) -> None:
         self._discard()  # closed before the end: the connection's state is unknown
@@ -199,6 +243,12 @@ class _Body(httpx.AsyncByteStream):
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+        self._free_slot()
+
+    def _free_slot(self) -> None:
+        release, self._release_slot = self._release_slot, None
+        if release is not None:
+            release()
 
 
 def _encode(request: httpx.Request, content: bytes) -> bytes:

@@ -13,8 +13,9 @@ above the provider layer imports httpx.
     httpx timeouts           → ProviderTimeout
     connect / reset / other  → ProviderConnectionError
 
-Upstream error text is redacted of the API key before it goes into a message: some providers
-echo (part of) the key back in their 401 body.
+Upstream error text is redacted of the API key before it is cut to length or goes into a
+message: some providers echo the key back in their 401 body, and a key straddling the cut would
+otherwise survive as all but its last characters.
 """
 
 from __future__ import annotations
@@ -74,14 +75,20 @@ class Upstream:
         secret: str | None = None,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
+        """`connect_timeout` bounds opening a connection (within each call's own timeout);
+        `max_connections` bounds the requests in flight to this endpoint."""
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self._secret = secret
+        self._connect_timeout = connect_timeout
         headers = {"user-agent": f"rampway/{__version__}", **headers}
         self._fast: FastTransport | None = None
         if transport is None and self.base_url.startswith("http://"):
-            transport = self._fast = FastTransport(max_idle=max_connections)
+            transport = self._fast = FastTransport(
+                max_idle=max_connections, max_connections=max_connections
+            )
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -101,10 +108,11 @@ class Upstream:
                 if self._fast is not None:
                     status, headers, content = await self._fast.exchange(
                         self._key, self._head(path) + str(len(body)).encode() + b"\r\n\r\n" + body,
-                        timeout,
+                        timeout, self._connect(timeout),
                     )
                 else:
-                    resp = await self._client.post(path, content=body, timeout=timeout)
+                    resp = await self._client.post(path, content=body,
+                                                   timeout=self._timeouts(timeout))
                     status, headers, content = resp.status_code, resp.headers, resp.content
         except (httpx.HTTPError, TimeoutError) as exc:
             raise self.transport_error(exc, model) from exc
@@ -117,7 +125,8 @@ class Upstream:
         self, path: str, body: bytes, *, model: str, timeout: float
     ) -> AsyncIterator[httpx.Response]:
         """An open 2xx SSE response to `POST path` (closed on exit); errors as ProviderErrors."""
-        req = self._client.build_request("POST", path, content=body, timeout=timeout)
+        req = self._client.build_request("POST", path, content=body,
+                                         timeout=self._timeouts(timeout))
         req.headers["accept"] = "text/event-stream"
         try:
             resp = await self._client.send(req, stream=True)
@@ -134,6 +143,13 @@ class Upstream:
         finally:
             await resp.aclose()
 
+    def _connect(self, timeout: float) -> float:
+        limit = self._connect_timeout
+        return timeout if limit is None else min(limit, timeout)
+
+    def _timeouts(self, timeout: float) -> httpx.Timeout:
+        return httpx.Timeout(timeout, connect=self._connect(timeout))
+
     def status_error(
         self, status: int, body: bytes | str | Mapping[str, Any], headers: Mapping[str, str],
         model: str,
@@ -143,10 +159,10 @@ class Upstream:
         )
 
     def transport_error(self, exc: Exception, model: str) -> ProviderError:
-        return translate_transport(exc, provider=self.provider, model=model)
+        return translate_transport(exc, provider=self.provider, model=model, secret=self._secret)
 
     def bad_payload(self, exc: Exception, model: str) -> ProviderError:
-        return bad_payload(exc, provider=self.provider, model=model)
+        return bad_payload(exc, provider=self.provider, model=model, secret=self._secret)
 
     def cut(self, model: str, why: str) -> StreamInterrupted:
         """A stream that stopped after content was sent: too late to fall back."""
@@ -206,23 +222,32 @@ def parse_retry_after(
     return max(0.0, (when - now).total_seconds())
 
 
-def error_fields(body: bytes | str | Mapping[str, Any]) -> tuple[str, str]:
-    """(message, code-or-type) from an OpenAI or Anthropic error body; raw text if not JSON."""
+def error_fields(
+    body: bytes | str | Mapping[str, Any], secret: str | None = None
+) -> tuple[str, str]:
+    """(message, code-or-type) from an OpenAI or Anthropic error body; raw text if not JSON.
+
+    Every piece of upstream text is redacted of `secret` first, then cut to length.
+    """
+
+    def clean(text: str) -> str:
+        return redact(text, secret)[:_MAX_MESSAGE]
+
     data: Any = body
     if isinstance(body, bytes | str):
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-            return text.strip()[:_MAX_MESSAGE], ""
+            return clean(text.strip()), ""
     err = data.get("error") if isinstance(data, Mapping) else None
     if isinstance(err, Mapping):
         code = err.get("code") or err.get("type") or ""
-        return str(err.get("message") or "")[:_MAX_MESSAGE], str(code)
+        return clean(str(err.get("message") or "")), clean(str(code))
     if isinstance(err, str):
-        return err[:_MAX_MESSAGE], ""
+        return clean(err), ""
     message = data.get("message") if isinstance(data, Mapping) else None
-    return (str(message) if message else str(data))[:_MAX_MESSAGE], ""
+    return clean(str(message) if message else str(data)), ""
 
 
 def translate_status(
@@ -235,7 +260,7 @@ def translate_status(
     secret: str | None,
 ) -> ProviderError:
     """The ProviderError for an HTTP error status (see the table in the module docstring)."""
-    message, code = error_fields(body)
+    message, code = error_fields(body, secret)
     text = redact(f"{provider}/{model}: HTTP {status}: {message or code or 'error'}", secret)
     where: dict[str, Any] = {"provider": provider, "model": model, "status": status}
     retry_after = parse_retry_after(headers)
@@ -258,25 +283,25 @@ def is_context_error(code: str, message: str) -> bool:
     return code == "context_length_exceeded" or bool(_CONTEXT_RE.search(message))
 
 
-def translate_transport(exc: Exception, *, provider: str, model: str) -> ProviderError:
+def translate_transport(
+    exc: Exception, *, provider: str, model: str, secret: str | None = None
+) -> ProviderError:
     """The ProviderError for an httpx transport failure or an asyncio timeout."""
     kind = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return ProviderTimeout(
             f"{provider}/{model}: timed out ({kind})", provider=provider, model=model
         )
-    return ProviderConnectionError(
-        f"{provider}/{model}: connection failed ({kind}: {exc})", provider=provider, model=model
-    )
+    text = redact(f"{provider}/{model}: connection failed ({kind}: {exc})", secret)
+    return ProviderConnectionError(text[:_MAX_MESSAGE], provider=provider, model=model)
 
 
-def bad_payload(exc: Exception, *, provider: str, model: str) -> ProviderError:
+def bad_payload(
+    exc: Exception, *, provider: str, model: str, secret: str | None = None
+) -> ProviderError:
     """An upstream answered 2xx with something we can't read: fall back, don't retry."""
-    return ProviderError(
-        f"{provider}/{model}: malformed response ({type(exc).__name__}: {exc})"[:_MAX_MESSAGE],
-        provider=provider,
-        model=model,
-    )
+    text = redact(f"{provider}/{model}: malformed response ({type(exc).__name__}: {exc})", secret)
+    return ProviderError(text[:_MAX_MESSAGE], provider=provider, model=model)
 
 
 async def iter_sse(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:

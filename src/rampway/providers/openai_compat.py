@@ -69,6 +69,7 @@ class OpenAICompatProvider:
         headers: Mapping[str, str] | None = None,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -79,6 +80,7 @@ class OpenAICompatProvider:
             all_headers["authorization"] = f"Bearer {api_key}"
         self._upstream = _http.Upstream(
             name, self.base_url, all_headers, secret=api_key, max_connections=max_connections,
+            connect_timeout=connect_timeout,
             transport=transport,
         )
 

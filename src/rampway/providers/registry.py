@@ -9,8 +9,9 @@
       local:     {kind: local}           # in-process llama.cpp, needs rampway[local]
 
 Adapter settings go under `options:` and are checked here (unknown ones are errors):
-    openai / sim over HTTP: headers, max_connections
-    anthropic:              headers, max_connections, anthropic_version, default_max_tokens
+    openai / sim over HTTP: headers, max_connections, connect_timeout (seconds)
+    anthropic:              headers, max_connections, connect_timeout, anthropic_version,
+                            default_max_tokens
     sim in-process:         config (path of a sim YAML file)
     local:                  model, path, n_ctx, n_threads (see `rampway.providers.local`)
 
@@ -41,13 +42,14 @@ KINDS = ("openai", "anthropic", "sim", "local")
 _DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 _TOP_LEVEL = frozenset({"kind", "base_url", "api_key_env", "api_key", "options"})
 _OPTIONS = {
-    "openai": frozenset({"headers", "max_connections"}),
+    "openai": frozenset({"headers", "max_connections", "connect_timeout"}),
     "anthropic": frozenset(
-        {"headers", "max_connections", "anthropic_version", "default_max_tokens"}
+        {"headers", "max_connections", "connect_timeout", "anthropic_version",
+         "default_max_tokens"}
     ),
     # `config` names the in-process sim's YAML; over HTTP the server owns its config, so it is
     # accepted and unused (a project can point its sim provider at a server without editing it)
-    "sim-http": frozenset({"headers", "max_connections", "config"}),
+    "sim-http": frozenset({"headers", "max_connections", "connect_timeout", "config"}),
     "sim": frozenset({"config"}),
 }
 
@@ -144,6 +146,7 @@ def _build_one(name: str, kind: str, entry: Mapping[str, Any], env: Mapping[str,
     api_key = _api_key(name, kind, entry, env, official=base_url is None)
     headers = _headers(entry, name)
     max_conn = _opt_int(entry, "max_connections", name) or 100
+    connect = _opt_seconds(entry, "connect_timeout", name)
     if kind == "anthropic":
         return AnthropicProvider(
             name,
@@ -153,6 +156,7 @@ def _build_one(name: str, kind: str, entry: Mapping[str, Any], env: Mapping[str,
             default_max_tokens=_opt_int(entry, "default_max_tokens", name) or 4096,
             headers=headers,
             max_connections=max_conn,
+            connect_timeout=connect,
         )
     return OpenAICompatProvider(
         name,
@@ -160,6 +164,7 @@ def _build_one(name: str, kind: str, entry: Mapping[str, Any], env: Mapping[str,
         api_key=api_key,
         headers=headers,
         max_connections=max_conn,
+        connect_timeout=connect,
     )
 
 
@@ -256,6 +261,15 @@ def _opt_int(entry: Mapping[str, Any], key: str, name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"provider {name!r}: {key} must be a positive integer")
     return value
+
+
+def _opt_seconds(entry: Mapping[str, Any], key: str, name: str) -> float | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
+        raise ConfigError(f"provider {name!r}: {key} must be a number of seconds in (0, 600]")
+    return float(value)
 
 
 def _headers(entry: Mapping[str, Any], name: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ routed = await Router(registry, catalog).complete(request, [Target("sim", "sim-l
 from rampway.router._router import ProviderSource, RoutedStream, Router
 from rampway.router._types import Attempt, RoutedResponse, Target
 from rampway.router.breaker import BreakerConfig, CircuitBreaker
+from rampway.router.limits import RouteLimits, TargetLimits
 from rampway.router.retry import RetryPolicy
 
 __all__ = [
@@ -15,8 +16,10 @@ __all__ = [
     "CircuitBreaker",
     "ProviderSource",
     "RetryPolicy",
+    "RouteLimits",
     "RoutedResponse",
     "RoutedStream",
     "Router",
     "Target",
+    "TargetLimits",
 ]

@@ -43,6 +43,7 @@ from rampway.providers.catalog import Catalog, ModelInfo, estimate_tokens
 from rampway.providers.types import ChatRequest, ChatResponse, Provider, StreamChunk, Usage
 from rampway.router._types import Attempt, RoutedResponse, Target
 from rampway.router.breaker import BreakerConfig, CircuitBreaker
+from rampway.router.limits import RouteLimits
 from rampway.router.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -62,6 +63,8 @@ class _Resolved:
     provider: Provider
     info: ModelInfo
     breaker: CircuitBreaker
+    timeout_s: float  # per attempt (a stream: until its first chunk, then between chunks)
+    retry: RetryPolicy  # the router's, with this target's attempts and the call deadline
 
 
 @dataclass(slots=True)
@@ -88,6 +91,9 @@ class Router:
     One Router per process (or per gateway app); it owns the breakers, so their state is
     shared by every call that goes through it. `clock` and `sleep` are injectable so fault
     tests run thousands of calls in seconds.
+
+    `limits` (from `gateway.routing`) sets the per-target attempt timeout and attempts and the
+    call's deadline; without it, `timeout_s` and `retry` apply to every target.
     """
 
     def __init__(
@@ -101,12 +107,16 @@ class Router:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         on_unroutable: Callable[[Target], object] | None = None,
+        limits: RouteLimits | None = None,
     ) -> None:
         if timeout_s <= 0:
             raise ConfigError(f"router timeout_s must be > 0, got {timeout_s}")
         self.providers = providers
         self.catalog = catalog
         self.retry = retry or RetryPolicy()
+        self.limits = limits
+        if limits is not None:
+            self.retry = dataclasses.replace(self.retry, deadline_s=limits.deadline_s)
         self.timeout_s = timeout_s
         self.breaker_config = breaker_config or BreakerConfig()
         self._clock = clock
@@ -168,7 +178,13 @@ class Router:
                 target.provider, target.model, self.providers.kind(target.provider)
             )
             breaker = CircuitBreaker(self.breaker_config, clock=self._clock)
-            res = self._resolved[target] = _Resolved(target, provider, info, breaker)
+            timeout, retry = self.timeout_s, self.retry
+            if self.limits is not None:
+                lim = self.limits.for_target(target)
+                timeout = lim.timeout_s
+                retry = dataclasses.replace(retry, max_attempts=lim.attempts)
+            res = _Resolved(target, provider, info, breaker, timeout, retry)
+            self._resolved[target] = res
         return res
 
     # -- fallback ---------------------------------------------------------------------------
@@ -249,7 +265,7 @@ class Router:
             try:
                 return await self._attempt(req, res, call, once)
             except ProviderError as exc:
-                delay = self.retry.next_delay(tries, exc, elapsed_s=self._clock() - call.started)
+                delay = res.retry.next_delay(tries, exc, elapsed_s=self._clock() - call.started)
                 if delay is None or res.breaker.state == "open":
                     raise
                 call.attempts[-1].retry_delay_s = delay
@@ -266,7 +282,7 @@ class Router:
         call: _Call,
         once: Callable[[ChatRequest, _Resolved, float], Awaitable[T]],
     ) -> T:
-        timeout = min(self.timeout_s, self._remaining(call))
+        timeout = min(res.timeout_s, self._remaining(call))
         started = self._clock()
         try:
             try:
@@ -369,7 +385,7 @@ class RoutedStream:
         attempt = call.attempts[-1]
         primed_at = router._clock()
         finished = False
-        idle = _IdleTimer(router.timeout_s)
+        idle = _IdleTimer(res.timeout_s)
         try:
             for chunk in primed.head:
                 finished = self._observe(chunk) or finished

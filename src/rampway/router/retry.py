@@ -9,6 +9,7 @@ Example:
     policy.next_delay(1, ProviderUnavailable("503"))          # somewhere in [0, 0.2)
     policy.next_delay(1, RateLimited("429", retry_after=2.0))  # exactly 2.0
     policy.next_delay(3, ProviderUnavailable("503"))          # None: attempts used up
+    policy.next_delay(1, ProviderTimeout("hung"))             # None: fall back instead
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rampway.errors import ConfigError, ProviderError
+from rampway.errors import ConfigError, ProviderError, ProviderTimeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,9 @@ class RetryPolicy:
       `max_retry_after_s`; then waiting is worse than falling back, so we give up on the target.
     - `deadline_s` bounds the whole call across all targets: no retry starts whose wait would
       end past it.
+    - A timeout is not retried on the same target unless `retry_timeouts`: a hung upstream is
+      usually still hung a moment later, and waiting for it again spends the time the next
+      target in the fallback chain needs (3 attempts × 30 s was 90 s before any fallback).
     """
 
     max_attempts: int = 3
@@ -38,6 +42,7 @@ class RetryPolicy:
     max_delay_s: float = 8.0
     max_retry_after_s: float = 30.0
     deadline_s: float = 120.0
+    retry_timeouts: bool = False
     rand: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +61,8 @@ class RetryPolicy:
         `elapsed_s` is the time spent on the whole call so far.
         """
         if not error.retryable or attempt >= self.max_attempts:
+            return None
+        if isinstance(error, ProviderTimeout) and not self.retry_timeouts:
             return None
         if error.retry_after is not None:
             if error.retry_after > self.max_retry_after_s:

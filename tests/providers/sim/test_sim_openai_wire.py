@@ -313,3 +313,16 @@ def test_identical_requests_are_memoized_but_identical(sim: SimServer) -> None:
     b = c.chat.completions.create(model="sim-large", messages=MSG, temperature=0)
     assert a.choices[0].message.content == b.choices[0].message.content
     assert a.id != b.id
+
+
+def test_sim_config_needs_the_key_and_never_returns_it(sim: SimServer) -> None:
+    # Issue #12: GET /_sim/config returned the sim's api key to anyone.
+    sim.patch_config({"api_key": "sk-sim-secret-0123456789"})
+    assert httpx.get(sim.base_url + "/_sim/config").status_code == 401
+    assert httpx.post(sim.base_url + "/_sim/config", json={"api_key": None}).status_code == 401
+    auth = {"authorization": "Bearer sk-sim-secret-0123456789"}
+    got = httpx.get(sim.base_url + "/_sim/config", headers=auth)
+    assert got.status_code == 200 and got.json()["api_key"] == "***"
+    assert "sk-sim-secret" not in got.text
+    patched = httpx.post(sim.base_url + "/_sim/config", json={"time_scale": 0}, headers=auth)
+    assert patched.status_code == 200 and "sk-sim-secret" not in patched.text

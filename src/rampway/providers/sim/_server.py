@@ -251,14 +251,18 @@ class _Handlers:
                              "owned_by": profile.owned_by})
 
     async def get_config(self, request: Request) -> Response:
-        return JSONResponse(self.runtime.config.model_dump(mode="json"))
+        if not self._authorized(request):
+            return _Errors.openai(401, "Incorrect API key provided.", code="invalid_api_key")
+        return JSONResponse(_public_config(self.runtime.config))
 
     async def patch_config(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return _Errors.openai(401, "Incorrect API key provided.", code="invalid_api_key")
         try:
             new = self.runtime.patch(await self._json(request))
         except (ConfigError, WireError) as exc:
             return _Errors.openai(400, str(exc))
-        return JSONResponse(new.model_dump(mode="json"))
+        return JSONResponse(_public_config(new))
 
     async def stats(self, request: Request) -> Response:
         return JSONResponse(self.runtime.stats())
@@ -266,6 +270,15 @@ class _Handlers:
     async def reset_stats(self, request: Request) -> Response:
         self.runtime.reset_stats()
         return JSONResponse({"ok": True})
+
+
+def _public_config(config: SimConfig) -> dict[str, Any]:
+    """The config as JSON with the api key hidden: even an authorized caller gets no secret back
+    (it may be a proxy's log, a dashboard, a test report)."""
+    data = config.model_dump(mode="json")
+    if data.get("api_key"):
+        data["api_key"] = "***"
+    return data
 
 
 def _stream(plan: SimPlan, chunks: list[bytes], n_body: int, done: bytes,

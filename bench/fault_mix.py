@@ -1,0 +1,148 @@
+"""Served % and latency under a 30% upstream fault mix, through a real gateway over HTTP.
+
+    .venv/bin/python bench/fault_mix.py [--seconds 20] [--concurrency 20] [--hang-s 30]
+
+Set-up (127.0.0.1): the simulator over HTTP (`SimServer`, 200 ms median TTFT) whose primary
+model fails 30% of calls — 10% 429 (retry-after 0.2 s), 5% 500, 5% 503, 5% hang (`--hang-s`,
+30 s by default: longer than any timeout), 5% connection reset — and whose fallback model is
+healthy; a gateway (`Runtime` + uvicorn) serving a feature on primary → fallback with the
+default `gateway.routing` (deadline 20 s, attempt timeout 10 s, 2 attempts per target) unless
+`--timeout`/`--deadline` say otherwise. Closed-loop clients send non-streaming chat requests
+for `--seconds`; the report is the share served (HTTP 200), p50/p90/p99/max latency and how
+many were served by the fallback. Issue #12 measured p99 31.6 s for this mix before the
+routing limits (30 s x 3 attempts on a hung target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import yaml
+
+from rampway.config import load_project
+from rampway.gateway import GatewayApp, Runtime
+from rampway.providers.sim import SimServer, load_sim_config
+from rampway.release import load_release
+from rampway.store import Store
+
+PRIMARY, FALLBACK = "sim-large", "sim-large-2"
+FAULTS = {"rate_429": 0.10, "retry_after_s": 0.2, "rate_500": 0.05, "rate_503": 0.05,
+          "rate_hang": 0.05, "rate_reset": 0.05, "rate_midstream_cut": 0.0}
+CLEAN = {k: 0.0 for k in FAULTS if k.startswith("rate_")}
+ASK = {"model": "bench", "messages": [{"role": "user", "content": "What is 12 plus 30?"}],
+       "max_tokens": 20}
+
+
+def make_project(root: Path, routing: dict[str, Any]) -> Path:
+    """A project whose `bench` feature is a pass-through release on PRIMARY → FALLBACK."""
+    db = f"sqlite:///{root / '.rampway' / 'rampway.db'}"
+    config = {"database": {"url": db}, "providers": {"sim": {"kind": "sim"}},
+              "features": {"bench": {"retention": {"prompts": False}}},
+              "gateway": {"routing": routing}}
+    (root / "rampway.yaml").write_text(yaml.safe_dump(config))
+    rel = root / "staging" / "bench"
+    rel.mkdir(parents=True)
+    spec = {"provider": "sim", "model": PRIMARY, "fallbacks": [FALLBACK], "mode": "passthrough"}
+    (rel / "release.yaml").write_text(yaml.safe_dump(spec))
+    release = load_release(rel, feature="bench")
+    with Store.open(db) as store:
+        store.publish("bench", release.digest, release.id, release.canonical, actor="bench")
+        store.set_channel("bench", "production", release.id, actor="bench", reason="bench")
+    return root
+
+
+@contextlib.contextmanager
+def serve(runtime: Runtime) -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(GatewayApp(runtime), log_level="error", lifespan="on",
+                            access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+                              daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+async def load(url: str, seconds: float, concurrency: int) -> list[tuple[int, float, str]]:
+    """(status, latency s, model served) per request, from closed-loop clients."""
+    out: list[tuple[int, float, str]] = []
+    end = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+
+        async def client() -> None:
+            while time.monotonic() < end:
+                t0 = time.perf_counter()
+                r = await http.post("/v1/chat/completions", json=ASK)
+                model = r.json().get("model", "") if r.status_code == 200 else ""
+                out.append((r.status_code, time.perf_counter() - t0, model))
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 10) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--hang-s", type=float, default=30.0)
+    ap.add_argument("--timeout", type=float, default=None, help="gateway.routing.timeout")
+    ap.add_argument("--deadline", type=float, default=None, help="gateway.routing.deadline")
+    args = ap.parse_args()
+    routing = {k: v for k, v in (("timeout", args.timeout), ("deadline", args.deadline))
+               if v is not None}
+    sim = load_sim_config().model_dump(mode="json")
+    sim["fault_seed"] = 7
+    sim["models"][PRIMARY]["faults"] = {**sim["models"][PRIMARY]["faults"], **FAULTS,
+                                        "hang_s": args.hang_s}
+    sim["models"][FALLBACK]["faults"] = {**sim["models"][FALLBACK]["faults"], **CLEAN}
+    for model in (PRIMARY, FALLBACK):
+        sim["models"][model]["latency"] = {**sim["models"][model].get("latency", {}),
+                                           "ttft_median_s": 0.2}
+    with tempfile.TemporaryDirectory() as tmp, \
+            SimServer(type(load_sim_config()).model_validate(sim)) as srv:
+        project = load_project(make_project(Path(tmp), routing))
+        runtime = Runtime.from_project(project, sim_url=srv.openai_base_url)
+        with serve(runtime) as url:
+            results = asyncio.run(load(url, args.seconds, args.concurrency))
+        outcomes = srv.stats()["models"][PRIMARY]["outcomes"]
+    latencies = sorted(r[1] for r in results)
+    served = [r for r in results if r[0] == 200]
+    statuses = Counter(r[0] for r in results)
+    print(f"requests {len(results)}  served {100 * len(served) / len(results):.2f}%  "
+          f"statuses {dict(statuses)}")
+    print(f"latency s  p50 {pct(latencies, 50):.3f}  p90 {pct(latencies, 90):.3f}  "
+          f"p99 {pct(latencies, 99):.3f}  max {latencies[-1]:.3f}")
+    print(f"served by fallback {sum(r[2] == FALLBACK for r in served)}  "
+          f"primary outcomes {dict(outcomes)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

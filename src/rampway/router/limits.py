@@ -1,0 +1,105 @@
+"""How long and how often the router may try each target, and the whole request's deadline.
+
+Pure data (STYLE.md #3): the gateway builds it from `gateway.routing` in rampway.yaml, the router
+reads it. A per-target entry overrides the provider's, which overrides the defaults:
+
+    gateway:
+      routing:
+        deadline: 20            # seconds for the whole request: every target, every retry
+        timeout: 10             # per attempt: until the answer (or a stream's first chunk)
+        connect_timeout: 2      # per attempt: until the TCP connection is open
+        attempts: 2             # tries per target, the first included
+        targets:
+          openai: {timeout: 15}
+          sim/sim-large: {timeout: 5, attempts: 1}
+
+A timeout is never retried on the same target: a hung upstream is usually still hung a moment
+later, so the next target gets the remaining time instead (`RetryPolicy.retry_timeouts`).
+
+Example:
+    limits = RouteLimits(deadline_s=20, default=TargetLimits(timeout_s=10, attempts=2))
+    limits.for_target(Target("sim", "sim-large")).timeout_s   # 10
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from rampway.errors import ConfigError
+from rampway.router._types import Target
+
+DEFAULT_DEADLINE_S = 20.0
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_CONNECT_TIMEOUT_S = 2.0
+DEFAULT_ATTEMPTS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class TargetLimits:
+    """Limits of one target; None = inherit (provider entry, then the defaults)."""
+
+    timeout_s: float | None = None
+    connect_timeout_s: float | None = None
+    attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("timeout_s", "connect_timeout_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"routing {name.removesuffix('_s')} must be > 0, got {value}")
+        if self.attempts is not None and self.attempts < 1:
+            raise ConfigError(f"routing attempts must be >= 1, got {self.attempts}")
+
+    def over(self, base: TargetLimits) -> TargetLimits:
+        """These limits, with unset ones taken from `base`."""
+        return TargetLimits(
+            timeout_s=base.timeout_s if self.timeout_s is None else self.timeout_s,
+            connect_timeout_s=(
+                base.connect_timeout_s if self.connect_timeout_s is None
+                else self.connect_timeout_s
+            ),
+            attempts=base.attempts if self.attempts is None else self.attempts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedLimits:
+    timeout_s: float
+    connect_timeout_s: float
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLimits:
+    """The deadline of a request and the limits of each target (`targets` keyed by
+    `provider` or `provider/model`)."""
+
+    deadline_s: float = DEFAULT_DEADLINE_S
+    default: TargetLimits = field(default_factory=TargetLimits)
+    targets: Mapping[str, TargetLimits] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.deadline_s <= 0:
+            raise ConfigError(f"routing deadline must be > 0, got {self.deadline_s}")
+
+    def for_target(self, target: Target) -> ResolvedLimits:
+        base = self.default.over(
+            TargetLimits(DEFAULT_TIMEOUT_S, DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_ATTEMPTS)
+        )
+        for key in (target.provider, f"{target.provider}/{target.model}"):
+            entry = self.targets.get(key)
+            if entry is not None:
+                base = entry.over(base)
+        assert base.timeout_s is not None and base.connect_timeout_s is not None
+        assert base.attempts is not None
+        return ResolvedLimits(base.timeout_s, base.connect_timeout_s, base.attempts)
+
+    def connect_timeout(self, provider: str) -> float:
+        """The provider-level connect timeout (connections are pooled per provider)."""
+        entry = self.targets.get(provider, TargetLimits())
+        value = entry.over(self.default).connect_timeout_s
+        return DEFAULT_CONNECT_TIMEOUT_S if value is None else value
+
+
+__all__ = ["ResolvedLimits", "RouteLimits", "TargetLimits"]
