@@ -6,7 +6,10 @@ import re
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.timeout(900)  # five chapters with real waits: ~4 min alone, more on a busy machine
 def test_demo_runs_every_chapter_to_the_end() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "rampway.demo"], capture_output=True, text=True, timeout=900,
