@@ -11,6 +11,7 @@ gateway:
     max_queue: 50000             # beyond this, new events are dropped (and counted)
     attributes: [plan, country]  # attribute names stored with each event (default: all)
     dead_letter: .rampway/dead-letter/events.jsonl   # rows the database refused (null: log only)
+    retention: 90d               # events older than this are deleted (null / forever: never)
   reload_interval: 0.25          # how often the control version is polled, seconds
   routing:                       # upstream time limits (see rampway.router.limits)
     deadline: 20                 # seconds per request: every target, every retry
@@ -28,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rampway.errors import ConfigError
+from rampway.events.retention import DEFAULT_RETENTION_S, parse_retention
 from rampway.router.limits import RouteLimits, TargetLimits
 
 
@@ -56,6 +58,14 @@ class EventSettings(_Strict):
     # Relative to the project root. Events the database refuses (after the batch was split to
     # isolate them) are appended here with the reason; see rampway.events.deadletter.
     dead_letter: str | None = ".rampway/dead-letter/events.jsonl"
+    # Seconds events are kept (`30d`, `12h`; at least 1h), None = forever. The fleet's rollout
+    # controller applies it hourly; `rampway events prune` on demand (rampway.events.retention).
+    retention: float | None = DEFAULT_RETENTION_S
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> float | None:
+        return parse_retention(value)
 
 
 class TargetRouting(_Strict):

@@ -1,0 +1,227 @@
+"""Event retention: delete request and feedback events older than a cutoff, a batch at a time.
+
+    gateway:
+      events:
+        retention: 30d        # default 90d; null or `forever` keeps every event
+
+    result = prune(store, time.time() - 30 * 86400)          # PruneResult(requests, feedback, …)
+    rampway events prune --older-than 30d --dry-run          # the same from the CLI
+
+At 2,500 requests/s the event log grows by 150–480 GB a day, so something has to delete it.
+`prune` deletes in bounded transactions — a batch of primary keys picked by `ts`, then
+`DELETE … WHERE id IN (those)` — so one prune never holds a long lock or a huge transaction on
+PostgreSQL, nor SQLite's write lock for more than one batch: the gateways' event writes go on
+between batches.
+
+Events an analysis still reads are never deleted: the effective cutoff is the earliest of the
+requested cutoff and the start of every active rollout (its `created_at`, which is before any
+of its steps) and every running experiment (its `started_at`). A 30-day retention therefore
+never cuts into a 45-day experiment.
+
+In a fleet the rollout controller that holds the fleet lease applies the retention, at most
+once an hour (`RetentionJob`, called by `rampway.gateway.rollouts.RolloutLoop`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from rampway.events.tables import feedback_events, request_events
+from rampway.rollout.plan import parse_duration
+from rampway.store import Store
+
+log = logging.getLogger("rampway.events")
+
+DAY = 86400.0
+DEFAULT_RETENTION_S = 90 * DAY
+#: A shorter retention is almost surely a typo (`retention: 30` is 30 seconds, not 30 days).
+MIN_RETENTION_S = 3600.0
+DEFAULT_BATCH = 50_000
+_FOREVER = {"forever", "never"}
+
+
+def parse_retention(value: Any) -> float | None:
+    """Seconds to keep events, or None to keep them forever (`null`, `forever`).
+
+    >>> parse_retention("30d"), parse_retention(None), parse_retention("forever")
+    (2592000.0, None, None)
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in _FOREVER):
+        return None
+    seconds = parse_duration(value)
+    if seconds < MIN_RETENTION_S:
+        raise ValueError(f"a retention of {value!r} is shorter than 1h; give e.g. 30d, "
+                         "or null / forever to keep every event")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """A window an analysis still reads: events from `since` on must stay."""
+
+    since: float
+    what: str  # "rollout support-bot#3", "experiment tone#2"
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    requests: int  # request events deleted (or, on a dry run, that would be)
+    feedback: int
+    cutoff: float  # the effective cutoff: events with ts < cutoff
+    requested_cutoff: float
+    held_by: str | None  # the rollout / experiment that held the cutoff back, if any
+    dry_run: bool
+    complete: bool  # False when `deadline` stopped it before every old row was gone
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests, "feedback": self.feedback,
+            "cutoff": _iso(self.cutoff), "requested_cutoff": _iso(self.requested_cutoff),
+            "held_by": self.held_by, "dry_run": self.dry_run, "complete": self.complete,
+        }
+
+
+def effective_cutoff(cutoff: float, protections: Iterable[Protection]) -> tuple[float, str | None]:
+    """The cutoff moved back to the earliest protected window start, and what moved it.
+
+    >>> effective_cutoff(100.0, [Protection(40.0, "rollout a#1"), Protection(70.0, "x")])
+    (40.0, 'rollout a#1')
+    """
+    earliest = min(protections, key=lambda p: p.since, default=None)
+    if earliest is None or earliest.since >= cutoff:
+        return cutoff, None
+    return earliest.since, earliest.what
+
+
+def protections(store: Store) -> list[Protection]:
+    """The windows of every active rollout and every running experiment."""
+    # Imported here: experiments and rollouts build on the event log, not the other way round.
+    from rampway.experiments import repo as experiments
+    from rampway.rollout import repo as rollouts
+
+    found = [Protection(r.created_at.timestamp(), f"rollout {r.ref}")
+             for r in rollouts.list_active(store)]
+    found += [Protection(e.started_at, f"experiment {e.name}#{e.id}")
+              for e in experiments.list_running(store)]
+    return found
+
+
+def prune(
+    store: Store,
+    older_than_ts: float,
+    *,
+    batch: int = DEFAULT_BATCH,
+    dry_run: bool = False,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> PruneResult:
+    """Delete request and feedback events with `ts < older_than_ts`, `batch` rows per
+    transaction, never inside an active rollout's or running experiment's window (the cutoff
+    moves back to the earliest such start: see the module docstring). `dry_run` counts instead.
+    `deadline` (a `clock()` value) stops between batches; `complete` says whether it did."""
+    if batch < 1:
+        raise ValueError("batch must be >= 1")
+    cutoff, held_by = effective_cutoff(older_than_ts, protections(store))
+    counts: list[int] = []
+    complete = True
+    for table in (request_events, feedback_events):
+        if dry_run:
+            counts.append(_count(store, table, cutoff))
+            continue
+        deleted, done = _delete_batches(store, table, cutoff, batch, deadline, clock)
+        counts.append(deleted)
+        complete = complete and done
+    return PruneResult(requests=counts[0], feedback=counts[1], cutoff=cutoff,
+                       requested_cutoff=older_than_ts, held_by=held_by, dry_run=dry_run,
+                       complete=complete)
+
+
+def _count(store: Store, table: sa.Table, cutoff: float) -> int:
+    with store.reading() as conn:
+        return int(conn.scalar(
+            sa.select(sa.func.count()).select_from(table).where(table.c.ts < cutoff)
+        ) or 0)
+
+
+def _delete_batches(
+    store: Store, table: sa.Table, cutoff: float, batch: int,
+    deadline: float | None, clock: Callable[[], float],
+) -> tuple[int, bool]:
+    """Delete in transactions of at most `batch` rows; (rows deleted, whether all are gone)."""
+    chosen = sa.select(table.c.id).where(table.c.ts < cutoff).limit(batch)
+    statement = table.delete().where(table.c.id.in_(chosen))
+    total = 0
+    while True:
+        with store.transaction() as conn:
+            deleted = int(conn.execute(statement).rowcount)
+        total += deleted
+        if deleted < batch:
+            return total, True
+        if deadline is not None and clock() >= deadline:
+            return total, False
+
+
+class RetentionJob:
+    """Applies the retention at most once an hour; the controller loop calls `maybe_run` after
+    each look it made (so only the holder of the fleet lease prunes).
+
+    A run is bounded by `budget` seconds so the controller's looks are not held up for long;
+    a run cut short continues at the next look instead of an hour later.
+    """
+
+    def __init__(
+        self, store: Store, retention_s: float, *, every: float = 3600.0,
+        budget: float = 60.0, batch: int = DEFAULT_BATCH,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.retention_s = retention_s
+        self.every = every
+        self.budget = budget
+        self.batch = batch
+        self._clock = clock
+        self._monotonic = monotonic
+        self._due = monotonic()  # the first look prunes
+        self.runs = 0
+
+    def maybe_run(self) -> PruneResult | None:
+        """Prune if due (None if not). The next run is due in `every` seconds even when this
+        one fails, so a broken database is not hammered once a minute."""
+        start = self._monotonic()
+        if start < self._due:
+            return None
+        self._due = start + self.every
+        result = prune(self.store, self._clock() - self.retention_s, batch=self.batch,
+                       deadline=start + self.budget, clock=self._monotonic)
+        self.runs += 1
+        if not result.complete:
+            self._due = start  # more to delete: carry on at the next look
+        if result.requests or result.feedback:
+            log.info("event retention: deleted %d request and %d feedback events before %s%s",
+                     result.requests, result.feedback, _iso(result.cutoff),
+                     f" (held back by {result.held_by})" if result.held_by else "")
+        return result
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+__all__ = [
+    "DEFAULT_RETENTION_S",
+    "Protection",
+    "PruneResult",
+    "RetentionJob",
+    "effective_cutoff",
+    "parse_retention",
+    "protections",
+    "prune",
+]

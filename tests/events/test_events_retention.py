@@ -1,0 +1,175 @@
+"""Event retention on SQLite and PostgreSQL: old events go in batches, analysis windows stay."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from rampway.errors import ConfigError
+from rampway.events import FeedbackEvent, RequestEvent
+from rampway.events.retention import (
+    DAY,
+    DEFAULT_RETENTION_S,
+    Protection,
+    RetentionJob,
+    effective_cutoff,
+    parse_retention,
+    prune,
+)
+from rampway.events.sink import SqlEventSink
+from rampway.events.tables import feedback_events, request_events
+from rampway.gateway.settings import GatewaySettings
+from rampway.rollout import repo as rollout_repo
+from rampway.rollout.plan import Plan, Step
+from rampway.store import Store
+
+NOW = 1_790_000_000.0  # 2026-09-21
+FEATURE = "support-bot"
+
+
+def fill(store: Store, ages_days: list[float], *, feedback: bool = True) -> None:
+    """One request event (and one feedback event) per age, `age` days before NOW."""
+    requests = [RequestEvent(id=f"req_{i}", ts=NOW - age * DAY, feature=FEATURE)
+                for i, age in enumerate(ages_days)]
+    scores = [FeedbackEvent(id=f"fb_{i}", ts=NOW - age * DAY, name="thumbs_up", value=1.0,
+                            request_id=f"req_{i}") for i, age in enumerate(ages_days)]
+    SqlEventSink(store).write(requests, scores if feedback else [])
+
+
+def remaining(store: Store, table: sa.Table) -> set[str]:
+    with store.engine.connect() as conn:
+        return {str(r.id) for r in conn.execute(sa.select(table.c.id))}
+
+
+def test_old_events_are_deleted_and_young_ones_kept(store: Store) -> None:
+    fill(store, [100, 95, 31, 29, 1, 0])
+    result = prune(store, NOW - 30 * DAY)
+    assert (result.requests, result.feedback) == (3, 3)
+    assert result.cutoff == NOW - 30 * DAY and result.held_by is None and result.complete
+    assert remaining(store, request_events) == {"req_3", "req_4", "req_5"}
+    assert remaining(store, feedback_events) == {"fb_3", "fb_4", "fb_5"}
+    assert prune(store, NOW - 30 * DAY).requests == 0  # nothing left to delete
+
+
+def test_batches_smaller_than_the_rows_delete_exactly_the_old_ones(store: Store) -> None:
+    ages = [float(i) for i in range(50)]  # 0..49 days old: 19 older than 30.5 days
+    fill(store, ages)
+    result = prune(store, NOW - 30.5 * DAY, batch=7)
+    assert (result.requests, result.feedback) == (19, 19)
+    expected = {f"req_{i}" for i in range(31)}
+    assert remaining(store, request_events) == expected
+    assert remaining(store, feedback_events) == {f"fb_{i}" for i in range(31)}
+
+
+def test_a_batch_exactly_the_row_count_finishes(store: Store) -> None:
+    fill(store, [40.0] * 14, feedback=False)
+    assert prune(store, NOW - 30 * DAY, batch=7).requests == 14
+    assert remaining(store, request_events) == set()
+
+
+def test_dry_run_counts_and_deletes_nothing(store: Store) -> None:
+    fill(store, [100, 50, 10])
+    result = prune(store, NOW - 30 * DAY, dry_run=True)
+    assert (result.requests, result.feedback, result.dry_run) == (2, 2, True)
+    assert len(remaining(store, request_events)) == 3
+    assert len(remaining(store, feedback_events)) == 3
+
+
+def start_rollout(store: Store, created: float) -> rollout_repo.RolloutRecord:
+    ids = []
+    for text in ("v1", "v2"):
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        ids.append(f"{FEATURE}@{digest[:8]}")
+        store.publish(FEATURE, digest, ids[-1], text, actor="test")
+    plan = Plan(steps=(Step(weight=10, dwell=3600), Step(weight=100)))
+    return rollout_repo.create(
+        store, feature=FEATURE, candidate=ids[1], baseline=ids[0], baseline_channel="production",
+        plan=plan, actor="test", now=datetime.fromtimestamp(created, UTC), reason="test",
+    )
+
+
+def test_an_active_rollouts_window_is_never_pruned(store: Store) -> None:
+    fill(store, [100, 60, 45, 40, 35, 1])
+    rollout = start_rollout(store, NOW - 50 * DAY)
+    result = prune(store, NOW - 30 * DAY)
+    assert result.held_by == f"rollout {rollout.ref}"
+    assert result.cutoff == NOW - 50 * DAY
+    assert (result.requests, result.feedback) == (2, 2)
+    assert remaining(store, request_events) == {"req_2", "req_3", "req_4", "req_5"}
+
+
+def test_a_finished_rollout_protects_nothing(store: Store) -> None:
+    fill(store, [100, 60, 1])
+    rollout = start_rollout(store, NOW - 50 * DAY)
+    with store.transaction() as conn:
+        conn.execute(sa.text("UPDATE rollouts SET status = 'completed', active_feature = NULL "
+                             "WHERE id = :id"), {"id": rollout.id})
+    result = prune(store, NOW - 30 * DAY)
+    assert result.held_by is None and result.requests == 2
+
+
+def test_effective_cutoff_is_the_earliest_protected_start() -> None:
+    assert effective_cutoff(100.0, []) == (100.0, None)
+    assert effective_cutoff(100.0, [Protection(150.0, "young")]) == (100.0, None)
+    held = [Protection(80.0, "b"), Protection(60.0, "a"), Protection(120.0, "c")]
+    assert effective_cutoff(100.0, held) == (60.0, "a")
+
+
+def test_retention_setting_defaults_to_90_days_and_null_keeps_forever() -> None:
+    assert GatewaySettings.from_config({}).events.retention == DEFAULT_RETENTION_S == 90 * DAY
+    assert GatewaySettings.from_config({"events": {"retention": "30d"}}).events.retention == (
+        30 * DAY)
+    for forever in (None, "forever", "FOREVER"):
+        settings = GatewaySettings.from_config({"events": {"retention": forever}})
+        assert settings.events.retention is None
+    assert parse_retention("12h") == 12 * 3600
+
+
+@pytest.mark.parametrize("bad", ["soon", "30", 30, -1, True, "0d", [30]])
+def test_a_bad_retention_setting_is_refused_naming_the_key(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"^rampway\.yaml: gateway\.events\.retention: "):
+        GatewaySettings.from_config({"events": {"retention": bad}})
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_job_prunes_at_most_once_an_hour(store: Store) -> None:
+    ticks = Ticks()
+    job = RetentionJob(store, 30 * DAY, clock=lambda: NOW, monotonic=ticks)
+    fill(store, [100, 1])
+    first = job.maybe_run()
+    assert first is not None and first.requests == 1
+    fill(store, [200], feedback=False)  # req_0 again, old: the next run deletes it
+    ticks.now += 3599
+    assert job.maybe_run() is None
+    assert "req_0" in remaining(store, request_events)
+    ticks.now += 1
+    again = job.maybe_run()
+    assert again is not None and again.requests == 1 and job.runs == 2
+
+
+def test_a_run_over_its_budget_continues_at_the_next_look(store: Store) -> None:
+    ticks = Ticks()
+
+    def slow() -> float:  # every batch takes 10 s of the job's 15 s budget
+        ticks.now += 10
+        return ticks.now
+
+    job = RetentionJob(store, 30 * DAY, clock=lambda: NOW, monotonic=slow, budget=15, batch=2)
+    fill(store, [40.0] * 9, feedback=False)
+    first = job.maybe_run()
+    assert first is not None and not first.complete and 0 < first.requests < 9
+    while (result := job.maybe_run()) is not None and not result.complete:
+        pass
+    assert remaining(store, request_events) == set()
