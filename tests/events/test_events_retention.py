@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner, Result
 
+import rampway.cli._register  # noqa: F401  (attaches the commands)
+from rampway.cli import app
 from rampway.errors import ConfigError
 from rampway.events import FeedbackEvent, RequestEvent
 from rampway.events.retention import (
@@ -173,3 +179,94 @@ def test_a_run_over_its_budget_continues_at_the_next_look(store: Store) -> None:
     while (result := job.maybe_run()) is not None and not result.complete:
         pass
     assert remaining(store, request_events) == set()
+
+
+# -- `rampway events prune` ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An init-ed project on `db_url`, as the current directory."""
+    monkeypatch.setenv("RAMPWAY_DB", db_url)
+    monkeypatch.delenv("RAMPWAY_PROJECT", raising=False)
+    root = tmp_path / "app"
+    assert run("init", str(root)).exit_code == 0
+    monkeypatch.chdir(root)
+    return root
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def bad(result: Result, fragment: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert fragment in lines[0], lines[0]
+
+
+def fill_ago(db_url: str, ages_days: list[float]) -> None:
+    """Events `age` days before the real now (the CLI prunes relative to the clock)."""
+    now = time.time()
+    with Store.open(db_url) as store:
+        SqlEventSink(store).write(
+            [RequestEvent(id=f"req_{i}", ts=now - a * DAY, feature=FEATURE)
+             for i, a in enumerate(ages_days)],
+            [FeedbackEvent(id=f"fb_{i}", ts=now - a * DAY, name="thumbs_up", value=1.0)
+             for i, a in enumerate(ages_days)],
+        )
+
+
+def counts(db_url: str) -> tuple[int, int]:
+    with Store.open(db_url) as store:
+        return len(remaining(store, request_events)), len(remaining(store, feedback_events))
+
+
+def test_cli_prune_uses_the_configured_retention_by_default(project: Path, db_url: str) -> None:
+    fill_ago(db_url, [200, 100, 50, 1])  # default 90 days: two go
+    dry = run("events", "prune", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    doc = json.loads(dry.stdout)
+    assert (doc["requests"], doc["feedback"], doc["dry_run"]) == (2, 2, True)
+    assert doc["retention_s"] == 90 * DAY and counts(db_url) == (4, 4)
+    done = run("events", "prune")
+    assert done.exit_code == 0, done.output
+    assert "deleted 2 request and 2 feedback events older than" in done.stdout
+    assert counts(db_url) == (2, 2)
+    with (project / "rampway.yaml").open("a") as config:
+        config.write("gateway:\n  events:\n    retention: 30d\n")
+    doc = json.loads(run("events", "prune", "--json").stdout)
+    assert (doc["requests"], doc["feedback"], doc["retention_s"]) == (1, 1, 30 * DAY)
+    assert counts(db_url) == (1, 1)
+
+
+def test_cli_prune_older_than_overrides_the_setting(project: Path, db_url: str) -> None:
+    fill_ago(db_url, [20, 10, 5, 1])
+    result = run("events", "prune", "--older-than", "7d", "--batch", "1", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert (doc["requests"], doc["feedback"], doc["complete"]) == (2, 2, True)
+    assert counts(db_url) == (2, 2)
+
+
+def test_cli_prune_with_retention_forever_deletes_nothing(project: Path, db_url: str) -> None:
+    fill_ago(db_url, [2000])
+    with (project / "rampway.yaml").open("a") as config:
+        config.write("gateway:\n  events:\n    retention: forever\n")
+    result = run("events", "prune")
+    assert result.exit_code == 0 and "retention is off" in result.stdout
+    assert json.loads(run("events", "prune", "--json").stdout)["retention"] is None
+    assert counts(db_url) == (1, 1)
+
+
+def test_cli_prune_refuses_bad_input_on_one_line(project: Path, db_url: str) -> None:
+    fill_ago(db_url, [2000])
+    bad(run("events", "prune", "--older-than", "soon"), "--older-than: invalid duration")
+    bad(run("events", "prune", "--older-than", "10m"), "shorter than 1h")
+    bad(run("events", "prune", "--older-than", "forever"), "--older-than")
+    bad(run("events", "prune", "--batch", "0"), "--batch")
+    with (project / "rampway.yaml").open("a") as config:
+        config.write("gateway:\n  events:\n    retention: 5 days\n")
+    bad(run("events", "prune", "--dry-run"), "rampway.yaml: gateway.events.retention:")
+    assert counts(db_url) == (1, 1)

@@ -3,6 +3,7 @@ from rampway.cli import admin as _admin  # noqa: F401
 from rampway.cli import channel as _channel  # noqa: F401
 from rampway.cli import doctor as _doctor  # noqa: F401
 from rampway.cli import eval as _eval  # noqa: F401
+from rampway.cli import events as _events  # noqa: F401
 from rampway.cli import experiment as _experiment  # noqa: F401
 from rampway.cli import flags as _flags  # noqa: F401
 from rampway.cli import gate as _gate  # noqa: F401

@@ -1,0 +1,95 @@
+"""`rampway events …`: the event log's upkeep.
+
+    rampway events prune [--older-than 30d] [--dry-run] [--batch 50000] [--json]
+
+`prune` deletes request and feedback events older than the window (default: the configured
+`gateway.events.retention`), never inside an active rollout's or running experiment's window;
+`--dry-run` only counts. The fleet's rollout controller does the same hourly on its own (see
+`rampway.events.retention`); this is for doing it now, or with another window.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from rampway.cli import app
+from rampway.cli._common import (
+    JsonOption,
+    ProjectOption,
+    console,
+    emit_json,
+    handle_errors,
+    load_project_option,
+)
+from rampway.errors import ConfigError
+
+events_app = typer.Typer(help="The event log: retention.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+def _window(older_than: str | None, configured: float | None) -> float | None:
+    """Seconds from `--older-than`, else the configured retention (None: keep forever)."""
+    if older_than is None:
+        return configured
+    from rampway.events.retention import parse_retention
+
+    try:
+        seconds = parse_retention(older_than)
+    except ValueError as exc:
+        raise ConfigError(f"--older-than: {exc}") from None
+    if seconds is None:
+        raise ConfigError("--older-than: give a duration such as 30d (forever prunes nothing)")
+    return seconds
+
+
+@events_app.command("prune")
+@handle_errors
+def prune_cmd(
+    older_than: Annotated[
+        str | None,
+        typer.Option("--older-than", help="Delete events older than this: 30d, 12h "
+                     "(default: gateway.events.retention, 90d unless set)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
+    ] = False,
+    batch: Annotated[
+        int, typer.Option("--batch", help="Rows per delete transaction.")
+    ] = 50_000,
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete old request and feedback events, in batches, sparing active analysis windows."""
+    from rampway.cli.release import open_store
+    from rampway.events.retention import prune
+    from rampway.gateway.settings import GatewaySettings
+
+    if batch < 1:
+        raise ConfigError(f"--batch: must be at least 1, got {batch}")
+    proj = load_project_option(project)
+    configured = GatewaySettings.from_config(proj.config.gateway).events.retention
+    seconds = _window(older_than, configured)
+    if seconds is None:
+        if as_json:
+            emit_json({"retention": None, "requests": 0, "feedback": 0, "dry_run": dry_run})
+        else:
+            console.print("retention is off (gateway.events.retention: forever): nothing pruned")
+        return
+    with open_store(proj) as store:
+        result = prune(store, time.time() - seconds, batch=batch, dry_run=dry_run)
+    if as_json:
+        emit_json({"retention_s": seconds, **result.to_json()})
+        return
+    doc = result.to_json()
+    verb = "would delete" if dry_run else "deleted"
+    console.print(f"{verb} {result.requests} request and {result.feedback} feedback events "
+                  f"older than {doc['cutoff']}", markup=False)
+    if result.held_by is not None:
+        console.print(f"cutoff held back from {doc['requested_cutoff']} by {result.held_by} "
+                      "(its events are still being analysed)", markup=False)
+
+
+__all__ = ["events_app"]
