@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 import rampway.cli._register  # noqa: F401  (attaches the commands)
 from rampway.cli import app
-from rampway.errors import ConfigError
+from rampway.errors import ConfigError, StoreError
 from rampway.events import FeedbackEvent, RequestEvent
 from rampway.events.retention import (
     DAY,
@@ -27,7 +27,9 @@ from rampway.events.retention import (
 )
 from rampway.events.sink import SqlEventSink
 from rampway.events.tables import feedback_events, request_events
+from rampway.gateway.rollouts import RolloutLoop
 from rampway.gateway.settings import GatewaySettings
+from rampway.rollout import Controller
 from rampway.rollout import repo as rollout_repo
 from rampway.rollout.plan import Plan, Step
 from rampway.store import Store
@@ -270,3 +272,47 @@ def test_cli_prune_refuses_bad_input_on_one_line(project: Path, db_url: str) -> 
         config.write("gateway:\n  events:\n    retention: 5 days\n")
     bad(run("events", "prune", "--dry-run"), "rampway.yaml: gateway.events.retention:")
     assert counts(db_url) == (1, 1)
+
+
+# -- applied by the fleet's controller ----------------------------------------------------------
+
+
+def test_only_the_lease_holder_prunes_and_a_failure_spares_the_look(
+    db_url: str, store: Store,
+) -> None:
+    fill(store, [100, 1])
+    with Store.open(db_url) as other:
+        holder = RolloutLoop(Controller(store, clock=lambda: NOW,
+                                        retention=RetentionJob(store, 30 * DAY,
+                                                               clock=lambda: NOW)))
+        job = RetentionJob(other, 30 * DAY, clock=lambda: NOW)
+        standby = RolloutLoop(Controller(other, clock=lambda: NOW, retention=job))
+        try:
+            holder.look()
+            standby.look()
+            assert holder.looks == 1 and standby.standing_by == 1
+            assert job.runs == 0  # the process that does not look does not prune either
+            assert remaining(store, request_events) == {"req_1"}
+            assert holder.controller.retention is not None
+            assert holder.controller.retention.runs == 1
+        finally:
+            holder.stop()
+            standby.stop()
+
+
+class BrokenJob(RetentionJob):
+    def maybe_run(self) -> None:
+        raise StoreError("database went away")
+
+
+def test_a_failing_retention_is_logged_and_the_look_still_counts(
+    store: Store, caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = RolloutLoop(Controller(store, retention=BrokenJob(store, 30 * DAY)))
+    try:
+        assert loop.controller.look() == []
+        loop.look()
+    finally:
+        loop.stop()
+    assert loop.looks == 1 and loop.standing_by == 0
+    assert "event retention failed" in caplog.text and "database went away" in caplog.text

@@ -181,3 +181,18 @@ def test_bad_rollouts_section_is_refused_when_the_runtime_is_built(tmp_path: Pat
     proj.project.config_path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match="rollouts.interval"):
         Runtime.from_project(load_project(proj.project.root))
+
+
+@pytest.mark.parametrize(("setting", "kept_s"), [({}, 90 * 86400.0),
+                                                 ({"retention": "30d"}, 30 * 86400.0),
+                                                 ({"retention": None}, None)])
+def test_the_runtimes_controller_applies_the_configured_event_retention(
+    tmp_path: Path, setting: dict[str, object], kept_s: float | None,
+) -> None:
+    proj = make_project(tmp_path, f"sqlite:///{tmp_path / 'db' / 'rampway.db'}",
+                        gateway={"events": setting})
+    with Store.open(proj.db_url) as opened:
+        loop = Runtime.from_project(proj.project, store=opened, rollout_interval=60).rollouts
+        assert loop is not None
+        job = loop.controller.retention
+        assert (None if job is None else job.retention_s) == kept_s

@@ -71,10 +71,20 @@ FeatureArg = Annotated[str, typer.Argument(help="Feature name, e.g. support-bot.
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
 
 
-def _controller(proj: Project, store: Store, interval: float | None = None) -> Controller:
+def _controller(proj: Project, store: Store, interval: float | None = None, *,
+                retention: bool = False) -> Controller:
+    """The controller for a command; `retention`: it also applies gateway.events.retention
+    (the long-running `rampway controller`, when it holds the fleet lease)."""
     settings = settings_from(proj.config.rollouts, str(proj.config_path))
+    job = None
+    if retention:
+        from rampway.events.retention import job_for
+        from rampway.gateway.settings import GatewaySettings
+
+        job = job_for(store, GatewaySettings.from_config(proj.config.gateway).events.retention)
     return Controller(store, notifier=Notifier(settings.webhooks),
-                      interval=interval or settings.interval, project_root=proj.root)
+                      interval=interval or settings.interval, project_root=proj.root,
+                      retention=job)
 
 
 @rollout_app.command("start")
@@ -325,7 +335,7 @@ def controller_cmd(
         raise ConfigError("--interval must be a positive number of seconds")
     proj = load_project_option(project)
     with open_store(proj) as store:
-        controller = _controller(proj, store, interval)
+        controller = _controller(proj, store, interval, retention=not once)
         try:
             if once:
                 moved = controller.tick()

@@ -19,7 +19,8 @@ of its steps) and every running experiment (its `started_at`). A 30-day retentio
 never cuts into a 45-day experiment.
 
 In a fleet the rollout controller that holds the fleet lease applies the retention, at most
-once an hour (`RetentionJob`, called by `rampway.gateway.rollouts.RolloutLoop`).
+once an hour (`RetentionJob`, called from `Controller.look`, so it runs in whichever process
+looks: a gateway's `RolloutLoop`, `serve --workers N`'s supervisor or `rampway controller`).
 """
 
 from __future__ import annotations
@@ -211,6 +212,11 @@ class RetentionJob:
         return result
 
 
+def job_for(store: Store, retention_s: float | None) -> RetentionJob | None:
+    """The job for a `gateway.events.retention` setting; None when events are kept forever."""
+    return None if retention_s is None else RetentionJob(store, retention_s)
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
@@ -221,6 +227,7 @@ __all__ = [
     "PruneResult",
     "RetentionJob",
     "effective_cutoff",
+    "job_for",
     "parse_retention",
     "protections",
     "prune",

@@ -23,6 +23,7 @@ from typing import Any
 
 from rampway.config import Project
 from rampway.events.deadletter import DeadLetterFile
+from rampway.events.retention import job_for
 from rampway.events.sink import SqlEventSink
 from rampway.events.writer import EventSink, EventWriter
 from rampway.gateway.control import ControlWatcher
@@ -124,7 +125,9 @@ class Runtime:
         # Imported here: the judge brings numpy/scipy, which a gateway without it never needs.
         from rampway.rollout.controller import Controller
 
-        return RolloutLoop(Controller(self.store, notifier=self.notifier, interval=interval))
+        retention = job_for(self.store, self.settings.events.retention)
+        return RolloutLoop(Controller(self.store, notifier=self.notifier, interval=interval,
+                                      retention=retention))
 
     @classmethod
     def from_project(

@@ -263,14 +263,18 @@ def _run_workers(config: Any, sock: socket.socket, project: Project,
 
 
 def _supervisor_loop(project: Project, interval: float) -> RolloutLoop:
+    from rampway.events.retention import job_for
+    from rampway.gateway.settings import GatewaySettings
     from rampway.rollout import Notifier
     from rampway.rollout.controller import Controller
     from rampway.rollout.plan import settings_from
     from rampway.store import Store
 
     webhooks = settings_from(project.config.rollouts, str(project.config_path)).webhooks
-    loop = RolloutLoop(Controller(Store.open(project.db_url), notifier=Notifier(webhooks),
-                                  interval=interval))
+    retention_s = GatewaySettings.from_config(project.config.gateway).events.retention
+    store = Store.open(project.db_url)
+    loop = RolloutLoop(Controller(store, notifier=Notifier(webhooks), interval=interval,
+                                  retention=job_for(store, retention_s)))
     loop.start()
     return loop
 

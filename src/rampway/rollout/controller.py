@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -62,6 +62,9 @@ from rampway.rollout.totals import load_totals
 from rampway.store import Store
 from rampway.store.schema import channels
 
+if TYPE_CHECKING:
+    from rampway.events.retention import RetentionJob
+
 log = logging.getLogger("rampway.rollout")
 
 Clock = Callable[[], float]
@@ -87,6 +90,7 @@ class Controller:
         actor: str = CONTROLLER_ACTOR,
         interval: float = 60.0,
         project_root: Path | None = None,  # the repo whose gate policy and suite a pass must match
+        retention: RetentionJob | None = None,  # event retention, applied by the lease holder
     ) -> None:
         if interval <= 0:
             raise ConfigError("controller interval must be positive")
@@ -98,6 +102,7 @@ class Controller:
         self.project_root = project_root
         self.lost_races = 0  # transitions another process wrote first (CAS lost)
         self.lease = FleetLease(store.engine)  # one controller looks for the whole fleet
+        self.retention = retention
 
     def now(self) -> datetime:
         return utc(self.clock())
@@ -209,11 +214,25 @@ class Controller:
         return aggregate(results, srm)
 
     def look(self) -> list[RolloutRecord] | None:
-        """`tick` if this controller holds the fleet's lease (`rampway.rollout.lease`); None
-        when another controller does the looking. What the loops call."""
+        """`tick` (then the event retention, when due) if this controller holds the fleet's
+        lease (`rampway.rollout.lease`); None when another controller does the looking. What
+        the loops call."""
         if not self.lease.hold():
             return None
-        return self.tick()
+        moved = self.tick()
+        self._apply_retention()
+        return moved
+
+    def _apply_retention(self) -> None:
+        """Prune old events (at most hourly, see `RetentionJob`) — here, so that exactly one
+        process of the fleet does it, whether gateways or `rampway controller` hold the lease.
+        A failure is logged and retried at the next due time; the looks go on."""
+        if self.retention is None:
+            return
+        try:
+            self.retention.maybe_run()
+        except RampwayError as exc:
+            log.warning("event retention failed, retrying in %gs: %s", self.retention.every, exc)
 
     def tick(self) -> list[RolloutRecord]:
         """One look at every active rollout; returns the rollouts this process moved."""
