@@ -126,8 +126,8 @@ def test_effective_cutoff_is_the_earliest_protected_start() -> None:
     assert effective_cutoff(100.0, held) == (60.0, "a")
 
 
-def test_retention_setting_defaults_to_90_days_and_null_keeps_forever() -> None:
-    assert GatewaySettings.from_config({}).events.retention == DEFAULT_RETENTION_S == 90 * DAY
+def test_retention_setting_keeps_everything_unless_set_and_null_keeps_forever() -> None:
+    assert GatewaySettings.from_config({}).events.retention is DEFAULT_RETENTION_S is None
     assert GatewaySettings.from_config({"events": {"retention": "30d"}}).events.retention == (
         30 * DAY)
     for forever in (None, "forever", "FOREVER"):
@@ -226,7 +226,7 @@ def counts(db_url: str) -> tuple[int, int]:
 
 
 def test_cli_prune_uses_the_configured_retention_by_default(project: Path, db_url: str) -> None:
-    fill_ago(db_url, [200, 100, 50, 1])  # default 90 days: two go
+    fill_ago(db_url, [200, 100, 50, 1])  # `rampway init` writes 90 days: two go
     dry = run("events", "prune", "--dry-run", "--json")
     assert dry.exit_code == 0, dry.output
     doc = json.loads(dry.stdout)
@@ -236,8 +236,9 @@ def test_cli_prune_uses_the_configured_retention_by_default(project: Path, db_ur
     assert done.exit_code == 0, done.output
     assert "deleted 2 request and 2 feedback events older than" in done.stdout
     assert counts(db_url) == (2, 2)
-    with (project / "rampway.yaml").open("a") as config:
-        config.write("gateway:\n  events:\n    retention: 30d\n")
+    config = project / "rampway.yaml"
+    assert "retention: 90d" in config.read_text()
+    config.write_text(config.read_text().replace("retention: 90d", "retention: 30d"))
     doc = json.loads(run("events", "prune", "--json").stdout)
     assert (doc["requests"], doc["feedback"], doc["retention_s"]) == (1, 1, 30 * DAY)
     assert counts(db_url) == (1, 1)
@@ -254,8 +255,8 @@ def test_cli_prune_older_than_overrides_the_setting(project: Path, db_url: str) 
 
 def test_cli_prune_with_retention_forever_deletes_nothing(project: Path, db_url: str) -> None:
     fill_ago(db_url, [2000])
-    with (project / "rampway.yaml").open("a") as config:
-        config.write("gateway:\n  events:\n    retention: forever\n")
+    config = project / "rampway.yaml"
+    config.write_text(config.read_text().replace("retention: 90d", "retention: forever"))
     result = run("events", "prune")
     assert result.exit_code == 0 and "retention is off" in result.stdout
     assert json.loads(run("events", "prune", "--json").stdout)["retention"] is None
@@ -268,8 +269,8 @@ def test_cli_prune_refuses_bad_input_on_one_line(project: Path, db_url: str) -> 
     bad(run("events", "prune", "--older-than", "10m"), "shorter than 1h")
     bad(run("events", "prune", "--older-than", "forever"), "--older-than")
     bad(run("events", "prune", "--batch", "0"), "--batch")
-    with (project / "rampway.yaml").open("a") as config:
-        config.write("gateway:\n  events:\n    retention: 5 days\n")
+    config = project / "rampway.yaml"
+    config.write_text(config.read_text().replace("retention: 90d", "retention: 5 days"))
     bad(run("events", "prune", "--dry-run"), "rampway.yaml: gateway.events.retention:")
     assert counts(db_url) == (1, 1)
 

@@ -183,7 +183,7 @@ def test_bad_rollouts_section_is_refused_when_the_runtime_is_built(tmp_path: Pat
         Runtime.from_project(load_project(proj.project.root))
 
 
-@pytest.mark.parametrize(("setting", "kept_s"), [({}, 90 * 86400.0),
+@pytest.mark.parametrize(("setting", "kept_s"), [({}, None),
                                                  ({"retention": "30d"}, 30 * 86400.0),
                                                  ({"retention": None}, None)])
 def test_the_runtimes_controller_applies_the_configured_event_retention(

@@ -41,7 +41,10 @@ from rampway.store import Store
 log = logging.getLogger("rampway.events")
 
 DAY = 86400.0
-DEFAULT_RETENTION_S = 90 * DAY
+#: What `rampway init` writes into a new project (an upgraded project keeps every event until
+#: its rampway.yaml says otherwise: nothing is deleted that the user did not ask to delete).
+SUGGESTED_RETENTION_S = 90 * DAY
+DEFAULT_RETENTION_S: float | None = None
 #: A shorter retention is almost surely a typo (`retention: 30` is 30 seconds, not 30 days).
 MIN_RETENTION_S = 3600.0
 DEFAULT_BATCH = 50_000

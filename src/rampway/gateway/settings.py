@@ -11,7 +11,7 @@ gateway:
     max_queue: 50000             # beyond this, new events are dropped (and counted)
     attributes: [plan, country]  # attribute names stored with each event (default: all)
     dead_letter: .rampway/dead-letter/events.jsonl   # rows the database refused (null: log only)
-    retention: 90d               # events older than this are deleted (null / forever: never)
+    retention: forever           # e.g. 90d: older events are deleted hourly (default: keep all)
   reload_interval: 0.25          # how often the control version is polled, seconds
   routing:                       # upstream time limits (see rampway.router.limits)
     deadline: 20                 # seconds per request: every target, every retry
