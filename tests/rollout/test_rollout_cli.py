@@ -236,3 +236,22 @@ def test_a_feature_without_production_is_set_by_channel_not_rolled_out(
             f"no 'production' channel to roll out from; set it first (rampway channel set "
             f"{FEATURE} production REF)")
     assert audit_actions(db_url) == []
+
+
+def test_a_refused_start_or_gate_leaves_no_database_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fresh project (embedded SQLite not created yet): a rollout start has no baseline to
+    start from and a gate of an unknown feature has no suite — both refused on one line,
+    before a database file exists."""
+    monkeypatch.delenv("RAMPWAY_DB", raising=False)
+    monkeypatch.delenv("RAMPWAY_PROJECT", raising=False)
+    root = tmp_path / "app"
+    assert run("init", str(root)).exit_code == 0
+    monkeypatch.chdir(root)
+    assert not (root / ".rampway").exists()
+    bad(run("rollout", "start", FEATURE, "--candidate", "releases/assistant", "--reason", "x"),
+        f"set it first (rampway channel set {FEATURE} production REF)")
+    bad(run("gate", "nosuch", "--candidate", "HEAD", "--sim-inprocess"),
+        "no eval suite for 'nosuch'")
+    assert not (root / ".rampway" / "rampway.db").exists()

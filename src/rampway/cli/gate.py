@@ -41,7 +41,7 @@ from rampway.cli.eval import (
 from rampway.config import Project
 from rampway.errors import RefError
 from rampway.evals.runner import RunOptions
-from rampway.evals.suite import suite_path
+from rampway.evals.suite import require_suite, suite_path
 from rampway.gate.model import Verdict
 from rampway.gate.report import FORMATS, GateReport, render
 from rampway.gate.run import OnResult, changed_features, gate_feature
@@ -83,6 +83,9 @@ def gate_command(
         fail("--candidate REF is required when gating one feature")
     proj = load_project_option(project)
     options = RunOptions(repeats=repeats, concurrency=concurrency)
+    if feature is not None:
+        # Checked before the store opens: a refused gate leaves no new database behind.
+        require_suite(proj.root, feature)
     store = Store.open(proj.db_url)
     try:
         plan = _plan(proj, store, feature, candidate, baseline, changed_since)

@@ -46,6 +46,7 @@ from rampway.cli._common import (
     console,
     current_actor,
     emit_json,
+    fail,
     handle_errors,
     load_project_option,
 )
@@ -126,6 +127,10 @@ def start_cmd(
     plan = plan_for(proj.root, feature, plan_file)
     ref = _candidate_ref(candidate, plan)
     actor = current_actor()
+    if not store_exists(proj):
+        # Nothing can serve as the baseline yet; refused before a database is created.
+        fail(f"no '{plan.baseline}' channel to roll out from; set it first (rampway channel "
+             f"set {feature} {plan.baseline} REF)")
     with open_store(proj) as store:
         controller = _controller(proj, store)
         release = resolve_ref(proj, feature, ref, store)
