@@ -44,9 +44,9 @@ from numpy.typing import NDArray
 from rampway.events.tables import feedback_events, request_events
 from rampway.experiments import metrics as m
 from rampway.experiments.model import Arm
-from rampway.stats import ratio_summary
-from rampway.stats._units import woodruff_se
+from rampway.stats._units import share_se, woodruff_se
 from rampway.store import Store
+from rampway.store._quantile import linear_quantile
 
 Array = NDArray[np.float64]
 CHUNK = 20_000
@@ -206,39 +206,21 @@ def latency_query(
     )
 
 
-def _order_statistic(conn: sa.Connection, latencies: sa.Subquery, n: int, p: float) -> float:
-    """numpy's linear p-quantile of the `n` latencies, from the two order statistics around
-    p (n - 1), sorted from the nearer end (a p95 sorts the top 5%, not everything)."""
-    pos = p * (n - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    column = latencies.c.latency_ms
-    if lo > (n - 1) / 2:
-        query = (sa.select(column).order_by(column.desc()).limit(hi - lo + 1)
-                 .offset(n - 1 - hi))
-        values = [float(v) for v in conn.scalars(query)][::-1]
-    else:
-        query = sa.select(column).order_by(column).limit(hi - lo + 1).offset(lo)
-        values = [float(v) for v in conn.scalars(query)]
-    return values[0] + (values[-1] - values[0]) * (pos - lo)
-
-
 def _arm_quantile(conn: sa.Connection, latencies: sa.Subquery, q: float,
                   ) -> tuple[float, float, int]:
     """(q-quantile, Woodruff standard error over units, units) of one arm's latencies."""
     n = int(conn.scalar(sa.select(sa.func.count()).select_from(latencies)) or 0)
     if n == 0:
         return math.nan, math.inf, 0
-    quantile = _order_statistic(conn, latencies, n, q)
     c = latencies.c
+    values = sa.select(c.latency_ms)
+    quantile = linear_quantile(conn, values, n, q)
     per_unit = conn.execute(
         sa.select(sa.func.sum(_flag(c.latency_ms <= quantile)), sa.func.count())
         .group_by(c.unit_hash)).all()
     below = np.asarray([r[0] for r in per_unit], dtype=np.float64)
     counts = np.asarray([r[1] for r in per_unit], dtype=np.float64)
-    share = ratio_summary(below, counts)
-    share_se = math.sqrt(share.variance / share.n) if share.n >= 2 else math.inf
-    se = woodruff_se(lambda p: _order_statistic(conn, latencies, n, p), q, share_se)
+    se = woodruff_se(lambda p: linear_quantile(conn, values, n, p), q, share_se(below, counts))
     return quantile, se, len(per_unit)
 
 

@@ -18,7 +18,6 @@ are few next to requests (one read, shared with `load_samples`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
 from rampway.rollout.observations import Observations, UnitTotals
 from rampway.rollout.plan import Guardrail
 from rampway.store import Store
+from rampway.store._quantile import linear_quantile
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,25 +92,10 @@ def _counts(conn: Connection, windows: Mapping[str, sa.ColumnElement[bool]],
 def _quantile(conn: Connection, window: sa.ColumnElement[bool], source: str, q: float,
               n: int) -> float:
     """numpy's linear q-quantile of `source` over the `n` window requests that have it."""
-    ev = request_events.c
-    column = getattr(ev, source)
+    column = getattr(request_events.c, source)
     keep = _source_filter(source)
     where = window if keep is None else sa.and_(window, keep)
-    if n == 0:
-        return math.nan
-    pos = q * (n - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, n - 1)
-    # Read the two order statistics from the nearer end: a p95 sorts the top 5%, not all.
-    if lo > (n - 1) / 2:
-        query = (sa.select(column).where(where).order_by(column.desc())
-                 .limit(hi - lo + 1).offset(n - 1 - hi))
-        values = [float(v) for v in conn.scalars(query)][::-1]
-    else:
-        query = sa.select(column).where(where).order_by(column).limit(hi - lo + 1).offset(lo)
-        values = [float(v) for v in conn.scalars(query)]
-    v_lo, v_hi = values[0], values[-1]
-    return v_lo + (v_hi - v_lo) * (pos - lo)
+    return linear_quantile(conn, sa.select(column).where(where), n, q)
 
 
 def _aggregates(

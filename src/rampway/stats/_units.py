@@ -263,6 +263,13 @@ def woodruff_se(quantile_at: Any, q: float, share_se: float, z: float = Z95) -> 
     return (hi - lo) / (2 * z)
 
 
+def share_se(below: Sample, counts: Sample) -> float:
+    """Standard error over units of the share of values below a point: per unit, how many of
+    its `counts` values are `below` it (delta method); inf with fewer than two units."""
+    share = ratio_summary(below, counts)
+    return math.sqrt(share.variance / share.n) if share.n >= 2 else math.inf
+
+
 def clustered_quantile(values: Sample, clusters: Sample, q: float) -> tuple[float, float, int]:
     """(q-quantile, its Woodruff standard error over units, units) of one arm's values."""
     x = as_array(values, "values")
@@ -272,9 +279,7 @@ def clustered_quantile(values: Sample, clusters: Sample, q: float) -> tuple[floa
     quantile = float(np.quantile(x, q))
     below = np.bincount(dense, weights=(x <= quantile).astype(np.float64), minlength=k)
     counts = np.bincount(dense, minlength=k).astype(np.float64)
-    share = ratio_summary(below, counts)
-    share_se = math.sqrt(share.variance / share.n) if share.n >= 2 else math.inf
-    return quantile, woodruff_se(lambda p: np.quantile(x, p), q, share_se), k
+    return quantile, woodruff_se(lambda p: np.quantile(x, p), q, share_se(below, counts)), k
 
 
 def compare_quantiles(
@@ -326,6 +331,7 @@ __all__ = [
     "cluster_quantile_woodruff",
     "clustered_quantile",
     "compare_quantiles",
+    "share_se",
     "woodruff_se",
     "ratio_summary",
     "sequential_from_se",
