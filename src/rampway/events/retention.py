@@ -41,9 +41,8 @@ from rampway.store import Store
 log = logging.getLogger("rampway.events")
 
 DAY = 86400.0
-#: What `rampway init` writes into a new project (an upgraded project keeps every event until
-#: its rampway.yaml says otherwise: nothing is deleted that the user did not ask to delete).
-SUGGESTED_RETENTION_S = 90 * DAY
+#: Without the setting nothing is deleted (an upgraded project keeps every event until its
+#: rampway.yaml says otherwise); `rampway init` writes `retention: 90d` into a new project.
 DEFAULT_RETENTION_S: float | None = None
 #: A shorter retention is almost surely a typo (`retention: 30` is 30 seconds, not 30 days).
 MIN_RETENTION_S = 3600.0
