@@ -191,3 +191,14 @@ def test_override_may_omit_the_provider_when_the_model_name_is_unique() -> None:
         ambiguous.merged([{"model": "gpt-4o", "input_per_mtok": 1.0}])
     with pytest.raises(ConfigError, match="missing required field"):
         Catalog.load([{"model": "brand-new", "input_per_mtok": 1.0}])
+
+
+def test_unsupported_params_are_validated_and_kept_sorted() -> None:
+    catalog = Catalog.load([{"provider": "sim", "model": "sim-large-2",
+                             "unsupported_params": ["top_p", "temperature"]}])
+    info = catalog.get("sim", "sim-large-2")
+    assert info.unsupported_params == ("temperature", "top_p")
+    assert info.to_json()["unsupported_params"] == ["temperature", "top_p"]
+    assert "temperature" in Catalog.bundled().get("openai", "o3").unsupported_params
+    with pytest.raises(ConfigError, match="unsupported_params: unknown parameter"):
+        Catalog.load([{"provider": "sim", "model": "sim-large", "unsupported_params": ["tmp"]}])

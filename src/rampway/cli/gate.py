@@ -43,7 +43,7 @@ from rampway.errors import RefError
 from rampway.evals.runner import RunOptions
 from rampway.evals.suite import require_suite, suite_path
 from rampway.gate.model import Verdict
-from rampway.gate.report import FORMATS, GateReport, render
+from rampway.gate.report import FORMATS, MODEL_SWAP_NOTE, GateReport, render
 from rampway.gate.run import OnResult, changed_features, gate_feature
 from rampway.release import resolve_ref
 from rampway.release._refs import require_revision
@@ -96,6 +96,9 @@ def gate_command(
     finally:
         store.close()
     for report in reports:
+        if report.model_swap is not None:
+            err_console.print(f"{report.data.feature}: model change only ({report.model_swap}): "
+                              f"{MODEL_SWAP_NOTE}", markup=False)
         if report.sequential is not None:
             err_console.print(
                 f"{report.data.feature}: {report.decision.verdict.value.upper()} — "

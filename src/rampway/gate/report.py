@@ -15,6 +15,8 @@ from rampway.gate.sequential import SequentialSummary
 
 ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCONCLUSIVE: "⚠️"}
 FORMATS = ("md", "json", "junit")
+MODEL_SWAP_NOTE = ("the full suite with repeats, no sampled first look and no --changed-since "
+                   "shortcut")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,7 @@ class GateReport:
     policy_source: str = "default policy"
     suite_digest: str = ""  # the eval suite both releases ran (its content hash)
     sequential: SequentialSummary | None = None  # how many looks and calls the decision took
+    model_swap: str | None = None  # "a → b" when only the model changed (full suite, repeats)
 
     @property
     def calls(self) -> int | None:
@@ -42,6 +45,7 @@ class GateReport:
             "suite_digest": self.suite_digest or None,
             "decision": self.decision.to_json(),
             "sequential": None if self.sequential is None else self.sequential.to_json(),
+            "model_swap": self.model_swap,
             "comparison": self.data.to_json(),
         }
 
@@ -71,6 +75,8 @@ def markdown(report: GateReport) -> str:
         f"{data.n_cases} cases × {data.repeats} repeat(s) · {pct} CIs · {report.policy_source}",
         "",
     ]
+    if report.model_swap is not None:
+        lines += [f"Model change only ({report.model_swap}): {MODEL_SWAP_NOTE}.", ""]
     lines += _why(d, advised=bool(report.sequential and report.sequential.advice))
     lines += _sequential(report.sequential)
     lines += _quality_table(report, pct)

@@ -52,6 +52,8 @@ DEFAULT_BASELINE = "production"
 DEFAULT_ACTOR = "rampway-gate"
 OnResult = Callable[[str, Progress, CaseResult], None]
 INDEPENDENT_OFFSET = 1_000_000  # repeat offset of a candidate that is the baseline itself
+#: Repeats at least, when only the model changed: one answer per case says little about a model.
+MODEL_SWAP_REPEATS = 3
 
 
 @dataclass(slots=True)
@@ -120,7 +122,12 @@ async def gate_feature(
     base = _baseline(ctx, feature, baseline)
     opts = options or RunOptions()
     repeats = opts.repeats or max(default_repeats(suite, base), default_repeats(suite, cand))
-    looks = plan_looks(len(suite.cases), repeats, policy.sequential)
+    swap = model_swap(base, cand)
+    settings = policy.sequential
+    if swap is not None:  # a new model is a behaviour change everywhere: no sampled first look
+        repeats = max(repeats, MODEL_SWAP_REPEATS)
+        settings = settings.model_copy(update={"first_cases": None})
+    looks = plan_looks(len(suite.cases), repeats, settings)
     if len(suite.cases) < policy.min_cases:
         looks = looks[:1]  # more repeats cannot make up for cases the suite does not have
     offset = INDEPENDENT_OFFSET if cand.digest == base.digest else 0
@@ -128,7 +135,7 @@ async def gate_feature(
         ctx, suite, (base, cand, offset), opts, looks, policy
     )
     report = GateReport(data=data, policy=policy, decision=decision, policy_source=source,
-                        suite_digest=suite.digest, sequential=summary)
+                        suite_digest=suite.digest, sequential=summary, model_swap=swap)
     record_gate(ctx.store, report, actor=ctx.actor)
     return report
 
@@ -188,6 +195,29 @@ async def _look(
     calls = sum(not r.cached for r in (*base_run.results, *cand_run.results))
     cost = Spend(calls, base_run.spent_usd + cand_run.spent_usd, time.monotonic() - started)
     return data, decide(policy, data), cost
+
+
+def model_swap(base: Release, cand: Release) -> str | None:
+    """`sim/sim-large → sim/sim-large-2` when the models are all that changed, else None.
+
+    Params may differ too (an upgrade drops those the new model refuses); prompts, tools,
+    response format and everything else must be equal. Such a candidate is gated on the whole
+    suite with at least MODEL_SWAP_REPEATS repeats, whatever the policy's `first_cases` or the
+    caller's `--repeats`: "A new model is a behaviour change, not a drop-in upgrade".
+    """
+    if base.models == cand.models or base.files != cand.files:
+        return None
+    skip = {"provider", "model", "fallbacks", "params"}
+    a, b = base.spec.to_json(), cand.spec.to_json()
+    if {k: v for k, v in a.items() if k not in skip} != {
+        k: v for k, v in b.items() if k not in skip
+    }:
+        return None
+
+    def names(release: Release) -> str:
+        return ", ".join(f"{p}/{m}" for p, m in release.models)
+
+    return f"{names(base)} → {names(cand)}"
 
 
 def sample_cases(suite: Suite, n: int) -> Suite:

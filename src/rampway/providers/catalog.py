@@ -35,7 +35,13 @@ from rampway.providers.types import Message, Usage
 _REQUIRED = ("provider", "model", "input_per_mtok", "output_per_mtok", "context_window")
 _PRICES = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _DATES = ("deprecation_date", "retirement_date")
-_FIELDS = frozenset((*_REQUIRED, "cached_input_per_mtok", "max_output", *_DATES, "successor"))
+_FIELDS = frozenset(
+    (*_REQUIRED, "cached_input_per_mtok", "max_output", *_DATES, "successor", "unsupported_params")
+)
+#: Release params a catalog entry may declare unsupported (reasoning models refuse sampling ones).
+PARAM_NAMES = frozenset(
+    ("temperature", "max_tokens", "top_p", "stop", "seed", "presence_penalty", "frequency_penalty")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,7 @@ class ModelInfo:
     deprecation_date: dt.date | None = None
     retirement_date: dt.date | None = None
     successor: str | None = None
+    unsupported_params: tuple[str, ...] = ()  # release params the provider refuses for it
 
     def cost(self, usage: Usage) -> float:
         """USD for one call's usage (see the module docstring for the cached-token convention)."""
@@ -80,6 +87,7 @@ class ModelInfo:
         for key in _DATES:
             if out[key] is not None:
                 out[key] = out[key].isoformat()
+        out["unsupported_params"] = list(self.unsupported_params)
         return out
 
 
@@ -322,7 +330,21 @@ def _parse_entry(entry: Mapping[str, Any], where: str) -> ModelInfo:
     for key in _DATES:
         if entry.get(key) is not None:
             values[key] = _date(entry[key], key, where)
+    if entry.get("unsupported_params") is not None:
+        values["unsupported_params"] = _params(entry["unsupported_params"], where)
     return ModelInfo(**values)
+
+
+def _params(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: unsupported_params must be a list of parameter names")
+    unknown = sorted(set(value) - PARAM_NAMES)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unsupported_params: unknown parameter(s) {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(PARAM_NAMES))})"
+        )
+    return tuple(sorted(set(value)))
 
 
 def _text(value: Any, key: str, where: str) -> str:

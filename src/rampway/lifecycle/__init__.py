@@ -1,0 +1,27 @@
+"""Model lifecycle: deprecation → upgrade candidate → re-eval, and provider drift.
+
+    plan = plan_upgrade(release, catalog, kinds, today=today, horizon=horizon)   # pure
+    write_candidate(plan, Path("upgrades/support-bot"))                         # release files
+    store_draft(store, plan, actor="ana")                                       # draft + audit
+
+`upgrade` decides (no I/O); `candidate` writes files and the store.
+"""
+
+from rampway.lifecycle.candidate import (
+    production_release,
+    store_draft,
+    upgrade_note,
+    write_candidate,
+)
+from rampway.lifecycle.upgrade import ParamChange, Swap, UpgradePlan, plan_upgrade
+
+__all__ = [
+    "ParamChange",
+    "Swap",
+    "UpgradePlan",
+    "plan_upgrade",
+    "production_release",
+    "store_draft",
+    "upgrade_note",
+    "write_candidate",
+]

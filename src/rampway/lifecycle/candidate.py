@@ -1,0 +1,77 @@
+"""An upgrade candidate on disk and in the store: the I/O around `plan_upgrade`.
+
+    base, source = production_release(project, store, "support-bot")  # channel, else files
+    written = write_candidate(plan, Path("upgrades/support-bot"))       # files + UPGRADE.md
+    store_draft(store, plan, actor="ana")                               # on no channel
+
+The written directory loads back to exactly `plan.candidate` (or nothing is written): copy it over
+`releases/<feature>/` on a branch and the pull request shows the model change alone. In the store
+the candidate is a *draft*: published (content-addressed, immutable) but on no channel, with a
+`model.upgrade` audit entry that carries the generated description — the release's timeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rampway.errors import RefError
+from rampway.lifecycle.upgrade import UpgradePlan
+from rampway.release import Release, resolve_ref
+from rampway.release._export import export_release
+
+if TYPE_CHECKING:
+    from rampway.config import Project
+    from rampway.store import Store
+
+NOTE_FILE = "UPGRADE.md"
+PRODUCTION = "production"
+
+
+def production_release(
+    project: Project, store: Store | None, feature: str
+) -> tuple[Release, str]:
+    """What production serves (the store's channel), else the working tree's release."""
+    if store is not None and store.get_channel(feature, PRODUCTION) is not None:
+        return resolve_ref(project, feature, PRODUCTION, store), f"{PRODUCTION} channel"
+    try:
+        return resolve_ref(project, feature, None), f"releases/{feature}"
+    except RefError:
+        raise RefError(f"unknown feature {feature!r}: no {PRODUCTION} channel in the store and "
+                       f"no releases/{feature}/release.yaml") from None
+
+
+def write_candidate(plan: UpgradePlan, target: Path, *, replace: bool = False) -> list[Path]:
+    """The candidate's release files in `target` (checked to hash to its id) + UPGRADE.md."""
+    written = export_release(plan.candidate, target, replace=replace)
+    note = target / NOTE_FILE
+    note.write_text(upgrade_note(plan), encoding="utf-8")
+    return sorted([*written, note])
+
+
+def upgrade_note(plan: UpgradePlan) -> str:
+    """The pull-request text: what changed, why, what needs a look."""
+    lines = [f"# {plan.feature}: {plan.description.split(', reason:')[0]}", "",
+             f"- reason: {plan.reason}", f"- base: `{plan.base.id}`",
+             f"- candidate: `{plan.candidate.id}`"]
+    lines += [f"- {s.role}: {s.before} → {s.after or 'dropped'} ({s.reason})" for s in plan.swaps]
+    lines += [f"- {p.render()}" for p in plan.params]
+    lines += [f"- warning: {w}" for w in plan.warnings]
+    lines += ["", f"Copy this directory over `releases/{plan.feature}/` on a branch (this file is "
+              "not part of the release), and gate it: "
+              f"`rampway gate {plan.feature} --candidate releases/{plan.feature}`."]
+    return "\n".join(lines) + "\n"
+
+
+def store_draft(store: Store, plan: UpgradePlan, *, actor: str) -> bool:
+    """Publish the candidate (on no channel) and record the upgrade; True if newly published."""
+    cand = plan.candidate
+    new = store.publish(cand.feature, cand.digest, cand.id, cand.canonical, actor=actor,
+                        reason=plan.description)
+    store.record_audit(actor=actor, action="model.upgrade", object_type="release",
+                       object_id=cand.id, before={"release_id": plan.base.id},
+                       after=plan.to_json(), reason=plan.description)
+    return new
+
+
+__all__ = ["NOTE_FILE", "production_release", "store_draft", "upgrade_note", "write_candidate"]
