@@ -144,3 +144,31 @@ def test_check_names_a_release_whose_model_is_not_in_the_catalog(project: Path) 
     code, _, err = run("models", "check", "--project", str(project))
     assert code == 2
     assert "release support-bot: unknown model sim/sim-huge" in err
+
+
+def test_check_reports_flags_whose_values_name_a_deprecating_model(project: Path) -> None:
+    code, out, _ = run("models", "check", "--as-of", "2026-12-01", "--json", "--project",
+                       str(project))
+    assert code == 1
+    flags = json.loads(out)["flags"]
+    assert [(f["flag"], f["where"], f["model"], f["status"], f["successor"]) for f in flags] == [
+        ("support-bot.model", "default", "sim-large", "deprecating", "sim-large-2")
+    ]
+    code, text, _ = run("models", "check", "--as-of", "2026-12-01", "--project", str(project))
+    assert "support-bot.model" in text and "1 flag value(s) name a model" in text
+
+
+def test_check_reports_flag_values_even_when_no_release_is_affected(project: Path) -> None:
+    config = project / "rampway.yaml"
+    config.write_text(config.read_text() + "\ncatalog:\n  - {provider: sim, model: sim-small,"
+                      " deprecation_date: 2026-12-10, successor: sim-large-2}\n")
+    for release in ("support-bot", "extract-invoice"):
+        path = project / "releases" / release / "release.yaml"
+        path.write_text(path.read_text().replace("fallbacks: [sim-small]", "fallbacks: []")
+                        .replace("sim-large\n", "sim-large-2\n"))
+    code, out, _ = run("models", "check", "--within", "30d", "--as-of", "2026-12-01",
+                       "--json", "--project", str(project))
+    doc = json.loads(out)
+    assert code == 1 and doc["findings"] == [] and doc["ok"] is False
+    found = {(f["flag"], f["where"]) for f in doc["flags"]}
+    assert found == {("support-bot.model", "rules[0].value")}

@@ -4,7 +4,9 @@
     rampway models check [--within 90d] [--as-of 2027-01-01] [--json]   # exit 1 if any found
 
 `check` looks at every release under `releases/` (primary model and every fallback) and lists
-those whose model is deprecated or retires within the window, with the successor to move to.
+those whose model is deprecated or retires within the window, with the successor to move to; and
+at every flag (`flags/*.yaml`, and the store's flags when a database exists) whose values name
+such a model — a `.model` flag routes traffic as surely as a release does.
 """
 
 from __future__ import annotations
@@ -115,19 +117,44 @@ def check_cmd(
     proj = load_project_option(project)
     catalog = project_catalog(proj)
     found = find_sunsets(release_uses(proj, catalog), today=today, horizon=horizon)
+    in_flags = find_sunsets(flag_uses(proj, catalog), today=today, horizon=horizon)
     if as_json:
         emit_json(
             {
                 "as_of": today.isoformat(),
                 "within_days": days,
-                "ok": not found,
+                "ok": not found and not in_flags,
                 "findings": [s.to_json(today) for s in found],
+                "flags": [_flag_json(s, today) for s in in_flags],
             }
         )
     else:
-        _print_findings(found, today, days)
-    if found:
+        _print_findings(found, today, days, bool(in_flags))
+        _print_flag_findings(in_flags, today)
+    if found or in_flags:
         raise typer.Exit(1)
+
+
+def flag_uses(project: Project, catalog: Catalog) -> list[tuple[str, str, ModelInfo]]:
+    """(flag key, where, model info) for every model a flag can serve: files and store."""
+    from rampway.cli.release import store_exists
+    from rampway.flags import load_flag_files
+    from rampway.flags.store import FlagStore, discover_flag_files
+    from rampway.lifecycle.flagmodels import flag_model_uses
+
+    kinds = {name: cfg.kind for name, cfg in project.config.providers.items()}
+    flags = list(load_flag_files(discover_flag_files(project.root)).flags.values())
+    if store_exists(project):
+        from rampway.store import Store
+
+        with Store.open(project.db_url) as store:
+            flags += FlagStore(store).flagset().flags.values()
+    return flag_model_uses(flags, catalog, kinds)
+
+
+def _flag_json(found: Sunset, today: dt.date) -> dict[str, object]:
+    data = found.to_json(today)
+    return {"flag": data.pop("feature"), "where": data.pop("role"), **data}
 
 
 def _optional_project(path: Path | None) -> Project | None:
@@ -183,9 +210,23 @@ def _print_catalog(entries: list[ModelInfo]) -> None:
     console.print(_columns(header, rows), markup=False)
 
 
-def _print_findings(found: list[Sunset], today: dt.date, days: int) -> None:
+def _print_flag_findings(found: list[Sunset], today: dt.date) -> None:
     if not found:
-        console.print(f"ok: no release uses a model deprecated or retiring within {days} days")
+        return
+    header = ["FLAG", "VALUE AT", "MODEL", "STATUS", "DATE", "DAYS", "SUCCESSOR"]
+    rows = [
+        [s.feature, s.role, f"{s.provider}/{s.model}", s.status, str(s.date),
+         str((s.date - today).days), s.successor or "-"]
+        for s in found
+    ]
+    console.print("\n" + _columns(header, rows), markup=False)
+    console.print(f"{len(found)} flag value(s) name a model deprecated or retiring in the window")
+
+
+def _print_findings(found: list[Sunset], today: dt.date, days: int, flags: bool = False) -> None:
+    if not found:
+        ok = "" if flags else "ok: "
+        console.print(f"{ok}no release uses a model deprecated or retiring within {days} days")
         return
     header = ["FEATURE", "ROLE", "MODEL", "STATUS", "DATE", "DAYS", "SUCCESSOR"]
     rows = [
