@@ -54,7 +54,9 @@ class RequestEvent:
     protocol: str = "openai"  # openai | anthropic | sdk
     stream: bool = False
     provider: str | None = None
-    model: str | None = None
+    model: str | None = None  # requested (the route's target)
+    served_model: str | None = None  # what the provider says answered (response `model`)
+    system_fingerprint: str | None = None  # OpenAI's backend configuration id, where given
     attempts: int = 0
     fallback_used: bool = False
     status: str = "ok"  # ok | error

@@ -68,7 +68,9 @@ class CallRecord:
     error_code: str | None = None
     error_message: str | None = None
     provider: str | None = None
-    model: str | None = None
+    model: str | None = None  # the model rampway asked for (target of the route)
+    served_model: str | None = None  # the model the provider says answered
+    system_fingerprint: str | None = None
     attempts: int = 0
     fallback_used: bool = False
     latency_s: float = 0.0

@@ -45,6 +45,8 @@ class EventLogHook(Hook):
             stream=call.stream,
             provider=record.provider,
             model=record.model,
+            served_model=record.served_model,
+            system_fingerprint=record.system_fingerprint,
             attempts=record.attempts,
             fallback_used=record.fallback_used,
             status=record.status,

@@ -121,6 +121,8 @@ class Pipeline:
         record.fallback_used = routed.fallback_used
         record.usage = response.usage
         record.cost_usd = routed.cost_usd
+        record.served_model = response.model[:200] or None
+        record.system_fingerprint = response.system_fingerprint
         record.content = response.content
         record.tool_calls = response.tool_calls
         record.refusal = response.refusal
@@ -330,15 +332,21 @@ def _fill_stream(record: CallRecord, routed: RoutedStream | None) -> None:
 class _Accumulator:
     """Collects streamed text, refusal, tool calls and finish reason for the record."""
 
-    __slots__ = ("finish", "refusal", "text", "tools")
+    __slots__ = ("finish", "fingerprint", "refusal", "served", "text", "tools")
 
     def __init__(self) -> None:
         self.text: list[str] = []
         self.refusal: list[str] = []
         self.tools: dict[int, ToolCall] = {}
         self.finish: str | None = None
+        self.served: str | None = None
+        self.fingerprint: str | None = None
 
     def add(self, chunk: StreamChunk) -> None:
+        if self.served is None and chunk.model:
+            self.served = chunk.model[:200]
+        if self.fingerprint is None and chunk.system_fingerprint:
+            self.fingerprint = chunk.system_fingerprint
         if chunk.content:
             self.text.append(chunk.content)
         if chunk.refusal:
@@ -358,6 +366,7 @@ class _Accumulator:
         record.refusal = "".join(self.refusal) or None
         record.tool_calls = [self.tools[i] for i in sorted(self.tools)] or None
         record.finish_reason = self.finish
+        record.served_model, record.system_fingerprint = self.served, self.fingerprint
 
 
 __all__ = [

@@ -4,7 +4,9 @@
     write_candidate(plan, Path("upgrades/support-bot"))                         # release files
     store_draft(store, plan, actor="ana")                                       # draft + audit
 
-`upgrade` decides (no I/O); `candidate` writes files and the store.
+`upgrade` decides (no I/O); `candidate` writes files and the store. `flagmodels` finds models
+named in flags (for `rampway models check`); `drift` reads what providers report answering
+(`request_events.served_model`) and `watch` audits and announces a change (`models watch`).
 """
 
 from rampway.lifecycle.candidate import (

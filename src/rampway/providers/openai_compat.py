@@ -194,14 +194,21 @@ def decode_response(data: dict[str, Any], provider: str) -> ChatResponse:
         tool_calls=[_tool_call(c) for c in calls] if calls else None,
         refusal=message.get("refusal"),
         provider=provider,
+        system_fingerprint=_text_or_none(data.get("system_fingerprint")),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A provider-reported string kept for the event log (bounded; anything else is None)."""
+    return value[:100] if isinstance(value, str) and value else None
 
 
 def decode_chunk(data: dict[str, Any]) -> StreamChunk:
     """A `chat.completion.chunk` object → StreamChunk (first choice; usage-only chunks too)."""
     usage = data.get("usage")
     chunk = StreamChunk(
-        usage=decode_usage(usage) if usage else None, model=data.get("model"), id=data.get("id")
+        usage=decode_usage(usage) if usage else None, model=data.get("model"), id=data.get("id"),
+        system_fingerprint=_text_or_none(data.get("system_fingerprint")),
     )
     choices = data.get("choices")
     if choices:

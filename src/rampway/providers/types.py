@@ -75,6 +75,9 @@ class ChatResponse:
     provider: str = ""
     latency_s: float = 0.0
     ttft_s: float | None = None
+    # What the provider says answered (`model` is its name for the model, possibly a dated
+    # snapshot behind the alias requested); the event log keeps both to notice an alias moving.
+    system_fingerprint: str | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +104,7 @@ class StreamChunk:
     usage: Usage | None = None
     model: str | None = None
     id: str | None = None
+    system_fingerprint: str | None = None
 
 
 @runtime_checkable

@@ -116,14 +116,27 @@ class Notifier:
     def send(self, notice: Notice, extra: Sequence[Webhook] = ()) -> None:
         """Enqueue `notice` for every interested webhook (global + the rollout's own)."""
         for hook in (*self.webhooks, *extra):
-            if not wants(hook, notice.event):
+            if wants(hook, notice.event):
+                self._enqueue(hook, payload(hook, notice), notice.event)
+
+    def announce(self, event: str, body: dict[str, Any], text: str) -> None:
+        """Enqueue a notice that is not a rollout transition (e.g. `model_drift`) for every
+        interested webhook: `{"type": event, **body}` as JSON, `text` for Slack."""
+        for hook in self.webhooks:
+            if not wants(hook, event):
                 continue
-            try:
-                self._queue.put_nowait((hook, payload(hook, notice)))
-            except queue.Full:
-                log.warning("webhook queue full; dropped %s notice for %s", notice.event, hook.url)
-                continue
-            self._ensure_thread()
+            data = ({"text": text, "blocks": [{"type": "section", "text": {
+                        "type": "mrkdwn", "text": text}}]}
+                    if hook.format == "slack" else {"type": event, **body})
+            self._enqueue(hook, data, event)
+
+    def _enqueue(self, hook: Webhook, body: dict[str, Any], event: str) -> None:
+        try:
+            self._queue.put_nowait((hook, body))
+        except queue.Full:
+            log.warning("webhook queue full; dropped %s notice for %s", event, hook.url)
+            return
+        self._ensure_thread()
 
     def _ensure_thread(self) -> None:
         with self._lock:

@@ -195,7 +195,7 @@ class Webhook(_Strict):
     url: str
     format: Literal["json", "slack"] = "json"
     events: list[Literal["start", "advance", "pause", "resume", "await_approval", "approve",
-                         "rollback", "abort", "complete"]] | None = None
+                         "rollback", "abort", "complete", "model_drift"]] | None = None
 
     @field_validator("url")
     @classmethod

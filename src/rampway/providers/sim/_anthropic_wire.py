@@ -181,7 +181,8 @@ def stop_reason(choice: Choice) -> str:
 def message_body(plan: SimPlan) -> dict[str, Any]:
     choice = plan.choices[0]
     return {"id": f"msg_{plan.id}", "type": "message", "role": "assistant",
-            "model": plan.model, "content": _blocks(choice), "stop_reason": stop_reason(choice),
+            "model": plan.reported_model, "content": _blocks(choice),
+            "stop_reason": stop_reason(choice),
             "stop_sequence": choice.stop_sequence, "usage": usage_body(plan.usage)}
 
 

@@ -105,6 +105,10 @@ class ModelProfile(_Strict):
 
     owned_by: str = "rampway-sim"
     description: str = ""
+    # What responses say answered. A real provider moves an alias (`gpt-4o`) to a new snapshot
+    # without notice; set `serves_as` (and a new `fingerprint`) to simulate that move.
+    serves_as: str | None = Field(None, min_length=1, max_length=200)
+    fingerprint: str = Field("fp_rampway_sim", min_length=1, max_length=100)
     context_window: int = Field(128_000, ge=256)
     max_output_tokens: int = Field(16_384, ge=1)
     quality: float = Field(0.8, gt=0, lt=1)

@@ -152,12 +152,12 @@ def completion_body(plan: SimPlan) -> dict[str, Any]:
         "id": f"chatcmpl-{plan.id}",
         "object": "chat.completion",
         "created": plan.created,
-        "model": plan.model,
+        "model": plan.reported_model,
         "choices": [{"index": c.index, "message": _message_body(c), "logprobs": None,
                      "finish_reason": c.finish_reason} for c in plan.choices],
         "usage": usage_body(plan.usage),
         "service_tier": "default",
-        "system_fingerprint": "fp_rampway_sim",
+        "system_fingerprint": plan.profile.fingerprint,
     }
 
 
@@ -180,8 +180,8 @@ def _deltas(choice: Choice) -> Iterator[dict[str, Any]]:
 def stream_bodies(plan: SimPlan, include_usage: bool) -> list[dict[str, Any]]:
     """Every chunk of a streamed answer, in order (without the final [DONE])."""
     head = {"id": f"chatcmpl-{plan.id}", "object": "chat.completion.chunk",
-            "created": plan.created, "model": plan.model,
-            "system_fingerprint": "fp_rampway_sim"}
+            "created": plan.created, "model": plan.reported_model,
+            "system_fingerprint": plan.profile.fingerprint}
     extra = {"usage": None} if include_usage else {}
 
     def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

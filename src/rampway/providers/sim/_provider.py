@@ -109,10 +109,11 @@ class SimProvider:
             raise ProviderConnectionError("Connection closed before the response body ended "
                                           "(simulated)", provider=self.name, model=plan.model)
         return ChatResponse(
-            id=f"chatcmpl-{plan.id}", model=plan.model, content=choice.content,
+            id=f"chatcmpl-{plan.id}", model=plan.reported_model, content=choice.content,
             finish_reason=choice.finish_reason, usage=plan.usage, tool_calls=choice.tool_calls,
             refusal=choice.refusal, provider=self.name,
-            latency_s=ttft + generation, ttft_s=ttft)
+            latency_s=ttft + generation, ttft_s=ttft,
+            system_fingerprint=plan.profile.fingerprint)
 
     async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamChunk]:
         plan, deadline = await self._start(request, timeout, stream=True)
@@ -137,7 +138,7 @@ def _planned_ttft(plan: SimPlan) -> float:
 def stream_chunks(plan: SimPlan) -> list[StreamChunk]:
     """Normalized chunks for choice 0: one per token piece (or tool call), then the finish."""
     choice = plan.choices[0]
-    cid, model = f"chatcmpl-{plan.id}", plan.model
+    cid, model = f"chatcmpl-{plan.id}", plan.reported_model
     out: list[StreamChunk] = []
     if choice.refusal is not None:
         out = [StreamChunk(refusal=p, id=cid, model=model) for p in _tokens.pieces(choice.refusal)]

@@ -59,6 +59,11 @@ class SimPlan:
     time_scale: float
     stream: bool = False
 
+    @property
+    def reported_model(self) -> str:
+        """The model name the answer reports (the profile's `serves_as`, else the one asked)."""
+        return self.profile.serves_as or self.model
+
 
 class SimRuntime:
     def __init__(self, config: SimConfig) -> None:
