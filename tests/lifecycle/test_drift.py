@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 from lifecycle_helpers import Receiver, make_project, publish_production, serve, sim_config
 from typer.testing import CliRunner
 
@@ -83,14 +84,18 @@ def test_alias_flip_under_a_running_gateway_is_recorded_audited_and_announced(
         assert (drift.release_id, drift.kind, drift.before, drift.after) == (
             release.id, "model", "sim-large", "sim-large-2027-01")
         with Receiver() as receiver:
-            notifier = Notifier([Webhook(url=receiver.url)])
-            assert watch_once(store, notifier, window_s=3600) == [drift]
-            assert watch_once(store, notifier, window_s=3600) == []  # announced once
-            notifier.close()
+            config = proj.root / "rampway.yaml"
+            config.write_text(config.read_text() + yaml.safe_dump(
+                {"rollouts": {"webhooks": [{"url": receiver.url, "events": ["model_drift"]}]}}))
+            watched = CliRunner().invoke(app, ["models", "watch", "--once", "--since", "1h",
+                                               "--project", str(proj.root)])
+            assert watched.exit_code == 0, watched.output
+            assert watch_once(store, Notifier([Webhook(url=receiver.url)]), window_s=3600) == []
         timeline = store.list_audit(object_type="release", object_id=release.id)
+    assert watched.stdout == f"drift: {drift.describe()}\n"
     assert [e.action for e in timeline] == ["model.drift", "release.publish"]
     assert timeline[0].after["after"] == "sim-large-2027-01"
-    assert [b["type"] for b in receiver.bodies] == ["model_drift"]
+    assert [b["type"] for b in receiver.bodies] == ["model_drift"]  # announced once
     assert receiver.bodies[0]["release_id"] == release.id
     result = CliRunner().invoke(app, ["models", "drift", "--since", "1h", "--json",
                                       "--project", str(proj.root)])
