@@ -6,7 +6,9 @@
 `check` looks at every release under `releases/` (primary model and every fallback) and lists
 those whose model is deprecated or retires within the window, with the successor to move to; and
 at every flag (`flags/*.yaml`, and the store's flags when a database exists) whose values name
-such a model — a `.model` flag routes traffic as surely as a release does.
+such a model — a `.model` flag routes traffic as surely as a release does. It also warns (without
+failing) when the release a production rollback would return to uses a model that retires in
+the window: after that day the rollback lands on a model the provider no longer serves.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ def check_cmd(
     catalog = project_catalog(proj)
     found = find_sunsets(release_uses(proj, catalog), today=today, horizon=horizon)
     in_flags = find_sunsets(flag_uses(proj, catalog), today=today, horizon=horizon)
+    rollbacks = [s for s in find_sunsets(rollback_uses(proj, catalog), today=today,
+                                         horizon=horizon) if s.status in RETIRING]
     if as_json:
         emit_json(
             {
@@ -126,11 +130,17 @@ def check_cmd(
                 "ok": not found and not in_flags,
                 "findings": [s.to_json(today) for s in found],
                 "flags": [_flag_json(s, today) for s in in_flags],
+                "rollback_warnings": [_rollback_json(s, today) for s in rollbacks],
             }
         )
     else:
         _print_findings(found, today, days, bool(in_flags))
         _print_flag_findings(in_flags, today)
+        for s in rollbacks:
+            console.print(f"warning: {s.feature}: the rollback target {s.role.split()[-1]} "
+                          f"uses {s.provider}/{s.model}, {s.status} {s.date}: after that a "
+                          "rollback lands on a model the provider no longer serves",
+                          markup=False)
     if found or in_flags:
         raise typer.Exit(1)
 
@@ -150,6 +160,43 @@ def flag_uses(project: Project, catalog: Catalog) -> list[tuple[str, str, ModelI
         with Store.open(project.db_url) as store:
             flags += FlagStore(store).flagset().flags.values()
     return flag_model_uses(flags, catalog, kinds)
+
+
+RETIRING = ("retired", "retiring")
+
+
+def rollback_uses(project: Project, catalog: Catalog) -> list[tuple[str, str, ModelInfo]]:
+    """(feature, "rollback target <id>", model info) for each model of the release each
+    feature's production channel would roll back to (none without a database)."""
+    from rampway.cli.release import open_store, store_exists
+    from rampway.release import Release
+    from rampway.store import rollback_target
+
+    if not store_exists(project):
+        return []
+    kinds = {name: cfg.kind for name, cfg in project.config.providers.items()}
+    uses: list[tuple[str, str, ModelInfo]] = []
+    with open_store(project) as store:
+        for state in store.list_channels():
+            if state.channel != "production":
+                continue
+            moves = store.channel_history(state.feature, "production", limit=1000)
+            target = rollback_target((m.kind, m.to_release) for m in reversed(moves))
+            if target is None:
+                continue
+            release = Release.from_canonical(store.get_release(state.feature, target).canonical)
+            for provider, model in release.models:
+                info = catalog.find(provider, model) or catalog.find(kinds.get(provider, ""),
+                                                                     model)
+                if info is not None:
+                    uses.append((state.feature, f"rollback target {target}", info))
+    return uses
+
+
+def _rollback_json(found: Sunset, today: dt.date) -> dict[str, object]:
+    data = found.to_json(today)
+    return {"feature": data.pop("feature"), "rollback_target": data.pop("role").split()[-1],
+            **data}
 
 
 def _flag_json(found: Sunset, today: dt.date) -> dict[str, object]:
