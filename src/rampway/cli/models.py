@@ -119,7 +119,9 @@ def check_cmd(
     proj = load_project_option(project)
     catalog = project_catalog(proj)
     found = find_sunsets(release_uses(proj, catalog), today=today, horizon=horizon)
-    in_flags = find_sunsets(flag_uses(proj, catalog), today=today, horizon=horizon)
+    named, pinned = flag_uses(proj, catalog)
+    in_flags = find_sunsets(named, today=today, horizon=horizon) + [
+        s for s in find_sunsets(pinned, today=today, horizon=horizon) if s.status in RETIRING]
     rollbacks = [s for s in find_sunsets(rollback_uses(proj, catalog), today=today,
                                          horizon=horizon) if s.status in RETIRING]
     if as_json:
@@ -145,21 +147,29 @@ def check_cmd(
         raise typer.Exit(1)
 
 
-def flag_uses(project: Project, catalog: Catalog) -> list[tuple[str, str, ModelInfo]]:
-    """(flag key, where, model info) for every model a flag can serve: files and store."""
-    from rampway.cli.release import store_exists
+def flag_uses(
+    project: Project, catalog: Catalog
+) -> tuple[list[tuple[str, str, ModelInfo]], list[tuple[str, str, ModelInfo]]]:
+    """Models flags can serve (files and store): (named as values, in releases pinned by
+    `<feature>.release` flags), each as (flag key, where, model info)."""
+    from rampway.cli.release import open_store, store_exists
     from rampway.flags import load_flag_files
     from rampway.flags.store import FlagStore, discover_flag_files
-    from rampway.lifecycle.flagmodels import flag_model_uses
+    from rampway.lifecycle.flagmodels import flag_model_uses, pinned_releases
 
     kinds = {name: cfg.kind for name, cfg in project.config.providers.items()}
     flags = list(load_flag_files(discover_flag_files(project.root)).flags.values())
+    pinned: list[tuple[str, str, ModelInfo]] = []
     if store_exists(project):
-        from rampway.store import Store
-
-        with Store.open(project.db_url) as store:
+        with open_store(project) as store:
             flags += FlagStore(store).flagset().flags.values()
-    return flag_model_uses(flags, catalog, kinds)
+            for key, release_id, release in pinned_releases(flags, store):
+                for provider, model in release.models:
+                    info = catalog.find(provider, model) or catalog.find(
+                        kinds.get(provider, ""), model)
+                    if info is not None:
+                        pinned.append((key, f"pins {release_id}", info))
+    return flag_model_uses(flags, catalog, kinds), pinned
 
 
 RETIRING = ("retired", "retiring")

@@ -5,9 +5,10 @@
     rampway models upgrade --all-due --within 90d         # every feature on a model going away
 
 Per feature: the candidate (production's release with the model swapped, see
-`rampway.lifecycle.upgrade`) is written to `OUT/<feature>/` (release files + UPGRADE.md +
-GATE.md), published to the store as a draft (on no channel) and gated against production on the
-full suite with repeats (`--no-gate` skips that; then a suite is not required). Exit codes as
+`rampway.lifecycle.upgrade`) is written to `OUT/<feature>/` (release files, UPGRADE.md,
+GATE.md and transition-flags.yaml: the old release pinned for `--opt-out` units), published
+to the store as a draft (on no channel) and gated against production on the full suite with
+repeats (`--no-gate` skips that; then a suite is not required). Exit codes as
 `rampway gate`: 0 pass, 1 fail (or, with --all-due, a feature that cannot be upgraded), 3
 inconclusive, 2 bad input — one line on stderr, nothing written.
 """
@@ -84,6 +85,10 @@ def upgrade_cmd(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an earlier candidate.")] = False,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="Do not run the gate.")] = False,
+    opt_out: Annotated[
+        list[str] | None, typer.Option("--opt-out", help="A unit (user/session id) that keeps "
+                                                         "the old release; repeatable.")
+    ] = None,
     repeats: RepeatsOption = None,
     concurrency: ConcurrencyOption = 16,
     sim_inprocess: SimOption = False,
@@ -102,7 +107,7 @@ def upgrade_cmd(
     planned, blocked = _plan_all(proj, feature, to, today, horizon, root, no_gate, force)
     if feature is not None and blocked:
         raise ConfigError(blocked[0][1])
-    _carry_out(proj, planned, no_gate, repeats, concurrency, sim_inprocess)
+    _carry_out(proj, planned, no_gate, (repeats, concurrency, sim_inprocess), opt_out or [])
     _report(planned, blocked, as_json)
     codes = [p.gate.decision.verdict.exit_code for p in planned if p.gate is not None]
     code = max(codes, default=0)
@@ -191,9 +196,8 @@ def _carry_out(
     proj: Project,
     planned: list[_Planned],
     no_gate: bool,
-    repeats: int | None,
-    concurrency: int,
-    sim_inprocess: bool,
+    run: tuple[int | None, int, bool],
+    opt_out: list[str],
 ) -> None:
     """Write the files, store the drafts, then gate each candidate against production."""
     from rampway.store import Store
@@ -204,11 +208,10 @@ def _carry_out(
     store = Store.open(proj.db_url)
     try:
         for item in planned:
-            write_candidate(item.plan, item.target, replace=True)
+            write_candidate(item.plan, item.target, replace=True, opt_out=opt_out)
             item.new = store_draft(store, item.plan, actor=actor)
         if not no_gate:
-            asyncio.run(_gate_each(proj, store, planned, repeats, concurrency, sim_inprocess,
-                                   actor))
+            asyncio.run(_gate_each(proj, store, planned, *run, actor))
     finally:
         store.close()
 

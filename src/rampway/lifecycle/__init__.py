@@ -12,6 +12,7 @@ named in flags (for `rampway models check`); `drift` reads what providers report
 from rampway.lifecycle.candidate import (
     production_release,
     store_draft,
+    transition_flags,
     upgrade_note,
     write_candidate,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "plan_upgrade",
     "production_release",
     "store_draft",
+    "transition_flags",
     "upgrade_note",
     "write_candidate",
 ]

@@ -12,8 +12,11 @@ the candidate is a *draft*: published (content-addressed, immutable) but on no c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import yaml
 
 from rampway.errors import RefError
 from rampway.lifecycle.upgrade import UpgradePlan
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from rampway.store import Store
 
 NOTE_FILE = "UPGRADE.md"
+TRANSITION_FILE = "transition-flags.yaml"
 PRODUCTION = "production"
 
 
@@ -41,12 +45,46 @@ def production_release(
                        f"no releases/{feature}/release.yaml") from None
 
 
-def write_candidate(plan: UpgradePlan, target: Path, *, replace: bool = False) -> list[Path]:
-    """The candidate's release files in `target` (checked to hash to its id) + UPGRADE.md."""
+def write_candidate(
+    plan: UpgradePlan, target: Path, *, replace: bool = False, opt_out: Sequence[str] = ()
+) -> list[Path]:
+    """The candidate's release files in `target` (checked to hash to its id), UPGRADE.md and
+    the transition window's flags (units in `opt_out` keep the old release)."""
     written = export_release(plan.candidate, target, replace=replace)
     note = target / NOTE_FILE
     note.write_text(upgrade_note(plan), encoding="utf-8")
-    return sorted([*written, note])
+    flags = target / TRANSITION_FILE
+    flags.write_text(transition_flags(plan, opt_out), encoding="utf-8")
+    return sorted([*written, note, flags])
+
+
+def transition_flags(plan: UpgradePlan, opt_out: Sequence[str] = ()) -> str:
+    """A flags file keeping the old release for units that opt out, while the new one rolls out.
+
+    Flags have no clock, so "until a date" is the file's comment plus `rampway models check`,
+    which reports a `.release` pin whose model retires within its window (exit 1).
+    """
+    feature, old = plan.feature, plan.base
+    segment = f"{feature}-keeps-{old.spec.model}"[:200]
+    until = (f"{old.spec.provider}/{old.spec.model} retires on {plan.old_retirement}: remove the "
+             "pin before then" if plan.old_retirement else "remove the pin after the rollout")
+    header = (
+        f"# Transition window for {feature}: {plan.description.split(', reason:')[0]}.\n"
+        f"# Units in the segment keep the old release {old.id} while the new model rolls out\n"
+        f"# (the rollout's rollback target stays {old.id} too). {until}.\n"
+        f"# Copy into flags/ (merge by hand if {feature}.release exists), then "
+        "`rampway flags push`.\n"
+    )
+    doc = {
+        "segments": {segment: {"ids": list(opt_out)}},
+        "flags": {f"{feature}.release": {
+            "type": "string",
+            "default": PRODUCTION,
+            "description": f"Pins units that opted out of the model upgrade to {old.id}.",
+            "rules": [{"segment": segment, "value": old.id}],
+        }},
+    }
+    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
 def upgrade_note(plan: UpgradePlan) -> str:
@@ -59,7 +97,9 @@ def upgrade_note(plan: UpgradePlan) -> str:
     lines += [f"- warning: {w}" for w in plan.warnings]
     lines += ["", f"Copy this directory over `releases/{plan.feature}/` on a branch (this file is "
               "not part of the release), and gate it: "
-              f"`rampway gate {plan.feature} --candidate releases/{plan.feature}`."]
+              f"`rampway gate {plan.feature} --candidate releases/{plan.feature}`.",
+              "", f"Transition window: `{TRANSITION_FILE}` pins units that opt out to "
+              f"`{plan.base.id}` (copy it into `flags/`)."]
     return "\n".join(lines) + "\n"
 
 
@@ -74,4 +114,12 @@ def store_draft(store: Store, plan: UpgradePlan, *, actor: str) -> bool:
     return new
 
 
-__all__ = ["NOTE_FILE", "production_release", "store_draft", "upgrade_note", "write_candidate"]
+__all__ = [
+    "NOTE_FILE",
+    "TRANSITION_FILE",
+    "production_release",
+    "store_draft",
+    "transition_flags",
+    "upgrade_note",
+    "write_candidate",
+]

@@ -1,4 +1,4 @@
-"""Models named in flags: what `rampway models check` looks at besides releases. Pure, no I/O.
+"""Models named in flags: what `rampway models check` looks at besides releases.
 
 A `<feature>.model` flag (or any string flag whose values are model names — an app reading
 `summarizer-model` through OpenFeature) routes traffic to a model as surely as a release does,
@@ -7,16 +7,27 @@ variations) that names a catalog model under a configured provider counts:
 
     flag_model_uses(flagset.flags.values(), catalog, {"sim": "sim"})
     # [("support-bot.model", "rules[0].value", ModelInfo(sim/sim-small …)), …]
+
+A `<feature>.release` flag pinning a release id (the transition window's opt-out) routes to that
+release's models: `pinned_releases` finds them in the store, and `models check` reports a pin
+whose model retires in the window — the "until a date" a flag itself cannot express.
+`flag_model_uses` is pure; `pinned_releases` reads the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rampway.errors import RefError
 from rampway.flags import Flag, FlagType
+from rampway.flags.native import is_release_id, native_name, possible_values
 from rampway.flags.routable import located_values
 from rampway.providers.catalog import Catalog, ModelInfo
+from rampway.release import Release
+
+if TYPE_CHECKING:
+    from rampway.store import Store
 
 
 def flag_model_uses(
@@ -38,6 +49,25 @@ def flag_model_uses(
     return uses
 
 
+def pinned_releases(flags: Iterable[Flag], store: Store) -> list[tuple[str, str, Release]]:
+    """(flag key, release id, release) for each release a `<feature>.release` flag pins by id
+    (channels are not pins; an id the store does not know is `rampway doctor`'s to report)."""
+    out = []
+    for flag in flags:
+        named = native_name(flag.key)
+        if named is None or named[1] != "release":
+            continue
+        for value in dict.fromkeys(possible_values(flag)):
+            if not isinstance(value, str) or not is_release_id(value):
+                continue
+            try:
+                record = store.get_release(named[0], value)
+            except RefError:
+                continue
+            out.append((flag.key, record.release_id, Release.from_canonical(record.canonical)))
+    return out
+
+
 def _models_named(value: Any, catalog: Catalog, kinds: Mapping[str, str]) -> Iterator[ModelInfo]:
     """Catalog entries `value` names: `provider/model`, or a bare model under any provider."""
     if not isinstance(value, str) or not value or any(c.isspace() for c in value):
@@ -51,4 +81,4 @@ def _models_named(value: Any, catalog: Catalog, kinds: Mapping[str, str]) -> Ite
     yield from found.values()
 
 
-__all__ = ["flag_model_uses"]
+__all__ = ["flag_model_uses", "pinned_releases"]

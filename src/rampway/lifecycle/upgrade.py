@@ -71,6 +71,7 @@ class UpgradePlan:
     params: tuple[ParamChange, ...]
     warnings: tuple[str, ...]
     reason: str  # "deprecation 2027-02-01", "retirement …", "successor in the catalog", "--to"
+    old_retirement: dt.date | None = None  # when the base's primary stops being served
 
     @property
     def feature(self) -> str:
@@ -152,7 +153,8 @@ def plan_upgrade(
     if target[2].context_window < current.context_window:
         warnings.append(f"{target[1]} has a smaller context window ({target[2].context_window} "
                         f"tokens) than {model} ({current.context_window})")
-    return UpgradePlan(release, candidate, tuple(swaps), tuple(changes), tuple(warnings), reason)
+    return UpgradePlan(release, candidate, tuple(swaps), tuple(changes), tuple(warnings), reason,
+                       current.retirement_date)
 
 
 def _parse_target(text: str, provider: str) -> tuple[str, str]:
