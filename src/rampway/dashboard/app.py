@@ -165,7 +165,7 @@ def _page_routes(d: Dashboard) -> list[Route]:
 
         def render(key: AdminKey, raw: str) -> Response:
             record = d.rollouts.latest(name) if wanted is None else d.rollouts.one(name, wanted)
-            data = views.rollout_page(d.store, record)
+            data = views.rollout_page(d.store, record, now=datetime.now(UTC))
             return d.render("rollout.html", page=data, r=record, refresh=record.status.active,
                             done=request.query_params.get("done"), **d.context(key, raw))
         return d.page(request, render)

@@ -12,6 +12,7 @@ the health aggregate (`rampway.dashboard.health`).
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,7 +104,7 @@ def feature_page(store: Store, feature: str, *, limit: int = 200) -> dict[str, A
 # -- rollout --------------------------------------------------------------------------------
 
 
-def rollout_page(store: Store, r: RolloutRecord) -> dict[str, Any]:
+def rollout_page(store: Store, r: RolloutRecord, *, now: datetime) -> dict[str, Any]:
     """Steps, weight over time, each guardrail per look against its margin, the verdict."""
     looks = repo.looks(store, r.id)
     evaluation = looks[-1].evidence if looks else r.evaluation
@@ -114,7 +115,7 @@ def rollout_page(store: Store, r: RolloutRecord) -> dict[str, Any]:
                    "approval": s.approval, "current": i == r.step}
                   for i, s in enumerate(r.plan.steps)],
         "transitions": _transitions(store, r),
-        "weights": _weight_chart(store, r),
+        "weights": _weight_chart(store, r, now),
         "guardrails": _guardrail_charts(looks),
         "evaluation": evaluation,
         "srm": None if not evaluation or not evaluation.get("srm")
@@ -142,7 +143,7 @@ def _transitions(store: Store, r: RolloutRecord) -> list[dict[str, Any]]:
     return out
 
 
-def _weight_chart(store: Store, r: RolloutRecord) -> dict[str, Any]:
+def _weight_chart(store: Store, r: RolloutRecord, now: datetime) -> dict[str, Any]:
     """The candidate's weight at every transition, held until the next (and until now or the
     rollout's end, so a running step shows as a flat line up to the present)."""
     x: list[float] = []
@@ -152,7 +153,7 @@ def _weight_chart(store: Store, r: RolloutRecord) -> dict[str, Any]:
             x.append(t["at"].timestamp())
             weights.append(t["weight_pct"])
     if weights:
-        end = r.finished_at or r.updated_at
+        end = r.finished_at or now
         x.append(max(end.timestamp(), x[-1]))
         weights.append(weights[-1])
     return chart("step", x, [{"label": "candidate weight %", "data": weights}])
