@@ -20,7 +20,7 @@ from rampway.timeline import (
 )
 
 
-def test_every_area_appears_in_time_order(store: Store) -> None:
+def test_every_area_in_order_filtered_refused_and_extensible(store: Store) -> None:
     s = seed(store)
     entries = build_timeline(store, FEATURE)
     assert [e.at for e in entries] == sorted(e.at for e in entries)
@@ -73,17 +73,7 @@ def test_every_area_appears_in_time_order(store: Store) -> None:
     assert len(recent) == len(everything)
     assert build_timeline(store, FEATURE, limit=3) == everything[-3:]
 
-
-def test_since_window_reads_durations() -> None:
-    assert since_window("2d", datetime(2026, 1, 3, tzinfo=UTC)) == datetime(2026, 1, 1, tzinfo=UTC)
-    assert since_window("90m", datetime(2026, 1, 1, 2, tzinfo=UTC)) == datetime(
-        2026, 1, 1, 0, 30, tzinfo=UTC)
-    with pytest.raises(ConfigError, match="since: invalid duration"):
-        since_window("last week")
-
-
-def test_refusals_and_one_more_source(store: Store) -> None:
-    s = seed(store)
+    # refusals
     with pytest.raises(RefError, match="unknown feature 'nope'"):
         build_timeline(store, "nope")
     with pytest.raises(RefError, match="no release"):
@@ -104,3 +94,12 @@ def test_refusals_and_one_more_source(store: Store) -> None:
                              sources=(*DEFAULT_SOURCES, shadow_entries))
     assert entries[-1].area == "shadow"
     assert seen == [TimelineQuery(FEATURE, s.candidate, None, 500)]
+
+
+def test_since_window_reads_durations() -> None:
+    assert since_window("2d", datetime(2026, 1, 3, tzinfo=UTC)) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert since_window("90m", datetime(2026, 1, 1, 2, tzinfo=UTC)) == datetime(
+        2026, 1, 1, 0, 30, tzinfo=UTC)
+    with pytest.raises(ConfigError, match="since: invalid duration"):
+        since_window("last week")
+
