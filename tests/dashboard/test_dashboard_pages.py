@@ -77,6 +77,10 @@ async def test_viewer_reads_editor_acts(store: Store, ui: httpx.AsyncClient) -> 
                  "/ui/nowhere"):
         missing = await ui.get(path)
         assert missing.status_code == 404 and "<h1>404</h1>" in missing.text, path
+    unusable = await ui.get("/ui/rollouts/a%00b")  # PostgreSQL cannot even be asked
+    assert unusable.status_code == 400 and "NUL" in unusable.text
+    garbled = await ui.get("/ui/features/%ED%A0%80")  # not UTF-8: decoded with U+FFFD
+    assert garbled.status_code == 404
 
     # a viewer's forged click is refused, even with its own valid token
     before = len(store.list_audit(limit=1000))

@@ -47,6 +47,7 @@ from rampway.errors import (
     RefError,
     RequestError,
 )
+from rampway.gateway._common import find_unclean
 from rampway.rollout import Notifier, RolloutRecord
 from rampway.rollout.plan import settings_from
 from rampway.rollout.state import COMMANDS
@@ -109,6 +110,7 @@ class Dashboard:
             return RedirectResponse(f"{PREFIX}/login?next={quote(target, safe='')}", 303)
         key, raw = found
         try:
+            _check_path(request)
             return render(key, raw)
         except RampwayError as exc:
             return self.error_page(exc.http_status, exc.message, key)
@@ -184,6 +186,7 @@ def _command_route(d: Dashboard) -> Route:
         feature = request.path_params["feature"]
         if name not in COMMANDS:
             raise RefError(f"no rollout command {name!r}")
+        _check_path(request)
         key, form = await d.posted(request, Role.EDITOR)
         reason = form.get("reason", "").strip()
         if not reason:
@@ -241,6 +244,14 @@ def _session_routes(d: Dashboard) -> list[Route]:
 def _routes(d: Dashboard) -> list[Route | Mount]:
     static = Mount(f"{PREFIX}/static", StaticFiles(directory=_HERE / "static"), name="static")
     return [*_session_routes(d), *_page_routes(d), _command_route(d), static]
+
+
+def _check_path(request: Request) -> None:
+    """A path value the store cannot hold (NUL, a lone surrogate) is a 400, not a database
+    error: the admin API's `CleanInput` does the same for its routes."""
+    problem = find_unclean(dict(request.path_params))
+    if problem is not None:
+        raise RequestError(f"{problem[0]}: {problem[1]}", param=problem[0])
 
 
 def _version(text: str | None) -> int | None:
