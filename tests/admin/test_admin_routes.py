@@ -85,6 +85,7 @@ def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
         Step("GET", f"/features/{bot}", "viewer", 200),
         Step("GET", f"/features/{bot}/releases", "viewer", 200),
         Step("GET", f"/features/{bot}/releases/{v1}", "viewer", 200),
+        Step("GET", f"/features/{bot}/timeline", "viewer", 200),
         Step("POST", f"/features/{bot}/releases", "editor", 201,
              {"canonical": canonical, "reason": "new prompt"}, "release.publish"),
         Step("POST", f"/features/{bot}/releases/{new_id}/approve", "editor", 200,

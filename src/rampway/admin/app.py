@@ -4,6 +4,7 @@
     GET    /api/v1/features                                       viewer
     GET    /api/v1/features/{feature}                             viewer
     GET    /api/v1/features/{feature}/releases[/{ref}]            viewer
+    GET    /api/v1/features/{feature}/timeline?release=&since=&limit=  viewer  `rampway.timeline`
     POST   /api/v1/features/{feature}/releases                    editor   publish canonical text
     POST   /api/v1/features/{feature}/releases/{ref}/approve      editor   record an approval
     GET    /api/v1/features/{feature}/channels[/{channel}]        viewer   (ETag = version)
@@ -38,14 +39,18 @@ write is unconditional. Errors are JSON: `{"error": {"message", "type", "code", 
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures at runtime,
 # and they use per-app `Annotated` aliases (viewer/editor) local to the router builders.
+import importlib.util
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
@@ -77,6 +82,7 @@ from rampway.release.protect import approve, guard_move, record_override
 from rampway.rollout import Notifier, Webhook
 from rampway.rollout.plan import settings_from
 from rampway.store import ChannelState, Store
+from rampway.timeline import MAX_LIMIT, build_timeline, since_window
 
 PREFIX = "/api/v1"
 
@@ -297,6 +303,23 @@ def _feature_routes(admin: Admin) -> APIRouter:
             "channels": [_jsonable(c) for c in store.list_channels(feature)],
             "releases": len(store.list_releases(feature)),
         }
+
+    @r.get("/{feature}/timeline")
+    def timeline(
+        feature: str,
+        key: viewer,
+        release: str | None = None,
+        since: Annotated[str | None, Query(description="A window back from now: 7d, 12h")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
+    ) -> dict[str, Any]:
+        """Everything that happened to the feature (or one release), oldest first."""
+        try:
+            start = None if since is None else since_window(since)
+        except ConfigError as exc:
+            raise RequestError(exc.message, param="since") from None
+        entries = build_timeline(store, feature, release=release, since=start, limit=limit)
+        return {"feature": feature, "since": None if start is None else start.isoformat(),
+                "entries": [e.to_json() for e in entries]}
 
     @r.get("/{feature}/releases")
     def releases(feature: str, key: viewer) -> dict[str, Any]:
@@ -534,6 +557,31 @@ def _webhooks(project: Project | None) -> list[Webhook]:
     return settings_from(project.config.rollouts, str(project.config_path)).webhooks
 
 
+def swagger_ui_dir() -> Path:
+    """Swagger UI's files as the `swagger-ui-py` package ships them (found without importing
+    it: only its static folder is used)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the swagger-ui-py package is missing: reinstall rampway")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+def _docs_routes(api: FastAPI) -> None:
+    """Swagger UI at `/api/v1/docs`, its scripts and styles from the installed package, so the
+    page works on a machine without internet (FastAPI's default loads them from a CDN)."""
+    static = f"{PREFIX}/docs/static"
+    api.mount(static, StaticFiles(directory=swagger_ui_dir()), name="swagger-ui")
+
+    @api.get(f"{PREFIX}/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{PREFIX}/openapi.json", title="rampway admin API",
+            swagger_js_url=f"{static}/swagger-ui-bundle.js",
+            swagger_css_url=f"{static}/swagger-ui.css",
+            swagger_favicon_url=f"{static}/favicon-32x32.png",
+        )
+
+
 def create_admin_app(
     store: Store, *, project: Project | None = None, notifier: Notifier | None = None
 ) -> FastAPI:
@@ -545,9 +593,10 @@ def create_admin_app(
         title="rampway admin API",
         version="1",
         openapi_url=f"{PREFIX}/openapi.json",
-        docs_url=f"{PREFIX}/docs",
+        docs_url=None,  # served by `_docs_routes` from packaged assets, not a CDN
         redoc_url=None,
     )
+    _docs_routes(api)
     admin = Admin(store, project, notifier)
     _install_errors(api)
     api.add_middleware(CleanInput)  # NUL, lone surrogates: 400 before any route or the store

@@ -6,6 +6,7 @@
     POST /v1/feedback           outcome events
     GET  /metrics /healthz /readyz
     /api/v1/…                   the admin API (`rampway.admin`, its own keys with roles)
+    /ui/…                       the web dashboard (`rampway.dashboard`, the admin keys too)
     POST /ofrep/v1/evaluate/…   OpenFeature remote evaluation (`rampway.openfeature.ofrep`)
 
 The middleware stack is built in one place (`build_stack`), error handling outermost: every
@@ -57,6 +58,8 @@ Endpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
 NO_RETRY = (b"x-should-retry", b"false")
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 ADMIN_PREFIX = "/api/v1/"  # authenticated by the admin app itself (admin keys, not app keys)
+DASHBOARD_PREFIX = "/ui"  # the dashboard signs in with admin keys too
+OWN_AUTH = (ADMIN_PREFIX, DASHBOARD_PREFIX)
 
 
 def result_headers(record: CallRecord) -> Headers:
@@ -114,7 +117,7 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(ADMIN_PREFIX):
+        if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(OWN_AUTH):
             keys = self.runtime.watcher.snapshot.keys
             if keys.required:
                 headers = headers_of(scope)
@@ -181,11 +184,14 @@ def mounts(runtime: Runtime) -> dict[str, ASGIApp]:
     """Sub-applications served under a path prefix (their routes keep the full path)."""
     # Imported here: both build on rampway.gateway, which imports this module.
     from rampway.admin.app import create_admin_app
+    from rampway.dashboard import create_dashboard_app
     from rampway.openfeature.ofrep import OfrepEndpoints
 
     return {
         ADMIN_PREFIX: create_admin_app(runtime.store, project=runtime.project,
                                        notifier=runtime.notifier),
+        DASHBOARD_PREFIX: create_dashboard_app(runtime.store, project=runtime.project,
+                                               notifier=runtime.notifier),
         "/ofrep/v1/": OfrepEndpoints(runtime.watcher, runtime.settings.max_body_bytes),
     }
 

@@ -232,6 +232,7 @@ def run(
         bound = sock.getsockname()[1]
         say(f"rampway gateway on http://{_url_host(host)}:{bound}/v1 "
             f"(project {project.root}, {workers} worker(s))")
+        say(f"dashboard on http://{_url_host(host)}:{bound}/ui/ (sign in with an admin key)")
         if interval is not None:
             say(f"rollout controller: looking every {interval:g}s")
         if workers > 1:

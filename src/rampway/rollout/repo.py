@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Row
 from rampway.errors import ConfigError, ConflictError, StateConflict
 from rampway.rollout.plan import Plan, plan_from_json
 from rampway.rollout.state import ACTIVE, Position, Status, Transition
-from rampway.rollout.tables import rollouts
+from rampway.rollout.tables import rollout_looks, rollouts
 from rampway.store import Store
 
 OBJECT_TYPE = "rollout"
@@ -234,6 +234,8 @@ def apply(
             return None
         if inside is not None:
             inside(conn)
+        if evidence is not None:
+            _record_look(conn, rollout, evidence, now)
         after = {
             "status": transition.status.value, "step": transition.step,
             "weight_bp": transition.weight_bp, "version": rollout.version + 1,
@@ -251,13 +253,47 @@ def apply(
 def save_evaluation(
     store: Store, rollout: RolloutRecord, evidence: dict[str, Any], now: datetime
 ) -> None:
-    """Keep the latest look for `rollout status` (no transition: version and gateways untouched)."""
+    """Keep the latest look for `rollout status` (no transition: version and gateways untouched)
+    and append it to the rollout's looks — unless the rollout moved since it was read."""
     with store.transaction() as conn:
-        conn.execute(
+        changed = conn.execute(
             rollouts.update()
             .where(rollouts.c.id == rollout.id, rollouts.c.version == rollout.version)
             .values(evaluation=evidence, evaluated_at=now)
-        )
+        ).rowcount
+        if changed == 1:
+            _record_look(conn, rollout, evidence, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """One look of the judge: the step and weight it judged, what it concluded and why."""
+
+    at: datetime
+    step: int
+    weight_bp: int
+    action: str
+    evidence: dict[str, Any]
+
+
+def _record_look(conn: Connection, rollout: RolloutRecord, evidence: dict[str, Any],
+                 now: datetime) -> None:
+    conn.execute(rollout_looks.insert().values(
+        rollout_id=rollout.id, at=now, step=rollout.step, weight_bp=rollout.weight_bp,
+        action=str(evidence.get("action", "")), evidence=evidence,
+    ))
+
+
+def looks(store: Store, rollout_id: int, limit: int = 1000) -> list[Look]:
+    """The rollout's looks, oldest first: the newest `limit` of them."""
+    c = rollout_looks.c
+    with store.reading() as conn:
+        rows = conn.execute(
+            sa.select(rollout_looks).where(c.rollout_id == rollout_id)
+            .order_by(c.id.desc()).limit(limit)
+        ).all()
+    return [Look(r.at, int(r.step), int(r.weight_bp), r.action, dict(r.evidence))
+            for r in reversed(rows)]
 
 
 def utc(epoch: float) -> datetime:
@@ -266,6 +302,7 @@ def utc(epoch: float) -> datetime:
 
 __all__ = [
     "OBJECT_TYPE",
+    "Look",
     "RolloutRecord",
     "active",
     "apply",
@@ -274,6 +311,7 @@ __all__ = [
     "get",
     "latest",
     "list_active",
+    "looks",
     "recent",
     "save_evaluation",
     "utc",

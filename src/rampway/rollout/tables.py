@@ -1,4 +1,4 @@
-"""Rollout state tables, on the store's shared metadata (Alembic `rollout_0001`, `rollout_0002`).
+"""Rollout state tables, on the store's shared metadata (Alembic `rollout_0001` … `rollout_0003`).
 
 `rollouts` holds one row per rollout; the row *is* the state machine's state. Two columns make
 concurrent controllers safe:
@@ -13,6 +13,11 @@ required (`{"skipped": false, "id": …, "verdict": "pass", …}`) or the overri
 (`{"skipped": true, "reason": …, "latest": <newest decision or null>}`); NULL for rollouts
 started before gates were recorded. A copy, not a foreign key, so the rollout tables need not
 import the gate's (the gateway loads these and must stay light).
+
+`rollout_looks` keeps every look the judge took (`rollout_0003`): the step and weight it looked
+at, the action and the evidence (each guardrail's estimate and interval, the SRM check), so the
+dashboard can draw each guardrail's interval per look against its margin. `rollouts.evaluation`
+keeps only the latest. About one small row per controller interval per active rollout.
 """
 
 from __future__ import annotations
@@ -48,4 +53,17 @@ rollouts = Table(
     Index("ix_rollouts_feature", "feature"),
 )
 
-__all__ = ["rollouts"]
+rollout_looks = Table(
+    "rollout_looks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rollout_id", Integer, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("weight_bp", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # proceed | hold | pause | rollback
+    Column("evidence", JSONType, nullable=False),  # `Evaluation.as_dict()`
+    Index("ix_rollout_looks_rollout_id_id", "rollout_id", "id"),
+)
+
+__all__ = ["rollout_looks", "rollouts"]

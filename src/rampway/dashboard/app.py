@@ -1,0 +1,315 @@
+"""The dashboard's ASGI app under `/ui` (Starlette, Jinja2 pages rendered on the server).
+
+    GET  /ui/                                   overview: every feature, in flight, health
+    GET  /ui/features/{feature}                 channels, rollouts, the timeline
+    GET  /ui/rollouts/{feature}[/{id}]          steps, weight over time, guardrails per look
+    POST /ui/rollouts/{feature}/{command}       pause | resume | approve | promote | rollback
+    GET  /ui/login   POST /ui/login   POST /ui/logout
+    GET  /ui/static/…                           CSS, JS and the vendored chart library
+
+Auth is the admin API's: a key entered once on the login page is kept in an HttpOnly,
+SameSite=Strict cookie (`rampway.dashboard.session`) and looked up on every request, so a
+revoked key is logged out at once. Viewers read; commands need an editor key, a reason, the
+form's CSRF token and a same-origin POST, and go through the same `Controller.command` as the
+CLI and the admin API (same state rules, same audit rows, the key's name as actor). No key
+sees only the login page. Every asset is served from the package: the pages load nothing from
+anywhere else (and the Content-Security-Policy says so to the browser).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from rampway.admin._rollouts import RolloutRoutes
+from rampway.admin.keys import AdminKey, Role, authenticate
+from rampway.config import Project
+from rampway.dashboard import session, views
+from rampway.dashboard.forms import parse_form, read_body
+from rampway.errors import (
+    AuthenticationError,
+    ConfigError,
+    PermissionDenied,
+    RampwayError,
+    RefError,
+    RequestError,
+)
+from rampway.gateway._common import find_unclean
+from rampway.rollout import Notifier, RolloutRecord
+from rampway.rollout.plan import settings_from
+from rampway.rollout.state import COMMANDS
+
+PREFIX = "/ui"
+_HERE = Path(__file__).resolve().parent
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+class Dashboard:
+    """What every page needs: the store, the rollout commands (the admin API's), templates."""
+
+    def __init__(self, store: Any, project: Project | None, notifier: Notifier | None) -> None:
+        self.store = store
+        root = None if project is None else project.root
+        webhooks = [] if project is None else settings_from(
+            project.config.rollouts, str(project.config_path)).webhooks
+        self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(_HERE / "templates"),
+            autoescape=True, undefined=jinja2.StrictUndefined,
+        )
+        self.env.filters.update(pct=_pct, num=_num, when=_when, dur=_dur)
+
+    # -- responses ---------------------------------------------------------------------------
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(prefix=PREFIX, **context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def error_page(self, status: int, message: str, user: AdminKey | None = None) -> HTMLResponse:
+        return self.render("error.html", status, code=status, message=message, user=user,
+                           csrf="")
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def session(self, request: Request) -> tuple[AdminKey, str] | None:
+        """The signed-in key and its plaintext, or None (no cookie, unknown or revoked key)."""
+        raw = request.cookies.get(session.COOKIE)
+        if not raw:
+            return None
+        try:
+            return authenticate(self.store, raw), raw
+        except AuthenticationError:
+            return None
+
+    def page(self, request: Request, render: Callable[[AdminKey, str], Response]) -> Response:
+        """A viewer page: the login page first when there is no valid session."""
+        found = self.session(request)
+        if found is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"{PREFIX}/login?next={quote(target, safe='')}", 303)
+        key, raw = found
+        try:
+            _check_path(request)
+            return render(key, raw)
+        except RampwayError as exc:
+            return self.error_page(exc.http_status, exc.message, key)
+
+    def context(self, key: AdminKey, raw: str) -> dict[str, Any]:
+        return {"user": key, "csrf": session.csrf_token(raw),
+                "can_edit": key.role.allows(Role.EDITOR), "now": datetime.now(UTC)}
+
+    async def posted(self, request: Request, role: Role) -> tuple[AdminKey, dict[str, str]]:
+        """An acting POST's key and form: signed in (401), same origin and CSRF token (403),
+        role (403), a well-formed small form (400) — in that order, nothing done before."""
+        found = await run_in_threadpool(self.session, request)
+        if found is None:
+            raise AuthenticationError("sign in first: your session has ended or its key was "
+                                      "revoked")
+        key, raw = found
+        headers = request.headers
+        if not session.same_origin(headers.get("host"), headers.get("origin"),
+                                   headers.get("referer")):
+            raise PermissionDenied("refused: the form was posted from another site")
+        form = parse_form(await read_body(request.stream()), headers.get("content-type"))
+        if not session.csrf_ok(raw, form.get("csrf")):
+            raise PermissionDenied("refused: the form's CSRF token is missing or wrong; "
+                                   "reload the page and try again")
+        if not key.role.allows(role):
+            raise PermissionDenied(f"key {key.name!r} has role {key.role.value}; this needs "
+                                   f"{role.value} or above")
+        return key, form
+
+
+# -- pages ----------------------------------------------------------------------------------
+
+
+def _page_routes(d: Dashboard) -> list[Route]:
+    def overview(request: Request) -> Response:
+        def render(key: AdminKey, raw: str) -> Response:
+            rows = views.overview(d.store, now=time.time())
+            active = any(r["rollout"] or r["experiment"] for r in rows)
+            return d.render("overview.html", features=rows, refresh=active,
+                            **d.context(key, raw))
+        return d.page(request, render)
+
+    def feature(request: Request) -> Response:
+        name = request.path_params["feature"]
+
+        def render(key: AdminKey, raw: str) -> Response:
+            data = views.feature_page(d.store, name)
+            return d.render("feature.html", feature=data, refresh=False, **d.context(key, raw))
+        return d.page(request, render)
+
+    def rollout(request: Request) -> Response:
+        name = request.path_params["feature"]
+        wanted = request.path_params.get("rollout_id")
+
+        def render(key: AdminKey, raw: str) -> Response:
+            record = d.rollouts.latest(name) if wanted is None else d.rollouts.one(name, wanted)
+            data = views.rollout_page(d.store, record, now=datetime.now(UTC))
+            return d.render("rollout.html", page=data, r=record, refresh=record.status.active,
+                            done=request.query_params.get("done"), **d.context(key, raw))
+        return d.page(request, render)
+
+    return [
+        Route(f"{PREFIX}/", overview),
+        Route(f"{PREFIX}/features/{{feature}}", feature),
+        Route(f"{PREFIX}/rollouts/{{feature}}", rollout),
+        Route(f"{PREFIX}/rollouts/{{feature}}/{{rollout_id:int}}", rollout),
+    ]
+
+
+def _command_route(d: Dashboard) -> Route:
+    async def command(request: Request) -> Response:
+        name = request.path_params["command"]
+        feature = request.path_params["feature"]
+        if name not in COMMANDS:
+            raise RefError(f"no rollout command {name!r}")
+        _check_path(request)
+        key, form = await d.posted(request, Role.EDITOR)
+        reason = form.get("reason", "").strip()
+        if not reason:
+            raise ConfigError("a reason is required (it goes to the audit log)")
+        expected = _version(form.get("version"))
+        done: RolloutRecord = await run_in_threadpool(
+            d.rollouts.controller.command, feature, name, actor=key.name, reason=reason,
+            expected_version=expected)
+        return RedirectResponse(f"{PREFIX}/rollouts/{quote(feature)}/{done.id}?done={name}", 303)
+
+    return Route(f"{PREFIX}/rollouts/{{feature}}/{{command}}", command, methods=["POST"])
+
+
+def _session_routes(d: Dashboard) -> list[Route]:
+    def login_form(request: Request) -> Response:
+        if d.session(request) is not None:
+            return RedirectResponse(session.safe_next(request.query_params.get("next")), 303)
+        return d.render("login.html", user=None, csrf="", error=None,
+                        next=session.safe_next(request.query_params.get("next")))
+
+    async def login(request: Request) -> Response:
+        headers = request.headers
+        if not session.same_origin(headers.get("host"), headers.get("origin"),
+                                   headers.get("referer")):
+            raise PermissionDenied("refused: the form was posted from another site")
+        form = parse_form(await read_body(request.stream()), headers.get("content-type"))
+        target = session.safe_next(form.get("next"))
+        raw = form.get("key", "").strip()
+        try:
+            await run_in_threadpool(authenticate, d.store, raw)
+        except AuthenticationError:
+            return d.render("login.html", 401, user=None, csrf="", next=target,
+                            error="That key is unknown or revoked.")
+        response = RedirectResponse(target, 303)
+        response.headers["set-cookie"] = session.cookie_header(raw, secure=_https(request))
+        return response
+
+    async def logout(request: Request) -> Response:
+        await d.posted(request, Role.VIEWER)
+        response = RedirectResponse(f"{PREFIX}/login", 303)
+        response.headers["set-cookie"] = session.clear_cookie_header(secure=_https(request))
+        return response
+
+    def to_index(request: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/", 307)
+
+    return [
+        Route(PREFIX, to_index),
+        Route(f"{PREFIX}/login", login_form, methods=["GET"]),
+        Route(f"{PREFIX}/login", login, methods=["POST"]),
+        Route(f"{PREFIX}/logout", logout, methods=["POST"]),
+    ]
+
+
+def _routes(d: Dashboard) -> list[Route | Mount]:
+    static = Mount(f"{PREFIX}/static", StaticFiles(directory=_HERE / "static"), name="static")
+    return [*_session_routes(d), *_page_routes(d), _command_route(d), static]
+
+
+def _check_path(request: Request) -> None:
+    """A path value the store cannot hold (NUL, a lone surrogate) is a 400, not a database
+    error: the admin API's `CleanInput` does the same for its routes."""
+    problem = find_unclean(dict(request.path_params))
+    if problem is not None:
+        raise RequestError(f"{problem[0]}: {problem[1]}", param=problem[0])
+
+
+def _version(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 9:
+        raise RequestError("version must be the rollout version the page showed", param="version")
+    return int(text)
+
+
+def _https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def create_dashboard_app(
+    store: Any, *, project: Project | None = None, notifier: Notifier | None = None
+) -> Starlette:
+    """The dashboard as an ASGI app whose routes carry the full `/ui` prefix (mount it without
+    stripping the path, as the gateway does). `notifier` announces rollout transitions made
+    from the pages, like the admin API's."""
+    d = Dashboard(store, project, notifier)
+
+    async def rampway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RampwayError)
+        return d.error_page(exc.http_status, exc.message)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = "No such page." if exc.status_code == 404 else str(exc.detail)
+        return d.error_page(exc.status_code, message)
+
+    return Starlette(routes=_routes(d), exception_handlers={
+        RampwayError: rampway_error, HTTPException: http_error})
+
+
+# -- template filters -----------------------------------------------------------------------
+
+
+def _pct(value: Any, digits: int = 2) -> str:
+    if not isinstance(value, int | float) or value != value:
+        return "–"
+    return f"{value * 100:.{digits}f}%"
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if not isinstance(value, int | float) or value != value:
+        return "–"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def _when(value: datetime | None) -> str:
+    return "–" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _dur(seconds: float) -> str:
+    from rampway.experiments._duration import duration_text
+
+    return duration_text(seconds) if seconds else "–"
+
+
+__all__ = ["PREFIX", "SECURITY_HEADERS", "create_dashboard_app"]
