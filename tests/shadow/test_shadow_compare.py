@@ -72,7 +72,7 @@ def test_similarity_and_normalized_equality_helpers() -> None:
 
 def test_texts_not_kept_compare_lengths_by_tokens_only() -> None:
     c = compare(Answer(output_tokens=50), Answer(output_tokens=120))
-    assert c.classes == {"verbosity:longer_2x"}
+    assert c.classes == {"verbosity:longer_1.5x", "verbosity:longer_2x"}
     assert c.exact_equal is None and c.similarity is None and c.length_ratio == 2.4
 
 
@@ -80,7 +80,9 @@ def test_texts_not_kept_compare_lengths_by_tokens_only() -> None:
 
 
 @pytest.mark.parametrize(("factor", "expected"), [
-    (2, {"verbosity:longer_2x"}), (1.9, set()), (0.5, {"verbosity:shorter_half"}), (0.6, set()),
+    (2, {"verbosity:longer_1.5x", "verbosity:longer_2x"}), (1.9, {"verbosity:longer_1.5x"}),
+    (1.4, set()), (0.7, set()), (0.6, {"verbosity:shorter_0.67x"}),
+    (0.5, {"verbosity:shorter_0.67x", "verbosity:shorter_0.5x"}),
 ])
 def test_verbosity_classes_at_the_length_ratio_thresholds(factor: float,
                                                           expected: set[str]) -> None:
@@ -90,8 +92,8 @@ def test_verbosity_classes_at_the_length_ratio_thresholds(factor: float,
 
 
 def test_verbosity_thresholds_are_configurable() -> None:
-    c = compare(text("a" * 100), text("b" * 150), Thresholds(longer=1.5))
-    assert "verbosity:longer_2x" in c.classes
+    c = compare(text("a" * 100), text("b" * 130), Thresholds(longer=(1.25,)))
+    assert {n for n in c.classes if n.startswith("verbosity")} == {"verbosity:longer_1.25x"}
 
 
 # ------------------------------------------------------------------- JSON
@@ -223,4 +225,5 @@ def test_failure_kinds_of_one_answer() -> None:
 def test_difference_classes_of_a_pair() -> None:
     pair = Pair("s", "r1", "u1", 0.0, "candidate", "rel", text(TEXT), text(TEXT + " " + TEXT +
                                                                             " Thanks!"))
-    assert difference_classes(pair) == {"text:different", "verbosity:longer_2x"}
+    assert difference_classes(pair) == {"text:different", "verbosity:longer_1.5x",
+                                        "verbosity:longer_2x"}

@@ -37,7 +37,7 @@ NOISE = {
     "json_field:intent": (0.08, 1.0),
     "tool_call:argument:order_id": (0.2, 3.0),
     "verbosity:longer_2x": (0.05, 2.0),
-    "verbosity:shorter_half": (0.05, 2.0),
+    "verbosity:shorter_0.5x": (0.05, 2.0),
     "failure:invalid_json": (0.02, 2.0),
     "refusal:added": (0.005, 2.0),
 }

@@ -58,8 +58,10 @@ def test_verbose_candidate_is_flagged_with_three_exemplars() -> None:
                           over_budget=2)
     assert report.verdict is Verdict.DIFFERENT
     # the padding is also many new words: the texts are dissimilar beyond the twin's rewording
-    assert [f.rate.name for f in report.flagged] == ["verbosity:longer_2x", "text:dissimilar"]
-    assert report.verdict_line == "2 classes differ: verbosity:longer_2x, text:dissimilar"
+    assert [f.rate.name for f in report.flagged] == [
+        "verbosity:longer_1.5x", "verbosity:longer_2x", "text:dissimilar"]
+    assert report.verdict_line == ("3 classes differ: verbosity:longer_1.5x, "
+                                   "verbosity:longer_2x, text:dissimilar")
     flagged = report.flagged[0]
     assert len(flagged.exemplars) == 3
     assert len({e.unit_hash for e in flagged.exemplars}) == 3
@@ -110,7 +112,7 @@ def test_json_is_stable_and_finite() -> None:
                         "latency_ms", "cost_per_request_usd", "text_similarity_median"}
     assert doc["verdict"] == "differs" and set(doc["latency_ms"]) == {"p50", "p95"}
     flagged = doc["flagged"][0]
-    assert flagged["class"] == "verbosity:longer_2x" and len(flagged["exemplars"]) == 3
+    assert flagged["class"] == "verbosity:longer_1.5x" and len(flagged["exemplars"]) == 3
     assert flagged["difference"]["lower"] > 0 and flagged["floor_rate"] < 0.2
     assert doc["noise_floor"]["margins"]["relative"] == 0.25
     json.dumps(doc, allow_nan=False)
@@ -119,7 +121,7 @@ def test_json_is_stable_and_finite() -> None:
 def test_text_and_markdown_renderings() -> None:
     report = build_report(traffic(300, verbose=True), name="v3", shed=3)
     text = render_text(report)
-    assert text.startswith("shadow v3: 2 classes differ: verbosity:longer_2x, text:dissimilar")
+    assert text.startswith("shadow v3: 3 classes differ: verbosity:longer_1.5x, ")
     assert "shed 3" in text and "FLAGGED" in text and "primary:" in text
     assert "latency p95" in text and "cost / request" in text
     md = render_markdown(report)

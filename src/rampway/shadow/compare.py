@@ -12,7 +12,8 @@ primary's own twin?), so each is a yes/no fact about one pair, directional where
     tool_call:added | tool_call:dropped | tool_call:name | tool_call:count
     tool_call:arg_keys | tool_call:argument:<key> | tool_call:invalid_arguments
     json_field:<path>                           a field's value differs (or is missing on a side)
-    verbosity:longer_2x | verbosity:shorter_half
+    verbosity:longer_1.5x | verbosity:longer_2x  the mirrored answer is ≥ 1.5× / ≥ 2× as long
+    verbosity:shorter_0.67x | verbosity:shorter_0.5x
     text:formatting                             equal once case and whitespace are ignored
     text:different | text:dissimilar            different; similarity below the threshold too
 
@@ -30,12 +31,13 @@ the numeric and structural comparisons (verbosity falls back to output tokens).
 
     >>> a = Answer(text="Your order ships Monday.")
     >>> sorted(compare(a, Answer(text="Your order ships Monday. " * 3)).classes)
-    ['text:different', 'verbosity:longer_2x']
+    ['text:different', 'verbosity:longer_1.5x', 'verbosity:longer_2x']
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +69,6 @@ TOOL_ARG_KEYS = "tool_call:arg_keys"
 TOOL_INVALID_ARGUMENTS = "tool_call:invalid_arguments"
 TOOL_ARGUMENT = "tool_call:argument:"  # + the argument's name
 JSON_FIELD = "json_field:"  # + the field's dotted path
-VERBOSITY_LONGER = "verbosity:longer_2x"
-VERBOSITY_SHORTER = "verbosity:shorter_half"
 TEXT_FORMATTING = "text:formatting"
 TEXT_DIFFERENT = "text:different"
 TEXT_DISSIMILAR = "text:dissimilar"
@@ -82,11 +82,11 @@ _MAX_KEY = 64  # a model can emit any key: class names stay short and bounded in
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Where a measured difference becomes a class. The verbosity names (`longer_2x`,
-    `shorter_half`) describe the defaults; other ratios keep the names stable."""
+    """Where a measured difference becomes a class. Each verbosity ratio is a class of its own,
+    named after it (`verbosity:longer_1.5x`); a 2× longer answer is also 1.5× longer."""
 
-    longer: float = 2.0
-    shorter: float = 0.5
+    longer: tuple[float, ...] = (1.5, 2.0)
+    shorter: tuple[float, ...] = (0.67, 0.5)
     dissimilar_below: float = 0.5  # token-set similarity in [0, 1]
     json_depth: int = 3  # nested objects compared this deep; deeper values compared whole
     max_field_classes: int = 20  # per pair: json_field / tool_call:argument classes
@@ -106,6 +106,8 @@ class Comparison:
     length_ratio: float | None = None
     primary_json: bool = False
     scopes: frozenset[str] = frozenset({SCOPE_ALL})
+    primary_failures: frozenset[str] = frozenset()  # FAILURE_KINDS, plus "refusal"
+    mirrored_failures: frozenset[str] = frozenset()
 
 
 # ------------------------------------------------------------------- text
@@ -122,8 +124,9 @@ def normalized_equal(a: str, b: str) -> bool:
 
 
 def similarity(a: str, b: str) -> float:
-    """Token-set similarity in [0, 1] (rapidfuzz's `token_set_ratio` on normalized text): word
-    order and repeated words don't count, so a reworded equivalent scores high.
+    """Token-set similarity in [0, 1] (rapidfuzz's `token_set_ratio` on the first 1,000
+    characters of the normalized texts): word order and repeated words don't count, so a
+    reworded equivalent scores high.
 
     >>> similarity("the order ships monday", "Monday the order ships!")
     1.0
@@ -131,8 +134,11 @@ def similarity(a: str, b: str) -> float:
     return _similarity_normalized(normalize_text(a), normalize_text(b))
 
 
+SIMILARITY_CHARS = 1_000  # the cost grows with the product of the lengths: compare the heads
+
+
 def _similarity_normalized(a: str, b: str) -> float:
-    return float(fuzz.token_set_ratio(a, b)) / 100.0
+    return float(fuzz.token_set_ratio(a[:SIMILARITY_CHARS], b[:SIMILARITY_CHARS])) / 100.0
 
 
 # ------------------------------------------------------------------- JSON
@@ -180,7 +186,7 @@ def _diff_paths(a: Any, b: Any, prefix: str, depth: int, limit: int, out: list[s
             else:
                 _diff_paths(a[key], b[key], path + ".", depth - 1, limit, out)
         return
-    if not loose_equal(a, b):
+    if a != b and not loose_equal(a, b):
         out.append(prefix[:-1] if prefix else "$")  # "$": the documents differ as a whole
 
 
@@ -239,7 +245,7 @@ def _argument_differences(a: Any, b: Any, limit: int) -> set[str]:
     if set(a) != set(b):
         out.add(TOOL_ARG_KEYS)
     for key in sorted(set(a) & set(b))[:limit]:
-        if not loose_equal(a[key], b[key]):
+        if a[key] != b[key] and not loose_equal(a[key], b[key]):
             out.add(TOOL_ARGUMENT + str(key)[:_MAX_KEY])
     return out
 
@@ -247,12 +253,27 @@ def _argument_differences(a: Any, b: Any, limit: int) -> set[str]:
 # ------------------------------------------------------------------- one answer
 
 
+# Without one of these the eval scorers' refusal pattern cannot match (it reads the first 400
+# characters, ignoring case): a cheap test that spares that regex on almost every answer.
+_NOT_ABLE = re.compile(r"not\s+able")
+_WILL_NOT = re.compile(r"will\s+not")
+
+
+def _may_refuse(text: str) -> bool:
+    head = text[:400].casefold()
+    return ("can't" in head or "cannot" in head or "won't" in head or "sorry" in head
+            or "afraid" in head or "unable" in head
+            or ("able" in head and _NOT_ABLE.search(head) is not None)
+            or ("will" in head and _WILL_NOT.search(head) is not None))
+
+
 def refused(answer: Answer) -> bool:
     """The answer declined: the refusal flag, a content filter, or refusal wording (the eval
     scorers' `looks_like_refusal`)."""
     if answer.refusal or answer.finish_reason == "content_filter":
         return True
-    return bool(answer.text) and looks_like_refusal(Output(content=answer.text or ""))
+    text = answer.text
+    return bool(text) and _may_refuse(text or "") and looks_like_refusal(Output(content=text or ""))
 
 
 def is_empty(answer: Answer) -> bool:
@@ -335,19 +356,25 @@ def primary_scopes(primary: Answer, *, is_json: bool, is_refusal: bool,
 def compare(primary: Answer, mirrored: Answer,
             thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Comparison:
     """Every difference class between a primary answer and a mirrored one, with the measures
-    behind them. Pure; about 10-20 µs for a typical pair."""
-    p_doc = json_document(primary.text) if primary.status == "ok" else NOT_JSON
-    m_doc = json_document(mirrored.text) if p_doc is not NOT_JSON else NOT_JSON
-    p_fail = failure_kinds(primary)
-    m_fail = failure_kinds(mirrored, expects_json=p_doc, document=m_doc)
-    classes = {f"failure:{kind}" for kind in m_fail - p_fail}
+    behind them and how each side failed. Pure."""
+    p_ok, m_ok = primary.status == "ok", mirrored.status == "ok"
+    p_doc = json_document(primary.text) if p_ok else NOT_JSON
+    m_doc = json_document(mirrored.text) if m_ok else NOT_JSON
     primary_json = p_doc is not NOT_JSON
-    p_ref = primary.status == "ok" and refused(primary)
+    # The mirrored side owes JSON when the primary answered JSON; the primary when the mirrored
+    # did and the primary tried (a brace in its text): a broken primary counts too.
+    tried = not primary_json and "{" in (primary.text or "")
+    p_fail = failure_kinds(primary, expects_json=m_doc if tried else NOT_JSON, document=p_doc)
+    m_fail = failure_kinds(mirrored, expects_json=p_doc, document=m_doc)
+    p_ref, m_ref = p_ok and refused(primary), m_ok and refused(mirrored)
+    classes = {f"failure:{kind}" for kind in m_fail - p_fail}
     scopes = primary_scopes(primary, is_json=primary_json, is_refusal=p_ref,
                             empty="empty" in p_fail)
-    if "empty" in p_fail | m_fail or primary.status != "ok" or mirrored.status != "ok":
-        return Comparison(frozenset(classes), primary_json=primary_json, scopes=scopes)
-    m_ref = refused(mirrored)
+    failures = (frozenset(p_fail | ({"refusal"} if p_ref else set())),
+                frozenset(m_fail | ({"refusal"} if m_ref else set())))
+    if "empty" in p_fail | m_fail or not (p_ok and m_ok):
+        return Comparison(frozenset(classes), primary_json=primary_json, scopes=scopes,
+                          primary_failures=failures[0], mirrored_failures=failures[1])
     if p_ref != m_ref:
         classes.add(REFUSAL_ADDED if m_ref else REFUSAL_DROPPED)
     classes |= tool_call_differences(primary.tool_calls, mirrored.tool_calls,
@@ -356,13 +383,13 @@ def compare(primary: Answer, mirrored: Answer,
         classes.update(JSON_FIELD + path for path in json_field_differences(
             p_doc, m_doc, depth=thresholds.json_depth, limit=thresholds.max_field_classes))
     plain = not (primary_json or p_ref or m_ref or primary.tool_calls or mirrored.tool_calls)
-    if not plain:
-        return Comparison(frozenset(classes), primary_json=primary_json, scopes=scopes)
-    ratio = _verbosity(primary, mirrored, thresholds, classes)
-    exact = normal = sim = None
-    if primary.text is not None and mirrored.text is not None:
-        exact, normal, sim = _text(primary.text, mirrored.text, thresholds, classes)
-    return Comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes)
+    exact = normal = sim = ratio = None
+    if plain:
+        ratio = _verbosity(primary, mirrored, thresholds, classes)
+        if primary.text is not None and mirrored.text is not None:
+            exact, normal, sim = _text(primary.text, mirrored.text, thresholds, classes)
+    return Comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes,
+                      *failures)
 
 
 def _verbosity(primary: Answer, mirrored: Answer, thresholds: Thresholds,
@@ -372,11 +399,14 @@ def _verbosity(primary: Answer, mirrored: Answer, thresholds: Thresholds,
     if p_len <= 0 or m_len <= 0:
         return None  # an empty side is a failure class, not a verbosity ratio
     ratio = m_len / p_len
-    if ratio >= thresholds.longer:
-        classes.add(VERBOSITY_LONGER)
-    elif ratio <= thresholds.shorter:
-        classes.add(VERBOSITY_SHORTER)
+    classes.update(f"verbosity:longer_{_ratio_name(t)}x" for t in thresholds.longer if ratio >= t)
+    classes.update(f"verbosity:shorter_{_ratio_name(t)}x" for t in thresholds.shorter
+                   if ratio <= t)
     return ratio
+
+
+def _ratio_name(ratio: float) -> str:
+    return f"{ratio:.2f}".rstrip("0").rstrip(".")
 
 
 def _text(a: str, b: str, thresholds: Thresholds,

@@ -31,12 +31,9 @@ from scipy import stats as sps
 from rampway.shadow.compare import (
     DEFAULT_THRESHOLDS,
     FAILURE_KINDS,
-    NOT_JSON,
+    Comparison,
     Thresholds,
     compare,
-    failure_kinds,
-    json_document,
-    refused,
 )
 from rampway.shadow.model import Answer, Pair
 from rampway.shadow.noise import DEFAULT_MARGINS, ClassRate, Margins, NoiseFloor, noise_floor
@@ -202,7 +199,7 @@ def build_report(pairs: Iterable[Pair], *, name: str, shed: int = 0, over_budget
         releases=tuple(Counter(p.release_id for p in candidate).most_common()),
         noise=noise,
         flagged=flagged,
-        failure_modes=_failure_modes(candidate, twin),
+        failure_modes=_failure_modes(cand_cmp, twin_cmp),
         latency=_latency(candidate, cand_units, margins.level),
         cost=_cost(candidate, cand_units, margins.level),
         similarity=(_median_similarity(cand_cmp), _median_similarity(twin_cmp)),
@@ -274,21 +271,11 @@ def describe(answer: Answer) -> str:
     return _cut(" ".join(parts))
 
 
-def _failure_modes(candidate: Sequence[Pair], twin: Sequence[Pair]) -> tuple[FailureMode, ...]:
-    def kinds(pairs: Sequence[Pair], side: str) -> Counter[str]:
-        out: Counter[str] = Counter()
-        for p in pairs:
-            # JSON was expected when either side answered JSON: a broken primary counts too.
-            docs = json_document(p.primary.text), json_document(p.mirrored.text)
-            expects = docs[0] if docs[0] is not NOT_JSON else docs[1]
-            answer: Answer = getattr(p, side)
-            own = docs[0] if side == "primary" else docs[1]
-            out.update(failure_kinds(answer, expects_json=expects, document=own))
-            out["refusal"] += refused(answer)
-        return out
-
-    prim, cand, tw = kinds(candidate, "primary"), kinds(candidate, "mirrored"), kinds(twin,
-                                                                                      "mirrored")
+def _failure_modes(candidate: Sequence[Comparison],
+                   twin: Sequence[Comparison]) -> tuple[FailureMode, ...]:
+    prim = Counter(k for c in candidate for k in c.primary_failures)
+    cand = Counter(k for c in candidate for k in c.mirrored_failures)
+    tw = Counter(k for c in twin for k in c.mirrored_failures)
     nc, nt = len(candidate), len(twin)
     rows = []
     for kind in (*FAILURE_KINDS, "refusal"):
@@ -350,7 +337,7 @@ def _cost(pairs: Sequence[Pair], units: Sequence[Hashable], level: float) -> Del
                  float(b.mean()) if n else math.nan, interval)
 
 
-def _median_similarity(comparisons: Sequence[Any]) -> float | None:
+def _median_similarity(comparisons: Sequence[Comparison]) -> float | None:
     values = [c.similarity for c in comparisons if c.similarity is not None]
     return float(np.median(values)) if values else None
 
