@@ -124,9 +124,9 @@ def normalized_equal(a: str, b: str) -> bool:
 
 
 def similarity(a: str, b: str) -> float:
-    """Token-set similarity in [0, 1] (rapidfuzz's `token_set_ratio` on the first 1,000
-    characters of the normalized texts): word order and repeated words don't count, so a
-    reworded equivalent scores high.
+    """Token-set similarity in [0, 1] (rapidfuzz's `token_set_ratio` on the first 500
+    characters of the normalized texts, which bounds its cost): word order and repeated words
+    don't count, so a reworded equivalent scores high.
 
     >>> similarity("the order ships monday", "Monday the order ships!")
     1.0
@@ -134,7 +134,7 @@ def similarity(a: str, b: str) -> float:
     return _similarity_normalized(normalize_text(a), normalize_text(b))
 
 
-SIMILARITY_CHARS = 1_000  # the cost grows with the product of the lengths: compare the heads
+SIMILARITY_CHARS = 500  # the cost grows with the product of the lengths: compare the heads
 
 
 def _similarity_normalized(a: str, b: str) -> float:
@@ -286,13 +286,22 @@ def is_empty(answer: Answer) -> bool:
     return answer.output_tokens == 0
 
 
+_NO_FAILURE: frozenset[str] = frozenset()
+_REFUSAL = frozenset({"refusal"})
+
+
 def failure_kinds(answer: Answer, *, expects_json: Any = NOT_JSON,
-                  document: Any = NOT_JSON) -> set[str]:
+                  document: Any = NOT_JSON) -> frozenset[str]:
     """How an answer failed (a subset of `FAILURE_KINDS`). With `expects_json` (the primary's
     JSON document) the answer's own `document` is checked for validity and schema."""
     if answer.status != "ok":
         code = (answer.error_code or "").lower()
-        return {"timeout" if "timeout" in code or "timed_out" in code else "error"}
+        return frozenset({"timeout" if "timeout" in code or "timed_out" in code else "error"})
+    if (answer.finish_reason != "length"
+            and (answer.tool_calls or (answer.text and not answer.text.isspace()))
+            and (expects_json is NOT_JSON or document is not NOT_JSON and
+                 not schema_violated(expects_json, document))):
+        return _NO_FAILURE  # the common case, without building a set
     kinds: set[str] = set()
     if answer.finish_reason == "length":
         kinds.add("truncated")
@@ -303,7 +312,7 @@ def failure_kinds(answer: Answer, *, expects_json: Any = NOT_JSON,
             kinds.add("invalid_json")
         elif schema_violated(expects_json, document):
             kinds.add("schema")
-    return kinds
+    return frozenset(kinds)
 
 
 def _length(answer: Answer, use_text: bool) -> int:
@@ -367,12 +376,11 @@ def compare(primary: Answer, mirrored: Answer,
     p_fail = failure_kinds(primary, expects_json=m_doc if tried else NOT_JSON, document=p_doc)
     m_fail = failure_kinds(mirrored, expects_json=p_doc, document=m_doc)
     p_ref, m_ref = p_ok and refused(primary), m_ok and refused(mirrored)
-    classes = {f"failure:{kind}" for kind in m_fail - p_fail}
+    classes = {f"failure:{kind}" for kind in m_fail - p_fail} if m_fail else set()
     scopes = primary_scopes(primary, is_json=primary_json, is_refusal=p_ref,
                             empty="empty" in p_fail)
-    failures = (frozenset(p_fail | ({"refusal"} if p_ref else set())),
-                frozenset(m_fail | ({"refusal"} if m_ref else set())))
-    if "empty" in p_fail | m_fail or not (p_ok and m_ok):
+    failures = (p_fail | _REFUSAL if p_ref else p_fail, m_fail | _REFUSAL if m_ref else m_fail)
+    if "empty" in p_fail or "empty" in m_fail or not (p_ok and m_ok):
         return Comparison(frozenset(classes), primary_json=primary_json, scopes=scopes,
                           primary_failures=failures[0], mirrored_failures=failures[1])
     if p_ref != m_ref:
