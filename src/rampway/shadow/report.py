@@ -212,7 +212,7 @@ def _verdict(noise: NoiseFloor, flagged: Sequence[FlaggedClass]) -> tuple[Verdic
     if flagged:
         names = ", ".join(f.rate.name for f in flagged)
         n = len(flagged)
-        return Verdict.DIFFERENT, f"{n} class{'es' if n > 1 else ''} differ: {names}"
+        return Verdict.DIFFERENT, f"{n} {'classes differ' if n > 1 else 'class differs'}: {names}"
     if noise.candidate_pairs == 0:
         return Verdict.INCONCLUSIVE, "inconclusive: no candidate pairs yet"
     if noise.candidate_units < 2 or (noise.source == "twin" and noise.twin_units < 2):
