@@ -67,7 +67,6 @@ JudgeCall = Callable[[str, str | None, str], Awaitable[str]]
 
 # ---------------------------------------------------------------- helpers (pure)
 
-_WS = re.compile(r"\s+")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 _REFUSAL = re.compile(
@@ -80,8 +79,8 @@ _REFUSAL = re.compile(
 
 def normalize_text(text: str) -> str:
     """Case-, width- and whitespace-insensitive form; strips wrapping quotes and end punctuation."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _WS.sub(" ", text).strip()
+    # split/join: the same runs of Unicode whitespace as re's \s+, several times faster
+    text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return text.strip("\"'`").rstrip(".!?;:").strip()
 
 

@@ -100,7 +100,11 @@ class ModelProfile(_Strict):
 
     `quality` is the probability of a correct answer on a typical case with a bare prompt;
     prompt features move it in logit space (see `_prompt.py`). `skills` adds per-family logit
-    offsets (arithmetic, extraction, classification, faq, factual, tools).
+    offsets (arithmetic, extraction, classification, faq, factual, tools). `tool_match` is how
+    strongly a message must point at a tool before the model considers calling it (overlap
+    with the tool's name words counts 2, with its description 1): 2 needs a name word ("where
+    is my order" → lookup_order), 1 is an eager model that acts on a description word alone
+    ("any news on the status of A-10442?").
     """
 
     owned_by: str = "rampway-sim"
@@ -117,6 +121,7 @@ class ModelProfile(_Strict):
     tone: Tone = "neutral"
     json_adherence: float = Field(0.95, ge=0, le=1)
     tool_propensity: float = Field(0.8, ge=0, le=1)
+    tool_match: int = Field(2, ge=1, le=10)
     refusal_rate: float = Field(0.0, ge=0, le=1)
     latency: Latency = Field(default_factory=Latency)
     prices: Prices = Field(default_factory=Prices)

@@ -1,10 +1,11 @@
 """Tool use: decide to call an offered function, fill its arguments, and use its result.
 
 A tool matches when the words of its name and description overlap the user's message (a name
-word counts double; a score of 2 is enough), and every required argument can be filled from the
-message: ids/numbers/codes from id-like tokens (whole: A-10442, 12345, ORD-778899; the one fitting
-the parameter's `pattern` first), emails, cities after "in/for/to", dates,
-enum values mentioned, free-text params (query, question, text) from the whole message. The
+word counts double; a score of the model's `tool_match`, 2 by default, is enough), and every
+required argument can be filled from the message: ids/numbers/codes from id-like tokens (whole:
+A-10442, 12345, ORD-778899; the one fitting the parameter's `pattern` first), emails, cities
+after "in/for/to", dates, enum values mentioned, free-text params (query, question, text) from
+the whole message. The
 model then calls it with its `tool_propensity` (tool_choice "required"/named forces a call,
 "none" forbids it). Several ids for a one-id tool become parallel calls. A model that gets the
 call wrong passes a realistically wrong id (another id from the prompt, the prefix dropped, two
@@ -146,7 +147,7 @@ def _pick(ctx: Ctx) -> tuple[dict[str, Any] | None, bool]:
         return next((fn for fn in tools if fn.get("name") == forced), None), True
     user_stems = _stems(ctx.features.user)
     scored = sorted(((_score(fn, user_stems), i) for i, fn in enumerate(tools)), reverse=True)
-    best = tools[scored[0][1]] if scored and scored[0][0] >= 2 else None
+    best = tools[scored[0][1]] if scored and scored[0][0] >= ctx.profile.tool_match else None
     if choice in ("required", "any"):
         return best or (tools[0] if tools else None), True
     return best, False
