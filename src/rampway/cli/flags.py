@@ -403,12 +403,13 @@ def eval_cmd(
 
 
 def _flagset(files: list[Path] | None, project: Path | None) -> Any:
-    from rampway.flags import load_flag_files
+    if files:  # files alone need no database (nor SQLAlchemy)
+        from rampway.flags import load_flag_files
+
+        return load_flag_files(files)
     from rampway.flags.store import FlagStore
     from rampway.store import Store
 
-    if files:
-        return load_flag_files(files)
     with Store.open(load_project_option(project).db_url) as store:
         return FlagStore(store).flagset()
 
