@@ -32,10 +32,17 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
     if n not in (None, 1):
         raise RequestError("only n=1 is supported", param="n")
     variables, ext_unit, ext_attrs = c.rampway_extension(body)
-    unit = c.pick_unit(c.unit_header(headers), ext_unit, c.opt_str(body, "user"))
+    metadata = body.get("metadata")
+    unit = c.pick_unit(
+        c.unit_header(headers),
+        ext_unit,
+        c.opt_str(body, "safety_identifier"),  # what current OpenAI docs recommend over `user`
+        c.opt_str(body, "user"),
+        c.metadata_unit(metadata),
+        c.metadata_unit(body.get("litellm_metadata"), "litellm_metadata", ("user",)),
+    )
     attributes = c.header_attributes(headers.get("x-rampway-attributes"))
     if attributes is None:
-        metadata = body.get("metadata")
         attributes = {} if metadata is None else c.check_attributes(metadata, "metadata")
     attributes = {**attributes, **ext_attrs}
     return CallInput(
