@@ -195,5 +195,6 @@ def _nothing(fmt: str) -> str:
     if fmt == "json":
         return '{"verdict": "pass", "features": []}\n'
     if fmt == "junit":
-        return '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="rampway gate" />\n'
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<testsuites name="rampway gate" tests="0" failures="0" errors="0" />\n')
     return "## ✅ rampway gate: nothing to gate — no feature with a suite changed\n"
