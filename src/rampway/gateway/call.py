@@ -31,6 +31,12 @@ APP_PARAMS = (
     "tools",
     "tool_choice",
     "response_format",
+    # carried in ChatRequest.extra (rampway.providers.params.EXTRA_PARAMS)
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
 )
 
 

@@ -194,6 +194,7 @@ def decode_response(data: dict[str, Any], provider: str) -> ChatResponse:
         tool_calls=[_tool_call(c) for c in calls] if calls else None,
         refusal=message.get("refusal"),
         provider=provider,
+        logprobs=choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else None,
     )
 
 

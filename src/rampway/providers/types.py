@@ -75,6 +75,8 @@ class ChatResponse:
     provider: str = ""
     latency_s: float = 0.0
     ttft_s: float | None = None
+    stop_sequence: str | None = None  # which of the request's `stop` strings ended the answer
+    logprobs: dict[str, Any] | None = None  # OpenAI `choices[0].logprobs`, when asked for
 
 
 @dataclass(slots=True)
@@ -101,6 +103,7 @@ class StreamChunk:
     usage: Usage | None = None
     model: str | None = None
     id: str | None = None
+    stop_sequence: str | None = None  # on the finishing chunk, as on ChatResponse
 
 
 @runtime_checkable
