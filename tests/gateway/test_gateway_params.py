@@ -114,3 +114,15 @@ def test_anthropic_stop_sequences_report_the_match(base_url: str) -> None:
     assert (cut.stop_reason, cut.stop_sequence) == ("stop_sequence", stop)
     assert cut.content[0].text == text[: text.index(stop)]  # type: ignore[union-attr]
     assert (streamed.stop_reason, streamed.stop_sequence) == ("stop_sequence", stop)
+
+
+def test_anthropic_top_k_reaches_the_upstream_request(runtime: Runtime) -> None:
+    from rampway.gateway._anthropic import parse_request as parse_messages_request
+
+    call = parse_messages_request({"model": "echo", "max_tokens": 50, "messages": ASK,
+                                   "top_k": 5, "stop_sequences": ["END"]}, {})
+    request = runtime.pipeline.prepare(call).request
+    assert request is not None and request.extra == {"top_k": 5} and request.stop == ["END"]
+    with pytest.raises(RequestError) as err:
+        parse_messages_request({"model": "echo", "messages": ASK, "top_k": -1}, {})
+    assert err.value.param == "top_k"

@@ -54,6 +54,7 @@ def parse_params(body: Mapping[str, Any]) -> dict[str, Any]:
         "top_p": c.opt_number(body, "top_p", 0, 1),
         "max_tokens": c.opt_int(body, "max_tokens"),
         "stop": c.opt_stop(body, "stop_sequences"),
+        "top_k": c.opt_int(body, "top_k", lo=0),
         "tools": _tools(body.get("tools")),
         "tool_choice": _tool_choice(body.get("tool_choice")),
     }

@@ -37,6 +37,7 @@ APP_PARAMS = (
     "logit_bias",
     "logprobs",
     "top_logprobs",
+    "top_k",  # Anthropic's; also llama.cpp's and vLLM's
 )
 
 

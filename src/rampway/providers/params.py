@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 #: Parameters beyond the normalized ChatRequest fields, carried in `ChatRequest.extra`.
 EXTRA_PARAMS = ("frequency_penalty", "presence_penalty", "logit_bias", "logprobs",
-                "top_logprobs")
+                "top_logprobs", "top_k")
 
 _ANTHROPIC_LACKS = frozenset({"frequency_penalty", "presence_penalty", "logit_bias", "seed",
                               "logprobs", "top_logprobs"})
