@@ -72,7 +72,11 @@ def measure(runs: int) -> list[dict[str, object]]:
     with tempfile.TemporaryDirectory() as tmp:
         cwd = project_copy(Path(tmp))
         for label, argv, target in COMMANDS:
-            run_once(argv, cwd, env)  # warm-up: bytecode caches, the database's first migration
+            try:
+                run_once(argv, cwd, env)  # warm-up: bytecode caches, the first migration
+            except SystemExit as exc:  # e.g. `--version` on a rampway that predates it
+                rows.append({"command": label, "error": str(exc), "target_s": target})
+                continue
             samples = [run_once(argv, cwd, env) for _ in range(runs)]
             times = sorted(wall for wall, _ in samples)
             median = statistics.median(times)
@@ -101,6 +105,9 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.runs} runs each")
     print(f"{'command':<28} {'median':>8} {'min':>8} {'max':>8} {'cpu':>8} {'target':>8}")
     for r in rows:
+        if "error" in r:
+            print(f"{r['command']:<28} failed: {r['error'][:60]}")
+            continue
         target = "-" if r["target_s"] is None else f"{r['target_s']:.2f}s"
         verdict = "" if r["ok"] is None else ("  ok" if r["ok"] else "  OVER")
         print(f"{r['command']:<28} {r['median_s']:>7.3f}s {r['min_s']:>7.3f}s "
