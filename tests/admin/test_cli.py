@@ -87,6 +87,10 @@ def test_bad_cli_input_is_one_line_exit_2(root: Path) -> None:
     assert_bad(run("flags", "set", "f", "--definition", "{type: bool, default: 3}"),
                "not of the flag's type")
     assert_bad(run("flags", "eval", "f", "--context", "[1]"), "JSON object")
+    for json_too in ([], ["--json"]):  # an unknown flag is bad input in both forms (#17 item 8)
+        unknown = run("flags", "eval", "no-such-flag", *json_too)
+        assert_bad(unknown, "no-such-flag")
+        assert unknown.stdout == ""
     assert_bad(run("flags", "show", "nope"), "no flag 'nope'")
     assert_bad(run("api-keys", "create", "x", "--role", "root"), "unknown role")
     assert_bad(run("flags", "list", "--server", "http://127.0.0.1:1"), "RAMPWAY_API_KEY")

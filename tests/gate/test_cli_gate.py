@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import sqlalchemy as sa
+import xmlschema
 from gate_helpers import EXAMPLE, weaken_prompt
 from typer.testing import CliRunner
 
@@ -27,6 +28,8 @@ from rampway.providers.sim._config import load_sim_config
 from rampway.providers.sim._provider import SimProvider
 from rampway.release import resolve_ref
 from rampway.store import Store
+
+JUNIT_SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "schemas" / "junit.xsd")
 
 
 @pytest.fixture
@@ -87,6 +90,7 @@ def test_gate_exit_codes_and_formats(project: Path) -> None:
                    "-f", "junit", "--out", "gate.xml")
     suite = ET.fromstring((project / "gate.xml").read_text()).find("testsuite")
     assert junit.exit_code == 1 and suite is not None and int(suite.get("failures", 0)) >= 1
+    JUNIT_SCHEMA.validate(str(project / "gate.xml"))
 
 
 @pytest.mark.parametrize(
@@ -196,6 +200,7 @@ def test_reports_say_how_many_looks_and_calls_the_decision_took(project: Path) -
     again = invoke(*same, "-f", "junit", "--out", "gate.xml")
     suite = ET.fromstring((project / "gate.xml").read_text()).find("testsuite")
     assert again.exit_code == 0 and suite is not None
+    JUNIT_SCHEMA.validate(str(project / "gate.xml"))  # with <properties> and time
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["calls"] == "0" and props["answers_compared"] == str(looks["evaluations"])
 

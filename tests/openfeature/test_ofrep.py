@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from gateway_helpers import Proj, serve
+from gateway_helpers import Proj, make_project, serve
 from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
@@ -37,6 +38,15 @@ def _seed(db_url: str) -> None:
 def server(proj: Proj) -> Iterator[str]:
     _seed(proj.db_url)
     with serve(Runtime.from_project(proj.project)) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[str]:
+    """For the protocol-shape tests, which store nothing of their own: SQLite only."""
+    project = make_project(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    _seed(project.db_url)
+    with serve(Runtime.from_project(project.project)) as url:
         yield url
 
 
@@ -127,3 +137,52 @@ def test_hostile_contexts_are_invalid_context_not_500(server: str) -> None:
         for path in (BULK, BULK + "/greeting"):
             r = httpx.post(server + path, content=body)
             assert r.status_code == 400 and r.json()["errorCode"] == "INVALID_CONTEXT", r.text
+
+
+def test_integer_values_of_a_float_flag_read_with_get_float(server: str, domain: str,
+                                                            proj: Proj) -> None:
+    # `ratio` is 1 by default and 0.5 for pro: a float flag, so the integral branch must come
+    # back as 1.0 — the official provider type-checks `float` strictly.
+    with Store.open(proj.db_url) as store:
+        FlagStore(store).put("flag", "ratio", {"type": "number", "default": 1, "rules": [
+            {"condition": {"plan": "pro"}, "value": 0.5}]}, actor="t", reason="")
+    client = _client(domain, server)
+    t0 = time.monotonic()
+    while (got := client.get_float_details("ratio", -1.0)).value == 0.5 or got.error_code:
+        assert time.monotonic() - t0 < 2.0, got  # until the watcher sees the new definition
+        time.sleep(0.02)
+    assert got.value == 1.0 and isinstance(got.value, float) and got.error_code is None
+    pro = client.get_float_details("ratio", -1.0, EvaluationContext("u1", {"plan": "pro"}))
+    assert (pro.value, pro.error_code) == (0.5, None)
+    assert client.get_integer_value("limit", 0) == 10  # integers-only stays an integer
+
+
+def test_variant_is_always_a_string(sqlite_server: str) -> None:
+    body = {"context": {"targetingKey": "user-7", "plan": "pro", "country": "DE"}}
+    flags = httpx.post(sqlite_server + BULK, json=body).json()["flags"]
+    variants = {f["key"]: f["variant"] for f in flags}
+    assert all(isinstance(v, str) and v for v in variants.values()), variants
+    assert variants["dark-mode"] == "pro-on"  # a declared name wins
+    assert variants["limit"] == "rule-0" and variants["ratio"] == "default"
+    one = httpx.post(sqlite_server + BULK + "/greeting", json={}).json()
+    assert one["variant"] == "default" and "variant" in one
+
+
+def test_weak_list_and_star_if_none_match_give_304(sqlite_server: str) -> None:
+    body = {"context": {"targetingKey": "beta-user"}}
+    tag = httpx.post(sqlite_server + BULK, json=body).headers["etag"]
+    for header in (tag, f"W/{tag}", f'"other", W/{tag}', "*"):
+        r = httpx.post(sqlite_server + BULK, json=body, headers={"if-none-match": header})
+        assert r.status_code == 304, header
+    r = httpx.post(sqlite_server + BULK, json=body, headers={"if-none-match": '"other", W/"x"'})
+    assert r.status_code == 200
+
+
+def test_configuration_endpoint(sqlite_server: str) -> None:
+    r = httpx.get(sqlite_server + "/ofrep/v1/configuration")
+    assert r.status_code == 200
+    caps = r.json()["capabilities"]
+    assert caps["cacheInvalidation"]["polling"] == {"enabled": True,
+                                                    "minPollingIntervalMs": 1000}
+    assert caps["flagEvaluation"] == {"unsupportedTypes": []}
+    assert httpx.post(sqlite_server + "/ofrep/v1/configuration", json={}).status_code == 400

@@ -107,3 +107,19 @@ def test_timestamps_come_back_timezone_aware(store: Store) -> None:
     [entry] = store.list_audit()
     assert entry.at.utcoffset() is not None and entry.at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
     assert (entry.before, entry.after) == ([1, "two"], {"k": None})
+
+
+def test_declared_heads_read_from_files_agree_with_alembic() -> None:
+    # The fast path of Store.open (no Alembic import) must see exactly the heads Alembic sees.
+    from rampway.store._migrate import declared_heads
+
+    assert declared_heads() == head_revisions()
+
+
+def test_fast_path_still_migrates_a_database_behind_head(db_url: str) -> None:
+    with Store.open(db_url) as store:
+        with store.transaction() as conn:
+            command.downgrade(alembic_config(conn), "-1")
+        assert current_revisions(store.engine) != head_revisions()
+    with Store.open(db_url) as store:
+        assert current_revisions(store.engine) == head_revisions()

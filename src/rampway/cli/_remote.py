@@ -15,12 +15,14 @@ writes the audit log under the key's name.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rampway.admin.client import AdminClient
 from rampway.errors import ConfigError
+
+if TYPE_CHECKING:  # the client imports httpx: only commands given --server pay for it
+    from rampway.admin.client import AdminClient
 
 ENV_API_KEY = "RAMPWAY_API_KEY"
 
@@ -38,6 +40,8 @@ ServerOption = Annotated[
 
 def admin_client(server: str) -> AdminClient:
     """A client for `server`, with the key from $RAMPWAY_API_KEY (ConfigError if unset)."""
+    from rampway.admin.client import AdminClient
+
     if not server.startswith(("http://", "https://")):
         raise ConfigError(f"--server must be an http(s) URL, got {server!r}")
     key = os.environ.get(ENV_API_KEY, "").strip()

@@ -32,14 +32,12 @@ from rampway.cli._common import (
 )
 from rampway.cli._remote import ServerOption, admin_client
 from rampway.cli.release import open_store, record_json
-from rampway.config import NAME_PATTERN, Project, find_project_root, load_project
 from rampway.errors import ConfigError, ConflictError, RefError
-from rampway.release import Release, check_release, discover, resolve_ref
-from rampway.release._refs import release_dir_for
-from rampway.release.protect import guard_move, record_override
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # releases and the project config load pydantic: imported where used
     from rampway.admin.client import AdminClient
+    from rampway.config import Project
+    from rampway.release import Release
 
 channel_app = typer.Typer(help="Move channels (production, candidate, …).", no_args_is_help=True)
 app.add_typer(channel_app, name="channel")
@@ -49,6 +47,8 @@ FeatureArg = Annotated[str, typer.Argument(help="Feature name, e.g. support-bot.
 
 def check_name(kind: str, value: str) -> None:
     """Refuse a bad channel name before anything is written (publish happens first)."""
+    from rampway.config import NAME_PATTERN
+
     if not re.fullmatch(NAME_PATTERN, value):
         raise ConfigError(f"invalid {kind} name {value!r} (letters, digits, '.', '_', '-')")
 
@@ -89,6 +89,10 @@ def set_cmd(
     A protected channel (`production` by default; rampway.yaml `channels:`) needs a recorded
     gate PASS of the release against what it serves now (and/or an approval); `--skip-gate`
     overrides with --reason, audited. `rampway rollback` is never blocked."""
+    from rampway.release import check_release, resolve_ref
+    from rampway.release._refs import release_dir_for
+    from rampway.release.protect import guard_move, record_override
+
     why = _reason(reason)
     check_name("channel", channel)
     if server:
@@ -122,6 +126,8 @@ def set_cmd(
 def check_known_feature(proj: Project, stored: list[str], feature: str) -> None:
     """A typo'd feature must not silently become a new one: the feature has to be in the store,
     in releases/ or in rampway.yaml `features:`."""
+    from rampway.release import discover
+
     known = sorted(set(stored) | set(discover(proj.root)) | set(proj.config.features))
     if feature not in known:
         listed = ", ".join(known) or "none yet"
@@ -146,6 +152,8 @@ def _set_remote(
 ) -> dict[str, Any]:
     """`channel set` through the admin API: resolve REF (local dir, then the server's channels
     and releases, then git), publish a local release through the API, move with If-Match."""
+    from rampway.release._refs import release_dir_for
+
     if expected is not None:
         _check_expected(feature, channel, expected, _remote_version(client, feature, channel))
     proj = _local_project(project)
@@ -175,6 +183,8 @@ def _remote_version(client: AdminClient, feature: str, channel: str) -> int:
 
 def _local_project(project: Path | None) -> Project | None:
     """The local project when there is one (needed only for path and git refs)."""
+    from rampway.config import find_project_root, load_project
+
     if project is None:
         try:
             find_project_root()
@@ -184,6 +194,9 @@ def _local_project(project: Path | None) -> Project | None:
 
 
 def _local_release(proj: Project, feature: str, ref: str) -> Release:
+    from rampway.release import check_release, resolve_ref
+    from rampway.release._refs import release_dir_for
+
     release = resolve_ref(proj, feature, ref)
     check_release(proj, release, release_dir_for(proj, ref))
     return release

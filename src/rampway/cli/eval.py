@@ -6,15 +6,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rampway.cli import app
 from rampway.cli._common import (
@@ -27,15 +25,15 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
-from rampway.config import Project
 from rampway.errors import RampwayError
-from rampway.evals.results import CaseResult
-from rampway.evals.runner import Progress as RunProgress
-from rampway.evals.runner import RunOptions
-from rampway.evals.suite import require_suite
-from rampway.gate.run import GateContext, OnResult, eval_release
-from rampway.release import resolve_ref
-from rampway.store import Store
+
+if TYPE_CHECKING:  # the runner pulls numpy/scipy and the store SQLAlchemy: loaded by `eval` only
+    from rampway.config import Project
+    from rampway.evals.results import CaseResult
+    from rampway.evals.runner import Progress as RunProgress
+    from rampway.evals.runner import RunOptions
+    from rampway.gate.run import GateContext, OnResult
+    from rampway.store import Store
 
 ReleaseOption = Annotated[
     str | None,
@@ -63,6 +61,7 @@ async def gate_context(
     project: Project, store: Store, sim_inprocess: bool, on_result: OnResult | None
 ) -> AsyncIterator[GateContext]:
     """A router over the project's providers (closed afterwards)."""
+    from rampway.gate.run import GateContext
     from rampway.providers.catalog import Catalog
     from rampway.providers.registry import build_providers
     from rampway.router import Router
@@ -99,6 +98,14 @@ def progress_bar(enabled: bool) -> Iterator[OnResult | None]:
     if not enabled:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -137,6 +144,13 @@ def eval_command(
     as_json: JsonOption = False,
 ) -> None:
     """Run FEATURE's eval suite (evals/FEATURE/suite.yaml) against a release."""
+    import asyncio
+
+    from rampway.evals.runner import RunOptions
+    from rampway.evals.suite import require_suite
+    from rampway.release import resolve_ref
+    from rampway.store import Store
+
     proj = load_project_option(project)
     suite = require_suite(proj.root, feature)
     options = RunOptions(repeats=repeats, concurrency=concurrency)
@@ -165,6 +179,8 @@ async def _run(
     rel: Any,
     options: RunOptions,
 ) -> Any:
+    from rampway.gate.run import eval_release
+
     async with gate_context(proj, store, sim_inprocess, on_result) as ctx:
         return await eval_release(ctx, suite, rel, options)
 

@@ -17,11 +17,10 @@ production and keeps the record: `status` and `analyze` keep working on the stop
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from rampway.cli import app
 from rampway.cli._common import (
@@ -34,17 +33,12 @@ from rampway.cli._common import (
     load_project_option,
 )
 from rampway.cli.release import open_store, store_exists
-from rampway.config import Project
 from rampway.errors import ConfigError, RefError
-from rampway.experiments import ExperimentRecord, repo
-from rampway.experiments._duration import duration_text
-from rampway.experiments.spec import (
-    Definition,
-    check_name,
-    definition_names,
-    definition_path,
-    load_definition,
-)
+
+if TYPE_CHECKING:  # experiments load pydantic and the store: imported by the commands
+    from rampway.config import Project
+    from rampway.experiments import ExperimentRecord
+    from rampway.experiments.spec import Definition
 
 experiment_app = typer.Typer(help="A/B experiments: arms served side by side, then analysed.",
                              no_args_is_help=True)
@@ -55,11 +49,16 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept in the au
 
 
 def _definition(proj: Project, name: str) -> Definition:
+    from rampway.experiments.spec import check_name, definition_path, load_definition
+
     return load_definition(definition_path(proj.root, check_name(name)))
 
 
 def _latest(proj: Project, name: str) -> tuple[ExperimentRecord, dict[str, dict[str, int]]]:
     """The latest experiment called `name` and its exposure so far."""
+    from rampway.experiments import repo
+    from rampway.experiments.spec import check_name
+
     if not store_exists(proj):
         raise RefError(f"no experiment {check_name(name)!r} was ever started")
     with open_store(proj) as store:
@@ -75,6 +74,8 @@ def validate_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Check experiment files (names, arms, weights, metrics) without touching the store."""
+    from rampway.experiments.spec import check_name, definition_names
+
     proj = load_project_option(project)
     names = [check_name(name)] if name is not None else definition_names(proj.root)
     if not names:
@@ -99,6 +100,7 @@ def start_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Start serving the arms of experiments/NAME.yaml (releases resolved to ids now)."""
+    from rampway.experiments import repo
     from rampway.release import check_release, resolve_ref
     from rampway.release._refs import release_dir_for
 
@@ -131,6 +133,9 @@ def stop_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Stop the experiment: every unit gets production again; the record stays for analysis."""
+    from rampway.experiments import repo
+    from rampway.experiments.spec import check_name
+
     proj = load_project_option(project)
     if not store_exists(proj):
         raise RefError(f"no experiment {check_name(name)!r} was ever started")
@@ -144,6 +149,11 @@ def stop_cmd(
 @handle_errors
 def list_cmd(project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Experiments in the store (newest first), and the project's files never started."""
+    from rich.table import Table
+
+    from rampway.experiments import repo
+    from rampway.experiments.spec import definition_names
+
     proj = load_project_option(project)
     records: list[ExperimentRecord] = []
     if store_exists(proj):
@@ -190,8 +200,10 @@ def status_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOption
 @handle_errors
 def analyze_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """The statistics: every metric per arm against the control, intervals, verdicts."""
+    from rampway.experiments import repo
     from rampway.experiments.analysis import analyze
     from rampway.experiments.report import render_text, to_json
+    from rampway.experiments.spec import check_name
 
     proj = load_project_option(project)
     if not store_exists(proj):
@@ -237,6 +249,10 @@ def _report(r: ExperimentRecord, what: str, as_json: bool) -> None:
 
 
 def _render_status(r: ExperimentRecord, doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from rampway.experiments._duration import duration_text
+
     about = f" — {escape(r.description)}" if r.description else ""
     console.print(f"[bold]{escape(r.name)}#{r.id}[/] {r.status} on {escape(r.feature)} "
                   f"(unit: {r.unit}){about}")

@@ -388,6 +388,8 @@ def eval_cmd(
     if not isinstance(ctx, dict):
         raise ConfigError("--context must be a JSON object")
     result = _flagset(files, project).evaluate(key, ctx, unit)
+    if result.error_code is not None:  # one line on stderr, exit 2 — with --json too
+        raise RefError(result.error_message or result.error_code.value)
     out = {"key": key, "value": result.value, "variant": result.variant,
            "reason": result.reason.value,
            "error_code": None if result.error_code is None else result.error_code.value,
@@ -395,20 +397,19 @@ def eval_cmd(
     if as_json:
         emit_json(out)
         return
-    if result.error_code is not None:
-        raise RefError(result.error_message or result.error_code.value)
     console.print(f"{json.dumps(result.value)}  ({result.reason.value}"
                   + (f", rule {result.rule_index}" if result.rule_index is not None else "")
                   + ")", markup=False)
 
 
 def _flagset(files: list[Path] | None, project: Path | None) -> Any:
-    from rampway.flags import load_flag_files
+    if files:  # files alone need no database (nor SQLAlchemy)
+        from rampway.flags import load_flag_files
+
+        return load_flag_files(files)
     from rampway.flags.store import FlagStore
     from rampway.store import Store
 
-    if files:
-        return load_flag_files(files)
     with Store.open(load_project_option(project).db_url) as store:
         return FlagStore(store).flagset()
 

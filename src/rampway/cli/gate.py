@@ -14,8 +14,7 @@ pass against its baseline.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -38,16 +37,17 @@ from rampway.cli.eval import (
     gate_context,
     progress_bar,
 )
-from rampway.config import Project
 from rampway.errors import RefError
-from rampway.evals.runner import RunOptions
-from rampway.evals.suite import require_suite, suite_path
-from rampway.gate.model import Verdict
-from rampway.gate.report import FORMATS, MODEL_SWAP_NOTE, GateReport, render
-from rampway.gate.run import OnResult, changed_features, gate_feature
-from rampway.release import resolve_ref
-from rampway.release._refs import require_revision
-from rampway.store import Store
+
+if TYPE_CHECKING:  # the gate's statistics pull numpy/scipy: imported when a gate runs
+    from rampway.config import Project
+    from rampway.evals.runner import RunOptions
+    from rampway.gate.model import Verdict
+    from rampway.gate.report import GateReport
+    from rampway.gate.run import OnResult
+    from rampway.store import Store
+
+FORMATS = ("md", "json", "junit")  # rampway.gate.report.FORMATS, without importing the gate
 
 
 @app.command("gate")
@@ -76,6 +76,14 @@ def gate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Eval baseline and candidate, compare them and apply the feature's gate policy."""
+    import asyncio
+
+    from rampway.evals.runner import RunOptions
+    from rampway.evals.suite import require_suite
+    from rampway.gate.model import Verdict
+    from rampway.gate.report import render
+    from rampway.store import Store
+
     fmt = _format(fmt, as_json)
     if (feature is None) == (changed_since is None):
         fail("give a FEATURE or --changed-since REV (exactly one)")
@@ -97,6 +105,8 @@ def gate_command(
         store.close()
     for report in reports:
         if report.model_swap is not None:
+            from rampway.gate.report import MODEL_SWAP_NOTE
+
             err_console.print(f"{report.data.feature}: model change only ({report.model_swap}): "
                               f"{MODEL_SWAP_NOTE}", markup=False)
         if report.sequential is not None:
@@ -116,6 +126,8 @@ def gate_command(
 def _counted(report: GateReport) -> Verdict:
     """The verdict as the exit code counts it: `inconclusive: warn` in the policy lets an
     INCONCLUSIVE gate exit 0 (the report still says inconclusive)."""
+    from rampway.gate.model import Verdict
+
     verdict = report.decision.verdict
     if verdict is Verdict.INCONCLUSIVE and report.policy.inconclusive == "warn":
         err_console.print(f"warning: {report.data.feature} is inconclusive; policy says "
@@ -147,6 +159,11 @@ def _plan(
     if feature is not None:
         return [(feature, candidate, baseline)]
     assert since is not None
+    from rampway.evals.suite import suite_path
+    from rampway.gate.run import changed_features
+    from rampway.release import resolve_ref
+    from rampway.release._refs import require_revision
+
     require_revision(proj, since)  # an unknown REV is an error, never "nothing changed"
     plan: Plan = []
     for name in changed_features(proj, since, store):
@@ -172,6 +189,8 @@ async def _gate_all(
     options: RunOptions,
     actor: str,
 ) -> list[GateReport]:
+    from rampway.gate.run import gate_feature
+
     async with gate_context(proj, store, sim_inprocess, on_result) as ctx:
         ctx.actor = actor
         return [await gate_feature(ctx, f, c, b, options) for f, c, b in plan]
@@ -181,5 +200,6 @@ def _nothing(fmt: str) -> str:
     if fmt == "json":
         return '{"verdict": "pass", "features": []}\n'
     if fmt == "junit":
-        return '<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="rampway gate" />\n'
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<testsuites name="rampway gate" tests="0" failures="0" errors="0" />\n')
     return "## ✅ rampway gate: nothing to gate — no feature with a suite changed\n"

@@ -11,14 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 
 from rampway.cli import app
 from rampway.cli._common import JsonOption, console, emit_json, fail, handle_errors
 from rampway.errors import ConfigError
-from rampway.evals._located import load_plain
-from rampway.evals.promptfoo import convert
-from rampway.evals.suite import load_suite
 
 import_app = typer.Typer(help="Import eval suites from other tools.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -36,6 +32,11 @@ def import_promptfoo(
     as_json: JsonOption = False,
 ) -> None:
     """Convert a promptfoo config into evals/FEATURE/suite.yaml; list what didn't convert."""
+    import yaml
+
+    from rampway.evals._located import load_plain
+    from rampway.evals.promptfoo import convert
+
     data = load_plain(config, str(config))
     if not isinstance(data, dict):
         raise ConfigError(f"{config}: a promptfoo config must be a YAML mapping")
@@ -76,6 +77,8 @@ def import_promptfoo(
 
 def _write_checked(path: Path, text: str, feature: str, *, check: bool) -> None:
     """Write the suite only if it loads (a temp file next to it is checked, then renamed)."""
+    from rampway.evals.suite import load_suite
+
     temp = path.with_name(path.name + ".tmp")
     temp.write_text(text, encoding="utf-8")
     try:

@@ -9,7 +9,6 @@ import typer
 
 from rampway.cli import app
 from rampway.cli._common import JsonOption, console, emit_json, handle_errors
-from rampway.scaffold import write_scaffold
 
 
 @app.command("init")
@@ -19,6 +18,8 @@ def init_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Scaffold rampway.yaml, one feature with a release, and eval/policy placeholders."""
+    from rampway.scaffold import write_scaffold
+
     written = write_scaffold(directory)
     if as_json:
         emit_json({"directory": str(directory.resolve()), "files": written})

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,9 +29,11 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
-from rampway.config import Project
 from rampway.errors import ConfigError
-from rampway.providers.catalog import Catalog, ModelInfo, Sunset, find_sunsets
+
+if TYPE_CHECKING:  # the catalog loads pydantic + YAML: only the models commands pay for it
+    from rampway.config import Project
+    from rampway.providers.catalog import Catalog, ModelInfo, Sunset
 
 models_app = typer.Typer(
     help="Model catalog: prices, context windows, deprecations.", no_args_is_help=True
@@ -61,6 +63,8 @@ def parse_day(text: str | None) -> dt.date:
 
 def project_catalog(project: Project | None) -> Catalog:
     """Bundled catalog, with the project's `catalog:` overrides when there is a project."""
+    from rampway.providers.catalog import Catalog
+
     return Catalog.load(project.config.catalog if project is not None else ())
 
 
@@ -118,6 +122,8 @@ def check_cmd(
     horizon = today + dt.timedelta(days=days)
     proj = load_project_option(project)
     catalog = project_catalog(proj)
+    from rampway.providers.catalog import find_sunsets
+
     found = find_sunsets(release_uses(proj, catalog), today=today, horizon=horizon)
     named, pinned = flag_uses(proj, catalog)
     in_flags = find_sunsets(named, today=today, horizon=horizon) + [

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.syntax import Syntax
-from rich.table import Table
 
 from rampway.cli import app
 from rampway.cli._common import (
@@ -34,12 +32,12 @@ from rampway.cli._common import (
     load_project_option,
 )
 from rampway.errors import ConfigError, RampwayError, RefError
-from rampway.release import Release, diff_releases, discover, resolve_ref
-from rampway.release._project import load_checked
-from rampway.release._refs import release_dir_for
 
+# Releases (pydantic, Jinja, JSON Schema), the store (SQLAlchemy, Alembic) and rich's tables are
+# imported inside the commands that use them: `rampway --help` loads every command module.
 if TYPE_CHECKING:
     from rampway.config import Project
+    from rampway.release import Release
     from rampway.store import Store
 
 release_app = typer.Typer(
@@ -69,6 +67,8 @@ def needs_store(project: Project, ref: str | None) -> bool:
     """Whether resolving `ref` may need the store. Working-tree and path refs never do, and
     neither does anything while the SQLite file does not exist yet: read-only commands must not
     create a database as a side effect (`release diff HEAD~1 HEAD` in a fresh clone)."""
+    from rampway.release._refs import release_dir_for
+
     return ref is not None and release_dir_for(project, ref) is None and store_exists(project)
 
 
@@ -86,6 +86,8 @@ def store_exists(project: Project) -> bool:
 
 def resolve_one(project: Project, feature: str, ref: str | None) -> Release:
     """Resolve a ref, opening the store only if the ref may live there."""
+    from rampway.release import resolve_ref
+
     if not needs_store(project, ref):
         return resolve_ref(project, feature, ref)
     with open_store(project) as store:
@@ -100,6 +102,8 @@ def record_json(record: Any) -> dict[str, Any]:
 
 def working_features(project: Project, names: list[str] | None) -> dict[str, Path]:
     """The requested features' working-tree release dirs (all of them when none are named)."""
+    from rampway.release import discover
+
     found = discover(project.root)
     if not names:
         if not found:
@@ -118,6 +122,8 @@ def working_features(project: Project, names: list[str] | None) -> dict[str, Pat
 @handle_errors
 def validate_cmd(project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """Check every release in releases/; each error names file:line. Exit 2 if any fails."""
+    from rampway.release._project import load_checked
+
     proj = load_project_option(project)
     results: list[dict[str, Any]] = []
     for feature, directory in working_features(proj, None).items():
@@ -157,6 +163,9 @@ def show_cmd(
 
 
 def _print_release(release: Release) -> None:
+    from rich.syntax import Syntax
+    from rich.table import Table
+
     spec = release.spec
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_row("release", f"[bold]{release.id}[/]")
@@ -189,6 +198,10 @@ def diff_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """What changed from A to B: prompt text as a unified diff, other fields one by one."""
+    from rich.syntax import Syntax
+
+    from rampway.release import diff_releases, resolve_ref
+
     proj = load_project_option(project)
     if needs_store(proj, a) or needs_store(proj, b):
         with open_store(proj) as store:
@@ -217,6 +230,8 @@ def publish_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Register working-tree releases in the store. Idempotent; all are validated first."""
+    from rampway.release._project import load_checked
+
     proj = load_project_option(project)
     releases = [load_checked(proj, d, f) for f, d in working_features(proj, features).items()]
     actor = current_actor()
@@ -274,7 +289,9 @@ def approve_cmd(
     """Record an approval of a release (what a channel with `require: [approval]` needs).
 
     A release that is not published yet is published first (an approval names a release id)."""
+    from rampway.release import resolve_ref
     from rampway.release._project import check_release
+    from rampway.release._refs import release_dir_for
     from rampway.release.protect import approve
 
     proj = load_project_option(project)

@@ -29,7 +29,6 @@ plan is `--plan`, else the local rollouts/FEATURE.yaml, else the server's.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 from pathlib import Path
@@ -37,7 +36,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from rampway.cli import app
 from rampway.cli._common import (
@@ -52,17 +50,14 @@ from rampway.cli._common import (
 )
 from rampway.cli._remote import ServerOption, admin_client
 from rampway.cli.release import open_store, store_exists
-from rampway.config import Project, find_project_root, load_project
 from rampway.errors import ConfigError, RefError
-from rampway.rollout import Controller, Notifier, plan_for, repo
-from rampway.rollout.gating import describe
-from rampway.rollout.plan import ROLLOUTS_DIR, Plan, settings_from
-from rampway.rollout.verdicts import describe_srm
-from rampway.rollout.views import brief_json, brief_of, listing_json, rollout_json
-from rampway.store import Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the controller and its judge pull numpy/scipy: imported by the commands
     from rampway.admin.client import AdminClient
+    from rampway.config import Project
+    from rampway.rollout import Controller
+    from rampway.rollout.plan import Plan
+    from rampway.store import Store
 
 rollout_app = typer.Typer(help="Staged rollouts: 1% → 100% with guardrails.",
                           no_args_is_help=True)
@@ -76,6 +71,9 @@ def _controller(proj: Project, store: Store, interval: float | None = None, *,
                 retention: bool = False) -> Controller:
     """The controller for a command; `retention`: it also applies gateway.events.retention
     (the long-running `rampway controller`, when it holds the fleet lease)."""
+    from rampway.rollout import Controller, Notifier
+    from rampway.rollout.plan import settings_from
+
     settings = settings_from(proj.config.rollouts, str(proj.config_path))
     job = None
     if retention:
@@ -117,6 +115,8 @@ def start_cmd(
     """
     from rampway.release import check_release, resolve_ref
     from rampway.release._refs import release_dir_for
+    from rampway.rollout import plan_for
+    from rampway.rollout.views import brief_json, brief_of
 
     if server:
         with admin_client(server) as client:
@@ -156,6 +156,7 @@ def _start_remote(
     reason: str, skip_gate: bool, project: Path | None,
 ) -> dict[str, Any]:
     """`rollout start` through the admin API (see the module docstring for what is sent)."""
+
     from rampway.release import check_release, resolve_ref
     from rampway.release._refs import release_dir_for
 
@@ -178,6 +179,8 @@ def _start_remote(
 
 def _local_project(project: Path | None) -> Project | None:
     """The local project, if there is one (needed for path refs, git refs and plan files)."""
+    from rampway.config import find_project_root, load_project
+
     if project is None:
         try:
             find_project_root()
@@ -188,6 +191,9 @@ def _local_project(project: Path | None) -> Project | None:
 
 def _local_plan(proj: Project | None, feature: str, plan_file: Path | None) -> Plan | None:
     """`--plan`, else the local rollouts/FEATURE.yaml; None leaves it to the server."""
+    from rampway.rollout import plan_for
+    from rampway.rollout.plan import ROLLOUTS_DIR
+
     if plan_file is not None:
         return plan_for(Path.cwd() if proj is None else proj.root, feature, plan_file)
     if proj is not None and (proj.root / ROLLOUTS_DIR / f"{feature}.yaml").is_file():
@@ -197,6 +203,8 @@ def _local_plan(proj: Project | None, feature: str, plan_file: Path | None) -> P
 
 def _command(name: str, feature: str, reason: str, project: Path | None, as_json: bool,
              server: str | None) -> None:
+    from rampway.rollout.views import brief_json, brief_of
+
     if not reason.strip():  # the controller's own check, made before either path
         raise ConfigError("a reason is required (it goes to the audit log)")
     if server:
@@ -277,6 +285,9 @@ def status_cmd(feature: FeatureArg, server: ServerOption = None, project: Projec
 
 
 def _local_status(feature: str, project: Path | None) -> dict[str, Any]:
+    from rampway.rollout import repo
+    from rampway.rollout.views import rollout_json
+
     proj = load_project_option(project)
     if not store_exists(proj):
         raise ConfigError(f"feature {feature!r} has no rollouts")
@@ -302,6 +313,9 @@ def list_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Rollouts, newest first (one feature's with FEATURE, unfinished ones with --active)."""
+    from rampway.rollout import repo
+    from rampway.rollout.views import listing_json
+
     if not 1 <= limit <= 1000:
         raise ConfigError("--limit must be between 1 and 1000")
     if server:
@@ -336,6 +350,10 @@ def controller_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Run the rollout controller: judge every active rollout, advance / pause / roll back."""
+    import asyncio
+
+    from rampway.rollout.views import brief_json
+
     if interval is not None and not (math.isfinite(interval) and interval > 0):
         raise ConfigError("--interval must be a positive number of seconds")
     proj = load_project_option(project)
@@ -363,6 +381,8 @@ def controller_cmd(
 
 def _report(r: dict[str, Any], what: str, as_json: bool) -> None:
     """A command's answer (`brief_json`), the same whether it came from the store or a server."""
+    from rampway.rollout.gating import describe
+
     if as_json:
         emit_json(r)
         return
@@ -384,6 +404,11 @@ def _value(value: Any) -> str:
 
 
 def render_status(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from rampway.rollout.gating import describe
+    from rampway.rollout.verdicts import describe_srm
+
     console.print(f"[bold]{doc['feature']}#{doc['id']}[/] {doc['status']} — candidate "
                   f"{doc['candidate']} at [bold]{doc['weight_pct']:g}%[/] vs {doc['baseline']} "
                   f"({doc['baseline_channel']})")

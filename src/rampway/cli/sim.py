@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from rampway.cli import app
 from rampway.cli._common import JsonOption, console, emit_json, err_console, fail, handle_errors
-from rampway.providers.sim import SimConfig, load_sim_config
+
+if TYPE_CHECKING:
+    from rampway.providers.sim import SimConfig
 
 sim_app = typer.Typer(help="The simulated LLM provider (OpenAI + Anthropic wire formats).",
                       no_args_is_help=True)
@@ -33,6 +34,8 @@ ConfigOption = Annotated[
 
 
 def _load(config: Path | None, time_scale: float | None = None) -> SimConfig:
+    from rampway.providers.sim import load_sim_config
+
     cfg = load_sim_config(config)
     if time_scale is not None:
         if not 0 <= time_scale <= 100:
@@ -111,6 +114,8 @@ def models(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json({"time_scale": cfg.time_scale, "models": rows})
         return
+    from rich.table import Table
+
     table = Table(box=None)
     table.add_column("model", no_wrap=True)
     for header in ("context", "$/1M in·out·cached", "quality", "style", "json", "tools", "ttft",

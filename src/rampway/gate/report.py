@@ -222,39 +222,59 @@ def _case_block(change: CaseChange) -> list[str]:
 
 
 def junit(reports: Sequence[GateReport]) -> str:
+    """JUnit XML that the common JUnit schema accepts (`errors` and `tests` on every suite and
+    on the root, `<properties>` first). A rule is a test case: FAIL is a `<failure>`;
+    INCONCLUSIVE is a `<failure>` too when the policy says `inconclusive: fail` (the default:
+    it fails CI, so the CI report must not show it green) and a `<skipped>` with `warn`; a rule
+    that does not apply to the traffic class is `<skipped>`."""
     root = ET.Element("testsuites", name="rampway gate")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for report in reports:
-        suite = ET.SubElement(root, "testsuite", name=f"gate.{report.data.feature}")
-        cases = 0
-        failures = skipped = 0
-        for outcome in report.decision.outcomes:
-            case = ET.SubElement(suite, "testcase", classname=report.data.feature,
-                                 name=outcome.rule)
-            cases += 1
-            if outcome.verdict is Verdict.FAIL:
-                failures += 1
-                ET.SubElement(case, "failure", message=outcome.reason).text = outcome.reason
-            elif outcome.verdict is not Verdict.PASS:
-                skipped += 1
-                ET.SubElement(case, "skipped", message=outcome.reason)
-        for change in report.decision.critical_failures:
-            case = ET.SubElement(suite, "testcase", classname=report.data.feature,
-                                 name=f"critical case {change.case_id}")
-            cases += 1
-            failures += 1
-            message = f"critical case newly fails: {', '.join(change.failed_scorers)}"
-            ET.SubElement(case, "failure", message=message).text = change.candidate_output
-        if report.sequential is not None:
-            suite.set("time", f"{report.sequential.spent.seconds:.3f}")
-            props = ET.Element("properties")  # JUnit's schema wants it first
-            suite.insert(0, props)
-            for name, value in (("calls", report.sequential.spent.calls),
-                                ("answers_compared", report.sequential.evaluations),
-                                ("looks", len(report.sequential.looks)),
-                                ("stopped", report.sequential.stopped)):
-                ET.SubElement(props, "property", name=name, value=str(value))
-        suite.set("tests", str(cases))
-        suite.set("failures", str(failures))
-        suite.set("skipped", str(skipped))
+        counts = _junit_suite(ET.SubElement(root, "testsuite", name=f"gate.{report.data.feature}"),
+                              report)
+        for name, value in counts.items():
+            totals[name] += value
+    for name in ("tests", "failures", "errors"):
+        root.set(name, str(totals[name]))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _junit_suite(suite: ET.Element, report: GateReport) -> dict[str, int]:
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    feature = report.data.feature
+    inconclusive_fails = report.policy.inconclusive == "fail"
+    for outcome in report.decision.outcomes:
+        case = ET.SubElement(suite, "testcase", classname=feature, name=outcome.rule)
+        counts["tests"] += 1
+        failed = outcome.verdict is Verdict.FAIL or (
+            outcome.verdict is Verdict.INCONCLUSIVE and inconclusive_fails)
+        if failed:
+            counts["failures"] += 1
+            kind = "fail" if outcome.verdict is Verdict.FAIL else "inconclusive"
+            message = f"{kind}: {outcome.reason}"
+            ET.SubElement(case, "failure", type=kind, message=message).text = message
+        elif outcome.verdict is not Verdict.PASS:
+            counts["skipped"] += 1
+            kind = "inconclusive" if outcome.verdict is Verdict.INCONCLUSIVE else "not applicable"
+            ET.SubElement(case, "skipped", type=kind, message=f"{kind}: {outcome.reason}")
+    for change in report.decision.critical_failures:
+        case = ET.SubElement(suite, "testcase", classname=feature,
+                             name=f"critical case {change.case_id}")
+        counts["tests"] += 1
+        counts["failures"] += 1
+        message = f"critical case newly fails: {', '.join(change.failed_scorers)}"
+        ET.SubElement(case, "failure", type="critical",
+                      message=message).text = change.candidate_output
+    if report.sequential is not None:
+        suite.set("time", f"{report.sequential.spent.seconds:.3f}")
+        props = ET.Element("properties")  # JUnit's schema wants it first
+        suite.insert(0, props)
+        for name, value in (("calls", report.sequential.spent.calls),
+                            ("answers_compared", report.sequential.evaluations),
+                            ("looks", len(report.sequential.looks)),
+                            ("stopped", report.sequential.stopped)):
+            ET.SubElement(props, "property", name=name, value=str(value))
+    for name, value in counts.items():
+        suite.set(name, str(value))
+    return counts

@@ -54,6 +54,7 @@ def parse_params(body: Mapping[str, Any]) -> dict[str, Any]:
         "top_p": c.opt_number(body, "top_p", 0, 1),
         "max_tokens": c.opt_int(body, "max_tokens"),
         "stop": c.opt_stop(body, "stop_sequences"),
+        "top_k": c.opt_int(body, "top_k", lo=0),
         "tools": _tools(body.get("tools")),
         "tool_choice": _tool_choice(body.get("tool_choice")),
     }
@@ -220,8 +221,9 @@ def render_response(record: CallRecord, response: ChatResponse) -> dict[str, Any
         "role": "assistant",
         "model": response.model,
         "content": content,
-        "stop_reason": stop_reason(response.finish_reason),
-        "stop_sequence": None,
+        "stop_reason": "stop_sequence" if response.stop_sequence else
+        stop_reason(response.finish_reason),
+        "stop_sequence": response.stop_sequence,
         "usage": usage_json(record),
     }
 
@@ -233,7 +235,7 @@ class StreamEncoder:
     tool_use block; a change of block closes the previous one.
     """
 
-    __slots__ = ("_block", "_blocks", "_finish", "_record", "_tools")
+    __slots__ = ("_block", "_blocks", "_finish", "_record", "_stop_sequence", "_tools")
 
     def __init__(self, record: CallRecord) -> None:
         self._record = record
@@ -241,6 +243,7 @@ class StreamEncoder:
         self._blocks = 0
         self._tools: dict[int, int] = {}  # tool delta index -> block index
         self._finish: str | None = None
+        self._stop_sequence: str | None = None
 
     def start(self, model: str) -> bytes:
         message: dict[str, Any] = {
@@ -291,6 +294,7 @@ class StreamEncoder:
                 )
         if chunk.finish_reason is not None:
             self._finish = chunk.finish_reason
+            self._stop_sequence = chunk.stop_sequence
         return out
 
     def end(self, record: CallRecord) -> bytes:
@@ -300,8 +304,9 @@ class StreamEncoder:
             {
                 "type": "message_delta",
                 "delta": {
-                    "stop_reason": stop_reason(self._finish or "stop"),
-                    "stop_sequence": None,
+                    "stop_reason": "stop_sequence" if self._stop_sequence else
+                    stop_reason(self._finish or "stop"),
+                    "stop_sequence": self._stop_sequence,
                 },
                 "usage": {
                     "output_tokens": record.usage.output_tokens,

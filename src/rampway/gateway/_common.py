@@ -194,6 +194,26 @@ def unit_header(headers: Mapping[str, str]) -> str | None:
     return unit
 
 
+def metadata_unit(metadata: Any, where: str = "metadata",
+                  keys: tuple[str, ...] = ("user_id", "trace_user_id")) -> str | None:
+    """The user id LiteLLM-style clients put in `metadata` (their client drops `user=`):
+    `user_id` (what LiteLLM's proxy reads too), else `trace_user_id` (its Langfuse key); for
+    `litellm_metadata` the key is `user`, as LiteLLM's proxy reads it.
+
+    Example: `metadata_unit({"user_id": "u-42", "plan": "pro"})` → "u-42".
+    """
+    if not isinstance(metadata, dict):
+        return None
+    for key in keys:
+        value = metadata.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise RequestError(f"'{where}.{key}' must be a string", param=f"{where}.{key}")
+        return str(value)
+    return None
+
+
 def pick_unit(*candidates: str | None) -> str | None:
     """The first non-empty unit among header / extension / body field."""
     for candidate in candidates:
@@ -210,6 +230,7 @@ __all__ = [
     "feature_of",
     "find_unclean",
     "header_attributes",
+    "metadata_unit",
     "opt_bool",
     "opt_int",
     "opt_number",

@@ -32,10 +32,17 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
     if n not in (None, 1):
         raise RequestError("only n=1 is supported", param="n")
     variables, ext_unit, ext_attrs = c.rampway_extension(body)
-    unit = c.pick_unit(c.unit_header(headers), ext_unit, c.opt_str(body, "user"))
+    metadata = body.get("metadata")
+    unit = c.pick_unit(
+        c.unit_header(headers),
+        ext_unit,
+        c.opt_str(body, "safety_identifier"),  # what current OpenAI docs recommend over `user`
+        c.opt_str(body, "user"),
+        c.metadata_unit(metadata),
+        c.metadata_unit(body.get("litellm_metadata"), "litellm_metadata", ("user",)),
+    )
     attributes = c.header_attributes(headers.get("x-rampway-attributes"))
     if attributes is None:
-        metadata = body.get("metadata")
         attributes = {} if metadata is None else c.check_attributes(metadata, "metadata")
     attributes = {**attributes, **ext_attrs}
     return CallInput(
@@ -69,8 +76,41 @@ def parse_params(body: Mapping[str, Any]) -> dict[str, Any]:
         "tools": _tools(body.get("tools")),
         "tool_choice": _tool_choice(body.get("tool_choice")),
         "response_format": _response_format(body.get("response_format")),
+        "frequency_penalty": c.opt_number(body, "frequency_penalty", -2, 2),
+        "presence_penalty": c.opt_number(body, "presence_penalty", -2, 2),
+        "logit_bias": _logit_bias(body.get("logit_bias")),
+        **_logprobs(body),
     }
     return {k: v for k, v in params.items() if v is not None}
+
+
+def _logit_bias(raw: Any) -> dict[str, float] | None:
+    """`{"<token id>": bias}` with biases in [-100, 100], as OpenAI takes it."""
+    if raw is None or raw == {}:
+        return None
+    ok = isinstance(raw, dict) and all(
+        isinstance(k, str) and k.isdigit() and isinstance(v, int | float)
+        and not isinstance(v, bool) and -100 <= v <= 100
+        for k, v in raw.items()
+    )
+    if not ok:
+        raise RequestError("'logit_bias' must map token ids to numbers between -100 and 100",
+                           param="logit_bias")
+    return dict(raw)
+
+
+def _logprobs(body: Mapping[str, Any]) -> dict[str, Any]:
+    """`logprobs` (only when true) and `top_logprobs` (0-20, needs logprobs)."""
+    wanted = c.opt_bool(body, "logprobs")
+    top = c.opt_int(body, "top_logprobs", lo=0)
+    if top is not None and top > 20:
+        raise RequestError("'top_logprobs' must be an integer between 0 and 20",
+                           param="top_logprobs")
+    if top is not None and not wanted:
+        raise RequestError("'top_logprobs' needs 'logprobs': true", param="top_logprobs")
+    if wanted and c.opt_bool(body, "stream"):
+        raise RequestError("'logprobs' is not supported with stream: true", param="logprobs")
+    return {"logprobs": True if wanted else None, "top_logprobs": top}
 
 
 def parse_messages(raw: Any) -> list[Message]:
@@ -215,7 +255,7 @@ def render_response(record: CallRecord, response: ChatResponse) -> dict[str, Any
                 "index": 0,
                 "message": message,
                 "finish_reason": response.finish_reason,
-                "logprobs": None,
+                "logprobs": response.logprobs,
             }
         ],
         "usage": usage_json(record),

@@ -1,13 +1,14 @@
 """The gateway's ASGI application: OpenAI- and Anthropic-compatible endpoints over the pipeline.
 
     POST /v1/chat/completions   OpenAI Chat Completions (stream and non-stream)
-    POST /v1/messages           Anthropic Messages (stream and non-stream)
+    POST /v1/messages           Anthropic Messages (stream and non-stream; `request-id` header)
     GET  /v1/models             the features, as models
+    GET  /v1/models/{id}        one feature (404 if unknown or not allowed for the app key)
     POST /v1/feedback           outcome events
     GET  /metrics /healthz /readyz
     /api/v1/…                   the admin API (`rampway.admin`, its own keys with roles)
     /ui/…                       the web dashboard (`rampway.dashboard`, the admin keys too)
-    POST /ofrep/v1/evaluate/…   OpenFeature remote evaluation (`rampway.openfeature.ofrep`)
+    /ofrep/v1/…                 OpenFeature remote evaluation (`rampway.openfeature.ofrep`)
 
 The middleware stack is built in one place (`build_stack`), error handling outermost: every
 error raised before the response started becomes a JSON error body (OpenAI shape; Anthropic shape
@@ -25,9 +26,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from rampway.errors import Overloaded, RampwayError, RefError, ServingError
 from rampway.gateway import _anthropic, _openai
+from rampway.gateway._common import FEATURE_PREFIX
 from rampway.gateway._http import (
     SSE_HEADERS,
     ASGIApp,
@@ -60,10 +63,13 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 ADMIN_PREFIX = "/api/v1/"  # authenticated by the admin app itself (admin keys, not app keys)
 DASHBOARD_PREFIX = "/ui"  # the dashboard signs in with admin keys too
 OWN_AUTH = (ADMIN_PREFIX, DASHBOARD_PREFIX)
+MODEL_PATH = "/v1/models/"
 
 
 def result_headers(record: CallRecord) -> Headers:
     headers: Headers = [(b"x-request-id", record.call.request_id.encode())]
+    if record.call.protocol == "anthropic":  # what anthropic clients read (`_request_id`)
+        headers.append((b"request-id", record.call.request_id.encode()))
     res = record.resolution
     if res is not None:
         headers.append((b"x-rampway-release", res.release.id.encode()))
@@ -73,6 +79,19 @@ def result_headers(record: CallRecord) -> Headers:
     if record.provider and record.model:  # what answered, which may not be the release's model
         headers.append((b"x-rampway-model", f"{record.provider}/{record.model}".encode()))
     return headers
+
+
+def _model_json(name: str, entry: Any) -> dict[str, Any]:
+    """A feature as an OpenAI model object (with the release production serves)."""
+    release = entry.channels.get("production")
+    return {
+        "id": name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "rampway",
+        "release": None if release is None else release.id,
+        "mode": None if release is None else entry.mode_for(release),
+    }
 
 
 # -- middleware -----------------------------------------------------------------------------------
@@ -134,9 +153,12 @@ async def send_error(scope: Scope, send: Send, exc: RampwayError) -> None:
         if value:
             header = "x-request-id" if name == "request_id" else f"x-rampway-{name}"
             headers.append((header.encode(), str(value).encode()))
+    anthropic = scope.get("path") == "/v1/messages"
+    if anthropic and st.get("request_id"):
+        headers.append((b"request-id", str(st["request_id"]).encode()))
     if exc.http_status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
-    wire = _anthropic if scope.get("path") == "/v1/messages" else _openai
+    wire = _anthropic if anthropic else _openai
     await send_json(send, exc.http_status, wire.error_json(exc), headers)
 
 
@@ -217,6 +239,8 @@ class Endpoints:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.routes.get((scope["method"], scope["path"]))
+        if endpoint is None and scope["method"] == "GET" and scope["path"].startswith(MODEL_PATH):
+            endpoint = self.model
         if endpoint is None:
             for prefix, app in self.mounts.items():
                 if scope["path"].startswith(prefix):
@@ -298,24 +322,21 @@ class Endpoints:
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = state(scope).get("app_key")
-        snapshot = self.runtime.watcher.snapshot
-        data = []
-        for name in sorted(snapshot.features):
-            entry = snapshot.features[name]
-            if key is not None and not key.allows(name):
-                continue
-            release = entry.channels.get("production")
-            data.append(
-                {
-                    "id": name,
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": "rampway",
-                    "release": None if release is None else release.id,
-                    "mode": None if release is None else entry.mode_for(release),
-                }
-            )
+        features = self.runtime.watcher.snapshot.features
+        data = [_model_json(name, features[name]) for name in sorted(features)
+                if key is None or key.allows(name)]
         await send_json(send, 200, {"object": "list", "data": data})
+
+    async def model(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`GET /v1/models/{id}` (the OpenAI clients' `models.retrieve`); 404 for a feature
+        that does not exist or the app key may not call."""
+        name = unquote(scope["path"][len(MODEL_PATH):])
+        name = name.removeprefix(FEATURE_PREFIX)
+        key = state(scope).get("app_key")
+        entry = self.runtime.watcher.snapshot.features.get(name)
+        if entry is None or (key is not None and not key.allows(name)):
+            raise RefError(f"The model '{name}' does not exist")
+        await send_json(send, 200, _model_json(name, entry))
 
     async def feedback(self, scope: Scope, receive: Receive, send: Send) -> None:
         event = parse_feedback(await self._body(scope, receive))

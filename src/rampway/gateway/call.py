@@ -31,6 +31,13 @@ APP_PARAMS = (
     "tools",
     "tool_choice",
     "response_format",
+    # carried in ChatRequest.extra (rampway.providers.params.EXTRA_PARAMS)
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "top_k",  # Anthropic's; also llama.cpp's and vLLM's
 )
 
 

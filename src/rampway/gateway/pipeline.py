@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rampway.errors import (
@@ -31,6 +31,7 @@ from rampway.gateway._common import check_clean
 from rampway.gateway.call import CallInput, CallRecord
 from rampway.gateway.hooks import Hooks
 from rampway.gateway.resolve import ChannelResolver, Overrides, Resolution, Resolver
+from rampway.providers.params import EXTRA_PARAMS, unsupported
 from rampway.providers.types import (
     ChatRequest,
     ChatResponse,
@@ -83,6 +84,8 @@ class Pipeline:
                 )
             record.resolution = resolution
             record.request = build_request(resolution, call)
+            if call.params:
+                check_params(call.params, targets_of(record), self.router.providers.kind)
         except RampwayError as exc:
             self.hooks.on_rejected(call, exc)
             raise
@@ -279,9 +282,29 @@ def managed_messages(resolution: Resolution, call: CallInput) -> list[Message]:
     return rendered[:-1] + convo[:last_user] + rendered[-1:] + convo[last_user + 1 :]
 
 
+def check_params(params: dict[str, Any], targets: list[Target],
+                 kind_of: Callable[[str], str]) -> None:
+    """400 naming the first parameter the app sent that a target's provider cannot honour
+    (every target: a fallback must not silently drop what the primary honoured)."""
+    for target in targets:
+        try:
+            kind = kind_of(target.provider)
+        except RampwayError:
+            continue  # an unroutable target is the router's business (it is skipped)
+        lacking = unsupported(kind, params)
+        if lacking:
+            name = lacking[0]
+            raise RequestError(
+                f"'{name}' cannot be honoured by provider {target.provider!r} ({kind}), which "
+                f"serves {target.model}; remove it or route the feature elsewhere", param=name)
+
+
 def _apply_app_params(request: ChatRequest, params: dict[str, Any]) -> None:
+    """The app's values where the release set none; the release's own values win."""
     for name, value in params.items():
-        if getattr(request, name) is None:
+        if name in EXTRA_PARAMS:
+            request.extra.setdefault(name, value)
+        elif getattr(request, name) is None:
             setattr(request, name, value)
 
 

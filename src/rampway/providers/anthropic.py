@@ -223,7 +223,9 @@ class _StreamState:
             self.usage.output_tokens = int(usage["output_tokens"] or 0)
         finish = _STOP.get(reason, "stop") if reason else "stop"
         self.finished = True
-        return self._chunk(finish_reason=finish, usage=self.usage)
+        matched = (payload.get("delta") or {}).get("stop_sequence")
+        return self._chunk(finish_reason=finish, usage=self.usage,
+                           stop_sequence=matched if isinstance(matched, str) else None)
 
     def _chunk(self, **fields: Any) -> StreamChunk:
         return StreamChunk(id=self.id, model=self.model, **fields)
@@ -367,6 +369,7 @@ def decode_response(data: dict[str, Any], provider: str) -> ChatResponse:
         tool_calls=calls or None,
         refusal=(content or "refused") if reason == "refusal" else None,
         provider=provider,
+        stop_sequence=data.get("stop_sequence") if reason == "stop_sequence" else None,
     )
 
 

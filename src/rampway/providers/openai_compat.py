@@ -195,6 +195,7 @@ def decode_response(data: dict[str, Any], provider: str) -> ChatResponse:
         refusal=message.get("refusal"),
         provider=provider,
         system_fingerprint=_text_or_none(data.get("system_fingerprint")),
+        logprobs=choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else None,
     )
 
 

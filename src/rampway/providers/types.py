@@ -78,6 +78,8 @@ class ChatResponse:
     # What the provider says answered (`model` is its name for the model, possibly a dated
     # snapshot behind the alias requested); the event log keeps both to notice an alias moving.
     system_fingerprint: str | None = None
+    stop_sequence: str | None = None  # which of the request's `stop` strings ended the answer
+    logprobs: dict[str, Any] | None = None  # OpenAI `choices[0].logprobs`, when asked for
 
 
 @dataclass(slots=True)
@@ -105,6 +107,7 @@ class StreamChunk:
     model: str | None = None
     id: str | None = None
     system_fingerprint: str | None = None
+    stop_sequence: str | None = None  # on the finishing chunk, as on ChatResponse
 
 
 @runtime_checkable

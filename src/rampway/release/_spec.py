@@ -27,7 +27,6 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -69,6 +68,8 @@ def check_json_schema(schema: Any, what: str) -> None:
         raise ValueError(f"{what} must be a JSON Schema object")
     if not _all_finite(schema):
         raise ValueError(f"{what} contains NaN or Infinity, which JSON cannot represent")
+    import jsonschema  # ~0.1 s: only releases with tools or a response schema pay for it
+
     try:
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(schema)

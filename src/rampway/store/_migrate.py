@@ -7,22 +7,29 @@ gateway processes starting at once migrate exactly once and the others wait, the
 Areas add revisions in parallel, so the history may have several heads (e.g. `evals_0001` and
 `events_0001` both revising `0001`); we upgrade to all of them ("heads"). Prefer a linear chain
 when you can: set `down_revision` to the newest existing revision.
+
+Opening a store that is already at head is the common case (every CLI command, every gateway
+start), so it does not import Alembic (with Mako and Pygments, ~0.2 s): the heads are read from
+the revision files' `revision` / `down_revision` literals and compared with `alembic_version`.
+Anything unusual (a file without plain literals, `depends_on`, a missing table) takes the full
+Alembic path, which decides.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from rampway.errors import StoreError
 from rampway.store._engine import translate_errors, write_transaction
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x72616D70  # "ramp": any constant shared by every rampway process
@@ -30,6 +37,8 @@ _LOCK_KEY = 0x72616D70  # "ramp": any constant shared by every rampway process
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config pointing at the packaged migrations (usable with `alembic.command`)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -40,17 +49,28 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revisions() -> tuple[str, ...]:
     """The newest revision(s) shipped with this code, sorted."""
+    from alembic.script import ScriptDirectory
+
     return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
 def current_revisions(engine: Engine) -> tuple[str, ...]:
     """The revision(s) the database is at, sorted (empty when it was never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
     with translate_errors(), engine.connect() as conn:
         return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
 
 def upgrade(engine: Engine) -> None:
     """Migrate the database to head; a database newer than this code is a clear StoreError."""
+    declared = declared_heads()
+    if declared is not None and _stored_heads(engine) == declared:
+        return
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
+
     heads = head_revisions()
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
@@ -65,3 +85,56 @@ def upgrade(engine: Engine) -> None:
                 f"cannot migrate database at revision {', '.join(current)} to "
                 f"{', '.join(heads)}: {exc} (is the database newer than this rampway?)"
             ) from exc
+
+
+@functools.cache
+def declared_heads() -> tuple[str, ...] | None:
+    """The heads of the shipped revision files, read without Alembic; None when a file is not
+    of the plain form (`revision = "…"`, `down_revision = "…" | (…) | None`, no
+    `depends_on`), so that Alembic decides. Example: `("gate_0001",)`."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        found = _literals(path, ("revision", "down_revision", "depends_on"))
+        revision, down = found.get("revision"), found.get("down_revision")
+        if not isinstance(revision, str) or found.get("depends_on") is not None:
+            return None
+        if isinstance(down, str):
+            down = (down,)
+        if down is not None and not (isinstance(down, tuple | list)
+                                     and all(isinstance(d, str) for d in down)):
+            return None
+        revisions.add(revision)
+        parents.update(down or ())
+    return tuple(sorted(revisions - parents)) or None
+
+
+def _literals(path: Path, names: tuple[str, ...]) -> dict[str, object]:
+    """Module-level `name = <literal>` assignments of a Python file (annotated or not); a value
+    that is not a literal reads as `ValueError`, which no check accepts."""
+    out: dict[str, object] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in names:
+            try:
+                out[target.id] = ast.literal_eval(value)
+            except ValueError:
+                out[target.id] = ValueError
+    return out
+
+
+def _stored_heads(engine: Engine) -> tuple[str, ...] | None:
+    """The revisions in `alembic_version`, sorted; None when it cannot be read (a new database)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except sa.exc.SQLAlchemyError:
+        return None
+    return tuple(sorted(str(row[0]) for row in rows))

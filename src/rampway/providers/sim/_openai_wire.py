@@ -102,7 +102,8 @@ def parse_request(body: Any) -> tuple[ChatRequest, int, bool]:
     max_tokens = opt_int(body, "max_completion_tokens", 1) or opt_int(body, "max_tokens", 1)
     n = opt_int(body, "n", 1, 128) or 1
     stream_options = body.get("stream_options") or {}
-    extra = {k: body[k] for k in ("parallel_tool_calls", "logprobs", "metadata") if k in body}
+    extra = {k: body[k] for k in ("parallel_tool_calls", "logprobs", "top_logprobs", "metadata")
+             if k in body}
     request = ChatRequest(
         model=model,
         messages=[parse_message(m, i) for i, m in enumerate(raw_messages)],
@@ -147,14 +148,21 @@ def _message_body(choice: Choice) -> dict[str, Any]:
     return msg
 
 
+def _logprobs(plan: SimPlan, choice: Choice) -> dict[str, Any] | None:
+    if plan.top_logprobs is None or choice.content is None:
+        return None
+    return _tokens.logprobs(choice.content, plan.top_logprobs)
+
+
 def completion_body(plan: SimPlan) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{plan.id}",
         "object": "chat.completion",
         "created": plan.created,
         "model": plan.reported_model,
-        "choices": [{"index": c.index, "message": _message_body(c), "logprobs": None,
-                     "finish_reason": c.finish_reason} for c in plan.choices],
+        "choices": [{"index": c.index, "message": _message_body(c),
+                     "logprobs": _logprobs(plan, c), "finish_reason": c.finish_reason}
+                    for c in plan.choices],
         "usage": usage_body(plan.usage),
         "service_tier": "default",
         "system_fingerprint": plan.profile.fingerprint,

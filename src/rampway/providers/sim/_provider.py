@@ -112,8 +112,10 @@ class SimProvider:
             id=f"chatcmpl-{plan.id}", model=plan.reported_model, content=choice.content,
             finish_reason=choice.finish_reason, usage=plan.usage, tool_calls=choice.tool_calls,
             refusal=choice.refusal, provider=self.name,
-            latency_s=ttft + generation, ttft_s=ttft,
-            system_fingerprint=plan.profile.fingerprint)
+            latency_s=ttft + generation, ttft_s=ttft, stop_sequence=choice.stop_sequence,
+            system_fingerprint=plan.profile.fingerprint,
+            logprobs=None if plan.top_logprobs is None or choice.content is None else
+            _tokens.logprobs(choice.content, plan.top_logprobs))
 
     async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamChunk]:
         plan, deadline = await self._start(request, timeout, stream=True)
@@ -152,7 +154,8 @@ def stream_chunks(plan: SimPlan) -> list[StreamChunk]:
         out = [StreamChunk(content=p, id=cid, model=model)
                for p in _tokens.pieces(choice.content or "")]
     usage = Usage(plan.usage.input_tokens, plan.usage.output_tokens, plan.usage.cached_tokens)
-    out.append(StreamChunk(finish_reason=choice.finish_reason, usage=usage, id=cid, model=model))
+    out.append(StreamChunk(finish_reason=choice.finish_reason, usage=usage, id=cid, model=model,
+                           stop_sequence=choice.stop_sequence))
     return out
 
 __all__ = ["SimProvider", "fault_error", "stream_chunks"]

@@ -58,6 +58,7 @@ class SimPlan:
     fault: FaultPlan
     time_scale: float
     stream: bool = False
+    top_logprobs: int | None = None  # None: no logprobs asked for; else alternatives per token
 
     @property
     def reported_model(self) -> str:
@@ -154,8 +155,9 @@ class SimRuntime:
             raise
         timing = plan_timing(profile.latency, answer.usage.input_tokens, timing_rng)
         self._record(model, fault.kind, answer.usage, stream)
+        top = int(request.extra.get("top_logprobs") or 0) if request.extra.get("logprobs") else None
         return SimPlan(f"{serial:x}{entropy:016x}"[:24], model, int(time.time()), profile,
-                       answer.choices, answer.usage, timing, fault, scale, stream)
+                       answer.choices, answer.usage, timing, fault, scale, stream, top)
 
     def _answer(self, request: ChatRequest, profile: ModelProfile, entropy: int, n: int,
                 cached: int) -> AnswerPlan:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,6 +25,26 @@ PROMPT_OVERHEAD = 3  # the primed assistant turn
 def pieces(text: str) -> list[str]:
     """Token-sized pieces of `text`; ''.join(pieces(t)) == t."""
     return _PIECE.findall(text)
+
+
+def logprobs(text: str, top: int) -> dict[str, Any]:
+    """OpenAI-shaped `logprobs` for `text`: one entry per piece, each with `top` alternatives.
+
+    Deterministic (a CRC of the piece), in (-2, 0]; the chosen piece is always the most likely
+    of its alternatives, as with a real model sampled at temperature 0.
+    Example: `logprobs("Hi there", 1)["content"][0]["token"]` → "Hi".
+    """
+    content = []
+    for piece in pieces(text):
+        chosen = -(zlib.crc32(piece.encode()) % 1000) / 500
+        alternatives = [(piece, chosen)] + [(f"{piece}{'~' * i}", chosen - i) for i in
+                                            range(1, top)]
+        content.append({
+            "token": piece, "logprob": round(chosen, 4), "bytes": list(piece.encode()),
+            "top_logprobs": [{"token": t, "logprob": round(lp, 4), "bytes": list(t.encode())}
+                             for t, lp in alternatives[:top]],
+        })
+    return {"content": content, "refusal": None}
 
 
 def count(text: str | None) -> int:
@@ -46,4 +67,5 @@ def count_prompt(texts: Iterable[str | None], n_messages: int, extra: Any = None
     return total
 
 
-__all__ = ["MESSAGE_OVERHEAD", "PROMPT_OVERHEAD", "count", "count_json", "count_prompt", "pieces"]
+__all__ = ["MESSAGE_OVERHEAD", "PROMPT_OVERHEAD", "count", "count_json", "count_prompt",
+           "logprobs", "pieces"]

@@ -1,0 +1,91 @@
+"""The sticky unit is read from what current clients send (issue #17 item 3), with the real
+`openai` and `anthropic` clients against a uvicorn-served gateway.
+
+support-bot has `require_unit: true`, so a 200 already proves a unit was found; the event row
+(its `unit_hash`) proves which one. Precedence, highest first: X-Rampway-Unit, rampway.unit,
+safety_identifier, user, metadata.user_id, metadata.trace_user_id, litellm_metadata.user.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from gateway_helpers import Proj, rows, serve
+
+from rampway.events.model import hash_unit
+from rampway.gateway import Runtime
+from rampway.gateway._openai import parse_request
+
+ASK = [{"role": "user", "content": "Where is my order?"}]
+
+
+@pytest.fixture
+def base_url(proj: Proj) -> Iterator[str]:
+    with serve(Runtime.from_project(proj.project)) as url:
+        yield url
+
+
+def _units_by_request(proj: Proj, ids: set[str]) -> dict[str, str | None]:
+    """unit_hash per request id, once the event writer has flushed all of `ids` (batches)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = {row.id: row.unit_hash for row in rows(proj.db_url)}
+        if ids <= set(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_openai_client_unit_fields(proj: Proj, base_url: str) -> None:
+    sent: dict[str, str] = {}
+    with openai.OpenAI(base_url=base_url + "/v1", api_key="x", max_retries=0) as oai:
+        calls: dict[str, dict[str, Any]] = {
+            "u-safety": {"safety_identifier": "u-safety", "user": "u-ignored"},
+            "u-user": {"user": "u-user", "metadata": {"user_id": "u-ignored"}},
+            "u-meta": {"metadata": {"user_id": "u-meta", "plan": "pro"}},  # LiteLLM style
+            "u-trace": {"metadata": {"trace_user_id": "u-trace"}},
+            "u-litellm": {"extra_body": {"litellm_metadata": {"user": "u-litellm"}}},
+            "u-header": {"safety_identifier": "u-ignored",
+                         "extra_headers": {"X-Rampway-Unit": "u-header"}},
+        }
+        for unit, kwargs in calls.items():
+            raw = oai.chat.completions.with_raw_response.create(
+                model="support-bot", messages=ASK, **kwargs)  # type: ignore[arg-type]
+            sent[raw.headers["x-request-id"]] = unit
+        with pytest.raises(openai.BadRequestError) as missing:
+            oai.chat.completions.create(model="support-bot", messages=ASK)  # type: ignore[arg-type]
+    assert "unit" in str(missing.value)
+    stored = _units_by_request(proj, set(sent))
+    assert {rid: stored[rid] for rid in sent} == {rid: hash_unit(u) for rid, u in sent.items()}
+
+
+def test_anthropic_client_metadata_user_id(proj: Proj, base_url: str) -> None:
+    with anthropic.Anthropic(base_url=base_url, api_key="x", max_retries=0) as client:
+        raw = client.messages.with_raw_response.create(
+            model="support-bot", max_tokens=64, messages=ASK,  # type: ignore[arg-type]
+            metadata={"user_id": "u-anthropic"})
+    request_id = raw.headers["x-request-id"]
+    assert _units_by_request(proj, {request_id})[request_id] == hash_unit("u-anthropic")
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"safety_identifier": 7}, "safety_identifier"),
+    ({"metadata": {"user_id": True}}, "metadata.user_id"),
+    ({"litellm_metadata": {"user": ["u"]}}, "litellm_metadata.user"),
+])
+def test_a_unit_field_of_the_wrong_type_is_a_400_naming_it(body: dict[str, Any],
+                                                           param: str) -> None:
+    from rampway.errors import RequestError
+
+    with pytest.raises(RequestError) as err:
+        parse_request({"model": "support-bot", "messages": ASK, **body}, {})
+    assert err.value.param == param
+
+
+def test_numeric_metadata_user_id_is_read_as_text() -> None:
+    call = parse_request({"model": "m", "messages": ASK, "metadata": {"user_id": 42}}, {})
+    assert call.unit == "42"
