@@ -39,17 +39,11 @@ from rampway.cli.eval import ConcurrencyOption, RepeatsOption, SimOption
 from rampway.cli.models import models_app, parse_day, parse_window, project_catalog
 from rampway.cli.release import open_store, store_exists
 from rampway.errors import ConfigError
-from rampway.lifecycle import (
-    UpgradePlan,
-    plan_upgrade,
-    production_release,
-    store_draft,
-    write_candidate,
-)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the upgrade pulls releases, templates and the gate: loaded when it runs
     from rampway.config import Project
     from rampway.gate.report import GateReport
+    from rampway.lifecycle import UpgradePlan
     from rampway.providers.catalog import Catalog
     from rampway.release import Release
     from rampway.store import Store
@@ -126,6 +120,7 @@ def _plan_all(
 ) -> tuple[list[_Planned], list[tuple[str, str]]]:
     """Every plan, checked before anything is written; (feature, why) for those that can't."""
     from rampway.evals.suite import require_suite
+    from rampway.lifecycle import plan_upgrade, production_release
     from rampway.release import check_release
 
     catalog = project_catalog(proj)
@@ -200,6 +195,7 @@ def _carry_out(
     opt_out: list[str],
 ) -> None:
     """Write the files, store the drafts, then gate each candidate against production."""
+    from rampway.lifecycle import store_draft, write_candidate
     from rampway.store import Store
 
     if not planned:
