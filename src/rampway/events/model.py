@@ -57,6 +57,7 @@ class RequestEvent:
     model: str | None = None
     attempts: int = 0
     fallback_used: bool = False
+    hedged: bool = False  # a hedged second request was sent; provider/model answered
     status: str = "ok"  # ok | error
     http_status: int = 200
     error_code: str | None = None

@@ -9,7 +9,7 @@ numeric comparison on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text, false
 
 from rampway.store.schema import JSONType, metadata
 
@@ -45,6 +45,7 @@ request_events = Table(
     Column("prompt_text", Text),
     Column("response_text", Text),
     Column("flags", JSONType),
+    Column("hedged", Boolean, nullable=False, server_default=false()),
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),

@@ -47,6 +47,7 @@ class EventLogHook(Hook):
             model=record.model,
             attempts=record.attempts,
             fallback_used=record.fallback_used,
+            hedged=record.hedged,
             status=record.status,
             http_status=record.http_status,
             error_code=record.error_code,

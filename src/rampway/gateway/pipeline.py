@@ -119,6 +119,7 @@ class Pipeline:
         record.provider, record.model = routed.served_by.provider, routed.served_by.model
         record.attempts = len(routed.attempts)
         record.fallback_used = routed.fallback_used
+        record.hedged, record.hedge_won = routed.hedged, routed.hedge_won
         record.usage = response.usage
         record.cost_usd = routed.cost_usd
         record.content = response.content
