@@ -70,8 +70,10 @@ def test_a_slow_primary_is_hedged_and_the_faster_answer_wins(tmp_path: Path) -> 
     assert calls == {"sim-large": 1, "sim-large-2": 1}
 
 
-def test_a_hung_primary_is_hedged_well_before_its_timeout(tmp_path: Path) -> None:
-    routing = {"timeout": 10, "hedge_after": 0.2}
+def test_a_features_hedge_covers_a_hung_primary_well_before_its_timeout(
+    tmp_path: Path,
+) -> None:
+    routing = {"timeout": 10, "features": {"support-bot": {"hedge_after": 0.2}}}
     r, elapsed, row, _metrics, _calls = _ask(tmp_path, _sim(0.0, hang=True), routing)
     assert r.status_code == 200, r.text
     assert elapsed < 2.0 and row.hedged and row.model == "sim-large-2"

@@ -3,7 +3,7 @@ success wins, the loser is cancelled; a failure on one side leaves the other run
 
 from __future__ import annotations
 
-from router_fakes import HANG, FakeRegistry, ScriptedProvider
+from router_fakes import HANG, OK, FakeRegistry, ScriptedProvider
 
 from rampway.errors import ProviderUnavailable
 from rampway.providers.catalog import Catalog
@@ -47,3 +47,15 @@ async def test_the_last_target_is_never_hedged() -> None:
     primary = ScriptedProvider("primary")
     routed = await _router(primary).complete(ASK, [PRIMARY])
     assert routed.served_by == PRIMARY and not routed.hedged
+
+
+async def test_a_features_own_threshold_hedges_only_that_feature() -> None:
+    limits = RouteLimits(deadline_s=10, default=TargetLimits(timeout_s=5, attempts=1),
+                         feature_hedge_s={"support-bot": 0.02})
+    primary = ScriptedProvider("primary", script=[HANG, OK], default=HANG)
+    router = Router(FakeRegistry(primary, ScriptedProvider("backup")), Catalog.bundled(),
+                    retry=RetryPolicy(rand=lambda: 0.0), limits=limits)
+    hedged = await router.complete(ASK, [PRIMARY, BACKUP], feature="support-bot")
+    assert hedged.hedged and hedged.served_by == BACKUP
+    plain = await router.complete(ASK, [PRIMARY, BACKUP], feature="other")
+    assert not plain.hedged and plain.served_by == PRIMARY

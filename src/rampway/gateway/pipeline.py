@@ -102,7 +102,8 @@ class Pipeline:
             self.hooks.after_call(record)
             return record, response
         try:
-            routed = await self.router.complete(_req(record), targets_of(record))
+            routed = await self.router.complete(_req(record), targets_of(record),
+                                                feature=_feature(record))
         except RampwayError as exc:
             fail(record, exc, time.perf_counter() - t0)
             self.hooks.after_call(record)
@@ -290,6 +291,10 @@ def targets_of(record: CallRecord) -> list[Target]:
     if overrides is not None and overrides.targets:
         return [Target(p, m) for p, m in overrides.targets]
     return [Target(p, m) for p, m in record.resolution.release.models]
+
+
+def _feature(record: CallRecord) -> str | None:
+    return None if record.resolution is None else record.resolution.feature.name
 
 
 def _req(record: CallRecord) -> ChatRequest:

@@ -20,6 +20,7 @@ gateway:
     attempts: 2                  # tries per target; a timeout moves on to the next target
     hedge_after: null            # seconds: then also ask the next target, first answer wins
     targets: {openai: {timeout: 15}, sim/sim-large: {timeout: 5, attempts: 1, hedge_after: 2}}
+    features: {support-bot: {hedge_after: 1.5}}   # a feature's hedge, for every target it uses
 """
 
 from __future__ import annotations
@@ -79,15 +80,21 @@ class TargetRouting(_Strict):
         return TargetLimits(self.timeout, self.connect_timeout, self.attempts, self.hedge_after)
 
 
+class FeatureRouting(_Strict):
+    hedge_after: float = Field(gt=0, le=3600)
+
+
 class RoutingSettings(TargetRouting):
     deadline: float = Field(default=20.0, gt=0, le=3600)
     targets: dict[str, TargetRouting] = Field(default_factory=dict)
+    features: dict[str, FeatureRouting] = Field(default_factory=dict)
 
     def route_limits(self) -> RouteLimits:
         return RouteLimits(
             deadline_s=self.deadline,
             default=self.limits(),
             targets={name: t.limits() for name, t in self.targets.items()},
+            feature_hedge_s={name: f.hedge_after for name, f in self.features.items()},
         )
 
 

@@ -149,11 +149,15 @@ class Router:
 
     # -- route ------------------------------------------------------------------------------
 
-    async def complete(self, request: ChatRequest, targets: Sequence[Target]) -> RoutedResponse:
-        """Serve `request` from the first target that answers; `request.model` is per target."""
+    async def complete(
+        self, request: ChatRequest, targets: Sequence[Target], *, feature: str | None = None
+    ) -> RoutedResponse:
+        """Serve `request` from the first target that answers; `request.model` is per target.
+        `feature` picks its own hedging threshold, if the routing limits give it one."""
         plan, call = self._route(request, targets)
+        hedge_s = None if self.limits is None else self.limits.hedge_for(feature)
         res, response = await self._fallback(request, plan, call, self._complete_once,
-                                             hedge=True)
+                                             hedge=True, hedge_s=hedge_s)
         return RoutedResponse(
             response=response,
             attempts=call.attempts,
@@ -217,7 +221,9 @@ class Router:
         once: Callable[[ChatRequest, _Resolved, float], Awaitable[T]],
         *,
         hedge: bool = False,
+        hedge_s: float | None = None,
     ) -> tuple[_Resolved, T]:
+        """With `hedge`, a target is hedged after `hedge_s` (or its own `hedge_after_s`)."""
         last: ProviderError | None = None
         queue = list(plan)
         while queue:
@@ -227,8 +233,9 @@ class Router:
                 last = refusal
                 continue
             try:
-                if hedge and res.hedge_after_s is not None and queue:
-                    return await self._hedged(request, res, queue, call, once)
+                after = res.hedge_after_s if hedge_s is None else hedge_s
+                if hedge and after is not None and queue:
+                    return await self._hedged(request, res, after, queue, call, once)
                 return res, await self._retries(request, res, call, once)
             except ProviderError as exc:
                 last = exc
@@ -244,19 +251,19 @@ class Router:
         self,
         request: ChatRequest,
         res: _Resolved,
+        after_s: float,
         queue: list[_Resolved],
         call: _Call,
         once: Callable[[ChatRequest, _Resolved, float], Awaitable[T]],
     ) -> tuple[_Resolved, T]:
-        """`res`, and after its `hedge_after_s` the next usable target of `queue` as well (taken
+        """`res`, and after `after_s` seconds the next usable target of `queue` as well (taken
         off the queue): the first success wins, the other is cancelled. Raises the last
         failure when both fail (or the first one's, when no second request was sent)."""
-        assert res.hedge_after_s is not None
         tasks: dict[asyncio.Future[T], tuple[_Resolved, float]] = {}
         tasks[asyncio.ensure_future(self._retries(request, res, call, once))] = (
             res, self._clock())
         try:
-            done, _ = await asyncio.wait(tasks, timeout=res.hedge_after_s)
+            done, _ = await asyncio.wait(tasks, timeout=after_s)
             if not done:
                 while queue and self._refuse(queue[0], call) is not None:
                     queue.pop(0)  # recorded as skipped; the fallback will not try it again

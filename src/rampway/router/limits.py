@@ -13,6 +13,8 @@ reads it. A per-target entry overrides the provider's, which overrides the defau
         targets:
           openai: {timeout: 15}
           sim/sim-large: {timeout: 5, attempts: 1, hedge_after: 1.5}
+        features:
+          support-bot: {hedge_after: 2}   # every target of this feature's chain
 
 A timeout is never retried on the same target: a hung upstream is usually still hung a moment
 later, so the next target gets the remaining time instead (`RetryPolicy.retry_timeouts`).
@@ -20,7 +22,8 @@ later, so the next target gets the remaining time instead (`RetryPolicy.retry_ti
 `hedge_after` (off unless set): when a target has not answered a non-streaming call after that
 many seconds, the same request also goes to the next target of the chain, and the first complete
 answer wins; the other request is cancelled (a hedged request, as in "The Tail at Scale"). It
-costs a second model call on the slow tail only, so set it near the target's p95.
+costs a second model call on the slow tail only, so set it near the target's p95. A feature's
+entry applies to every target of its chain and wins over the targets' own.
 
 Example:
     limits = RouteLimits(deadline_s=20, default=TargetLimits(timeout_s=10, attempts=2))
@@ -87,10 +90,18 @@ class RouteLimits:
     deadline_s: float = DEFAULT_DEADLINE_S
     default: TargetLimits = field(default_factory=TargetLimits)
     targets: Mapping[str, TargetLimits] = field(default_factory=dict)
+    feature_hedge_s: Mapping[str, float] = field(default_factory=dict)  # feature → hedge_after
 
     def __post_init__(self) -> None:
         if self.deadline_s <= 0:
             raise ConfigError(f"routing deadline must be > 0, got {self.deadline_s}")
+        for feature, after in self.feature_hedge_s.items():
+            if after <= 0:
+                raise ConfigError(f"routing hedge_after of {feature!r} must be > 0, got {after}")
+
+    def hedge_for(self, feature: str | None) -> float | None:
+        """The feature's own `hedge_after`, if it sets one (it overrides the targets')."""
+        return None if feature is None else self.feature_hedge_s.get(feature)
 
     def for_target(self, target: Target) -> ResolvedLimits:
         base = self.default.over(
