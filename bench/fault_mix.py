@@ -1,6 +1,7 @@
 """Served % and latency under a 30% upstream fault mix, through a real gateway over HTTP.
 
     .venv/bin/python bench/fault_mix.py [--seconds 20] [--concurrency 20] [--hang-s 30]
+    .venv/bin/python bench/fault_mix.py --soak [SECONDS]     # default 3600: leak check
 
 Set-up (127.0.0.1): the simulator over HTTP (`SimServer`, 200 ms median TTFT) whose primary
 model fails 30% of calls — 10% 429 (retry-after 0.2 s), 5% 500, 5% 503, 5% hang (`--hang-s`,
@@ -11,6 +12,11 @@ default `gateway.routing` (deadline 20 s, attempt timeout 10 s, 2 attempts per t
 for `--seconds`; the report is the share served (HTTP 200), p50/p90/p99/max latency and how
 many were served by the fallback. Issue #12 measured p99 31.6 s for this mix before the
 routing limits (30 s x 3 attempts on a hung target).
+
+`--soak SECONDS` (one hour when no length is given) runs the same load that long and prints, per
+`--window` (60 s), the requests, share served, latency p50/p99 and the RSS of this process (it
+holds the gateway, the simulator and the clients, so a leak in any of them shows): flat
+columns = no leak, no slow-down.
 """
 
 from __future__ import annotations
@@ -85,10 +91,22 @@ def serve(runtime: Runtime) -> Iterator[str]:
         sock.close()
 
 
-async def load(url: str, seconds: float, concurrency: int) -> list[tuple[int, float, str]]:
-    """(status, latency s, model served) per request, from closed-loop clients."""
-    out: list[tuple[int, float, str]] = []
-    end = time.monotonic() + seconds
+def rss_mib() -> float:
+    """Resident memory of this process (Linux), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def load(url: str, seconds: float, concurrency: int,
+               samples: list[tuple[float, float]] | None = None,
+               window: float = 60.0) -> list[tuple[int, float, str, float]]:
+    """(status, latency s, model served, finished at s) per request, from closed-loop clients;
+    with `samples`, (seconds, RSS MiB) is appended at the start and after every `window`."""
+    out: list[tuple[int, float, str, float]] = []
+    start = time.monotonic()
+    end = start + seconds
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
 
@@ -97,10 +115,37 @@ async def load(url: str, seconds: float, concurrency: int) -> list[tuple[int, fl
                 t0 = time.perf_counter()
                 r = await http.post("/v1/chat/completions", json=ASK)
                 model = r.json().get("model", "") if r.status_code == 200 else ""
-                out.append((r.status_code, time.perf_counter() - t0, model))
+                out.append((r.status_code, time.perf_counter() - t0, model,
+                            time.monotonic() - start))
 
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        async def sampler() -> None:
+            assert samples is not None
+            while True:
+                samples.append((time.monotonic() - start, rss_mib()))
+                if time.monotonic() >= end:
+                    return
+                await asyncio.sleep(min(window, max(0.0, end - time.monotonic())))
+
+        extra = [sampler()] if samples is not None else []
+        await asyncio.gather(*(client() for _ in range(concurrency)), *extra)
     return out
+
+
+def report_windows(results: list[tuple[int, float, str, float]],
+                   samples: list[tuple[float, float]], window: float) -> None:
+    """One line per window: requests, served %, p50/p99 and the RSS at its end."""
+    print(f"{'window':>8} {'requests':>8} {'served':>7} {'p50 s':>7} {'p99 s':>7} {'RSS MiB':>8}")
+    n = max(1, int(max(r[3] for r in results) // window) + 1)
+    for i in range(n):
+        rows = [r for r in results if i * window <= r[3] < (i + 1) * window]
+        if not rows:
+            continue
+        lat = sorted(r[1] for r in rows)
+        rss = [m for t, m in samples if t <= (i + 1) * window + 1]
+        served = 100 * sum(r[0] == 200 for r in rows) / len(rows)
+        until = (i + 1) * window
+        print(f"{int(until // 60):>5d}:{int(until % 60):02d} {len(rows):>8} {served:>6.2f}% "
+              f"{pct(lat, 50):>7.3f} {pct(lat, 99):>7.3f} {rss[-1]:>8.1f}")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -114,7 +159,12 @@ def main() -> int:
     ap.add_argument("--hang-s", type=float, default=30.0)
     ap.add_argument("--timeout", type=float, default=None, help="gateway.routing.timeout")
     ap.add_argument("--deadline", type=float, default=None, help="gateway.routing.deadline")
+    ap.add_argument("--soak", type=float, nargs="?", const=3600.0, default=None,
+                    metavar="SECONDS", help="run this long, report per window (default 3600)")
+    ap.add_argument("--window", type=float, default=60.0, help="soak report window, seconds")
     args = ap.parse_args()
+    seconds = args.seconds if args.soak is None else args.soak
+    samples: list[tuple[float, float]] | None = None if args.soak is None else []
     routing = {k: v for k, v in (("timeout", args.timeout), ("deadline", args.deadline))
                if v is not None}
     sim = load_sim_config().model_dump(mode="json")
@@ -130,7 +180,7 @@ def main() -> int:
         project = load_project(make_project(Path(tmp), routing))
         runtime = Runtime.from_project(project, sim_url=srv.openai_base_url)
         with serve(runtime) as url:
-            results = asyncio.run(load(url, args.seconds, args.concurrency))
+            results = asyncio.run(load(url, seconds, args.concurrency, samples, args.window))
         outcomes = srv.stats()["models"][PRIMARY]["outcomes"]
     latencies = sorted(r[1] for r in results)
     served = [r for r in results if r[0] == 200]
@@ -141,6 +191,9 @@ def main() -> int:
           f"p99 {pct(latencies, 99):.3f}  max {latencies[-1]:.3f}")
     print(f"served by fallback {sum(r[2] == FALLBACK for r in served)}  "
           f"primary outcomes {dict(outcomes)}")
+    if samples is not None:
+        print(f"soak {seconds:.0f} s, RSS at start {samples[0][1]:.1f} MiB")
+        report_windows(results, samples, args.window)
     return 0
 
 

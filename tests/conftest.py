@@ -55,6 +55,7 @@ def pg_database_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty database, once per supported backend."""
     if request.param == "sqlite":
+        (tmp_path / "db").mkdir()  # the store refuses a URL into a missing directory
         yield f"sqlite:///{tmp_path / 'db' / 'rampway.db'}"
     else:
         yield request.getfixturevalue("pg_database_url")

@@ -124,6 +124,8 @@ def make_project(tmp: Path, db_url: str, gateway: dict[str, Any] | None = None) 
                        "tools": TOOLS}, {}),
         feature="tools-bot",
     )
+    if db_url.startswith("sqlite:///"):  # the store refuses a URL into a missing directory
+        Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     with Store.open(db_url) as store:
         for rel in (v1, v2, echo, tools):
             store.publish(rel.feature, rel.digest, rel.id, rel.canonical, actor="test")

@@ -34,5 +34,7 @@ def test_record_fields_match_the_documented_api() -> None:
         "served_by",
         "cost_usd",
         "fallback_used",
+        "hedged",
+        "hedge_won",
     ]
     assert [f.name for f in dataclasses.fields(router.Target)] == ["provider", "model"]

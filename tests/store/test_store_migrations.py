@@ -80,8 +80,9 @@ def test_concurrent_opens_migrate_once(db_url: str) -> None:
         assert current_revisions(store.engine) == head_revisions()
 
 
-def test_sqlite_file_and_parent_directories_are_created(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "er" / "rampway.db"
+def test_sqlite_file_is_created_in_an_existing_directory(tmp_path: Path) -> None:
+    # A missing directory is refused, except .rampway/ (tests/store/test_store_directory.py).
+    path = tmp_path / "rampway.db"
     with Store.open(f"sqlite:///{path}"):
         assert path.is_file()
 

@@ -59,6 +59,7 @@ class RequestEvent:
     system_fingerprint: str | None = None  # OpenAI's backend configuration id, where given
     attempts: int = 0
     fallback_used: bool = False
+    hedged: bool = False  # a hedged second request was sent; provider/model answered
     status: str = "ok"  # ok | error
     http_status: int = 200
     error_code: str | None = None

@@ -4,14 +4,15 @@ The Alembic revision `events_0001` creates exactly these and `events_0002` adds
 `request_events.flags` (the flags evaluated for the request, see `rampway.events.model`; NULL
 on rows written before it and for requests whose feature has no flags); `events_0003` adds
 `served_model` and `system_fingerprint` (what the provider says answered, for drift detection;
-NULL on older rows, errors and locally answered calls); keep them in step.
+NULL on older rows, errors and locally answered calls); `events_0004` adds `hedged` (a second
+request went to the next target, `gateway.routing.hedge_after`); keep them in step.
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
 numeric comparison on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text, false
 
 from rampway.store.schema import JSONType, metadata
 
@@ -49,6 +50,7 @@ request_events = Table(
     Column("flags", JSONType),
     Column("served_model", String(200)),
     Column("system_fingerprint", String(100)),
+    Column("hedged", Boolean, nullable=False, server_default=false()),
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),

@@ -14,6 +14,9 @@ Policies (documented in docs and `rampway serve --help`):
 * **Failures** — a batch the sink cannot write *for a reason of the database* (connection lost,
   server restarting) is retried with backoff (`retry_delays`); after the last retry its events
   are counted dropped (`write_failed`) and logged, so a stuck database cannot stall the log.
+  A restart shorter than that window (3.6 s by default) loses no batch: the events that arrive
+  meanwhile wait in the queue, and only those that find it full are dropped and counted
+  (tests/events/test_events_pg_restart.py restarts a real PostgreSQL under load).
 * **Poison** — a batch the sink refuses *because of a row* (a NUL byte PostgreSQL's text type
   refuses, a lone surrogate, a duplicate id: see `poison_reason`) is split in halves and each
   half written again, down to the single refused rows: every other row of the batch lands, and

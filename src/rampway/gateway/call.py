@@ -80,6 +80,8 @@ class CallRecord:
     system_fingerprint: str | None = None
     attempts: int = 0
     fallback_used: bool = False
+    hedged: bool = False  # a hedged second request was sent
+    hedge_won: bool = False  # ... and answered first (provider/model say which target)
     latency_s: float = 0.0
     ttft_s: float | None = None
     usage: Usage = field(default_factory=Usage)

@@ -49,6 +49,7 @@ class EventLogHook(Hook):
             system_fingerprint=record.system_fingerprint,
             attempts=record.attempts,
             fallback_used=record.fallback_used,
+            hedged=record.hedged,
             status=record.status,
             http_status=record.http_status,
             error_code=record.error_code,

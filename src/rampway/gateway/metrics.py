@@ -9,6 +9,7 @@ Series (all labelled feature, release, arm):
     rampway_ttft_seconds (histogram, streams) rampway_tokens_total{kind=input|output|cached}
     rampway_cost_usd_total                   rampway_errors_total{code}
     rampway_fallbacks_total                  rampway_refusals_total
+    rampway_hedges_total{winner=first|hedge} (a hedged second request was sent; who answered)
 plus rampway_rejected_total{code} (refused before routing: no feature/release labels, so
 clients cannot blow up label cardinality), rampway_events_dropped_total{reason} (every event
 that did not reach the database: queue_full, closed, rejected (dead-lettered), write_failed)
@@ -67,6 +68,10 @@ class _Series:
         self.refusals = metrics.refusals.labels(*labels)
         self._error_children: dict[str, Any] = {}
 
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        return self._labels
+
     def error(self, code: str) -> Any:
         child = self._error_children.get(code)
         if child is None:
@@ -105,6 +110,10 @@ class GatewayMetrics:
         )
         self.fallbacks = Counter(
             "rampway_fallbacks", "Requests served by a fallback", LABELS, registry=r
+        )
+        self.hedges = Counter(
+            "rampway_hedges", "Requests that sent a hedged second request, by who answered",
+            (*LABELS, "winner"), registry=r,
         )
         self.refusals = Counter(
             "rampway_refusals", "Responses that were refusals", LABELS, registry=r
@@ -172,6 +181,9 @@ class MetricsHook(Hook):
             s.cost.inc(record.cost_usd)
         if record.fallback_used:
             s.fallbacks.inc()
+        if record.hedged:  # rare (the slow tail): no cached child
+            winner = "hedge" if record.hedge_won else "first"
+            self.metrics.hedges.labels(*s.labels, winner).inc()
         if record.refusal:
             s.refusals.inc()
 

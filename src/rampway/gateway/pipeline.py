@@ -105,7 +105,8 @@ class Pipeline:
             self.hooks.after_call(record)
             return record, response
         try:
-            routed = await self.router.complete(_req(record), targets_of(record))
+            routed = await self.router.complete(_req(record), targets_of(record),
+                                                feature=_feature(record))
         except RampwayError as exc:
             fail(record, exc, time.perf_counter() - t0)
             self.hooks.after_call(record)
@@ -122,6 +123,7 @@ class Pipeline:
         record.provider, record.model = routed.served_by.provider, routed.served_by.model
         record.attempts = len(routed.attempts)
         record.fallback_used = routed.fallback_used
+        record.hedged, record.hedge_won = routed.hedged, routed.hedge_won
         record.usage = response.usage
         record.cost_usd = routed.cost_usd
         record.served_model = response.model[:200] or None
@@ -314,6 +316,10 @@ def targets_of(record: CallRecord) -> list[Target]:
     if overrides is not None and overrides.targets:
         return [Target(p, m) for p, m in overrides.targets]
     return [Target(p, m) for p, m in record.resolution.release.models]
+
+
+def _feature(record: CallRecord) -> str | None:
+    return None if record.resolution is None else record.resolution.feature.name
 
 
 def _req(record: CallRecord) -> ChatRequest:

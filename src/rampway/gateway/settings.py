@@ -18,7 +18,9 @@ gateway:
     timeout: 10                  # per attempt, until the answer / a stream's first chunk
     connect_timeout: 2           # per attempt, until the connection is open
     attempts: 2                  # tries per target; a timeout moves on to the next target
-    targets: {openai: {timeout: 15}, sim/sim-large: {timeout: 5, attempts: 1}}
+    hedge_after: null            # seconds: then also ask the next target, first answer wins
+    targets: {openai: {timeout: 15}, sim/sim-large: {timeout: 5, attempts: 1, hedge_after: 2}}
+    features: {support-bot: {hedge_after: 1.5}}   # a feature's hedge, for every target it uses
 """
 
 from __future__ import annotations
@@ -72,20 +74,27 @@ class TargetRouting(_Strict):
     timeout: float | None = Field(default=None, gt=0, le=3600)
     connect_timeout: float | None = Field(default=None, gt=0, le=600)
     attempts: int | None = Field(default=None, ge=1, le=10)
+    hedge_after: float | None = Field(default=None, gt=0, le=3600)
 
     def limits(self) -> TargetLimits:
-        return TargetLimits(self.timeout, self.connect_timeout, self.attempts)
+        return TargetLimits(self.timeout, self.connect_timeout, self.attempts, self.hedge_after)
+
+
+class FeatureRouting(_Strict):
+    hedge_after: float = Field(gt=0, le=3600)
 
 
 class RoutingSettings(TargetRouting):
     deadline: float = Field(default=20.0, gt=0, le=3600)
     targets: dict[str, TargetRouting] = Field(default_factory=dict)
+    features: dict[str, FeatureRouting] = Field(default_factory=dict)
 
     def route_limits(self) -> RouteLimits:
         return RouteLimits(
             deadline_s=self.deadline,
             default=self.limits(),
             targets={name: t.limits() for name, t in self.targets.items()},
+            feature_hedge_s={name: f.hedge_after for name, f in self.features.items()},
         )
 
 

@@ -3,7 +3,8 @@
     route      – resolve targets (unknown provider/model: skipped, counted; ConfigError before
                  any network call when none resolves), estimate the prompt size, build the record
     fallback   – walk the targets in order; skip those whose circuit is open or whose context
-                 window is too small; stop on errors that must not fall back (auth, bad request)
+                 window is too small; stop on errors that must not fall back (auth, bad request);
+                 hedge a slow target with the next one when its `hedge_after` is set
     retries    – retry one target while RetryPolicy says so, sleeping its delay
     attempt    – one timed call under the per-attempt timeout; records an Attempt and tells the
                  target's CircuitBreaker how it went
@@ -12,6 +13,13 @@ Streaming shares the same layers: a stream "attempt" succeeds once the first chu
 (or a finish) has arrived. Until then, failures retry and fall back invisibly; after it the
 caller has seen output, so a failure raises StreamInterrupted rather than splicing two models'
 answers or ending quietly with a truncated one.
+
+Hedging (non-streaming calls, off unless `gateway.routing` sets `hedge_after`): when a target has
+not answered after `hedge_after` seconds, the next target of the chain gets the same request
+too; the first complete answer wins and the other request is cancelled (recorded as an attempt
+with error `hedge_cancelled`). A failure of either side leaves the other running; if both fail,
+the fallback goes on after the two. Streams are not hedged: once a chunk reached the caller,
+the answer cannot switch to another model.
 
 Example:
     router = Router(registry, Catalog.load())
@@ -27,7 +35,14 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -65,6 +80,7 @@ class _Resolved:
     breaker: CircuitBreaker
     timeout_s: float  # per attempt (a stream: until its first chunk, then between chunks)
     retry: RetryPolicy  # the router's, with this target's attempts and the call deadline
+    hedge_after_s: float | None = None  # non-streaming: ask the next target too after this
 
 
 @dataclass(slots=True)
@@ -75,6 +91,7 @@ class _Call:
     prompt_tokens: int
     attempts: list[Attempt] = field(default_factory=list)
     context_floor: int = 0  # a target with a window this small or smaller already overflowed
+    hedged_to: Target | None = None  # where a hedged second request was sent
 
 
 @dataclass(slots=True)
@@ -132,16 +149,23 @@ class Router:
 
     # -- route ------------------------------------------------------------------------------
 
-    async def complete(self, request: ChatRequest, targets: Sequence[Target]) -> RoutedResponse:
-        """Serve `request` from the first target that answers; `request.model` is per target."""
+    async def complete(
+        self, request: ChatRequest, targets: Sequence[Target], *, feature: str | None = None
+    ) -> RoutedResponse:
+        """Serve `request` from the first target that answers; `request.model` is per target.
+        `feature` picks its own hedging threshold, if the routing limits give it one."""
         plan, call = self._route(request, targets)
-        res, response = await self._fallback(request, plan, call, self._complete_once)
+        hedge_s = None if self.limits is None else self.limits.hedge_for(feature)
+        res, response = await self._fallback(request, plan, call, self._complete_once,
+                                             hedge=True, hedge_s=hedge_s)
         return RoutedResponse(
             response=response,
             attempts=call.attempts,
             served_by=res.target,
             cost_usd=res.info.cost(response.usage),
             fallback_used=res.target != targets[0],
+            hedged=call.hedged_to is not None,
+            hedge_won=call.hedged_to is not None and res.target == call.hedged_to,
         )
 
     def stream(self, request: ChatRequest, targets: Sequence[Target]) -> RoutedStream:
@@ -178,12 +202,12 @@ class Router:
                 target.provider, target.model, self.providers.kind(target.provider)
             )
             breaker = CircuitBreaker(self.breaker_config, clock=self._clock)
-            timeout, retry = self.timeout_s, self.retry
+            timeout, retry, hedge = self.timeout_s, self.retry, None
             if self.limits is not None:
                 lim = self.limits.for_target(target)
-                timeout = lim.timeout_s
+                timeout, hedge = lim.timeout_s, lim.hedge_after_s
                 retry = dataclasses.replace(retry, max_attempts=lim.attempts)
-            res = _Resolved(target, provider, info, breaker, timeout, retry)
+            res = _Resolved(target, provider, info, breaker, timeout, retry, hedge)
             self._resolved[target] = res
         return res
 
@@ -195,14 +219,23 @@ class Router:
         plan: list[_Resolved],
         call: _Call,
         once: Callable[[ChatRequest, _Resolved, float], Awaitable[T]],
+        *,
+        hedge: bool = False,
+        hedge_s: float | None = None,
     ) -> tuple[_Resolved, T]:
+        """With `hedge`, a target is hedged after `hedge_s` (or its own `hedge_after_s`)."""
         last: ProviderError | None = None
-        for res in plan:
+        queue = list(plan)
+        while queue:
+            res = queue.pop(0)
             refusal = self._refuse(res, call)
             if refusal is not None:
                 last = refusal
                 continue
             try:
+                after = res.hedge_after_s if hedge_s is None else hedge_s
+                if hedge and after is not None and queue:
+                    return await self._hedged(request, res, after, queue, call, once)
                 return res, await self._retries(request, res, call, once)
             except ProviderError as exc:
                 last = exc
@@ -213,6 +246,57 @@ class Router:
         assert last is not None  # plan is non-empty and every path above sets it
         last.attempts = call.attempts
         raise last
+
+    async def _hedged(
+        self,
+        request: ChatRequest,
+        res: _Resolved,
+        after_s: float,
+        queue: list[_Resolved],
+        call: _Call,
+        once: Callable[[ChatRequest, _Resolved, float], Awaitable[T]],
+    ) -> tuple[_Resolved, T]:
+        """`res`, and after `after_s` seconds the next usable target of `queue` as well (taken
+        off the queue): the first success wins, the other is cancelled. Raises the last
+        failure when both fail (or the first one's, when no second request was sent)."""
+        tasks: dict[asyncio.Future[T], tuple[_Resolved, float]] = {}
+        tasks[asyncio.ensure_future(self._retries(request, res, call, once))] = (
+            res, self._clock())
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=after_s)
+            if not done:
+                while queue and self._refuse(queue[0], call) is not None:
+                    queue.pop(0)  # recorded as skipped; the fallback will not try it again
+                if queue:
+                    second = queue.pop(0)
+                    call.hedged_to = second.target
+                    tasks[asyncio.ensure_future(self._retries(request, second, call, once))] = (
+                        second, self._clock())
+            return await self._first_success(tasks, call)
+        finally:
+            await _cancel_all(tasks)
+
+    async def _first_success(
+        self, tasks: dict[asyncio.Future[T], tuple[_Resolved, float]], call: _Call
+    ) -> tuple[_Resolved, T]:
+        pending = set(tasks)
+        error: BaseException | None = None
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = task.exception()
+                if exc is None:
+                    for loser in pending:
+                        target, started = tasks[loser][0].target, tasks[loser][1]
+                        call.attempts.append(Attempt(target.provider, target.model,
+                                                     "hedge_cancelled", None,
+                                                     self._clock() - started))
+                    return tasks[task][0], task.result()
+                if not isinstance(exc, ProviderError) or not exc.falls_back:
+                    raise exc  # a bad request fails the same way on the other side
+                error = exc
+        assert error is not None
+        raise error
 
     def _refuse(self, res: _Resolved, call: _Call) -> ProviderError | None:
         """A local reason not to call this target at all (recorded as a skipped attempt)."""
@@ -509,6 +593,15 @@ async def _next(chunks: AsyncIterator[StreamChunk]) -> StreamChunk | None:
         return await chunks.__anext__()
     except StopAsyncIteration:
         return None
+
+
+async def _cancel_all(tasks: Iterable[asyncio.Future[T]]) -> None:
+    """Cancel what is still running and wait for it (its breaker slot is released)."""
+    running = [task for task in tasks if not task.done()]
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 async def _aclose(chunks: AsyncIterator[StreamChunk]) -> None:

@@ -53,6 +53,8 @@ class RoutedResponse:
     served_by: Target = field(default_factory=lambda: Target("", ""))
     cost_usd: float = 0.0
     fallback_used: bool = False
+    hedged: bool = False  # a hedged second request was sent (served_by says who answered)
+    hedge_won: bool = False  # ... and it answered first
 
 
 __all__ = ["Attempt", "RoutedResponse", "Target"]

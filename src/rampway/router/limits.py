@@ -9,12 +9,21 @@ reads it. A per-target entry overrides the provider's, which overrides the defau
         timeout: 10             # per attempt: until the answer (or a stream's first chunk)
         connect_timeout: 2      # per attempt: until the TCP connection is open
         attempts: 2             # tries per target, the first included
+        hedge_after: null       # seconds; set: a slow target gets a second request (off)
         targets:
           openai: {timeout: 15}
-          sim/sim-large: {timeout: 5, attempts: 1}
+          sim/sim-large: {timeout: 5, attempts: 1, hedge_after: 1.5}
+        features:
+          support-bot: {hedge_after: 2}   # every target of this feature's chain
 
 A timeout is never retried on the same target: a hung upstream is usually still hung a moment
 later, so the next target gets the remaining time instead (`RetryPolicy.retry_timeouts`).
+
+`hedge_after` (off unless set): when a target has not answered a non-streaming call after that
+many seconds, the same request also goes to the next target of the chain, and the first complete
+answer wins; the other request is cancelled (a hedged request, as in "The Tail at Scale"). It
+costs a second model call on the slow tail only, so set it near the target's p95. A feature's
+entry applies to every target of its chain and wins over the targets' own.
 
 Example:
     limits = RouteLimits(deadline_s=20, default=TargetLimits(timeout_s=10, attempts=2))
@@ -42,9 +51,10 @@ class TargetLimits:
     timeout_s: float | None = None
     connect_timeout_s: float | None = None
     attempts: int | None = None
+    hedge_after_s: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("timeout_s", "connect_timeout_s"):
+        for name in ("timeout_s", "connect_timeout_s", "hedge_after_s"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"routing {name.removesuffix('_s')} must be > 0, got {value}")
@@ -60,6 +70,7 @@ class TargetLimits:
                 else self.connect_timeout_s
             ),
             attempts=base.attempts if self.attempts is None else self.attempts,
+            hedge_after_s=base.hedge_after_s if self.hedge_after_s is None else self.hedge_after_s,
         )
 
 
@@ -68,6 +79,7 @@ class ResolvedLimits:
     timeout_s: float
     connect_timeout_s: float
     attempts: int
+    hedge_after_s: float | None = None  # None: no hedged request
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +90,18 @@ class RouteLimits:
     deadline_s: float = DEFAULT_DEADLINE_S
     default: TargetLimits = field(default_factory=TargetLimits)
     targets: Mapping[str, TargetLimits] = field(default_factory=dict)
+    feature_hedge_s: Mapping[str, float] = field(default_factory=dict)  # feature → hedge_after
 
     def __post_init__(self) -> None:
         if self.deadline_s <= 0:
             raise ConfigError(f"routing deadline must be > 0, got {self.deadline_s}")
+        for feature, after in self.feature_hedge_s.items():
+            if after <= 0:
+                raise ConfigError(f"routing hedge_after of {feature!r} must be > 0, got {after}")
+
+    def hedge_for(self, feature: str | None) -> float | None:
+        """The feature's own `hedge_after`, if it sets one (it overrides the targets')."""
+        return None if feature is None else self.feature_hedge_s.get(feature)
 
     def for_target(self, target: Target) -> ResolvedLimits:
         base = self.default.over(
@@ -93,7 +113,8 @@ class RouteLimits:
                 base = entry.over(base)
         assert base.timeout_s is not None and base.connect_timeout_s is not None
         assert base.attempts is not None
-        return ResolvedLimits(base.timeout_s, base.connect_timeout_s, base.attempts)
+        return ResolvedLimits(base.timeout_s, base.connect_timeout_s, base.attempts,
+                              base.hedge_after_s)
 
     def connect_timeout(self, provider: str) -> float:
         """The provider-level connect timeout (connections are pooled per provider)."""

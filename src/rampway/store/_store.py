@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -28,7 +29,7 @@ from rampway.store import _engine
 from rampway.store._migrate import upgrade
 from rampway.store._records import AuditEntry, ChannelMove, ChannelState, MoveKind, ReleaseRecord
 from rampway.store._rollback import rollback_target
-from rampway.store._url import parse_url, sqlite_file
+from rampway.store._url import DATA_DIR, parse_url, sqlite_file
 from rampway.store.schema import (
     audit_log,
     channel_history,
@@ -68,6 +69,21 @@ def _check_actor(actor: str) -> None:
         raise ConfigError(f"invalid actor {actor!r}: give a non-empty name (at most 200 chars)")
 
 
+def _database_directory(directory: Path, url: str) -> None:
+    """Check (or, for `.rampway/` only, create) the directory of a SQLite database file."""
+    if directory.is_dir():
+        return
+    if directory.name != DATA_DIR or not directory.parent.is_dir():
+        raise ConfigError(
+            f"database directory {directory} does not exist ({url}): create it first, or "
+            f"leave database.url unset to use {DATA_DIR}/rampway.db in the project"
+        )
+    try:
+        directory.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create database directory {directory}: {exc}") from exc
+
+
 class Store:
     """Durable control state of rampway. Open with `Store.open(url)`; close when done."""
 
@@ -78,14 +94,17 @@ class Store:
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Connect and migrate to head. SQLite files (and their directory) are created."""
+        """Connect and migrate to head. A SQLite file is created, in an existing directory.
+
+        The one directory created on demand is rampway's own data directory (`.rampway/`, where
+        the default database lives, inside an existing project directory): a URL into any other
+        missing directory is far more often a typo than a wish, so it is refused (ConfigError)
+        instead of growing a directory tree wherever the typo points.
+        """
         parsed = parse_url(url)
         path = sqlite_file(parsed)
         if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create database directory {path.parent}: {exc}") from exc
+            _database_directory(path.parent, url)
         try:
             engine = _engine.create_engine(parsed)
         except (ArgumentError, ImportError) as exc:
