@@ -13,4 +13,5 @@ from rampway.cli import models as _models  # noqa: F401
 from rampway.cli import release as _release  # noqa: F401
 from rampway.cli import rollout as _rollout  # noqa: F401
 from rampway.cli import serve as _serve  # noqa: F401
+from rampway.cli import shadow as _shadow  # noqa: F401
 from rampway.cli import sim as _sim  # noqa: F401

@@ -2,7 +2,9 @@
 
 The Alembic revision `events_0001` creates exactly these and `events_0002` adds
 `request_events.flags` (the flags evaluated for the request, see `rampway.events.model`; NULL
-on rows written before it and for requests whose feature has no flags); keep them in step.
+on rows written before it and for requests whose feature has no flags), `events_0003`
+`request_events.tool_calls` (the answer's tool calls, which a shadow comparison reads); keep
+them in step.
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
 numeric comparison on SQLite and PostgreSQL.
 """
@@ -45,6 +47,7 @@ request_events = Table(
     Column("prompt_text", Text),
     Column("response_text", Text),
     Column("flags", JSONType),
+    Column("tool_calls", JSONType),
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),
