@@ -63,15 +63,11 @@ def test_start_and_stop_are_audited_and_move_the_control_version(proj: Proj) -> 
         audit = [(a.action, a.object_id) for a in store.list_audit(object_type="shadow")]
         assert audit == [("shadow.stop", f"v2-on-prod#{record.id}"),
                          ("shadow.start", f"v2-on-prod#{record.id}")]
-
-
-def test_a_candidate_equal_to_the_primary_or_an_end_in_the_past_is_refused(proj: Proj) -> None:
-    with pytest.raises(ConfigError, match="already serves"):
-        start(proj, candidates=[proj.v1.id])
-    with pytest.raises(ConfigError, match="already past"):
-        start(proj, ends="2001-01-01T00:00:00Z")
-    with Store.open(proj.db_url) as store:
-        assert repo.recent(store) == []
+        with pytest.raises(ConfigError, match="already serves"):
+            start(proj, "other", candidates=[proj.v1.id])
+        with pytest.raises(ConfigError, match="already past"):
+            start(proj, "other", ends="2001-01-01T00:00:00Z")
+        assert [r.id for r in repo.recent(store)] == [record.id]
 
 
 def test_pairs_are_read_back_with_their_primary_event(proj: Proj) -> None:
@@ -95,15 +91,10 @@ def test_pairs_are_read_back_with_their_primary_event(proj: Proj) -> None:
         "Hello!", 30.0, ())
     assert pair.mirrored.tool_calls[0].name == "lookup_order"
     assert pair.mirrored.finish_reason == "tool_calls" and pair.request_excerpt == "hi"
-
-
-def test_texts_are_left_out_when_the_shadow_keeps_none(proj: Proj) -> None:
-    record = start(proj, keep_text=False)
+    textless = start(proj, "no-texts", keep_text=False)  # texts left out on both sides
     with Store.open(proj.db_url) as store:
-        SqlEventSink(store).write([RequestEvent(id="req_1", ts=time.time(),
-                                                feature="support-bot", response_text="Hi")], [])
-        _write(store, [replace(_pair(record.id, "req_1", proj.v2.id), output_text=None)])
-        (pair,) = load_pairs(store, "v2-on-prod")
+        _write(store, [replace(_pair(textless.id, "req_1", proj.v2.id), output_text=None)])
+        (pair,) = load_pairs(store, "no-texts")
     assert pair.primary.text is None and pair.request_excerpt is None
 
 
