@@ -137,7 +137,7 @@ class Runtime:
             self.watcher, providers, Catalog.load(project.config.catalog),
             PairWriter(store, flush_interval=options.flush_interval),
             limits=self.settings.routing.route_limits(), registry=self.metrics.registry,
-            max_queue=options.max_queue, workers=options.workers,
+            max_queue=options.max_queue, workers=options.workers, max_lag_s=options.max_lag,
         )
 
     def _rollout_loop(self, interval: float | None) -> RolloutLoop | None:

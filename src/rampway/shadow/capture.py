@@ -13,7 +13,9 @@ traffic never opens or half-opens a breaker the primary relies on, and a shadow 
 writes the primary's event row (the shadow pipeline has no event hook). Every shadow outcome —
 an error, a timeout, a hang cut at the shadow's `timeout` — becomes a pair row and nothing else.
 
-Under load shadow work is shed first: a full queue drops the new job and counts it (`shed`);
+Under load shadow work is shed first: a full queue, or an event loop running late (a probe
+task measures how late its 50 ms sleeps wake; past `max_lag_s` the process is CPU-bound and
+every shadow call would delay served requests), drops the new job and counts it (`shed`);
 a reached budget (USD per UTC day across the fleet, shadow calls per second in this process)
 drops it as `over_budget`; a shadow past its end time as `expired`. The counts land on the
 shadow's row (`rampway shadow status`) and in `rampway_shadow_skipped_total{shadow,reason}`.
@@ -57,6 +59,8 @@ log = logging.getLogger("rampway.shadow")
 
 DEFAULT_MAX_QUEUE = 1_000
 DEFAULT_WORKERS = 32
+DEFAULT_MAX_LAG_S = 0.02
+LAG_PROBE_S = 0.05
 STOP_GRACE_S = 2.0
 
 
@@ -110,6 +114,7 @@ class ShadowCapture(Hook):
         metrics: ShadowMetrics | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
         workers: int = DEFAULT_WORKERS,
+        max_lag_s: float = DEFAULT_MAX_LAG_S,
         clock: Any = time.time,
     ) -> None:
         self.control = control
@@ -122,6 +127,8 @@ class ShadowCapture(Hook):
         self._queue: asyncio.Queue[_Job] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._gates: dict[int, _RateGate] = {}
+        self._max_lag = max_lag_s
+        self.lag_s = 0.0  # how late the loop woke from the last probe sleep
         self.mirrored = 0
 
     @classmethod
@@ -146,6 +153,7 @@ class ShadowCapture(Hook):
         self._queue = asyncio.Queue(self._max_queue)
         self._tasks = [asyncio.create_task(self._work(), name=f"rampway-shadow-{i}")
                        for i in range(self._workers)]
+        self._tasks.append(asyncio.create_task(self._probe(), name="rampway-shadow-lag"))
 
     async def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Let queued and running shadow calls finish for up to `grace` seconds, then cancel."""
@@ -217,6 +225,8 @@ class ShadowCapture(Hook):
         rec = shadow.record
         if rec.ended(now):
             return "expired"
+        if self.lag_s > self._max_lag:
+            return "shed"
         if self.writer.spent_today(rec.id) >= rec.usd_per_day:
             self.writer.budget_hit(rec.id, now)
             return "over_budget"
@@ -234,6 +244,13 @@ class ShadowCapture(Hook):
         return self.control.snapshot.shadow_releases
 
     # -- workers (off the request path) ------------------------------------------------------------
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + LAG_PROBE_S
+            await asyncio.sleep(LAG_PROBE_S)
+            self.lag_s = max(0.0, loop.time() - due)
 
     async def _work(self) -> None:
         queue = self._queue
@@ -317,4 +334,11 @@ def _context(call: Any) -> dict[str, Any]:
     return evaluation_context(call)
 
 
-__all__ = ["DEFAULT_MAX_QUEUE", "DEFAULT_WORKERS", "ShadowCapture", "ShadowMetrics", "one_attempt"]
+__all__ = [
+    "DEFAULT_MAX_LAG_S",
+    "DEFAULT_MAX_QUEUE",
+    "DEFAULT_WORKERS",
+    "ShadowCapture",
+    "ShadowMetrics",
+    "one_attempt",
+]
