@@ -405,15 +405,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 # -- shadow mode ----------------------------------------------------------------------------------
 
 
-def add_candidate(project: Path) -> str:
-    """A second release of `bench` (same model, another temperature), published."""
+def add_candidate(project: Path, sim_port: int) -> str:
+    """A second release of `bench` (same model, another temperature) on a simulator of its own
+    (a candidate is another upstream: sharing one would slow the primary's upstream down and
+    count that as the gateway's doing), published."""
     from rampway.release import load_release
     from rampway.store import Store
 
+    config = yaml.safe_load((project / "rampway.yaml").read_text())
+    config["providers"]["sim2"] = {"kind": "sim", "base_url": f"http://127.0.0.1:{sim_port}/v1"}
+    (project / "rampway.yaml").write_text(yaml.safe_dump(config))
     rel_dir = project.parent / "releases" / "bench-2" / "bench"
     rel_dir.mkdir(parents=True)
     (rel_dir / "release.yaml").write_text(yaml.safe_dump(
-        {"provider": "sim", "model": "sim-small", "mode": "passthrough",
+        {"provider": "sim2", "model": "sim-small", "mode": "passthrough",
          "params": {"temperature": 0.7}}))
     release = load_release(rel_dir, feature="bench")
     with Store.open(f"sqlite:///{project.parent / 'bench.db'}") as store:
@@ -511,11 +516,12 @@ def capture_cpu(project: Path, n: int) -> float:
 
 def measure_shadow(args: argparse.Namespace) -> dict[str, Any]:
     sim, sim_port = start_sim()
+    sim2, sim2_port = start_sim()
     gw: subprocess.Popen[bytes] | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="rampway-bench-") as tmp:
             project = make_project(Path(tmp), sim_port)
-            candidate = add_candidate(project)
+            candidate = add_candidate(project, sim2_port)
             gw, gw_port = start_gateway(project, args.workers)
             gw_raw = raw_request("/v1/chat/completions", {"model": "bench", "messages": MESSAGES,
                                                           "user": "u"})
@@ -534,6 +540,7 @@ def measure_shadow(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         stop(gw)
         stop(sim)
+        stop(sim2)
     return {
         "rate_rps": args.rate, "seconds": args.seconds, "repeat": args.repeat,
         "off": {"added_p50_ms": median_of(off, "added_p50_ms"),

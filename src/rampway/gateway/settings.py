@@ -22,7 +22,7 @@ gateway:
   shadow:                        # shadow traffic (rampway.shadow.capture), off the served path
     max_queue: 1000              # shadow calls waiting; beyond this new ones are shed (counted)
     workers: 32                  # shadow calls in flight at once per process
-    max_lag: 0.02                # seconds the event loop may run late before shadow work is shed
+    max_lag: 0.01                # seconds the event loop may run late before shadow work is shed
     flush_interval: 0.5          # how often pairs are written, seconds
 """
 
@@ -97,7 +97,7 @@ class RoutingSettings(TargetRouting):
 class ShadowSettings(_Strict):
     max_queue: int = Field(default=1_000, ge=1, le=1_000_000)
     workers: int = Field(default=32, ge=1, le=1_000)
-    max_lag: float = Field(default=0.02, gt=0, le=10)
+    max_lag: float = Field(default=0.01, gt=0, le=10)
     flush_interval: float = Field(default=0.5, gt=0, le=60)
 
 

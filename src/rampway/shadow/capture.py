@@ -59,7 +59,7 @@ log = logging.getLogger("rampway.shadow")
 
 DEFAULT_MAX_QUEUE = 1_000
 DEFAULT_WORKERS = 32
-DEFAULT_MAX_LAG_S = 0.02
+DEFAULT_MAX_LAG_S = 0.01
 LAG_PROBE_S = 0.05
 STOP_GRACE_S = 2.0
 
