@@ -21,6 +21,15 @@ stay flat), its CPU per request, how many event rows the gateway wrote once SIGT
 its queue (every served request must have one), and the SDK's in-process overhead
 (AsyncClient.complete vs SimProvider.complete on a zero-latency in-process sim). Targets on a
 2-core machine: added p50 <= 1 ms, p99 <= 5 ms at 300 requests/s; SDK p99 <= 300 us.
+
+    .venv/bin/python bench/gateway_overhead.py --shadow [--rate 300] [--seconds 5] [--repeat 2]
+
+Shadow mode: the same rounds with no shadow, then with a shadow mirroring 100% of the requests
+to a second release on the same simulator (started through the store; the gateway picks it up
+within a second): the served path's added latency must not move beyond the rounds' noise. It
+also measures, in-process, the CPU that capture and pair writing cost per mirrored request
+beyond the shadow call itself (the hook's decision and enqueue, rendering the request through
+the candidate, building the pair row, writing it to SQLite): target <= 0.3 ms.
 """
 
 from __future__ import annotations
@@ -393,6 +402,180 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# -- shadow mode ----------------------------------------------------------------------------------
+
+
+def add_candidate(project: Path, sim_port: int) -> str:
+    """A second release of `bench` (same model, another temperature) on a simulator of its own
+    (a candidate is another upstream: sharing one would slow the primary's upstream down and
+    count that as the gateway's doing), published."""
+    from rampway.release import load_release
+    from rampway.store import Store
+
+    config = yaml.safe_load((project / "rampway.yaml").read_text())
+    config["providers"]["sim2"] = {"kind": "sim", "base_url": f"http://127.0.0.1:{sim_port}/v1"}
+    (project / "rampway.yaml").write_text(yaml.safe_dump(config))
+    rel_dir = project.parent / "releases" / "bench-2" / "bench"
+    rel_dir.mkdir(parents=True)
+    (rel_dir / "release.yaml").write_text(yaml.safe_dump(
+        {"provider": "sim2", "model": "sim-small", "mode": "passthrough",
+         "params": {"temperature": 0.7}}))
+    release = load_release(rel_dir, feature="bench")
+    with Store.open(f"sqlite:///{project.parent / 'bench.db'}") as store:
+        store.publish("bench", release.digest, release.id, release.canonical, actor="bench")
+    return release.id
+
+
+def start_shadow(project: Path, candidate: str) -> Any:
+    from rampway.shadow import repo
+    from rampway.shadow.spec import Definition
+    from rampway.store import Store
+
+    definition = Definition.model_validate({
+        "feature": "bench", "candidates": [candidate], "sample": 100,
+        "budget": {"usd_per_day": 1e6, "requests_per_s": 1e5}})
+    with Store.open(f"sqlite:///{project.parent / 'bench.db'}") as store:
+        return repo.start(store, "bench-shadow", definition, [candidate], actor="bench",
+                          reason="bench", now=time.time())
+
+
+def shadow_counts(project: Path) -> dict[str, int]:
+    from rampway.shadow import repo
+    from rampway.shadow.pairs import pair_counts
+    from rampway.store import Store
+
+    with Store.open(f"sqlite:///{project.parent / 'bench.db'}") as store:
+        record = repo.latest(store, "bench-shadow")
+        return {"pairs": pair_counts(store, record)["candidate"], "shed": record.shed,
+                "over_budget": record.over_budget}
+
+
+def capture_cpu(project: Path, n: int) -> float:
+    """CPU ms per mirrored request of capture + pair writing, without the shadow call: the
+    hook's decision and enqueue, rendering through the candidate, the pair row, its write."""
+    from rampway.gateway.call import CallInput, CallRecord
+    from rampway.gateway.control import ControlSnapshot, FeatureEntry, FeatureSettings
+    from rampway.gateway.keys import KeyRing
+    from rampway.gateway.pipeline import build_request
+    from rampway.gateway.resolve import Resolution
+    from rampway.providers.types import Message, Usage
+    from rampway.release import Release
+    from rampway.shadow import ActiveShadows, repo
+    from rampway.shadow.capture import ShadowCapture
+    from rampway.shadow.pairs import PairWriter
+    from rampway.store import Store
+
+    with Store.open(f"sqlite:///{project.parent / 'bench.db'}") as store:
+        record = repo.latest(store, "bench-shadow")
+        channel = store.get_channel("bench", "production")
+        assert channel is not None
+        primary = Release.from_canonical(store.get_release("bench", channel.release_id).canonical)
+        candidate = Release.from_canonical(
+            store.get_release("bench", record.candidates[0]).canonical)
+        entry = FeatureEntry("bench", FeatureSettings(), {"production": primary})
+
+        class Control:
+            snapshot = ControlSnapshot(1, {"bench": entry}, KeyRing.empty(),
+                                       shadows=ActiveShadows.of([record]),
+                                       shadow_releases={candidate.id: candidate})
+
+        writer = PairWriter(store, flush_interval=0.05)
+        capture = ShadowCapture(Control(), None, writer, max_queue=n + 1)  # type: ignore[arg-type]
+        res = Resolution(entry, primary, "production")
+
+        async def run() -> float:
+            capture.start()
+            for task in capture._tasks:  # no shadow calls: only what surrounds them
+                task.cancel()
+            records = []
+            for i in range(n):
+                call = CallInput("bench", [Message("user", MESSAGES[0]["content"])],
+                                 unit=f"user-{i}")
+                rec = CallRecord(call, time.time(), res, content="42", latency_s=0.01,
+                                 usage=Usage(10, 2), cost_usd=1e-6)
+                rec.provider, rec.model, rec.finish_reason = "sim", "sim-small", "stop"
+                records.append(rec)
+            writer.start()
+            t0 = time.process_time()
+            for rec in records:
+                capture.after_call(rec)
+            queue = capture._queue
+            assert queue is not None
+            while not queue.empty():
+                job = queue.get_nowait()
+                build_request(job.resolution, job.primary.call)
+                writer.emit(capture._row(job, job.primary))
+            assert writer.flush(60)
+            return (time.process_time() - t0) * 1000 / n
+
+        try:
+            return asyncio.run(run())
+        finally:
+            writer.close()
+
+
+def measure_shadow(args: argparse.Namespace) -> dict[str, Any]:
+    sim, sim_port = start_sim()
+    sim2, sim2_port = start_sim()
+    gw: subprocess.Popen[bytes] | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="rampway-bench-") as tmp:
+            project = make_project(Path(tmp), sim_port)
+            candidate = add_candidate(project, sim2_port)
+            gw, gw_port = start_gateway(project, args.workers)
+            gw_raw = raw_request("/v1/chat/completions", {"model": "bench", "messages": MESSAGES,
+                                                          "user": "u"})
+            asyncio.run(open_loop(gw_port, gw_raw, args.rate, args.warmup))
+            off = rounds(sim_port, gw_port, args)
+            start_shadow(project, candidate)
+            time.sleep(1.0)  # every gateway applies it within a second
+            cpu0 = cpu_s(gw.pid)
+            on = rounds(sim_port, gw_port, args)
+            gw_cpu_ms = (cpu_s(gw.pid) - cpu0) * 1000 / max(1, args.rate * args.seconds
+                                                             * args.repeat)
+            time.sleep(1.0)
+            stop(gw)
+            counts = shadow_counts(project)
+            per_mirror = capture_cpu(project, args.sdk_calls)
+    finally:
+        stop(gw)
+        stop(sim)
+        stop(sim2)
+    return {
+        "rate_rps": args.rate, "seconds": args.seconds, "repeat": args.repeat,
+        "off": {"added_p50_ms": median_of(off, "added_p50_ms"),
+                "added_p99_ms": median_of(off, "added_p99_ms"), "rounds": off},
+        "on": {"added_p50_ms": median_of(on, "added_p50_ms"),
+               "added_p99_ms": median_of(on, "added_p99_ms"), "rounds": on},
+        "gateway_cpu_ms_per_request_with_shadow": gw_cpu_ms,
+        "shadow": counts,
+        "capture_cpu_ms_per_mirrored_request": per_mirror,
+        "loadavg_1m": os.getloadavg()[0],
+    }
+
+
+def print_shadow_report(r: dict[str, Any]) -> None:
+    print(f"open loop {r['rate_rps']:.0f} req/s, {r['repeat']} rounds of {r['seconds']:.0f} s "
+          f"per mode; load average {r['loadavg_1m']:.1f} at the end")
+    for mode in ("off", "on"):
+        m = r[mode]
+        label = "no shadow" if mode == "off" else "100% mirrored"
+        print(f"  {label:14s} added p50 {m['added_p50_ms']:6.2f} ms  p99 "
+              f"{m['added_p99_ms']:6.2f} ms   (median of rounds)")
+        for i, rnd in enumerate(m["rounds"], 1):
+            g = rnd["gateway"]
+            print(f"    round {i}: added p50 {rnd['added_p50_ms']:6.2f} ms  p99 "
+                  f"{rnd['added_p99_ms']:6.2f} ms  {g['throughput_rps']:.1f} req/s  "
+                  f"errors {g['errors']}")
+    c = r["shadow"]
+    print(f"  shadow pairs     {c['pairs']} written, {c['shed']} shed, "
+          f"{c['over_budget']} over budget")
+    print(f"  gateway CPU      {r['gateway_cpu_ms_per_request_with_shadow']:.2f} ms per request "
+          "with the shadow (primary + shadow call + capture)")
+    print(f"  capture + pairs  {r['capture_cpu_ms_per_mirrored_request']:.3f} ms CPU per "
+          "mirrored request, beyond the shadow call (target 0.3 ms)")
+
+
 def print_report(r: dict[str, Any]) -> None:
     print(f"open loop {r['rate_rps']:.0f} req/s, {r['repeat']} rounds of {r['seconds']:.0f} s, "
           f"{r['workers']} worker(s); load average {r['loadavg_1m']:.1f} at the end")
@@ -426,12 +609,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--sdk-calls", type=int, default=3000)
     ap.add_argument("--json", action="store_true", help="print one JSON document")
+    ap.add_argument("--shadow", action="store_true",
+                    help="shadow mode: no shadow vs 100%% mirrored (see the module docstring)")
     args = ap.parse_args()
     if args.repeat < 1 or args.seconds <= 0 or args.rate <= 0:
         ap.error("--repeat, --seconds and --rate must be positive")
-    report = measure(args)
+    report = measure_shadow(args) if args.shadow else measure(args)
     if args.json:
         print(json.dumps(report, indent=2))
+    elif args.shadow:
+        print_shadow_report(report)
     else:
         print_report(report)
 

@@ -76,6 +76,20 @@ def experiment_steps(v2: str) -> list[Step]:
     ]
 
 
+def shadow_steps(candidate: str) -> list[Step]:
+    """Every shadow route (`rampway.admin._shadows`); a shadow runs beside anything."""
+    sh = "/shadows/tone"
+    definition = {"feature": "support-bot", "candidates": [candidate], "sample": 10,
+                  "budget": {"usd_per_day": 1}}
+    return [
+        Step("GET", "/shadows", "viewer", 200),
+        Step("POST", sh, "editor", 201, {"definition": definition, "reason": "tone"},
+             "shadow.start"),
+        Step("GET", sh, "viewer", 200),
+        Step("POST", f"{sh}/stop", "editor", 200, {"reason": "done"}, "shadow.stop"),
+    ]
+
+
 def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
     bot, v1, v2 = "support-bot", proj.v1.id, proj.v2.id
     ch = f"/features/{bot}/channels/production"
@@ -125,6 +139,7 @@ def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
         Step("GET", "/audit", "viewer", 200),
         *rollout_steps(v1, v2),
         *experiment_steps(v1),  # production serves v2 after the rollouts
+        *shadow_steps(v1),
     ]
 
 
@@ -176,7 +191,7 @@ def _template(path: str) -> str:
     parts = path.strip("/").split("/")
     names = {"features": "{feature}", "releases": "{ref}", "channels": "{channel}",
              "flags": "{key}", "segments": "{key}", "keys": "{name}", "app-keys": "{name}",
-             "rollouts": "{feature}", "experiments": "{name}"}
+             "rollouts": "{feature}", "experiments": "{name}", "shadows": "{name}"}
     out: list[str] = []
     for i, part in enumerate(parts):
         if parts[0] == "rollouts" and i == 2 and part.isdigit():

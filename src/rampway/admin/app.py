@@ -24,6 +24,8 @@
     POST   /api/v1/rollouts/{feature}[/pause|resume|approve|promote|abort|rollback]  editor
     GET    /api/v1/experiments   GET /api/v1/experiments/{name}[/{id}]  viewer  (see `_experiments`)
     POST   /api/v1/experiments/{name}[/stop]                      editor
+    GET    /api/v1/shadows   GET /api/v1/shadows/{name}           viewer  (see `_shadows`)
+    POST   /api/v1/shadows/{name}[/stop]                          editor
 
 Authentication: `Authorization: Bearer <admin key>` (or `X-API-Key`); none or unknown → 401,
 a role too low → 403, both before the body is even looked at, so such calls change nothing.
@@ -57,6 +59,7 @@ from starlette.exceptions import HTTPException
 from rampway.admin._clean import CleanInput
 from rampway.admin._experiments import ExperimentRoutes, experiment_routes
 from rampway.admin._rollouts import RolloutRoutes, rollout_routes
+from rampway.admin._shadows import ShadowRoutes, shadow_routes
 from rampway.admin.keys import (
     AdminKey,
     Role,
@@ -610,6 +613,7 @@ def create_admin_app(
         rollout_routes(admin.rollouts(), admin.auth, parse_if_match),
         experiment_routes(ExperimentRoutes(store, None if project is None else project.root,
                                            project), admin.auth, parse_if_match),
+        shadow_routes(ShadowRoutes(store, project), admin.auth, parse_if_match),
     ):
         api.include_router(router, prefix=PREFIX)
     return api

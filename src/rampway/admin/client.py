@@ -248,6 +248,35 @@ class AdminClient:
         ).json()
         return out
 
+    # -- shadows ---------------------------------------------------------------------------------
+
+    def list_shadows(self, *, running: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"running": "true" if running else "false", "limit": limit}
+        found: list[dict[str, Any]] = self.request("GET", "/shadows", params=params).json()[
+            "shadows"]
+        return found
+
+    def shadow_status(self, name: str) -> tuple[dict[str, Any], str]:
+        """The latest shadow called `name` (`rampway.shadow.views.status_json`), its ETag."""
+        response = self.request("GET", f"/shadows/{_seg(name)}")
+        return response.json(), response.headers.get("etag", "")
+
+    def start_shadow(self, name: str, definition: dict[str, Any] | None, *,
+                     reason: str = "") -> dict[str, Any]:
+        """Start a shadow from `definition` (None: the server's shadows/NAME.yaml)."""
+        out: dict[str, Any] = self.request(
+            "POST", f"/shadows/{_seg(name)}", json={"definition": definition, "reason": reason},
+        ).json()
+        return out
+
+    def stop_shadow(self, name: str, *, reason: str,
+                    if_match: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = self.request(
+            "POST", f"/shadows/{_seg(name)}/stop", json={"reason": reason},
+            headers=_if_match(if_match),
+        ).json()
+        return out
+
     # -- keys ----------------------------------------------------------------------------------
 
     def create_key(self, name: str, role: str, *, reason: str = "") -> dict[str, Any]:

@@ -15,5 +15,6 @@ from rampway.cli import models_upgrade as _models_upgrade  # noqa: F401
 from rampway.cli import release as _release  # noqa: F401
 from rampway.cli import rollout as _rollout  # noqa: F401
 from rampway.cli import serve as _serve  # noqa: F401
+from rampway.cli import shadow as _shadow  # noqa: F401
 from rampway.cli import sim as _sim  # noqa: F401
 from rampway.cli import timeline as _timeline  # noqa: F401

@@ -75,6 +75,8 @@ class RequestEvent:
     prompt_text: str | None = None
     response_text: str | None = None
     flags: Mapping[str, FlagOutcome | Mapping[str, Any]] | None = None
+    # [{"name", "arguments"}…]; arguments only where texts are kept (see gateway.eventlog)
+    tool_calls: list[dict[str, str]] | None = None
 
     def row(self) -> dict[str, Any]:
         row = asdict(self)

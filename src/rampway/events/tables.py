@@ -5,7 +5,8 @@ The Alembic revision `events_0001` creates exactly these and `events_0002` adds
 on rows written before it and for requests whose feature has no flags); `events_0003` adds
 `served_model` and `system_fingerprint` (what the provider says answered, for drift detection;
 NULL on older rows, errors and locally answered calls); `events_0004` adds `hedged` (a second
-request went to the next target, `gateway.routing.hedge_after`); keep them in step.
+request went to the next target, `gateway.routing.hedge_after`); `events_0005` adds
+`tool_calls` (the answer's tool calls, which a shadow comparison reads); keep them in step.
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
 numeric comparison on SQLite and PostgreSQL.
 """
@@ -51,6 +52,7 @@ request_events = Table(
     Column("served_model", String(200)),
     Column("system_fingerprint", String(100)),
     Column("hedged", Boolean, nullable=False, server_default=false()),
+    Column("tool_calls", JSONType),
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),

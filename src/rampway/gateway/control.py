@@ -1,9 +1,9 @@
 """The control snapshot every serving process caches, and the watcher that keeps it fresh.
 
-Control state (channels, releases, app keys, flags, rollouts, experiments) lives in the store;
-each gateway or SDK process holds an immutable `ControlSnapshot` and swaps it whole when the
-store's control version moves (every channel move, rollout step or experiment start/stop bumps
-it) or `rampway.yaml` changes. The watcher polls the version every
+Control state (channels, releases, app keys, flags, rollouts, experiments, shadows) lives in
+the store; each gateway or SDK process holds an immutable `ControlSnapshot` and swaps it whole
+when the store's control version moves (every channel move, rollout step, experiment or shadow
+start/stop bumps it) or `rampway.yaml` changes. The watcher polls the version every
 `interval` seconds (default 0.25), so a `rampway rollback` reaches every process within ~0.5 s:
 one poll plus the reload. The request path only reads `watcher.snapshot` — no I/O, no lock.
 
@@ -34,6 +34,7 @@ from rampway.flags.store import FlagStore
 from rampway.gateway.keys import KeyRing, load_keyring
 from rampway.release import Release
 from rampway.rollout.allocations import ActiveAllocations
+from rampway.shadow.active import ActiveShadows
 
 if TYPE_CHECKING:
     from rampway.store import Store
@@ -93,6 +94,8 @@ class ControlSnapshot:
     rollout_releases: Mapping[str, Release] = field(default_factory=dict)  # candidates by id
     experiments: ActiveExperiments = field(default_factory=ActiveExperiments.empty)
     experiment_releases: Mapping[str, Release] = field(default_factory=dict)  # arms' by id
+    shadows: ActiveShadows = field(default_factory=ActiveShadows.empty)
+    shadow_releases: Mapping[str, Release] = field(default_factory=dict)  # candidates by id
 
     @classmethod
     def empty(cls) -> ControlSnapshot:
@@ -141,9 +144,15 @@ class SnapshotLoader:
             for feature, ids in experiments.release_ids().items()
             for rid in ids
         }
+        shadows = ActiveShadows.load(self._store)
+        mirrored = {
+            rid: self._release(feature, rid)
+            for feature, ids in shadows.release_ids().items()
+            for rid in ids
+        }
         return ControlSnapshot(
             version, features, keys, time.time(), flags, pinned, rollouts, candidates,
-            experiments, arms,
+            experiments, arms, shadows, mirrored,
         )
 
     def _release(self, feature: str, release_id: str) -> Release:

@@ -5,6 +5,8 @@ wrong key) produce none, so the log never holds partial rows. Prompt and respons
 only when the feature's `retention.prompts` allows, after its `retention.redact` patterns ran.
 The prompt is stored as what the *app* sent (its messages and template variables) as JSON — the
 release's own templates are already in the store under the release id.
+The answer's tool calls go onto the row as `tool_calls` (names always, arguments only where
+texts are kept): the shadow comparison reads the primary's tool use there.
 The flags the resolution evaluated (`Resolution.flags`) go onto the row as they are; the writer
 thread, not the request, turns them into JSON (see `rampway.events.model`).
 """
@@ -65,6 +67,8 @@ class EventLogHook(Hook):
             flags=res.flags,
         )
         settings = res.feature.settings
+        if record.tool_calls:
+            event.tool_calls = tool_call_records(record, settings.keep_text, settings)
         if settings.keep_text:
             event.prompt_text = prompt_text(record, settings)
             event.response_text = settings.redactor.redact(response_text(record))
@@ -84,6 +88,20 @@ def prompt_text(record: CallRecord, settings: FeatureSettings) -> str:
     return json.dumps(doc, ensure_ascii=False, default=str)
 
 
+def tool_call_records(
+    record: CallRecord, keep_text: bool, settings: FeatureSettings
+) -> list[dict[str, str]] | None:
+    """The answer's tool calls as stored: `[{"name", "arguments"}…]`, arguments (redacted)
+    only when texts are kept — they can carry what the user typed."""
+    calls = record.tool_calls
+    if not calls:
+        return None
+    if not keep_text:
+        return [{"name": t.name} for t in calls]
+    redact = settings.redactor.redact
+    return [{"name": t.name, "arguments": redact(t.arguments) or ""} for t in calls]
+
+
 def response_text(record: CallRecord) -> str | None:
     """What the model said: its text, or its refusal, plus tool calls as `name(arguments)`."""
     parts = [record.content or record.refusal or ""]
@@ -92,4 +110,4 @@ def response_text(record: CallRecord) -> str | None:
     return text or None
 
 
-__all__ = ["EventLogHook", "prompt_text", "response_text"]
+__all__ = ["EventLogHook", "prompt_text", "response_text", "tool_call_records"]

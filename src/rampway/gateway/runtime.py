@@ -1,7 +1,7 @@
 """Everything one serving process holds, built once from a project: store, providers, router,
-control watcher, event writer, metrics, the pipeline, the rollout webhooks' notifier and
-(optionally) the rollout controller. The HTTP gateway and the SDK each own one `Runtime`;
-nothing here is process-global.
+control watcher, event writer, metrics, the pipeline, shadow capture (`self.shadow`), the
+rollout webhooks' notifier and (optionally) the rollout controller. The HTTP gateway and the
+SDK each own one `Runtime`; nothing here is process-global.
 
 Example:
     rt = Runtime.from_project(load_project(), source="sdk")
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rampway.config import Project
 from rampway.events.deadletter import DeadLetterFile
@@ -40,6 +40,9 @@ from rampway.rollout import Notifier
 from rampway.rollout.plan import settings_from
 from rampway.router import Router
 from rampway.store import Store
+
+if TYPE_CHECKING:
+    from rampway.shadow.capture import ShadowCapture
 
 
 def provider_config(project: Project, sim_url: str | None = None) -> dict[str, Any]:
@@ -103,8 +106,10 @@ class Runtime:
                 project.root / ev.dead_letter
             ),
         )
+        self.shadow = self._shadow_capture(store, providers, project)
         all_hooks = Hooks(
-            [MetricsHook(self.metrics), EventLogHook(self.writer, ev.attributes), *hooks]
+            [MetricsHook(self.metrics), EventLogHook(self.writer, ev.attributes), *hooks,
+             self.shadow]
         )
         # Flags run first, around whichever resolver picks the release (kill switch, pinning,
         # model and max_tokens overrides apply to every way of resolving). Imported here:
@@ -118,6 +123,22 @@ class Runtime:
         self.rollouts = self._rollout_loop(rollout_interval)
         self._task: asyncio.Task[None] | None = None
         self.started = False
+
+    def _shadow_capture(self, store: Store, providers: ProviderRegistry,
+                        project: Project) -> ShadowCapture:
+        """Shadow traffic's hook (last: it mirrors after the primary is fully recorded), with
+        its own router and pair writer. Imported here: rampway.shadow.capture builds on
+        rampway.gateway, which imports this module."""
+        from rampway.shadow.capture import ShadowCapture
+        from rampway.shadow.pairs import PairWriter
+
+        options = self.settings.shadow
+        return ShadowCapture.build(
+            self.watcher, providers, Catalog.load(project.config.catalog),
+            PairWriter(store, flush_interval=options.flush_interval),
+            limits=self.settings.routing.route_limits(), registry=self.metrics.registry,
+            max_queue=options.max_queue, workers=options.workers, max_lag_s=options.max_lag,
+        )
 
     def _rollout_loop(self, interval: float | None) -> RolloutLoop | None:
         if interval is None:
@@ -170,6 +191,8 @@ class Runtime:
             return
         await asyncio.to_thread(self.watcher.refresh)
         self.writer.start()
+        self.shadow.writer.start()
+        self.shadow.start()
         self._task = asyncio.create_task(self.watcher.run(), name="rampway-control-watcher")
         if self.rollouts is not None:
             self.rollouts.start()
@@ -186,6 +209,8 @@ class Runtime:
                 await self._task
             self._task = None
         await asyncio.to_thread(self.notifier.close)
+        await self.shadow.stop()
+        await asyncio.to_thread(self.shadow.writer.close)
         await asyncio.to_thread(self.writer.close)
         await self.providers.aclose()
         if self._owns_store:

@@ -21,6 +21,11 @@ gateway:
     hedge_after: null            # seconds: then also ask the next target, first answer wins
     targets: {openai: {timeout: 15}, sim/sim-large: {timeout: 5, attempts: 1, hedge_after: 2}}
     features: {support-bot: {hedge_after: 1.5}}   # a feature's hedge, for every target it uses
+  shadow:                        # shadow traffic (rampway.shadow.capture), off the served path
+    max_queue: 1000              # shadow calls waiting; beyond this new ones are shed (counted)
+    workers: 32                  # shadow calls in flight at once per process
+    max_lag: 0.01                # seconds the event loop may run late before shadow work is shed
+    flush_interval: 0.5          # how often pairs are written, seconds
 """
 
 from __future__ import annotations
@@ -98,6 +103,13 @@ class RoutingSettings(TargetRouting):
         )
 
 
+class ShadowSettings(_Strict):
+    max_queue: int = Field(default=1_000, ge=1, le=1_000_000)
+    workers: int = Field(default=32, ge=1, le=1_000)
+    max_lag: float = Field(default=0.01, gt=0, le=10)
+    flush_interval: float = Field(default=0.5, gt=0, le=60)
+
+
 class GatewaySettings(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     require_keys: bool = False
@@ -105,6 +117,7 @@ class GatewaySettings(_Strict):
     events: EventSettings = Field(default_factory=EventSettings)
     reload_interval: float = Field(default=0.25, gt=0, le=60)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> GatewaySettings:
@@ -117,4 +130,4 @@ class GatewaySettings(_Strict):
             raise ConfigError(f"rampway.yaml: {where}: {first['msg']}") from exc
 
 
-__all__ = ["EventSettings", "GatewaySettings", "KeySpec", "RoutingSettings"]
+__all__ = ["EventSettings", "GatewaySettings", "KeySpec", "RoutingSettings", "ShadowSettings"]

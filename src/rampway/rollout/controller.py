@@ -144,6 +144,11 @@ class Controller:
             )
         repo.check_no_overlap(self.store, feature)
         experiments.check_no_experiment(self.store, feature)  # one traffic split at a time
+        if plan.requires is not None:
+            from rampway.shadow.gating import check_shadow_requirement
+
+            check_shadow_requirement(self.store, feature, candidate_id, plan.requires.shadow,
+                                     plan.requires.min_pairs)
         current = (None if skip_gate or self.project_root is None
                    else current_basis(self.project_root, feature))
         need = GateNeed(feature, candidate_id, channel.release_id, plan.baseline,

@@ -14,6 +14,7 @@
       - {metric: latency_p95, margin: {relative: 0.2}, critical: true}
       - {metric: "feedback:thumbs_up", bad: decrease, margin: {absolute: 0.05}}
     srm: {threshold: 0.001}       # sample-ratio-mismatch check, on by default; `srm: false` = off
+    requires: {shadow: v3-on-prod, min_pairs: 500}   # optional: shadow pairs before the start
     webhooks:
       - {url: "https://hooks.slack.com/services/…", format: slack}
 
@@ -205,6 +206,31 @@ class Webhook(_Strict):
         return value
 
 
+class ShadowRequirement(_Strict):
+    """"Shadow before 1%": the rollout starts only once the shadow NAME has mirrored at least
+    `min_pairs` of the feature's real requests to this very candidate (`rampway shadow`).
+
+        requires: {shadow: v3-on-prod, min_pairs: 500}
+    """
+
+    shadow: str
+    min_pairs: int = 100
+
+    @field_validator("shadow")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+            raise ValueError("a shadow name uses letters, digits, '.', '_' or '-' (at most 64)")
+        return value
+
+    @field_validator("min_pairs")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("min_pairs must be at least 1")
+        return value
+
+
 SRM_MAX_THRESHOLD = 0.05
 
 
@@ -257,6 +283,7 @@ class Plan(_Strict):
     guardrails: list[Guardrail] = Field(default_factory=lambda: list(DEFAULT_GUARDRAILS))
     srm: SampleRatioCheck = Field(default_factory=SampleRatioCheck)
     webhooks: list[Webhook] = Field(default_factory=list)
+    requires: ShadowRequirement | None = None
 
     @field_validator("srm", mode="before")
     @classmethod
@@ -383,6 +410,7 @@ __all__ = [
     "RolloutSettings",
     "SRM_MAX_THRESHOLD",
     "SampleRatioCheck",
+    "ShadowRequirement",
     "Step",
     "Webhook",
     "check_percent",

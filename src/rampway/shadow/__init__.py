@@ -1,57 +1,31 @@
 """Shadow traffic: real requests mirrored to a candidate release, never served, and compared.
 
-    report = build_report(pairs, name="v3-vs-prod")   # pairs: Iterable[Pair]
-    print(render_text(report))                         # or render_markdown, report.to_json()
+    shadows/<name>.yaml ─▶ spec.Definition ─▶ repo.start (audited, control version bumped)
+    gateway/SDK pipeline ─▶ capture.ShadowCapture (a hook) ─▶ shadow_pairs (pairs.PairWriter)
+    pairs.load_pairs(store, name) ─▶ Pair(primary = the request's event row, mirrored = the pair)
+    report.build_report(pairs) ─▶ compare (difference classes per pair) ─▶ noise.noise_floor
+        (only classes the candidate shows more often than the primary's own twin) ─▶ render_*
 
-`compare` names what differs in one pair (difference classes), `noise_floor` keeps only the
-classes the candidate shows more often than the primary's own twin does, and `build_report`
-adds exemplars, failure modes and the latency and cost deltas.
+The comparison modules (`compare`, `noise`, `report`) pull the statistics stack, so they are
+imported from their modules, not re-exported here: the serving path loads this package.
 """
 
-from rampway.shadow.compare import (
-    Comparison,
-    Thresholds,
-    class_scope,
-    compare,
-    difference_classes,
-    similarity,
-)
+from rampway.shadow.active import ActiveShadow, ActiveShadows
 from rampway.shadow.model import Answer, Pair, PairKind, ToolUse
-from rampway.shadow.noise import ClassRate, Margins, NoiseFloor, noise_floor
-from rampway.shadow.report import (
-    Delta,
-    Exemplar,
-    FailureMode,
-    FlaggedClass,
-    ShadowReport,
-    Verdict,
-    build_report,
-    render_markdown,
-    render_text,
-)
+from rampway.shadow.pairs import load_pairs
+from rampway.shadow.record import ShadowRecord
+from rampway.shadow.spec import Definition, load_definition, parse_definition
 
 __all__ = [
+    "ActiveShadow",
+    "ActiveShadows",
     "Answer",
-    "ClassRate",
-    "Comparison",
-    "Delta",
-    "Exemplar",
-    "FailureMode",
-    "FlaggedClass",
-    "Margins",
-    "NoiseFloor",
+    "Definition",
     "Pair",
     "PairKind",
-    "ShadowReport",
-    "Thresholds",
+    "ShadowRecord",
     "ToolUse",
-    "Verdict",
-    "build_report",
-    "class_scope",
-    "compare",
-    "difference_classes",
-    "noise_floor",
-    "render_markdown",
-    "render_text",
-    "similarity",
+    "load_definition",
+    "load_pairs",
+    "parse_definition",
 ]

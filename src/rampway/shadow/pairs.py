@@ -1,0 +1,367 @@
+"""Pair rows: written in batches off the request path, read back as `Pair`s for the comparison.
+
+The capture hook hands each finished shadow call to a `PairWriter` (a bounded deque drained by
+one thread, like the event writer): the serving event loop never waits on the database. The same
+thread adds the not-mirrored counters (shed, over budget, past the end) to each shadow's row and
+reads back what each running shadow spent today, which is how a fleet of gateways shares one
+daily USD cap without talking to each other.
+
+`load_pairs` joins each pair with its primary's request event (the primary side is that row,
+never a copy): a pair whose event is not written yet, or was pruned, is left out.
+
+    for pair in load_pairs(store, "v3-on-prod"):
+        pair.primary.latency_ms, pair.mirrored.latency_ms
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from rampway.errors import RampwayError
+from rampway.events.tables import request_events
+from rampway.shadow import repo
+from rampway.shadow.model import Answer, Pair, PairKind, ToolUse
+from rampway.shadow.record import ShadowRecord
+from rampway.shadow.tables import shadow_pairs, shadows
+from rampway.store import Store
+
+log = logging.getLogger("rampway.shadow")
+
+EXCERPT_CHARS = 300
+COUNTERS = ("shed", "over_budget", "expired")
+
+
+@dataclass(slots=True)
+class PairRow:
+    """One mirrored call as stored (the `shadow_pairs` columns but `id`)."""
+
+    shadow_id: int
+    shadow: str
+    request_id: str
+    kind: str
+    unit_hash: str | None
+    ts: float
+    release_id: str
+    provider: str | None
+    model: str | None
+    status: str
+    error_code: str | None
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    finish_reason: str | None
+    refusal: bool
+    tool_calls: list[dict[str, str]] | None
+    output_chars: int
+    output_text: str | None
+
+
+class PairWriter:
+    """Bounded queue + one writer thread. `emit` and `count` never block and never raise."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        refresh_interval: float = 2.0,
+        clock: Any = time.time,
+    ) -> None:
+        self._store = store
+        self._max_queue = max_queue
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._refresh_interval = refresh_interval
+        self._clock = clock
+        self._queue: deque[PairRow] = deque()
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[int, str], int] = {}
+        self._local_cost: dict[int, float] = {}
+        self._db_cost: dict[int, float] = {}
+        self._budget_hits: dict[int, float] = {}
+        self._watched: set[int] = set()
+        self._last_refresh = 0.0
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.emitted = self.written = self.dropped = 0
+        self._failed = 0
+
+    # -- request side (the event loop) ---------------------------------------------------------
+
+    def emit(self, row: PairRow) -> bool:
+        """Queue one pair; False (counted in `dropped`) when the queue is full or closed."""
+        if self._stopping or len(self._queue) >= self._max_queue:
+            self.dropped += 1
+            return False
+        self._queue.append(row)
+        self.emitted += 1
+        sid = row.shadow_id
+        with self._lock:
+            self._local_cost[sid] = self._local_cost.get(sid, 0.0) + row.cost_usd
+        if len(self._queue) >= self._batch_size:
+            self._wake.set()
+        return True
+
+    def count(self, shadow_id: int, counter: str, n: int = 1) -> None:
+        """Add `n` to one of the shadow's not-mirrored counters (shed, over_budget, expired)."""
+        key = (shadow_id, counter)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + n
+
+    def spent_today(self, shadow_id: int) -> float:
+        """USD spent on the shadow today by the fleet (as of the last read) plus this process
+        since then. The first call for a shadow starts watching it (read within a refresh)."""
+        if shadow_id not in self._watched:
+            self._watched.add(shadow_id)
+            self._last_refresh = 0.0  # read it at the next flush
+            self._wake.set()
+        return self._db_cost.get(shadow_id, 0.0) + self._local_cost.get(shadow_id, 0.0)
+
+    def budget_hit(self, shadow_id: int, when: float) -> None:
+        """The shadow's daily USD cap was reached (recorded once a day on its row)."""
+        with self._lock:
+            self._budget_hits[shadow_id] = when
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="rampway-shadow-pairs",
+                                            daemon=True)
+            self._thread.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Block until everything emitted or counted before the call is in the database."""
+        target = self.emitted
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        with self._done:
+            while self.written + self._failed < target or self._counts or self._budget_hits:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._thread is None or not self._thread.is_alive():
+                    return False
+                self._wake.set()
+                self._done.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        else:
+            self._write_all()
+
+    # -- writer thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            self._cycle()
+        self._write_all()
+
+    def _cycle(self) -> None:
+        try:
+            refresh = time.monotonic() - self._last_refresh >= self._refresh_interval
+            before: dict[int, float] = {}
+            if refresh:  # what was emitted so far is in the database once written below
+                with self._lock:
+                    before = dict(self._local_cost)
+            self._write_all()
+            if refresh:
+                self._refresh_costs(before)
+        except Exception:  # noqa: BLE001 - the writer thread must survive a bad cycle
+            log.exception("shadow pair writer cycle failed")
+        with self._done:
+            self._done.notify_all()
+
+    def _write_all(self) -> None:
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+            try:
+                with self._store.transaction() as conn:
+                    conn.execute(shadow_pairs.insert(), [asdict(r) for r in batch])
+                self.written += len(batch)
+            except RampwayError as exc:
+                self._failed += len(batch)
+                log.warning("dropped %d shadow pairs: %s", len(batch), exc)
+        self._write_counters()
+
+    def _write_counters(self) -> None:
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            hits, self._budget_hits = self._budget_hits, {}
+        if not counts and not hits:
+            return
+        by_shadow: dict[int, dict[str, Any]] = {}
+        for (sid, name), n in counts.items():
+            by_shadow.setdefault(sid, {})[name] = shadows.c[name] + n
+        for sid, when in hits.items():
+            by_shadow.setdefault(sid, {})["budget_hit_at"] = when
+        try:
+            with self._store.transaction() as conn:
+                for sid, values in by_shadow.items():
+                    conn.execute(shadows.update().where(shadows.c.id == sid).values(**values))
+        except RampwayError as exc:
+            log.warning("shadow counters not written: %s", exc)
+
+    def _refresh_costs(self, written: Mapping[int, float]) -> None:
+        """Read the fleet's spend today, then stop counting locally what it now includes (in
+        that order, so the spend seen on the request path never dips below the truth)."""
+        self._last_refresh = time.monotonic()
+        watched = sorted(self._watched)
+        totals = {} if not watched else spent_since(self._store, watched,
+                                                     repo.day_start(self._clock()))
+        with self._lock:
+            self._db_cost = {sid: totals.get(sid, 0.0) for sid in watched}
+            for sid, cost in written.items():
+                self._local_cost[sid] = self._local_cost.get(sid, 0.0) - cost
+
+
+def spent_since(store: Store, shadow_ids: Sequence[int], since: float) -> dict[int, float]:
+    """USD spent on each shadow's calls since `since` (epoch seconds)."""
+    p = shadow_pairs
+    query = (sa.select(p.c.shadow_id, sa.func.sum(p.c.cost_usd))
+             .where(p.c.shadow_id.in_(list(shadow_ids)), p.c.ts >= since)
+             .group_by(p.c.shadow_id))
+    with store.reading() as conn:
+        return {int(sid): float(total or 0.0) for sid, total in conn.execute(query)}
+
+
+def pair_counts(store: Store, record: ShadowRecord, *, release_id: str | None = None) -> dict[
+        str, int]:
+    """Pairs stored per kind (`candidate`, `twin`), optionally of one candidate release."""
+    p = shadow_pairs
+    query = (sa.select(p.c.kind, sa.func.count()).where(p.c.shadow_id == record.id)
+             .group_by(p.c.kind))
+    if release_id is not None:
+        query = query.where(p.c.release_id == release_id)
+    with store.reading() as conn:
+        found = {str(kind): int(n) for kind, n in conn.execute(query)}
+    return {"candidate": found.get("candidate", 0), "twin": found.get("twin", 0)}
+
+
+def pair_summary(store: Store, record: ShadowRecord) -> dict[str, dict[str, Any]]:
+    """Per release and kind: pairs, errors, USD spent (a quick look for `status`)."""
+    p = shadow_pairs
+    errors = sa.func.sum(sa.case((p.c.status != "ok", 1), else_=0))
+    query = (sa.select(p.c.release_id, p.c.kind, sa.func.count(), errors,
+                       sa.func.sum(p.c.cost_usd))
+             .where(p.c.shadow_id == record.id).group_by(p.c.release_id, p.c.kind))
+    with store.reading() as conn:
+        rows = conn.execute(query).all()
+    return {f"{kind}:{rid}": {"release_id": rid, "kind": kind, "pairs": int(n),
+                               "errors": int(e or 0), "cost_usd": float(c or 0.0)}
+            for rid, kind, n, e, c in rows}
+
+
+# -- reading pairs back -------------------------------------------------------------------------
+
+
+def load_pairs(store: Store, name: str, *, since: float | None = None) -> Iterator[Pair]:
+    """Every pair of the latest shadow called `name` (from `since`, epoch seconds), each with
+    its primary's answer read from the request's event row, in time order."""
+    record = repo.latest(store, name)
+    p, ev = shadow_pairs, request_events
+    query = (
+        sa.select(p, ev.c.status.label("p_status"), ev.c.error_code.label("p_error_code"),
+                  ev.c.latency_ms.label("p_latency_ms"), ev.c.ttft_ms.label("p_ttft_ms"),
+                  ev.c.input_tokens.label("p_input_tokens"),
+                  ev.c.output_tokens.label("p_output_tokens"),
+                  ev.c.cost_usd.label("p_cost_usd"), ev.c.finish_reason.label("p_finish_reason"),
+                  ev.c.refusal.label("p_refusal"), ev.c.tool_calls.label("p_tool_calls"),
+                  ev.c.response_text.label("p_text"), ev.c.prompt_text.label("p_prompt"))
+        .select_from(p.join(ev, ev.c.id == p.c.request_id))
+        .where(p.c.shadow_id == record.id)
+        .order_by(p.c.ts, p.c.id)
+    )
+    if since is not None:
+        query = query.where(p.c.ts >= since)
+    with store.reading() as conn:
+        result = conn.execution_options(yield_per=1000).execute(query)
+        for row in result:
+            yield _pair(record, row._mapping)
+
+
+def _pair(record: ShadowRecord, row: Any) -> Pair:
+    kept = record.keep_text
+    primary = Answer(
+        status=row["p_status"], error_code=row["p_error_code"],
+        latency_ms=float(row["p_latency_ms"]), ttft_ms=row["p_ttft_ms"],
+        input_tokens=int(row["p_input_tokens"]), output_tokens=int(row["p_output_tokens"]),
+        cost_usd=float(row["p_cost_usd"]), finish_reason=row["p_finish_reason"],
+        refusal=bool(row["p_refusal"]), tool_calls=_tools(row["p_tool_calls"]),
+        text=row["p_text"] if kept else None,
+    )
+    mirrored = Answer(
+        status=row["status"], error_code=row["error_code"], latency_ms=float(row["latency_ms"]),
+        ttft_ms=row["ttft_ms"], input_tokens=int(row["input_tokens"]),
+        output_tokens=int(row["output_tokens"]), cost_usd=float(row["cost_usd"]),
+        finish_reason=row["finish_reason"], refusal=bool(row["refusal"]),
+        tool_calls=_tools(row["tool_calls"]), text=row["output_text"] if kept else None,
+    )
+    kind: PairKind = "twin" if row["kind"] == "twin" else "candidate"
+    return Pair(
+        shadow=record.name, request_id=row["request_id"], unit_hash=row["unit_hash"],
+        ts=float(row["ts"]), kind=kind, release_id=row["release_id"], primary=primary,
+        mirrored=mirrored, request_excerpt=excerpt(row["p_prompt"]) if kept else None,
+    )
+
+
+def _tools(value: Any) -> tuple[ToolUse, ...]:
+    if isinstance(value, str):  # a JSON column read back as text (a driver without JSON type)
+        value = json.loads(value)
+    if not value:
+        return ()
+    return tuple(ToolUse(str(t.get("name", "")), str(t.get("arguments") or "{}")) for t in value)
+
+
+def excerpt(prompt_text: str | None) -> str | None:
+    """The last user message of a stored prompt (`{"messages": […]}`), cut to EXCERPT_CHARS."""
+    if not prompt_text:
+        return None
+    try:
+        doc = json.loads(prompt_text)
+    except ValueError:
+        return prompt_text[:EXCERPT_CHARS]
+    messages = doc.get("messages") if isinstance(doc, dict) else None
+    for message in reversed(messages or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            text = content if isinstance(content, str) else json.dumps(content)
+            return text[:EXCERPT_CHARS]
+    return None
+
+
+__all__ = [
+    "COUNTERS",
+    "EXCERPT_CHARS",
+    "PairRow",
+    "PairWriter",
+    "excerpt",
+    "load_pairs",
+    "pair_counts",
+    "pair_summary",
+    "spent_since",
+]

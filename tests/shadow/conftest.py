@@ -1,0 +1,9 @@
+"""Make the shared helpers importable (tests/shadow is not a package), with the gateway's."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
