@@ -255,3 +255,33 @@ def test_the_sdk_mirrors_too(tmp_path: Path) -> None:
             time.sleep(0.01)
         assert runtime.shadow.writer.flush(5)
     assert len(pairs(proj.db_url)) == 2  # only the `plan: pro` calls met the condition
+
+
+async def test_shadow_report_compares_the_captured_pairs_through_the_cli(
+    gw: tuple[httpx.AsyncClient, Runtime], proj: Proj
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    import rampway.cli._register  # noqa: F401  (attaches the sub-commands)
+    from rampway.cli import app
+
+    c, runtime = gw
+    record = start(proj, sample=100, twin=50)
+    await _running(runtime)
+    for i in range(12):
+        await _ask(c, f"user-{i % 6}")
+    await _mirrored(runtime)
+    assert runtime.writer.flush(5)
+    cli = CliRunner()
+    root = str(proj.project.root)
+    out = cli.invoke(app, ["shadow", "report", record.name, "--json", "--project", root])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    assert doc["pairs"]["candidate"] == 12 and doc["pairs"]["twin"] > 0
+    assert doc["name"] == record.name and doc["verdict_line"]
+    out = cli.invoke(app, ["shadow", "report", record.name, "--format", "md", "--project", root])
+    assert out.exit_code == 0 and doc["verdict_line"] in out.stdout
+    out = cli.invoke(app, ["shadow", "report", record.name, "--format", "pdf", "--project", root])
+    assert out.exit_code == 2 and "--format" in out.output

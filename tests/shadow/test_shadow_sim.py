@@ -24,7 +24,8 @@ from rampway.providers.catalog import Catalog
 from rampway.providers.openai_compat import OpenAICompatProvider
 from rampway.providers.sim import SimServer, load_sim_config
 from rampway.providers.types import ChatRequest, ChatResponse, Message
-from rampway.shadow import Answer, Pair, PairKind, ToolUse, Verdict, build_report, render_text
+from rampway.shadow import Answer, Pair, PairKind, ToolUse
+from rampway.shadow.report import Verdict, build_report, render_text
 
 SUPPORT = "You are a helpful support agent for an online shop."
 EXTRACT = "You turn supplier invoices into ledger rows."
