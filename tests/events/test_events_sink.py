@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from rampway.events import EventWriter, FeedbackEvent, RequestEvent
@@ -81,3 +82,33 @@ def test_json_columns_round_trip_and_absent_values_are_null(store: Store) -> Non
     assert rows["r2"].stream is True and rows["r2"].refusal is True and rows["r2"].ttft_ms == 3.5
     assert null_attrs == 1
     assert fb_row.value == -1.0 and fb_row.attributes is None and fb_null == 1
+
+
+def test_copy_stores_exactly_what_insert_stores(store: Store) -> None:
+    # PostgreSQL batches go through COPY; the INSERT path it replaced is the reference.
+    if store.engine.dialect.name != "postgresql":
+        with pytest.raises(ValueError, match="COPY needs PostgreSQL"):
+            SqlEventSink(store, copy=True)
+        return
+
+    def batch(prefix: str) -> tuple[list[RequestEvent], list[FeedbackEvent]]:
+        odd = "tab\there, new\nline, back\\slash, quote\" 'é' 🚀, \\N"
+        return [
+            RequestEvent(id=f"{prefix}1", ts=1.7e9 + 1 / 3, feature="f", release_id="f@1",
+                         arm="candidate", unit_hash="u1", attributes={"note": odd, "x": 1e-300},
+                         stream=True, latency_ms=0.1 + 0.2, ttft_ms=float("inf"),
+                         cost_usd=1e-17, refusal=True, prompt_text=odd, response_text="",
+                         flags={"f.model": {"value": [1, None], "reason": "DEFAULT",
+                                            "rule": None}}),
+            RequestEvent(id=f"{prefix}2", ts=2.0, feature="f", error_code=None, ttft_ms=None),
+        ], [FeedbackEvent(id=f"{prefix}fb", ts=3.0, name="n", value=-0.0, request_id=odd,
+                          attributes={"k": odd})]
+
+    SqlEventSink(store, copy=True).write(*batch("c"))
+    SqlEventSink(store, copy=False).write(*batch("i"))
+    for table in (request_events, feedback_events):
+        with store.engine.connect() as conn:
+            rows = {r.id: r._asdict() for r in conn.execute(sa.select(table))}
+        copied = {k[1:]: {**v, "id": None} for k, v in rows.items() if k.startswith("c")}
+        inserted = {k[1:]: {**v, "id": None} for k, v in rows.items() if k.startswith("i")}
+        assert copied == inserted and copied

@@ -1,0 +1,131 @@
+"""Event ingestion: rows per second through the event sink (`SqlEventSink.write`, what the
+writer thread calls once per batch), on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/ingestion.py [--rows 100000 1000000] [--db sqlite postgres]
+                                        [--batch 5000] [--json]
+
+Rows: realistic request events (one feature, two arms, ~20 requests per user, attributes and
+two flag evaluations as JSON, no prompt/response texts) plus one feedback event per 10
+requests. Only the sink's writes are timed (building the events is not), in wall time and in
+the client process's CPU time per row (the part the gateway's own process pays). On PostgreSQL both
+the COPY path (the default) and the executemany of INSERTs it replaced are measured. Databases
+as in bench/judge_look.py: a temporary SQLite file, a fresh PostgreSQL database on
+127.0.0.1:5432 (dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from judge_look import database  # noqa: E402
+
+from rampway.events import FeedbackEvent, RequestEvent  # noqa: E402
+from rampway.events.sink import SqlEventSink  # noqa: E402
+from rampway.store import Store  # noqa: E402
+
+FEATURE = "support-bot"
+RELEASES = {"baseline": "support-bot@3f2a9c1e", "candidate": "support-bot@77d0b2aa"}
+FLAGS = {"support-bot.model": {"value": "sim-large", "reason": "TARGETING_MATCH", "rule": 0},
+         "support-bot.max_tokens": {"value": 1000, "reason": "DEFAULT", "rule": None}}
+
+
+def events(start: int, n: int, rng: np.random.Generator, users: int,
+           ) -> tuple[list[RequestEvent], list[FeedbackEvent]]:
+    unit = rng.integers(users, size=n)
+    latency = 800 * np.exp(0.5 * rng.standard_normal(n))
+    error = rng.random(n) < 0.02
+    requests = []
+    for i in range(n):
+        arm = "candidate" if unit[i] % 2 else "baseline"
+        requests.append(RequestEvent(
+            id=f"req_{start + i:012d}", ts=1.7e9 + (start + i) * 0.0004, feature=FEATURE,
+            release_id=RELEASES[arm], arm=arm, unit_hash=f"{int(unit[i]):032x}",
+            attributes={"plan": "pro" if unit[i] % 3 else "free", "region": "eu"},
+            stream=True, provider="sim", model="sim-large", attempts=1,
+            status="error" if error[i] else "ok", http_status=502 if error[i] else 200,
+            latency_ms=float(latency[i]), ttft_ms=float(latency[i]) * 0.2, input_tokens=52,
+            output_tokens=int(100 + unit[i] % 50), cost_usd=0.001 + float(unit[i] % 7) * 1e-4,
+            finish_reason="stop", output_chars=400, flags=FLAGS))
+    feedback = [FeedbackEvent(id=f"fb_{start + i:012d}", ts=1.7e9 + (start + i) * 0.0004,
+                              name="thumbs_up", value=1.0, request_id=f"req_{start + i:012d}",
+                              feature=FEATURE) for i in range(0, n, 10)]
+    return requests, feedback
+
+
+def ingest(store: Store, rows: int, batch: int, copy: bool | None) -> dict[str, Any]:
+    sink = SqlEventSink(store, copy=copy)
+    rng = np.random.default_rng(1)
+    users = max(1, rows // 20)
+    spent = cpu = 0.0
+    written = 0
+    for start in range(0, rows, batch):
+        requests, feedback = events(start, min(batch, rows - start), rng, users)
+        t, c = time.perf_counter(), time.process_time()
+        sink.write(requests, feedback)
+        spent += time.perf_counter() - t
+        cpu += time.process_time() - c
+        written += len(requests) + len(feedback)
+    return {"requests": rows, "rows": written, "seconds": round(spent, 2),
+            "rows_per_s": round(written / spent),
+            "client_cpu_us_per_row": round(cpu / written * 1e6, 1), **sizes(store, rows)}
+
+
+def sizes(store: Store, requests: int) -> dict[str, int]:
+    """PostgreSQL: bytes per request row on disk — the heap (with TOAST) alone, and with its
+    indexes — and the roll-up's share; after VACUUM, as a table at rest would be."""
+    if store.engine.dialect.name != "postgresql":
+        return {}
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
+        heap, total, rollup = conn.exec_driver_sql(
+            "SELECT pg_table_size('request_events'), pg_total_relation_size('request_events'),"
+            " coalesce(pg_total_relation_size(to_regclass('request_rollup_minute')), 0)").one()
+    return {"heap_bytes_per_row": round(heap / requests),
+            "bytes_per_row_with_indexes": round(total / requests),
+            "rollup_bytes_per_row": round(rollup / requests)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",
+                        default=["sqlite", "postgres"])
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--insert", action="store_true",
+                        help="PostgreSQL: also measure the executemany of INSERTs")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = []
+    for kind in args.db:
+        paths: list[tuple[str, bool | None]] = [("insert", None)] if kind == "sqlite" else (
+            [("copy", True), ("insert", False)] if args.insert else [("copy", True)])
+        for rows in args.rows:
+            for path, copy in paths:
+                with database(kind) as url, Store.open(url) as store:
+                    entry = {"db": kind, "path": path, "batch": args.batch,
+                             **ingest(store, rows, args.batch, copy)}
+                results.append(entry)
+                if not args.json:
+                    size = (f"; {entry['heap_bytes_per_row']} B/row heap, "
+                            f"{entry['bytes_per_row_with_indexes']} B/row with indexes, "
+                            f"roll-up {entry['rollup_bytes_per_row']} B/row"
+                            if "heap_bytes_per_row" in entry else "")
+                    print(f"{kind:<9} {path:<6} {rows:>10,} requests (+{rows // 10:,} feedback):"
+                          f" {entry['rows_per_s']:>8,} rows/s ({entry['seconds']} s, client "
+                          f"{entry['client_cpu_us_per_row']} us CPU/row){size}",
+                          flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
