@@ -81,17 +81,16 @@ def ingest(store: Store, rows: int, batch: int, copy: bool | None) -> dict[str, 
 
 def sizes(store: Store, requests: int) -> dict[str, int]:
     """PostgreSQL: bytes per request row on disk — the heap (with TOAST) alone, and with its
-    indexes — and the roll-up's share; after VACUUM, as a table at rest would be."""
+    indexes; after VACUUM, as a table at rest would be."""
     if store.engine.dialect.name != "postgresql":
         return {}
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
-        heap, total, rollup = conn.exec_driver_sql(
-            "SELECT pg_table_size('request_events'), pg_total_relation_size('request_events'),"
-            " coalesce(pg_total_relation_size(to_regclass('request_rollup_minute')), 0)").one()
+        heap, total = conn.exec_driver_sql(
+            "SELECT pg_table_size('request_events'), pg_total_relation_size('request_events')"
+        ).one()
     return {"heap_bytes_per_row": round(heap / requests),
-            "bytes_per_row_with_indexes": round(total / requests),
-            "rollup_bytes_per_row": round(rollup / requests)}
+            "bytes_per_row_with_indexes": round(total / requests)}
 
 
 def main() -> None:
@@ -116,8 +115,7 @@ def main() -> None:
                 results.append(entry)
                 if not args.json:
                     size = (f"; {entry['heap_bytes_per_row']} B/row heap, "
-                            f"{entry['bytes_per_row_with_indexes']} B/row with indexes, "
-                            f"roll-up {entry['rollup_bytes_per_row']} B/row"
+                            f"{entry['bytes_per_row_with_indexes']} B/row with indexes"
                             if "heap_bytes_per_row" in entry else "")
                     print(f"{kind:<9} {path:<6} {rows:>10,} requests (+{rows // 10:,} feedback):"
                           f" {entry['rows_per_s']:>8,} rows/s ({entry['seconds']} s, client "

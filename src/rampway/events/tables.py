@@ -6,7 +6,8 @@ on rows written before it and for requests whose feature has no flags); `events_
 `served_model` and `system_fingerprint` (what the provider says answered, for drift detection;
 NULL on older rows, errors and locally answered calls); `events_0004` adds `hedged` (a second
 request went to the next target, `gateway.routing.hedge_after`); `events_0005` adds
-`tool_calls` (the answer's tool calls, which a shadow comparison reads); keep them in step.
+`tool_calls` (the answer's tool calls, which a shadow comparison reads) and `events_0006` the
+index on `ts`; keep them in step.
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
 numeric comparison on SQLite and PostgreSQL.
 """
@@ -56,6 +57,7 @@ request_events = Table(
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),
+    Index("ix_request_events_ts", "ts"),  # retention's `ts < cutoff` batches (events_0006)
 )
 
 feedback_events = Table(
