@@ -18,7 +18,8 @@ import os
 import random
 import time
 
-from rampway.shadow import Answer, Pair, ToolUse, build_report, render_markdown, render_text
+from rampway.shadow import Answer, Pair, ToolUse
+from rampway.shadow.report import build_report, render_markdown, render_text
 
 WORDS = ("order", "ship", "return", "refund", "account", "password", "delivery", "invoice", "days",
          "business", "within", "please", "help", "center", "details", "standard", "express",
