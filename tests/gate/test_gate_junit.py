@@ -59,3 +59,18 @@ def test_nothing_to_gate_is_valid_junit_too() -> None:
     from rampway.cli.gate import _nothing
 
     SCHEMA.validate(_nothing("junit"))
+
+
+def test_markdown_says_when_it_cuts_a_list() -> None:
+    from dataclasses import replace
+
+    from rampway.gate.report import markdown
+
+    report = _report("fail")
+    many = replace(report.data, newly_passing=tuple(f"case-{i}" for i in range(22)))
+    text = markdown(GateReport(many, report.policy, report.decision))
+    assert "Newly passing (22, 20 shown): " in text and "`case-19`" in text
+    assert "`case-20`" not in text and "(see the JSON report)" in text
+    few = replace(report.data, newly_passing=("case-1", "case-2"))
+    text = markdown(GateReport(few, report.policy, report.decision))
+    assert "Newly passing (2): `case-1`, `case-2`" in text and "shown" not in text

@@ -181,17 +181,30 @@ def _level_table(report: GateReport, title: str, names: Sequence[str], pct: str)
     return [*lines, ""]
 
 
+MAX_FAILING_SHOWN = 25  # a PR comment stays readable; the JSON report has every case
+MAX_PASSING_SHOWN = 20
+
+
+def _shown(total: int, shown: int) -> str:
+    """"22, 20 shown" when a list is cut, so a reader never mistakes a page for the whole."""
+    return f"{total}, {shown} shown" if shown < total else str(total)
+
+
 def _cases(failing: Sequence[CaseChange], data: GateInput) -> list[str]:
     if not failing:
         lines = ["### Newly failing cases", "", "None."]
     else:
-        lines = [f"### Newly failing cases ({len(failing)})", ""]
-        for change in failing[:25]:
+        shown = failing[:MAX_FAILING_SHOWN]
+        lines = [f"### Newly failing cases ({_shown(len(failing), len(shown))})", ""]
+        for change in shown:
             lines += _case_block(change)
-        if len(failing) > 25:
-            lines.append(f"… and {len(failing) - 25} more (see the JSON report)")
+        if len(failing) > len(shown):
+            lines.append(f"… and {len(failing) - len(shown)} more (see the JSON report)")
     if data.newly_passing:
-        lines += ["", f"Newly passing: {', '.join(f'`{c}`' for c in data.newly_passing[:20])}"]
+        passing = data.newly_passing[:MAX_PASSING_SHOWN]
+        more = " … (see the JSON report)" if len(data.newly_passing) > len(passing) else ""
+        lines += ["", f"Newly passing ({_shown(len(data.newly_passing), len(passing))}): "
+                      f"{', '.join(f'`{c}`' for c in passing)}{more}"]
     if data.flaky:
         lines += ["", f"Flaky in the candidate (mixed across repeats): {len(data.flaky)} case(s)"]
     return lines
