@@ -34,8 +34,31 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped or in CI, rich would assume 80 columns and squeeze tables and cut long lines; a log
+# has no width, so only a terminal (or an explicit COLUMNS) sets one.
+PIPE_WIDTH = 240
+
+
+def _width(stream: Any) -> int | None:
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+
+
+def print_code(text: str, lexer: str) -> None:
+    """Print source or a diff: highlighted in a terminal, verbatim (every character, no
+    padding) when piped, so `rampway release diff … | cat` and CI logs keep whole lines."""
+    if not console.is_terminal:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return
+    from rich.syntax import Syntax
+
+    console.print(Syntax(text, lexer, word_wrap=True))
 
 ProjectOption = Annotated[
     Path | None,
@@ -111,4 +134,5 @@ __all__ = [
     "fail",
     "handle_errors",
     "load_project_option",
+    "print_code",
 ]

@@ -14,6 +14,7 @@ pass against its baseline.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -30,7 +31,6 @@ from rampway.cli._common import (
 )
 from rampway.cli.eval import (
     ConcurrencyOption,
-    OutOption,
     RepeatsOption,
     SimOption,
     _write,
@@ -55,7 +55,10 @@ FORMATS = ("md", "json", "junit")  # rampway.gate.report.FORMATS, without import
 def gate_command(
     feature: Annotated[str | None, typer.Argument(help="Feature to gate.")] = None,
     candidate: Annotated[
-        str | None, typer.Option("--candidate", "-c", help="Candidate ref (default: working tree).")
+        str | None,
+        typer.Option("--candidate", "-c", help=(
+            "Candidate ref: path, release id, channel or git rev. Required with FEATURE; with "
+            "--changed-since, each changed feature's release in the working tree.")),
     ] = None,
     baseline: Annotated[
         str | None,
@@ -68,14 +71,17 @@ def gate_command(
     fmt: Annotated[
         str | None, typer.Option("--format", "-f", help="md (default), json or junit.")
     ] = None,
-    out: OutOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help=(
+        "Also write the report to this file, in the --format chosen (md unless told)."))] = None,
     repeats: RepeatsOption = None,
     concurrency: ConcurrencyOption = 16,
     sim_inprocess: SimOption = False,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Eval baseline and candidate, compare them and apply the feature's gate policy."""
+    """Run the eval suite on baseline and candidate, compare quality, cost and latency, and
+    apply the feature's gate policy. Exit 0 pass, 1 fail, 3 inconclusive, 2 bad input; the
+    result is recorded (a rollout starts only after a recorded pass)."""
     import asyncio
 
     from rampway.evals.runner import RunOptions

@@ -30,6 +30,7 @@ from rampway.cli._common import (
     err_console,
     handle_errors,
     load_project_option,
+    print_code,
 )
 from rampway.errors import ConfigError, RampwayError, RefError
 
@@ -163,7 +164,6 @@ def show_cmd(
 
 
 def _print_release(release: Release) -> None:
-    from rich.syntax import Syntax
     from rich.table import Table
 
     spec = release.spec
@@ -182,10 +182,10 @@ def _print_release(release: Release) -> None:
     for path, text in release.files.items():
         console.print(f"\n[bold]{path}[/]")
         lexer = "markdown" if path.endswith(".md") else "jinja"
-        console.print(Syntax(text, lexer, word_wrap=True))
+        print_code(text, lexer)
     if spec.messages.user is not None and spec.messages.user_file is None:
         console.print("\n[bold]messages.user (inline)[/]")
-        console.print(Syntax(spec.messages.user, "jinja", word_wrap=True))
+        print_code(spec.messages.user, "jinja")
 
 
 @release_app.command("diff")
@@ -198,8 +198,6 @@ def diff_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """What changed from A to B: prompt text as a unified diff, other fields one by one."""
-    from rich.syntax import Syntax
-
     from rampway.release import diff_releases, resolve_ref
 
     proj = load_project_option(project)
@@ -219,7 +217,7 @@ def diff_cmd(
         style = {"added": "green", "removed": "red", "changed": "yellow"}[change.kind]
         console.print(change.render(), style=style, markup=False)
     if diff.files:
-        console.print(Syntax(diff.unified(), "diff", word_wrap=True))
+        print_code(diff.unified(), "diff")
 
 
 @release_app.command("publish")

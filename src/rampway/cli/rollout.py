@@ -433,20 +433,53 @@ def render_status(doc: dict[str, Any]) -> None:
     for column in ("metric", "verdict", "baseline", "candidate", "change", "interval",
                    "limit", "n (base/cand)", "units"):
         table.add_column(column)
+    margins = {g["metric"]: g for g in doc.get("plan", {}).get("guardrails", [])}
+    quantiles = False
     for g in evaluation["guardrails"]:
-        scale = g["scale"]
-        interval = f"[{_fmt(g['lower'], scale)}, {_fmt(g['upper'], scale)}]"
         label = g["metric"] + (" (critical)" if g["critical"] else "")
-        table.add_row(label, g["verdict"], _value(g["baseline_value"]),
-                      _value(g["candidate_value"]), _fmt(g["estimate"], scale), interval,
-                      _fmt(g["limit"], scale), f"{g['n_baseline']}/{g['n_candidate']}",
+        if g["scale"] == "exceedance":
+            quantiles = True
+            cells = _quantile_cells(g, margins.get(g["metric"]))
+        else:
+            scale = g["scale"]
+            cells = (_value(g["baseline_value"]), _value(g["candidate_value"]),
+                     _fmt(g["estimate"], scale),
+                     f"[{_fmt(g['lower'], scale)}, {_fmt(g['upper'], scale)}]",
+                     _fmt(g["limit"], scale))
+        table.add_row(label, g["verdict"], *cells, f"{g['n_baseline']}/{g['n_candidate']}",
                       f"{g.get('units_baseline', 0)}/{g.get('units_candidate', 0)}")
     console.print(table)
     console.print("intervals are over units (users), always valid under repeated looks: pass "
                   "when the interval excludes harm beyond the limit, fail when it lies wholly "
                   "beyond it, otherwise the step holds (and pauses for a human after its "
-                  "max dwell); quantile metrics: change/interval/limit are the difference in "
-                  "the share of requests beyond the baseline's quantile (margin applied)")
+                  "max dwell)")
+    if quantiles:
+        console.print("latency quantiles: the candidate may not exceed the limit more often "
+                      "than the baseline exceeds its own quantile; the interval (pts) is that "
+                      "difference in the share of requests")
+
+
+def _quantile_cells(g: dict[str, Any], guardrail: dict[str, Any] | None) -> tuple[str, ...]:
+    """A latency guardrail in its own unit (ms), with the limit as a threshold in ms; the
+    interval is what the judge tests: extra share of the candidate's requests beyond it."""
+    from rampway.rollout.metrics import metric_def
+
+    unit = metric_def(g["metric"]).unit
+    base, cand = g["baseline_value"], g["candidate_value"]
+    if base is None or cand is None:
+        return ("–", "–", "–", "–", "–")
+    change = f"{cand - base:+.0f} {unit}"
+    if base:
+        change += f" ({(cand / base - 1) * 100:+.1f}%)"
+    limit = "–"
+    if guardrail is not None:
+        from rampway.rollout._judge import candidate_threshold
+        from rampway.rollout.plan import Guardrail
+
+        bound = candidate_threshold(base, Guardrail.model_validate(guardrail))
+        limit = f"{'≤' if g['bad'] == 'increase' else '≥'} {bound:.0f} {unit}"
+    interval = f"[{g['lower'] * 100:+.1f}, {g['upper'] * 100:+.1f}] pts"
+    return (f"{base:.0f} {unit}", f"{cand:.0f} {unit}", change, interval, limit)
 
 
 __all__ = ["rollout_app"]
