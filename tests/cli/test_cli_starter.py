@@ -80,3 +80,11 @@ def gate_json() -> dict[str, Any]:
     assert result.exit_code in (0, 1), result.output
     doc: dict[str, Any] = json.loads(result.stdout)
     return doc
+
+
+def test_the_starter_suite_names_every_scorer_type() -> None:
+    from rampway.evals import SCORER_TYPES
+    from rampway.scaffold import scaffold_files
+
+    header = scaffold_files()["evals/assistant/suite.yaml"].split("\nfeature:")[0]
+    assert [t for t in SCORER_TYPES if t not in header.replace("\n#", "")] == []
