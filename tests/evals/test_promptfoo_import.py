@@ -291,3 +291,25 @@ def test_assertion_strings_parse_as_promptfoo_parses_them() -> None:
     assert parse("fn:output.length < 5") == {"type": "javascript", "value": "output.length < 5"}
     assert parse("Paris") == {"type": "equals", "value": "Paris"}
     assert parse("contains-json") == {"type": "contains-json", "value": None}
+
+
+def test_odd_shapes_are_named_not_crashed_on() -> None:
+    result = convert({
+        "defaultTest": {"vars": {"tone": "kind"}},
+        "tests": [
+            {"description": "vars from a file", "vars": "file://vars.yaml",
+             "assert": [{"type": "icontains", "value": "x"}]},
+            {"description": "one assertion", "vars": {"q": "hi"},
+             "assert": {"type": "icontains", "value": "x"}},
+            {"description": "empty rubric", "vars": {"q": "hi"},
+             "assert": [{"type": "llm-rubric", "value": " "},
+                        {"type": "levenshtein", "value": "hi", "threshold": "five"}]},
+        ],
+    })
+    assert result.suite["cases"] == []
+    notes = result.not_converted
+    assert notes[0] == "vars from a file: vars 'file://vars.yaml' is not a mapping; case skipped"
+    assert notes[1].startswith("one assertion: assert ") and notes[1].endswith(
+        "is not a list; case skipped")
+    assert notes[2] == "empty rubric: 'llm-rubric' without rubric text (' '): not converted"
+    assert "'levenshtein' threshold 'five' is not a number" in notes[3]

@@ -198,16 +198,10 @@ def _case(
     index: int, test: Mapping[str, Any], default: Mapping[str, Any], state: _State
 ) -> dict[str, Any] | None:
     label = str(test.get("description") or f"tests[{index}]")
-    variables = {**(default.get("vars") or {}), **(test.get("vars") or {})}
-    for name, value in list(variables.items()):
-        if isinstance(value, str) and value.startswith("file://"):
-            state.notes.append(f"{label}: var {name!r} loads a file ({value}); inline it")
-            variables.pop(name)
-        elif isinstance(value, list):
-            state.notes.append(f"{label}: var {name!r} is a list (promptfoo expands it); split it")
-            variables.pop(name)
-    if _transformed(label, test, default, state):
+    if not _well_shaped(label, test, default, state) or _transformed(label, test, default, state):
         return None
+    variables = _variables(label, {**(default.get("vars") or {}), **(test.get("vars") or {})},
+                           state)
     if test.get("threshold") is not None:
         state.notes.append(f"{label}: threshold {test['threshold']} (pass on the weighted score) "
                            "not imported: a case passes when every scorer passes; the weighted "
@@ -228,6 +222,30 @@ def _case(
     if expect:
         case["expect"] = expect
     return case
+
+
+def _well_shaped(
+    label: str, test: Mapping[str, Any], default: Mapping[str, Any], state: _State
+) -> bool:
+    for part, where in ((default, "defaultTest"), (test, label)):
+        for key, kind in (("vars", Mapping), ("assert", list)):
+            if part.get(key) is not None and not isinstance(part[key], kind):
+                state.notes.append(f"{where}: {key} {_short(part[key])} is not a "
+                                   f"{'mapping' if kind is Mapping else 'list'}; case skipped")
+                return False
+    return True
+
+
+def _variables(label: str, variables: dict[str, Any], state: _State) -> dict[str, Any]:
+    """The vars a case can send: file loads and list expansions are named, not guessed."""
+    for name, value in list(variables.items()):
+        if isinstance(value, str) and value.startswith("file://"):
+            state.notes.append(f"{label}: var {name!r} loads a file ({value}); inline it")
+            variables.pop(name)
+        elif isinstance(value, list):
+            state.notes.append(f"{label}: var {name!r} is a list (promptfoo expands it); split it")
+            variables.pop(name)
+    return variables
 
 
 def _transformed(
@@ -306,6 +324,10 @@ def _convert(
     if kind in _SIMPLE:
         spec = dict(_SIMPLE[kind][1])
         if kind == "levenshtein":
+            if threshold is not None and not isinstance(threshold, int | float):
+                state.notes.append(f"{label}: 'levenshtein' threshold {threshold!r} is not a "
+                                   "number: not converted")
+                return None
             spec["max_distance"] = int(threshold if threshold is not None else 5)
         return _expecting(label, kind, value, spec, expect, state)
     if kind == "starts-with" and isinstance(value, str):
@@ -323,8 +345,12 @@ def _convert(
         return name
     if kind in ("cost", "latency"):
         return _budget(label, kind, threshold, state)
-    if kind == "llm-rubric" and isinstance(value, str):
-        return _judge(label, value, assertion, state)
+    if kind == "llm-rubric":
+        if isinstance(value, str) and value.strip():
+            return _judge(label, value, assertion, state)
+        state.notes.append(f"{label}: 'llm-rubric' without rubric text ({_short(value)}): "
+                           "not converted")
+        return None
     if kind == "similar":
         state.notes.append(f"{label}: 'similar' (embedding cosine similarity ≥ "
                            f"{threshold if threshold is not None else 0.75} to {_short(value)}) "
