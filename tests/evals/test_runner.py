@@ -229,3 +229,26 @@ async def test_latency_through_the_in_process_sim_is_the_simulated_one(
         assert all(0.0 < s < 0.3 for s in latencies), latencies
     else:
         assert latencies == [0.0] * len(latencies)
+
+
+async def test_cost_and_latency_scorers_see_each_call_and_keep_it_when_cached(
+    store: Store, tmp_path: Path
+) -> None:
+    """Scripted calls cost $0.001 and take 200 ms: a $0.0005 budget fails, 250 ms passes, and
+    a re-run from the cache scores the same (the answer keeps what its call cost and took)."""
+    suite, release = project(tmp_path)
+    (tmp_path / "evals" / "bot" / "suite.yaml").write_text(
+        SUITE + "  cheap: {type: cost, max_usd: 0.0005}\n  fast: {type: latency, max_ms: 250}\n"
+    )
+    suite = load_suite(tmp_path / "evals" / "bot" / "suite.yaml", "bot", tmp_path)
+    runs = [
+        await EvalRunner(Scripted(), EvalStore(store)).run(
+            suite, release, RunOptions(repeats=1)  # type: ignore[arg-type]
+        )
+        for _ in range(2)
+    ]
+    assert all(r.cached for r in runs[1].results)
+    for run in runs:
+        scores = run.results[0].scores
+        assert scores["cheap"].passed is False and scores["cheap"].value == pytest.approx(0.5)
+        assert scores["fast"].passed is True

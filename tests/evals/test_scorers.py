@@ -136,3 +136,39 @@ def test_user_function_results_are_coerced_and_checked() -> None:
     assert coerce_user_score((0.9, False), "m:f") == Score(0.9, False)
     assert not coerce_user_score(1.7, "m:f").passed
     assert "returned str" in coerce_user_score("yes", "m:f").detail
+
+
+def test_levenshtein_passes_within_the_distance_and_scores_near_misses() -> None:
+    from rampway.evals.scorers import levenshtein
+
+    assert levenshtein("kitten", "sitting") == 3 and levenshtein("", "abc") == 3
+    assert levenshtein("same", "same") == 0
+    near = run({"type": "levenshtein", "max_distance": 3}, "sitting", "kitten")
+    assert near is not None and near.passed and near.value == pytest.approx(1 - 3 / 7)
+    far = run({"type": "levenshtein", "max_distance": 2}, "sitting", "kitten")
+    assert far is not None and not far.passed and far.detail == "edit distance 3 > 2"
+    assert run({"type": "levenshtein"}, "anything") is None  # no expectation: does not apply
+
+
+def test_json_anywhere_finds_json_inside_prose() -> None:
+    schema = {"type": "object", "required": ["invoice"]}
+    chatty = 'Sure! Here it is: {"invoice": "RE-77", "total": 89} — anything else? [1, 2]'
+    assert run({"type": "json_schema", "anywhere": True, "schema": schema}, chatty) == Score(
+        1.0, True)
+    wrong = run({"type": "json_schema", "anywhere": True, "schema": schema}, 'ok {"total": 1}')
+    assert wrong is not None and not wrong.passed and "invoice" in wrong.detail
+    none = run({"type": "json_schema", "anywhere": True}, "no braces {here")
+    assert none == Score(0.0, False, "no JSON object or array in the answer")
+    strict = run({"type": "json_schema"}, chatty)
+    assert strict is not None and not strict.passed  # without `anywhere` prose is not JSON
+
+
+def test_cost_and_latency_budgets_per_call() -> None:
+    assert run({"type": "cost", "max_usd": 0.01}, cost_usd=0.004) == Score(1.0, True)
+    over = run({"type": "cost", "max_usd": 0.01}, cost_usd=0.02)
+    assert over == Score(0.5, False, "$0.020000 > $0.01")
+    slow = run({"type": "latency", "max_ms": 500}, latency_s=2.0)
+    assert slow == Score(0.25, False, "2000 ms > 500 ms")
+    assert run({"type": "latency", "max_ms": 500}, latency_s=0.2) == Score(1.0, True)
+    with pytest.raises(ValidationError):
+        SPEC.validate_python({"type": "cost", "max_usd": 0})

@@ -100,7 +100,6 @@ def test_gate_exit_codes_and_formats(project: Path) -> None:
         (["gate", "support-bot", "-c", "x", "-f", "pdf"], "--format must be one of"),
         (["gate", "-c", "x"], "give a FEATURE or --changed-since"),
         (["gate", "nope", "-c", "x"], "no eval suite for 'nope'"),
-        (["gate", "support-bot", "-c", "releases/support-bot"], "'production' channel is not set"),
         (["eval", "support-bot", "-r", "no-such-ref"], "unknown ref 'no-such-ref'"),
     ],
 )

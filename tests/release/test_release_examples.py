@@ -53,8 +53,7 @@ def test_extract_invoice_returns_schema_checked_json() -> None:
 
 def test_init_scaffold_validates(tmp_path: Path) -> None:
     written = write_scaffold(tmp_path / "new")
-    assert "rampway.yaml" in written and "policies/README.md" in written
-    assert any(w.startswith("evals/") for w in written)
+    assert {"rampway.yaml", "evals/assistant/suite.yaml", "policies/assistant.yaml"} <= set(written)
     project = load_project(tmp_path / "new")
     for feature, directory in discover(project.root).items():
         load_checked(project, directory, feature)

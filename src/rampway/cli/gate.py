@@ -110,6 +110,12 @@ def gate_command(
     finally:
         store.close()
     for report in reports:
+        if report.first_release:
+            from rampway.gate.report import FIRST_RELEASE_NOTE
+
+            err_console.print(f"{report.data.feature}: first release: {FIRST_RELEASE_NOTE}; "
+                              f"put it live with `rampway channel set {report.data.feature} "
+                              "production REF`", markup=False)
         if report.model_swap is not None:
             from rampway.gate.report import MODEL_SWAP_NOTE
 

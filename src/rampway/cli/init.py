@@ -1,4 +1,7 @@
-"""`rampway init [DIR]`: write a working starter project (see rampway.scaffold)."""
+"""`rampway init [DIR]`: write a runnable starter project (see rampway.scaffold).
+
+    rampway init && rampway release publish && rampway gate assistant --candidate releases/assistant
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ def init_cmd(
     directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
     as_json: JsonOption = False,
 ) -> None:
-    """Scaffold rampway.yaml, one feature with a release, and eval/policy placeholders."""
+    """Scaffold a runnable project: a release, an eval suite and a gate policy on the simulator."""
     from rampway.scaffold import write_scaffold
 
     written = write_scaffold(directory)
@@ -26,4 +29,5 @@ def init_cmd(
         return
     for rel in written:
         console.print(f"[green]created[/] {directory / rel}")
-    console.print("next: [bold]rampway release validate[/] then [bold]rampway release publish[/]")
+    console.print("next: [bold]rampway release publish[/] then "
+                  "[bold]rampway gate assistant --candidate releases/assistant[/]")

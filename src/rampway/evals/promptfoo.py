@@ -1,24 +1,41 @@
-"""Convert a promptfoo config (prompts, vars, tests, common assertions) into a rampway suite.
+"""Convert a promptfoo config (prompts, vars, tests, assertions) into a rampway suite.
 
-Pure: `convert(config, source)` returns the suite document, the prompts found and a list of
-what could not be converted (each naming the test and assertion), so nothing is dropped
-silently. Each promptfoo assertion becomes a named scorer; a case lists the scorers its
-assertions map to (`scorers:`) and carries their expected values under `expect`.
+Pure: `convert(config, source, judge)` returns the suite document, the prompts found and a
+list of what could not be converted (each naming the test and the assertion), so nothing is
+dropped silently. File references are read beforehand (`rampway.evals._promptfoo_files`).
+Each promptfoo assertion becomes a named scorer; a case lists the scorers its assertions map
+to (`scorers:`) and carries their expected values under `expect`.
 
-    equals → exact                 contains / icontains → contains (case-(in)sensitive)
-    contains-any / contains-all    not-contains / not-icontains → not_contains
-    regex, starts-with → regex     is-json (optional schema) → json_schema
-    llm-rubric → judge             cost / latency → covered by the gate's cost/latency axes
+    equals → exact                 contains / icontains (-any / -all) → contains
+    not-contains / not-icontains → not_contains                regex, starts-with → regex
+    is-json → json_schema          contains-json → json_schema {anywhere: true}
+    levenshtein → levenshtein      cost → cost {max_usd}       latency → latency {max_ms}
+    is-refusal → refusal           llm-rubric → judge (the grader mapped to a catalog model)
+    similar → refused: it needs an embedding model, and rampway scores none
+
+`weight` becomes the scorer's weight in the `quality` metric (weight 0, informational in
+promptfoo, is not imported); `metric:` names become suite metrics; `transform` (JavaScript
+run on the output before the assertion) cannot run here, so its assertion — or, at test
+level, its case — is named as not converted. `$ref: "#/assertionTemplates/…"` is resolved
+within the config; a `$ref` that does not resolve is named as such. `{{var}}` in assertion
+values and rubrics is filled from the case's vars, as promptfoo renders them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-JUDGE_MODEL = "sim-large"
+from rampway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rampway.providers.catalog import Catalog
+
+# promptfoo's default grader (DefaultGradingProvider: OpenAI gpt-4.1), as a catalog model
+DEFAULT_JUDGE = "openai:gpt-4.1"
 
 # promptfoo type → (scorer name, scorer spec); value goes to expect[scorer name]
 _SIMPLE: dict[str, tuple[str, dict[str, Any]]] = {
@@ -32,42 +49,112 @@ _SIMPLE: dict[str, tuple[str, dict[str, Any]]] = {
     "not-contains": ("not_contains", {"type": "not_contains", "case_sensitive": True}),
     "not-icontains": ("not_icontains", {"type": "not_contains"}),
     "regex": ("regex", {"type": "regex"}),
+    "not-regex": ("not_regex", {"type": "regex", "negate": True}),
+    "levenshtein": ("levenshtein", {"type": "levenshtein"}),
 }
-_GATE_AXES = {"cost", "latency"}
+_TEMPLATE = re.compile(r"{{\s*([A-Za-z_]\w*)\s*}}")
+
+
+@dataclass(frozen=True, slots=True)
+class Judge:
+    """The catalog model that grades `llm-rubric`s: a provider name and a model."""
+
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+def choose_judge(
+    config: Mapping[str, Any], requested: str | None, catalog: Catalog
+) -> tuple[Judge, str]:
+    """The judge for `llm-rubric`s and why: `--judge-model`, else promptfoo's configured grader
+    (`defaultTest.options.provider`) when the catalog has it, else promptfoo's default grader.
+
+    A requested model the catalog does not know is a ConfigError; a configured grader it does
+    not know falls back to the default, and the reason says so.
+    """
+    if requested:
+        judge = catalog_model(requested, catalog)
+        if judge is None:
+            raise ConfigError(f"--judge-model {requested!r} is not in the model catalog "
+                              "(give provider:model, e.g. sim:sim-large or openai:gpt-4.1)")
+        return judge, "--judge-model"
+    default = catalog_model(DEFAULT_JUDGE, catalog)
+    if default is None:  # the bundled catalog always has it; a project may not
+        raise ConfigError(f"the default judge {DEFAULT_JUDGE} is not in the model catalog: "
+                          "pass --judge-model")
+    grader = _grader(config)
+    if grader is None:
+        return default, "promptfoo's default grader"
+    judge = catalog_model(grader, catalog)
+    if judge is None:
+        return default, (f"the config's grader {grader!r} is not in the model catalog; "
+                         "promptfoo's default grader instead (--judge-model to choose)")
+    return judge, "the config's grader (defaultTest.options.provider)"
+
+
+def _grader(config: Mapping[str, Any]) -> str | None:
+    default = config.get("defaultTest")
+    options = default.get("options") if isinstance(default, Mapping) else None
+    provider = options.get("provider") if isinstance(options, Mapping) else None
+    if isinstance(provider, Mapping):  # {id: …} or {text: {id: …}, embedding: …}
+        provider = provider.get("id") or (provider.get("text") or {}).get("id")
+    return provider if isinstance(provider, str) else None
+
+
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+def catalog_model(ref: str, catalog: Catalog) -> Judge | None:
+    """`openai:gpt-4.1`, `openai:chat:gpt-4.1-2025-04-14`, `anthropic:messages:…` or a bare
+    model name unique in the catalog → the catalog entry's (provider, model)."""
+    parts = ref.split(":")
+    provider, model = (parts[0], parts[-1]) if len(parts) > 1 else (None, parts[0])
+    for name in dict.fromkeys((model, _DATED.sub("", model))):
+        found = [m for m in catalog if m.model == name and provider in (None, m.provider)]
+        if len(found) == 1:
+            return Judge(found[0].provider, found[0].model)
+    return None
 
 
 @dataclass(slots=True)
 class Conversion:
     suite: dict[str, Any]
-    prompts: list[str] = field(default_factory=list)
+    prompts: list[Any] = field(default_factory=list)  # template text, or chat message lists
     not_converted: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class _State:
+    config: Mapping[str, Any]
+    judge: Judge
     scorers: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    judge_for: dict[tuple[str, str], str] = field(default_factory=dict)
-    schema_for: dict[str, str] = field(default_factory=dict)
+    keyed: dict[str, str] = field(default_factory=dict)  # repr of a scorer spec → its name
+    weights: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def convert(config: Mapping[str, Any], source: str = "promptfooconfig.yaml") -> Conversion:
-    state = _State()
+def convert(
+    config: Mapping[str, Any], source: str = "promptfooconfig.yaml",
+    judge: Judge | None = None,
+) -> Conversion:
+    state = _State(config, judge or Judge(*DEFAULT_JUDGE.split(":", 1)))
     prompts = _prompts(config.get("prompts"), state)
-    judge = _judge_model(config.get("providers"))
     default = config.get("defaultTest") or {}
-    default_vars = default.get("vars") or {} if isinstance(default, Mapping) else {}
-    default_asserts = default.get("assert") or [] if isinstance(default, Mapping) else []
+    default = default if isinstance(default, Mapping) else {}
     tests = config.get("tests") or []
-    if isinstance(tests, str):
-        state.notes.append(f"tests: {tests!r} (tests from files are not imported; inline them)")
+    if not isinstance(tests, list):
+        state.notes.append(f"tests: {str(tests)[:60]!r} (not a list of tests)")
         tests = []
     cases = []
     for index, test in enumerate(tests, start=1):
         if not isinstance(test, Mapping):
             state.notes.append(f"tests[{index}]: not a mapping")
             continue
-        case = _case(index, test, default_vars, default_asserts, judge, state)
+        case = _case(index, test, default, state)
         if case is not None:
             cases.append(case)
     suite: dict[str, Any] = {
@@ -75,55 +162,56 @@ def convert(config: Mapping[str, Any], source: str = "promptfooconfig.yaml") -> 
         "cases": cases,
         "scorers": state.scorers,
     }
+    metrics = _metrics(state)
+    if metrics:
+        suite["metrics"] = metrics
     if not state.scorers:
         state.notes.append("no assertion could be converted: add scorers before running")
     return Conversion(suite=suite, prompts=prompts, not_converted=state.notes)
 
 
-def _prompts(raw: Any, state: _State) -> list[str]:
+def _metrics(state: _State) -> dict[str, dict[str, float]]:
+    """Only when weights or named metrics say more than the default equal-weight `quality`."""
+    weighted = any(w != 1.0 for w in state.weights.values())
+    if not weighted and not state.metrics:
+        return {}
+    quality = {name: state.weights.get(name, 1.0) for name in state.scorers}
+    return {"quality": quality, **{m: s for m, s in state.metrics.items() if m != "quality"}}
+
+
+def _prompts(raw: Any, state: _State) -> list[Any]:
     items = raw if isinstance(raw, list) else ([] if raw is None else [raw])
-    prompts = []
+    prompts: list[Any] = []
     for item in items:
+        if isinstance(item, Mapping) and isinstance(item.get("chat"), list):
+            prompts.append(item["chat"])
+            continue
         text = item.get("raw") if isinstance(item, Mapping) else item
         if isinstance(text, str) and not text.startswith("file://"):
             prompts.append(text)
         else:
-            state.notes.append(f"prompts: {str(item)[:60]!r} (only inline prompt text is imported)")
+            state.notes.append(f"prompts: {str(item)[:60]!r} (neither prompt text nor a file)")
     return prompts
 
 
-def _judge_model(providers: Any) -> str:
-    first = providers[0] if isinstance(providers, list) and providers else providers
-    if isinstance(first, Mapping):
-        first = first.get("id")
-    if isinstance(first, str) and ":" in first:
-        return first.split(":", 1)[1].split(":")[-1]
-    return JUDGE_MODEL
-
-
 def _case(
-    index: int,
-    test: Mapping[str, Any],
-    default_vars: Mapping[str, Any],
-    default_asserts: list[Any],
-    judge: str,
-    state: _State,
+    index: int, test: Mapping[str, Any], default: Mapping[str, Any], state: _State
 ) -> dict[str, Any] | None:
     label = str(test.get("description") or f"tests[{index}]")
-    variables = {**default_vars, **(test.get("vars") or {})}
-    for name, value in list(variables.items()):
-        if isinstance(value, str) and value.startswith("file://"):
-            state.notes.append(f"{label}: var {name!r} loads a file ({value}); inline it")
-            variables.pop(name)
-        elif isinstance(value, list):
-            state.notes.append(f"{label}: var {name!r} is a list (promptfoo expands it); split it")
-            variables.pop(name)
+    if not _well_shaped(label, test, default, state) or _transformed(label, test, default, state):
+        return None
+    variables = _variables(label, {**(default.get("vars") or {}), **(test.get("vars") or {})},
+                           state)
+    if test.get("threshold") is not None:
+        state.notes.append(f"{label}: threshold {test['threshold']} (pass on the weighted score) "
+                           "not imported: a case passes when every scorer passes; the weighted "
+                           "score is the quality metric")
     expect: dict[str, Any] = {}
     used: list[str] = []
-    for assertion in [*default_asserts, *(test.get("assert") or [])]:
-        name = _assertion(label, assertion, expect, judge, state)
-        if name is not None and name not in used:
-            used.append(name)
+    for assertion in [*(default.get("assert") or []), *(test.get("assert") or [])]:
+        for name in _assertion(label, assertion, variables, expect, state):
+            if name not in used:
+                used.append(name)
     if not used:
         state.notes.append(f"{label}: no convertible assertion; case skipped")
         return None
@@ -136,36 +224,149 @@ def _case(
     return case
 
 
+def _well_shaped(
+    label: str, test: Mapping[str, Any], default: Mapping[str, Any], state: _State
+) -> bool:
+    for part, where in ((default, "defaultTest"), (test, label)):
+        for key, kind in (("vars", Mapping), ("assert", list)):
+            if part.get(key) is not None and not isinstance(part[key], kind):
+                state.notes.append(f"{where}: {key} {_short(part[key])} is not a "
+                                   f"{'mapping' if kind is Mapping else 'list'}; case skipped")
+                return False
+    return True
+
+
+def _variables(label: str, variables: dict[str, Any], state: _State) -> dict[str, Any]:
+    """The vars a case can send: file loads and list expansions are named, not guessed."""
+    for name, value in list(variables.items()):
+        if isinstance(value, str) and value.startswith("file://"):
+            state.notes.append(f"{label}: var {name!r} loads a file ({value}); inline it")
+            variables.pop(name)
+        elif isinstance(value, list):
+            state.notes.append(f"{label}: var {name!r} is a list (promptfoo expands it); split it")
+            variables.pop(name)
+    return variables
+
+
+def _transformed(
+    label: str, test: Mapping[str, Any], default: Mapping[str, Any], state: _State
+) -> bool:
+    """A test-level transform changes what every assertion sees: the case cannot be imported."""
+    for where, options in (("", test.get("options")), ("defaultTest ", default.get("options"))):
+        if not isinstance(options, Mapping):
+            continue
+        for key in ("transform", "postprocess"):
+            if options.get(key):
+                state.notes.append(f"{label}: {where}options.{key} {_short(options[key])} is "
+                                   "JavaScript run on the output before every assertion; rampway "
+                                   "does not run it: case skipped")
+                return True
+    return False
+
+
 def _slug(label: str, index: int) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:60]
     return f"{index:03d}-{slug}" if slug else f"case-{index:03d}"
 
 
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+# ---------------------------------------------------------------- assertions
+
+
 def _assertion(
-    label: str, assertion: Any, expect: dict[str, Any], judge: str, state: _State
-) -> str | None:
+    label: str, assertion: Any, variables: Mapping[str, Any], expect: dict[str, Any],
+    state: _State,
+) -> list[str]:
+    """The scorer names this assertion maps to ([] when it is not converted, with a note)."""
+    if isinstance(assertion, Mapping) and "$ref" in assertion:
+        resolved = _resolve_ref(state.config, assertion["$ref"])
+        if resolved is None:
+            state.notes.append(f"{label}: assertion $ref {assertion['$ref']!r} does not resolve "
+                               "within the config (only local '#/…' references are read)")
+            return []
+        assertion = resolved
     if not isinstance(assertion, Mapping) or "type" not in assertion:
-        state.notes.append(f"{label}: assertion without a type")
-        return None
-    kind, value = str(assertion["type"]), assertion.get("value")
-    if kind in _GATE_AXES:
-        state.notes.append(f"{label}: '{kind}' threshold (use the gate policy's {kind} rule)")
-        return None
+        state.notes.append(f"{label}: assertion without a type: {_short(assertion)}")
+        return []
+    kind = str(assertion["type"])
+    if kind == "assert-set":
+        return [n for a in assertion.get("assert") or []
+                for n in _assertion(label, a, variables, expect, state)]
+    if assertion.get("transform"):
+        state.notes.append(f"{label}: '{kind}' has transform {_short(assertion['transform'])} "
+                           "(JavaScript run on the output first); rampway does not run it: "
+                           "assertion not converted")
+        return []
+    weight = assertion.get("weight", 1)
+    if not isinstance(weight, int | float) or weight < 0:
+        state.notes.append(f"{label}: '{kind}' has weight {weight!r}, not a number ≥ 0: skipped")
+        return []
+    if weight == 0:
+        state.notes.append(f"{label}: '{kind}' has weight 0 (informational in promptfoo): "
+                           "not imported")
+        return []
+    value = _render(assertion.get("value"), variables)
+    name = _convert(label, kind, value, assertion, expect, state)
+    if name is not None:
+        _weigh(label, kind, name, float(weight), assertion.get("metric"), state)
+    return [] if name is None else [name]
+
+
+def _convert(
+    label: str, kind: str, value: Any, assertion: Mapping[str, Any], expect: dict[str, Any],
+    state: _State,
+) -> str | None:
+    threshold = assertion.get("threshold")
     if kind in _SIMPLE:
-        return _simple(label, kind, value, expect, state)
+        spec = dict(_SIMPLE[kind][1])
+        if kind == "levenshtein":
+            if threshold is not None and not isinstance(threshold, int | float):
+                state.notes.append(f"{label}: 'levenshtein' threshold {threshold!r} is not a "
+                                   "number: not converted")
+                return None
+            spec["max_distance"] = int(threshold if threshold is not None else 5)
+        return _expecting(label, kind, value, spec, expect, state)
     if kind == "starts-with" and isinstance(value, str):
-        return _simple(label, "regex", "^" + re.escape(value), expect, state)
-    if kind == "is-json":
-        return _is_json(value, state)
-    if kind == "llm-rubric" and isinstance(value, str):
-        return _judge(value, judge, state)
+        return _expecting(label, "regex", "^" + re.escape(value), dict(_SIMPLE["regex"][1]),
+                          expect, state)
+    if kind in ("is-json", "contains-json"):
+        spec = {"type": "json_schema", **({"anywhere": True} if kind == "contains-json" else {})}
+        schema = _schema(value)
+        if schema is not None:
+            spec["schema"] = schema
+        return _named(kind.replace("-", "_"), spec, state)
+    if kind in ("is-refusal", "not-is-refusal"):
+        name = _named("refusal", {"type": "refusal"}, state)
+        expect[name] = kind == "is-refusal"
+        return name
+    if kind in ("cost", "latency"):
+        return _budget(label, kind, threshold, state)
+    if kind == "llm-rubric":
+        if isinstance(value, str) and value.strip():
+            return _judge(label, value, assertion, state)
+        state.notes.append(f"{label}: 'llm-rubric' without rubric text ({_short(value)}): "
+                           "not converted")
+        return None
+    if kind == "similar":
+        state.notes.append(f"{label}: 'similar' (embedding cosine similarity ≥ "
+                           f"{threshold if threshold is not None else 0.75} to {_short(value)}) "
+                           "needs an embedding model and rampway scores none: use a judge "
+                           "rubric, levenshtein or contains instead")
+        return None
     state.notes.append(f"{label}: assertion type '{kind}' has no rampway equivalent")
     return None
 
 
-def _simple(label: str, kind: str, value: Any, expect: dict[str, Any], state: _State) -> str:
-    name, spec = _SIMPLE[kind]
-    state.scorers.setdefault(name, dict(spec))
+def _expecting(
+    label: str, kind: str, value: Any, spec: dict[str, Any], expect: dict[str, Any],
+    state: _State,
+) -> str:
+    """A scorer reading case.expect[name]; a second one of a kind merges or is named."""
+    name = _named(_SIMPLE.get(kind, (kind.replace("-", "_"), {}))[0], spec, state)
     if name in expect and spec["type"] in ("contains", "not_contains"):
         merged = expect[name] if isinstance(expect[name], list) else [expect[name]]
         expect[name] = merged + (value if isinstance(value, list) else [value])
@@ -176,23 +377,83 @@ def _simple(label: str, kind: str, value: Any, expect: dict[str, Any], state: _S
     return name
 
 
-def _is_json(schema: Any, state: _State) -> str:
-    key = repr(schema)
-    name = state.schema_for.get(key)
+def _named(base: str, spec: dict[str, Any], state: _State) -> str:
+    """One scorer per distinct spec: `levenshtein`, then `levenshtein_2` for another threshold."""
+    key = json.dumps(spec, sort_keys=True, default=str)
+    name = state.keyed.get(key)
     if name is None:
-        name = "is_json" if not state.schema_for else f"is_json_{len(state.schema_for) + 1}"
-        spec: dict[str, Any] = {"type": "json_schema"}
-        if isinstance(schema, Mapping):
-            spec["schema"] = dict(schema)
+        name, n = base, 1
+        while name in state.scorers:
+            n += 1
+            name = f"{base}_{n}"
         state.scorers[name] = spec
-        state.schema_for[key] = name
+        state.keyed[key] = name
     return name
 
 
-def _judge(rubric: str, model: str, state: _State) -> str:
-    name = state.judge_for.get((rubric, model))
-    if name is None:
-        name = f"rubric_{len(state.judge_for) + 1}"
-        state.scorers[name] = {"type": "judge", "rubric": rubric, "model": model}
-        state.judge_for[(rubric, model)] = name
-    return name
+def _schema(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def _budget(label: str, kind: str, threshold: Any, state: _State) -> str | None:
+    if not isinstance(threshold, int | float) or threshold <= 0:
+        state.notes.append(f"{label}: '{kind}' without a positive threshold: not converted")
+        return None
+    spec = {"type": kind, ("max_usd" if kind == "cost" else "max_ms"): threshold}
+    return _named(kind, spec, state)
+
+
+def _judge(label: str, rubric: str, assertion: Mapping[str, Any], state: _State) -> str:
+    spec: dict[str, Any] = {"type": "judge", "rubric": rubric,
+                            "provider": state.judge.provider, "model": state.judge.model}
+    threshold = assertion.get("threshold")
+    if isinstance(threshold, int | float) and 0 <= threshold <= 1:
+        spec["threshold"] = threshold
+    if assertion.get("provider"):
+        state.notes.append(f"{label}: llm-rubric grader {_short(assertion['provider'])} replaced "
+                           f"by {state.judge} (--judge-model)")
+    return _named("rubric", spec, state)
+
+
+def _weigh(
+    label: str, kind: str, name: str, weight: float, metric: Any, state: _State
+) -> None:
+    known = state.weights.setdefault(name, weight)
+    if known != weight:
+        state.notes.append(f"{label}: weight {weight:g} of '{kind}' dropped: the suite weighs "
+                           f"scorer {name!r} {known:g} (rampway weighs per scorer, not per case)")
+    if isinstance(metric, str) and metric:
+        state.metrics.setdefault(re.sub(r"\W+", "_", metric).strip("_") or "metric", {})[
+            name] = known
+
+
+def _render(value: Any, variables: Mapping[str, Any]) -> Any:
+    """`{{var}}` filled from the case's vars, as promptfoo renders assertion values."""
+    if isinstance(value, list):
+        return [_render(v, variables) for v in value]
+    if not isinstance(value, str):
+        return value
+    return _TEMPLATE.sub(
+        lambda m: str(variables[m.group(1)]) if m.group(1) in variables else m.group(0), value
+    )
+
+
+def _resolve_ref(config: Mapping[str, Any], ref: Any) -> Any:
+    """A local JSON pointer (`#/assertionTemplates/name`) into the config, else None."""
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return None
+    node: Any = config
+    for part in ref[2:].split("/"):
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    return node

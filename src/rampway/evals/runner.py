@@ -29,7 +29,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from rampway.errors import ConfigError, ProviderError, RampwayError, RateLimited
@@ -446,7 +446,8 @@ class EvalRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _score(self, state: _State, job: _Job, call: CachedCall, cached: bool) -> CaseResult:
-        output = output_of(call.response)
+        output = replace(output_of(call.response), cost_usd=call.cost_usd,
+                         latency_s=call.latency_s)
         view = job.case.view()
         scores: dict[str, Score] = {}
         for name, scorer in state.suite.scorers.items():

@@ -10,6 +10,9 @@ Example (suite.yaml):
       intent: {type: normalized}                 # case.expect.intent == output, normalized
       order_lookup: {type: tool_call}            # case.expect.order_lookup = {name, arguments}
       polite: {type: judge, model: sim-large, rubric: "Is the answer polite and on topic?"}
+      close: {type: levenshtein, max_distance: 5}    # edit distance to case.expect.close
+      embedded: {type: json_schema, anywhere: true}  # a JSON value somewhere in the answer
+      cheap: {type: cost, max_usd: 0.002}            # per call (`latency: {max_ms: 1500}` too)
 
 Everything here is pure except the judge, whose model call goes through an injected async
 function so that tests and the runner decide how it is made.
@@ -49,6 +52,8 @@ class Output:
     finish_reason: str = "stop"
     output_tokens: int = 0
     error: str | None = None
+    cost_usd: float = 0.0  # what the call cost (the catalog's prices); 0 when unknown
+    latency_s: float = 0.0  # the call's own latency, kept with a cached answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,10 +271,15 @@ class RegexScorer(_Spec):
 
 
 class JsonSchemaScorer(_Spec):
-    """The answer parses as JSON and (if a schema is given) validates against it."""
+    """The answer parses as JSON and (if a schema is given) validates against it.
+
+    `anywhere: true` accepts prose around the JSON: any JSON object or array embedded in the
+    answer that validates passes (promptfoo's `contains-json`).
+    """
 
     type: Literal["json_schema"]
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    anywhere: bool = False
 
     @field_validator("json_schema")
     @classmethod
@@ -284,10 +294,15 @@ class JsonSchemaScorer(_Spec):
         return schema
 
     def score(self, name: str, output: Output, case: CaseView) -> Score | None:
+        if self.anywhere:
+            return self._embedded(output.content)
         try:
             document = parse_json_output(output.content)
         except ValueError as exc:
             return Score(0.0, False, f"not JSON: {exc}")
+        return self._validate(document)
+
+    def _validate(self, document: Any) -> Score:
         if self.json_schema is None:
             return Score(1.0, True)
         import jsonschema
@@ -295,6 +310,32 @@ class JsonSchemaScorer(_Spec):
         validator = jsonschema.validators.validator_for(self.json_schema)(self.json_schema)
         error = jsonschema.exceptions.best_match(validator.iter_errors(document))
         return _bool_score(error is None, f"schema: {error.message if error else ''}")
+
+    def _embedded(self, content: str) -> Score:
+        documents = embedded_json(content)
+        if not documents:
+            return Score(0.0, False, "no JSON object or array in the answer")
+        scores = [self._validate(d) for d in documents]
+        return next((s for s in scores if s.passed), scores[0])
+
+
+def embedded_json(text: str) -> list[Any]:
+    """Every JSON object or array embedded in `text`, outermost first, left to right."""
+    decoder = json.JSONDecoder()
+    found: list[Any] = []
+    start = 0
+    while True:
+        positions = [p for p in (text.find("{", start), text.find("[", start)) if p >= 0]
+        if not positions:
+            return found
+        at = min(positions)
+        try:
+            document, end = decoder.raw_decode(text, at)
+        except ValueError:
+            start = at + 1
+            continue
+        found.append(document)
+        start = end
 
 
 class JsonFieldsScorer(_Spec):
@@ -442,6 +483,70 @@ def _ratio(actual: int, low: int | None, high: int | None) -> float:
     return 1.0
 
 
+class LevenshteinScorer(_Spec):
+    """Edit distance to the expected text at most `max_distance` (promptfoo's `levenshtein`).
+
+    Score = 1 - distance / length of the longer text, so a near miss is not 0.
+    """
+
+    type: Literal["levenshtein"]
+    value: str | None = None
+    max_distance: int = Field(default=5, ge=0)
+
+    def score(self, name: str, output: Output, case: CaseView) -> Score | None:
+        expected = self.expected(name, case, self.value)
+        if expected is _MISSING:
+            return None
+        want, got = str(expected), output.content
+        distance = levenshtein(want, got)
+        longest = max(len(want), len(got))
+        value = 1.0 - distance / longest if longest else 1.0
+        ok = distance <= self.max_distance
+        return Score(value, ok, "" if ok else f"edit distance {distance} > {self.max_distance}")
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Insertions, deletions and substitutions turning `a` into `b` (two-row dynamic program)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+class CostScorer(_Spec):
+    """The call cost at most `max_usd` (catalog prices; a cached answer keeps its cost)."""
+
+    type: Literal["cost"]
+    max_usd: float = Field(gt=0)
+
+    def score(self, name: str, output: Output, case: CaseView) -> Score | None:
+        return _budget(output.cost_usd, self.max_usd, f"${output.cost_usd:.6f} > ${self.max_usd:g}")
+
+
+class LatencyScorer(_Spec):
+    """The call took at most `max_ms` (a cached answer keeps the latency it was served with)."""
+
+    type: Literal["latency"]
+    max_ms: float = Field(gt=0)
+
+    def score(self, name: str, output: Output, case: CaseView) -> Score | None:
+        took = output.latency_s * 1000.0
+        return _budget(took, self.max_ms, f"{took:.0f} ms > {self.max_ms:g} ms")
+
+
+def _budget(actual: float, limit: float, detail: str) -> Score:
+    """Within budget = 1; over it scores limit/actual, so 'a bit over' is not 0."""
+    if actual <= limit:
+        return Score(1.0, True)
+    return Score(limit / actual, False, detail)
+
+
 JUDGE_PROMPT = """You are grading an AI assistant's answer.
 Rubric: {rubric}
 {reference}Question: {question}
@@ -517,6 +622,9 @@ ScorerSpec = Annotated[
     | ToolCallScorer
     | RefusalScorer
     | LengthScorer
+    | LevenshteinScorer
+    | CostScorer
+    | LatencyScorer
     | JudgeScorer
     | PythonScorer,
     Field(discriminator="type"),
@@ -534,6 +642,9 @@ SCORER_TYPES = (
     "tool_call",
     "refusal",
     "length",
+    "levenshtein",
+    "cost",
+    "latency",
     "judge",
     "python",
 )

@@ -51,6 +51,7 @@ from rampway.evals.scorers import (
     ContainsScorer,
     JsonFieldsScorer,
     JudgeScorer,
+    LevenshteinScorer,
     MatchScorer,
     NumericScorer,
     Output,
@@ -167,6 +168,7 @@ class CompiledScorer:
             JsonFieldsScorer,
             NumericScorer,
             ToolCallScorer,
+            LevenshteinScorer,
         )
         literal = getattr(self.spec, "value", None) or getattr(self.spec, "pattern", None)
         if isinstance(self.spec, needs_key) and literal is None:

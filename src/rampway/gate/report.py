@@ -15,6 +15,9 @@ from rampway.gate.sequential import SequentialSummary
 
 ICON = {Verdict.PASS: "✅", Verdict.FAIL: "❌", Verdict.INCONCLUSIVE: "⚠️"}
 FORMATS = ("md", "json", "junit")
+FIRST_RELEASE_NOTE = ("nothing serves `production` yet, so the candidate was compared with an "
+                      "independent run of itself: this checks that the suite runs and that the "
+                      "policy can decide at this release's noise, not that it beats anything")
 MODEL_SWAP_NOTE = ("the full suite with repeats, no sampled first look and no --changed-since "
                    "shortcut")
 
@@ -30,6 +33,7 @@ class GateReport:
     suite_digest: str = ""  # the eval suite both releases ran (its content hash)
     sequential: SequentialSummary | None = None  # how many looks and calls the decision took
     model_swap: str | None = None  # "a → b" when only the model changed (full suite, repeats)
+    first_release: bool = False  # no production release yet: the candidate against itself
 
     @property
     def calls(self) -> int | None:
@@ -46,6 +50,7 @@ class GateReport:
             "decision": self.decision.to_json(),
             "sequential": None if self.sequential is None else self.sequential.to_json(),
             "model_swap": self.model_swap,
+            "first_release": self.first_release,
             "comparison": self.data.to_json(),
         }
 
@@ -75,6 +80,8 @@ def markdown(report: GateReport) -> str:
         f"{data.n_cases} cases × {data.repeats} repeat(s) · {pct} CIs · {report.policy_source}",
         "",
     ]
+    if report.first_release:
+        lines += [f"First release: {FIRST_RELEASE_NOTE}.", ""]
     if report.model_swap is not None:
         lines += [f"Model change only ({report.model_swap}): {MODEL_SWAP_NOTE}.", ""]
     lines += _why(d, advised=bool(report.sequential and report.sequential.advice))

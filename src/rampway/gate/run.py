@@ -10,6 +10,12 @@ re-uses the previous look's answers. A candidate never reads the baseline's answ
 seeds, its own calls). Every comparison that finishes is recorded in the store
 (`rampway.gate.records`): that record is what `rampway rollout start` requires.
 
+A feature's first release (no `--baseline`, and its `production` channel has never been set)
+has nothing to be compared with: it is gated against an independent run of itself, and the
+report says so (`first_release`). That checks what can be checked before anything is live —
+the suite runs, every answer is scored, the policy can decide at this release's noise — and
+the first release then goes live with `rampway channel set` (an empty channel is unprotected).
+
     report = await gate_feature(ctx, "support-bot", candidate="releases/support-bot")
     report.decision.verdict        # Verdict.PASS / FAIL / INCONCLUSIVE
 """
@@ -119,7 +125,8 @@ async def gate_feature(
     suite = require_suite(ctx.project.root, feature)
     policy, source = load_policy(ctx.project.root, feature, suite)
     cand = resolve_ref(ctx.project, feature, candidate, ctx.store)
-    base = _baseline(ctx, feature, baseline)
+    first = baseline is None and ctx.store.get_channel(feature, DEFAULT_BASELINE) is None
+    base = cand if first else _baseline(ctx, feature, baseline)
     opts = options or RunOptions()
     repeats = opts.repeats or max(default_repeats(suite, base), default_repeats(suite, cand))
     swap = model_swap(base, cand)
@@ -135,7 +142,8 @@ async def gate_feature(
         ctx, suite, (base, cand, offset), opts, looks, policy
     )
     report = GateReport(data=data, policy=policy, decision=decision, policy_source=source,
-                        suite_digest=suite.digest, sequential=summary, model_swap=swap)
+                        suite_digest=suite.digest, sequential=summary, model_swap=swap,
+                        first_release=first)
     record_gate(ctx.store, report, actor=ctx.actor)
     return report
 

@@ -1,7 +1,10 @@
-"""The starter project `rampway init` writes: one feature with a release on the simulator.
+"""The starter project `rampway init` writes: the `assistant` feature's release, an eval suite
+and a gate policy, on the in-process simulator — so that `rampway init && rampway release
+publish && rampway gate assistant --candidate releases/assistant` works in an empty directory.
 
 The files live next to this module under `project/` (shipped as package data) so they are
-reviewed like any other release files, and a test checks the result passes `release validate`.
+reviewed like any other release files; tests check the result validates and that sequence
+passes (tests/cli/test_cli_starter.py).
 """
 
 from __future__ import annotations
