@@ -92,6 +92,8 @@ class PairWriter:
         self._local_cost: dict[int, float] = {}
         self._db_cost: dict[int, float] = {}
         self._budget_hits: dict[int, float] = {}
+        # counters taken off `_counts` but not committed yet: `flush` waits for them too
+        self._counters_in_flight = False
         self._watched: set[int] = set()
         self._last_refresh = 0.0
         self._wake = threading.Event()
@@ -155,7 +157,8 @@ class PairWriter:
         deadline = time.monotonic() + timeout
         self._wake.set()
         with self._done:
-            while self.written + self._failed < target or self._counts or self._budget_hits:
+            while (self.written + self._failed < target or self._counts or self._budget_hits
+                   or self._counters_in_flight):
                 left = deadline - time.monotonic()
                 if left <= 0 or self._thread is None or not self._thread.is_alive():
                     return False
@@ -212,8 +215,16 @@ class PairWriter:
         with self._lock:
             counts, self._counts = self._counts, {}
             hits, self._budget_hits = self._budget_hits, {}
-        if not counts and not hits:
-            return
+            if not counts and not hits:
+                return
+            self._counters_in_flight = True
+        try:
+            self._commit_counters(counts, hits)
+        finally:
+            self._counters_in_flight = False
+
+    def _commit_counters(self, counts: Mapping[tuple[int, str], int],
+                         hits: Mapping[int, float]) -> None:
         by_shadow: dict[int, dict[str, Any]] = {}
         for (sid, name), n in counts.items():
             by_shadow.setdefault(sid, {})[name] = shadows.c[name] + n
