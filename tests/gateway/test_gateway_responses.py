@@ -225,3 +225,12 @@ def test_encoder_text_then_calls_refusals_and_a_late_error_are_valid_events() ->
     events = decode(cut.start("m") + cut.chunk(StreamChunk(content="Hel"))
                     + cut.stream_error(StreamInterrupted("upstream cut the stream")))
     assert events[-1].type == "error" and events[-1].message == "upstream cut the stream"
+
+
+@pytest.mark.parametrize("unit_field", [{"safety_identifier": "sid-1"}, {"user": "sid-1"},
+                                        {"metadata": {"user_id": "sid-1"}}])
+def test_the_unit_comes_from_what_responses_clients_send(oai: openai.OpenAI,
+                                                         unit_field: dict[str, Any]) -> None:
+    """support-bot requires a unit: each of these satisfies it."""
+    response = oai.responses.create(model="support-bot", input="Hi", **unit_field)
+    assert response.status == "completed" and response.user == "sid-1"
