@@ -106,6 +106,7 @@ def test_text_output_of_show_and_diff(project: Path) -> None:
     shown = run("release", "show", FEATURE)
     assert shown.exit_code == 0 and "sim/sim-large" in shown.stdout
     assert "prompts/system.md" in shown.stdout
+    assert "(app tools: refuse)" in shown.stdout  # a managed release owns its tools
     diff = run("release", "diff", FEATURE, "releases/assistant", "releases/assistant")
     assert diff.exit_code == 0 and "no changes" in diff.stdout
 
@@ -133,6 +134,8 @@ BAD_EDITS = {
     "invalid response schema": (RELEASE_YAML, lambda t: t.replace("params:", (
         "response_format: {type: json_schema, json_schema: {name: o, schema: "
         "{type: [1]}}}\nparams:")), "response_format.json_schema.schema"),
+    "unknown tools_from_app": (RELEASE_YAML, lambda t: t + "tools_from_app: ignore\n",
+                               "tools_from_app"),
     "unknown provider": (RELEASE_YAML, lambda t: t.replace("provider: sim", "provider: nope"),
                          "provider 'nope' (for sim-large) is not configured"),
 }

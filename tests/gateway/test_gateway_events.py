@@ -122,11 +122,12 @@ async def test_metrics_are_labelled_by_feature_release_and_arm(
     def value(name: str, **extra: str) -> float:
         return samples[(name, tuple(sorted({**base, **extra}.items())))]
 
-    assert value("rampway_requests_total", status="ok") == 3.0
+    route = {"provider": "sim", "model": "sim-large"}  # what answered
+    assert value("rampway_requests_total", status="ok", **route) == 3.0
     assert value("rampway_request_latency_seconds_count") == 3.0
-    assert value("rampway_tokens_total", kind="output") > 0
-    assert value("rampway_tokens_total", kind="input") > 0
-    assert value("rampway_cost_usd_total") > 0
+    assert value("rampway_tokens_total", kind="output", **route) > 0
+    assert value("rampway_tokens_total", kind="input", **route) > 0
+    assert value("rampway_cost_usd_total", **route) > 0
     assert samples[("rampway_rejected_total", (("code", "invalid_request_error"),))] == 1.0
 
 

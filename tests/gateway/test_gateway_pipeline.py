@@ -46,11 +46,11 @@ async def test_passthrough_sends_app_messages_and_release_params_win(runtime: Ru
     assert req.temperature == 1.5 and req.max_tokens == 7  # the release sets neither
     assert req.tools == [{"type": "function", "function": {"name": "t"}}]
 
-    tools_req = build_request(_resolution(runtime, "tools-bot"), CallInput(
-        "tools-bot", [Message("user", "x")],
-        params={"tools": [{"type": "function", "function": {"name": "other"}}]}))
-    assert tools_req.tools is not None
-    assert [t["function"]["name"] for t in tools_req.tools] == ["lookup_order"]  # release wins
+    # a release that declares tools owns them: another tool is refused, not silently dropped
+    with pytest.raises(RequestError, match="owns its tools"):
+        build_request(_resolution(runtime, "tools-bot"), CallInput(
+            "tools-bot", [Message("user", "x")],
+            params={"tools": [{"type": "function", "function": {"name": "other"}}]}))
 
 
 async def test_a_failing_hook_never_fails_the_request(proj: Proj) -> None:

@@ -84,6 +84,7 @@ CHANGES = {
     "new param": ("max_tokens: 100", "max_tokens: 100\n  seed: 3"),
     "tools": ("messages:", "tools:\n  - {type: function, function: {name: f, parameters: "
               "{type: object, properties: {}}}}\nmessages:"),
+    "tools from app": ("messages:", "tools_from_app: merge\nmessages:"),
     "response format": ("messages:", "response_format: {type: json_object}\nmessages:"),
     "fallbacks": ("messages:", "fallbacks: [sim-small]\nmessages:"),
     "few-shot": ("  user: prompts/user.j2", "  user: prompts/user.j2\n  few_shot: "

@@ -174,7 +174,10 @@ def _print_release(release: Release) -> None:
     table.add_row("params", ", ".join(f"{k}={v}" for k, v in params.items()) or "-")
     table.add_row("traffic", f"{spec.traffic_class}, {spec.mode}")
     table.add_row("variables", ", ".join(spec.variables) or "-")
-    table.add_row("tools", ", ".join(t.function.name for t in spec.tools) or "-")
+    tools = ", ".join(t.function.name for t in spec.tools) or "-"
+    owns = bool(spec.tools) or spec.mode == "managed"  # see rampway.gateway.app_tools
+    rule = f"app tools: {spec.tools_from_app or 'refuse'}" if owns else "app tools pass through"
+    table.add_row("tools", f"{tools} ({rule})")
     table.add_row("response", spec.response_format.type if spec.response_format else "text")
     table.add_row("owner", spec.owner or "-")
     table.add_row("description", spec.description or "-")

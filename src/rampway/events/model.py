@@ -51,7 +51,7 @@ class RequestEvent:
     unit_hash: str | None = None
     attributes: dict[str, Any] | None = None
     source: str = "gateway"  # gateway | sdk
-    protocol: str = "openai"  # openai | anthropic | sdk
+    protocol: str = "openai"  # openai | anthropic | responses | sdk
     stream: bool = False
     provider: str | None = None
     model: str | None = None  # requested (the route's target)

@@ -26,7 +26,7 @@ which the app cannot override:
     request.modality          "json" when a JSON response_format is asked for, else "text"
     request.traffic_class     the `traffic_class` attribute if "chat"/"batch", else "chat" for
                               streamed calls or calls with a unit and "batch" for the rest
-    request.protocol          "openai", "anthropic" or "sdk"
+    request.protocol          "openai", "anthropic", "responses" or "sdk"
 
 Example rule (`flags/support-bot.yaml`): cap long prompts of free users
 `{condition: {plan: free, request.estimated_tokens: {$gt: 4000}}, value: 256}`.

@@ -1,6 +1,8 @@
 """The gateway's ASGI application: OpenAI- and Anthropic-compatible endpoints over the pipeline.
 
     POST /v1/chat/completions   OpenAI Chat Completions (stream and non-stream)
+    POST /v1/responses          OpenAI Responses (stream and non-stream; function tools,
+                                structured output)
     POST /v1/messages           Anthropic Messages (stream and non-stream; `request-id` header)
     GET  /v1/models             the features, as models
     GET  /v1/models/{id}        one feature (404 if unknown or not allowed for the app key)
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 from rampway.errors import Overloaded, RampwayError, RefError, ServingError
-from rampway.gateway import _anthropic, _openai
+from rampway.gateway import _anthropic, _openai, _responses
 from rampway.gateway._common import FEATURE_PREFIX
 from rampway.gateway._http import (
     SSE_HEADERS,
@@ -230,6 +232,8 @@ class Endpoints:
             ("POST", "/v1/chat/completions"): self.chat_completions,
             ("POST", "/chat/completions"): self.chat_completions,
             ("POST", "/v1/messages"): self.messages,
+            ("POST", "/v1/responses"): self.responses,
+            ("POST", "/responses"): self.responses,
             ("GET", "/v1/models"): self.models,
             ("POST", "/v1/feedback"): self.feedback,
             ("GET", "/metrics"): self.metrics,
@@ -276,6 +280,12 @@ class Endpoints:
         work = self._stream_anthropic if call.stream else self._complete_anthropic
         await until_disconnect(lambda out: work(record, out), receive, send)
 
+    async def responses(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = await self._parse(scope, receive, _responses)
+        record = self._prepare(scope, call)
+        work = self._stream_responses if call.stream else self._complete_responses
+        await until_disconnect(lambda out: work(record, out), receive, send)
+
     def _prepare(self, scope: Scope, call: CallInput) -> CallRecord:
         st = state(scope)
         st["request_id"] = call.request_id
@@ -304,6 +314,12 @@ class Endpoints:
             send, 200, _anthropic.render_response(record, response), result_headers(record)
         )
 
+    async def _complete_responses(self, record: CallRecord, send: Send) -> None:
+        record, response = await self.pipeline.run_complete(record)
+        await send_json(
+            send, 200, _responses.render_response(record, response), result_headers(record)
+        )
+
     async def _stream_openai(self, record: CallRecord, send: Send) -> None:
         stream = self.pipeline.stream_prepared(record)
         first = await _first(stream)  # errors here still get a proper status code
@@ -317,6 +333,13 @@ class Endpoints:
         model = (first.model if first else None) or _req_model(record)
         enc = _anthropic.StreamEncoder(record)
         await _relay(record, stream, first, enc, enc.start(model), _anthropic, send)
+
+    async def _stream_responses(self, record: CallRecord, send: Send) -> None:
+        stream = self.pipeline.stream_prepared(record)
+        first = await _first(stream)
+        model = (first.model if first else None) or _req_model(record)
+        enc = _responses.StreamEncoder(record)  # it is also the wire: its own error event
+        await _relay(record, stream, first, enc, enc.start(model), enc, send)
 
     # -- everything else ----------------------------------------------------------------------
 

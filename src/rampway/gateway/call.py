@@ -19,7 +19,7 @@ from rampway.providers.types import ChatRequest, Message, ToolCall, Usage
 if TYPE_CHECKING:
     from rampway.gateway.resolve import Resolution
 
-Protocol = Literal["openai", "anthropic", "sdk"]
+Protocol = Literal["openai", "anthropic", "responses", "sdk"]
 
 #: Generation parameters an app may send. The release's own value wins when it sets one.
 APP_PARAMS = (

@@ -28,6 +28,7 @@ from rampway.errors import (
     ServingError,
 )
 from rampway.gateway._common import check_clean
+from rampway.gateway.app_tools import combine_tools
 from rampway.gateway.call import CallInput, CallRecord
 from rampway.gateway.hooks import Hooks
 from rampway.gateway.resolve import ChannelResolver, Overrides, Resolution, Resolver
@@ -237,6 +238,8 @@ def build_request(resolution: Resolution, call: CallInput) -> ChatRequest:
     params = call.params
     if params:
         _apply_app_params(request, params)
+        if "tools" in params or "tool_choice" in params:
+            _apply_app_tools(request, resolution, params)
     if resolution.overrides is not None:
         apply_overrides(request, resolution.overrides)
     return request
@@ -302,12 +305,28 @@ def check_params(params: dict[str, Any], targets: list[Target],
 
 
 def _apply_app_params(request: ChatRequest, params: dict[str, Any]) -> None:
-    """The app's values where the release set none; the release's own values win."""
+    """The app's values where the release set none; the release's own values win.
+    Tools follow the release's `tools_from_app` rule instead (`_apply_app_tools`)."""
     for name, value in params.items():
+        if name in _TOOL_PARAMS:
+            continue
         if name in EXTRA_PARAMS:
             request.extra.setdefault(name, value)
         elif getattr(request, name) is None:
             setattr(request, name, value)
+
+
+_TOOL_PARAMS = frozenset({"tools", "tool_choice"})
+
+
+def _apply_app_tools(request: ChatRequest, resolution: Resolution,
+                     params: dict[str, Any]) -> None:
+    """Merge, replace or refuse the app's tools by the release's rule (`app_tools`)."""
+    release = resolution.release
+    owns = bool(release.spec.tools) or resolution.feature.mode_for(release) == "managed"
+    request.tools, request.tool_choice = combine_tools(
+        release.spec.tools_from_app, release.id if owns else None, request.tools,
+        params.get("tools"), params.get("tool_choice"))
 
 
 def targets_of(record: CallRecord) -> list[Target]:

@@ -29,7 +29,7 @@ from rampway.events.writer import EventSink, EventWriter
 from rampway.gateway.control import ControlWatcher
 from rampway.gateway.eventlog import EventLogHook
 from rampway.gateway.hooks import Hook, Hooks
-from rampway.gateway.metrics import GatewayMetrics, MetricsHook
+from rampway.gateway.metrics import GatewayMetrics, MetricsHook, served_releases
 from rampway.gateway.pipeline import Pipeline
 from rampway.gateway.resolve import Resolver
 from rampway.gateway.rollouts import RolloutLoop
@@ -85,7 +85,10 @@ class Runtime:
         self.providers = providers
         self.settings = settings
         self._owns_store = owns_store
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(
+            idle_s=settings.metrics.idle_expiry,
+            serving=lambda: served_releases(self.watcher.snapshot),
+        )
         unroutable = self.metrics.unroutable
         self.router = Router(
             providers, Catalog.load(project.config.catalog),

@@ -110,6 +110,10 @@ class ShadowSettings(_Strict):
     flush_interval: float = Field(default=0.5, gt=0, le=60)
 
 
+class MetricsSettings(_Strict):
+    idle_expiry: float = Field(default=3600.0, gt=0)  # s; see rampway.gateway.metrics
+
+
 class GatewaySettings(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     require_keys: bool = False
@@ -118,6 +122,7 @@ class GatewaySettings(_Strict):
     reload_interval: float = Field(default=0.25, gt=0, le=60)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> GatewaySettings:
@@ -130,4 +135,5 @@ class GatewaySettings(_Strict):
             raise ConfigError(f"rampway.yaml: {where}: {first['msg']}") from exc
 
 
-__all__ = ["EventSettings", "GatewaySettings", "KeySpec", "RoutingSettings", "ShadowSettings"]
+__all__ = ["EventSettings", "GatewaySettings", "KeySpec", "MetricsSettings", "RoutingSettings",
+           "ShadowSettings"]

@@ -9,12 +9,19 @@
       user: prompts/user.j2               # a template file, or an inline template
     variables: {customer_name: {description: "shown in the greeting", required: false}}
     tools: [{type: function, function: {name: lookup_order, parameters: {…JSON Schema…}}}]
+    tools_from_app: refuse     # refuse (default) | merge | replace: app-sent tools, see below
     response_format: {type: json_schema, json_schema: {name: invoice, schema: {…}}}
     fallbacks: [sim-small, other-provider/some-model]
     traffic_class: chat        # chat | batch
     mode: managed              # managed | passthrough
     owner: support-team@example.com
     description: Answers FAQ and classifies intent.
+
+`tools_from_app` says what happens to `tools` / `tool_choice` an app sends to a release that owns
+its tools (a managed release, or any release declaring tools): `refuse` answers 400 unless the
+app's tools are the release's own; `merge` adds the app's tools to the release's (a name clash with
+a different definition is a 400); `replace` lets the app's tools stand in for the release's. Unset
+means `refuse` and is left out of the canonical form, so existing release ids do not change.
 
 Structural checks live here (pydantic, extra keys forbidden); checks that need the referenced
 files (missing prompt file, undeclared/unused variables) live in the loader.
@@ -201,6 +208,7 @@ class ReleaseSpec(_Strict):
     messages: Messages = Field(default_factory=Messages)
     variables: dict[str, VariableSpec] = Field(default_factory=dict)
     tools: list[ToolSpec] = Field(default_factory=list)
+    tools_from_app: Literal["refuse", "merge", "replace"] | None = None
     response_format: ResponseFormat | None = None
     fallbacks: list[str] = Field(default_factory=list)
     traffic_class: Literal["chat", "batch"] = "chat"
