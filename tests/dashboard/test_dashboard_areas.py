@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,11 +21,14 @@ from timeline_seed import seed
 
 from rampway.admin import Role, create_admin_key
 from rampway.dashboard import create_dashboard_app
+from rampway.dashboard.gate_view import gate_view
 from rampway.events.model import RequestEvent, hash_unit
 from rampway.events.sink import SqlEventSink
 from rampway.experiments.analysis import analyze
 from rampway.experiments.report import change_text
 from rampway.flags.store import FlagStore
+from rampway.gate import GateRecord
+from rampway.gate.model import Verdict
 from rampway.release import diff_releases
 from rampway.shadow import load_pairs
 from rampway.shadow.report import build_report
@@ -187,7 +191,9 @@ async def test_requests_page_explains_each_answer(store: Store, ui: httpx.AsyncC
                 response_text="It ships on Monday."),
         _served("req_cand", now - 2, seeded.candidate, "candidate"),
         _served("req_broken", now - 1, seeded.baseline, "baseline", status="error"),
+        _served("req_plain", now - 4, seeded.baseline, "production"),
     ], [])
+    experiment = running_experiment(store)  # faq-bot: its arms' traffic
     await viewer(store, ui)
     page = await ui.get(f"/ui/requests?feature={FEATURE}")
     assert page.status_code == 200, page.text
@@ -202,6 +208,10 @@ async def test_requests_page_explains_each_answer(store: Store, ui: httpx.AsyncC
     assert "where is &lt;my&gt; order?" in pinned_row and "It ships on Monday." in pinned_row
     cand = re.search(r'data-request="req_cand".*?</tr>', text, re.S)
     assert cand and f"the candidate arm of rollout #{live.rollout.id}" in cand.group(0)
+    plain = re.search(r'data-request="req_plain".*?</tr>', text, re.S)
+    assert plain and f"channel production served {seeded.baseline}" in plain.group(0)
+    arms = await ui.get("/ui/requests?feature=faq-bot&arm=treatment1")
+    assert f"arm treatment1 of experiment greeting#{experiment.id}" in arms.text
 
     errors = await ui.get(f"/ui/requests?feature={FEATURE}&status=error")
     assert 'data-request="req_broken"' in errors.text and "req_pinned" not in errors.text
@@ -243,3 +253,31 @@ async def test_feature_page_diffs_two_releases(tmp_path: Path, db_url: str) -> N
                 assert f'<span class="add">{escape(added[0])}</span>' in diff.text
             missing = await ui.get(f"/ui/features/{FEATURE}?a={proj.v1.id}&b={FEATURE}@ffffffff")
             assert missing.status_code == 404
+
+
+def test_a_gate_report_cut_to_fit_the_store_still_renders() -> None:
+    """A huge report is stored as its verdict and reasons only (`bounded_summary`): the page
+    shows those, says it was cut, and has no tables to show."""
+    from dataclasses import replace
+
+    from rampway.dashboard.app import Dashboard
+    from rampway.gate.records import bounded_summary
+
+    full = GateRecord(1, FEATURE, f"{FEATURE}@bbbb", f"{FEATURE}@aaaa", Verdict.FAIL, "p",
+                      "0" * 64, None, {}, "ci", datetime.now(UTC))
+    doc = {"feature": FEATURE, "verdict": "fail", "policy": "p", "decision": {
+        "verdict": "fail", "reasons": ["quality dropped"], "rules": []},
+        "comparison": {"axes": {}, "newly_failing": [{"case_id": f"c{i}", "critical": False,
+                                                      "baseline_pass_rate": 1.0,
+                                                      "candidate_pass_rate": 0.0,
+                                                      "baseline_output": "x" * 400,
+                                                      "candidate_output": "y" * 400}
+                                                     for i in range(400)]}}
+    cut = bounded_summary(doc, limit=2000)
+    assert cut["truncated"] and "comparison" not in cut
+    view = gate_view(replace(full, summary=cut))
+    assert view["truncated"] and not view["has_tables"] and view["reasons"] == ["quality dropped"]
+    html = Dashboard(None, None, None).env.get_template("gate.html").render(
+        prefix="/ui", g=view, user=None, csrf="", refresh=False)
+    assert "quality dropped" in html and "cut down to fit the store" in html
+    assert "gate-quality" not in html and "Newly failing cases (0)" in html

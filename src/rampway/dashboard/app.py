@@ -1,9 +1,11 @@
 """The dashboard's ASGI app under `/ui` (Starlette, Jinja2 pages rendered on the server).
 
     GET  /ui/                                   overview: every feature, in flight, health
-    GET  /ui/features/{feature}                 channels, rollouts, the timeline
+    GET  /ui/features/{feature}[?a=&b=]         channels, rollouts, gates, the timeline, a diff
     GET  /ui/rollouts/{feature}[/{id}]          steps, weight over time, guardrails per look
     POST /ui/rollouts/{feature}/{command}       pause | resume | approve | promote | rollback
+    …                                           gate, experiment, shadow, flags, requests,
+                                                audit pages (`rampway.dashboard.pages`)
     GET  /ui/login   POST /ui/login   POST /ui/logout
     GET  /ui/static/…                           CSS, JS and the vendored chart library
 

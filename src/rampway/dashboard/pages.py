@@ -3,9 +3,9 @@
     GET  /ui/gates/{feature}/{gate_id}              a recorded gate report
     GET  /ui/experiments/{name}[/{experiment_id}]   arms, exposure, SRM, lifts, decision
     GET  /ui/shadows/{name}                         flagged difference classes, exemplars
-    GET  /ui/flags   POST /ui/flags/{key}/switch    values and rules; the audited kill switch
+    GET  /ui/flags   POST /ui/flags/{feature}/switch   values, rules; the audited kill switch
     GET  /ui/requests?feature=&release=&arm=&status=   recent requests, explained
-    GET  /ui/audit?object_type=&actor=              the audit log
+    GET  /ui/audit?object_type=&object_id=          the audit log
 
 Each page is `Dashboard.page` (sign-in first, a `RampwayError` shown as its 4xx page) around a
 view function that reads plain dicts (the `*_view` modules); the one acting route goes through
