@@ -4,41 +4,15 @@ controller and audit as the API, bad input as 4xx pages, a revoked key logged ou
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
+from dashboard_client import BASE, csrf_of, sign_in
 from dashboard_seed import Live, live_rollout
 from rollout_helpers import FEATURE
 
 from rampway.admin import Role, create_admin_key, revoke_admin_key
-from rampway.dashboard import create_dashboard_app
 from rampway.dashboard.session import csrf_token
 from rampway.rollout import repo
 from rampway.store import Store
-
-BASE = "http://127.0.0.1:8787"
-
-
-@pytest.fixture
-async def ui(store: Store) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_dashboard_app(store))
-    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-        yield client
-
-
-async def sign_in(ui: httpx.AsyncClient, key: str) -> None:
-    r = await ui.post("/ui/login", data={"key": key, "next": "/ui/"})
-    assert r.status_code == 303 and r.headers["location"] == "/ui/", r.text
-    cookie = r.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui" in cookie
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
 
 
 async def test_viewer_reads_editor_acts(store: Store, ui: httpx.AsyncClient) -> None:

@@ -1,7 +1,7 @@
 """`rampway serve` (the gateway) and `rampway keys …` (its app keys).
 
     rampway serve [--host 127.0.0.1] [--port 8787] [--workers N] [--with-sim]
-                  [--no-controller] [--controller-interval SECONDS]
+                  [--no-controller] [--controller-interval SECONDS] [--ui-port N]
     rampway keys create NAME [--feature F …] [--json]     # prints the key once
     rampway keys list [--json]
     rampway keys revoke NAME
@@ -40,7 +40,10 @@ SERVE_HELP = (
     "of controllers may share a database: one of them (the holder of a lease the database "
     "keeps) does the looking, the others take over if it stops, and each transition happens "
     "exactly once.\n\n"
-    "--port 0 picks a free port; the address is printed on stderr once the socket is bound."
+    "--port 0 picks a free port; the address is printed on stderr once the socket is bound.\n\n"
+    "The web dashboard is served at /ui/ on the gateway's port; --ui-port N serves it on port N "
+    "instead (same host and processes; the gateway's port then has no /ui/), e.g. to keep the "
+    "pages on an internal address."
 )
 
 
@@ -66,12 +69,21 @@ def serve_cmd(
         typer.Option(help="Seconds between the controller's looks (default rollouts.interval, "
                           "60).", show_default=False),
     ] = None,
+    ui_port: Annotated[
+        int | None,
+        typer.Option("--ui-port", help="Serve the dashboard on this port instead of --port "
+                                       "(0 = any free port).", show_default=False),
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     from rampway.gateway.serve import run
 
     if not 0 <= port <= 65535 or not 0 <= sim_port <= 65535:
         fail("--port and --sim-port must be between 0 and 65535")
+    if ui_port is not None and not 0 <= ui_port <= 65535:
+        fail("--ui-port must be between 0 and 65535")
+    if ui_port is not None and ui_port == port != 0:
+        fail("--ui-port must differ from --port")
     if workers < 1:
         fail("--workers must be at least 1")
     if controller_interval is not None and not (
@@ -85,7 +97,7 @@ def serve_cmd(
 
     run(proj, host=host, port=port, workers=workers, with_sim=with_sim, sim_port=sim_port,
         log_level=log_level, on_ready=ready, controller=controller,
-        controller_every=controller_interval)
+        controller_every=controller_interval, ui_port=ui_port)
 
 
 keys_app = typer.Typer(help="App keys for the gateway (stored hashed).", no_args_is_help=True)

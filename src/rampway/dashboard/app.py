@@ -1,9 +1,11 @@
 """The dashboard's ASGI app under `/ui` (Starlette, Jinja2 pages rendered on the server).
 
     GET  /ui/                                   overview: every feature, in flight, health
-    GET  /ui/features/{feature}                 channels, rollouts, the timeline
+    GET  /ui/features/{feature}[?a=&b=]         channels, rollouts, gates, the timeline, a diff
     GET  /ui/rollouts/{feature}[/{id}]          steps, weight over time, guardrails per look
     POST /ui/rollouts/{feature}/{command}       pause | resume | approve | promote | rollback
+    …                                           gate, experiment, shadow, flags, requests,
+                                                audit pages (`rampway.dashboard.pages`)
     GET  /ui/login   POST /ui/login   POST /ui/logout
     GET  /ui/static/…                           CSS, JS and the vendored chart library
 
@@ -37,8 +39,9 @@ from starlette.staticfiles import StaticFiles
 from rampway.admin._rollouts import RolloutRoutes
 from rampway.admin.keys import AdminKey, Role, authenticate
 from rampway.config import Project
-from rampway.dashboard import session, views
+from rampway.dashboard import pages, session, views
 from rampway.dashboard.forms import parse_form, read_body
+from rampway.dashboard.gate_view import interval_text, rule_text
 from rampway.errors import (
     AuthenticationError,
     ConfigError,
@@ -47,7 +50,9 @@ from rampway.errors import (
     RefError,
     RequestError,
 )
+from rampway.flags.store import FlagStore
 from rampway.gateway._common import find_unclean
+from rampway.release import Routing
 from rampway.rollout import Notifier, RolloutRecord
 from rampway.rollout.plan import settings_from
 from rampway.rollout.state import COMMANDS
@@ -70,15 +75,19 @@ class Dashboard:
 
     def __init__(self, store: Any, project: Project | None, notifier: Notifier | None) -> None:
         self.store = store
+        self.prefix = PREFIX
         root = None if project is None else project.root
         webhooks = [] if project is None else settings_from(
             project.config.rollouts, str(project.config_path)).webhooks
         self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root)
+        # The admin API's flag writes: with the project, model values must be routable.
+        self.flags = FlagStore(store, None if project is None else Routing.of(project))
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined,
         )
-        self.env.filters.update(pct=_pct, num=_num, when=_when, dur=_dur)
+        self.env.filters.update(pct=_pct, num=_num, when=_when, dur=_dur,
+                                interval=interval_text, rule=rule_text)
 
     # -- responses ---------------------------------------------------------------------------
 
@@ -119,6 +128,15 @@ class Dashboard:
         return {"user": key, "csrf": session.csrf_token(raw),
                 "can_edit": key.role.allows(Role.EDITOR), "now": datetime.now(UTC)}
 
+    @staticmethod
+    def check_path(request: Request) -> None:
+        _check_path(request)
+
+    @staticmethod
+    def version(text: str | None) -> int | None:
+        """The object version a form carries (the page's), for the optimistic check."""
+        return _version(text)
+
     async def posted(self, request: Request, role: Role) -> tuple[AdminKey, dict[str, str]]:
         """An acting POST's key and form: signed in (401), same origin and CSRF token (403),
         role (403), a well-formed small form (400) — in that order, nothing done before."""
@@ -148,7 +166,7 @@ def _page_routes(d: Dashboard) -> list[Route]:
     def overview(request: Request) -> Response:
         def render(key: AdminKey, raw: str) -> Response:
             rows = views.overview(d.store, now=time.time())
-            active = any(r["rollout"] or r["experiment"] for r in rows)
+            active = any(r["rollout"] or r["experiment"] or r["shadows"] for r in rows)
             return d.render("overview.html", features=rows, refresh=active,
                             **d.context(key, raw))
         return d.page(request, render)
@@ -157,7 +175,7 @@ def _page_routes(d: Dashboard) -> list[Route]:
         name = request.path_params["feature"]
 
         def render(key: AdminKey, raw: str) -> Response:
-            data = views.feature_page(d.store, name)
+            data = views.feature_page(d.store, name, diff=_diff_refs(request))
             return d.render("feature.html", feature=data, refresh=False, **d.context(key, raw))
         return d.page(request, render)
 
@@ -243,7 +261,7 @@ def _session_routes(d: Dashboard) -> list[Route]:
 
 def _routes(d: Dashboard) -> list[Route | Mount]:
     static = Mount(f"{PREFIX}/static", StaticFiles(directory=_HERE / "static"), name="static")
-    return [*_session_routes(d), *_page_routes(d), _command_route(d), static]
+    return [*_session_routes(d), *_page_routes(d), _command_route(d), *pages.routes(d), static]
 
 
 def _check_path(request: Request) -> None:
@@ -254,11 +272,23 @@ def _check_path(request: Request) -> None:
         raise RequestError(f"{problem[0]}: {problem[1]}", param=problem[0])
 
 
+def _diff_refs(request: Request) -> tuple[str, str] | None:
+    """The two releases `?a=&b=` asks the feature page to compare (400 on unusable text)."""
+    a, b = (request.query_params.get(k, "").strip() for k in ("a", "b"))
+    if not (a and b):
+        return None
+    problem = find_unclean({"a": a, "b": b})
+    if problem is not None or len(a) > 300 or len(b) > 300:
+        name = problem[0] if problem else "a" if len(a) > 300 else "b"
+        raise RequestError(f"{name}: not a release reference", param=name)
+    return a, b
+
+
 def _version(text: str | None) -> int | None:
     if not text:
         return None
     if not text.isdigit() or len(text) > 9:
-        raise RequestError("version must be the rollout version the page showed", param="version")
+        raise RequestError("version must be the version the page showed", param="version")
     return int(text)
 
 

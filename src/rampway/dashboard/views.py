@@ -17,10 +17,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rampway.dashboard.gate_view import recent_gates
 from rampway.experiments import repo as experiments
+from rampway.release import Release, diff_releases
 from rampway.rollout import RolloutRecord, repo
 from rampway.rollout.state import Status
 from rampway.rollout.verdicts import describe_srm
+from rampway.shadow import repo as shadow_repo
 from rampway.store import Store
 from rampway.store.schema import audit_log
 from rampway.timeline import build_timeline
@@ -61,6 +64,9 @@ def overview(store: Store, *, now: float) -> list[dict[str, Any]]:
                   if c.channel == "production"}
     rollouts = {r.feature: r for r in repo.list_active(store)}
     running = {e.feature: e for e in experiments.list_running(store)}
+    shadows: dict[str, list[str]] = {}
+    for shadow in shadow_repo.list_running(store):
+        shadows.setdefault(shadow.feature, []).append(shadow.name)
     rows = []
     for name in features:
         h = health[name]
@@ -72,6 +78,7 @@ def overview(store: Store, *, now: float) -> list[dict[str, Any]]:
             "experiment": None if name not in running else {
                 "name": running[name].name, "id": running[name].id,
                 "arms": [a.name for a in running[name].arms]},
+            "shadows": shadows.get(name, []),
             "health": h,
             "spark": chart("spark", series["t"], [
                 {"label": "requests/min", "data": series["requests"]},
@@ -89,16 +96,40 @@ def rollout_brief(r: RolloutRecord) -> dict[str, Any]:
 # -- feature --------------------------------------------------------------------------------
 
 
-def feature_page(store: Store, feature: str, *, limit: int = 200) -> dict[str, Any]:
+def feature_page(store: Store, feature: str, *, limit: int = 200,
+                 diff: tuple[str, str] | None = None) -> dict[str, Any]:
     """Channels, recent rollouts and the timeline (newest first) of `feature` (RefError if
+    unknown), and the diff of two of its releases when `diff` names them (RefError if one is
     unknown)."""
     entries = build_timeline(store, feature, limit=limit)  # refuses an unknown feature
     return {
+        "releases": [r.release_id for r in store.list_releases(feature)],
+        "diff": None if diff is None else release_diff(store, feature, *diff),
         "name": feature,
         "channels": store.list_channels(feature),
         "rollouts": [rollout_brief(r) for r in repo.recent(store, feature, 20)],
+        "gates": recent_gates(store, feature),
         "timeline": list(reversed(entries)),
     }
+
+
+def release_diff(store: Store, feature: str, a: str, b: str) -> dict[str, Any]:
+    """`rampway release diff`'s comparison of two published releases (id, prefix or digest),
+    with the unified prompt diffs split into lines the template colours."""
+    old, new = (Release.from_canonical(store.get_release(feature, ref).canonical)
+                for ref in (a, b))
+    d = diff_releases(old, new)
+    return {"a": d.a, "b": d.b, "identical": d.identical,
+            "fields": [f.render() for f in d.fields],
+            "files": [{"path": f.path, "status": f.status,
+                       "lines": [(_line_kind(line), line) for line in f.diff.splitlines()]}
+                      for f in d.files]}
+
+
+def _line_kind(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return "file"
+    return {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
 
 
 # -- rollout --------------------------------------------------------------------------------
@@ -181,5 +212,5 @@ def _guardrail_charts(looks: list[repo.Look]) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["COMMANDS_BY_STATUS", "chart", "feature_page", "overview", "rollout_brief",
-           "rollout_page"]
+__all__ = ["COMMANDS_BY_STATUS", "chart", "feature_page", "overview", "release_diff",
+           "rollout_brief", "rollout_page"]

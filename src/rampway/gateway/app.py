@@ -55,6 +55,7 @@ from rampway.gateway.keys import KeyRing
 from rampway.gateway.metrics import CONTENT_TYPE
 from rampway.gateway.pipeline import CallStream
 from rampway.gateway.runtime import Runtime
+from rampway.gateway.uiport import DashboardPort
 from rampway.providers.types import StreamChunk
 
 log = logging.getLogger("rampway.gateway")
@@ -170,10 +171,11 @@ async def send_error(scope: Scope, send: Send, exc: RampwayError) -> None:
 class GatewayApp:
     """ASGI entry point: lifespan starts/stops the runtime; HTTP goes through the stack."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, ui_port: int | None = None) -> None:
         self.runtime = runtime
         self.endpoints = Endpoints(runtime, mounts(runtime))
-        self._stack = build_stack(self.endpoints, runtime)
+        # with `ui_port`, the dashboard answers only there (`rampway serve --ui-port`)
+        self._stack = build_stack(self.endpoints, runtime, ui_port)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -197,11 +199,13 @@ class GatewayApp:
                 return
 
 
-def build_stack(endpoints: Endpoints, runtime: Runtime) -> ASGIApp:
-    """The one place the middleware order is decided: errors ▸ auth ▸ routing."""
+def build_stack(endpoints: Endpoints, runtime: Runtime, ui_port: int | None = None) -> ASGIApp:
+    """The one place the middleware order is decided: (dashboard port ▸) errors ▸ auth ▸
+    routing."""
     app: ASGIApp = endpoints
     app = AuthMiddleware(app, runtime)
-    return ErrorMiddleware(app)
+    app = ErrorMiddleware(app)
+    return app if ui_port is None else DashboardPort(app, ui_port)
 
 
 def mounts(runtime: Runtime) -> dict[str, ASGIApp]:

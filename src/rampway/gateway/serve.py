@@ -40,6 +40,7 @@ from rampway.gateway.runtime import Runtime
 ENV_PROJECT = "RAMPWAY_PROJECT"
 ENV_SIM_URL = "RAMPWAY_SIM_URL"
 ENV_CONTROLLER_INTERVAL = "RAMPWAY_CONTROLLER_INTERVAL"
+ENV_UI_PORT = "RAMPWAY_UI_PORT"  # the dashboard's own port (bound), when it has one
 GRACEFUL_S = 30
 SIM_START_S = 120
 
@@ -54,7 +55,8 @@ def app_from_env() -> GatewayApp:
         sim_url=os.environ.get(ENV_SIM_URL) or None,
         rollout_interval=float(interval) if interval else None,
     )
-    app = GatewayApp(runtime)
+    ui_port = os.environ.get(ENV_UI_PORT)
+    app = GatewayApp(runtime, ui_port=int(ui_port) if ui_port else None)
     settle_heap()  # this process only serves: full collections must not stall it
     return app
 
@@ -196,9 +198,11 @@ def run(
     on_ready: Callable[[str], None] | None = None,
     controller: bool = True,
     controller_every: float | None = None,
+    ui_port: int | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT. Blocking. `port=0` picks a free port; `on_ready` hears
-    where the gateway listens (the real port) once the socket is bound."""
+    where the gateway listens (the real port) once the socket is bound. With `ui_port` the
+    dashboard is served on that port (same host, same processes) instead of the gateway's."""
     import uvicorn
 
     if workers < 1:
@@ -207,6 +211,7 @@ def run(
     interval = controller_interval(project, controller_every) if controller else None
     os.environ[ENV_PROJECT] = str(project.root)
     os.environ.pop(ENV_CONTROLLER_INTERVAL, None)
+    os.environ.pop(ENV_UI_PORT, None)
     if interval is not None and workers == 1:
         os.environ[ENV_CONTROLLER_INTERVAL] = repr(interval)
     say = on_ready or (lambda _message: None)
@@ -230,15 +235,22 @@ def run(
         )
         sock = bind_socket(host, port)
         bound = sock.getsockname()[1]
+        sockets = [sock]
+        ui_bound = bound
+        if ui_port is not None:
+            ui_sock = bind_socket(host, ui_port)
+            ui_bound = ui_sock.getsockname()[1]
+            os.environ[ENV_UI_PORT] = str(ui_bound)  # the workers' app splits on it
+            sockets.append(ui_sock)
         say(f"rampway gateway on http://{_url_host(host)}:{bound}/v1 "
             f"(project {project.root}, {workers} worker(s))")
-        say(f"dashboard on http://{_url_host(host)}:{bound}/ui/ (sign in with an admin key)")
+        say(f"dashboard on http://{_url_host(host)}:{ui_bound}/ui/ (sign in with an admin key)")
         if interval is not None:
             say(f"rollout controller: looking every {interval:g}s")
         if workers > 1:
-            _run_workers(config, sock, project, interval)
+            _run_workers(config, sockets, project, interval)
         else:
-            uvicorn.Server(config).run(sockets=[sock])
+            uvicorn.Server(config).run(sockets=sockets)
     finally:
         if sim is not None:
             sim.stop()
@@ -248,14 +260,14 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _run_workers(config: Any, sock: socket.socket, project: Project,
+def _run_workers(config: Any, sockets: list[socket.socket], project: Project,
                  interval: float | None) -> None:
     """Several workers under uvicorn's supervisor, the rollout controller beside it."""
     from uvicorn.supervisors import Multiprocess
 
     loop = None if interval is None else _supervisor_loop(project, interval)
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        Multiprocess(config, sockets=sockets).run()
     finally:
         if loop is not None:
             loop.stop()
@@ -284,6 +296,7 @@ __all__ = [
     "ENV_CONTROLLER_INTERVAL",
     "ENV_PROJECT",
     "ENV_SIM_URL",
+    "ENV_UI_PORT",
     "SimProcess",
     "app_from_env",
     "bind_socket",

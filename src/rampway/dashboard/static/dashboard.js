@@ -1,5 +1,6 @@
 /* rampway dashboard: draw the charts a page describes (data-chart, see views.chart) with
-   uPlot, and reload a page whose data is live (body[data-refresh]) unless someone is typing. */
+   uPlot, and reload a page whose data is live (body[data-refresh]) unless someone is typing;
+   confirm forms marked data-confirm. */
 (function () {
   "use strict";
   var COLORS = ["#0b5cad", "#a01818", "#7a7f87", "#d08a00"];
@@ -31,10 +32,11 @@
       width: Math.max(el.clientWidth || 0, spark ? 160 : 600),
       height: spark ? 36 : 220,
       series: [{}].concat(spec.series.map(function (s, i) { return seriesOpts(spec, i, s); })),
-      scales: { x: { time: true } },
+      scales: { x: { time: spec.time !== false } },
       legend: { show: !spark },
       cursor: { show: !spark },
-      axes: spark ? [{ show: false }, { show: false }] : [{}, {}]
+      axes: spark ? [{ show: false }, { show: false }]
+        : [{ label: spec.x_label || null }, { label: spec.y_label || null }]
     };
     if (spec.kind === "step") { opts.scales.y = { range: [0, 100] }; }
     el.textContent = "";
@@ -50,7 +52,19 @@
     return false;
   }
 
+  /* A form with data-confirm asks once more before it posts (the server also requires its
+     confirmation checkbox, so a page without this script cannot skip it). */
+  function confirmations() {
+    var forms = document.querySelectorAll("form[data-confirm]");
+    for (var i = 0; i < forms.length; i++) {
+      forms[i].addEventListener("submit", function (event) {
+        if (!window.confirm(this.getAttribute("data-confirm"))) { event.preventDefault(); }
+      });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    confirmations();
     var charts = document.querySelectorAll("[data-chart]");
     for (var i = 0; i < charts.length; i++) { draw(charts[i]); }
     var every = parseInt(document.body.getAttribute("data-refresh") || "0", 10);
