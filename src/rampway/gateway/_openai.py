@@ -55,6 +55,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
         stream=c.opt_bool(body, "stream"),
         include_usage=_include_usage(body.get("stream_options")),
         protocol="openai",
+        session=c.session_id(headers, body, metadata),
     )
 
 
