@@ -18,7 +18,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text, false
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ColumnElement,
+    Float,
+    FromClause,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from rampway.store.schema import JSONType, metadata
 
@@ -95,8 +107,9 @@ app_keys = Table(
     Column("revoked_at", Float),
 )
 
-def unit_column(table: Table, unit: str) -> Column[Any]:
-    """The column an analysis by `unit` ("user" or "session") groups `table`'s rows by."""
+def unit_column(table: FromClause, unit: str) -> ColumnElement[Any]:
+    """The column an analysis by `unit` ("user" or "session") groups `table`'s rows by (either
+    event table, or an alias of one)."""
     return table.c.session_hash if unit == "session" else table.c.unit_hash
 
 

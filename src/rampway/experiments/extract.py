@@ -327,12 +327,12 @@ def _latencies(
                           execution_options={"yield_per": CHUNK})
     for chunk in result.partitions():
         arm = np.asarray([r[0] for r in chunk])
-        unit = np.asarray([r[1] for r in chunk], dtype=np.str_)
+        label = np.asarray([r[1] for r in chunk], dtype=np.str_)
         value = np.asarray([r[2] for r in chunk], dtype=np.float64)
         for name in values:
             mine = arm == name
             values[name].append(value[mine])
-            labels[name].append(unit[mine])
+            labels[name].append(label[mine])
     return {a: (np.concatenate(values[a]), np.concatenate(labels[a])) for a in values}
 
 

@@ -9,9 +9,10 @@ A feedback event names a request (`request_id`, as returned in `x-request-id`), 
 (`unit`) or a session (`session`), or several of them. An analysis by session (an experiment
 or rollout declared `unit: session`) counts feedback of its session, or of the request it
 names; one that names only a user unit cannot be told apart between that user's sessions and
-is not counted there (and the other way round for user-unit analyses). `value` is any finite number (booleans count as 1/0); `time` defaults to now and may be
-epoch seconds or ISO 8601. The request id is not checked against the log: the request's own row
-may still be in the writer's queue, and outcomes can arrive days later.
+is not counted there (and the other way round for user-unit analyses). `value` is any finite
+number (booleans count as 1/0); `time` defaults to now and may be epoch seconds or ISO 8601.
+The request id is not checked against the log: the request's own row may still be in the
+writer's queue, and outcomes can arrive days later.
 """
 
 from __future__ import annotations
