@@ -205,7 +205,7 @@ def _units_query(
 
 def _feedback_values(
     conn: Connection, feature: str, releases: Mapping[str, str], names: list[str],
-    since: float, until: float, labels: UnitLabels, unit: str = "user",
+    since: float, until: float, labels: UnitLabels, unit_kind: str = "user",
 ) -> dict[tuple[str, str], list[tuple[float, int]]]:
     """(name, arm) → (value, unit label) pairs, oldest first, by the rules of the module
     docstring; the unit is the request's (feedback tied to a request) or the feedback's own.
@@ -217,8 +217,9 @@ def _feedback_values(
     primary key alone, and the units' arms come from one GROUP BY over the window.
     """
     out: dict[tuple[str, str], list[tuple[float, int]]] = {}
-    rows = conn.execute(_feedback_query(feature, releases, names, since, until, unit)).all()
-    arms = (_unit_arms(conn, feature, releases, since, until, unit)
+    rows = conn.execute(_feedback_query(feature, releases, names, since, until,
+                                        unit_kind)).all()
+    arms = (_unit_arms(conn, feature, releases, since, until, unit_kind)
             if any(r.request_id is None for r in rows) else {})
     for r in rows:
         arm, unit = r.request_arm, r.request_unit
