@@ -89,3 +89,83 @@ def test_a_unit_field_of_the_wrong_type_is_a_400_naming_it(body: dict[str, Any],
 def test_numeric_metadata_user_id_is_read_as_text() -> None:
     call = parse_request({"model": "m", "messages": ASK, "metadata": {"user_id": 42}}, {})
     assert call.unit == "42"
+
+
+# -- the session unit, beside the user unit --------------------------------------------------------
+
+
+def _rows_by_request(proj: Proj, ids: set[str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while True:
+        found = {row.id: row for row in rows(proj.db_url)}
+        if ids <= set(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_openai_client_sends_a_session_beside_the_user(proj: Proj, base_url: str) -> None:
+    sent: dict[str, tuple[str, str | None]] = {}
+    with openai.OpenAI(base_url=base_url + "/v1", api_key="x", max_retries=0) as oai:
+        calls: dict[tuple[str, str | None], dict[str, Any]] = {
+            ("u-1", "s-header"): {"user": "u-1",
+                                  "extra_headers": {"X-Rampway-Session": "s-header"}},
+            ("u-2", "s-meta"): {"metadata": {"user_id": "u-2", "session_id": "s-meta"}},
+            ("u-3", "s-ext"): {"user": "u-3", "extra_body": {"rampway": {"session": "s-ext"}}},
+            ("u-4", None): {"user": "u-4"},
+        }
+        for units, kwargs in calls.items():
+            raw = oai.chat.completions.with_raw_response.create(
+                model="support-bot", messages=ASK, **kwargs)  # type: ignore[arg-type]
+            sent[raw.headers["x-request-id"]] = units
+    stored = _rows_by_request(proj, set(sent))
+    assert {rid: (stored[rid].unit_hash, stored[rid].session_hash) for rid in sent} == {
+        rid: (hash_unit(u), hash_unit(s)) for rid, (u, s) in sent.items()}
+
+
+def test_anthropic_client_metadata_session_id(proj: Proj, base_url: str) -> None:
+    with anthropic.Anthropic(base_url=base_url, api_key="x", max_retries=0) as client:
+        raw = client.messages.with_raw_response.create(
+            model="support-bot", max_tokens=64, messages=ASK,  # type: ignore[arg-type]
+            metadata={"user_id": "u-anthropic", "session_id": "s-anthropic"},  # type: ignore[typeddict-unknown-key]
+        )
+    request_id = raw.headers["x-request-id"]
+    row = _rows_by_request(proj, {request_id})[request_id]
+    assert (row.unit_hash, row.session_hash) == (hash_unit("u-anthropic"),
+                                                 hash_unit("s-anthropic"))
+
+
+def test_session_precedence_header_then_extension_then_metadata() -> None:
+    body = {"model": "m", "messages": ASK, "rampway": {"session": "s-ext"},
+            "metadata": {"session_id": "s-meta", "user_id": "u-meta"}}
+    assert parse_request(body, {"x-rampway-session": "s-head"}).session == "s-head"
+    assert parse_request(body, {}).session == "s-ext"
+    del body["rampway"]
+    call = parse_request(body, {})
+    assert (call.unit, call.session) == ("u-meta", "s-meta")  # two units, neither the other
+    assert parse_request({"model": "m", "messages": ASK, "user": "u"}, {}).session is None
+
+
+@pytest.mark.parametrize(("body", "headers", "param"), [
+    ({"metadata": {"session_id": ["s"]}}, {}, "metadata.session_id"),
+    ({"rampway": {"session": 7}}, {}, "rampway.session"),
+    ({"rampway": {"session": ""}}, {}, "rampway.session"),
+    ({}, {"x-rampway-session": "s\x00"}, "X-Rampway-Session"),
+])
+def test_a_session_field_of_the_wrong_type_is_a_400_naming_it(
+    body: dict[str, Any], headers: dict[str, str], param: str
+) -> None:
+    from rampway.errors import RequestError
+
+    with pytest.raises(RequestError) as err:
+        parse_request({"model": "support-bot", "messages": ASK, **body}, headers)
+    assert err.value.param == param
+
+
+def test_anthropic_wire_reads_the_session() -> None:
+    from rampway.gateway._anthropic import parse_request as parse_messages
+
+    body = {"model": "m", "max_tokens": 8, "messages": ASK,
+            "metadata": {"user_id": "u-1", "session_id": "s-1"}}
+    call = parse_messages(body, {})
+    assert (call.unit, call.session) == ("u-1", "s-1")
+    assert parse_messages(body, {"x-rampway-session": "s-h"}).session == "s-h"

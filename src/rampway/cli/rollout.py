@@ -449,7 +449,8 @@ def render_status(doc: dict[str, Any]) -> None:
         table.add_row(label, g["verdict"], *cells, f"{g['n_baseline']}/{g['n_candidate']}",
                       f"{g.get('units_baseline', 0)}/{g.get('units_candidate', 0)}")
     console.print(table)
-    console.print("intervals are over units (users), always valid under repeated looks: pass "
+    unit = (doc.get("plan") or {}).get("unit", "user")
+    console.print(f"intervals are over units ({unit}s), always valid under repeated looks: pass "
                   "when the interval excludes harm beyond the limit, fail when it lies wholly "
                   "beyond it, otherwise the step holds (and pauses for a human after its "
                   "max dwell)")

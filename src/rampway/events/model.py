@@ -77,6 +77,7 @@ class RequestEvent:
     flags: Mapping[str, FlagOutcome | Mapping[str, Any]] | None = None
     # [{"name", "arguments"}…]; arguments only where texts are kept (see gateway.eventlog)
     tool_calls: list[dict[str, str]] | None = None
+    session_hash: str | None = None  # the session unit, hashed like unit_hash (the user unit)
 
     def row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -96,6 +97,7 @@ class FeedbackEvent:
     unit_hash: str | None = None
     feature: str | None = None
     attributes: dict[str, Any] | None = field(default=None)
+    session_hash: str | None = None
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,7 +145,8 @@ def flag_records(
 
 
 def hash_unit(unit: str | None) -> str | None:
-    """Stable, non-reversible unit id for the event log.
+    """Stable, non-reversible unit id for the event log (user units and session ids alike:
+    they go to separate columns, `unit_hash` and `session_hash`).
 
     Every gateway and SDK process must produce the same value for the same unit so that requests
     and feedback can be joined per unit, hence a plain (domain-separated) SHA-256, no secret salt.

@@ -6,15 +6,31 @@ on rows written before it and for requests whose feature has no flags); `events_
 `served_model` and `system_fingerprint` (what the provider says answered, for drift detection;
 NULL on older rows, errors and locally answered calls); `events_0004` adds `hedged` (a second
 request went to the next target, `gateway.routing.hedge_after`); `events_0005` adds
-`tool_calls` (the answer's tool calls, which a shadow comparison reads) and `events_0006` the
-index on `ts`; keep them in step.
+`tool_calls` (the answer's tool calls, which a shadow comparison reads), `events_0006` the
+index on `ts` and `events_0007` `session_hash` on both event tables (the session unit beside
+the user unit `unit_hash`; `unit_column` picks the one an analysis groups by); keep them in
+step.
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
 numeric comparison on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text, false
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ColumnElement,
+    Float,
+    FromClause,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from rampway.store.schema import JSONType, metadata
 
@@ -54,10 +70,12 @@ request_events = Table(
     Column("system_fingerprint", String(100)),
     Column("hedged", Boolean, nullable=False, server_default=false()),
     Column("tool_calls", JSONType),
+    Column("session_hash", String(64)),
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),
     Index("ix_request_events_ts", "ts"),  # retention's `ts < cutoff` batches (events_0006)
+    Index("ix_request_events_session", "session_hash"),
 )
 
 feedback_events = Table(
@@ -71,8 +89,10 @@ feedback_events = Table(
     Column("unit_hash", String(64)),
     Column("feature", String(200)),
     Column("attributes", JSONType),
+    Column("session_hash", String(64)),
     Index("ix_feedback_events_request", "request_id"),
     Index("ix_feedback_events_unit", "unit_hash"),
+    Index("ix_feedback_events_session", "session_hash"),
     Index("ix_feedback_events_name_ts", "name", "ts"),
 )
 
@@ -87,4 +107,10 @@ app_keys = Table(
     Column("revoked_at", Float),
 )
 
-__all__ = ["app_keys", "feedback_events", "request_events"]
+def unit_column(table: FromClause, unit: str) -> ColumnElement[Any]:
+    """The column an analysis by `unit` ("user" or "session") groups `table`'s rows by (either
+    event table, or an alias of one)."""
+    return table.c.session_hash if unit == "session" else table.c.unit_hash
+
+
+__all__ = ["app_keys", "feedback_events", "request_events", "unit_column"]

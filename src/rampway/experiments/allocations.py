@@ -13,7 +13,9 @@ its arm for the whole experiment (sticky), and a new experiment draws a fresh sp
 means "not in the experiment": the feature has none running, or the unit fell outside the
 coverage — the caller serves production and records no exposure.
 
-Requests without a unit are never in the experiment (they could not be counted per unit):
+The unit is the experiment's `unit:`: the user unit (default) or, with `unit: session`, the
+session id (`by_session`). Requests without that unit (no user unit, or no session id under
+`unit: session`) are never in the experiment (they could not be counted per unit):
 `control(feature)` gives the release to serve them — the control arm's.
 """
 
@@ -37,13 +39,15 @@ class ExperimentAllocation:
     coverage_bp: int
     allocation: Allocation
     releases: Mapping[str, str]  # arm name -> release id
+    by_session: bool = False  # `unit: session`: hash the session id, not the user unit
 
     @classmethod
     def of(cls, record: ExperimentRecord) -> ExperimentAllocation:
         allocation = Allocation(record.salt, [(a.name, a.weight_bp) for a in record.arms],
                                 coverage_bp=record.coverage_bp)
         return cls(record.id, record.name, record.feature, record.arms, record.coverage_bp,
-                   allocation, {a.name: a.release_id for a in record.arms})
+                   allocation, {a.name: a.release_id for a in record.arms},
+                   record.unit == "session")
 
     @property
     def control(self) -> Arm:

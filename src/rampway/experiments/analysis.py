@@ -467,7 +467,8 @@ def analyze(
     now: float | None = None,
     min_units: int = DEFAULT_MIN_UNITS,
 ) -> ExperimentReport:
-    """Read the experiment's window from the event log and analyse it.
+    """Read the experiment's window from the event log and analyse it, per unit of the
+    experiment's `unit:` (users, or sessions for `unit: session`).
 
     The window is `[started_at, stopped_at]`, or up to `now` (default: the clock) while
     running; an earlier `now` analyses the experiment as it stood then.
@@ -479,6 +480,7 @@ def analyze(
         store, feature=record.feature, arms=record.arms, since=record.started_at, until=until,
         feedback=m.feedback_names(defs),
         quantiles=sorted({d.q or 0.5 for d in defs if d.kind == "quantile"}),
+        unit=record.unit,
     )
     return evaluate(record, extraction, until=until, min_units=min_units)
 

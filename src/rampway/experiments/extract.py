@@ -3,7 +3,10 @@
 An experiment's traffic is the feature's request events of the window `[since, until]` that
 the gateway labelled with one of the experiment's arms *and* served by that arm's release (a
 row with the arm's name but another release is not this experiment's). Only rows with a unit
-count: assignment is per unit, and so is the analysis.
+count: assignment is per unit, and so is the analysis. The unit is the experiment's (`unit=`):
+the user (`unit_hash`, the default) or the session (`session_hash`, `unit: session`), so a
+session experiment counts, compares and clusters sessions — one user's two sessions are two
+units, as assignment made them. Below, "unit_hash" stands for that column.
 
 One grouped query does the work in the database and returns one row per unit:
 
@@ -14,8 +17,9 @@ One grouped query does the work in the database and returns one row per unit:
                cost and output tokens (successful requests)
     feedback   per unit and feedback name, the events at or after the unit's exposure and up to
                `until`: count, sum of values, and whether any had a value > 0. A feedback event
-               belongs to its `unit_hash`, or else to the unit of the request it names; one
-               tagged with another feature is not this experiment's.
+               belongs to its own unit (`unit_hash`, or `session_hash` for a session
+               experiment), or else to the unit of the request it names; one tagged with
+               another feature is not this experiment's.
 
 Rows are read as a plain query (PostgreSQL gives a server-side cursor no parallel plan) and
 go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit.
@@ -41,7 +45,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import feedback_events, request_events, unit_column
 from rampway.experiments import metrics as m
 from rampway.experiments.model import Arm
 from rampway.stats._units import share_se, woodruff_se
@@ -108,22 +112,24 @@ def _flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
 
 
 def _window(
-    feature: str, arms: Sequence[Arm], since: float, until: float
+    feature: str, arms: Sequence[Arm], since: float, until: float, unit: str
 ) -> sa.ColumnElement[bool]:
     """The feature's requests of the window, with a unit, served by an arm's own release."""
     ev = request_events.c
     return sa.and_(
-        ev.feature == feature, ev.ts >= since, ev.ts <= until, ev.unit_hash.is_not(None),
+        ev.feature == feature, ev.ts >= since, ev.ts <= until,
+        unit_column(request_events, unit).is_not(None),
         sa.or_(*(sa.and_(ev.arm == a.name, ev.release_id == a.release_id) for a in arms)),
     )
 
 
-def _exposure(window: sa.ColumnElement[bool]) -> sa.CTE:
+def _exposure(window: sa.ColumnElement[bool], unit: str) -> sa.CTE:
     ev = request_events.c
     ok = ev.status == "ok"
+    unit_col = unit_column(request_events, unit)
     return (
         sa.select(
-            ev.unit_hash.label("unit_hash"),
+            unit_col.label("unit_hash"),
             sa.func.min(ev.arm).label("arm"),
             sa.func.max(ev.arm).label("arm_max"),
             sa.func.min(ev.ts).label(m.FIRST_TS),
@@ -137,18 +143,19 @@ def _exposure(window: sa.ColumnElement[bool]) -> sa.CTE:
             sa.func.sum(sa.case((ok, ev.output_tokens), else_=0)).label(m.OUTPUT_TOKENS_SUM),
         )
         .where(window)
-        .group_by(ev.unit_hash)
+        .group_by(unit_col)
         .cte("exposure")
     )
 
 
 def _feedback(
-    exposure: sa.CTE, feature: str, names: Sequence[str], until: float
+    exposure: sa.CTE, feature: str, names: Sequence[str], until: float, unit_kind: str
 ) -> sa.Subquery:
     """Per unit: count, sum and any-positive of each feedback name after exposure."""
     fb, e = feedback_events.c, exposure.c
     named = request_events.alias("named_request")
-    unit = sa.func.coalesce(fb.unit_hash, named.c.unit_hash)
+    unit = sa.func.coalesce(unit_column(feedback_events, unit_kind),
+                            unit_column(named, unit_kind))
     columns: list[sa.ColumnElement[Any]] = []
     for i, name in enumerate(names):
         is_name = fb.name == name
@@ -171,15 +178,16 @@ def _feedback(
 
 
 def units_query(
-    feature: str, arms: Sequence[Arm], since: float, until: float, feedback: Sequence[str]
+    feature: str, arms: Sequence[Arm], since: float, until: float, feedback: Sequence[str],
+    unit: str = "user",
 ) -> sa.Select[Any]:
     """(arm, arm_max, *REQUEST_COLUMNS, then count/sum/converted per feedback name) per unit."""
-    exposure = _exposure(_window(feature, arms, since, until))
+    exposure = _exposure(_window(feature, arms, since, until, unit), unit)
     e = exposure.c
     selected: list[sa.ColumnElement[Any]] = [e.arm, e.arm_max, *(e[c] for c in REQUEST_COLUMNS)]
     source: sa.FromClause = exposure
     if feedback:
-        agg = _feedback(exposure, feature, feedback, until)
+        agg = _feedback(exposure, feature, feedback, until, unit)
         source = exposure.outerjoin(agg, agg.c.unit_hash == e.unit_hash)
         for i in range(len(feedback)):
             selected += [sa.func.coalesce(agg.c[f"{k}{i}"], 0) for k in "nsc"]
@@ -187,21 +195,22 @@ def units_query(
 
 
 def latency_query(
-    feature: str, arms: Sequence[Arm], since: float, until: float
+    feature: str, arms: Sequence[Arm], since: float, until: float, unit: str = "user"
 ) -> sa.Select[Any]:
     """(arm, unit_hash, latency_ms) of each successful request of a singly exposed unit."""
-    window = _window(feature, arms, since, until)
+    window = _window(feature, arms, since, until, unit)
     ev = request_events.c
+    unit_col = unit_column(request_events, unit)
     single = (
-        sa.select(ev.unit_hash)
+        sa.select(unit_col.label("unit_hash"))
         .where(window)
-        .group_by(ev.unit_hash)
+        .group_by(unit_col)
         .having(sa.func.min(ev.arm) == sa.func.max(ev.arm))
         .subquery("single")
     )
     return (
-        sa.select(ev.arm, ev.unit_hash, ev.latency_ms)
-        .join(single, single.c.unit_hash == ev.unit_hash)
+        sa.select(ev.arm, unit_col.label("unit_hash"), ev.latency_ms)
+        .join(single, single.c.unit_hash == unit_col)
         .where(window, ev.status == "ok")
     )
 
@@ -226,7 +235,7 @@ def _arm_quantile(conn: sa.Connection, latencies: sa.Subquery, q: float,
 
 def _quantiles(
     conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float,
-    qs: Sequence[float],
+    qs: Sequence[float], unit: str,
 ) -> dict[str, dict[float, tuple[float, float, int]]]:
     """Per arm and q: (quantile, Woodruff standard error, units).
 
@@ -243,7 +252,7 @@ def _quantiles(
     tmp.create(conn)
     try:
         conn.execute(tmp.insert().from_select(
-            ["arm", "unit_hash", "latency_ms"], latency_query(feature, arms, since, until)))
+            ["arm", "unit_hash", "latency_ms"], latency_query(feature, arms, since, until, unit)))
         sa.Index(f"ix_{name}", tmp.c.arm, tmp.c.latency_ms).create(conn)
         out: dict[str, dict[float, tuple[float, float, int]]] = {}
         for a in arms:
@@ -272,9 +281,11 @@ def load_units(
     feedback: Sequence[str] = (),
     latency: bool = False,
     quantiles: Sequence[float] = (),
+    unit: str = "user",
 ) -> Extraction:
     """Per-arm, per-unit aggregates of the window `[since, until]` (epoch seconds), and the
-    latency `quantiles` asked for (see the module docstring)."""
+    latency `quantiles` asked for; units are users or, with `unit="session"`, sessions (see
+    the module docstring)."""
     feedback = tuple(dict.fromkeys(feedback))
     names = _column_names(feedback)
     parts: dict[str, list[Array]] = {a.name: [] for a in arms}
@@ -284,7 +295,7 @@ def load_units(
         # cursor for a fast first row and gives it no parallel workers — the grouped query
         # took 155 s that way over 10M requests against 18 s as a plain query. It returns
         # one row per unit, so the buffer grows with units, never with requests.
-        result = conn.execute(units_query(feature, arms, since, until, feedback))
+        result = conn.execute(units_query(feature, arms, since, until, feedback, unit))
         for chunk in result.partitions(CHUNK):
             rows = [tuple(r) for r in chunk]
             lo, hi = np.asarray([r[0] for r in rows]), np.asarray([r[1] for r in rows])
@@ -294,8 +305,8 @@ def load_units(
             multiple_requests += int(values[~single, REQUEST_COLUMNS.index(m.REQUESTS)].sum())
             for name, kept in parts.items():
                 kept.append(values[single & (lo == name)])
-        lat = _latencies(conn, feature, arms, since, until) if latency else {}
-        qs = _quantiles(conn, feature, arms, since, until, quantiles) if quantiles else {}
+        lat = _latencies(conn, feature, arms, since, until, unit) if latency else {}
+        qs = _quantiles(conn, feature, arms, since, until, quantiles, unit) if quantiles else {}
     out = []
     for a in arms:
         table = np.vstack([np.zeros((0, len(names))), *parts[a.name]])
@@ -306,21 +317,22 @@ def load_units(
 
 
 def _latencies(
-    conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float
+    conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float,
+    unit: str,
 ) -> dict[str, tuple[Array, NDArray[Any]]]:
     values: dict[str, list[Array]] = {a.name: [_EMPTY] for a in arms}
     labels: dict[str, list[NDArray[Any]]] = {a.name: [np.zeros(0, dtype=np.str_)] for a in arms}
     # per statement: Connection.execution_options would leave the connection streaming
-    result = conn.execute(latency_query(feature, arms, since, until),
+    result = conn.execute(latency_query(feature, arms, since, until, unit),
                           execution_options={"yield_per": CHUNK})
     for chunk in result.partitions():
         arm = np.asarray([r[0] for r in chunk])
-        unit = np.asarray([r[1] for r in chunk], dtype=np.str_)
+        label = np.asarray([r[1] for r in chunk], dtype=np.str_)
         value = np.asarray([r[2] for r in chunk], dtype=np.float64)
         for name in values:
             mine = arm == name
             values[name].append(value[mine])
-            labels[name].append(unit[mine])
+            labels[name].append(label[mine])
     return {a: (np.concatenate(values[a]), np.concatenate(labels[a])) for a in values}
 
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
-from rampway.events.tables import request_events
+from rampway.events.tables import request_events, unit_column
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
 from rampway.experiments.spec import DEFAULT_MIN_RUNTIME, Definition, check_name
 from rampway.experiments.tables import experiments
@@ -149,10 +149,11 @@ def exposure(store: Store, record: ExperimentRecord, now: float) -> dict[str, di
     `status`; the analysis proper is `rampway.experiments.analysis`)."""
     until = record.stopped_at if record.stopped_at is not None else now
     ev = request_events
+    unit = unit_column(ev, record.unit)  # users, or sessions for `unit: session`
     query = (
-        sa.select(ev.c.arm, sa.func.count(), sa.func.count(sa.distinct(ev.c.unit_hash)))
+        sa.select(ev.c.arm, sa.func.count(), sa.func.count(sa.distinct(unit)))
         .where(ev.c.feature == record.feature, ev.c.ts >= record.started_at, ev.c.ts <= until,
-               ev.c.arm.in_([a.name for a in record.arms]), ev.c.unit_hash.is_not(None))
+               ev.c.arm.in_([a.name for a in record.arms]), unit.is_not(None))
         .group_by(ev.c.arm)
     )
     with store.reading() as conn:

@@ -2,7 +2,8 @@
 
     feature: support-bot
     description: Friendlier tone raises thumbs-up without more escalations
-    unit: user                  # user | session: what assignment is sticky on
+    unit: user                  # user | session (the session id): what assignment hashes and
+                                # what the analysis counts; no such id: not in the experiment
     arms:                       # the first arm is the control
       - {name: control, release: production, weight: 50}
       - {name: friendly, release: "releases/support-bot", weight: 50}

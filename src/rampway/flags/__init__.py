@@ -32,8 +32,11 @@ here is an error, and segments are shared by all files loaded together:
           - condition: {country: {$in: [DE, FR]}}
             percentage: 5                 # % of units (2 decimals); others fall through
             salt: model-eu-rollout        # default: the flag key
-            hash_by: session_id           # default: the evaluation unit
+            hash_by: org.id               # default: the evaluation unit
             value: gpt-4o                 # reason SPLIT
+          - percentage: 10
+            unit: session                 # = hash_by: session (the request's session id)
+            value: gpt-4o
           - variations:                   # a split; weights in %, summing to <= 100
               - {name: control, value: gpt-4o-mini, weight: 50}
               - {name: treatment, value: gpt-4o, weight: 50}
@@ -42,8 +45,11 @@ here is an error, and segments are shared by all files loaded together:
 Percentages and splits are sticky: they use `rampway.assign` (GrowthBook's v2 hash of
 salt + unit), and raising a percentage keeps every unit that was already in. Rules of one flag
 share the flag key as default salt, so the 5% of one rule are inside the 10% of a later one;
-give a rule its own `salt` for an independent draw. A split rule evaluated without a unit (and
-without its `hash_by` attribute) is skipped; if nothing else matches, the result is the default
+give a rule its own `salt` for an independent draw. `unit: session` splits by the context's
+`session` (on the serving path, the request's session id; over OFREP, a `session` context
+key) instead of the evaluation unit (the user). A split rule evaluated without its unit (no
+evaluation unit, no `hash_by` attribute, no session for `unit: session`) is skipped — a
+session rule never falls back to the user; if nothing else matches, the result is the default
 with reason ERROR and error code TARGETING_KEY_MISSING.
 """
 

@@ -15,6 +15,8 @@ from typing import Any
 from rampway.errors import FlagError
 from rampway.flags._model import Flag, FlagType, Rule, Segment, Variation
 
+#: The evaluation-context key holding the session id (`unit: session` rules hash it).
+SESSION_KEY = "session"
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
 _FLAG_KEYS = frozenset({"type", "default", "enabled", "description", "rules"})
 _RULE_KEYS = frozenset(
@@ -28,6 +30,7 @@ _RULE_KEYS = frozenset(
         "variations",
         "salt",
         "hash_by",
+        "unit",
         "description",
     }
 )
@@ -186,7 +189,7 @@ def _parse_rule(flag: str, ftype: FlagType, index: int, spec: Any) -> Rule:
         percentage_bp=_percentage(spec.get("percentage"), where),
         variations=variations,
         salt=_salt(spec.get("salt", flag), where),
-        hash_by=_hash_by(spec.get("hash_by"), where),
+        hash_by=_hash_by(spec, where),
     )
 
 
@@ -244,7 +247,16 @@ def _salt(value: Any, where: dict[str, Any]) -> str:
     return value
 
 
-def _hash_by(value: Any, where: dict[str, Any]) -> str | None:
+def _hash_by(spec: Mapping[str, Any], where: dict[str, Any]) -> str | None:
+    """`hash_by`, or `unit: session` — the same as `hash_by: session`, the context key the
+    gateway fills with the request's session id; `unit: user` is the evaluation unit."""
+    value, unit = spec.get("hash_by"), spec.get("unit")
+    if unit is not None:
+        if unit not in ("user", "session"):
+            raise FlagError("must be 'user' or 'session'", path="unit", **where)
+        if value is not None:
+            raise FlagError("use either 'unit' or 'hash_by'", path="unit", **where)
+        return SESSION_KEY if unit == "session" else None
     if value is not None and (not isinstance(value, str) or not value):
         raise FlagError("must be an attribute path", path="hash_by", **where)
     return value

@@ -19,7 +19,8 @@ The evaluation context is the app's attributes (`user`, `plan`, `country`, … s
 which the app cannot override:
 
     feature                   the feature called
-    unit                      the unit (user/session id) when given; also the split unit
+    unit                      the user unit when given; also the split unit
+    session                   the session id when given; what `unit: session` rules split by
     request.estimated_tokens  prompt size estimate (~4 chars per token, tools included)
     request.tools             true when the request carries tool definitions
     request.stream            true for streamed calls
@@ -47,6 +48,7 @@ from typing import Any
 from rampway.errors import FeatureDisabled, RefError, ServingError
 from rampway.flags._compile import FlagSet
 from rampway.flags._model import Evaluation
+from rampway.flags._parse import SESSION_KEY
 from rampway.flags.native import is_release_id, native_name, parse_model
 from rampway.gateway.call import CallInput
 from rampway.gateway.control import ControlSnapshot
@@ -85,6 +87,10 @@ def evaluation_context(call: CallInput) -> dict[str, Any]:
     context["request"] = request_shape(call)
     if call.unit:
         context["unit"] = call.unit
+    if call.session:
+        context[SESSION_KEY] = call.session
+    elif SESSION_KEY in context:  # an attribute is no session id: the event row would lack it
+        del context[SESSION_KEY]
     return context
 
 

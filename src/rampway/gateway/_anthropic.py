@@ -45,6 +45,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
         params=parse_params(body),
         stream=c.opt_bool(body, "stream"),
         protocol="anthropic",
+        session=c.session_id(headers, body, metadata),
     )
 
 

@@ -164,16 +164,17 @@ def header_attributes(raw: str | None) -> dict[str, Any] | None:
 
 
 def rampway_extension(body: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
-    """The `rampway` object an app sends through the SDK's `extra_body`: vars, unit, attributes.
+    """The `rampway` object an app sends through the SDK's `extra_body`: vars, unit, attributes
+    (its `session` is read by `session_id`).
 
     Example body: `{"model": "support-bot", "messages": [...],
-    "rampway": {"vars": {"customer_name": "Ada"}, "unit": "user-42"}}`
+    "rampway": {"vars": {"customer_name": "Ada"}, "unit": "user-42", "session": "s-7"}}`
     """
     ext = body.get("rampway")
     if ext is None:
         return {}, None, {}
     ext = expect_object(ext, "'rampway'")
-    unknown = set(ext) - {"vars", "unit", "attributes"}
+    unknown = set(ext) - {"vars", "unit", "session", "attributes"}
     if unknown:
         raise RequestError(f"'rampway' has unknown keys: {sorted(unknown)}", param="rampway")
     variables = ext.get("vars") or {}
@@ -214,6 +215,26 @@ def metadata_unit(metadata: Any, where: str = "metadata",
     return None
 
 
+def session_id(headers: Mapping[str, str], body: Mapping[str, Any], metadata: Any) -> str | None:
+    """The session unit: `X-Rampway-Session`, else `rampway.session`, else `metadata.session_id`
+    (Langfuse's and LiteLLM's key). Distinct from the user unit: a request may carry both.
+
+    Example: `session_id({}, {}, {"session_id": "s-7", "user_id": "u-42"})` → "s-7".
+    """
+    header = headers.get("x-rampway-session")
+    if header:
+        check_clean(header, "X-Rampway-Session")
+        return header
+    ext = body.get("rampway")
+    if isinstance(ext, dict) and ext.get("session") is not None:
+        value = ext["session"]
+        if not isinstance(value, str) or not value:
+            raise RequestError("'rampway.session' must be a non-empty string",
+                               param="rampway.session")
+        return value
+    return metadata_unit(metadata, keys=("session_id",)) or None
+
+
 def pick_unit(*candidates: str | None) -> str | None:
     """The first non-empty unit among header / extension / body field."""
     for candidate in candidates:
@@ -239,4 +260,5 @@ __all__ = [
     "pick_unit",
     "unit_header",
     "rampway_extension",
+    "session_id",
 ]

@@ -41,6 +41,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
         c.metadata_unit(metadata),
         c.metadata_unit(body.get("litellm_metadata"), "litellm_metadata", ("user",)),
     )
+    session = c.session_id(headers, body, metadata)
     attributes = c.header_attributes(headers.get("x-rampway-attributes"))
     if attributes is None:
         attributes = {} if metadata is None else c.check_attributes(metadata, "metadata")
@@ -55,6 +56,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
         stream=c.opt_bool(body, "stream"),
         include_usage=_include_usage(body.get("stream_options")),
         protocol="openai",
+        session=session,
     )
 
 

@@ -5,7 +5,11 @@ a `CallRecord` that hooks (metrics, event log, later shadow capture) consume.
 
 Example:
     call = CallInput(feature="support-bot", messages=[Message("user", "Where is my order?")],
-                     unit="user-42", variables={"customer_name": "Ada"})
+                     unit="user-42", session="s-7", variables={"customer_name": "Ada"})
+
+`unit` and `session` are two units, both optional: a user id (sticky across that user's
+conversations) and a session id (one conversation). Rollouts, experiments and flag splits
+declared `unit: session` hash the session; the others hash the user unit.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class CallInput:
     feature: str
     messages: list[Message]
     variables: dict[str, Any] = field(default_factory=dict)
-    unit: str | None = None
+    unit: str | None = None  # the user unit (what `unit: user` allocations hash)
     attributes: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)  # keys from APP_PARAMS
     stream: bool = False
@@ -60,6 +64,7 @@ class CallInput:
     source: Literal["gateway", "sdk"] = "gateway"
     request_id: str = field(default_factory=new_request_id)
     app_key: str | None = None  # name of the app key that authenticated the call
+    session: str | None = None  # the session id (what `unit: session` allocations hash)
 
 
 @dataclass(slots=True)

@@ -41,6 +41,7 @@ class EventLogHook(Hook):
             release_id=res.release.id,
             arm=res.arm,
             unit_hash=hash_unit(call.unit),
+            session_hash=hash_unit(call.session),
             attributes=select_attributes(call.attributes, self._attributes),
             source=call.source,
             protocol=call.protocol,

@@ -3,11 +3,16 @@
     {"request_id": "req_…", "name": "thumbs_up", "value": 1}
     {"unit": "user-42", "feature": "support-bot", "name": "conversion", "value": 49.90,
      "time": "2025-11-26T12:00:00Z", "attributes": {"plan": "pro"}}
+    {"session": "s-7", "name": "task_completed", "value": 1}
 
-A feedback event names a request (`request_id`, as returned in `x-request-id`) or a unit (or
-both); `value` is any finite number (booleans count as 1/0); `time` defaults to now and may be
-epoch seconds or ISO 8601. The request id is not checked against the log: the request's own row
-may still be in the writer's queue, and outcomes can arrive days later.
+A feedback event names a request (`request_id`, as returned in `x-request-id`), a user unit
+(`unit`) or a session (`session`), or several of them. An analysis by session (an experiment
+or rollout declared `unit: session`) counts feedback of its session, or of the request it
+names; one that names only a user unit cannot be told apart between that user's sessions and
+is not counted there (and the other way round for user-unit analyses). `value` is any finite
+number (booleans count as 1/0); `time` defaults to now and may be epoch seconds or ISO 8601.
+The request id is not checked against the log: the request's own row may still be in the
+writer's queue, and outcomes can arrive days later.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from rampway.gateway._common import check_attributes, check_clean, expect_object
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
 MAX_FUTURE_S = 300.0
-_KEYS = {"request_id", "unit", "feature", "name", "value", "time", "attributes"}
+_KEYS = {"request_id", "unit", "session", "feature", "name", "value", "time", "attributes"}
 
 
 def new_feedback_id() -> str:
@@ -40,8 +45,10 @@ def parse_feedback(body: Any, *, now: float | None = None) -> FeedbackEvent:
         raise RequestError(f"unknown field(s): {sorted(unknown)}", param=sorted(unknown)[0])
     request_id = _opt_id(body.get("request_id"), "request_id")
     unit = _opt_id(body.get("unit"), "unit")
-    if request_id is None and unit is None:
-        raise RequestError("feedback needs a 'request_id' or a 'unit'", param="request_id")
+    session = _opt_id(body.get("session"), "session")
+    if request_id is None and unit is None and session is None:
+        raise RequestError("feedback needs a 'request_id', a 'unit' or a 'session'",
+                           param="request_id")
     name = body.get("name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise RequestError(
@@ -57,6 +64,7 @@ def parse_feedback(body: Any, *, now: float | None = None) -> FeedbackEvent:
         value=_value(body.get("value")),
         request_id=request_id,
         unit_hash=hash_unit(unit),
+        session_hash=hash_unit(session),
         feature=feature,
         attributes=None if attributes is None else check_attributes(attributes, "attributes"),
     )

@@ -221,6 +221,7 @@ def check_input(call: CallInput) -> None:
         for t in m.tool_calls or ():
             check_clean(t.arguments, f"messages[{i}].tool_calls")
     check_clean(call.unit, "unit")
+    check_clean(call.session, "session")
     check_clean(call.variables, "vars")
     check_clean(call.attributes, "attributes")
     check_clean(call.params, "params")

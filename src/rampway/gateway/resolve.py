@@ -71,6 +71,10 @@ class ChannelResolver:
     an A/B experiment of the feature runs (`rampway.experiments`, production channel only), the
     unit's arm serves its release with arm = the arm's name; units outside the coverage and
     requests without a unit are not in it (arm = the channel's name).
+
+    The unit is the allocation's: `call.unit` (the user), or `call.session` for a rollout or
+    experiment declared `unit: session`. A session-unit allocation never falls back to the
+    user unit: a request without a session id is a request without a unit there.
     """
 
     __slots__ = ("channel",)
@@ -92,7 +96,8 @@ class ChannelResolver:
         if rollout is None or rollout.baseline_channel != self.channel:
             return self._experiment(call, snapshot, entry, release)
         # A staged rollout of this channel: sticky on the unit (no unit: per request, not sticky)
-        arm, release_id = rollout.choose(call.unit or call.request_id)
+        unit = call.session if rollout.by_session else call.unit
+        arm, release_id = rollout.choose(unit or call.request_id)
         if arm == "candidate":
             release = snapshot.rollout_releases[release_id]
         return Resolution(feature=entry, release=release, arm=arm, reason="rollout")
@@ -106,11 +111,12 @@ class ChannelResolver:
         experiment = snapshot.experiments.get(call.feature)
         if experiment is None or self.channel != EXPERIMENT_CHANNEL:
             return Resolution(feature=entry, release=release, arm=self.channel)
-        if not call.unit:
+        unit = call.session if experiment.by_session else call.unit
+        if not unit:
             control = snapshot.experiment_releases[experiment.control.release_id]
             return Resolution(feature=entry, release=control, arm=self.channel,
                               reason="experiment-no-unit")
-        chosen = experiment.choose(call.unit)
+        chosen = experiment.choose(unit)
         if chosen is None:
             return Resolution(feature=entry, release=release, arm=self.channel)
         arm, release_id = chosen

@@ -11,9 +11,13 @@ Assignment is `rampway.assign.Allocation.rollout` under the salt `rollout:<featu
 candidate on buckets [0, weight), baseline on the rest, so a unit that got the candidate at 1%
 keeps it at 5%, 25%, … (sticky), and a new rollout of the same feature draws a fresh split.
 
-Requests without a unit: the gateway passes the request id instead. Those requests are then
-randomised per request — unbiased for the comparison, but not sticky (a user without an id may
-see both releases). Features that need stickiness set `require_unit: true` in rampway.yaml.
+The unit is the plan's `unit:`: the user unit (default) or, with `unit: session`, the session
+id (`by_session`), so one user's sessions are split independently.
+
+Requests without that unit (no user unit, or no session id under `unit: session`): the gateway
+passes the request id instead. Those requests are then randomised per request — unbiased for
+the comparison, but not sticky (a user without an id may see both releases). Features that
+need stickiness set `require_unit: true` in rampway.yaml.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class RolloutAllocation:
     baseline_channel: str
     weight_bp: int
     allocation: Allocation
+    by_session: bool = False  # the plan's `unit: session`: hash the session id, not the user
 
     @classmethod
     def of(cls, rollout: RolloutRecord) -> RolloutAllocation:
@@ -45,7 +50,8 @@ class RolloutAllocation:
             rollout.salt, candidate="candidate", baseline="baseline", weight_bp=rollout.weight_bp
         )
         return cls(rollout.id, rollout.feature, rollout.candidate, rollout.baseline,
-                   rollout.baseline_channel, rollout.weight_bp, allocation)
+                   rollout.baseline_channel, rollout.weight_bp, allocation,
+                   rollout.plan.unit == "session")
 
     def choose(self, unit: str) -> tuple[Arm, str]:
         if self.weight_bp and self.allocation.assign(unit) == "candidate":

@@ -204,7 +204,7 @@ class Controller:
             self.store, feature=rollout.feature,
             releases={"baseline": rollout.baseline, "candidate": rollout.candidate},
             guardrails=plan.guardrails, since=rollout.step_started_at.timestamp(), until=until,
-            settle=SRM_SETTLE_SECONDS,
+            settle=SRM_SETTLE_SECONDS, unit=plan.unit,
         )
         alpha = plan.guardrail_alpha()
         results = [judge_totals(base, cand, g, alpha=alpha, quantiles=quantiles)

@@ -22,6 +22,11 @@ arm. A unit that still shows both arms in the window (a serving process that pic
 weight up a moment late, a unit id shared by clients, rows of an earlier rollout of the same
 releases) cannot be attributed honestly and its unit-level feedback is left out.
 
+The unit is the plan's `unit:` (`unit=`): the user (`unit_hash`, the default) or, with
+`unit: session`, the session (`session_hash`) — the rollout assigned by it, so the judge
+clusters by it; "unit_hash" below stands for that column. Unit-level feedback of a session
+rollout is feedback that names a session (its `session_hash`).
+
 Each arm also counts its units (distinct `unit_hash`, plus one per request without a unit:
 those are assigned per request) for the sample-ratio-mismatch check, from `since + settle`
 (the weight reaches every serving process a moment after the step began).
@@ -45,7 +50,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import feedback_events, request_events, unit_column
 from rampway.rollout.metrics import FEEDBACK_PREFIX
 from rampway.rollout.observations import Observations
 from rampway.store import Store
@@ -94,13 +99,13 @@ def _flag(column: sa.ColumnElement[bool]) -> sa.ColumnElement[float]:
 
 
 def _request_query(
-    feature: str, arm: str, release: str, since: float, until: float
+    feature: str, arm: str, release: str, since: float, until: float, unit: str = "user"
 ) -> sa.Select[Any]:
     """One row per request: the unit hash, then numbers (ttft -1 when unknown)."""
     ev = request_events.c
     return (
         sa.select(
-            ev.unit_hash,
+            unit_column(request_events, unit),
             sa.case((ev.status == "ok", 0.0), else_=1.0), _flag(ev.fallback_used),
             _flag(ev.refusal), ev.latency_ms, sa.func.coalesce(ev.ttft_ms, -1.0), ev.cost_usd,
             ev.output_tokens,
@@ -145,23 +150,24 @@ def load_samples(
     until: float,
     feedback: Iterable[str] = (),
     settle: float = 0.0,
+    unit: str = "user",
 ) -> dict[str, ArmSample]:
     """`{"baseline": ArmSample, "candidate": ArmSample}` for the window (epoch seconds);
-    `units` counted from `since + settle`."""
+    `units` (users, or sessions with `unit="session"`) counted from `since + settle`."""
     names = [f[len(FEEDBACK_PREFIX):] if f.startswith(FEEDBACK_PREFIX) else f for f in feedback]
     out: dict[str, ArmSample] = {}
     labels = UnitLabels()
     feedback_values: dict[tuple[str, str], list[tuple[float, int]]] = {}
     with store.reading() as conn:
         units = {arm: int(n) for arm, n in conn.execute(
-            _units_query(feature, releases, since + settle, until))}
+            _units_query(feature, releases, since + settle, until, unit))}
         if names:
             feedback_values = _feedback_values(conn, feature, releases, names, since, until,
-                                               labels)
+                                               labels, unit)
         for arm in ARMS:
             release = releases[arm]
             rows = [tuple(r) for r in conn.execute(
-                _request_query(feature, arm, release, since, until))]
+                _request_query(feature, arm, release, since, until, unit))]
             series = _request_series(rows, labels)
             for name in names:
                 pairs = feedback_values.get((name, arm), [])
@@ -184,13 +190,14 @@ def _in_window(
 
 
 def _units_query(
-    feature: str, releases: Mapping[str, str], since: float, until: float
+    feature: str, releases: Mapping[str, str], since: float, until: float, unit: str
 ) -> sa.Select[Any]:
     """(arm, units) per arm: distinct unit hashes plus the requests that had no unit."""
     ev = request_events.c
-    no_unit = sa.func.count() - sa.func.count(ev.unit_hash)
+    unit_col = unit_column(request_events, unit)
+    no_unit = sa.func.count() - sa.func.count(unit_col)
     return (
-        sa.select(ev.arm, sa.func.count(sa.distinct(ev.unit_hash)) + no_unit)
+        sa.select(ev.arm, sa.func.count(sa.distinct(unit_col)) + no_unit)
         .where(_in_window(feature, releases, since, until))
         .group_by(ev.arm)
     )
@@ -198,7 +205,7 @@ def _units_query(
 
 def _feedback_values(
     conn: Connection, feature: str, releases: Mapping[str, str], names: list[str],
-    since: float, until: float, labels: UnitLabels,
+    since: float, until: float, labels: UnitLabels, unit_kind: str = "user",
 ) -> dict[tuple[str, str], list[tuple[float, int]]]:
     """(name, arm) → (value, unit label) pairs, oldest first, by the rules of the module
     docstring; the unit is the request's (feedback tied to a request) or the feedback's own.
@@ -210,8 +217,9 @@ def _feedback_values(
     primary key alone, and the units' arms come from one GROUP BY over the window.
     """
     out: dict[tuple[str, str], list[tuple[float, int]]] = {}
-    rows = conn.execute(_feedback_query(feature, releases, names, since, until)).all()
-    arms = (_unit_arms(conn, feature, releases, since, until)
+    rows = conn.execute(_feedback_query(feature, releases, names, since, until,
+                                        unit_kind)).all()
+    arms = (_unit_arms(conn, feature, releases, since, until, unit_kind)
             if any(r.request_id is None for r in rows) else {})
     for r in rows:
         arm, unit = r.request_arm, r.request_unit
@@ -226,7 +234,8 @@ def _feedback_values(
 
 
 def _feedback_query(
-    feature: str, releases: Mapping[str, str], names: list[str], since: float, until: float
+    feature: str, releases: Mapping[str, str], names: list[str], since: float, until: float,
+    unit: str,
 ) -> sa.Select[Any]:
     """Feedback of the window, oldest first: tied to a request (its arm when the request is
     one of the window's, else NULL), or unit-level for this feature (or none) within it.
@@ -237,12 +246,14 @@ def _feedback_query(
     in_window = sa.case((_in_window(feature, releases, since, until), ev.arm))
     request_arm = sa.case((fb.request_id.is_not(None), sa.select(in_window)
                            .where(ev.id == fb.request_id).scalar_subquery()))
-    request_unit = sa.case((fb.request_id.is_not(None), sa.select(ev.unit_hash)
+    request_unit = sa.case((fb.request_id.is_not(None),
+                            sa.select(unit_column(request_events, unit))
                             .where(ev.id == fb.request_id).scalar_subquery()))
-    unit_level = sa.and_(fb.request_id.is_(None), fb.unit_hash.is_not(None), fb.ts < until,
+    fb_unit = unit_column(feedback_events, unit)
+    unit_level = sa.and_(fb.request_id.is_(None), fb_unit.is_not(None), fb.ts < until,
                          sa.or_(fb.feature == feature, fb.feature.is_(None)))
     return (
-        sa.select(fb.name, fb.value, fb.ts, fb.request_id, fb.unit_hash,
+        sa.select(fb.name, fb.value, fb.ts, fb.request_id, fb_unit.label("unit_hash"),
                   request_arm.label("request_arm"), request_unit.label("request_unit"))
         .where(fb.name.in_(names), fb.ts >= since,
                sa.or_(fb.request_id.is_not(None), unit_level))
@@ -251,15 +262,17 @@ def _feedback_query(
 
 
 def _unit_arms(
-    conn: Connection, feature: str, releases: Mapping[str, str], since: float, until: float
+    conn: Connection, feature: str, releases: Mapping[str, str], since: float, until: float,
+    unit: str,
 ) -> dict[str, tuple[str, float]]:
     """unit_hash → (its arm, its first request's time) for the units the window served in
     one arm only; a unit seen in both is left out (see the module docstring)."""
     ev = request_events.c
+    unit_col = unit_column(request_events, unit)
     query = (
-        sa.select(ev.unit_hash, sa.func.min(ev.arm), sa.func.min(ev.ts))
-        .where(_in_window(feature, releases, since, until), ev.unit_hash.is_not(None))
-        .group_by(ev.unit_hash)
+        sa.select(unit_col, sa.func.min(ev.arm), sa.func.min(ev.ts))
+        .where(_in_window(feature, releases, since, until), unit_col.is_not(None))
+        .group_by(unit_col)
         .having(sa.func.count(sa.distinct(ev.arm)) == 1)
     )
     return {unit: (arm, float(first)) for unit, arm, first in conn.execute(query)}

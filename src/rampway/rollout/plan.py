@@ -1,7 +1,8 @@
 """Rollout plans: `rollouts/<feature>.yaml`, validated as a whole before anything starts.
 
     baseline: production          # channel (or release ref) the candidate is compared with
-    unit: user                    # what assignment is sticky on: user | session
+    unit: user                    # what assignment hashes and the judge counts: user | session
+                                  # (no such id: that request is randomised on its own)
     alpha: 0.05                   # false-alarm budget of the whole rollout
     steps:
       - {weight: 1, dwell: 1h}

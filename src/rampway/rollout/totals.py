@@ -14,6 +14,8 @@ LIMIT 2 OFFSET k`, from the nearer end) — and then count, per unit, the reques
 
 Feedback guardrails are summed per unit in the client from the window's feedback rows, which
 are few next to requests (one read, shared with `load_samples`).
+
+Units are the plan's `unit:` (`unit=`): users (`unit_hash`) or sessions (`session_hash`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from rampway.events.tables import request_events
+from rampway.events.tables import request_events, unit_column
 from rampway.rollout._judge import candidate_threshold
 from rampway.rollout.extract import ARMS, UnitLabels, _feedback_values
 from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
@@ -122,11 +124,11 @@ def _aggregates(
 
 def _unit_rows(conn: Connection, window: sa.ColumnElement[bool], settled: float,
                aggregates: list[tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]],
-               ) -> list[tuple[float, ...]]:
+               unit_kind: str = "user") -> list[tuple[float, ...]]:
     """One row per unit: seen after `settled` (1/0, for the SRM count), requests, then (sum,
     count) per guardrail. A request without a unit is grouped by its own id (its own unit)."""
     ev = request_events.c
-    unit = sa.func.coalesce(ev.unit_hash, ev.id)
+    unit = sa.func.coalesce(unit_column(request_events, unit_kind), ev.id)
     columns: list[sa.ColumnElement[Any]] = [
         sa.func.max(sa.case((ev.ts >= settled, 1), else_=0)), sa.func.count()]
     for total, count in aggregates:
@@ -144,8 +146,10 @@ def load_totals(
     since: float,
     until: float,
     settle: float = 0.0,
+    unit: str = "user",
 ) -> LookTotals:
-    """Everything one look of the judge needs, aggregated per unit by the database."""
+    """Everything one look of the judge needs, aggregated per unit (users, or sessions with
+    `unit="session"`) by the database."""
     windows = {arm: _arm_window(feature, arm, releases[arm], since, until) for arm in ARMS}
     feedback = [g.metric[len(FEEDBACK_PREFIX):] for g in guardrails
                 if g.metric.startswith(FEEDBACK_PREFIX)]
@@ -157,10 +161,10 @@ def load_totals(
         for arm in ARMS:
             aggregates = _aggregates([guardrails[i] for i in request_guards],
                                      [per_arm_thresholds[arm][i] for i in request_guards])
-            rows[arm] = _unit_rows(conn, windows[arm], since + settle, aggregates)
+            rows[arm] = _unit_rows(conn, windows[arm], since + settle, aggregates, unit)
         labels = UnitLabels()
         feedback_values = (_feedback_values(conn, feature, releases, feedback, since, until,
-                                            labels) if feedback else {})
+                                            labels, unit) if feedback else {})
     totals: list[tuple[UnitTotals, UnitTotals]] = []
     for i, g in enumerate(guardrails):
         if g.metric.startswith(FEEDBACK_PREFIX):

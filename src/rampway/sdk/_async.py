@@ -171,11 +171,14 @@ class AsyncClient:
         vars: Mapping[str, Any] | None = None,
         unit: str | None = None,
         attributes: Mapping[str, Any] | None = None,
+        session: str | None = None,
         **params: Any,
     ) -> Completion:
-        """One call. `params` are OpenAI-style (temperature, max_tokens, tools, …)."""
+        """One call. `params` are OpenAI-style (temperature, max_tokens, tools, …); `unit` is
+        the user unit, `session` the session id (what `unit: session` allocations hash)."""
         await self._ensure_started()
-        call = self._call(feature, messages, input, vars, unit, attributes, params, stream=False)
+        call = self._call(feature, messages, input, vars, unit, attributes, params, stream=False,
+                          session=session)
         record, _response = await self._pipeline.complete(call)
         return Completion.from_record(record)
 
@@ -183,7 +186,8 @@ class AsyncClient:
         """Like `complete` but returns the provider's normalized ChatResponse."""
         await self._ensure_started()
         call = self._call(feature, messages, kw.pop("input", None), kw.pop("vars", None),
-                          kw.pop("unit", None), kw.pop("attributes", None), kw, stream=False)
+                          kw.pop("unit", None), kw.pop("attributes", None), kw, stream=False,
+                          session=kw.pop("session", None))
         _record, response = await self._pipeline.complete(call)
         return response
 
@@ -196,10 +200,12 @@ class AsyncClient:
         vars: Mapping[str, Any] | None = None,
         unit: str | None = None,
         attributes: Mapping[str, Any] | None = None,
+        session: str | None = None,
         **params: Any,
     ) -> CompletionStream:
         """A streamed call: `async for chunk in client.stream(...)`."""
-        call = self._call(feature, messages, input, vars, unit, attributes, params, stream=True)
+        call = self._call(feature, messages, input, vars, unit, attributes, params, stream=True,
+                          session=session)
         return CompletionStream(self, call)
 
     async def feedback(
@@ -212,11 +218,12 @@ class AsyncClient:
         feature: str | None = None,
         time: float | str | None = None,
         attributes: Mapping[str, Any] | None = None,
+        session: str | None = None,
     ) -> str:
-        """Record an outcome for a request or a unit; returns the feedback id."""
+        """Record an outcome for a request, a unit or a session; returns the feedback id."""
         await self._ensure_started()
         body = {"name": name, "value": value, "request_id": request_id, "unit": unit,
-                "feature": feature, "time": time,
+                "session": session, "feature": feature, "time": time,
                 "attributes": None if attributes is None else dict(attributes)}
         event = parse_feedback({k: v for k, v in body.items() if v is not None})
         if not self.runtime.writer.emit(event):
@@ -240,6 +247,7 @@ class AsyncClient:
         params: dict[str, Any],
         *,
         stream: bool,
+        session: str | None = None,
     ) -> CallInput:
         if not isinstance(feature, str) or not feature:
             raise RequestError("feature must be a non-empty string", param="feature")
@@ -247,6 +255,8 @@ class AsyncClient:
         unknown = set(params) - _PARAM_NAMES
         if unknown:
             raise RequestError(f"unknown parameter(s): {sorted(unknown)}", param=min(unknown))
+        if session is not None and (not isinstance(session, str) or not session):
+            raise RequestError("session must be a non-empty string", param="session")
         return CallInput(
             feature=feature,
             messages=msgs,
@@ -258,6 +268,7 @@ class AsyncClient:
             stream=stream,
             protocol="sdk",
             source="sdk",
+            session=session,
         )
 
 
