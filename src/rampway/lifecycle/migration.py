@@ -126,7 +126,8 @@ class FeaturePlan:
         if self.gate.verdict == "pass":
             return f"rampway rollout start {self.feature} --candidate {self.candidate}"
         if self.gate.verdict == "fail":
-            return f"edit upgrades/{self.feature}/, then rampway gate {self.feature}"
+            return (f"rework the prompt in upgrades/{self.feature}/, then rampway gate "
+                    f"{self.feature} --candidate upgrades/{self.feature}")
         return f"rampway gate {self.feature} --candidate {self.candidate} --repeats 10"
 
     def to_json(self, today: dt.date) -> dict[str, Any]:
