@@ -94,18 +94,54 @@ def list_cmd(
     provider: Annotated[
         str | None, typer.Option("--provider", help="Only this provider's models.")
     ] = None,
+    stale: Annotated[
+        bool, typer.Option("--stale", help="Only say how old the bundled data is (exit 1 when "
+                                           "older than 90 days).")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Today (YYYY-MM-DD), for --stale.")
+    ] = None,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Every model in the catalog (bundled + rampway.yaml overrides) with prices per 1M tokens."""
-    catalog = project_catalog(_optional_project(project))
+    from rampway.providers.catalog import bundled_as_of
+
+    proj = _optional_project(project)
+    if stale:
+        _stale(proj, parse_day(as_of), as_json)
+        return
+    catalog = project_catalog(proj)
     entries = [e for e in catalog if provider is None or e.provider == provider]
     if provider is not None and not entries:
         raise ConfigError(f"no models for provider {provider!r} in the catalog")
     if as_json:
-        emit_json({"models": [e.to_json() for e in entries]})
+        emit_json({"catalog_as_of": bundled_as_of().isoformat(),
+                   "models": [e.to_json() for e in entries]})
         return
     _print_catalog(entries)
+
+
+def _stale(proj: Project | None, today: dt.date, as_json: bool) -> None:
+    """How old the bundled catalog is; exit 1 past STALE_AFTER_DAYS."""
+    from rampway.providers.catalog import STALE_AFTER_DAYS, bundled_as_of, staleness
+
+    as_of = bundled_as_of()
+    message = staleness(as_of, today)
+    overrides = 0 if proj is None else len(proj.config.catalog)
+    if as_json:
+        emit_json({"catalog_as_of": as_of.isoformat(), "age_days": (today - as_of).days,
+                   "max_age_days": STALE_AFTER_DAYS, "stale": message is not None,
+                   "overrides": overrides, "message": message})
+    elif message is None:
+        console.print(f"ok: the bundled model catalog is from {as_of} "
+                      f"({(today - as_of).days} days old); rampway.yaml overrides {overrides} "
+                      "entries", markup=False)
+    else:
+        console.print(f"stale: {message} (rampway.yaml overrides {overrides} entries now)",
+                      markup=False, soft_wrap=True)
+    if message is not None:
+        raise typer.Exit(1)
 
 
 @models_app.command("check")
