@@ -151,3 +151,14 @@ def test_a_reeval_that_cannot_run_is_recorded_as_blocked(tmp_path: Path, db_url:
     with Store.open(db_url) as store:
         [record] = reevals(store, release.id)
     assert record["verdict"] is None and "no successor" in record["blocked"]
+
+
+@pytest.mark.parametrize("lifecycle", [{"reeval": ["sometimes"]}, {"within": "soon"}])
+def test_a_bad_lifecycle_section_is_one_line_exit_2(tmp_path: Path,
+                                                    lifecycle: dict[str, Any]) -> None:
+    proj = make_project(tmp_path / "p", f"sqlite:///{tmp_path / 'db.sqlite'}",
+                        "http://127.0.0.1:9")
+    configure(proj, lifecycle=lifecycle)
+    result = cli(proj, "models", "watch", "--once")
+    assert result.exit_code == 2, result.output
+    assert "lifecycle" in result.stderr and len(result.stderr.strip().splitlines()) == 1
