@@ -83,6 +83,8 @@ def test_alias_flip_under_a_running_gateway_triggers_a_recorded_reeval_on_the_ti
 ) -> None:
     proj = make_project(tmp_path / "p", db_url, sim.base_url)
     release = publish_production(proj)
+    before = cli(proj, "gate", "bot", "--candidate", release.id)  # caches both sides' answers
+    assert before.exit_code in (0, 1, 3), before.output
     runtime = Runtime.from_project(proj)
     with serve(runtime) as url, httpx.Client(base_url=url, timeout=30) as http:
         assert http.post("/v1/chat/completions", json=CHAT).status_code == 200
@@ -105,15 +107,19 @@ def test_alias_flip_under_a_running_gateway_triggers_a_recorded_reeval_on_the_ti
     with Store.open(db_url) as store:
         [record] = reevals(store, release.id)
         with store.reading() as conn:
-            [gate] = conn.execute(sa.select(gate_decisions)).all()
+            _first, gate = conn.execute(sa.select(gate_decisions).order_by(
+                gate_decisions.c.id)).all()
     assert (gate.candidate, gate.baseline) == (release.id, release.id)
+    # the drifted side is asked afresh (not the answers `rampway gate` cached for it before)
+    sequential = gate.summary["sequential"]
+    assert sequential["new_calls"] >= sequential["looks"][-1]["evaluations"] // 2 > 0
     assert (record["gate_id"], record["verdict"], record["self_check"]) == (
         gate.id, gate.verdict, True)
     assert receiver.bodies[1]["gate_id"] == gate.id
     shown = json.loads(cli(proj, "timeline", "bot", "--json").stdout)["entries"]
     kinds = [e["kind"] for e in shown]
-    assert kinds == ["release.publish", "channel.set", "model.drift", "model.catalog",
-                     f"gate.{gate.verdict}", "model.reeval"]  # in order: drift, gate, its record
+    assert kinds == ["release.publish", "channel.set", f"gate.{_first.verdict}", "model.drift",
+                     "model.catalog", f"gate.{gate.verdict}", "model.reeval"]  # oldest first
 
 
 def test_deprecation_gates_the_successor_and_a_catalog_change_regates_production(

@@ -68,7 +68,8 @@ class Due:
     feature: str
     release: Release
     triggers: tuple[Trigger, ...]
-    sample: int  # the self-gate's independent sample number (1 + earlier self-gates)
+    sample: int  # the self-gate's independent sample number: 2 + earlier self-gates (1 is
+    # what `rampway gate` uses for a release against itself: its answers must not be reused)
 
     @property
     def self_check(self) -> tuple[Trigger, ...]:
@@ -158,7 +159,7 @@ def find_due(
                                          horizon=horizon)
                  if t.kind in enabled and t.key not in handled]
         if fresh:
-            dues.append(Due(feature, release, tuple(fresh), samples + 1))
+            dues.append(Due(feature, release, tuple(fresh), samples + 2))
     return dues
 
 
