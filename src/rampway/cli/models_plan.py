@@ -75,14 +75,14 @@ def plan_cmd(
 
 def feature_plans(proj: Project, catalog: Catalog, today: dt.date,
                   horizon: dt.date) -> list[FeaturePlan]:
-    from rampway.cli.models_upgrade import _features, _maybe_store
+    from rampway.cli.models_upgrade import candidate_features, maybe_store
     from rampway.lifecycle import production_release
     from rampway.providers.catalog import find_sunsets
 
     kinds = {name: cfg.kind for name, cfg in proj.config.providers.items()}
     plans = []
-    with _maybe_store(proj) as store:
-        for feature in _features(proj, store):
+    with maybe_store(proj) as store:
+        for feature in candidate_features(proj, store):
             base, _source = production_release(proj, store, feature)
             uses = [(feature, "primary" if i == 0 else f"fallbacks[{i - 1}]", info)
                     for i, (p, m) in enumerate(base.models)

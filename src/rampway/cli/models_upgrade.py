@@ -137,8 +137,8 @@ def _plan_all(
     kinds = {name: cfg.kind for name, cfg in proj.config.providers.items()}
     planned: list[_Planned] = []
     blocked: list[tuple[str, str]] = []
-    with _maybe_store(proj) as store:
-        names = [feature] if feature is not None else _features(proj, store)
+    with maybe_store(proj) as store:
+        names = [feature] if feature is not None else candidate_features(proj, store)
         for name in names:
             try:
                 base, source = production_release(proj, store, name)
@@ -172,7 +172,7 @@ def _require_suite(require: Any, proj: Project, feature: str) -> None:
 
 
 @contextmanager
-def _maybe_store(proj: Project) -> Iterator[Store | None]:
+def maybe_store(proj: Project) -> Iterator[Store | None]:
     """The store when it exists (planning must not create a database), else None."""
     if not store_exists(proj):
         yield None
@@ -181,7 +181,7 @@ def _maybe_store(proj: Project) -> Iterator[Store | None]:
         yield store
 
 
-def _features(proj: Project, store: Store | None) -> list[str]:
+def candidate_features(proj: Project, store: Store | None) -> list[str]:
     from rampway.release import discover
 
     names = set(discover(proj.root))
@@ -275,4 +275,4 @@ def _report(planned: list[_Planned], blocked: list[tuple[str, str]], as_json: bo
         console.print("ok: no feature uses a model going away in the window")
 
 
-__all__ = ["upgrade_cmd"]
+__all__ = ["candidate_features", "maybe_store", "upgrade_cmd"]
