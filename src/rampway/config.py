@@ -13,6 +13,9 @@
     gateway: {…}   # free-form, owned by the gateway
     sim: {…}       # free-form, owned by the simulator
     rollouts: {…}  # free-form, owned by rampway.rollout (webhooks, controller interval)
+    lifecycle:     # what `rampway models watch` re-evaluates (default: nothing)
+      reeval: [drift, catalog, deprecation]
+      within: 90d
 
 Every section is validated strictly (unknown keys are errors naming `rampway.yaml:line`), except
 `gateway`, `sim` and `rollouts`, whose owners validate them. `load_project()` walks up from the
@@ -84,6 +87,16 @@ class ChannelConfig(_Strict):
     require: list[Literal["gate", "approval"]] = Field(default_factory=list)
 
 
+class LifecycleConfig(_Strict):
+    """Re-evaluation of production releases by `rampway models watch`: each tick re-runs the
+    gate of a production release when a listed trigger fires — `drift` (the provider-reported
+    model changed), `catalog` (its models' catalog entries changed), `deprecation` (a model
+    is deprecated or retires within `within`: the successor candidate is gated)."""
+
+    reeval: list[Literal["drift", "catalog", "deprecation"]] = Field(default_factory=list)
+    within: str = Field(default="90d", pattern=r"^\s*\d+\s*[dwmy]?\s*$")
+
+
 class ProjectConfig(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -93,6 +106,7 @@ class ProjectConfig(_Strict):
     gateway: dict[str, Any] = Field(default_factory=dict)
     sim: dict[str, Any] = Field(default_factory=dict)
     rollouts: dict[str, Any] = Field(default_factory=dict)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
 
     @model_validator(mode="before")
     @classmethod

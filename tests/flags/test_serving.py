@@ -8,6 +8,7 @@ running gateway within a second — on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
@@ -221,8 +222,9 @@ def test_request_shape_and_context() -> None:
     shape = request_shape(call)
     assert shape == {"estimated_tokens": 107, "tools": False, "stream": True,
                      "modality": "json", "traffic_class": "batch", "protocol": "openai"}
-    ctx = evaluation_context(call)
+    ctx = evaluation_context(call, dt.date(2027, 4, 15))
     assert ctx["feature"] == "bot" and ctx["plan"] == "free" and ctx["unit"] == "u1"
+    assert ctx["request"] == {**shape, "date": "2027-04-15"}
     no_unit = CallInput("bot", [Message("user", "hi")])
     assert request_shape(no_unit)["traffic_class"] == "batch"
     assert request_shape(CallInput("bot", [], unit="u"))["traffic_class"] == "chat"

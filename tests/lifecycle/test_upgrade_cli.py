@@ -73,6 +73,7 @@ def test_upgrade_writes_a_draft_candidate_and_gates_it(
     [
         (["nope"], "unknown feature 'nope'"),
         (["bot", "--to", "sim-huge"], "unknown model sim/sim-huge"),
+        (["bot", "--to", "other/sim-x"], "provider 'other' (for sim-x) is not configured"),
         (["bot", "--to", "sim-small"], "bot already uses"),
         ([], "give a FEATURE or --all-due"),
     ],
@@ -89,6 +90,24 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (proj.root / "upgrades").exists() and not db.exists()
+
+
+def test_a_successor_loop_in_the_catalog_is_one_line_exit_2(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    db = tmp_path / "db.sqlite"
+    proj = make_project(tmp_path / "p", f"sqlite:///{db}", sim.base_url,
+                        catalog=[{"provider": "sim", "model": "sim-large-2",
+                                  "successor": "sim-large", "deprecation_date": "2027-02-01"}])
+    result = run(proj.root, "models", "upgrade", "bot", "--as-of", "2027-01-10")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == ("error: successor loop in the model catalog: sim-large → "
+                                     "sim-large-2 → sim-large")
+    assert not (proj.root / "upgrades").exists() and not db.exists()
+    plan = json.loads(run(proj.root, "models", "plan", "--as-of", "2027-01-10",
+                          "--json").stdout)
+    assert plan["features"][0]["next_action"] == (
+        "blocked: successor loop in the model catalog: sim-large → sim-large-2 → sim-large")
 
 
 def test_no_suite_means_the_upgrade_cannot_be_verified(tmp_path: Path, sim: SimServer) -> None:

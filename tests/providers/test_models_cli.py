@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -172,3 +173,23 @@ def test_check_reports_flag_values_even_when_no_release_is_affected(project: Pat
     assert code == 1 and doc["findings"] == [] and doc["ok"] is False
     found = {(f["flag"], f["where"]) for f in doc["flags"]}
     assert found == {("support-bot.model", "rules[0].value")}
+
+
+def test_list_stale_says_how_old_the_bundled_data_is_and_how_to_override(project: Path) -> None:
+    from rampway.providers.catalog import bundled_as_of
+
+    as_of = bundled_as_of()
+    fresh = (as_of + dt.timedelta(days=30)).isoformat()
+    code, out, _ = run("models", "list", "--stale", "--as-of", fresh, "--project", str(project))
+    assert code == 0 and out.startswith(f"ok: the bundled model catalog is from {as_of} (30 days")
+    late = (as_of + dt.timedelta(days=120)).isoformat()
+    code, out, _ = run("models", "list", "--stale", "--as-of", late, "--project", str(project))
+    assert code == 1
+    assert out.startswith(f"stale: the bundled model catalog is from {as_of} (120 days old, "
+                          "more than 90)") and "under `catalog:` in rampway.yaml" in out
+    code, out, _ = run("models", "list", "--stale", "--as-of", late, "--json", "--project",
+                       str(project))
+    doc = json.loads(out)
+    assert (doc["catalog_as_of"], doc["age_days"], doc["stale"]) == (as_of.isoformat(), 120, True)
+    code, out, _ = run("models", "list", "--json", "--project", str(project))
+    assert json.loads(out)["catalog_as_of"] == as_of.isoformat()

@@ -11,6 +11,7 @@ from rampway.cli import importers as _importers  # noqa: F401
 from rampway.cli import init as _init  # noqa: F401
 from rampway.cli import models as _models  # noqa: F401
 from rampway.cli import models_drift as _models_drift  # noqa: F401
+from rampway.cli import models_plan as _models_plan  # noqa: F401
 from rampway.cli import models_upgrade as _models_upgrade  # noqa: F401
 from rampway.cli import release as _release  # noqa: F401
 from rampway.cli import rollout as _rollout  # noqa: F401

@@ -6,9 +6,11 @@
 `check` looks at every release under `releases/` (primary model and every fallback) and lists
 those whose model is deprecated or retires within the window, with the successor to move to; and
 at every flag (`flags/*.yaml`, and the store's flags when a database exists) whose values name
-such a model — a `.model` flag routes traffic as surely as a release does. It also warns (without
-failing) when the release a production rollback would return to uses a model that retires in
-the window: after that day the rollback lands on a model the provider no longer serves.
+such a model — a `.model` flag routes traffic as surely as a release does — or pins (a
+`<feature>.release` rule still in force) a release on a model retiring in the window. It also
+warns (without failing) when the release a production rollback would return to uses a model
+that retires in the window (after that day the rollback lands on a model the provider no longer
+serves), and when a pin's `request.date` bound has passed (it no longer applies: remove it).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from rampway.errors import ConfigError
 
 if TYPE_CHECKING:  # the catalog loads pydantic + YAML: only the models commands pay for it
     from rampway.config import Project
+    from rampway.lifecycle.flagmodels import Pin
     from rampway.providers.catalog import Catalog, ModelInfo, Sunset
 
 models_app = typer.Typer(
@@ -52,13 +55,13 @@ def parse_window(text: str) -> int:
     return int(match.group(1)) * _UNIT_DAYS[match.group(2)]
 
 
-def parse_day(text: str | None) -> dt.date:
+def parse_day(text: str | None, option: str = "--as-of") -> dt.date:
     if text is None:
         return dt.datetime.now(dt.UTC).date()
     try:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"--as-of: expected a date YYYY-MM-DD, got {text!r}") from None
+        raise ConfigError(f"{option}: expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def project_catalog(project: Project | None) -> Catalog:
@@ -91,18 +94,54 @@ def list_cmd(
     provider: Annotated[
         str | None, typer.Option("--provider", help="Only this provider's models.")
     ] = None,
+    stale: Annotated[
+        bool, typer.Option("--stale", help="Only say how old the bundled data is (exit 1 when "
+                                           "older than 90 days).")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Today (YYYY-MM-DD), for --stale.")
+    ] = None,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Every model in the catalog (bundled + rampway.yaml overrides) with prices per 1M tokens."""
-    catalog = project_catalog(_optional_project(project))
+    from rampway.providers.catalog import bundled_as_of
+
+    proj = _optional_project(project)
+    if stale:
+        _stale(proj, parse_day(as_of), as_json)
+        return
+    catalog = project_catalog(proj)
     entries = [e for e in catalog if provider is None or e.provider == provider]
     if provider is not None and not entries:
         raise ConfigError(f"no models for provider {provider!r} in the catalog")
     if as_json:
-        emit_json({"models": [e.to_json() for e in entries]})
+        emit_json({"catalog_as_of": bundled_as_of().isoformat(),
+                   "models": [e.to_json() for e in entries]})
         return
     _print_catalog(entries)
+
+
+def _stale(proj: Project | None, today: dt.date, as_json: bool) -> None:
+    """How old the bundled catalog is; exit 1 past STALE_AFTER_DAYS."""
+    from rampway.providers.catalog import STALE_AFTER_DAYS, bundled_as_of, staleness
+
+    as_of = bundled_as_of()
+    message = staleness(as_of, today)
+    overrides = 0 if proj is None else len(proj.config.catalog)
+    if as_json:
+        emit_json({"catalog_as_of": as_of.isoformat(), "age_days": (today - as_of).days,
+                   "max_age_days": STALE_AFTER_DAYS, "stale": message is not None,
+                   "overrides": overrides, "message": message})
+    elif message is None:
+        console.print(f"ok: the bundled model catalog is from {as_of} "
+                      f"({(today - as_of).days} days old); rampway.yaml overrides {overrides} "
+                      "entries", markup=False)
+    else:
+        console.print(f"stale: {message} (rampway.yaml overrides {overrides} entries now)",
+                      markup=False, soft_wrap=True)
+    if message is not None:
+        raise typer.Exit(1)
 
 
 @models_app.command("check")
@@ -125,7 +164,7 @@ def check_cmd(
     from rampway.providers.catalog import find_sunsets
 
     found = find_sunsets(release_uses(proj, catalog), today=today, horizon=horizon)
-    named, pinned = flag_uses(proj, catalog)
+    named, pinned, expired = flag_uses(proj, catalog, today)
     in_flags = find_sunsets(named, today=today, horizon=horizon) + [
         s for s in find_sunsets(pinned, today=today, horizon=horizon) if s.status in RETIRING]
     rollbacks = [s for s in find_sunsets(rollback_uses(proj, catalog), today=today,
@@ -139,6 +178,8 @@ def check_cmd(
                 "findings": [s.to_json(today) for s in found],
                 "flags": [_flag_json(s, today) for s in in_flags],
                 "rollback_warnings": [_rollback_json(s, today) for s in rollbacks],
+                "expired_pins": [{"flag": p.flag, "where": p.where, "release_id": p.release_id,
+                                  "until": str(p.until)} for p in expired],
             }
         )
     else:
@@ -149,19 +190,24 @@ def check_cmd(
                           f"uses {s.provider}/{s.model}, {s.status} {s.date}: after that a "
                           "rollback lands on a model the provider no longer serves",
                           markup=False)
+        for p in expired:
+            console.print(f"warning: {p.flag} {p.where}: the pin to {p.release_id} expired on "
+                          f"{p.until} (the gateway no longer applies it): remove it",
+                          markup=False)
     if found or in_flags:
         raise typer.Exit(1)
 
 
 def flag_uses(
-    project: Project, catalog: Catalog
-) -> tuple[list[tuple[str, str, ModelInfo]], list[tuple[str, str, ModelInfo]]]:
+    project: Project, catalog: Catalog, today: dt.date
+) -> tuple[list[tuple[str, str, ModelInfo]], list[tuple[str, str, ModelInfo]], list[Pin]]:
     """Models flags can serve (files and store): (named as values, in releases pinned by
-    `<feature>.release` flags), each as (flag key, where, model info)."""
+    `<feature>.release` flags still in force on `today`), each as (flag key, where, model
+    info); and the pins whose `request.date` bound has passed."""
     from rampway.cli.release import open_store, store_exists
     from rampway.flags import load_flag_files
     from rampway.flags.store import FlagStore, discover_flag_files
-    from rampway.lifecycle.flagmodels import flag_model_uses, pinned_releases
+    from rampway.lifecycle.flagmodels import flag_model_uses, pinned_releases, release_pins
 
     kinds = {name: cfg.kind for name, cfg in project.config.providers.items()}
     flags = list(load_flag_files(discover_flag_files(project.root)).flags.values())
@@ -169,13 +215,15 @@ def flag_uses(
     if store_exists(project):
         with open_store(project) as store:
             flags += FlagStore(store).flagset().flags.values()
-            for key, release_id, release in pinned_releases(flags, store):
+            for pin, release in pinned_releases(flags, store, today):
                 for provider, model in release.models:
                     info = catalog.find(provider, model) or catalog.find(
                         kinds.get(provider, ""), model)
-                    if info is not None:
-                        pinned.append((key, f"pins {release_id}", info))
-    return flag_model_uses(flags, catalog, kinds), pinned
+                    if info is not None and (pin.until is None or info.retirement_date is None
+                                             or pin.until > info.retirement_date):
+                        pinned.append((pin.flag, f"pins {pin.release_id}", info))
+    expired = [p for p in release_pins(flags) if p.expired(today)]
+    return flag_model_uses(flags, catalog, kinds), pinned, expired
 
 
 RETIRING = ("retired", "retiring")

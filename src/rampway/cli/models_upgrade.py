@@ -6,7 +6,8 @@
 
 Per feature: the candidate (production's release with the model swapped, see
 `rampway.lifecycle.upgrade`) is written to `OUT/<feature>/` (release files, UPGRADE.md,
-GATE.md and transition-flags.yaml: the old release pinned for `--opt-out` units), published
+GATE.md and transition-flags.yaml: the old release pinned for `--opt-out` units until
+`--pin-until` or the old model's retirement), published
 to the store as a draft (on no channel) and gated against production on the full suite with
 repeats (`--no-gate` skips that; then a suite is not required). Exit codes as
 `rampway gate`: 0 pass, 1 fail (or, with --all-due, a feature that cannot be upgraded), 3
@@ -83,6 +84,11 @@ def upgrade_cmd(
         list[str] | None, typer.Option("--opt-out", help="A unit (user/session id) that keeps "
                                                          "the old release; repeatable.")
     ] = None,
+    pin_until: Annotated[
+        str | None, typer.Option("--pin-until", help="Last day + 1 (YYYY-MM-DD) the --opt-out "
+                                                     "pin applies (default: the old model's "
+                                                     "retirement).")
+    ] = None,
     repeats: RepeatsOption = None,
     concurrency: ConcurrencyOption = 16,
     sim_inprocess: SimOption = False,
@@ -95,13 +101,15 @@ def upgrade_cmd(
     if all_due and to is not None:
         fail("--to names one model: use it with a FEATURE, not --all-due")
     today = parse_day(as_of)
+    until = None if pin_until is None else parse_day(pin_until, "--pin-until")
     horizon = today + dt.timedelta(days=parse_window(within))
     proj = load_project_option(project)
     root = (out if out is not None else proj.root / DEFAULT_OUT).resolve()
-    planned, blocked = _plan_all(proj, feature, to, today, horizon, root, no_gate, force)
+    planned, blocked = _plan_all(proj, feature, to, today, horizon, root, no_gate, force, until)
     if feature is not None and blocked:
         raise ConfigError(blocked[0][1])
-    _carry_out(proj, planned, no_gate, (repeats, concurrency, sim_inprocess), opt_out or [])
+    _carry_out(proj, planned, no_gate, (repeats, concurrency, sim_inprocess), opt_out or [],
+               until)
     _report(planned, blocked, as_json)
     codes = [p.gate.decision.verdict.exit_code for p in planned if p.gate is not None]
     code = max(codes, default=0)
@@ -117,18 +125,20 @@ def _plan_all(
     root: Path,
     no_gate: bool,
     force: bool,
+    until: dt.date | None = None,
 ) -> tuple[list[_Planned], list[tuple[str, str]]]:
     """Every plan, checked before anything is written; (feature, why) for those that can't."""
     from rampway.evals.suite import require_suite
     from rampway.lifecycle import plan_upgrade, production_release
+    from rampway.lifecycle.candidate import pin_end
     from rampway.release import check_release
 
     catalog = project_catalog(proj)
     kinds = {name: cfg.kind for name, cfg in proj.config.providers.items()}
     planned: list[_Planned] = []
     blocked: list[tuple[str, str]] = []
-    with _maybe_store(proj) as store:
-        names = [feature] if feature is not None else _features(proj, store)
+    with maybe_store(proj) as store:
+        names = [feature] if feature is not None else candidate_features(proj, store)
         for name in names:
             try:
                 base, source = production_release(proj, store, name)
@@ -136,6 +146,7 @@ def _plan_all(
                     continue
                 plan = plan_upgrade(base, catalog, kinds, today=today, horizon=horizon, to=to)
                 check_release(proj, plan.candidate)
+                pin_end(plan, until)
                 if not no_gate:
                     _require_suite(require_suite, proj, name)
                 target = root / name
@@ -161,7 +172,7 @@ def _require_suite(require: Any, proj: Project, feature: str) -> None:
 
 
 @contextmanager
-def _maybe_store(proj: Project) -> Iterator[Store | None]:
+def maybe_store(proj: Project) -> Iterator[Store | None]:
     """The store when it exists (planning must not create a database), else None."""
     if not store_exists(proj):
         yield None
@@ -170,7 +181,7 @@ def _maybe_store(proj: Project) -> Iterator[Store | None]:
         yield store
 
 
-def _features(proj: Project, store: Store | None) -> list[str]:
+def candidate_features(proj: Project, store: Store | None) -> list[str]:
     from rampway.release import discover
 
     names = set(discover(proj.root))
@@ -193,6 +204,7 @@ def _carry_out(
     no_gate: bool,
     run: tuple[int | None, int, bool],
     opt_out: list[str],
+    until: dt.date | None = None,
 ) -> None:
     """Write the files, store the drafts, then gate each candidate against production."""
     from rampway.lifecycle import store_draft, write_candidate
@@ -204,7 +216,7 @@ def _carry_out(
     store = Store.open(proj.db_url)
     try:
         for item in planned:
-            write_candidate(item.plan, item.target, replace=True, opt_out=opt_out)
+            write_candidate(item.plan, item.target, replace=True, opt_out=opt_out, until=until)
             item.new = store_draft(store, item.plan, actor=actor)
         if not no_gate:
             asyncio.run(_gate_each(proj, store, planned, *run, actor))
@@ -263,4 +275,4 @@ def _report(planned: list[_Planned], blocked: list[tuple[str, str]], as_json: bo
         console.print("ok: no feature uses a model going away in the window")
 
 
-__all__ = ["upgrade_cmd"]
+__all__ = ["candidate_features", "maybe_store", "upgrade_cmd"]

@@ -28,6 +28,9 @@ which the app cannot override:
     request.traffic_class     the `traffic_class` attribute if "chat"/"batch", else "chat" for
                               streamed calls or calls with a unit and "batch" for the rest
     request.protocol          "openai", "anthropic", "responses" or "sdk"
+    request.date              today (UTC) as "YYYY-MM-DD": ISO dates compare as strings, so
+                              `{request.date: {$lt: "2027-04-15"}}` is a rule that holds until
+                              a day (the model upgrade's opt-out pin uses it)
 
 Example rule (`flags/support-bot.yaml`): cap long prompts of free users
 `{condition: {plan: free, request.estimated_tokens: {$gt: 4000}}, value: 256}`.
@@ -41,6 +44,7 @@ otherwise. A feature without native flags evaluates nothing and records nothing 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,11 +84,12 @@ def request_shape(call: CallInput) -> dict[str, Any]:
     }
 
 
-def evaluation_context(call: CallInput) -> dict[str, Any]:
+def evaluation_context(call: CallInput, today: dt.date | None = None) -> dict[str, Any]:
     """App attributes, then the gateway's own keys on top (they can't be spoofed)."""
     context = dict(call.attributes)
     context["feature"] = call.feature
-    context["request"] = request_shape(call)
+    day = today if today is not None else dt.datetime.now(dt.UTC).date()
+    context["request"] = {**request_shape(call), "date": day.isoformat()}
     if call.unit:
         context["unit"] = call.unit
     if call.session:

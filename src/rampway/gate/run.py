@@ -116,9 +116,14 @@ async def gate_feature(
     candidate: str | None,
     baseline: str | None = None,
     options: RunOptions | None = None,
+    *,
+    sample: int = 1,
 ) -> GateReport:
     """Eval baseline and candidate look by look, apply the policy, record the decision.
 
+    A candidate that is the baseline itself is run as independent sample number `sample`
+    (its own seeds and cache keys): a re-evaluation after a provider drift passes a new number
+    each time, so it makes fresh calls and compares them with the answers cached before.
     Bad input (unknown refs, suite or policy errors, incomplete runs) raises before anything is
     recorded; a finished comparison is recorded whatever its verdict.
     """
@@ -137,7 +142,9 @@ async def gate_feature(
     looks = plan_looks(len(suite.cases), repeats, settings)
     if len(suite.cases) < policy.min_cases:
         looks = looks[:1]  # more repeats cannot make up for cases the suite does not have
-    offset = INDEPENDENT_OFFSET if cand.digest == base.digest else 0
+    if sample < 1:
+        raise ConfigError(f"sample must be ≥ 1, got {sample}")
+    offset = INDEPENDENT_OFFSET * sample if cand.digest == base.digest else 0
     data, decision, summary = await _look_until_decided(
         ctx, suite, (base, cand, offset), opts, looks, policy
     )

@@ -6,7 +6,9 @@
 
 `upgrade` decides (no I/O); `candidate` writes files and the store. `flagmodels` finds models
 named in flags (for `rampway models check`); `drift` reads what providers report answering
-(`request_events.served_model`) and `watch` audits and announces a change (`models watch`).
+(`request_events.served_model`) and `watch` audits and announces a change (`models watch`);
+`reeval` decides which production releases to re-gate (drift, catalog change, deprecation) and
+records it; `migration` is the pure core of `rampway models plan`.
 """
 
 from rampway.lifecycle.candidate import (

@@ -12,13 +12,15 @@ the candidate is a *draft*: published (content-addressed, immutable) but on no c
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from rampway.errors import RefError
+from rampway.errors import ConfigError, RefError
+from rampway.lifecycle.flagmodels import DATE_PATH
 from rampway.lifecycle.upgrade import UpgradePlan
 from rampway.release import Release, resolve_ref
 from rampway.release._export import export_release
@@ -46,42 +48,69 @@ def production_release(
 
 
 def write_candidate(
-    plan: UpgradePlan, target: Path, *, replace: bool = False, opt_out: Sequence[str] = ()
+    plan: UpgradePlan,
+    target: Path,
+    *,
+    replace: bool = False,
+    opt_out: Sequence[str] = (),
+    until: dt.date | None = None,
 ) -> list[Path]:
     """The candidate's release files in `target` (checked to hash to its id), UPGRADE.md and
-    the transition window's flags (units in `opt_out` keep the old release)."""
+    the transition window's flags (units in `opt_out` keep the old release until `until`)."""
     written = export_release(plan.candidate, target, replace=replace)
     note = target / NOTE_FILE
     note.write_text(upgrade_note(plan), encoding="utf-8")
     flags = target / TRANSITION_FILE
-    flags.write_text(transition_flags(plan, opt_out), encoding="utf-8")
+    flags.write_text(transition_flags(plan, opt_out, until), encoding="utf-8")
     return sorted([*written, note, flags])
 
 
-def transition_flags(plan: UpgradePlan, opt_out: Sequence[str] = ()) -> str:
+def pin_end(plan: UpgradePlan, until: dt.date | None) -> dt.date | None:
+    """The pin's last day + 1: `until` if given (never past the old model's retirement, when
+    the pin would route to a model the provider no longer serves), else that retirement."""
+    retire = plan.old_retirement
+    if until is None:
+        return retire
+    if retire is not None and until > retire:
+        raise ConfigError(f"--pin-until {until}: {plan.base.spec.provider}/"
+                          f"{plan.base.spec.model} retires on {retire}; pin until then at most")
+    return until
+
+
+def transition_flags(
+    plan: UpgradePlan, opt_out: Sequence[str] = (), until: dt.date | None = None
+) -> str:
     """A flags file keeping the old release for units that opt out, while the new one rolls out.
 
-    Flags have no clock, so "until a date" is the file's comment plus `rampway models check`,
-    which reports a `.release` pin whose model retires within its window (exit 1).
+    The pin's rule holds while `request.date` (the gateway's day, UTC) is before its end —
+    `until`, else the old model's retirement — so it stops applying on its own; after that
+    `rampway models check` reports it as expired, to be removed.
     """
     feature, old = plan.feature, plan.base
     segment = f"{feature}-keeps-{old.spec.model}"[:200]
-    until = (f"{old.spec.provider}/{old.spec.model} retires on {plan.old_retirement}: remove the "
-             "pin before then" if plan.old_retirement else "remove the pin after the rollout")
+    end = pin_end(plan, until)
+    ends = (f"The pin applies until {end} (exclusive), then those units follow production too"
+            if end is not None else "The pin has no end: remove it after the rollout")
+    if plan.old_retirement is not None:
+        ends += f"; {old.spec.provider}/{old.spec.model} retires on {plan.old_retirement}"
     header = (
         f"# Transition window for {feature}: {plan.description.split(', reason:')[0]}.\n"
         f"# Units in the segment keep the old release {old.id} while the new model rolls out\n"
-        f"# (the rollout's rollback target stays {old.id} too). {until}.\n"
+        f"# (the rollout's rollback target stays {old.id} too). {ends}.\n"
         f"# Copy into flags/ (merge by hand if {feature}.release exists), then "
         "`rampway flags push`.\n"
     )
+    rule: dict[str, Any] = {"segment": segment, "value": old.id}
+    if end is not None:
+        rule = {"segment": segment, "condition": {DATE_PATH: {"$lt": end.isoformat()}},
+                "value": old.id}
     doc = {
         "segments": {segment: {"ids": list(opt_out)}},
         "flags": {f"{feature}.release": {
             "type": "string",
             "default": PRODUCTION,
             "description": f"Pins units that opted out of the model upgrade to {old.id}.",
-            "rules": [{"segment": segment, "value": old.id}],
+            "rules": [rule],
         }},
     }
     return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
@@ -117,6 +146,7 @@ def store_draft(store: Store, plan: UpgradePlan, *, actor: str) -> bool:
 __all__ = [
     "NOTE_FILE",
     "TRANSITION_FILE",
+    "pin_end",
     "production_release",
     "store_draft",
     "transition_flags",

@@ -24,12 +24,19 @@ EVENT = "model_drift"
 ACTOR = "rampway-watch"
 
 
-def watch_once(store: Store, notifier: Notifier | None, *, window_s: float,
-               now: float | None = None) -> list[Drift]:
-    """Model drifts in the window not audited before: audit each, then announce it."""
+def model_drifts(store: Store, *, window_s: float, now: float | None = None) -> list[Drift]:
+    """Every model change in the window (fingerprint-only changes left out)."""
     now = time.time() if now is None else now
-    drifts = [d for d in detect_drift(read_observations(store, since=now - window_s))
-              if d.kind == "model"]
+    return [d for d in detect_drift(read_observations(store, since=now - window_s))
+            if d.kind == "model"]
+
+
+def watch_once(store: Store, notifier: Notifier | None, *, window_s: float,
+               now: float | None = None, drifts: Sequence[Drift] | None = None) -> list[Drift]:
+    """Model drifts in the window (or `drifts`, already read) not audited before: audit each,
+    then announce it."""
+    if drifts is None:
+        drifts = model_drifts(store, window_s=window_s, now=now)
     new = record_new(store, drifts)
     if notifier is not None:
         for drift in new:
@@ -64,4 +71,4 @@ def _key(after: object) -> tuple[object, object, object]:
     return after.get("provider"), after.get("model"), after.get("after")
 
 
-__all__ = ["ACTION", "EVENT", "record_new", "watch_once"]
+__all__ = ["ACTION", "EVENT", "model_drifts", "record_new", "watch_once"]

@@ -264,24 +264,57 @@ def estimate_tokens(
     return math.ceil(chars / 4) + 4 * len(messages) + 3
 
 
-@functools.cache
+#: Bundled data older than this is worth a warning: prices and lifecycle dates move monthly.
+STALE_AFTER_DAYS = 90
+
+
+def bundled_as_of() -> dt.date:
+    """The day the bundled catalog's provider entries were compiled (`catalog_as_of`)."""
+    return _bundled()[1]
+
+
+def staleness(as_of: dt.date, today: dt.date, max_age_days: int = STALE_AFTER_DAYS) -> str | None:
+    """One sentence when catalog data from `as_of` is more than `max_age_days` old, else None."""
+    age = (today - as_of).days
+    if age <= max_age_days:
+        return None
+    return (f"the bundled model catalog is from {as_of} ({age} days old, more than "
+            f"{max_age_days}): prices, deprecation and retirement dates and successors may have "
+            "changed since. Override or add entries under `catalog:` in rampway.yaml (e.g. "
+            "`catalog: [{provider: openai, model: gpt-4o, retirement_date: 2027-01-14}]`), "
+            "or upgrade rampway for a newer catalog")
+
+
 def _bundled_entries() -> tuple[ModelInfo, ...]:
+    return _bundled()[0]
+
+
+@functools.cache
+def _bundled() -> tuple[tuple[ModelInfo, ...], dt.date]:
     """Parsed once per process: a release check, a gate or a gateway start each ask for it
     several times, and the file never changes while rampway runs."""
     text = resources.files("rampway.providers").joinpath("catalog.yaml").read_text("utf-8")
-    return tuple(_parse_entries(_load_yaml(text, "bundled catalog.yaml"), "bundled catalog"))
+    doc = _load_doc(text, "bundled catalog.yaml")
+    as_of = _date(doc.get("catalog_as_of"), "catalog_as_of", "bundled catalog.yaml")
+    return tuple(_parse_entries(_models(doc, "bundled catalog.yaml"), "bundled catalog")), as_of
 
 
 # libyaml's parser when PyYAML was built with it: the bundled catalog parses ~10x faster.
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _load_yaml(text: str, where: str) -> list[Any]:
+def _load_doc(text: str, where: str) -> dict[str, Any]:
     try:
         doc = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506  (a safe loader, C or Python)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: invalid YAML: {exc}") from exc
-    models = doc.get("models") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: expected a mapping with a `models:` list")
+    return doc
+
+
+def _models(doc: Mapping[str, Any], where: str) -> list[Any]:
+    models = doc.get("models")
     if not isinstance(models, list):
         raise ConfigError(f"{where}: expected a mapping with a `models:` list")
     return models
@@ -392,4 +425,14 @@ def _date(value: Any, key: str, where: str) -> dt.date:
     raise ConfigError(f"{where}: {key} must be a date YYYY-MM-DD, got {value!r}")
 
 
-__all__ = ["Catalog", "ModelInfo", "Sunset", "estimate_tokens", "find_sunsets", "sunset_status"]
+__all__ = [
+    "STALE_AFTER_DAYS",
+    "Catalog",
+    "ModelInfo",
+    "Sunset",
+    "bundled_as_of",
+    "estimate_tokens",
+    "find_sunsets",
+    "staleness",
+    "sunset_status",
+]

@@ -7,7 +7,8 @@ plugs in by passing `sources=(*DEFAULT_SOURCES, shadow_entries)` — no registry
 
 Where each area's history lives:
 
-    release     audit rows `release.publish`, `release.approve` (object `<feature>@<hex>`)
+    release     audit rows `release.publish`, `release.approve` (object `<feature>@<hex>`), and
+                the model lifecycle's `model.upgrade|drift|catalog|reeval` on the same object
     gate        `gate_decisions` rows (verdict, policy, the decision's reasons)
     rollout     audit rows `rollout.*` (object `<feature>#<id>`; transitions carry the judge's
                 evidence in `after.evidence`), joined to `rollouts` for the two releases
@@ -58,7 +59,9 @@ def release_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
              else c.object_id.startswith(f"{q.feature}@", autoescape=True))
     with store.reading() as conn:
         rows = _audit_rows(conn, q, c.object_type == "release", which)
-    verbs = {"release.publish": "published", "release.approve": "approved"}
+    verbs = {"release.publish": "published", "release.approve": "approved",
+             "model.upgrade": "is an upgrade candidate", "model.drift": "provider drift",
+             "model.catalog": "catalog entries", "model.reeval": "re-evaluated"}
     return [
         TimelineEntry(
             at=r.at, area="release", kind=r.action, ref=r.object_id,
