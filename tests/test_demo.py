@@ -9,8 +9,8 @@ import sys
 import pytest
 
 
-# Seven chapters with real waits: ~5 min alone; 14 min for the first five at load average 15-24
-# on this shared 2-core machine.
+# Seven chapters with real waits: 12.5 min (136 s of CPU) at load average ~16 on this shared
+# 2-core machine, where the first five alone had taken 14 min (110 s of CPU).
 @pytest.mark.timeout(1800)
 def test_demo_runs_every_chapter_to_the_end() -> None:
     proc = subprocess.run(
