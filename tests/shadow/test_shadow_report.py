@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
+
+from rampway.shadow.histogram import _bar, histogram, render_rows
 from rampway.shadow.model import Answer, Pair, PairKind, ToolUse
 from rampway.shadow.report import Verdict, build_report, describe, render_markdown, render_text
 
@@ -109,7 +112,8 @@ def test_json_is_stable_and_finite() -> None:
     doc = report.to_json()
     assert set(doc) == {"name", "verdict", "verdict_line", "pairs", "shed", "over_budget",
                         "releases", "noise_floor", "flagged", "classes", "failure_modes",
-                        "latency_ms", "cost_per_request_usd", "text_similarity_median"}
+                        "latency_ms", "cost_per_request_usd", "text_similarity_median",
+                        "histograms"}
     assert doc["verdict"] == "differs" and set(doc["latency_ms"]) == {"p50", "p95"}
     flagged = doc["flagged"][0]
     assert flagged["class"] == "verbosity:longer_1.5x" and len(flagged["exemplars"]) == 3
@@ -127,6 +131,51 @@ def test_text_and_markdown_renderings() -> None:
     md = render_markdown(report)
     assert md.startswith("## Shadow `v3`") and "### `verbosity:longer_2x`" in md
     assert "| request | primary | candidate |" in md
+    assert "latency per request, ms (pairs where both sides answered):" in text
+    assert "Cost per request, USD:" in md and md.count("```") == 4
+
+
+def test_histograms_share_bins_and_show_the_shift() -> None:
+    report = build_report(traffic(400, verbose=True, slower=2.0), name="v3")
+    latency, cost = report.histograms
+    assert latency.metric == "latency_ms" and cost.metric == "cost_per_request_usd"
+    assert sum(latency.primary) == sum(latency.candidate) == 400
+    assert len(latency.edges) == len(latency.primary) + 1 == 11
+    assert list(latency.edges) == sorted(latency.edges)
+    # 2x slower: the primary's mass sits in the low bins, the candidate's in the high ones
+    half = len(latency.primary) // 2
+    assert sum(latency.primary[:half]) > 0.9 * 400 and sum(latency.candidate[half:]) > 0.6 * 400
+    # every primary costs 0.001 and every candidate 0.002: all in the end bins
+    assert cost.primary[0] == 400 and cost.candidate[-1] == 400 and not cost.open_top
+    doc = report.to_json()["histograms"]
+    assert doc["latency_ms"]["primary"] == list(latency.primary)
+    assert doc["cost_per_request_usd"]["edges"][0] == 0.001
+
+
+def test_histogram_keeps_outliers_in_an_open_last_bin() -> None:
+    values = np.append(np.linspace(100, 300, 400), 60_000.0)
+    h = histogram("latency_ms", values, values)
+    assert h.open_top and h.edges[-1] < 300  # the outlier does not stretch the bins
+    assert sum(h.primary) == 401 and h.primary[-1] == 44  # 40 in range, 4 above its top
+    rows = render_rows(h, lambda x: f"{x:,.0f}")
+    assert rows[0].split() == ["primary", "(401)", "candidate", "(401)"]
+    assert rows[-1].lstrip().startswith("≥ ") and rows[1].lstrip().startswith("100–")
+    assert len(rows) == 11 and all("%" in r for r in rows[1:])
+
+
+def test_histogram_bars_are_in_eighths_and_never_hide_a_few() -> None:
+    assert _bar(0.5, 0.5) == "█" * 14
+    assert _bar(0.25, 0.5) == "█" * 7 + " " * 7
+    assert _bar(0.001, 0.5) == "▏" + " " * 13  # one request in a thousand still shows
+    assert _bar(0.0, 0.5) == " " * 14
+
+
+def test_histogram_of_nothing_or_one_value() -> None:
+    empty = histogram("cost_per_request_usd", np.array([]), np.array([np.nan]))
+    assert empty.empty and render_rows(empty, str) == []
+    flat = histogram("cost_per_request_usd", np.array([0.5, 0.5]), np.array([0.5]))
+    assert flat.primary == (2,) and flat.candidate == (1,) and not flat.open_top
+    assert len(render_rows(flat, str)) == 2
 
 
 def test_describe_shows_tool_calls_errors_and_cut_text() -> None:

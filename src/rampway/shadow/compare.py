@@ -36,6 +36,7 @@ the numeric and structural comparisons (verbosity falls back to output tokens).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -387,7 +388,9 @@ def compare(primary: Answer, mirrored: Answer,
         classes.add(REFUSAL_ADDED if m_ref else REFUSAL_DROPPED)
     classes |= tool_call_differences(primary.tool_calls, mirrored.tool_calls,
                                      limit=thresholds.max_field_classes)
-    if primary_json and m_doc is not NOT_JSON:
+    # The same text is the same document (unless a NaN, which never equals itself, is in it)
+    if primary_json and m_doc is not NOT_JSON and (primary.text != mirrored.text
+                                                   or "NaN" in (primary.text or "")):
         classes.update(JSON_FIELD + path for path in json_field_differences(
             p_doc, m_doc, depth=thresholds.json_depth, limit=thresholds.max_field_classes))
     plain = not (primary_json or p_ref or m_ref or primary.tool_calls or mirrored.tool_calls)
@@ -413,6 +416,7 @@ def _verbosity(primary: Answer, mirrored: Answer, thresholds: Thresholds,
     return ratio
 
 
+@functools.lru_cache(maxsize=64)  # a handful of thresholds, asked for on every pair
 def _ratio_name(ratio: float) -> str:
     return f"{ratio:.2f}".rstrip("0").rstrip(".")
 

@@ -35,6 +35,7 @@ from rampway.shadow.compare import (
     Thresholds,
     compare,
 )
+from rampway.shadow.histogram import Histogram, histogram, render_rows
 from rampway.shadow.model import Answer, Pair
 from rampway.shadow.noise import DEFAULT_MARGINS, ClassRate, Margins, NoiseFloor, noise_floor
 from rampway.stats import Interval, cluster_quantile_woodruff, ratio_summary
@@ -127,6 +128,7 @@ class ShadowReport:
     similarity: tuple[float | None, float | None]  # median text similarity: candidate, twin
     verdict: Verdict
     verdict_line: str
+    histograms: tuple[Histogram, ...] = ()  # latency_ms, cost_per_request_usd: both sides
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = _clean({
@@ -148,6 +150,7 @@ class ShadowReport:
             "cost_per_request_usd": self.cost.to_json(),
             "text_similarity_median": {"candidate": self.similarity[0],
                                        "twin": self.similarity[1]},
+            "histograms": {h.metric: h.to_json() for h in self.histograms},
         })
         return doc
 
@@ -189,6 +192,8 @@ def build_report(pairs: Iterable[Pair], *, name: str, shed: int = 0, over_budget
     flagged = tuple(FlaggedClass(rate, _exemplars(rate.name, candidate, cand_classes))
                     for rate in noise.flagged)
     verdict, line = _verdict(noise, flagged)
+    latency, latency_hist = _latency(candidate, cand_units, margins.level)
+    cost, cost_hist = _cost(candidate, cand_units, margins.level)
     return ShadowReport(
         name=name,
         candidate_pairs=len(candidate),
@@ -200,11 +205,12 @@ def build_report(pairs: Iterable[Pair], *, name: str, shed: int = 0, over_budget
         noise=noise,
         flagged=flagged,
         failure_modes=_failure_modes(cand_cmp, twin_cmp),
-        latency=_latency(candidate, cand_units, margins.level),
-        cost=_cost(candidate, cand_units, margins.level),
+        latency=latency,
+        cost=cost,
         similarity=(_median_similarity(cand_cmp), _median_similarity(twin_cmp)),
         verdict=verdict,
         verdict_line=line,
+        histograms=(latency_hist, cost_hist),
     )
 
 
@@ -292,7 +298,7 @@ def _rate(count: int, n: int) -> float:
 
 
 def _latency(pairs: Sequence[Pair], units: Sequence[Hashable], level: float
-             ) -> tuple[Delta, ...]:
+             ) -> tuple[tuple[Delta, ...], Histogram]:
     both = [i for i, p in enumerate(pairs)
             if p.primary.status == "ok" and p.mirrored.status == "ok"]
     a = np.fromiter((pairs[i].primary.latency_ms for i in both), np.float64, len(both))
@@ -308,7 +314,7 @@ def _latency(pairs: Sequence[Pair], units: Sequence[Hashable], level: float
         cmp = cluster_quantile_woodruff(a, labels, b, labels, q, level=level)
         out.append(Delta(metric, float(np.quantile(a, q)), float(np.quantile(b, q)),
                          cmp.difference))
-    return tuple(out)
+    return tuple(out), histogram("latency_ms", a, b)
 
 
 def _dense(units: Sequence[Hashable]) -> np.ndarray[Any, np.dtype[np.intp]]:
@@ -316,7 +322,8 @@ def _dense(units: Sequence[Hashable]) -> np.ndarray[Any, np.dtype[np.intp]]:
     return np.fromiter((keys.setdefault(u, len(keys)) for u in units), np.intp, len(units))
 
 
-def _cost(pairs: Sequence[Pair], units: Sequence[Hashable], level: float) -> Delta:
+def _cost(pairs: Sequence[Pair], units: Sequence[Hashable], level: float
+          ) -> tuple[Delta, Histogram]:
     """Mean cost per request, candidate - primary, paired per request and clustered by unit
     (the delta method over per-unit sums of the paired differences)."""
     n = len(pairs)
@@ -333,8 +340,9 @@ def _cost(pairs: Sequence[Pair], units: Sequence[Hashable], level: float) -> Del
     else:
         half = float(sps.norm.ppf((1 + level) / 2)) * math.sqrt(diff.variance / diff.n)
         interval = Interval(est, est - half, est + half, level, method, (k,))
-    return Delta("cost_per_request_usd", float(a.mean()) if n else math.nan,
-                 float(b.mean()) if n else math.nan, interval)
+    delta = Delta("cost_per_request_usd", float(a.mean()) if n else math.nan,
+                  float(b.mean()) if n else math.nan, interval)
+    return delta, histogram("cost_per_request_usd", a, b)
 
 
 def _median_similarity(comparisons: Sequence[Comparison]) -> float | None:
@@ -453,7 +461,32 @@ def render_text(report: ShadowReport) -> str:
                 *_table(FAILURE_HEAD, _failure_rows(report))]
     out += ["", f"latency and cost (candidate - primary, {report.noise.margins.level:.0%} "
                 "intervals clustered by unit):", *_table(DELTA_HEAD, _delta_rows(report))]
+    for title, rows in _histogram_blocks(report):
+        out += ["", f"{title}:", *rows]
     return "\n".join(out) + "\n"
+
+
+HISTOGRAM_TITLES = {"latency_ms": "latency per request, ms (pairs where both sides answered)",
+                    "cost_per_request_usd": "cost per request, USD"}
+
+
+def _histogram_blocks(report: ShadowReport) -> list[tuple[str, list[str]]]:
+    """(title, rows) per non-empty histogram, for both renderings."""
+    out = []
+    for h in report.histograms:
+        fmt = _hist_usd if h.metric == "cost_per_request_usd" else _hist_ms
+        rows = render_rows(h, fmt)
+        if rows:
+            out.append((HISTOGRAM_TITLES.get(h.metric, h.metric), rows))
+    return out
+
+
+def _hist_ms(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _hist_usd(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".") if x else "0"
 
 
 def _one_line(text: str) -> str:
@@ -488,11 +521,14 @@ def render_markdown(report: ShadowReport) -> str:
         out += ["", "### Failure modes", "", *_md_table(FAILURE_HEAD, _failure_rows(report))]
     out += ["", "### Latency and cost", "", *_md_table(("metric", *DELTA_HEAD[1:]),
                                                        _delta_rows(report))]
+    for title, rows in _histogram_blocks(report):  # a code block keeps the bars aligned
+        out += ["", f"{title[:1].upper()}{title[1:]}:", "", "```", *rows, "```"]
     return "\n".join(out) + "\n"
 
 
 __all__ = [
     "Delta",
+    "Histogram",
     "Exemplar",
     "FailureMode",
     "FlaggedClass",
