@@ -169,3 +169,13 @@ def test_anthropic_wire_reads_the_session() -> None:
     call = parse_messages(body, {})
     assert (call.unit, call.session) == ("u-1", "s-1")
     assert parse_messages(body, {"x-rampway-session": "s-h"}).session == "s-h"
+
+
+def test_responses_wire_reads_the_session() -> None:
+    from rampway.gateway._responses import parse_request as parse_responses
+
+    body = {"model": "m", "input": "hello", "safety_identifier": "u-1",
+            "metadata": {"session_id": "s-1"}}
+    call = parse_responses(body, {})
+    assert (call.unit, call.session) == ("u-1", "s-1")
+    assert parse_responses(body, {"x-rampway-session": "s-h"}).session == "s-h"

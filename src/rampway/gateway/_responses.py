@@ -67,6 +67,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
         c.opt_str(body, "user"),
         c.metadata_unit(metadata),
     )
+    session = c.session_id(headers, body, metadata)
     attributes = c.header_attributes(headers.get("x-rampway-attributes"))
     if attributes is None:
         attributes = {} if metadata is None else c.check_attributes(metadata, "metadata")
@@ -83,6 +84,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CallInput:
         params=parse_params(body),
         stream=c.opt_bool(body, "stream"),
         protocol="responses",
+        session=session,
     )
 
 
