@@ -13,7 +13,7 @@ import pytest
 
 from rampway.providers.sim import load_sim_config
 from rampway.providers.sim._engine import Choice, plan_answer
-from rampway.providers.sim._tasks.tools import _ids
+from rampway.providers.sim._tasks.tools import _ids, _transposed
 from rampway.providers.types import ChatRequest, Message
 
 CFG = load_sim_config()
@@ -121,3 +121,13 @@ def test_the_id_that_fits_the_schema_pattern_is_preferred() -> None:
     assert right and all(order_ids(c) == ["A-10442"] for c in right)
     unpatterned = [c for s in range(20) if (c := call(text, seed=s)).correct]
     assert unpatterned and all(order_ids(c) == ["99887766", "A-10442"] for c in unpatterned)
+
+
+@pytest.mark.parametrize(("value", "wrong"), [("Paris", "Pari"), ("P", "P1"), ("A-10442", None)])
+def test_a_wrong_id_always_differs_even_without_digits(value: str, wrong: str | None) -> None:
+    import random
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    got = _transposed(value, cast(Any, SimpleNamespace(case_rng=random.Random(0))))
+    assert got != value and (wrong is None or got == wrong)

@@ -154,13 +154,17 @@ def _pick(ctx: Ctx) -> tuple[dict[str, Any] | None, bool]:
 
 
 def _transposed(value: str, ctx: Ctx) -> str:
-    """Two adjacent digits swapped (A-10442 → A-10424), or one digit changed if none differ."""
+    """Two adjacent digits swapped (A-10442 → A-10424), or one digit changed if none differ
+    (or, without any digit, the last character dropped)."""
     spots = [i for i in range(len(value) - 1)
              if value[i].isdigit() and value[i + 1].isdigit() and value[i] != value[i + 1]]
     if spots:
         i = ctx.case_rng.choice(spots)
         return value[:i] + value[i + 1] + value[i] + value[i + 2:]
-    last = max(i for i, c in enumerate(value) if c.isdigit())
+    digits = [i for i, c in enumerate(value) if c.isdigit()]
+    if not digits:  # a name-like id ("Paris"): its last letter lost, still never `value`
+        return value[:-1] if len(value) > 1 else value + "1"
+    last = digits[-1]
     return value[:last] + str((int(value[last]) + 1) % 10) + value[last + 1:]
 
 
