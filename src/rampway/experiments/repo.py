@@ -29,6 +29,7 @@ from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
 from rampway.experiments.spec import DEFAULT_MIN_RUNTIME, Definition, check_name
 from rampway.experiments.tables import experiments
 from rampway.store import Store
+from rampway.store._running import stop_running
 
 OBJECT_TYPE = "experiment"
 #: The channel whose traffic experiments split: units outside the coverage are served it.
@@ -301,35 +302,10 @@ def stop(
 ) -> ExperimentRecord:
     """Stop a running experiment: the record stays (its window ends now), every unit is served
     production again. A stopped one is StateConflict; a stale `expected_version` ConflictError."""
-    if expected_version is not None and expected_version != record.version:
-        raise ConflictError(f"experiment {record.name!r} is at version {record.version}, "
-                            f"not {expected_version}; read it again")
-    if record.status != "running":
-        raise StateConflict(f"experiment {record.name!r} (#{record.id}) is already stopped")
-    with store.transaction() as conn:
-        changed = conn.execute(
-            experiments.update()
-            .where(experiments.c.id == record.id, experiments.c.version == record.version,
-                   experiments.c.status == "running")
-            .values(status="stopped", active_feature=None, stopped_at=_utc(now),
-                    stopped_by=actor, stop_reason=reason, version=record.version + 1)
-        ).rowcount
-        if changed == 1:
-            store.record_audit(
-                actor=actor, action="experiment.stop", object_type=OBJECT_TYPE,
-                object_id=object_id(record),
-                before={"status": "running", "version": record.version},
-                after={"status": "stopped", "version": record.version + 1,
-                       "stopped_at": _utc(now).isoformat()},
-                reason=reason, conn=conn,
-            )
-            store.bump_control_version(conn)
-    if changed != 1:
-        current = get(store, record.id)
-        if current.status != "running":
-            raise StateConflict(f"experiment {record.name!r} (#{record.id}) is already stopped")
-        raise ConflictError(f"experiment {record.name!r} changed meanwhile; read it again")
-    return get(store, record.id)
+    return stop_running(store, experiments, record, object_type=OBJECT_TYPE,
+                        active_column="active_feature", actor=actor, reason=reason, now=now,
+                        expected_version=expected_version,
+                        reread=lambda record_id: get(store, record_id))
 
 
 def _arm_json(arm: Arm) -> dict[str, Any]:

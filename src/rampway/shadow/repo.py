@@ -25,6 +25,7 @@ from rampway.shadow.record import ShadowRecord
 from rampway.shadow.spec import Definition, check_name
 from rampway.shadow.tables import shadows
 from rampway.store import Store
+from rampway.store._running import stop_running
 
 OBJECT_TYPE = "shadow"
 DAY_S = 86_400.0
@@ -230,35 +231,10 @@ def stop(
     expected_version: int | None = None,
 ) -> ShadowRecord:
     """Stop mirroring (every gateway within a second); the record and its pairs stay."""
-    if expected_version is not None and expected_version != record.version:
-        raise ConflictError(f"shadow {record.name!r} is at version {record.version}, "
-                            f"not {expected_version}; read it again")
-    if record.status != "running":
-        raise StateConflict(f"shadow {record.name!r} (#{record.id}) is already stopped")
-    with store.transaction() as conn:
-        changed = conn.execute(
-            shadows.update()
-            .where(shadows.c.id == record.id, shadows.c.version == record.version,
-                   shadows.c.status == "running")
-            .values(status="stopped", active_name=None, stopped_at=_utc(now),
-                    stopped_by=actor, stop_reason=reason, version=record.version + 1)
-        ).rowcount
-        if changed == 1:
-            store.record_audit(
-                actor=actor, action="shadow.stop", object_type=OBJECT_TYPE,
-                object_id=object_id(record),
-                before={"status": "running", "version": record.version},
-                after={"status": "stopped", "version": record.version + 1,
-                       "stopped_at": _utc(now).isoformat()},
-                reason=reason, conn=conn,
-            )
-            store.bump_control_version(conn)
-    if changed != 1:
-        current = get(store, record.id)
-        if current.status != "running":
-            raise StateConflict(f"shadow {record.name!r} (#{record.id}) is already stopped")
-        raise ConflictError(f"shadow {record.name!r} changed meanwhile; read it again")
-    return get(store, record.id)
+    return stop_running(store, shadows, record, object_type=OBJECT_TYPE,
+                        active_column="active_name", actor=actor, reason=reason, now=now,
+                        expected_version=expected_version,
+                        reread=lambda record_id: get(store, record_id))
 
 
 __all__ = [
