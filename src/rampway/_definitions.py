@@ -18,9 +18,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from rampway._yaml import Path_, load_located, validate_located
 from rampway.errors import ConfigError
@@ -28,6 +28,16 @@ from rampway.errors import ConfigError
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _feature_name(value: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise ValueError("invalid feature name (letters, digits, '.', '_', '-'; at most 64)")
+    return value
+
+
+#: A definition's `feature:` field (a ValueError for pydantic when it is no feature name).
+FeatureName = Annotated[str, AfterValidator(_feature_name)]
 
 
 @dataclass(frozen=True)
@@ -82,4 +92,4 @@ class DefinitionFiles(Generic[M]):
         return sorted(p.stem for p in directory.glob("*.yaml") if p.is_file())
 
 
-__all__ = ["NAME_PATTERN", "DefinitionFiles"]
+__all__ = ["NAME_PATTERN", "DefinitionFiles", "FeatureName"]

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rampway._definitions import NAME_PATTERN, DefinitionFiles
+from rampway._definitions import NAME_PATTERN, DefinitionFiles, FeatureName
 from rampway.assign import BUCKETS
 from rampway.errors import ConfigError
 from rampway.experiments.metrics import metric_def
@@ -116,7 +116,7 @@ class GuardrailSpec(_Strict):
 class Definition(_Strict):
     """A validated experiment definition (the YAML file as a model)."""
 
-    feature: str
+    feature: FeatureName
     description: str = ""
     unit: Literal["user", "session"] = "user"
     arms: list[ArmSpec]
@@ -127,13 +127,6 @@ class Definition(_Strict):
     better: dict[str, Literal["increase", "decrease"]] = Field(default_factory=dict)
     alpha: float = 0.05
     min_runtime: float = DEFAULT_MIN_RUNTIME
-
-    @field_validator("feature")
-    @classmethod
-    def _feature(cls, value: str) -> str:
-        if not re.fullmatch(NAME_PATTERN, value):
-            raise ValueError("invalid feature name (letters, digits, '.', '_', '-'; at most 64)")
-        return value
 
     @field_validator("coverage", mode="before")
     @classmethod

@@ -25,13 +25,12 @@ The shadow's name is the file's stem. Errors name `file:line` and the offending 
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from rampway._definitions import NAME_PATTERN, DefinitionFiles
+from rampway._definitions import DefinitionFiles, FeatureName
 from rampway.errors import FlagError
 from rampway.flags import compile_condition
 from rampway.rollout.plan import parse_duration, strip_percent
@@ -74,7 +73,7 @@ class Budget(_Strict):
 class Definition(_Strict):
     """A validated shadow definition (the YAML file as a model)."""
 
-    feature: str
+    feature: FeatureName
     description: str = ""
     candidates: list[str]
     sample: float
@@ -84,13 +83,6 @@ class Definition(_Strict):
     keep_text: bool = True
     twin: float = 0.0
     timeout: float = DEFAULT_TIMEOUT_S
-
-    @field_validator("feature")
-    @classmethod
-    def _feature(cls, value: str) -> str:
-        if not re.fullmatch(NAME_PATTERN, value):
-            raise ValueError("invalid feature name (letters, digits, '.', '_', '-'; at most 64)")
-        return value
 
     @field_validator("candidates", mode="before")
     @classmethod
