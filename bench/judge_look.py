@@ -1,8 +1,11 @@
 """One rollout judge look over a large window: per-unit totals computed by the database
 (`rampway.rollout.totals`, what the controller runs) against the per-request read
-(`rampway.rollout.extract.load_samples` + numpy, what it ran before).
+(`rampway.rollout.extract.load_samples` + numpy, what it ran before), and against the
+roll-up the event sink can keep per batch (`rampway.rollout.rollup`: two rows read per look;
+its cost at ingestion is timed while filling, as µs per row).
 
-    .venv/bin/python bench/judge_look.py [--rows 100000 1000000] [--db sqlite|postgres] [--json]
+    .venv/bin/python bench/judge_look.py [--rows 100000 1000000] [--db sqlite|postgres]
+        [--paths per-request in-database rollup] [--json]
 
 Rows: one feature, two arms at 50%, ~20 requests per user, 2% errors, log-normal latency,
 streamed ttft, output tokens and cost; guardrails: error rate, p95 latency, p95 ttft, cost,
@@ -25,11 +28,13 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from rampway.events import RequestEvent
 from rampway.events.tables import request_events
 from rampway.rollout import Guardrail, judge
 from rampway.rollout._judge import judge_totals
 from rampway.rollout.extract import load_samples
 from rampway.rollout.metrics import metric_def
+from rampway.rollout.rollup import Rollup, load_look, open_segment
 from rampway.rollout.totals import load_totals
 from rampway.store import Store
 
@@ -57,8 +62,15 @@ def database(kind: str) -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def fill(store: Store, rows: int, seed: int = 1) -> None:
+def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False) -> float:
+    """Insert the rows; with `rollup`, also roll them up (segment from 0) in the same
+    transactions, and return the seconds spent rolling up."""
     rng = np.random.default_rng(seed)
+    rolling = Rollup(store.engine.dialect.name) if rollup else None
+    spent = 0.0
+    if rolling is not None:
+        with store.transaction() as conn:
+            open_segment(conn, FEATURE, 0.0)
     users = max(1, rows // 20)
     batch = 20_000
     for start in range(0, rows, batch):
@@ -82,6 +94,12 @@ def fill(store: Store, rows: int, seed: int = 1) -> None:
         } for i in range(n)]
         with store.transaction() as conn:
             conn.execute(request_events.insert(), docs)
+            if rolling is not None:
+                t = time.perf_counter()
+                for part in range(0, n, 5000):  # the sink's batches
+                    rolling.apply(conn, [RequestEvent(**d) for d in docs[part:part + 5000]])
+                spent += time.perf_counter() - t
+    return spent
 
 
 def best_of(fn: Any, repeat: int = 3) -> float:
@@ -108,11 +126,38 @@ def look_in_database(store: Store) -> None:
         judge_totals(b, c, g, alpha=0.004, quantiles=q)
 
 
+def look_rollup(store: Store) -> None:
+    look = load_look(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
+                     since=0, until=1e12)
+    for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
+        judge_totals(b, c, g, alpha=0.004, quantiles=q)
+
+
+def differences(store: Store) -> dict[str, Any]:
+    """Per guardrail: the two paths' verdicts and the largest estimate/bound difference."""
+    out: dict[str, Any] = {}
+    window = {"feature": FEATURE, "releases": RELEASES, "guardrails": GUARDRAILS,
+              "since": 0, "until": 1e12}
+    exact, rolled = load_totals(store, **window), load_look(store, **window)
+    for i, g in enumerate(GUARDRAILS):
+        a = judge_totals(*exact.totals[i], g, alpha=0.004, quantiles=exact.quantiles[i])
+        b = judge_totals(*rolled.totals[i], g, alpha=0.004, quantiles=rolled.quantiles[i])
+        out[g.metric] = {
+            "verdicts": [a.verdict.value, b.verdict.value],
+            "max_abs_diff": max(abs(getattr(a, f) - getattr(b, f))
+                                for f in ("estimate", "lower", "upper")),
+            "quantiles": [exact.quantiles[i], rolled.quantiles[i]],
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",
                         default=["sqlite", "postgres"])
+    parser.add_argument("--paths", nargs="+", choices=["per-request", "in-database", "rollup"],
+                        default=["per-request", "in-database", "rollup"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
@@ -120,20 +165,24 @@ def main() -> None:
         for rows in args.rows:
             with database(kind) as url, Store.open(url) as store:
                 t = time.perf_counter()
-                fill(store, rows)
+                rolled = fill(store, rows, rollup="rollup" in args.paths)
                 filled = time.perf_counter() - t
                 if kind == "postgres":
                     with store.transaction() as conn:
-                        conn.exec_driver_sql("ANALYZE request_events")
-                entry = {"db": kind, "rows": rows, "fill_s": round(filled, 1),
-                         "per_request_s": round(best_of(lambda s=store: look_per_request(s)), 3),
-                         "in_database_s": round(best_of(lambda s=store: look_in_database(s)), 3)}
+                        conn.exec_driver_sql("ANALYZE")
+                entry: dict[str, Any] = {"db": kind, "rows": rows, "fill_s": round(filled, 1)}
+                looks = {"per-request": look_per_request, "in-database": look_in_database,
+                         "rollup": look_rollup}
+                for path in args.paths:
+                    entry[path.replace("-", "_") + "_s"] = round(
+                        best_of(lambda s=store, f=looks[path]: f(s)), 3)
+                if "rollup" in args.paths:
+                    entry["rollup_us_per_row"] = round(rolled / rows * 1e6, 1)
+                    if "in-database" in args.paths:
+                        entry["differences"] = differences(store)
             results.append(entry)
             if not args.json:
-                print(f"{kind:<9} {rows:>10,} rows: per-request read "
-                      f"{entry['per_request_s']:.3f} s, in the database "
-                      f"{entry['in_database_s']:.3f} s "
-                      f"(filled in {entry['fill_s']} s)", flush=True)
+                print(json.dumps(entry), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
 
