@@ -44,7 +44,7 @@ def _replay(store: Store, since: float, batch: int = 97) -> None:
             request_events.c.feature == FEATURE, request_events.c.ts >= since - 30)
             .order_by(request_events.c.ts)).mappings().all()
     events = [RequestEvent(**{k: r[k] for k in FIELDS}) for r in rows]
-    rollup = Rollup(store.engine.dialect.name)
+    rollup = Rollup(store.engine.dialect)
     for start in range(0, len(events), batch):
         with store.transaction() as conn:
             rollup.apply(conn, events[start:start + batch])

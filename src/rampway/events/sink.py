@@ -246,7 +246,7 @@ class SqlEventSink:
             # imported here: the roll-up needs numpy, which a plain sink does not
             from rampway.rollout.rollup import Rollup
 
-            self._rollup = Rollup(dialect.name)
+            self._rollup = Rollup(dialect)
 
     def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
         if not requests and not feedback:

@@ -31,6 +31,7 @@ reads everything since the segment began).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from rampway.rollout.metrics import metric_def
 from rampway.rollout.observations import Totals, UnitMoments
@@ -206,61 +207,103 @@ class _Batch:
     hists: list[Sparse]
 
 
-def _segment_of(starts: Mapping[str, Sequence[float]], feature: str, ts: float) -> float | None:
-    found = None
-    for since in starts.get(feature, ()):
-        if since <= ts and (found is None or since > found):
-            found = since
-    return found
+_COLUMNS = operator.attrgetter("feature", "ts", "arm", "release_id", "unit_hash", "id",
+                               "status", "fallback_used", "refusal", "ttft_ms", "cost_usd",
+                               "output_tokens", "latency_ms")
 
 
 def _group(events: Sequence[Any], starts: Mapping[str, Sequence[float]],
            ) -> dict[ArmKey, _Batch]:
-    rows: dict[ArmKey, tuple[dict[str, int], list[tuple[Any, ...]]]] = {}
-    for e in events:
-        if e.arm not in ARMS or e.release_id is None:
-            continue
-        since = _segment_of(starts, e.feature, e.ts)
-        if since is None:
-            continue
-        index, values = rows.setdefault((e.feature, since, e.release_id, e.arm), ({}, []))
-        unit = e.unit_hash if e.unit_hash is not None else e.id
-        slot = index.setdefault(unit, len(index))
-        ok = e.status == "ok"
-        ttft = ok and e.ttft_ms is not None and e.ttft_ms >= 0
-        values.append((slot, 0.0 if ok else 1.0, float(e.fallback_used), float(e.refusal),
-                       float(ok), float(ttft), e.cost_usd, e.output_tokens if ok else 0.0, e.ts,
-                       e.latency_ms if ok else -1.0, e.ttft_ms if ttft else -1.0))
-    return {key: _sum(list(index), values) for key, (index, values) in rows.items()}
+    """The batch's requests summed per arm key and unit: the attributes are read in C
+    (`attrgetter`, `zip`), the sums made by numpy; Python touches each request once, to
+    group it."""
+    (feature, ts, arm, release, unit_hash, ids, status, fallback, refusal, ttft, cost, tokens,
+     latency) = zip(*map(_COLUMNS, events), strict=True)
+    ts_a = np.asarray(ts, dtype=np.float64)
+    since = np.full(ts_a.size, np.nan)
+    features = np.asarray(feature, dtype=object)
+    for name, found in starts.items():
+        mine = features == name
+        bounds = np.sort(np.asarray(found, dtype=np.float64))
+        at = np.searchsorted(bounds, ts_a[mine], side="right") - 1
+        since[mine] = np.where(at >= 0, bounds[np.maximum(at, 0)], np.nan)
+    groups: dict[ArmKey, list[int]] = {}
+    for i, key in enumerate(zip(feature, since.tolist(), release, arm, strict=True)):
+        if key[3] in ARMS and key[2] is not None and key[1] == key[1]:  # NaN: no segment
+            groups.setdefault(key, []).append(i)
+    if not groups:
+        return {}
+    ok = np.asarray(status, dtype=object) == "ok"
+    ttft_a = np.asarray([-1.0 if t is None else t for t in ttft], dtype=np.float64)
+    has_ttft = ok & (ttft_a >= 0)
+    columns = np.zeros((ts_a.size, STATE))
+    columns[:, N] = 1.0
+    columns[:, ERR] = ~ok
+    columns[:, FB] = np.asarray(fallback, dtype=np.float64)
+    columns[:, REF] = np.asarray(refusal, dtype=np.float64)
+    columns[:, OK] = ok
+    columns[:, TTFT_N] = has_ttft
+    columns[:, COST] = np.asarray(cost, dtype=np.float64)
+    columns[:, TOK] = np.where(ok, np.asarray(tokens, dtype=np.float64), 0.0)
+    columns[:, LAST] = ts_a
+    values = (np.where(ok, np.asarray(latency, dtype=np.float64), -1.0),
+              np.where(has_ttft, ttft_a, -1.0))
+    units = [u if u is not None else i for u, i in zip(unit_hash, ids, strict=True)]
+    return {key: _sum(index, units, columns, values) for key, index in groups.items()}
 
 
-def _sum(units: list[str], values: list[tuple[Any, ...]]) -> _Batch:
-    table = np.asarray(values, dtype=np.float64)
-    slot = table[:, 0].astype(np.int64)
-    size = len(units)
+def _sum(index: list[int], units: list[str], columns: Array,
+         values: tuple[Array, Array]) -> _Batch:
+    rows = np.asarray(index, dtype=np.int64)
+    names, slot = np.unique(np.asarray([units[i] for i in index], dtype=object),
+                            return_inverse=True)
+    size = len(names)
+    table = columns[rows]
     state = np.zeros((size, STATE))
-    state[:, N] = np.bincount(slot, minlength=size)
-    for col, src in ((ERR, 1), (FB, 2), (REF, 3), (OK, 4), (TTFT_N, 5), (COST, 6), (TOK, 7)):
-        state[:, col] = np.bincount(slot, table[:, src], size)
+    for col in range(LAST):
+        state[:, col] = np.bincount(slot, table[:, col], size)
     state[:, LAST] = -np.inf
-    np.maximum.at(state[:, LAST], slot, table[:, 8])
+    np.maximum.at(state[:, LAST], slot, table[:, LAST])
     hists = []
-    for src in (9, 10):
-        keep = table[:, src] >= 0
-        hists.append(Sparse(slot[keep], bucket_of(table[keep, src]),
+    for value in values:
+        v = value[rows]
+        keep = v >= 0
+        hists.append(Sparse(slot[keep], bucket_of(v[keep]),
                             np.ones(int(keep.sum()))).plus(Sparse.empty()))
-    return _Batch(units, state, hists)
+    return _Batch([str(n) for n in names], state, hists)
 
 
 class Rollup:
     """Keeps `rollup_units` and `rollup_arms` in step with the batches the sink writes; call
-    `apply` inside the batch's transaction (`SqlEventSink(store, rollup=True)` does)."""
+    `apply` inside the batch's transaction (`SqlEventSink(store, rollup=True)` does).
 
-    def __init__(self, dialect_name: str) -> None:
+    The unit rows are read and written with SQL compiled once (driver-level executemany of
+    plain tuples, as the sink writes events): SQLAlchemy's per-row parameter handling cost
+    more than the roll-up itself."""
+
+    def __init__(self, dialect: Dialect) -> None:
         from sqlalchemy.dialects import postgresql, sqlite
 
-        self._insert: Any = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-        self._lock = dialect_name == "postgresql"
+        self._pg = dialect.name == "postgresql"
+        self._insert: Any = postgresql.insert if self._pg else sqlite.insert
+        statement = self._insert(rollup_units)
+        upsert = statement.on_conflict_do_update(
+            index_elements=["feature", "since", "release_id", "arm", "unit"],
+            set_={"state": statement.excluded.state, "latency": statement.excluded.latency,
+                  "ttft": statement.excluded.ttft})
+        compiled = upsert.compile(dialect=dialect)
+        self._upsert = str(compiled)
+        names = (list(compiled.positiontup or ()) if dialect.positional
+                 else list(compiled.params))
+        self._order = [names.index(c) for c in
+                       ("feature", "since", "release_id", "arm", "unit", "state", "latency",
+                        "ttft")]
+        self._named = None if dialect.positional else names
+        mark = "%s" if self._pg else "?"
+        # placeholders only: every value is a bound parameter
+        self._select = ("SELECT unit, state, latency, ttft FROM rollup_units WHERE "  # noqa: S608
+                        f"feature = {mark} AND since = {mark} AND release_id = {mark} AND "
+                        f"arm = {mark} AND unit ")
 
     def apply(self, conn: Connection, events: Sequence[Any]) -> None:
         features = sorted({e.feature for e in events})
@@ -282,8 +325,9 @@ class Rollup:
             feature=key[0], since=key[1], release_id=key[2], arm=key[3],
             moments=np.zeros(ArmLayout.SIZE).tobytes()).on_conflict_do_nothing())
         select = sa.select(rollup_arms.c.moments).where(where)
-        moments = np.frombuffer(conn.execute(select.with_for_update() if self._lock
-                                                else select).scalar_one(), dtype=np.float64).copy()
+        moments = np.frombuffer(conn.execute(select.with_for_update() if self._pg
+                                             else select).scalar_one(),
+                                dtype=np.float64).copy()
         old = self._read_units(conn, key, batch.units)
         new_state = old[0].copy()
         new_state[:, :LAST] += batch.state[:, :LAST]
@@ -301,28 +345,33 @@ class Rollup:
         state[:, LAST] = -np.inf
         blobs: list[list[bytes]] = [[b""] * len(units), [b""] * len(units)]
         slots = {u: i for i, u in enumerate(units)}
-        t = rollup_units.c
-        for start in range(0, len(units), 5000):
-            chunk = units[start:start + 5000]
-            query = (sa.select(t.unit, t.state, t.latency, t.ttft)
-                     .where(_arm_where(rollup_units, key), t.unit.in_(chunk)))
-            for unit, raw, latency, ttft in conn.execute(query):
-                i = slots[unit]
-                state[i] = np.frombuffer(raw, dtype=np.float64)
-                blobs[0][i], blobs[1][i] = latency, ttft
+        found: list[Any] = []
+        if self._pg:  # one array parameter
+            found = list(conn.exec_driver_sql(self._select + "= ANY(%s)", (*key, units)))
+        else:
+            for start in range(0, len(units), 5000):
+                chunk = units[start:start + 5000]
+                sql = self._select + f"IN ({', '.join('?' * len(chunk))})"
+                found += conn.exec_driver_sql(sql, (*key, *chunk)).all()
+        for unit, raw, latency, ttft in found:
+            i = slots[unit]
+            state[i] = np.frombuffer(raw, dtype=np.float64)
+            blobs[0][i], blobs[1][i] = latency, ttft
         return state, [Sparse.from_blobs(b) for b in blobs]
 
     def _write_units(self, conn: Connection, key: ArmKey, units: list[str], state: Array,
                      hists: list[Sparse]) -> None:
         latency, ttft = (h.blobs(len(units)) for h in hists)
-        rows = [{"feature": key[0], "since": key[1], "release_id": key[2], "arm": key[3],
-                 "unit": u, "state": state[i].tobytes(), "latency": latency[i],
-                 "ttft": ttft[i]} for i, u in enumerate(units)]
-        statement = self._insert(rollup_units)
-        conn.execute(statement.on_conflict_do_update(
-            index_elements=["feature", "since", "release_id", "arm", "unit"],
-            set_={"state": statement.excluded.state, "latency": statement.excluded.latency,
-                  "ttft": statement.excluded.ttft}), rows)
+        order = self._order
+        rows: list[Any] = []
+        for i, u in enumerate(units):
+            values = (*key, u, state[i].tobytes(), latency[i], ttft[i])
+            row = [None] * len(order)
+            for position, value in zip(order, values, strict=True):
+                row[position] = value
+            rows.append(tuple(row) if self._named is None
+                        else dict(zip(self._named, row, strict=True)))
+        conn.exec_driver_sql(self._upsert, rows)
 
 
 def _arm_where(table: sa.Table, key: ArmKey) -> sa.ColumnElement[bool]:
