@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -121,6 +122,51 @@ def test_rollup_judges_like_the_database_totals(store: Store, unit_feedback: boo
     _compare(store, sim.releases, since, sim.clock.t + 1)
 
 
+def _events(start: int, n: int, since: float, rng: np.random.Generator,
+            releases: dict[str, str]) -> list[RequestEvent]:
+    events = []
+    for i in range(start, start + n):
+        unit = int(rng.integers(150))
+        arm = ("baseline", "candidate", "production")[unit % 3]
+        ok = rng.random() > 0.05 * (1 + unit % 2)
+        events.append(RequestEvent(
+            id=f"r{i}", ts=since - 50 + i * 0.1, feature=FEATURE if i % 7 else "other",
+            release_id=releases.get(arm, "support-bot@aaaa"), arm=arm,
+            unit_hash=None if i % 11 == 0 else f"u{unit}",
+            status="ok" if ok else "error", latency_ms=float(rng.lognormal(6.5, 0.5)),
+            ttft_ms=float(rng.lognormal(5, 0.5)) if i % 3 else None,
+            cost_usd=0.001 * (1 + unit % 4), output_tokens=int(50 + unit % 40),
+            fallback_used=bool(rng.random() < 0.1), refusal=bool(rng.random() < 0.02)))
+    return events
+
+
+def test_concurrent_sinks_keep_one_consistent_rollup(store: Store) -> None:
+    """Two writers (threads with their own sinks, as two gateways) updating the same units:
+    each batch moves a unit from its old state to its new one under the arm's lock, so the
+    moments telescope to the right totals whatever the interleaving."""
+    releases = {"baseline": "support-bot@aaaa", "candidate": "support-bot@bbbb"}
+    since = 1000.0
+    with store.transaction() as conn:
+        open_segment(conn, FEATURE, since)
+
+    def write(offset: int) -> None:
+        sink = SqlEventSink(store, rollup=True)
+        rng = np.random.default_rng(offset)
+        batches = [_events(start, 500, since, rng, releases)
+                   for start in range(offset, 10_000, 1000)]
+        ready.wait()
+        for batch in batches:
+            sink.write(batch, [])
+
+    ready = threading.Barrier(2)
+    threads = [threading.Thread(target=write, args=(offset,)) for offset in (0, 500)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _compare(store, releases, since, since + 10_000)
+
+
 def test_the_sink_keeps_the_rollup_of_open_segments_only(store: Store) -> None:
     """Through `SqlEventSink(rollup=True)`: requests before the segment, of other features
     or of other arms are not rolled up; requests without a unit are units of their own."""
@@ -132,18 +178,5 @@ def test_the_sink_keeps_the_rollup_of_open_segments_only(store: Store) -> None:
     sink = SqlEventSink(store, rollup=True)
     n = 3000
     for start in range(0, n, 500):
-        events = []
-        for i in range(start, start + 500):
-            unit = int(rng.integers(150))
-            arm = ("baseline", "candidate", "production")[unit % 3]
-            ok = rng.random() > 0.05 * (1 + unit % 2)
-            events.append(RequestEvent(
-                id=f"r{i}", ts=since - 50 + i * 0.1, feature=FEATURE if i % 7 else "other",
-                release_id=releases.get(arm, "support-bot@aaaa"), arm=arm,
-                unit_hash=None if i % 11 == 0 else f"u{unit}",
-                status="ok" if ok else "error", latency_ms=float(rng.lognormal(6.5, 0.5)),
-                ttft_ms=float(rng.lognormal(5, 0.5)) if i % 3 else None,
-                cost_usd=0.001 * (1 + unit % 4), output_tokens=int(50 + unit % 40),
-                fallback_used=bool(rng.random() < 0.1), refusal=bool(rng.random() < 0.02)))
-        sink.write(events, [])
+        sink.write(_events(start, 500, since, rng, releases), [])
     _compare(store, releases, since, since + n)
