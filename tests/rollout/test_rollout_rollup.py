@@ -22,6 +22,7 @@ from rampway.rollout._judge import SRM_SETTLE_SECONDS, judge_totals
 from rampway.rollout.metrics import metric_def
 from rampway.rollout.rollup import (
     BUCKETS,
+    GUARD_SECONDS,
     SETTLE_SECONDS,
     Rollup,
     Sparse,
@@ -180,3 +181,21 @@ def test_the_sink_keeps_the_rollup_of_open_segments_only(store: Store) -> None:
     for start in range(0, n, 500):
         sink.write(_events(start, 500, since, rng, releases), [])
     _compare(store, releases, since, since + n)
+
+
+def test_requests_written_before_the_segment_was_seen_still_count(store: Store) -> None:
+    """A writer that looked for segments a moment before the step's segment was committed
+    wrote that moment's requests without rolling them up; the look reads the segment's first
+    `GUARD_SECONDS` from the event log, so they count all the same."""
+    releases = {"baseline": "support-bot@aaaa", "candidate": "support-bot@bbbb"}
+    since = 1000.0
+    rng = np.random.default_rng(9)
+    sink = SqlEventSink(store, rollup=True)
+    early = _events(500, 50, since, rng, releases)  # ts since .. since + 4.9
+    assert all(since <= e.ts < since + GUARD_SECONDS for e in early)
+    sink.write(early, [])  # no segment yet: nothing rolled up
+    with store.transaction() as conn:
+        open_segment(conn, FEATURE, since)
+    for start in range(550, 4000, 500):
+        sink.write(_events(start, 500, since, rng, releases), [])
+    _compare(store, releases, since, since + 4000)

@@ -23,6 +23,10 @@ its latencies over fixed log-spaced buckets (1% wide), and the arm keeps, per bu
 The look reads the threshold off the arm's histogram and interpolates the moments inside its
 bucket: the only approximation (see `tests/rollout/test_rollout_rollup.py` for how close).
 
+A segment's first `GUARD_SECONDS` are left to the look, which reads them from the event log
+and merges them with their units' rows: the roll-up then holds every request a writer could
+have seen the segment for, so a look equals the per-unit totals of the window, not almost.
+
 Not rolled up: feedback guardrails (feedback rows are few; read as `rampway.rollout.totals`
 does), and requests with `ts` at or after the look's `until` (the roll-up has no end: a look
 reads everything since the segment began).
@@ -41,6 +45,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.engine import Connection, Dialect
 
+from rampway.events.tables import request_events
 from rampway.rollout.metrics import metric_def
 from rampway.rollout.observations import Totals, UnitMoments
 from rampway.rollout.plan import Guardrail
@@ -54,6 +59,13 @@ ARMS = ("baseline", "candidate")
 #: Units are counted for the SRM check from this long after the window starts
 #: (`rampway.rollout._judge.SRM_SETTLE_SECONDS`, not imported: the sink must stay light).
 SETTLE_SECONDS = 10.0
+
+#: Requests of a segment's first seconds are not rolled up; a look reads them from the event
+#: log instead (`Rollup.guard_change`). The segment's row is committed a moment after its
+#: `since`, and a writer that looked for segments before that would have missed them: a
+#: request at `since + GUARD_SECONDS` or later is written after that moment, so every
+#: writer sees the segment by then (given clocks within a few seconds of each other).
+GUARD_SECONDS = 5.0
 
 # -- latency buckets: bucket 0 is [0, LOW_MS), bucket k >= 1 is [LOW_MS R^(k-1), LOW_MS R^k)
 LOW_MS = 0.1
@@ -213,10 +225,10 @@ _COLUMNS = operator.attrgetter("feature", "ts", "arm", "release_id", "unit_hash"
 
 
 def _group(events: Sequence[Any], starts: Mapping[str, Sequence[float]],
-           ) -> dict[ArmKey, _Batch]:
-    """The batch's requests summed per arm key and unit: the attributes are read in C
-    (`attrgetter`, `zip`), the sums made by numpy; Python touches each request once, to
-    group it."""
+           guard: float = GUARD_SECONDS) -> dict[ArmKey, _Batch]:
+    """The batch's requests summed per arm key and unit — those at least `guard` seconds
+    into their segment: the attributes are read in C (`attrgetter`, `zip`), the sums made by
+    numpy; Python touches each request once, to group it."""
     (feature, ts, arm, release, unit_hash, ids, status, fallback, refusal, ttft, cost, tokens,
      latency) = zip(*map(_COLUMNS, events), strict=True)
     ts_a = np.asarray(ts, dtype=np.float64)
@@ -227,9 +239,10 @@ def _group(events: Sequence[Any], starts: Mapping[str, Sequence[float]],
         bounds = np.sort(np.asarray(found, dtype=np.float64))
         at = np.searchsorted(bounds, ts_a[mine], side="right") - 1
         since[mine] = np.where(at >= 0, bounds[np.maximum(at, 0)], np.nan)
+    rolled = (ts_a >= since + guard).tolist()  # False where NaN: no segment
     groups: dict[ArmKey, list[int]] = {}
     for i, key in enumerate(zip(feature, since.tolist(), release, arm, strict=True)):
-        if key[3] in ARMS and key[2] is not None and key[1] == key[1]:  # NaN: no segment
+        if rolled[i] and key[3] in ARMS and key[2] is not None:
             groups.setdefault(key, []).append(i)
     if not groups:
         return {}
@@ -328,16 +341,28 @@ class Rollup:
         moments = np.frombuffer(conn.execute(select.with_for_update() if self._pg
                                              else select).scalar_one(),
                                 dtype=np.float64).copy()
-        old = self._read_units(conn, key, batch.units)
-        new_state = old[0].copy()
-        new_state[:, :LAST] += batch.state[:, :LAST]
-        new_state[:, LAST] = np.maximum(old[0][:, LAST], batch.state[:, LAST])
-        new_hists = [o.plus(d) for o, d in zip(old[1], batch.hists, strict=True)]
-        settled = key[1] + SETTLE_SECONDS
-        moments += arm_moments(new_state, new_hists, settled)
-        moments -= arm_moments(old[0], old[1], settled)
+        new_state, new_hists, change = _merged(self._read_units(conn, key, batch.units),
+                                               batch, key[1])
+        moments += change
         conn.execute(sa.update(rollup_arms).where(where).values(moments=moments.tobytes()))
         self._write_units(conn, key, batch.units, new_state, new_hists)
+
+    def guard_change(self, conn: Connection, feature: str, since: float, release: str,
+                     arm: str, until: float) -> Array:
+        """What the first `GUARD_SECONDS` of the segment (not rolled up) add to the arm's
+        moments: their requests read from the event log, merged with their units' rows."""
+        ev = request_events.c
+        rows = conn.execute(sa.select(
+            ev.feature, ev.ts, ev.arm, ev.release_id, ev.unit_hash, ev.id, ev.status,
+            ev.fallback_used, ev.refusal, ev.ttft_ms, ev.cost_usd, ev.output_tokens,
+            ev.latency_ms).where(
+            ev.feature == feature, ev.arm == arm, ev.release_id == release, ev.ts >= since,
+            ev.ts < min(until, since + GUARD_SECONDS))).all()
+        change = np.zeros(ArmLayout.SIZE)
+        if rows:
+            for key, batch in _group(rows, {feature: [since]}, guard=0.0).items():
+                change += _merged(self._read_units(conn, key, batch.units), batch, since)[2]
+        return change
 
     def _read_units(self, conn: Connection, key: ArmKey, units: list[str],
                     ) -> tuple[Array, list[Sparse]]:
@@ -372,6 +397,19 @@ class Rollup:
             rows.append(tuple(row) if self._named is None
                         else dict(zip(self._named, row, strict=True)))
         conn.exec_driver_sql(self._upsert, rows)
+
+
+def _merged(old: tuple[Array, list[Sparse]], batch: _Batch, since: float,
+            ) -> tuple[Array, list[Sparse], Array]:
+    """The units' new state and histograms, and the change of the arm's moments."""
+    state, hists = old
+    new_state = state.copy()
+    new_state[:, :LAST] += batch.state[:, :LAST]
+    new_state[:, LAST] = np.maximum(state[:, LAST], batch.state[:, LAST])
+    new_hists = [o.plus(d) for o, d in zip(hists, batch.hists, strict=True)]
+    settled = since + SETTLE_SECONDS
+    change = arm_moments(new_state, new_hists, settled) - arm_moments(state, hists, settled)
+    return new_state, new_hists, change
 
 
 def _arm_where(table: sa.Table, key: ArmKey) -> sa.ColumnElement[bool]:
@@ -456,8 +494,11 @@ def load_look(
     from rampway.rollout._judge import candidate_threshold
     from rampway.rollout.totals import LookTotals, feedback_totals
 
+    rollup = Rollup(store.engine.dialect)
     with store.reading() as conn:
-        arms = {arm: read_arm(conn, feature, since, releases[arm], arm) for arm in ARMS}
+        arms = {arm: read_arm(conn, feature, since, releases[arm], arm)
+                + rollup.guard_change(conn, feature, since, releases[arm], arm, until)
+                for arm in ARMS}
         feedback = feedback_totals(conn, feature, releases, guardrails, since, until)
     totals: list[tuple[Totals, Totals]] = []
     quantiles: list[tuple[float, float] | None] = []
