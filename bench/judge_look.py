@@ -39,6 +39,7 @@ from rampway.rollout.totals import load_totals
 from rampway.store import Store
 
 FEATURE = "support-bot"
+SINCE = 1000.0  # the window (and the roll-up's segment) starts with the first row
 RELEASES = {"baseline": "support-bot@base", "candidate": "support-bot@cand"}
 GUARDRAILS = [Guardrail.model_validate({"metric": m, "margin": {"relative": 0.2}})
               for m in ("error_rate", "latency_p95", "ttft_p95", "cost_per_request",
@@ -62,7 +63,8 @@ def database(kind: str) -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False) -> float:
+def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False,
+         rate: float = 100.0) -> float:
     """Insert the rows; with `rollup`, also roll them up (segment from 0) in the same
     transactions, and return the seconds spent rolling up."""
     rng = np.random.default_rng(seed)
@@ -70,7 +72,7 @@ def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False) -> float:
     spent = 0.0
     if rolling is not None:
         with store.transaction() as conn:
-            open_segment(conn, FEATURE, 0.0)
+            open_segment(conn, FEATURE, SINCE)
     users = max(1, rows // 20)
     batch = 20_000
     for start in range(0, rows, batch):
@@ -80,7 +82,7 @@ def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False) -> float:
         error = rng.random(n) < 0.02
         latency = 800 * np.exp(0.5 * rng.standard_normal(n))
         docs: list[dict[str, Any]] = [{
-            "id": f"r{start + i}", "ts": 1000.0 + (start + i) * 0.01, "feature": FEATURE,
+            "id": f"r{start + i}", "ts": SINCE + (start + i) / rate, "feature": FEATURE,
             "release_id": RELEASES[str(arm[i])], "arm": str(arm[i]),
             "unit_hash": f"{int(unit[i]):064x}", "attributes": None, "source": "gateway",
             "protocol": "openai", "stream": True, "provider": "sim", "model": "sim-large",
@@ -113,7 +115,7 @@ def best_of(fn: Any, repeat: int = 3) -> float:
 
 
 def look_per_request(store: Store) -> None:
-    samples = load_samples(store, feature=FEATURE, releases=RELEASES, since=0, until=1e12)
+    samples = load_samples(store, feature=FEATURE, releases=RELEASES, since=SINCE, until=1e12)
     for g in GUARDRAILS:
         source = metric_def(g.metric).source
         judge(samples["baseline"].observations(source), samples["candidate"].observations(source),
@@ -122,14 +124,14 @@ def look_per_request(store: Store) -> None:
 
 def look_in_database(store: Store) -> None:
     look = load_totals(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
-                       since=0, until=1e12)
+                       since=SINCE, until=1e12)
     for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
         judge_totals(b, c, g, alpha=0.004, quantiles=q)
 
 
 def look_rollup(store: Store) -> None:
     look = load_look(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
-                     since=0, until=1e12)
+                     since=SINCE, until=1e12)
     for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
         judge_totals(b, c, g, alpha=0.004, quantiles=q)
 
@@ -138,7 +140,7 @@ def differences(store: Store) -> dict[str, Any]:
     """Per guardrail: the two paths' verdicts and the largest estimate/bound difference."""
     out: dict[str, Any] = {}
     window = {"feature": FEATURE, "releases": RELEASES, "guardrails": GUARDRAILS,
-              "since": 0, "until": 1e12}
+              "since": SINCE, "until": 1e12}
     exact, rolled = load_totals(store, **window), load_look(store, **window)
     for i, g in enumerate(GUARDRAILS):
         a = judge_totals(*exact.totals[i], g, alpha=0.004, quantiles=exact.quantiles[i])
@@ -159,6 +161,9 @@ def main() -> None:
                         default=["sqlite", "postgres"])
     parser.add_argument("--paths", nargs="+", choices=["per-request", "in-database", "rollup"],
                         default=["per-request", "in-database", "rollup"])
+    parser.add_argument("--rate", type=float, default=100.0,
+                        help="requests per second of the rows' timestamps (the roll-up's "
+                        "look reads the window's first 5 s from the event log)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
@@ -166,12 +171,13 @@ def main() -> None:
         for rows in args.rows:
             with database(kind) as url, Store.open(url) as store:
                 t = time.perf_counter()
-                rolled = fill(store, rows, rollup="rollup" in args.paths)
+                rolled = fill(store, rows, rollup="rollup" in args.paths, rate=args.rate)
                 filled = time.perf_counter() - t
                 if kind == "postgres":
                     with store.transaction() as conn:
                         conn.exec_driver_sql("ANALYZE")
-                entry: dict[str, Any] = {"db": kind, "rows": rows, "fill_s": round(filled, 1)}
+                entry: dict[str, Any] = {"db": kind, "rows": rows, "rate": args.rate,
+                                         "fill_s": round(filled, 1)}
                 looks = {"per-request": look_per_request, "in-database": look_in_database,
                          "rollup": look_rollup}
                 for path in args.paths:
