@@ -229,8 +229,14 @@ def _group(events: Sequence[Any], starts: Mapping[str, Sequence[float]],
     """The batch's requests summed per arm key and unit — those at least `guard` seconds
     into their segment: the attributes are read in C (`attrgetter`, `zip`), the sums made by
     numpy; Python touches each request once, to group it."""
+    return _group_columns(tuple(zip(*map(_COLUMNS, events), strict=True)), starts, guard)
+
+
+def _group_columns(columns: tuple[tuple[Any, ...], ...], starts: Mapping[str, Sequence[float]],
+                   guard: float) -> dict[ArmKey, _Batch]:
+    """`_group` on the attributes as columns (in `_COLUMNS`' order)."""
     (feature, ts, arm, release, unit_hash, ids, status, fallback, refusal, ttft, cost, tokens,
-     latency) = zip(*map(_COLUMNS, events), strict=True)
+     latency) = columns
     ts_a = np.asarray(ts, dtype=np.float64)
     since = np.full(ts_a.size, np.nan)
     features = np.asarray(feature, dtype=object)
@@ -249,20 +255,20 @@ def _group(events: Sequence[Any], starts: Mapping[str, Sequence[float]],
     ok = np.asarray(status, dtype=object) == "ok"
     ttft_a = np.asarray([-1.0 if t is None else t for t in ttft], dtype=np.float64)
     has_ttft = ok & (ttft_a >= 0)
-    columns = np.zeros((ts_a.size, STATE))
-    columns[:, N] = 1.0
-    columns[:, ERR] = ~ok
-    columns[:, FB] = np.asarray(fallback, dtype=np.float64)
-    columns[:, REF] = np.asarray(refusal, dtype=np.float64)
-    columns[:, OK] = ok
-    columns[:, TTFT_N] = has_ttft
-    columns[:, COST] = np.asarray(cost, dtype=np.float64)
-    columns[:, TOK] = np.where(ok, np.asarray(tokens, dtype=np.float64), 0.0)
-    columns[:, LAST] = ts_a
+    table = np.zeros((ts_a.size, STATE))
+    table[:, N] = 1.0
+    table[:, ERR] = ~ok
+    table[:, FB] = np.asarray(fallback, dtype=np.float64)
+    table[:, REF] = np.asarray(refusal, dtype=np.float64)
+    table[:, OK] = ok
+    table[:, TTFT_N] = has_ttft
+    table[:, COST] = np.asarray(cost, dtype=np.float64)
+    table[:, TOK] = np.where(ok, np.asarray(tokens, dtype=np.float64), 0.0)
+    table[:, LAST] = ts_a
     values = (np.where(ok, np.asarray(latency, dtype=np.float64), -1.0),
               np.where(has_ttft, ttft_a, -1.0))
     units = [u if u is not None else i for u, i in zip(unit_hash, ids, strict=True)]
-    return {key: _sum(index, units, columns, values) for key, index in groups.items()}
+    return {key: _sum(index, units, table, values) for key, index in groups.items()}
 
 
 def _sum(index: list[int], units: list[str], columns: Array,
@@ -355,12 +361,13 @@ class Rollup:
         rows = conn.execute(sa.select(
             ev.feature, ev.ts, ev.arm, ev.release_id, ev.unit_hash, ev.id, ev.status,
             ev.fallback_used, ev.refusal, ev.ttft_ms, ev.cost_usd, ev.output_tokens,
-            ev.latency_ms).where(
+            ev.latency_ms).where(  # `_COLUMNS`' order
             ev.feature == feature, ev.arm == arm, ev.release_id == release, ev.ts >= since,
             ev.ts < min(until, since + GUARD_SECONDS))).all()
         change = np.zeros(ArmLayout.SIZE)
         if rows:
-            for key, batch in _group(rows, {feature: [since]}, guard=0.0).items():
+            columns = tuple(zip(*rows, strict=True))
+            for key, batch in _group_columns(columns, {feature: [since]}, 0.0).items():
                 change += _merged(self._read_units(conn, key, batch.units), batch, since)[2]
         return change
 
