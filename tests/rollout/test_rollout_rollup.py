@@ -28,6 +28,7 @@ from rampway.rollout.rollup import (
     Sparse,
     _exceedance,
     load_look,
+    merge_guard,
     open_segment,
 )
 from rampway.rollout.totals import load_totals
@@ -197,5 +198,27 @@ def test_requests_written_before_the_segment_was_seen_still_count(store: Store) 
     with store.transaction() as conn:
         open_segment(conn, FEATURE, since)
     for start in range(550, 4000, 500):
+        sink.write(_events(start, 500, since, rng, releases), [])
+    _compare(store, releases, since, since + 4000)
+
+
+def test_a_merged_guard_window_keeps_looks_exact(store: Store) -> None:
+    """Once the segment's first seconds are merged into the roll-up (`merge_guard`), looks
+    stop reading them, and guard requests written later (a slow request) are rolled up by
+    the writers themselves."""
+    releases = {"baseline": "support-bot@aaaa", "candidate": "support-bot@bbbb"}
+    since = 1000.0
+    rng = np.random.default_rng(11)
+    sink = SqlEventSink(store, rollup=True)
+    with store.transaction() as conn:
+        open_segment(conn, FEATURE, since)
+    late = _events(520, 20, since, rng, releases)  # ts since + 2 .. since + 3.9
+    sink.write(_events(0, 520, since, rng, releases), [])
+    sink.write(_events(540, 960, since, rng, releases), [])
+    assert merge_guard(store, FEATURE, since)
+    assert not merge_guard(store, FEATURE, since)  # once
+    _compare(store, releases, since, since + 4000)
+    sink.write(late, [])
+    for start in range(1500, 3000, 500):
         sink.write(_events(start, 500, since, rng, releases), [])
     _compare(store, releases, since, since + 4000)

@@ -225,16 +225,20 @@ _COLUMNS = operator.attrgetter("feature", "ts", "arm", "release_id", "unit_hash"
 
 
 def _group(events: Sequence[Any], starts: Mapping[str, Sequence[float]],
-           guard: float = GUARD_SECONDS) -> dict[ArmKey, _Batch]:
+           guard: float = GUARD_SECONDS,
+           merged: frozenset[tuple[str, float]] = frozenset()) -> dict[ArmKey, _Batch]:
     """The batch's requests summed per arm key and unit — those at least `guard` seconds
     into their segment: the attributes are read in C (`attrgetter`, `zip`), the sums made by
     numpy; Python touches each request once, to group it."""
-    return _group_columns(tuple(zip(*map(_COLUMNS, events), strict=True)), starts, guard)
+    return _group_columns(tuple(zip(*map(_COLUMNS, events), strict=True)), starts, guard,
+                          merged)
 
 
 def _group_columns(columns: tuple[tuple[Any, ...], ...], starts: Mapping[str, Sequence[float]],
-                   guard: float) -> dict[ArmKey, _Batch]:
-    """`_group` on the attributes as columns (in `_COLUMNS`' order)."""
+                   guard: float, merged: frozenset[tuple[str, float]] = frozenset(),
+                   ) -> dict[ArmKey, _Batch]:
+    """`_group` on the attributes as columns (in `_COLUMNS`' order); `merged` segments have
+    no guard any more (`merge_guard`)."""
     (feature, ts, arm, release, unit_hash, ids, status, fallback, refusal, ttft, cost, tokens,
      latency) = columns
     ts_a = np.asarray(ts, dtype=np.float64)
@@ -245,7 +249,10 @@ def _group_columns(columns: tuple[tuple[Any, ...], ...], starts: Mapping[str, Se
         bounds = np.sort(np.asarray(found, dtype=np.float64))
         at = np.searchsorted(bounds, ts_a[mine], side="right") - 1
         since[mine] = np.where(at >= 0, bounds[np.maximum(at, 0)], np.nan)
-    rolled = (ts_a >= since + guard).tolist()  # False where NaN: no segment
+    guards = np.full(ts_a.size, guard)
+    for name, start in merged:
+        guards[(features == name) & (since == start)] = 0.0
+    rolled = (ts_a >= since + guards).tolist()  # False where NaN: no segment
     groups: dict[ArmKey, list[int]] = {}
     for i, key in enumerate(zip(feature, since.tolist(), release, arm, strict=True)):
         if rolled[i] and key[3] in ARMS and key[2] is not None:
@@ -328,15 +335,55 @@ class Rollup:
         features = sorted({e.feature for e in events})
         if not features:
             return
+        seg = rollup_segments.c
+        query = sa.select(seg.feature, seg.since, seg.merged).where(seg.feature.in_(features))
+        # FOR SHARE: `merge_guard` (FOR UPDATE) waits for the batches that read its segment
+        # unmerged, so the event log it reads holds every guard request they skipped
         starts: dict[str, list[float]] = {}
-        for feature, since in conn.execute(sa.select(rollup_segments.c.feature,
-                                                     rollup_segments.c.since)
-                                           .where(rollup_segments.c.feature.in_(features))):
+        merged = set()
+        for feature, since, done in conn.execute(query.with_for_update(read=True)
+                                                 if self._pg else query):
             starts.setdefault(feature, []).append(float(since))
+            if done:
+                merged.add((feature, float(since)))
         if not starts:
             return
-        for key, batch in sorted(_group(events, starts).items()):
+        for key, batch in sorted(_group(events, starts, merged=frozenset(merged)).items()):
             self._apply_arm(conn, key, batch)
+
+    def merge_guard(self, conn: Connection, feature: str, since: float) -> bool:
+        """Roll the segment's first `GUARD_SECONDS` into the roll-up, once (True if it did
+        now), so that looks read two rows only. Call it well after `since + GUARD_SECONDS`
+        (the controller: 30 s into the step), when no writer can still hold a batch that read
+        the segments before this one was committed."""
+        seg = rollup_segments.c
+        where = sa.and_(seg.feature == feature, seg.since == since)
+        query = sa.select(seg.merged).where(where)
+        done = conn.execute(query.with_for_update() if self._pg else query).scalar_one_or_none()
+        if done is None or done:
+            return False
+        columns = self._guard_columns(conn, feature, since, None, None, since + GUARD_SECONDS)
+        if columns:
+            for key, batch in sorted(_group_columns(columns, {feature: [since]}, 0.0).items()):
+                self._apply_arm(conn, key, batch)
+        conn.execute(sa.update(rollup_segments).where(where).values(merged=True))
+        return True
+
+    @staticmethod
+    def _guard_columns(conn: Connection, feature: str, since: float, release: str | None,
+                       arm: str | None, until: float) -> tuple[tuple[Any, ...], ...]:
+        """The segment's guard requests (of one arm and release, or all), as columns in
+        `_COLUMNS`' order."""
+        ev = request_events.c
+        where = [ev.feature == feature, ev.ts >= since,
+                 ev.ts < min(until, since + GUARD_SECONDS)]
+        if arm is not None:
+            where += [ev.arm == arm, ev.release_id == release]
+        rows = conn.execute(sa.select(
+            ev.feature, ev.ts, ev.arm, ev.release_id, ev.unit_hash, ev.id, ev.status,
+            ev.fallback_used, ev.refusal, ev.ttft_ms, ev.cost_usd, ev.output_tokens,
+            ev.latency_ms).where(*where)).all()
+        return tuple(zip(*rows, strict=True))
 
     def _apply_arm(self, conn: Connection, key: ArmKey, batch: _Batch) -> None:
         where = _arm_where(rollup_arms, key)
@@ -357,16 +404,9 @@ class Rollup:
                      arm: str, until: float) -> Array:
         """What the first `GUARD_SECONDS` of the segment (not rolled up) add to the arm's
         moments: their requests read from the event log, merged with their units' rows."""
-        ev = request_events.c
-        rows = conn.execute(sa.select(
-            ev.feature, ev.ts, ev.arm, ev.release_id, ev.unit_hash, ev.id, ev.status,
-            ev.fallback_used, ev.refusal, ev.ttft_ms, ev.cost_usd, ev.output_tokens,
-            ev.latency_ms).where(  # `_COLUMNS`' order
-            ev.feature == feature, ev.arm == arm, ev.release_id == release, ev.ts >= since,
-            ev.ts < min(until, since + GUARD_SECONDS))).all()
+        columns = self._guard_columns(conn, feature, since, release, arm, until)
         change = np.zeros(ArmLayout.SIZE)
-        if rows:
-            columns = tuple(zip(*rows, strict=True))
+        if columns:
             for key, batch in _group_columns(columns, {feature: [since]}, 0.0).items():
                 change += _merged(self._read_units(conn, key, batch.units), batch, since)[2]
         return change
@@ -423,6 +463,12 @@ def _arm_where(table: sa.Table, key: ArmKey) -> sa.ColumnElement[bool]:
     c = table.c
     return sa.and_(c.feature == key[0], c.since == key[1], c.release_id == key[2],
                    c.arm == key[3])
+
+
+def merge_guard(store: Store, feature: str, since: float) -> bool:
+    """`Rollup.merge_guard` in a transaction of its own."""
+    with store.transaction() as conn:
+        return Rollup(store.engine.dialect).merge_guard(conn, feature, since)
 
 
 def open_segment(conn: Connection, feature: str, since: float) -> None:
@@ -503,9 +549,13 @@ def load_look(
 
     rollup = Rollup(store.engine.dialect)
     with store.reading() as conn:
-        arms = {arm: read_arm(conn, feature, since, releases[arm], arm)
-                + rollup.guard_change(conn, feature, since, releases[arm], arm, until)
-                for arm in ARMS}
+        merged = conn.scalar(sa.select(rollup_segments.c.merged).where(
+            rollup_segments.c.feature == feature, rollup_segments.c.since == since))
+        arms = {arm: read_arm(conn, feature, since, releases[arm], arm) for arm in ARMS}
+        if not merged:
+            arms = {arm: moments + rollup.guard_change(conn, feature, since, releases[arm],
+                                                       arm, until)
+                    for arm, moments in arms.items()}
         feedback = feedback_totals(conn, feature, releases, guardrails, since, until)
     totals: list[tuple[Totals, Totals]] = []
     quantiles: list[tuple[float, float] | None] = []
@@ -547,6 +597,7 @@ __all__ = [
     "exceedance_moments",
     "histogram_quantile",
     "load_look",
+    "merge_guard",
     "open_segment",
     "pair_moments",
     "read_arm",

@@ -28,7 +28,18 @@ sums over its units (`moments`: float64 vector, see `rollup.ArmLayout`).
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from rampway.store.schema import JSONType, UTCDateTime, metadata
 
@@ -77,6 +88,8 @@ rollup_segments = Table(
     metadata,
     Column("feature", String(200), primary_key=True),
     Column("since", Float, primary_key=True),
+    # the segment's first seconds were merged into the roll-up (`rollup.merge_guard`)
+    Column("merged", Boolean, nullable=False, server_default=false()),
 )
 
 rollup_units = Table(

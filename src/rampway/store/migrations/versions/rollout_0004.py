@@ -31,6 +31,7 @@ def upgrade() -> None:
         "rollup_segments",
         sa.Column("feature", sa.String(200), nullable=False),
         sa.Column("since", sa.Float, nullable=False),
+        sa.Column("merged", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.PrimaryKeyConstraint("feature", "since", name="pk_rollup_segments"),
     )
     op.create_table(
