@@ -2,7 +2,8 @@
 (`rampway.rollout.totals`, what the controller runs) against the per-request read
 (`rampway.rollout.extract.load_samples` + numpy, what it ran before), and against the
 roll-up the event sink can keep per batch (`rampway.rollout.rollup`: two rows read per look;
-its cost at ingestion is timed while filling, as µs per row).
+its cost at ingestion is timed while filling, as µs per row; the look is timed before and
+after the window's first seconds are merged into it, `rollup.merge_guard`).
 
     .venv/bin/python bench/judge_look.py [--rows 100000 1000000] [--db sqlite|postgres]
         [--paths per-request in-database rollup] [--json]
@@ -34,7 +35,7 @@ from rampway.rollout import Guardrail, judge
 from rampway.rollout._judge import judge_totals
 from rampway.rollout.extract import load_samples
 from rampway.rollout.metrics import metric_def
-from rampway.rollout.rollup import Rollup, load_look, open_segment
+from rampway.rollout.rollup import Rollup, load_look, merge_guard, open_segment
 from rampway.rollout.totals import load_totals
 from rampway.store import Store
 
@@ -180,6 +181,10 @@ def main() -> None:
                                          "fill_s": round(filled, 1)}
                 looks = {"per-request": look_per_request, "in-database": look_in_database,
                          "rollup": look_rollup}
+                if "rollup" in args.paths:  # before the guard window is merged
+                    entry["rollup_unmerged_s"] = round(
+                        best_of(lambda s=store: look_rollup(s)), 3)
+                    merge_guard(store, FEATURE, SINCE)
                 for path in args.paths:
                     entry[path.replace("-", "_") + "_s"] = round(
                         best_of(lambda s=store, f=looks[path]: f(s)), 3)
