@@ -1,6 +1,8 @@
 """The judge's roll-up: per-arm sums over units, kept up to date by the event sink, so a look
 reads two small rows instead of the window's requests (issue #18, "a look costs the same at
-hour 1 and day 30"). A prototype: measured in bench/judge_look.py, not read by the controller.
+hour 1 and day 30"). A prototype: measured in bench/judge_look.py (figures in the README), not
+read by the controller yet — which would open a segment per step (`open_segment`, since =
+`step_started_at`), call `merge_guard` ~30 s into the step, and drop finished rollouts' rows.
 
 The judge needs, per guardrail and arm, the units' (sum, count) pairs — and of those only the
 moments the delta method uses: K units, Σx, Σy, Σx², Σy², Σxy (`UnitMoments`). Those can be
