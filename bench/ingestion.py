@@ -10,7 +10,8 @@ requests. Only the sink's writes are timed (building the events is not), in wall
 the client process's CPU time per row (the part the gateway's own process pays). On PostgreSQL both
 the COPY path (the default) and the executemany of INSERTs it replaced are measured. Databases
 as in bench/judge_look.py: a temporary SQLite file, a fresh PostgreSQL database on
-127.0.0.1:5432 (dropped afterwards).
+127.0.0.1:5432 (dropped afterwards). `--rollup` also keeps the judge's roll-up
+(`SqlEventSink(rollup=True)`, `rampway.rollout.rollup`) with a segment open over every row.
 """
 
 from __future__ import annotations
@@ -61,8 +62,14 @@ def events(start: int, n: int, rng: np.random.Generator, users: int,
     return requests, feedback
 
 
-def ingest(store: Store, rows: int, batch: int, copy: bool | None) -> dict[str, Any]:
-    sink = SqlEventSink(store, copy=copy)
+def ingest(store: Store, rows: int, batch: int, copy: bool | None,
+           rollup: bool = False) -> dict[str, Any]:
+    sink = SqlEventSink(store, copy=copy, rollup=rollup)
+    if rollup:
+        from rampway.rollout.rollup import open_segment
+
+        with store.transaction() as conn:
+            open_segment(conn, FEATURE, 1.7e9)
     rng = np.random.default_rng(1)
     users = max(1, rows // 20)
     spent = cpu = 0.0
@@ -101,6 +108,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--insert", action="store_true",
                         help="PostgreSQL: also measure the executemany of INSERTs")
+    parser.add_argument("--rollup", action="store_true",
+                        help="also keep the judge's roll-up (rampway.rollout.rollup)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
@@ -111,7 +120,8 @@ def main() -> None:
             for path, copy in paths:
                 with database(kind) as url, Store.open(url) as store:
                     entry = {"db": kind, "path": path, "batch": args.batch,
-                             **ingest(store, rows, args.batch, copy)}
+                             "rollup": args.rollup,
+                             **ingest(store, rows, args.batch, copy, args.rollup)}
                 results.append(entry)
                 if not args.json:
                     size = (f"; {entry['heap_bytes_per_row']} B/row heap, "

@@ -1,8 +1,12 @@
 """One rollout judge look over a large window: per-unit totals computed by the database
 (`rampway.rollout.totals`, what the controller runs) against the per-request read
-(`rampway.rollout.extract.load_samples` + numpy, what it ran before).
+(`rampway.rollout.extract.load_samples` + numpy, what it ran before), and against the
+roll-up the event sink can keep per batch (`rampway.rollout.rollup`: two rows read per look;
+its cost at ingestion is timed while filling, as µs per row; the look is timed before and
+after the window's first seconds are merged into it, `rollup.merge_guard`).
 
-    .venv/bin/python bench/judge_look.py [--rows 100000 1000000] [--db sqlite|postgres] [--json]
+    .venv/bin/python bench/judge_look.py [--rows 100000 1000000] [--db sqlite|postgres]
+        [--paths per-request in-database rollup] [--json]
 
 Rows: one feature, two arms at 50%, ~20 requests per user, 2% errors, log-normal latency,
 streamed ttft, output tokens and cost; guardrails: error rate, p95 latency, p95 ttft, cost,
@@ -25,15 +29,18 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from rampway.events import RequestEvent
 from rampway.events.tables import request_events
 from rampway.rollout import Guardrail, judge
 from rampway.rollout._judge import judge_totals
 from rampway.rollout.extract import load_samples
 from rampway.rollout.metrics import metric_def
+from rampway.rollout.rollup import Rollup, load_look, merge_guard, open_segment
 from rampway.rollout.totals import load_totals
 from rampway.store import Store
 
 FEATURE = "support-bot"
+SINCE = 1000.0  # the window (and the roll-up's segment) starts with the first row
 RELEASES = {"baseline": "support-bot@base", "candidate": "support-bot@cand"}
 GUARDRAILS = [Guardrail.model_validate({"metric": m, "margin": {"relative": 0.2}})
               for m in ("error_rate", "latency_p95", "ttft_p95", "cost_per_request",
@@ -57,8 +64,16 @@ def database(kind: str) -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def fill(store: Store, rows: int, seed: int = 1) -> None:
+def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False,
+         rate: float = 100.0) -> float:
+    """Insert the rows; with `rollup`, also roll them up (segment from 0) in the same
+    transactions, and return the seconds spent rolling up."""
     rng = np.random.default_rng(seed)
+    rolling = Rollup(store.engine.dialect) if rollup else None
+    spent = 0.0
+    if rolling is not None:
+        with store.transaction() as conn:
+            open_segment(conn, FEATURE, SINCE)
     users = max(1, rows // 20)
     batch = 20_000
     for start in range(0, rows, batch):
@@ -68,7 +83,7 @@ def fill(store: Store, rows: int, seed: int = 1) -> None:
         error = rng.random(n) < 0.02
         latency = 800 * np.exp(0.5 * rng.standard_normal(n))
         docs: list[dict[str, Any]] = [{
-            "id": f"r{start + i}", "ts": 1000.0 + (start + i) * 0.01, "feature": FEATURE,
+            "id": f"r{start + i}", "ts": SINCE + (start + i) / rate, "feature": FEATURE,
             "release_id": RELEASES[str(arm[i])], "arm": str(arm[i]),
             "unit_hash": f"{int(unit[i]):064x}", "attributes": None, "source": "gateway",
             "protocol": "openai", "stream": True, "provider": "sim", "model": "sim-large",
@@ -82,6 +97,13 @@ def fill(store: Store, rows: int, seed: int = 1) -> None:
         } for i in range(n)]
         with store.transaction() as conn:
             conn.execute(request_events.insert(), docs)
+            if rolling is not None:
+                events = [RequestEvent(**d) for d in docs]
+                t = time.process_time()
+                for part in range(0, n, 5000):  # the sink's batches
+                    rolling.apply(conn, events[part:part + 5000])
+                spent += time.process_time() - t
+    return spent
 
 
 def best_of(fn: Any, repeat: int = 3) -> float:
@@ -94,7 +116,7 @@ def best_of(fn: Any, repeat: int = 3) -> float:
 
 
 def look_per_request(store: Store) -> None:
-    samples = load_samples(store, feature=FEATURE, releases=RELEASES, since=0, until=1e12)
+    samples = load_samples(store, feature=FEATURE, releases=RELEASES, since=SINCE, until=1e12)
     for g in GUARDRAILS:
         source = metric_def(g.metric).source
         judge(samples["baseline"].observations(source), samples["candidate"].observations(source),
@@ -103,9 +125,34 @@ def look_per_request(store: Store) -> None:
 
 def look_in_database(store: Store) -> None:
     look = load_totals(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
-                       since=0, until=1e12)
+                       since=SINCE, until=1e12)
     for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
         judge_totals(b, c, g, alpha=0.004, quantiles=q)
+
+
+def look_rollup(store: Store) -> None:
+    look = load_look(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
+                     since=SINCE, until=1e12)
+    for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
+        judge_totals(b, c, g, alpha=0.004, quantiles=q)
+
+
+def differences(store: Store) -> dict[str, Any]:
+    """Per guardrail: the two paths' verdicts and the largest estimate/bound difference."""
+    out: dict[str, Any] = {}
+    window = {"feature": FEATURE, "releases": RELEASES, "guardrails": GUARDRAILS,
+              "since": SINCE, "until": 1e12}
+    exact, rolled = load_totals(store, **window), load_look(store, **window)
+    for i, g in enumerate(GUARDRAILS):
+        a = judge_totals(*exact.totals[i], g, alpha=0.004, quantiles=exact.quantiles[i])
+        b = judge_totals(*rolled.totals[i], g, alpha=0.004, quantiles=rolled.quantiles[i])
+        out[g.metric] = {
+            "verdicts": [a.verdict.value, b.verdict.value],
+            "max_abs_diff": max(abs(getattr(a, f) - getattr(b, f))
+                                for f in ("estimate", "lower", "upper")),
+            "quantiles": [exact.quantiles[i], rolled.quantiles[i]],
+        }
+    return out
 
 
 def main() -> None:
@@ -113,6 +160,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",
                         default=["sqlite", "postgres"])
+    parser.add_argument("--paths", nargs="+", choices=["per-request", "in-database", "rollup"],
+                        default=["per-request", "in-database", "rollup"])
+    parser.add_argument("--rate", type=float, default=100.0,
+                        help="requests per second of the rows' timestamps (the roll-up's "
+                        "look reads the window's first 5 s from the event log)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
@@ -120,20 +172,29 @@ def main() -> None:
         for rows in args.rows:
             with database(kind) as url, Store.open(url) as store:
                 t = time.perf_counter()
-                fill(store, rows)
+                rolled = fill(store, rows, rollup="rollup" in args.paths, rate=args.rate)
                 filled = time.perf_counter() - t
                 if kind == "postgres":
                     with store.transaction() as conn:
-                        conn.exec_driver_sql("ANALYZE request_events")
-                entry = {"db": kind, "rows": rows, "fill_s": round(filled, 1),
-                         "per_request_s": round(best_of(lambda s=store: look_per_request(s)), 3),
-                         "in_database_s": round(best_of(lambda s=store: look_in_database(s)), 3)}
+                        conn.exec_driver_sql("ANALYZE")
+                entry: dict[str, Any] = {"db": kind, "rows": rows, "rate": args.rate,
+                                         "fill_s": round(filled, 1)}
+                looks = {"per-request": look_per_request, "in-database": look_in_database,
+                         "rollup": look_rollup}
+                if "rollup" in args.paths:  # before the guard window is merged
+                    entry["rollup_unmerged_s"] = round(
+                        best_of(lambda s=store: look_rollup(s)), 3)
+                    merge_guard(store, FEATURE, SINCE)
+                for path in args.paths:
+                    entry[path.replace("-", "_") + "_s"] = round(
+                        best_of(lambda s=store, f=looks[path]: f(s)), 3)
+                if "rollup" in args.paths:
+                    entry["rollup_cpu_us_per_row"] = round(rolled / rows * 1e6, 1)
+                    if "in-database" in args.paths:
+                        entry["differences"] = differences(store)
             results.append(entry)
             if not args.json:
-                print(f"{kind:<9} {rows:>10,} rows: per-request read "
-                      f"{entry['per_request_s']:.3f} s, in the database "
-                      f"{entry['in_database_s']:.3f} s "
-                      f"(filled in {entry['fill_s']} s)", flush=True)
+                print(json.dumps(entry), flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
 

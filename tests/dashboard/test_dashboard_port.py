@@ -34,7 +34,7 @@ def test_the_dashboard_moves_to_its_own_port(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--ui-port", "70000"], "--ui-port"),
-    (["--port", "8799", "--ui-port", "8799"], "must differ"),
+    (["--port", "8799", "--ui-port", "8799"], "--ui-port 8799 is also --port"),
 ])
 def test_bad_ui_ports_exit_2_with_one_line(args: list[str], fragment: str) -> None:
     done = subprocess.run([RAMPWAY, "serve", *args], capture_output=True, text=True, timeout=180)

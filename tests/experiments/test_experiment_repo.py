@@ -11,6 +11,7 @@ from experiment_helpers import FEATURE, T0, definition, published, start
 
 from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
 from rampway.experiments import repo
+from rampway.experiments.tables import experiments
 from rampway.rollout import Plan
 from rampway.rollout import repo as rollouts
 from rampway.store import Store
@@ -72,6 +73,18 @@ def test_stop_with_a_stale_version_is_a_conflict(store: Store) -> None:
     with pytest.raises(ConflictError, match="version 1, not 7"):
         repo.stop(store, record, actor="bo", reason="x", now=T0, expected_version=7)
     assert repo.stop(store, record, actor="bo", reason="x", now=T0, expected_version=1).version == 2
+
+
+def test_a_stop_racing_another_write_is_a_conflict_and_writes_nothing(store: Store) -> None:
+    record = start(store)
+    with store.transaction() as conn:  # another writer changed the row after `record` was read
+        conn.execute(experiments.update().where(experiments.c.id == record.id)
+                     .values(version=experiments.c.version + 1))
+    version = store.control_version()
+    with pytest.raises(ConflictError, match="experiment 'tone' changed meanwhile; read it again"):
+        repo.stop(store, record, actor="bo", reason="x", now=T0)
+    assert store.control_version() == version and repo.get(store, record.id).running
+    assert [e.action for e in store.list_audit(object_type="experiment")] == ["experiment.start"]
 
 
 def test_one_running_experiment_per_feature_and_per_name(store: Store) -> None:

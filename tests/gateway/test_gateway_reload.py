@@ -84,3 +84,32 @@ async def test_a_broken_config_edit_keeps_the_previous_snapshot(proj: Proj) -> N
         assert rt.watcher.snapshot is before
     finally:
         await rt.stop()
+
+
+def test_a_provider_edit_says_plainly_that_a_restart_is_needed(proj: Proj) -> None:
+    path = proj.project.config_path
+    with serve(Runtime.from_project(proj.project)) as url, httpx.Client(base_url=url) as client:
+        assert "restart_needed" not in client.get("/readyz").json()
+        config = yaml.safe_load(path.read_text())
+        name = next(iter(config["providers"]))
+        config["providers"][name]["api_key_env"] = "ANOTHER_KEY"
+        config["features"]["support-bot"]["require_unit"] = False  # applies at once
+        path.write_text(yaml.safe_dump(config))
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            ready = client.get("/readyz")
+            if "restart_needed" in ready.json():
+                break
+            time.sleep(0.05)
+        assert ready.status_code == 200  # still serving, on the providers it started with
+        assert ready.json()["restart_needed"] == ["providers"]
+        assert "providers changed since this gateway started; restart" in ready.json()["message"]
+        r = client.post("/v1/chat/completions", json={
+            "model": "support-bot", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200, r.text
+        config["providers"][name].pop("api_key_env")  # edited back: nothing to restart for
+        path.write_text(yaml.safe_dump(config))
+        deadline = time.monotonic() + 2.0
+        while "restart_needed" in client.get("/readyz").json():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)

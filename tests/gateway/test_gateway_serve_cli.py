@@ -54,19 +54,37 @@ def test_serve_bad_arguments_exit_2_with_one_line(args: list[str], fragment: str
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
 
 
-def test_serve_refuses_a_port_in_use(proj: Proj) -> None:
+@pytest.mark.parametrize("flag", ["--port", "--ui-port", "--sim-port"])
+def test_serve_names_the_port_in_use_before_starting_anything(proj: Proj, flag: str) -> None:
     import socket
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
+        args = {"--port": "0", flag: str(port)}
+        if flag == "--sim-port":
+            args["--with-sim"] = ""
         done = subprocess.run(
-            [RAMPWAY, "serve", "--port", str(port), "--project", str(proj.project.root)],
+            [RAMPWAY, "serve", *[a for kv in args.items() for a in kv if a],
+             "--no-controller", "--project", str(proj.project.root)],
             capture_output=True, text=True, timeout=180,
         )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot bind") and f"({flag})" in last, last
+    assert "simulator at" not in done.stderr  # nothing was started
+
+
+def test_serve_refuses_one_port_for_two_listeners(proj: Proj) -> None:
+    done = subprocess.run(
+        [RAMPWAY, "serve", "--port", "18787", "--ui-port", "18787",
+         "--project", str(proj.project.root)],
+        capture_output=True, text=True, timeout=180,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("error: cannot bind")
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--ui-port 18787 is also --port" in lines[0], lines
 
 
 def test_serve_refuses_a_bad_rollouts_section(proj: Proj) -> None:

@@ -12,13 +12,14 @@ import pytest
 from gateway_helpers import Proj, make_project
 from shadow_helpers import start
 
-from rampway.errors import ConfigError, StateConflict
+from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
 from rampway.events.model import RequestEvent
 from rampway.events.sink import SqlEventSink
 from rampway.rollout import Controller
 from rampway.rollout.plan import Plan
 from rampway.shadow import load_pairs, repo
 from rampway.shadow.pairs import PairRow, PairWriter, pair_counts
+from rampway.shadow.tables import shadows
 from rampway.store import Store
 
 
@@ -68,6 +69,25 @@ def test_start_and_stop_are_audited_and_move_the_control_version(proj: Proj) -> 
         with pytest.raises(ConfigError, match="already past"):
             start(proj, "other", ends="2001-01-01T00:00:00Z")
         assert [r.id for r in repo.recent(store)] == [record.id]
+
+
+def test_a_stale_or_raced_stop_is_a_conflict_and_writes_nothing(proj: Proj) -> None:
+    record = start(proj)
+    with Store.open(proj.db_url) as store:
+        version = store.control_version()
+        with pytest.raises(ConflictError, match="shadow 'v2-on-prod' is at version 1, not 3"):
+            repo.stop(store, record, actor="bo", reason="x", now=time.time(), expected_version=3)
+        with store.transaction() as conn:  # another writer changed the row after the read
+            conn.execute(shadows.update().where(shadows.c.id == record.id)
+                         .values(version=shadows.c.version + 1))
+        with pytest.raises(ConflictError, match="shadow 'v2-on-prod' changed meanwhile"):
+            repo.stop(store, record, actor="bo", reason="x", now=time.time())
+        assert store.control_version() == version and repo.get(store, record.id).running
+        assert [a.action for a in store.list_audit(object_type="shadow")] == ["shadow.start"]
+        with pytest.raises(RefError, match="no shadow #999"):
+            repo.get(store, 999)
+        with pytest.raises(RefError, match="no shadow 'nope' was ever started"):
+            repo.latest(store, "nope")
 
 
 def test_pairs_are_read_back_with_their_primary_event(proj: Proj) -> None:

@@ -21,18 +21,18 @@ routes add no audit rows of their own. Status codes: a start the feature's state
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at runtime.
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rampway.admin._ids import check_id
+from rampway.admin._routing import Auth, IfMatch, IfMatchParser, StartedRoutes
 from rampway.admin.keys import AdminKey, Role
 from rampway.config import Project
-from rampway.errors import ConfigError, RefError
+from rampway.errors import RefError
 from rampway.experiments import ExperimentRecord, repo
 from rampway.experiments.spec import (
     Definition,
@@ -41,12 +41,7 @@ from rampway.experiments.spec import (
     definition_path,
     load_definition,
 )
-from rampway.release import Release, check_release
 from rampway.store import Store
-
-IfMatchParser = Callable[[str | None], int | None]
-Auth = Callable[[Role], Callable[..., AdminKey]]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
 class ExperimentStartIn(BaseModel):
@@ -66,31 +61,18 @@ class ExperimentStopIn(BaseModel):
     reason: str = Field(min_length=1, description="Why (audit log).")
 
 
-class ExperimentRoutes:
+class ExperimentRoutes(StartedRoutes):
     """What the routes share: the store and the served project's root (for definitions)."""
 
     def __init__(
         self, store: Store, root: Path | None, project: Project | None = None
     ) -> None:
-        self.store = store
-        self.root = root
-        self.project = project  # with it, every arm's release must be routable
+        super().__init__(store, root, project)  # with a project, every arm must be routable
 
     def definition(self, name: str, data: dict[str, Any] | None) -> Definition:
         if data is not None:
             return definition_from(data, "definition")
-        if self.root is None:
-            raise ConfigError("no project is served: send the definition in the request body")
-        return load_definition(definition_path(self.root, name))
-
-    def release(self, feature: str, ref: str) -> str:
-        """A channel name stands for the release it serves; anything else is a release ref."""
-        channel = self.store.get_channel(feature, ref)
-        target = ref if channel is None else channel.release_id
-        record = self.store.get_release(feature, target)
-        if self.project is not None:  # an unroutable arm would 500 its share of the traffic
-            check_release(self.project, Release.from_canonical(record.canonical))
-        return record.release_id
+        return load_definition(definition_path(self.served_root(), name))
 
     def one(self, name: str, experiment_id: int) -> ExperimentRecord:
         check_id(experiment_id, "experiment")
@@ -101,8 +83,7 @@ class ExperimentRoutes:
 
     def status(self, record: ExperimentRecord, status_code: int = 200) -> JSONResponse:
         doc = {**record.to_json(), "exposure": repo.exposure(self.store, record, time.time())}
-        return JSONResponse(doc, status_code=status_code,
-                            headers={"etag": f'"{record.version}"'})
+        return self.etagged(doc, record.version, status_code)
 
 
 def _brief(record: ExperimentRecord) -> dict[str, Any]:

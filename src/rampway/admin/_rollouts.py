@@ -28,11 +28,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rampway.admin._ids import check_feature_name, check_id
+from rampway.admin._routing import Auth, IfMatch, IfMatchParser
 from rampway.admin.keys import AdminKey, Role
 from rampway.config import Project, load_project
 from rampway.errors import ConfigError, RefError
@@ -44,8 +45,6 @@ from rampway.store import Store
 
 if TYPE_CHECKING:
     from rampway.rollout.controller import Controller
-
-IfMatchParser = Callable[[str | None], int | None]
 
 
 class RolloutStartIn(BaseModel):
@@ -172,8 +171,6 @@ class RolloutRoutes:
         return found
 
 
-Auth = Callable[[Role], Callable[..., AdminKey]]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
 COMMAND_DOCS = {
     "pause": "Stop advancing (the candidate keeps its weight; critical guardrails still act).",
     "resume": "Continue a paused rollout (the step's clock and data window restart).",

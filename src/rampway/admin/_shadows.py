@@ -20,17 +20,15 @@ start of a running name or a stop of a stopped shadow is 409 `state_conflict`; a
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at runtime.
 import time
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from rampway.admin._routing import Auth, IfMatch, IfMatchParser, StartedRoutes
 from rampway.admin.keys import AdminKey, Role
 from rampway.config import Project
-from rampway.errors import ConfigError
-from rampway.release import Release, check_release
 from rampway.shadow import repo
 from rampway.shadow.record import ShadowRecord
 from rampway.shadow.spec import (
@@ -42,10 +40,6 @@ from rampway.shadow.spec import (
 )
 from rampway.shadow.views import brief_json, status_json
 from rampway.store import Store
-
-IfMatchParser = Callable[[str | None], int | None]
-Auth = Callable[[Role], Callable[..., AdminKey]]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
 class ShadowStartIn(BaseModel):
@@ -63,32 +57,20 @@ class ShadowStopIn(BaseModel):
     reason: str = Field(min_length=1, description="Why (audit log).")
 
 
-class ShadowRoutes:
+class ShadowRoutes(StartedRoutes):
     """What the routes share: the store and the served project (definitions, routability)."""
 
     def __init__(self, store: Store, project: Project | None = None) -> None:
-        self.store = store
-        self.project = project
+        super().__init__(store, None if project is None else project.root, project)
 
     def definition(self, name: str, data: dict[str, Any] | None) -> Definition:
         if data is not None:
             return definition_from(data, "definition")
-        if self.project is None:
-            raise ConfigError("no project is served: send the definition in the request body")
-        return load_definition(definition_path(self.project.root, name))
-
-    def release(self, feature: str, ref: str) -> str:
-        """A channel name stands for the release it serves; anything else is a release ref."""
-        channel = self.store.get_channel(feature, ref)
-        target = ref if channel is None else channel.release_id
-        record = self.store.get_release(feature, target)
-        if self.project is not None:  # refused now, not discovered as errors later
-            check_release(self.project, Release.from_canonical(record.canonical))
-        return record.release_id
+        return load_definition(definition_path(self.served_root(), name))
 
     def status(self, record: ShadowRecord, status_code: int = 200) -> JSONResponse:
-        return JSONResponse(status_json(self.store, record, time.time()),
-                            status_code=status_code, headers={"etag": f'"{record.version}"'})
+        return self.etagged(status_json(self.store, record, time.time()), record.version,
+                            status_code)
 
 
 def shadow_routes(routes: ShadowRoutes, auth: Auth, if_match: IfMatchParser) -> APIRouter:

@@ -59,6 +59,7 @@ from starlette.exceptions import HTTPException
 from rampway.admin._clean import CleanInput
 from rampway.admin._experiments import ExperimentRoutes, experiment_routes
 from rampway.admin._rollouts import RolloutRoutes, rollout_routes
+from rampway.admin._routing import IfMatch
 from rampway.admin._shadows import ShadowRoutes, shadow_routes
 from rampway.admin.keys import (
     AdminKey,
@@ -249,9 +250,6 @@ class Admin:
             return key
 
         return dependency
-
-
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
 # -- routes ---------------------------------------------------------------------------------------

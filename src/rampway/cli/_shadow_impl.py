@@ -21,9 +21,10 @@ from rampway.cli._common import (
     emit_json,
     load_project_option,
 )
+from rampway.cli._refs import local_project, routable_release
 from rampway.cli._remote import ServerOption, admin_client
 from rampway.cli.release import open_store, store_exists
-from rampway.config import Project, find_project_root, load_project
+from rampway.config import Project
 from rampway.errors import ConfigError, RefError
 from rampway.shadow import repo
 from rampway.shadow.pairs import load_pairs
@@ -98,17 +99,11 @@ def start_cmd(
 
 
 def _start_local(proj: Project, name: str, definition: Definition, reason: str) -> dict[str, Any]:
-    from rampway.release import check_release, resolve_ref
-    from rampway.release._refs import release_dir_for
-
     actor, now = current_actor(), time.time()
     with open_store(proj) as store:
         repo.check_feature(store, definition.feature)
-        releases = []
-        for ref in definition.candidates:
-            release = resolve_ref(proj, definition.feature, ref, store)
-            check_release(proj, release, release_dir_for(proj, ref))  # routable, or refused now
-            releases.append(release)
+        releases = [routable_release(proj, definition.feature, ref, store)
+                    for ref in definition.candidates]
         # everything that could refuse is checked before the first write (publishing)
         repo.check_candidates(store, definition.feature, [r.id for r in releases],
                               published=False)
@@ -125,10 +120,9 @@ def _start_local(proj: Project, name: str, definition: Definition, reason: str) 
 def _start_remote(client: AdminClient, name: str, reason: str,
                   project: Path | None) -> dict[str, Any]:
     """The local definition (if any) with local release directories published first."""
-    from rampway.release import check_release, resolve_ref
     from rampway.release._refs import release_dir_for
 
-    proj = _local_project(project)
+    proj = local_project(project)
     if proj is None or not definition_path(proj.root, name).is_file():
         return client.start_shadow(name, None, reason=reason)
     definition = _definition(proj, name)
@@ -138,21 +132,11 @@ def _start_remote(client: AdminClient, name: str, reason: str,
                 definition.feature, ref) is not None:
             candidates.append(ref)
             continue
-        release = resolve_ref(proj, definition.feature, ref)
-        check_release(proj, release, release_dir_for(proj, ref))
+        release = routable_release(proj, definition.feature, ref)
         client.publish_release(definition.feature, release.canonical, reason=f"shadow {name}")
         candidates.append(release.id)
     body = {**definition.to_json(), "candidates": candidates}
     return client.start_shadow(name, body, reason=reason)
-
-
-def _local_project(project: Path | None) -> Project | None:
-    if project is None:
-        try:
-            find_project_root()
-        except ConfigError:
-            return None
-    return load_project(project)
 
 
 def stop_cmd(
@@ -186,7 +170,7 @@ def list_cmd(server: ServerOption = None, project: ProjectOption = None,
     if server:
         with admin_client(server) as client:
             found = client.list_shadows()
-        local = _local_project(project)
+        local = local_project(project)
         defined = [] if local is None else definition_names(local.root)
     else:
         proj = load_project_option(project)

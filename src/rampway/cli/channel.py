@@ -30,6 +30,7 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
+from rampway.cli._refs import local_project, routable_release
 from rampway.cli._remote import ServerOption, admin_client
 from rampway.cli.release import open_store, record_json
 from rampway.errors import ConfigError, ConflictError, RefError
@@ -37,7 +38,6 @@ from rampway.errors import ConfigError, ConflictError, RefError
 if TYPE_CHECKING:  # releases and the project config load pydantic: imported where used
     from rampway.admin.client import AdminClient
     from rampway.config import Project
-    from rampway.release import Release
 
 channel_app = typer.Typer(help="Move channels (production, candidate, …).", no_args_is_help=True)
 app.add_typer(channel_app, name="channel")
@@ -89,8 +89,6 @@ def set_cmd(
     A protected channel (`production` by default; rampway.yaml `channels:`) needs a recorded
     gate PASS of the release against what it serves now (and/or an approval); `--skip-gate`
     overrides with --reason, audited. `rampway rollback` is never blocked."""
-    from rampway.release import check_release, resolve_ref
-    from rampway.release._refs import release_dir_for
     from rampway.release.protect import guard_move, record_override
 
     why = _reason(reason)
@@ -105,8 +103,7 @@ def set_cmd(
     actor = current_actor()
     with open_store(proj) as store:
         check_known_feature(proj, store.list_features(), feature)
-        release = resolve_ref(proj, feature, ref, store)
-        check_release(proj, release, release_dir_for(proj, ref))
+        release = routable_release(proj, feature, ref, store)
         before = store.get_channel(feature, channel)
         current = 0 if before is None else before.version
         _check_expected(feature, channel, expected_version, current)
@@ -156,7 +153,7 @@ def _set_remote(
 
     if expected is not None:
         _check_expected(feature, channel, expected, _remote_version(client, feature, channel))
-    proj = _local_project(project)
+    proj = local_project(project)
     release_id = None
     if proj is None or release_dir_for(proj, ref) is None:
         release_id = client.find_release(feature, ref)
@@ -166,7 +163,7 @@ def _set_remote(
                            "release on the server, and no local project to look in")
         served = [str(f["name"]) for f in client.request("GET", "/features").json()["features"]]
         check_known_feature(proj, served, feature)  # publishing would create a typo'd feature
-        local = _local_release(proj, feature, ref)
+        local = routable_release(proj, feature, ref)
         release_id = str(client.publish_release(feature, local.canonical)["release_id"])
     if_match = None if expected is None else f'"{expected}"'
     return client.set_channel(feature, channel, release_id, reason=why, if_match=if_match,
@@ -179,27 +176,6 @@ def _remote_version(client: AdminClient, feature: str, channel: str) -> int:
     except RefError:
         return 0
     return int(state["version"])
-
-
-def _local_project(project: Path | None) -> Project | None:
-    """The local project when there is one (needed only for path and git refs)."""
-    from rampway.config import find_project_root, load_project
-
-    if project is None:
-        try:
-            find_project_root()
-        except ConfigError:
-            return None
-    return load_project(project)
-
-
-def _local_release(proj: Project, feature: str, ref: str) -> Release:
-    from rampway.release import check_release, resolve_ref
-    from rampway.release._refs import release_dir_for
-
-    release = resolve_ref(proj, feature, ref)
-    check_release(proj, release, release_dir_for(proj, ref))
-    return release
 
 
 @channel_app.command("list")

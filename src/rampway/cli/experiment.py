@@ -32,6 +32,7 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
+from rampway.cli._refs import routable_release
 from rampway.cli.release import open_store, store_exists
 from rampway.errors import ConfigError, RefError
 
@@ -54,13 +55,18 @@ def _definition(proj: Project, name: str) -> Definition:
     return load_definition(definition_path(proj.root, check_name(name)))
 
 
+def _never(name: str) -> RefError:
+    from rampway.experiments.spec import check_name
+
+    return RefError(f"no experiment {check_name(name)!r} was ever started")
+
+
 def _latest(proj: Project, name: str) -> tuple[ExperimentRecord, dict[str, dict[str, int]]]:
     """The latest experiment called `name` and its exposure so far."""
     from rampway.experiments import repo
-    from rampway.experiments.spec import check_name
 
     if not store_exists(proj):
-        raise RefError(f"no experiment {check_name(name)!r} was ever started")
+        raise _never(name)
     with open_store(proj) as store:
         record = repo.latest(store, name)
         return record, repo.exposure(store, record, time.time())
@@ -101,18 +107,13 @@ def start_cmd(
 ) -> None:
     """Start serving the arms of experiments/NAME.yaml (releases resolved to ids now)."""
     from rampway.experiments import repo
-    from rampway.release import check_release, resolve_ref
-    from rampway.release._refs import release_dir_for
 
     proj = load_project_option(project)
     definition = _definition(proj, name)
     actor = current_actor()
     with open_store(proj) as store:
-        releases = []
-        for arm in definition.arms:
-            release = resolve_ref(proj, definition.feature, arm.release, store)
-            check_release(proj, release, release_dir_for(proj, arm.release))
-            releases.append(release)
+        releases = [routable_release(proj, definition.feature, arm.release, store)
+                    for arm in definition.arms]
         # everything that could refuse is checked before the first write (publishing)
         repo.check_channels(store, definition)
         repo.check_can_start(store, name, definition.feature)
@@ -134,11 +135,10 @@ def stop_cmd(
 ) -> None:
     """Stop the experiment: every unit gets production again; the record stays for analysis."""
     from rampway.experiments import repo
-    from rampway.experiments.spec import check_name
 
     proj = load_project_option(project)
     if not store_exists(proj):
-        raise RefError(f"no experiment {check_name(name)!r} was ever started")
+        raise _never(name)
     with open_store(proj) as store:
         record = repo.stop(store, repo.latest(store, name), actor=current_actor(),
                            reason=reason or f"stop experiment {name}", now=time.time())
@@ -203,11 +203,10 @@ def analyze_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOptio
     from rampway.experiments import repo
     from rampway.experiments.analysis import analyze
     from rampway.experiments.report import render_text, to_json
-    from rampway.experiments.spec import check_name
 
     proj = load_project_option(project)
     if not store_exists(proj):
-        raise RefError(f"no experiment {check_name(name)!r} was ever started")
+        raise _never(name)
     with open_store(proj) as store:
         report = analyze(store, repo.latest(store, name))
     if as_json:

@@ -32,6 +32,7 @@ from rampway.cli._common import (
     load_project_option,
     print_code,
 )
+from rampway.cli._refs import routable_release
 from rampway.errors import ConfigError, RampwayError, RefError
 
 # Releases (pydantic, Jinja, JSON Schema), the store (SQLAlchemy, Alembic) and rich's tables are
@@ -290,16 +291,12 @@ def approve_cmd(
     """Record an approval of a release (what a channel with `require: [approval]` needs).
 
     A release that is not published yet is published first (an approval names a release id)."""
-    from rampway.release import resolve_ref
-    from rampway.release._project import check_release
-    from rampway.release._refs import release_dir_for
     from rampway.release.protect import approve
 
     proj = load_project_option(project)
     actor = current_actor()
     with open_store(proj) as store:
-        release = resolve_ref(proj, feature, ref, store)
-        check_release(proj, release, release_dir_for(proj, ref))
+        release = routable_release(proj, feature, ref, store)
         if not reason.strip():
             raise ConfigError("--reason must not be empty: say why the release is approved")
         store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)

@@ -48,6 +48,7 @@ from rampway.cli._common import (
     handle_errors,
     load_project_option,
 )
+from rampway.cli._refs import local_project, routable_release
 from rampway.cli._remote import ServerOption, admin_client
 from rampway.cli.release import open_store, store_exists
 from rampway.errors import ConfigError, RefError
@@ -113,8 +114,6 @@ def start_cmd(
     baseline channel serves. The first release of a feature is not rolled out: set it with
     `rampway channel set FEATURE production REF`.
     """
-    from rampway.release import check_release, resolve_ref
-    from rampway.release._refs import release_dir_for
     from rampway.rollout import plan_for
     from rampway.rollout.views import brief_json, brief_of
 
@@ -133,8 +132,7 @@ def start_cmd(
              f"set {feature} {plan.baseline} REF)")
     with open_store(proj) as store:
         controller = _controller(proj, store)
-        release = resolve_ref(proj, feature, ref, store)
-        check_release(proj, release, release_dir_for(proj, ref))
+        release = routable_release(proj, feature, ref, store)
         controller.check_start(feature, release.id, plan, published=False, skip_gate=skip_gate,
                                reason=reason, candidate_ref=ref)
         store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
@@ -157,10 +155,9 @@ def _start_remote(
 ) -> dict[str, Any]:
     """`rollout start` through the admin API (see the module docstring for what is sent)."""
 
-    from rampway.release import check_release, resolve_ref
     from rampway.release._refs import release_dir_for
 
-    proj = _local_project(project)
+    proj = local_project(project)
     plan = _local_plan(proj, feature, plan_file)
     ref = _candidate_ref(candidate, plan)
     body: dict[str, Any] = {"plan": None if plan is None else plan.to_json(),
@@ -172,21 +169,8 @@ def _start_remote(
         if proj is None:
             raise RefError(f"unknown ref {ref!r} for feature {feature!r}: not a channel or "
                            "release on the server, and no local project to look in")
-    release = resolve_ref(proj, feature, ref)
-    check_release(proj, release, release_dir_for(proj, ref))
+    release = routable_release(proj, feature, ref)
     return client.start_rollout(feature, ref, canonical=release.canonical, **body)
-
-
-def _local_project(project: Path | None) -> Project | None:
-    """The local project, if there is one (needed for path refs, git refs and plan files)."""
-    from rampway.config import find_project_root, load_project
-
-    if project is None:
-        try:
-            find_project_root()
-        except ConfigError:
-            return None
-    return load_project(project)
 
 
 def _local_plan(proj: Project | None, feature: str, plan_file: Path | None) -> Plan | None:

@@ -76,20 +76,19 @@ def serve_cmd(
     ] = None,
     project: ProjectOption = None,
 ) -> None:
-    from rampway.gateway.serve import run
+    from rampway.gateway.serve import check_ports, run
 
     if not 0 <= port <= 65535 or not 0 <= sim_port <= 65535:
         fail("--port and --sim-port must be between 0 and 65535")
     if ui_port is not None and not 0 <= ui_port <= 65535:
         fail("--ui-port must be between 0 and 65535")
-    if ui_port is not None and ui_port == port != 0:
-        fail("--ui-port must differ from --port")
     if workers < 1:
         fail("--workers must be at least 1")
     if controller_interval is not None and not (
         math.isfinite(controller_interval) and controller_interval > 0
     ):
         fail("--controller-interval must be a positive number of seconds")
+    check_ports(port, ui_port, sim_port if with_sim else None)
     proj = load_project_option(project)
 
     def ready(message: str) -> None:

@@ -50,6 +50,7 @@ from rampway.events.writer import poison_reason as python_poison_reason
 if TYPE_CHECKING:
     import psycopg
 
+    from rampway.rollout.rollup import Rollup
     from rampway.store import Store
 
 
@@ -228,9 +229,10 @@ class FlagsJson:
 class SqlEventSink:
     """Writes event batches to the store's `request_events` and `feedback_events` tables."""
 
-    def __init__(self, store: Store, *, copy: bool | None = None) -> None:
+    def __init__(self, store: Store, *, copy: bool | None = None, rollup: bool = False) -> None:
         """`copy`: force COPY (True; PostgreSQL with psycopg only) or INSERT (False); by default
-        COPY wherever it is available."""
+        COPY wherever it is available. `rollup`: also keep the judge's roll-up in the batch's
+        transaction (`rampway.rollout.rollup`, a prototype: off by default)."""
         self._store = store
         dialect = store.engine.dialect
         if copy and not _copies(dialect):
@@ -239,6 +241,12 @@ class SqlEventSink:
         self._requests: RowWriter | CopyWriter = writer(
             request_events, dialect, {"flags": FlagsJson()})
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
+        self._rollup: Rollup | None = None
+        if rollup:
+            # imported here: the roll-up needs numpy, which a plain sink does not
+            from rampway.rollout.rollup import Rollup
+
+            self._rollup = Rollup(dialect)
 
     def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
         if not requests and not feedback:
@@ -246,6 +254,8 @@ class SqlEventSink:
         with self._store.transaction() as conn:
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
+            if self._rollup is not None:
+                self._rollup.apply(conn, requests)
 
     @staticmethod
     def poison_reason(exc: BaseException) -> str | None:

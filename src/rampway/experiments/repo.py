@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
 from rampway.events.tables import request_events, unit_column
@@ -29,6 +29,7 @@ from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
 from rampway.experiments.spec import DEFAULT_MIN_RUNTIME, Definition, check_name
 from rampway.experiments.tables import experiments
 from rampway.store import Store
+from rampway.store._running import RunningTable
 
 OBJECT_TYPE = "experiment"
 #: The channel whose traffic experiments split: units outside the coverage are served it.
@@ -81,67 +82,22 @@ def record_from(values: Mapping[str, Any]) -> ExperimentRecord:
     )
 
 
-def _record(row: Row[Any]) -> ExperimentRecord:
-    return record_from(dict(row._mapping))
+# -- reading and stopping: one RunningTable, like shadows' --------------------------------------
 
-
-# -- reading ----------------------------------------------------------------------------------
-
-
-def get(store: Store, experiment_id: int) -> ExperimentRecord:
-    with store.reading() as conn:
-        row = conn.execute(sa.select(experiments).where(experiments.c.id == experiment_id)).first()
-    if row is None:
-        raise RefError(f"no experiment #{experiment_id}")
-    return _record(row)
+_ROWS = RunningTable(experiments, OBJECT_TYPE, "active_feature", record_from)
+get = _ROWS.get
+list_running = _ROWS.list_running
+recent = _ROWS.recent  # newest first, optionally of one feature / name, or only the running ones
 
 
 def latest(store: Store, name: str) -> ExperimentRecord:
     """The most recent experiment called `name` (running or stopped); RefError if none."""
-    check_name(name)
-    with store.reading() as conn:
-        row = conn.execute(
-            sa.select(experiments).where(experiments.c.name == name)
-            .order_by(experiments.c.id.desc()).limit(1)
-        ).first()
-    if row is None:
-        raise RefError(f"no experiment {name!r} was ever started")
-    return _record(row)
+    return _ROWS.latest(store, check_name(name))
 
 
 def running(store: Store, feature: str) -> ExperimentRecord | None:
     """The feature's running experiment, if any (there is at most one)."""
-    with store.reading() as conn:
-        row = conn.execute(
-            sa.select(experiments).where(experiments.c.active_feature == feature)
-        ).first()
-    return None if row is None else _record(row)
-
-
-def list_running(store: Store) -> list[ExperimentRecord]:
-    with store.reading() as conn:
-        rows = conn.execute(
-            sa.select(experiments).where(experiments.c.active_feature.is_not(None))
-            .order_by(experiments.c.id)
-        ).all()
-    return [_record(r) for r in rows]
-
-
-def recent(
-    store: Store, *, feature: str | None = None, name: str | None = None,
-    running_only: bool = False, limit: int = 100,
-) -> list[ExperimentRecord]:
-    """Experiments newest first, optionally of one feature / name, or only the running ones."""
-    query = sa.select(experiments).order_by(experiments.c.id.desc()).limit(limit)
-    if feature is not None:
-        query = query.where(experiments.c.feature == feature)
-    if name is not None:
-        query = query.where(experiments.c.name == name)
-    if running_only:
-        query = query.where(experiments.c.active_feature.is_not(None))
-    with store.reading() as conn:
-        rows = conn.execute(query).all()
-    return [_record(r) for r in rows]
+    return _ROWS.running(store, feature)
 
 
 def exposure(store: Store, record: ExperimentRecord, now: float) -> dict[str, dict[str, int]]:
@@ -302,35 +258,8 @@ def stop(
 ) -> ExperimentRecord:
     """Stop a running experiment: the record stays (its window ends now), every unit is served
     production again. A stopped one is StateConflict; a stale `expected_version` ConflictError."""
-    if expected_version is not None and expected_version != record.version:
-        raise ConflictError(f"experiment {record.name!r} is at version {record.version}, "
-                            f"not {expected_version}; read it again")
-    if record.status != "running":
-        raise StateConflict(f"experiment {record.name!r} (#{record.id}) is already stopped")
-    with store.transaction() as conn:
-        changed = conn.execute(
-            experiments.update()
-            .where(experiments.c.id == record.id, experiments.c.version == record.version,
-                   experiments.c.status == "running")
-            .values(status="stopped", active_feature=None, stopped_at=_utc(now),
-                    stopped_by=actor, stop_reason=reason, version=record.version + 1)
-        ).rowcount
-        if changed == 1:
-            store.record_audit(
-                actor=actor, action="experiment.stop", object_type=OBJECT_TYPE,
-                object_id=object_id(record),
-                before={"status": "running", "version": record.version},
-                after={"status": "stopped", "version": record.version + 1,
-                       "stopped_at": _utc(now).isoformat()},
-                reason=reason, conn=conn,
-            )
-            store.bump_control_version(conn)
-    if changed != 1:
-        current = get(store, record.id)
-        if current.status != "running":
-            raise StateConflict(f"experiment {record.name!r} (#{record.id}) is already stopped")
-        raise ConflictError(f"experiment {record.name!r} changed meanwhile; read it again")
-    return get(store, record.id)
+    return _ROWS.stop(store, record, actor=actor, reason=reason, now=now,
+                      expected_version=expected_version)
 
 
 def _arm_json(arm: Arm) -> dict[str, Any]:

@@ -29,12 +29,11 @@ The experiment's name is the file's stem. Errors name `file:line` and the offend
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rampway._yaml import load_located, validate_located
+from rampway._definitions import NAME_PATTERN, DefinitionFiles, FeatureName
 from rampway.assign import BUCKETS
 from rampway.errors import ConfigError
 from rampway.experiments.metrics import metric_def
@@ -43,21 +42,10 @@ from rampway.rollout.plan import check_percent, parse_duration, strip_percent
 
 EXPERIMENTS_DIR = "experiments"
 MIN_ARMS, MAX_ARMS = 2, 6
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 #: Labels the event log's `arm` column already uses for traffic outside experiments: the
 #: production channel, and a rollout's two arms. An arm called so would mix with that traffic.
 RESERVED_ARMS = frozenset({"production", "baseline", "candidate"})
 DEFAULT_MIN_RUNTIME = 7 * 86400.0
-
-
-def check_name(name: str) -> str:
-    """An experiment name (a file stem, a URL segment): letters, digits, '.', '_', '-'."""
-    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
-        raise ConfigError(
-            f"invalid experiment name {name!r}: use letters, digits, '.', '_' or '-' "
-            "(starting with a letter or digit, at most 64 characters)"
-        )
-    return name
 
 
 def check_metric(name: str) -> str:
@@ -129,7 +117,7 @@ class GuardrailSpec(_Strict):
 class Definition(_Strict):
     """A validated experiment definition (the YAML file as a model)."""
 
-    feature: str
+    feature: FeatureName
     description: str = ""
     unit: Literal["user", "session"] = "user"
     arms: list[ArmSpec]
@@ -140,13 +128,6 @@ class Definition(_Strict):
     better: dict[str, Literal["increase", "decrease"]] = Field(default_factory=dict)
     alpha: float = 0.05
     min_runtime: float = DEFAULT_MIN_RUNTIME
-
-    @field_validator("feature")
-    @classmethod
-    def _feature(cls, value: str) -> str:
-        if not re.fullmatch(NAME_PATTERN, value):
-            raise ValueError("invalid feature name (letters, digits, '.', '_', '-'; at most 64)")
-        return value
 
     @field_validator("coverage", mode="before")
     @classmethod
@@ -246,40 +227,13 @@ class Definition(_Strict):
         return self.model_dump(mode="json")
 
 
-def parse_definition(text: str, file: str) -> Definition:
-    """Validate the YAML text of a definition; errors are ConfigError `file:line: key: why`."""
-    doc = load_located(text, file, error=ConfigError)
-    data = {} if doc.data is None else doc.data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}:{doc.line_of(()) or 1}: an experiment must be a mapping")
-    return definition_from(data, file, doc.line_of)
-
-
-def definition_from(data: Any, file: str, line_of: Any = None) -> Definition:
-    """Validate plain data (a parsed file, or a JSON request body named `file`)."""
-    return validate_located(Definition, data, file, line_of)
-
-
-def definition_path(root: Path, name: str) -> Path:
-    return root / EXPERIMENTS_DIR / f"{check_name(name)}.yaml"
-
-
-def load_definition(path: Path) -> Definition:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such experiment file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read experiment: {exc}") from exc
-    return parse_definition(text, str(path))
-
-
-def definition_names(root: Path) -> list[str]:
-    """The experiments defined in the project: `experiments/*.yaml` stems, sorted."""
-    directory = root / EXPERIMENTS_DIR
-    if not directory.is_dir():
-        return []
-    return sorted(p.stem for p in directory.glob("*.yaml") if p.is_file())
+_FILES = DefinitionFiles(Definition, EXPERIMENTS_DIR, noun="experiment", article="an")
+check_name = _FILES.check_name
+parse_definition = _FILES.parse
+definition_from = _FILES.from_data
+definition_path = _FILES.path
+load_definition = _FILES.load
+definition_names = _FILES.names  # the `experiments/*.yaml` stems, sorted
 
 
 __all__ = [

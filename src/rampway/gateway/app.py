@@ -384,12 +384,17 @@ class Endpoints:
     async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt = self.runtime
         ready = rt.ready
-        body = {
+        body: dict[str, Any] = {
             "status": "ready" if ready else "starting",
             "control_version": rt.watcher.snapshot.version,
             "features": len(rt.watcher.snapshot.features),
             "events": events_status(rt),
         }
+        if rt.watcher.restart_needed:  # still serving, on the settings it started with
+            sections = ", ".join(rt.watcher.restart_needed)
+            body["restart_needed"] = list(rt.watcher.restart_needed)
+            body["message"] = (f"rampway.yaml: {sections} changed since this gateway started; "
+                               "restart it to apply them")
         await send_json(send, 200 if ready else 503, body)
 
 

@@ -164,8 +164,15 @@ class SnapshotLoader:
         return release
 
 
+# Sections of rampway.yaml a serving process reads once, at start (providers and the catalog
+# build the router, `gateway:` its settings): an edit to them is reported, not half-applied.
+RESTART_SECTIONS = ("database", "providers", "catalog", "gateway", "sim")
+
+
 class ControlWatcher:
-    """Holds the current snapshot; `run()` polls the store and rampway.yaml and reloads."""
+    """Holds the current snapshot; `run()` polls the store and rampway.yaml and reloads.
+    Features, channels and flags apply at once; an edit to a section in RESTART_SECTIONS is
+    named in `restart_needed` (and /readyz, and a warning in the log) until a restart."""
 
     def __init__(
         self,
@@ -180,6 +187,8 @@ class ControlWatcher:
         self._config = config
         self._config_path = config_path
         self._config_mtime = _mtime(config_path)
+        self._started = _restart_sections(config)
+        self.restart_needed: tuple[str, ...] = ()
         self.interval = interval
         self.snapshot = ControlSnapshot.empty()
         self.reloads = 0
@@ -229,7 +238,18 @@ class ControlWatcher:
             raise ConfigError(f"{self._config_path}: cannot read: {exc}") from exc
         self._config = parse_config(text, str(self._config_path))
         log.info("reloaded %s", self._config_path)
+        now = _restart_sections(self._config)
+        changed = tuple(k for k in RESTART_SECTIONS if now[k] != self._started[k])
+        if changed and changed != self.restart_needed:
+            log.warning("%s: %s changed; this gateway keeps the old settings until it is "
+                        "restarted", self._config_path, ", ".join(changed))
+        self.restart_needed = changed
         return True
+
+
+def _restart_sections(config: ProjectConfig) -> dict[str, object]:
+    dumped = config.model_dump(mode="json", include=set(RESTART_SECTIONS))
+    return {k: dumped.get(k) for k in RESTART_SECTIONS}
 
 
 def _mtime(path: Path | None) -> float | None:
@@ -242,6 +262,7 @@ def _mtime(path: Path | None) -> float | None:
 
 
 __all__ = [
+    "RESTART_SECTIONS",
     "ControlSnapshot",
     "ControlWatcher",
     "FeatureEntry",

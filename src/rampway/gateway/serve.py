@@ -153,8 +153,9 @@ class SimProcess:
             self._proc.join(10)
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """The listening socket, created with proto IPPROTO_TCP.
+def bind_socket(host: str, port: int, what: str = "port") -> socket.socket:
+    """The listening socket, created with proto IPPROTO_TCP; a port in use is a ConfigError
+    naming the option it came from (`what`).
 
     asyncio sets TCP_NODELAY only on accepted sockets whose proto is TCP; uvicorn's own
     `bind_socket` (used for several workers) leaves proto 0, and keep-alive responses written
@@ -167,9 +168,28 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot bind {host}:{port} ({what}): {exc.strerror or exc}") from exc
     sock.set_inheritable(True)
     return sock
+
+
+def check_ports(port: int, ui_port: int | None, sim_port: int | None) -> None:
+    """Distinct ports for distinct listeners (0 = any free port, never a clash)."""
+    named = [("--port", port), ("--ui-port", ui_port), ("--sim-port", sim_port)]
+    seen: dict[int, str] = {}
+    for flag, value in named:
+        if not value:
+            continue
+        if value in seen:
+            raise ConfigError(f"{flag} {value} is also {seen[value]}: give each its own port")
+        seen[value] = flag
+
+
+def reserve_port(host: str, port: int, what: str) -> None:
+    """Fail now if `port` is taken, before anything starts: the simulator binds its port in a
+    child process, which would otherwise be spawned only to fail after the gateway's socket."""
+    if port:
+        bind_socket(host, port, what).close()
 
 
 def preflight(project: Project) -> None:
@@ -215,9 +235,16 @@ def run(
     if interval is not None and workers == 1:
         os.environ[ENV_CONTROLLER_INTERVAL] = repr(interval)
     say = on_ready or (lambda _message: None)
-    sim = SimProcess(sim_config_path(project), port=sim_port) if with_sim else None
+    check_ports(port, ui_port, sim_port if with_sim else None)
+    # Every port is taken (or found taken) before any process starts.
+    sockets = [bind_socket(host, port, "--port")]
+    if ui_port is not None:
+        sockets.append(bind_socket(host, ui_port, "--ui-port"))
+    sim = None
     try:
-        if sim is not None:
+        if with_sim:
+            reserve_port("127.0.0.1", sim_port, "--sim-port")
+            sim = SimProcess(sim_config_path(project), port=sim_port)
             os.environ[ENV_SIM_URL] = sim.base_url
             say(f"simulator at {sim.base_url}")
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -233,15 +260,10 @@ def run(
             proxy_headers=False,
             timeout_graceful_shutdown=GRACEFUL_S,
         )
-        sock = bind_socket(host, port)
-        bound = sock.getsockname()[1]
-        sockets = [sock]
-        ui_bound = bound
+        bound = ui_bound = sockets[0].getsockname()[1]
         if ui_port is not None:
-            ui_sock = bind_socket(host, ui_port)
-            ui_bound = ui_sock.getsockname()[1]
+            ui_bound = sockets[1].getsockname()[1]
             os.environ[ENV_UI_PORT] = str(ui_bound)  # the workers' app splits on it
-            sockets.append(ui_sock)
         say(f"rampway gateway on http://{_url_host(host)}:{bound}/v1 "
             f"(project {project.root}, {workers} worker(s))")
         say(f"dashboard on http://{_url_host(host)}:{ui_bound}/ui/ (sign in with an admin key)")
@@ -254,6 +276,8 @@ def run(
     finally:
         if sim is not None:
             sim.stop()
+        for sock in sockets:
+            sock.close()
 
 
 def _url_host(host: str) -> str:
@@ -300,6 +324,7 @@ __all__ = [
     "SimProcess",
     "app_from_env",
     "bind_socket",
+    "check_ports",
     "controller_interval",
     "preflight",
     "run",

@@ -76,7 +76,7 @@ from numpy.typing import NDArray
 from rampway._decision import harm_verdict
 from rampway.assign import BUCKETS
 from rampway.rollout.metrics import metric_def
-from rampway.rollout.observations import Observations, UnitTotals, as_observations
+from rampway.rollout.observations import Observations, Totals, UnitTotals, as_observations
 from rampway.rollout.plan import Guardrail, SampleRatioCheck
 from rampway.rollout.verdicts import (
     Action,
@@ -89,7 +89,6 @@ from rampway.rollout.verdicts import (
 from rampway.stats import (
     ArmSummary,
     SequentialInterval,
-    ratio_summary,
     sequential_diff,
     srm_test,
 )
@@ -144,10 +143,11 @@ def judge(
 
 
 def judge_totals(
-    baseline: UnitTotals, candidate: UnitTotals, guardrail: Guardrail, *, alpha: float,
+    baseline: Totals, candidate: Totals, guardrail: Guardrail, *, alpha: float,
     quantiles: tuple[float, float] | None = None,
 ) -> GuardrailResult:
-    """`judge` on per-unit totals, e.g. computed by the database (`rampway.rollout.totals`).
+    """`judge` on per-unit totals, e.g. computed by the database (`rampway.rollout.totals`),
+    or on their moments (`UnitMoments`, e.g. from the roll-up, `rampway.rollout.rollup`).
 
     For rates and means the totals are the metric's values; for quantile metrics they count
     each unit's requests beyond the threshold (baseline: its own quantile, `quantiles[0]`;
@@ -161,8 +161,8 @@ def judge_totals(
     return _judge_mean(baseline, candidate, guardrail, alpha)
 
 
-def _judge_mean(b: UnitTotals, c: UnitTotals, g: Guardrail, alpha: float) -> GuardrailResult:
-    base, cand = ratio_summary(b.sums, b.counts), ratio_summary(c.sums, c.counts)
+def _judge_mean(b: Totals, c: Totals, g: Guardrail, alpha: float) -> GuardrailResult:
+    base, cand = b.summary(), c.summary()
     mb, mc = b.mean, c.mean
     rel, ab = g.margin.relative, g.margin.absolute
     up = g.bad == "increase"
@@ -186,10 +186,9 @@ def _judge_mean(b: UnitTotals, c: UnitTotals, g: Guardrail, alpha: float) -> Gua
 
 
 def _judge_exceedance(
-    b: UnitTotals, c: UnitTotals, g: Guardrail, alpha: float, quantiles: tuple[float, float],
+    b: Totals, c: Totals, g: Guardrail, alpha: float, quantiles: tuple[float, float],
 ) -> GuardrailResult:
-    ci = sequential_diff(ratio_summary(b.sums, b.counts), ratio_summary(c.sums, c.counts),
-                         alpha=alpha)
+    ci = sequential_diff(b.summary(), c.summary(), alpha=alpha)
     # the indicators point at the bad side in both directions: harm is a positive difference
     verdict = _verdict(ci, b, c, g, bad_up=True)
     return GuardrailResult(
@@ -209,7 +208,7 @@ def candidate_threshold(threshold: float, g: Guardrail) -> float:
 
 
 def _verdict(
-    ci: SequentialInterval, b: UnitTotals, c: UnitTotals, g: Guardrail, *, bad_up: bool
+    ci: SequentialInterval, b: Totals, c: Totals, g: Guardrail, *, bad_up: bool
 ) -> Verdict:
     """The one decision rule (shared with the eval gate), on the contrast that is positive
     when the candidate is worse than the margin allows (`bad_up`; negative otherwise): FAIL

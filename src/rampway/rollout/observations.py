@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from rampway.stats import ArmSummary
 
 Array = NDArray[np.float64]
 Labels = NDArray[np.int64]
@@ -103,10 +106,62 @@ class UnitTotals:
         total = float(self.counts.sum()) if self.counts.size else 0.0
         return float(self.sums.sum()) / total if total else math.nan
 
+    def summary(self) -> ArmSummary:
+        """The ratio over units with the delta method's variance (`ratio_summary`)."""
+        from rampway.stats import ratio_summary
+
+        return ratio_summary(self.sums, self.counts)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitMoments:
+    """What the judge reads of an arm's per-unit (sum, count) pairs: K units with a count,
+    Σx, Σy, Σx², Σy², Σxy. Same properties as `UnitTotals`."""
+
+    k: float
+    sx: float
+    sy: float
+    sxx: float
+    syy: float
+    sxy: float
+
+    @property
+    def observations(self) -> int:
+        return round(self.sy)
+
+    @property
+    def units(self) -> int:
+        return round(self.k)
+
+    @property
+    def mean(self) -> float:
+        return self.sx / self.sy if self.sy else math.nan
+
+    def summary(self) -> ArmSummary:
+        """`rampway.stats.ratio_summary` of the pairs, from their moments (the same
+        formula; rounding differs in the last digits)."""
+        from rampway.stats import ArmSummary
+
+        n = self.units
+        my = self.sy / n if n else 0.0
+        if n < 2 or my == 0:
+            return ArmSummary(n, math.nan, math.nan)
+        mx = self.sx / n
+        r = mx / my
+        cxx = (self.sxx - n * mx * mx) / (n - 1)
+        cyy = (self.syy - n * my * my) / (n - 1)
+        cxy = (self.sxy - n * mx * my) / (n - 1)
+        var_r = (cxx - 2 * r * cxy + r * r * cyy) / (n * my**2)
+        return ArmSummary(n, r, max(var_r, 0.0) * n)
+
+
+#: What the judge accepts as an arm's per-unit totals.
+Totals = UnitTotals | UnitMoments
+
 
 def as_observations(sample: Observations | Sequence[float] | NDArray[Any]) -> Observations:
     """The judge accepts plain samples too (each value its own unit: independent data)."""
     return sample if isinstance(sample, Observations) else Observations.of(sample)
 
 
-__all__ = ["Observations", "UnitTotals", "as_observations"]
+__all__ = ["Observations", "Totals", "UnitMoments", "UnitTotals", "as_observations"]

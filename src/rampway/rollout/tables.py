@@ -18,11 +18,28 @@ import the gate's (the gateway loads these and must stay light).
 at, the action and the evidence (each guardrail's estimate and interval, the SRM check), so the
 dashboard can draw each guardrail's interval per look against its margin. `rollouts.evaluation`
 keeps only the latest. About one small row per controller interval per active rollout.
+
+The roll-up tables (`rollout_0004`, `rampway.rollout.rollup`; a prototype the controller does
+not read yet): `rollup_segments` names the windows to roll up (a feature and the time its
+window starts), `rollup_units` one unit's running totals in one segment and arm (`state`:
+float64 counters, `latency`/`ttft`: its sparse latency histograms), `rollup_arms` one arm's
+sums over its units (`moments`: float64 vector, see `rollup.ArmLayout`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from rampway.store.schema import JSONType, UTCDateTime, metadata
 
@@ -66,4 +83,36 @@ rollout_looks = Table(
     Index("ix_rollout_looks_rollout_id_id", "rollout_id", "id"),
 )
 
-__all__ = ["rollout_looks", "rollouts"]
+rollup_segments = Table(
+    "rollup_segments",
+    metadata,
+    Column("feature", String(200), primary_key=True),
+    Column("since", Float, primary_key=True),
+    # the segment's first seconds were merged into the roll-up (`rollup.merge_guard`)
+    Column("merged", Boolean, nullable=False, server_default=false()),
+)
+
+rollup_units = Table(
+    "rollup_units",
+    metadata,
+    Column("feature", String(200), primary_key=True),
+    Column("since", Float, primary_key=True),
+    Column("release_id", String(200), primary_key=True),
+    Column("arm", String(100), primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("state", LargeBinary, nullable=False),
+    Column("latency", LargeBinary, nullable=False),
+    Column("ttft", LargeBinary, nullable=False),
+)
+
+rollup_arms = Table(
+    "rollup_arms",
+    metadata,
+    Column("feature", String(200), primary_key=True),
+    Column("since", Float, primary_key=True),
+    Column("release_id", String(200), primary_key=True),
+    Column("arm", String(100), primary_key=True),
+    Column("moments", LargeBinary, nullable=False),
+)
+
+__all__ = ["rollout_looks", "rollouts", "rollup_arms", "rollup_segments", "rollup_units"]

@@ -32,7 +32,7 @@ from rampway.events.tables import request_events, unit_column
 from rampway.rollout._judge import candidate_threshold
 from rampway.rollout.extract import ARMS, UnitLabels, _feedback_values
 from rampway.rollout.metrics import FEEDBACK_PREFIX, metric_def
-from rampway.rollout.observations import Observations, UnitTotals
+from rampway.rollout.observations import Observations, Totals, UnitTotals
 from rampway.rollout.plan import Guardrail
 from rampway.store import Store
 from rampway.store._quantile import linear_quantile
@@ -43,7 +43,7 @@ class LookTotals:
     """Per guardrail (by position in the plan): (baseline, candidate) totals and, for quantile
     guardrails, the two arms' quantiles; plus each arm's request and unit counts (SRM)."""
 
-    totals: tuple[tuple[UnitTotals, UnitTotals], ...]
+    totals: tuple[tuple[Totals, Totals], ...]
     quantiles: tuple[tuple[float, float] | None, ...]
     requests: Mapping[str, int]
     units: Mapping[str, int]
@@ -151,8 +151,6 @@ def load_totals(
     """Everything one look of the judge needs, aggregated per unit (users, or sessions with
     `unit="session"`) by the database."""
     windows = {arm: _arm_window(feature, arm, releases[arm], since, until) for arm in ARMS}
-    feedback = [g.metric[len(FEEDBACK_PREFIX):] for g in guardrails
-                if g.metric.startswith(FEEDBACK_PREFIX)]
     with store.reading() as conn:
         quantiles, per_arm_thresholds = _thresholds(conn, windows, guardrails)
         request_guards = [i for i, g in enumerate(guardrails)
@@ -162,21 +160,35 @@ def load_totals(
             aggregates = _aggregates([guardrails[i] for i in request_guards],
                                      [per_arm_thresholds[arm][i] for i in request_guards])
             rows[arm] = _unit_rows(conn, windows[arm], since + settle, aggregates, unit)
-        labels = UnitLabels()
-        feedback_values = (_feedback_values(conn, feature, releases, feedback, since, until,
-                                            labels, unit) if feedback else {})
-    totals: list[tuple[UnitTotals, UnitTotals]] = []
-    for i, g in enumerate(guardrails):
-        if g.metric.startswith(FEEDBACK_PREFIX):
-            name = g.metric[len(FEEDBACK_PREFIX):]
-            pair = tuple(_feedback_totals(feedback_values.get((name, arm), [])) for arm in ARMS)
+        feedback = feedback_totals(conn, feature, releases, guardrails, since, until, unit)
+    totals: list[tuple[Totals, Totals]] = []
+    for i in range(len(guardrails)):
+        if i in feedback:
+            totals.append(feedback[i])
         else:
             col = 2 + 2 * request_guards.index(i)
-            pair = tuple(_column_totals(rows[arm], col) for arm in ARMS)
-        totals.append((pair[0], pair[1]))
+            totals.append((_column_totals(rows["baseline"], col),
+                           _column_totals(rows["candidate"], col)))
     requests = {arm: int(sum(r[1] for r in rows[arm])) for arm in ARMS}
     units = {arm: int(sum(r[0] for r in rows[arm])) for arm in ARMS}
     return LookTotals(tuple(totals), tuple(quantiles), requests, units)
+
+
+def feedback_totals(
+    conn: Connection, feature: str, releases: Mapping[str, str],
+    guardrails: Sequence[Guardrail], since: float, until: float, unit: str = "user",
+) -> dict[int, tuple[Totals, Totals]]:
+    """Guardrail position → (baseline, candidate) per-unit totals, for the feedback
+    guardrails (summed in the client from the window's feedback rows)."""
+    names = {i: g.metric[len(FEEDBACK_PREFIX):] for i, g in enumerate(guardrails)
+             if g.metric.startswith(FEEDBACK_PREFIX)}
+    if not names:
+        return {}
+    values = _feedback_values(conn, feature, releases, sorted(set(names.values())), since,
+                              until, UnitLabels(), unit)
+    return {i: (_feedback_totals(values.get((name, "baseline"), [])),
+                _feedback_totals(values.get((name, "candidate"), [])))
+            for i, name in names.items()}
 
 
 def _thresholds(
@@ -227,4 +239,4 @@ def _feedback_totals(pairs: list[tuple[float, int]]) -> UnitTotals:
     return obs.totals()
 
 
-__all__ = ["LookTotals", "load_totals"]
+__all__ = ["LookTotals", "feedback_totals", "load_totals"]

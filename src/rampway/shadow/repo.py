@@ -17,14 +17,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Row
-
 from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
 from rampway.shadow.record import ShadowRecord
 from rampway.shadow.spec import Definition, check_name
 from rampway.shadow.tables import shadows
 from rampway.store import Store
+from rampway.store._running import RunningTable
 
 OBJECT_TYPE = "shadow"
 DAY_S = 86_400.0
@@ -74,57 +72,17 @@ def record_from(values: Mapping[str, Any]) -> ShadowRecord:
     )
 
 
-def _record(row: Row[Any]) -> ShadowRecord:
-    return record_from(dict(row._mapping))
+# -- reading and stopping: one RunningTable, like experiments' ----------------------------------
 
-
-# -- reading ----------------------------------------------------------------------------------
-
-
-def get(store: Store, shadow_id: int) -> ShadowRecord:
-    with store.reading() as conn:
-        row = conn.execute(sa.select(shadows).where(shadows.c.id == shadow_id)).first()
-    if row is None:
-        raise RefError(f"no shadow #{shadow_id}")
-    return _record(row)
+_ROWS = RunningTable(shadows, OBJECT_TYPE, "active_name", record_from)
+get = _ROWS.get
+list_running = _ROWS.list_running
+recent = _ROWS.recent  # newest first, optionally of one feature / name, or only the running ones
 
 
 def latest(store: Store, name: str) -> ShadowRecord:
     """The most recent shadow called `name` (running or stopped); RefError if none."""
-    check_name(name)
-    with store.reading() as conn:
-        row = conn.execute(
-            sa.select(shadows).where(shadows.c.name == name)
-            .order_by(shadows.c.id.desc()).limit(1)
-        ).first()
-    if row is None:
-        raise RefError(f"no shadow {name!r} was ever started")
-    return _record(row)
-
-
-def list_running(store: Store) -> list[ShadowRecord]:
-    with store.reading() as conn:
-        rows = conn.execute(
-            sa.select(shadows).where(shadows.c.active_name.is_not(None)).order_by(shadows.c.id)
-        ).all()
-    return [_record(r) for r in rows]
-
-
-def recent(
-    store: Store, *, feature: str | None = None, name: str | None = None,
-    running_only: bool = False, limit: int = 100,
-) -> list[ShadowRecord]:
-    """Shadows newest first, optionally of one feature / name, or only the running ones."""
-    query = sa.select(shadows).order_by(shadows.c.id.desc()).limit(limit)
-    if feature is not None:
-        query = query.where(shadows.c.feature == feature)
-    if name is not None:
-        query = query.where(shadows.c.name == name)
-    if running_only:
-        query = query.where(shadows.c.active_name.is_not(None))
-    with store.reading() as conn:
-        rows = conn.execute(query).all()
-    return [_record(r) for r in rows]
+    return _ROWS.latest(store, check_name(name))
 
 
 # -- checks -------------------------------------------------------------------------------------
@@ -230,35 +188,8 @@ def stop(
     expected_version: int | None = None,
 ) -> ShadowRecord:
     """Stop mirroring (every gateway within a second); the record and its pairs stay."""
-    if expected_version is not None and expected_version != record.version:
-        raise ConflictError(f"shadow {record.name!r} is at version {record.version}, "
-                            f"not {expected_version}; read it again")
-    if record.status != "running":
-        raise StateConflict(f"shadow {record.name!r} (#{record.id}) is already stopped")
-    with store.transaction() as conn:
-        changed = conn.execute(
-            shadows.update()
-            .where(shadows.c.id == record.id, shadows.c.version == record.version,
-                   shadows.c.status == "running")
-            .values(status="stopped", active_name=None, stopped_at=_utc(now),
-                    stopped_by=actor, stop_reason=reason, version=record.version + 1)
-        ).rowcount
-        if changed == 1:
-            store.record_audit(
-                actor=actor, action="shadow.stop", object_type=OBJECT_TYPE,
-                object_id=object_id(record),
-                before={"status": "running", "version": record.version},
-                after={"status": "stopped", "version": record.version + 1,
-                       "stopped_at": _utc(now).isoformat()},
-                reason=reason, conn=conn,
-            )
-            store.bump_control_version(conn)
-    if changed != 1:
-        current = get(store, record.id)
-        if current.status != "running":
-            raise StateConflict(f"shadow {record.name!r} (#{record.id}) is already stopped")
-        raise ConflictError(f"shadow {record.name!r} changed meanwhile; read it again")
-    return get(store, record.id)
+    return _ROWS.stop(store, record, actor=actor, reason=reason, now=now,
+                      expected_version=expected_version)
 
 
 __all__ = [

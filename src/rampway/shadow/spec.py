@@ -25,33 +25,20 @@ The shadow's name is the file's stem. Errors name `file:line` and the offending 
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from rampway._yaml import load_located, validate_located
-from rampway.errors import ConfigError, FlagError
+from rampway._definitions import DefinitionFiles, FeatureName
+from rampway.errors import FlagError
 from rampway.flags import compile_condition
 from rampway.rollout.plan import parse_duration, strip_percent
 
 SHADOWS_DIR = "shadows"
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 MAX_CANDIDATES = 4
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_REQUESTS_PER_S = 10.0
-
-
-def check_name(name: str) -> str:
-    """A shadow name (a file stem, a URL segment): letters, digits, '.', '_', '-'."""
-    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
-        raise ConfigError(
-            f"invalid shadow name {name!r}: use letters, digits, '.', '_' or '-' "
-            "(starting with a letter or digit, at most 64 characters)"
-        )
-    return name
 
 
 def _share(value: float, what: str, *, allow_zero: bool) -> float:
@@ -86,7 +73,7 @@ class Budget(_Strict):
 class Definition(_Strict):
     """A validated shadow definition (the YAML file as a model)."""
 
-    feature: str
+    feature: FeatureName
     description: str = ""
     candidates: list[str]
     sample: float
@@ -96,13 +83,6 @@ class Definition(_Strict):
     keep_text: bool = True
     twin: float = 0.0
     timeout: float = DEFAULT_TIMEOUT_S
-
-    @field_validator("feature")
-    @classmethod
-    def _feature(cls, value: str) -> str:
-        if not re.fullmatch(NAME_PATTERN, value):
-            raise ValueError("invalid feature name (letters, digits, '.', '_', '-'; at most 64)")
-        return value
 
     @field_validator("candidates", mode="before")
     @classmethod
@@ -198,40 +178,13 @@ def _iso(text: str) -> float | None:
     return moment.timestamp()
 
 
-def parse_definition(text: str, file: str) -> Definition:
-    """Validate the YAML text of a definition; errors are ConfigError `file:line: key: why`."""
-    doc = load_located(text, file, error=ConfigError)
-    data = {} if doc.data is None else doc.data
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}:{doc.line_of(()) or 1}: a shadow must be a mapping")
-    return definition_from(data, file, doc.line_of)
-
-
-def definition_from(data: Any, file: str, line_of: Any = None) -> Definition:
-    """Validate plain data (a parsed file, or a JSON request body named `file`)."""
-    return validate_located(Definition, data, file, line_of)
-
-
-def definition_path(root: Path, name: str) -> Path:
-    return root / SHADOWS_DIR / f"{check_name(name)}.yaml"
-
-
-def load_definition(path: Path) -> Definition:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such shadow file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read shadow: {exc}") from exc
-    return parse_definition(text, str(path))
-
-
-def definition_names(root: Path) -> list[str]:
-    """The shadows defined in the project: `shadows/*.yaml` stems, sorted."""
-    directory = root / SHADOWS_DIR
-    if not directory.is_dir():
-        return []
-    return sorted(p.stem for p in directory.glob("*.yaml") if p.is_file())
+_FILES = DefinitionFiles(Definition, SHADOWS_DIR, noun="shadow")
+check_name = _FILES.check_name
+parse_definition = _FILES.parse
+definition_from = _FILES.from_data
+definition_path = _FILES.path
+load_definition = _FILES.load
+definition_names = _FILES.names  # the `shadows/*.yaml` stems, sorted
 
 
 __all__ = [
