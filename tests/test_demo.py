@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 def test_demo_runs_every_chapter_to_the_end() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "rampway.demo"], capture_output=True, text=True, timeout=1800,
-        check=False,
+        check=False, env={**os.environ, "DEMO_HOLD_S": "5"},  # the ending serves 5 s, not forever
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -34,6 +35,8 @@ def test_demo_runs_every_chapter_to_the_end() -> None:
         "support-bot: sim-large → sim-large-2, reason: deprecation 2027-02-01",
         "7. Shadow traffic",
         "$ rampway shadow report sim-large-2",
+        "8. Watch it: the dashboard",
+        "dashboard check: /ui/rollouts/support-bot answered 200 for the viewer key",
         "demo finished",
     ):
         assert marker in out, (marker, out[-4000:])
@@ -62,3 +65,7 @@ def test_demo_runs_every_chapter_to_the_end() -> None:
                      re.MULTILINE), chapter7[-4000:]
     assert re.search(r"^  shadow same-model: no difference beyond noise \(\d+ candidate pairs; "
                      r"twin floor\)", chapter7, re.MULTILINE), chapter7[-4000:]
+    chapter8 = out[out.index("8. Watch it: the dashboard"):]
+    assert re.search(r"sign in with this viewer key:\n\S{20,}\n", chapter8), chapter8[-4000:]
+    assert re.search(r"support-bot#\d+ started", chapter8) or "state=running" in chapter8, (
+        chapter8[-4000:])

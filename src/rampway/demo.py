@@ -14,6 +14,9 @@ commands on the same scratch project, and each starts from where the previous on
        gates it
     7. shadow traffic: sim-large-2 mirrored behind production on a burst of requests, never
        served; the report flags what changed, and an equivalent release shows only noise
+    8. the dashboard: a gateway keeps serving with a gated rollout stepping every 45 s while
+       simulated users keep coming; the URL and a viewer key are printed, Ctrl-C ends it
+       (`DEMO_EXIT=1` stops after chapter 7, `DEMO_HOLD_S=N` serves N seconds instead)
 
 Durations are compressed (rollout dwells of 5 s, an experiment's min_runtime of 20 s) and the
 users are simulated, with the behaviour stated where they are defined; every number printed is
@@ -26,6 +29,7 @@ import collections
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import random
 import shutil
@@ -317,9 +321,10 @@ def rollout_state(project: Path) -> dict[str, Any]:
     return state
 
 
-def watch_rollout(project: Path, until: float) -> str:
-    """Print each change of state/weight until the rollout ends; return its final state."""
-    seen = None
+def watch_rollout(project: Path, until: float, *, quiet_end: bool = False) -> str:
+    """Print each change of state/weight until the rollout ends; return its final state.
+    Past `until` seconds that is an error, unless `quiet_end` (then the last state)."""
+    seen: tuple[Any, Any] | None = None
     deadline = time.monotonic() + until
     while time.monotonic() < deadline:
         doc = rollout_state(project)
@@ -331,10 +336,12 @@ def watch_rollout(project: Path, until: float) -> str:
         if now[0] in ("completed", "rolled_back", "aborted"):
             return str(now[0])
         time.sleep(0.5)
+    if quiet_end and seen is not None:
+        return str(seen[0])
     raise SystemExit("demo: the rollout did not finish in time")
 
 
-def start_gated(project: Path, candidate: str, reason: str) -> None:
+def start_gated(project: Path, candidate: str, reason: str, plan: str = "fast") -> None:
     """Gate the candidate against production, then start its rollout from that gate.
 
     The gate looks at growing samples until it decides (policies/support-bot.yaml), so a
@@ -347,7 +354,7 @@ def start_gated(project: Path, candidate: str, reason: str) -> None:
     looks = [line for line in out.splitlines() if line.startswith("support-bot: ")]
     console.print("  " + (looks[-1] if looks else "support-bot: PASS"), markup=False)
     run(["rollout", "start", "support-bot", "--candidate", candidate,
-         "--plan", "rollouts/fast.yaml", "--reason", reason], project)
+         "--plan", f"rollouts/{plan}.yaml", "--reason", reason], project)
 
 
 def rollout_chapter(project: Path) -> None:
@@ -749,6 +756,66 @@ def shadow_chapter(project: Path) -> None:
                       "mirroring before trusting it with the batch."))
 
 
+# Chapter 8's rollout: slow enough to watch a step advance and a guardrail chart fill in.
+WATCH_PLAN = """\
+# The demo's last rollout, time-compressed so that a person can watch it: 45 s per step.
+baseline: production
+unit: user
+alpha: 0.05
+steps:
+  - {weight: 5, dwell: 45s}
+  - {weight: 25, dwell: 45s}
+  - {weight: 50, dwell: 45s}
+  - {weight: 100}
+guardrails:
+  - {metric: error_rate, margin: {relative: 0.5}, critical: true, min_sample: 40}
+  - {metric: latency_p95, margin: {relative: 0.3}, critical: true, min_sample: 40}
+"""
+
+
+def dashboard_ending(project: Path) -> None:
+    """Keep serving with a rollout running, so a newcomer can watch it in the dashboard.
+
+    `DEMO_EXIT=1` skips this (the story ends with chapter 7); `DEMO_HOLD_S=N` serves for N
+    seconds instead of until Ctrl-C (the test suite's way to check that the page answers)."""
+    if os.environ.get("DEMO_EXIT") == "1":
+        return
+    hold = float(os.environ.get("DEMO_HOLD_S", "0")) or None
+    chapter("8. Watch it: the dashboard, with a rollout running in compressed time")
+    (project / "rollouts" / "watch.yaml").write_text(WATCH_PLAN)
+    tweak = project / "candidates" / "never-invent"
+    shutil.copytree(project / "releases" / "support-bot", tweak)
+    edit(tweak / "prompts" / "system.md", "Do not invent policies", "Never invent policies")
+    created = run(["api-keys", "create", "demo-viewer", "--role", "viewer",
+                   "--reason", "demo: watch the dashboard", "--json"], project, quiet=True)
+    key = json.loads(created)["key"]
+    port, sim_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = ["serve", "--with-sim", "--port", str(port), "--sim-port", str(sim_port),
+             "--controller-interval", "1"]
+    with background(serve, project, f"{base}/readyz"), Traffic(f"{base}/v1", threads=2):
+        start_gated(project, "candidates/never-invent", "firmer wording", plan="watch")
+        console.print(f"\n[bold]Open {base}/ui/ and sign in with this viewer key:[/]")
+        console.print(key, markup=False)
+        console.print(f"the rollout: {base}/ui/rollouts/support-bot — steps of 45 s, users "
+                      "keep coming; " + ("Ctrl-C ends the demo" if hold is None else
+                                         f"serving for {hold:g} s"))
+        check_dashboard(base, key)
+        try:
+            watch_rollout(project, until=hold if hold is not None else math.inf, quiet_end=True)
+        except KeyboardInterrupt:
+            console.print("\nstopping the gateway")
+
+
+def check_dashboard(base: str, key: str) -> None:
+    """Sign in as the viewer and read the rollout page, as the person will."""
+    with httpx.Client(base_url=base, timeout=30) as ui:
+        ui.post("/ui/login", data={"key": key, "next": "/ui/"})
+        page = ui.get("/ui/rollouts/support-bot")
+    console.print(f"dashboard check: /ui/rollouts/support-bot answered {page.status_code} for "
+                  "the viewer key")
+
+
 def store_release_id(project: Path, ref: str) -> str:
     out = run(["release", "show", "support-bot", ref, "--json"], project, quiet=True)
     release_id: str = json.loads(out)["id"]
@@ -765,8 +832,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rampway-demo-") as tmp:
         project = prepare(Path(tmp))
         console.print(f"demo project: {project} (a copy of examples/support-bot)")
-        console.print("seven chapters: releases, the eval gate, the gateway, staged rollouts, "
-                      "an A/B experiment, a model deprecation, shadow traffic")
+        console.print("eight chapters: releases, the eval gate, the gateway, staged rollouts, "
+                      "an A/B experiment, a model deprecation, shadow traffic, and the "
+                      "dashboard to watch a rollout")
         releases_chapter(project)
         gate_chapter(project)
         gateway_chapter(project)
@@ -774,6 +842,7 @@ def main() -> None:
         experiment_chapter(project)
         deprecation_chapter(project)
         shadow_chapter(project)
+        dashboard_ending(project)
     console.print("\n[bold green]demo finished[/]")
 
 
