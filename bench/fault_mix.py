@@ -24,6 +24,7 @@ window (the warm-up), with bytes per request: the way to tell a leak from a boun
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextlib
 import gc
@@ -35,7 +36,7 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,39 @@ def serve(runtime: Runtime) -> Iterator[str]:
         sock.close()
 
 
+class Results:
+    """(status, latency s, model served, finished at s) per request, stored in columns.
+
+    A list of tuples costs ~190 bytes a request (tuple, two floats, a list slot and a freshly
+    decoded model string): an hour's soak put ~10 MiB of the bench's own bookkeeping into the
+    RSS it reports. Columns cost 19 bytes, and the model name is kept once.
+    """
+
+    def __init__(self) -> None:
+        self._status = array.array("H")
+        self._latency = array.array("d")
+        self._model = array.array("B")
+        self._at = array.array("d")
+        self._models: list[str] = []
+
+    def append(self, status: int, latency: float, model: str, at: float) -> None:
+        if model not in self._models:
+            self._models.append(model)
+        self._status.append(status)
+        self._latency.append(latency)
+        self._model.append(self._models.index(model))
+        self._at.append(at)
+
+    def __len__(self) -> int:
+        return len(self._status)
+
+    def __iter__(self) -> Iterator[tuple[int, float, str, float]]:
+        models = self._models
+        columns = zip(self._status, self._latency, self._model, self._at, strict=True)
+        for status, latency, m, at in columns:
+            yield status, latency, models[m], at
+
+
 def rss_mib() -> float:
     """Resident memory of this process (Linux), MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -106,11 +140,11 @@ def rss_mib() -> float:
 async def load(url: str, seconds: float, concurrency: int,
                samples: list[tuple[float, float]] | None = None,
                window: float = 60.0, trace: Tracer | None = None
-               ) -> list[tuple[int, float, str, float]]:
+               ) -> Results:
     """(status, latency s, model served, finished at s) per request, from closed-loop clients;
     with `samples`, (seconds, RSS MiB) is appended at the start and after every `window`;
     with `trace`, it is told the request count after the first window and at the end."""
-    out: list[tuple[int, float, str, float]] = []
+    out = Results()
     start = time.monotonic()
     end = start + seconds
     limits = httpx.Limits(max_connections=concurrency)
@@ -122,11 +156,11 @@ async def load(url: str, seconds: float, concurrency: int,
                 try:
                     r = await http.post("/v1/chat/completions", json=ASK)
                 except httpx.TransportError:  # counted as not served (status 0), not fatal
-                    out.append((0, time.perf_counter() - t0, "", time.monotonic() - start))
+                    out.append(0, time.perf_counter() - t0, "", time.monotonic() - start)
                     continue
                 model = r.json().get("model", "") if r.status_code == 200 else ""
-                out.append((r.status_code, time.perf_counter() - t0, model,
-                            time.monotonic() - start))
+                out.append(r.status_code, time.perf_counter() - t0, model,
+                           time.monotonic() - start)
 
         async def sampler() -> None:
             assert samples is not None
@@ -144,25 +178,39 @@ async def load(url: str, seconds: float, concurrency: int,
     return out
 
 
+def sqlite_memory() -> int:
+    """Bytes SQLite holds (`sqlite3_memory_used`, process-wide), -1 if not reachable."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return -1
+    lib = ctypes.CDLL(name)
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    return int(lib.sqlite3_memory_used())
+
+
 class Tracer:
     """tracemalloc snapshots and gc type counts at two marks (after warm-up, at the end)."""
 
     def __init__(self, frames: int) -> None:
+        sqlite_memory()  # loads ctypes now, not inside the first window's snapshot
         tracemalloc.start(frames)
-        self.marks: list[tuple[int, tracemalloc.Snapshot, Counter[str]]] = []
+        self.marks: list[tuple[int, tracemalloc.Snapshot, Counter[str], int]] = []
 
     def mark(self, requests: int) -> None:
         if len(self.marks) == 2:
             self.marks.pop()
         gc.collect()
         types = Counter(type(o).__name__ for o in gc.get_objects())
-        self.marks.append((requests, tracemalloc.take_snapshot(), types))
+        self.marks.append((requests, tracemalloc.take_snapshot(), types, sqlite_memory()))
 
     def report(self, top: int = 15) -> None:
         if len(self.marks) < 2:
             print("trace: fewer than two marks (run longer than two windows)")
             return
-        (n0, snap0, types0), (n1, snap1, types1) = self.marks
+        (n0, snap0, types0, sql0), (n1, snap1, types1, sql1) = self.marks
         n = max(1, n1 - n0)
         keep = [tracemalloc.Filter(False, tracemalloc.__file__)]
         snap0, snap1 = snap0.filter_traces(keep), snap1.filter_traces(keep)
@@ -170,6 +218,8 @@ class Tracer:
             s.size for s in snap0.statistics("filename"))
         print(f"trace: {n} requests between marks, traced heap {total / 2**20:+.2f} MiB "
               f"({total / n:+.0f} B/request)")
+        print(f"  SQLite's own heap (outside tracemalloc, page caches included): "
+              f"{sql0 / 2**20:.2f} -> {sql1 / 2**20:.2f} MiB ({(sql1 - sql0) / n:+.0f} B/request)")
         print("  top sites by growth (lineno):")
         for st in snap1.compare_to(snap0, "lineno")[:top]:
             frame = st.traceback[0]
@@ -187,10 +237,11 @@ class Tracer:
                 print(f"  {d:+8d} {name} ({d / n:.3f}/request)")
 
 
-def report_windows(results: list[tuple[int, float, str, float]],
+def report_windows(results: Iterable[tuple[int, float, str, float]],
                    samples: list[tuple[float, float]], window: float) -> None:
     """One line per window: requests, served %, p50/p99 and the RSS at its end."""
     print(f"{'window':>8} {'requests':>8} {'served':>7} {'p50 s':>7} {'p99 s':>7} {'RSS MiB':>8}")
+    results = list(results)
     n = max(1, int(max(r[3] for r in results) // window) + 1)
     for i in range(n):
         rows = [r for r in results if i * window <= r[3] < (i + 1) * window]
@@ -242,9 +293,10 @@ def main() -> int:
         project = load_project(make_project(Path(tmp), routing))
         runtime = Runtime.from_project(project, sim_url=srv.openai_base_url)
         with serve(runtime) as url:
-            results = asyncio.run(load(url, seconds, args.concurrency, samples, args.window,
+            columns = asyncio.run(load(url, seconds, args.concurrency, samples, args.window,
                                      tracer))
         outcomes = srv.stats()["models"][PRIMARY]["outcomes"]
+    results = list(columns)
     latencies = sorted(r[1] for r in results)
     served = [r for r in results if r[0] == 200]
     statuses = Counter(r[0] for r in results)
