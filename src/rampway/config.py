@@ -76,7 +76,8 @@ class RetentionConfig(_Strict):
 class FeatureConfig(_Strict):
     mode: Literal["managed", "passthrough"] | None = None
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
-    require_unit: bool = False
+    # true (= "user"): every request names a user; "session": a session id; "both": both
+    require_unit: bool | Literal["user", "session", "both"] = False
 
 
 class ChannelConfig(_Strict):

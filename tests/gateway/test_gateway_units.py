@@ -179,3 +179,32 @@ def test_responses_wire_reads_the_session() -> None:
     call = parse_responses(body, {})
     assert (call.unit, call.session) == ("u-1", "s-1")
     assert parse_responses(body, {"x-rampway-session": "s-h"}).session == "s-h"
+
+
+@pytest.mark.parametrize(("required", "param"), [("session", "metadata.session_id"),
+                                                 ("both", "metadata.session_id")])
+def test_require_unit_session_refuses_a_request_without_one(proj: Proj, required: str,
+                                                            param: str) -> None:
+    import yaml
+
+    path = proj.project.config_path
+    config = yaml.safe_load(path.read_text())
+    config["features"]["support-bot"]["require_unit"] = required
+    path.write_text(yaml.safe_dump(config))
+    from rampway.config import load_project
+
+    with serve(Runtime.from_project(load_project(proj.project.root))) as url, \
+            openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0) as oai:
+        with pytest.raises(openai.BadRequestError) as refused:
+            oai.chat.completions.create(model="support-bot", messages=ASK,  # type: ignore[arg-type]
+                                        user="u-1")
+        assert refused.value.body["param"] == param  # type: ignore[index]
+        served = oai.chat.completions.with_raw_response.create(
+            model="support-bot", messages=ASK, user="u-1",  # type: ignore[arg-type]
+            extra_headers={"X-Rampway-Session": "s-1"})
+        assert served.http_response.status_code == 200
+        if required == "both":
+            with pytest.raises(openai.BadRequestError) as no_user:
+                oai.chat.completions.create(model="support-bot", messages=ASK,  # type: ignore[arg-type]
+                                            extra_headers={"X-Rampway-Session": "s-1"})
+            assert no_user.value.body["param"] == "user"  # type: ignore[index]

@@ -49,7 +49,7 @@ class FeatureSettings:
     """Per-feature serving settings from rampway.yaml (`features.<name>`)."""
 
     mode: Mode | None = None  # None: the release decides
-    require_unit: bool = False
+    require_unit: frozenset[str] = frozenset()  # "user", "session": what every request names
     keep_text: bool = True
     redactor: Redactor = field(default_factory=lambda: Redactor(()))
 
@@ -59,7 +59,7 @@ class FeatureSettings:
             return cls()
         return cls(
             mode=cfg.mode,
-            require_unit=cfg.require_unit,
+            require_unit=_required_units(cfg.require_unit),
             keep_text=cfg.retention.prompts,
             redactor=Redactor(cfg.retention.redact),
         )
@@ -73,6 +73,14 @@ class FeatureEntry:
 
     def mode_for(self, release: Release) -> Mode:
         return self.settings.mode or release.spec.mode
+
+
+def _required_units(value: bool | str) -> frozenset[str]:
+    if value is False:
+        return frozenset()
+    if value is True:
+        return frozenset({"user"})
+    return frozenset({"user", "session"}) if value == "both" else frozenset({value})
 
 
 def _no_flags() -> FlagSet:

@@ -78,11 +78,8 @@ class Pipeline:
                 check_input(call)
             resolution = self.resolver.resolve(call, self.control.snapshot)
             settings = resolution.feature.settings
-            if settings.require_unit and not call.unit:
-                raise RequestError(
-                    f"feature {call.feature!r} requires a unit: set 'user' or X-Rampway-Unit",
-                    param="user",
-                )
+            if settings.require_unit:
+                _check_required_units(call, settings.require_unit)
             record.resolution = resolution
             record.request = build_request(resolution, call)
             if call.params:
@@ -225,6 +222,21 @@ def check_input(call: CallInput) -> None:
     check_clean(call.variables, "vars")
     check_clean(call.attributes, "attributes")
     check_clean(call.params, "params")
+
+
+def _check_required_units(call: CallInput, required: frozenset[str]) -> None:
+    """`require_unit` in rampway.yaml: a request without the unit(s) its feature's rollouts and
+    experiments stick to is refused, instead of being randomised on its own."""
+    if "user" in required and not call.unit:
+        raise RequestError(
+            f"feature {call.feature!r} requires a unit: set 'user' or X-Rampway-Unit",
+            param="user",
+        )
+    if "session" in required and not call.session:
+        raise RequestError(
+            f"feature {call.feature!r} requires a session: set X-Rampway-Session or "
+            "metadata.session_id", param="metadata.session_id",
+        )
 
 
 def build_request(resolution: Resolution, call: CallInput) -> ChatRequest:

@@ -17,7 +17,7 @@ id (`by_session`), so one user's sessions are split independently.
 Requests without that unit (no user unit, or no session id under `unit: session`): the gateway
 passes the request id instead. Those requests are then randomised per request — unbiased for
 the comparison, but not sticky (a user without an id may see both releases). Features that
-need stickiness set `require_unit: true` in rampway.yaml.
+need stickiness set `require_unit: true` (user), `session` or `both` in rampway.yaml.
 """
 
 from __future__ import annotations
