@@ -5,7 +5,6 @@ outside it; stopping returns everyone to production in every gateway within a se
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -14,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_helpers import Proj, make_project, rows, write_release
+from gateway_helpers import Proj, gateway_client, make_project, rows, until, write_release
 
 import rampway
 from rampway.experiments import Definition, ExperimentRecord, repo
-from rampway.gateway import GatewayApp, Runtime
+from rampway.gateway import Runtime
 from rampway.release import load_release
 from rampway.store import Store
 
@@ -32,14 +31,8 @@ def proj(tmp_path: Path, db_url: str) -> Proj:
 
 @pytest.fixture
 async def client(proj: Proj) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    runtime = Runtime.from_project(proj.project)
-    await runtime.start()
-    try:
-        transport = httpx.ASGITransport(app=GatewayApp(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-            yield c, runtime
-    finally:
-        await runtime.stop()
+    async with gateway_client(proj.project) as served:
+        yield served
 
 
 def _start(db_url: str, arms: list[dict[str, Any]], releases: list[str],
@@ -61,14 +54,6 @@ async def _ask(c: httpx.AsyncClient, unit: str | None, feature: str = FEATURE) -
     return r
 
 
-async def _until(predicate: Any, seconds: float = 5.0) -> float:
-    t0 = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - t0 < seconds, "condition not reached in time"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - t0
-
-
 async def test_gateway_serves_both_arms_sticky_and_stop_returns_everyone_to_production(
     client: tuple[httpx.AsyncClient, Runtime], proj: Proj
 ) -> None:
@@ -76,7 +61,7 @@ async def test_gateway_serves_both_arms_sticky_and_stop_returns_everyone_to_prod
     record = _start(proj.db_url, [{"name": "control", "release": "production"},
                                   {"name": "friendly", "release": "v2"}],
                     [proj.v1.id, proj.v2.id])
-    took = await _until(lambda: runtime.watcher.snapshot.experiments.get(FEATURE) is not None)
+    took = await until(lambda: runtime.watcher.snapshot.experiments.get(FEATURE) is not None)
     assert took < 1.0
     releases = {"control": proj.v1.id, "friendly": proj.v2.id}
     served: dict[str, set[tuple[str, str]]] = {}
@@ -99,7 +84,7 @@ async def test_gateway_serves_both_arms_sticky_and_stop_returns_everyone_to_prod
         assert exposure["friendly"] == {"requests": 2 * friendly, "units": friendly}
         assert exposure["control"]["units"] == 80 - friendly
         repo.stop(store, record, actor="ana", reason="done", now=time.time())
-    took = await _until(lambda: runtime.watcher.snapshot.experiments.get(FEATURE) is None, 1.0)
+    took = await until(lambda: runtime.watcher.snapshot.experiments.get(FEATURE) is None, 1.0)
     assert took < 1.0
     for i in range(40):
         r = await _ask(c, f"user-{i}")
@@ -123,7 +108,7 @@ async def test_coverage_and_unit_less_requests_stay_outside_the_experiment(
     control = _second_echo(proj, tmp_path)
     _start(proj.db_url, [{"name": "a", "release": "x"}, {"name": "b", "release": "y"}],
            [control, proj.echo.id], feature="echo", coverage=40)
-    await _until(lambda: runtime.watcher.snapshot.experiments.get("echo") is not None)
+    await until(lambda: runtime.watcher.snapshot.experiments.get("echo") is not None)
     arms = Counter()
     for i in range(200):
         r = await _ask(c, f"user-{i}", "echo")

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_helpers import Proj, make_project, rows
+from gateway_helpers import Proj, gateway_client, make_project, rows
 
 import rampway
 from rampway.events.model import hash_unit
@@ -21,7 +21,7 @@ from rampway.events.tables import feedback_events, request_events
 from rampway.experiments import Definition, ExperimentRecord, repo
 from rampway.experiments.analysis import analyze
 from rampway.experiments.extract import load_units
-from rampway.gateway import GatewayApp, Runtime
+from rampway.gateway import Runtime
 from rampway.store import Store
 
 FEATURE = "support-bot"
@@ -35,14 +35,8 @@ def proj(tmp_path: Path, db_url: str) -> Proj:
 
 @pytest.fixture
 async def client(proj: Proj) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    runtime = Runtime.from_project(proj.project)
-    await runtime.start()
-    try:
-        transport = httpx.ASGITransport(app=GatewayApp(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-            yield c, runtime
-    finally:
-        await runtime.stop()
+    async with gateway_client(proj.project) as served:
+        yield served
 
 
 def _start(proj: Proj, unit: str = "session", **extra: Any) -> ExperimentRecord:

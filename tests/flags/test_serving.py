@@ -230,6 +230,21 @@ def test_request_shape_and_context() -> None:
     assert request_shape(CallInput("bot", [], unit="u"))["traffic_class"] == "chat"
 
 
+def test_request_date_is_todays_utc_date_also_across_midnight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    call = CallInput("bot", [Message("user", "hi")])
+    before = dt.datetime.now(dt.UTC).date().isoformat()
+    date = evaluation_context(call)["request"]["date"]
+    assert date in (before, dt.datetime.now(dt.UTC).date().isoformat())
+    # the per-day cache turns over at UTC midnight, not at the first request's hour
+    midnight = dt.datetime(2027, 4, 16, tzinfo=dt.UTC).timestamp()
+    monkeypatch.setattr(time, "time", lambda: midnight - 0.5)
+    assert evaluation_context(call)["request"]["date"] == "2027-04-15"
+    monkeypatch.setattr(time, "time", lambda: midnight)
+    assert evaluation_context(call)["request"]["date"] == "2027-04-16"
+
+
 def test_decide_reads_only_the_features_native_flags() -> None:
     fs = FlagSet.from_dict({"flags": {
         "bot.enabled": {"type": "bool", "default": True,

@@ -19,8 +19,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,3 +273,25 @@ def serve_env(**extra: str) -> dict[str, str]:
            if k not in ("PROMETHEUS_MULTIPROC_DIR", "RAMPWAY_CONTROLLER_INTERVAL")}
     env.update(extra)
     return env
+
+
+@asynccontextmanager
+async def gateway_client(project: Project) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    """A started Runtime and an in-process client on its GatewayApp (no socket); stops on exit."""
+    runtime = Runtime.from_project(project)
+    await runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=GatewayApp(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
+            yield c, runtime
+    finally:
+        await runtime.stop()
+
+
+async def until(predicate: Callable[[], object], seconds: float = 5.0) -> float:
+    """Poll `predicate` until it holds; fail after `seconds`. Returns the time it took."""
+    t0 = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - t0 < seconds, "condition not reached in time"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - t0

@@ -4,9 +4,7 @@ candidate completes, a failing one is rolled back and every request is baseline 
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,10 +14,17 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
 
-from gateway_helpers import Proj, make_project, rows, sim_config_data  # noqa: E402
+from gateway_helpers import (  # noqa: E402
+    Proj,
+    gateway_client,
+    make_project,
+    rows,
+    sim_config_data,
+    until,
+)
 from rollout_helpers import record_verdict  # noqa: E402
 
-from rampway.gateway import GatewayApp, Runtime  # noqa: E402
+from rampway.gateway import Runtime  # noqa: E402
 from rampway.rollout import Controller, Plan, Status, repo  # noqa: E402
 from rampway.store import Store  # noqa: E402
 
@@ -45,14 +50,8 @@ def proj(tmp_path: Path, request: pytest.FixtureRequest) -> Proj:
 
 @pytest.fixture
 async def client(proj: Proj) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    runtime = Runtime.from_project(proj.project)
-    await runtime.start()
-    try:
-        transport = httpx.ASGITransport(app=GatewayApp(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-            yield c, runtime
-    finally:
-        await runtime.stop()
+    async with gateway_client(proj.project) as served:
+        yield served
 
 
 async def _ask(c: httpx.AsyncClient, unit: str) -> httpx.Response:
@@ -63,20 +62,12 @@ async def _ask(c: httpx.AsyncClient, unit: str) -> httpx.Response:
     return r
 
 
-async def _until(predicate: object, seconds: float = 5.0) -> float:
-    t0 = time.monotonic()
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() - t0 < seconds, "condition not reached in time"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - t0
-
-
 async def _start(proj: Proj, runtime: Runtime) -> tuple[Store, Controller]:
     store = Store.open(proj.db_url)
     record_verdict(store, proj.v2.id, proj.v1.id)  # v2 passed its gate against production
     controller = Controller(store)
     controller.start(FEATURE, proj.v2.id, plan=PLAN, actor="ana")
-    await _until(lambda: runtime.watcher.snapshot.rollouts.get(FEATURE) is not None)
+    await until(lambda: runtime.watcher.snapshot.rollouts.get(FEATURE) is not None)
     return store, controller
 
 
@@ -101,7 +92,7 @@ async def test_gateway_splits_by_unit_and_a_good_candidate_completes(
         controller.tick()
         done = repo.latest(store, FEATURE)
         assert done is not None and done.status is Status.COMPLETED
-        await _until(lambda: runtime.watcher.snapshot.rollouts.get(FEATURE) is None)
+        await until(lambda: runtime.watcher.snapshot.rollouts.get(FEATURE) is None)
         r = await _ask(c, "user-0")
         assert r.headers["x-rampway-release"] == proj.v2.id  # production is the candidate now
         assert r.headers["x-rampway-arm"] == "production"
@@ -125,7 +116,7 @@ async def test_failing_candidate_is_rolled_back_in_every_gateway_within_a_second
         assert done.evaluation is not None
         failed = {g["metric"] for g in done.evaluation["guardrails"] if g["verdict"] == "fail"}
         assert "fallback_rate" in failed
-        took = await _until(lambda: runtime.watcher.snapshot.rollouts.get(FEATURE) is None, 1.0)
+        took = await until(lambda: runtime.watcher.snapshot.rollouts.get(FEATURE) is None, 1.0)
         assert took < 1.0
         releases = {(await _ask(c, f"user-{i}")).headers["x-rampway-release"]
                     for i in range(40)}

@@ -16,12 +16,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
 
-from gateway_helpers import Proj, make_project  # noqa: E402
+from gateway_helpers import Proj, gateway_client, make_project  # noqa: E402
 from rollout_helpers import FEATURE, record_verdict  # noqa: E402
 
 from rampway.events.model import hash_unit  # noqa: E402
 from rampway.events.tables import feedback_events, request_events  # noqa: E402
-from rampway.gateway import GatewayApp, Runtime  # noqa: E402
+from rampway.gateway import Runtime  # noqa: E402
 from rampway.rollout import Controller, Guardrail, Plan  # noqa: E402
 from rampway.rollout.extract import load_samples  # noqa: E402
 from rampway.rollout.totals import load_totals  # noqa: E402
@@ -41,14 +41,8 @@ def proj(tmp_path: Path, db_url: str) -> Proj:
 
 @pytest.fixture
 async def client(proj: Proj) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    runtime = Runtime.from_project(proj.project)
-    await runtime.start()
-    try:
-        transport = httpx.ASGITransport(app=GatewayApp(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-            yield c, runtime
-    finally:
-        await runtime.stop()
+    async with gateway_client(proj.project) as served:
+        yield served
 
 
 async def _ask(c: httpx.AsyncClient, user: str, session: str | None) -> str:

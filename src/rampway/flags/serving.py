@@ -45,6 +45,7 @@ otherwise. A feature without native flags evaluates nothing and records nothing 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,12 +85,25 @@ def request_shape(call: CallInput) -> dict[str, Any]:
     }
 
 
+_DAY_S = 86_400
+_today_cache: tuple[int, str] = (-1, "")
+
+
+def _utc_today() -> str:
+    """Today's UTC date as ISO text, recomputed once per UTC day (this runs on every request)."""
+    global _today_cache
+    day = int(time.time()) // _DAY_S
+    if _today_cache[0] != day:
+        _today_cache = (day, dt.datetime.fromtimestamp(day * _DAY_S, dt.UTC).date().isoformat())
+    return _today_cache[1]
+
+
 def evaluation_context(call: CallInput, today: dt.date | None = None) -> dict[str, Any]:
     """App attributes, then the gateway's own keys on top (they can't be spoofed)."""
     context = dict(call.attributes)
     context["feature"] = call.feature
-    day = today if today is not None else dt.datetime.now(dt.UTC).date()
-    context["request"] = {**request_shape(call), "date": day.isoformat()}
+    date = today.isoformat() if today is not None else _utc_today()
+    context["request"] = {**request_shape(call), "date": date}
     if call.unit:
         context["unit"] = call.unit
     if call.session:
