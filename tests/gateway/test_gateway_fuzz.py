@@ -1,8 +1,9 @@
 """Property-based fuzzing of the gateway's own routes from a hand-written OpenAPI description
-(issue #12, point 5): whatever schemathesis generates for the OpenAI, Anthropic and feedback
-endpoints — valid bodies (positive mode) and their mutations (negative mode: wrong types, odd
-strings, huge numbers, missing fields) — the answer is never a 5xx and no traceback is logged.
-The upstream is the in-process simulator without faults, so any 5xx would be the gateway's own.
+(issue #12, point 5): whatever schemathesis generates for the OpenAI (chat and Responses),
+Anthropic and feedback endpoints — valid bodies (positive mode) and their mutations (negative
+mode: wrong types, odd strings, huge numbers, missing fields) — the answer is never a 5xx and
+no traceback is logged. The upstream is the in-process simulator without faults, so any 5xx
+would be the gateway's own.
 """
 
 from __future__ import annotations
@@ -81,6 +82,47 @@ MESSAGES = {
     "required": ["model", "messages", "max_tokens"],
     "additionalProperties": False,
 }
+_SCHEMA = {"type": "object", "maxProperties": 4, "additionalProperties": _SCALAR}
+RESPONSES = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "string", "enum": ["echo", "tools-bot", "rampway/echo"]},
+        "input": {"oneOf": [_TEXT, {"type": "array", "minItems": 1, "maxItems": 4, "items": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "enum": ["message"]},
+                "role": {"type": "string", "enum": ["system", "developer", "user", "assistant"]},
+                "content": _TEXT,
+            },
+            "required": ["role", "content"],
+            "additionalProperties": False,
+        }}]},
+        "instructions": _TEXT,
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 512},
+        "stream": {"type": "boolean"},
+        "user": {"type": "string", "minLength": 1, "maxLength": 100},
+        "metadata": _ATTRIBUTES,
+        "store": {"type": "boolean", "enum": [False]},
+        "tools": {"type": "array", "maxItems": 2, "items": {
+            "type": "object",
+            "properties": {"type": {"type": "string", "enum": ["function"]},
+                           "name": {"type": "string", "pattern": "^[a-z_]{1,20}$"},
+                           "description": _TEXT, "parameters": _SCHEMA},
+            "required": ["type", "name"],
+            "additionalProperties": False,
+        }},
+        "tool_choice": {"type": "string", "enum": ["auto", "none"]},
+        "text": {"type": "object", "additionalProperties": False, "properties": {
+            "format": {"type": "object", "properties": {
+                "type": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
+                "name": {"type": "string", "pattern": "^[a-z_]{1,20}$"},
+                "schema": _SCHEMA}, "required": ["type"]}}},
+    },
+    "required": ["model", "input"],
+    "additionalProperties": False,
+}
 FEEDBACK = {
     "type": "object",
     "properties": {
@@ -112,6 +154,7 @@ GATEWAY_OPENAPI: dict[str, Any] = {
     "paths": {
         "/v1/chat/completions": _post(CHAT),
         "/v1/messages": _post(MESSAGES),
+        "/v1/responses": _post(RESPONSES),
         "/v1/feedback": _post(FEEDBACK),
         "/v1/models": {"get": {"responses": {"200": {"description": "ok"}}}},
     },
@@ -147,11 +190,12 @@ def _fuzz(url: str, caplog: pytest.LogCaptureFixture) -> None:
 
         with caplog.at_level(logging.ERROR):
             call()
-    assert operations == 7  # 3 POSTs x (positive, negative) + GET /v1/models
+    assert operations == 9  # 4 POSTs x (positive, negative) + GET /v1/models
     assert failures == []
     served = {path for path, status in statuses if status in (200, 202)}
     # the generator reaches the upstream, it is not refused wholesale at the edge
-    assert served == {"/v1/chat/completions", "/v1/messages", "/v1/feedback", "/v1/models"}
+    assert served == {"/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/feedback",
+                      "/v1/models"}
     assert collections.Counter(status for _, status in statuses)[200] >= 20
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert tracebacks == [], [r.getMessage() for r in tracebacks]
