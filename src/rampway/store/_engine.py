@@ -20,7 +20,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from rampway.errors import ConflictError, StoreError
+from rampway.errors import ConfigError, ConflictError, StoreError
 
 WRITE_OPTION = "rampway_write"
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -33,11 +33,33 @@ class TransientConflict(ConflictError):
     """A write lost a race the database detected (duplicate key, deadlock); safe to retry."""
 
 
+# Per process: a gateway at steady load holds 2-3 (event writer, control poll, controller
+# lease); admin API and dashboard bursts borrow more, up to size + overflow.
+POOL_DEFAULTS = {"pool_size": 10, "max_overflow": 20}
+
+
 def create_engine(url: URL) -> Engine:
     """An engine with the per-dialect settings the store relies on."""
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    url, pool = _pool_options(url)
+    connect_args = {} if "application_name" in url.query else {"application_name": "rampway"}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
+
+
+def _pool_options(url: URL) -> tuple[URL, dict[str, int]]:
+    """`?pool_size=N&max_overflow=M` in a PostgreSQL URL size the pool (a fleet of gateways must
+    fit the server's max_connections); they are rampway's, so they never reach the driver."""
+    pool = dict(POOL_DEFAULTS)
+    for name in POOL_DEFAULTS:
+        raw = url.query.get(name)
+        if raw is None:
+            continue
+        if not isinstance(raw, str) or not raw.isdigit() or (name == "pool_size" and raw == "0"):
+            least = 1 if name == "pool_size" else 0
+            raise ConfigError(f"database URL: {name} must be an integer >= {least} (got {raw!r})")
+        pool[name] = int(raw)
+    return url.difference_update_query(POOL_DEFAULTS), pool
 
 
 def _sqlite_engine(url: URL) -> Engine:
