@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))
 
-from gateway_helpers import Proj, make_project, rows  # noqa: E402
+from gateway_helpers import Proj, gateway_client, make_project, rows  # noqa: E402
 
 import rampway  # noqa: E402
 from rampway.events import RequestEvent  # noqa: E402
@@ -35,7 +35,6 @@ from rampway.flags.store import FlagStore  # noqa: E402
 from rampway.gateway import (  # noqa: E402
     CallInput,
     ChannelResolver,
-    GatewayApp,
     Resolution,
     Runtime,
 )
@@ -83,14 +82,8 @@ async def gateway(proj: Proj) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]
             {"variations": [{"name": "control", "value": "sim-large-2", "weight": 50},
                             {"name": "treatment", "value": "sim-small", "weight": 50}]}]},
     })
-    rt = Runtime.from_project(proj.project)
-    await rt.start()
-    try:
-        transport = httpx.ASGITransport(app=GatewayApp(rt))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-            yield c, rt
-    finally:
-        await rt.stop()
+    async with gateway_client(proj.project) as served:
+        yield served
 
 
 async def test_a_model_flag_rule_is_recorded_with_its_value_and_rule_on_the_event_row(

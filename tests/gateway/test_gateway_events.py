@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway_helpers import Proj, feedback_events, make_project, rows
+from gateway_helpers import Proj, feedback_events, gateway_client, make_project, rows
 from prometheus_client.parser import text_string_to_metric_families
 
 from rampway.events.model import hash_unit
-from rampway.gateway import GatewayApp, Runtime
+from rampway.gateway import Runtime
 
 
 @pytest.fixture
@@ -23,14 +23,8 @@ def any_db_proj(tmp_path: Path, db_url: str) -> Proj:
 
 @pytest.fixture
 async def any_db_client(any_db_proj: Proj) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    rt = Runtime.from_project(any_db_proj.project)
-    await rt.start()
-    try:
-        transport = httpx.ASGITransport(app=GatewayApp(rt))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-            yield c, rt
-    finally:
-        await rt.stop()
+    async with gateway_client(any_db_proj.project) as served:
+        yield served
 
 
 async def test_request_and_feedback_events_land_in_the_database(
