@@ -24,8 +24,7 @@ NEVER = {"fastapi", "starlette", "uvicorn", "scipy", "numpy", "httpx", "promethe
 
 _PROBE = """
 import atexit, json, runpy, sys
-atexit.register(lambda: sys.stderr.write(
-    "\\nMODULES " + json.dumps(sorted({m.split('.')[0] for m in sys.modules})) + "\\n"))
+atexit.register(lambda: sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n"))
 sys.argv = ["rampway", *sys.argv[1:]]
 runpy.run_module("rampway", run_name="__main__")
 """
@@ -33,6 +32,11 @@ runpy.run_module("rampway", run_name="__main__")
 
 def loaded_by(args: list[str], cwd: Path) -> set[str]:
     """Top-level packages a `rampway ARGS` process imported; asserts it succeeded."""
+    return {m.split(".")[0] for m in modules_of(args, cwd)}
+
+
+def modules_of(args: list[str], cwd: Path) -> set[str]:
+    """Every module a `rampway ARGS` process imported; asserts it succeeded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPWAY_")}
     env.update(RAMPWAY_ACTOR="tester", PYTHONPATH=str(SRC))
     done = subprocess.run([sys.executable, "-c", _PROBE, *args], cwd=cwd, env=env,
@@ -71,6 +75,28 @@ def test_flags_set_on_a_migrated_store_skips_alembic(example: Path) -> None:
                        example)
     assert "sqlalchemy" in loaded
     assert not loaded & (NEVER | {"alembic"})
+
+
+def test_flags_set_builds_only_its_own_commands_and_no_release_schema(example: Path) -> None:
+    # typer builds click parameters for every command it knows, and `rampway.cli._lazy`
+    # imports only the named command's module; the channels' releases are read for their
+    # provider without Jinja or the pydantic release schema.
+    from rampway.config import load_project
+    from rampway.release import discover, load_release
+    from rampway.store import Store
+
+    with Store.open(load_project(example).db_url) as store:  # a channel whose release is read
+        for feature, directory in discover(example).items():
+            release = load_release(directory, feature=feature)
+            store.publish(feature, release.digest, release.id, release.canonical, actor="t")
+            store.set_channel(feature, "production", release.id, actor="t", reason="t")
+    loaded = modules_of(["flags", "set", "ops.kill2", "--file", "kill.yaml", "--reason", "t"],
+                        example)
+    commands = {m for m in loaded if m.startswith("rampway.cli.") and
+                not m.removeprefix("rampway.cli.").startswith("_")}
+    assert commands == {"rampway.cli.flags"}
+    assert "jinja2" not in {m.split(".")[0] for m in loaded}
+    assert not {"rampway.release._spec", "rampway.release._release"} & loaded
 
 
 def test_version_prints_the_package_version(example: Path) -> None:

@@ -68,7 +68,10 @@ def test_convert_maps_common_assertions_and_lists_the_rest() -> None:
     assert suite["cases"][1]["expect"]["regex"] == r"^\{"
     notes = "\n".join(result.not_converted)
     assert "file://prompts/other.txt" in notes
-    assert "javascript" in notes and "is a list" in notes
+    # the list var is promptfoo's expansion: one case per item, its JavaScript named once
+    assert [(c["id"], c["vars"]) for c in suite["cases"][2:]] == [
+        ("003-tests-3-1", {"question": "a"}), ("003-tests-3-2", {"question": "b"})]
+    assert notes.count("tests[3]: assertion type 'javascript' has no rampway equivalent") == 1
 
 
 def test_cli_writes_a_suite_that_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,9 +84,9 @@ def test_cli_writes_a_suite_that_loads(tmp_path: Path, monkeypatch: pytest.Monke
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["suite"] == "evals/bot/suite.yaml" and report["cases"] == 2
+    assert report["suite"] == "evals/bot/suite.yaml" and report["cases"] == 4
     suite = load_suite(tmp_path / "evals" / "bot" / "suite.yaml", "bot", tmp_path)
-    assert len(suite.cases) == 2
+    assert len(suite.cases) == 4
     assert report["prompts"] == [f"evals/bot/promptfoo-prompt-{i}.j2" for i in (1, 2)]
     assert (tmp_path / report["prompts"][1]).read_text() == "Reply in one line: {{question}}"
     args = ["import", "promptfoo", "promptfooconfig.yaml", "--feature", "bot"]
@@ -313,3 +316,77 @@ def test_odd_shapes_are_named_not_crashed_on() -> None:
         "is not a list; case skipped")
     assert notes[2] == "empty rubric: 'llm-rubric' without rubric text (' '): not converted"
     assert "'levenshtein' threshold 'five' is not a number" in notes[3]
+
+
+def test_list_vars_expand_per_combination_and_file_vars_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    report, root = import_example(tmp_path, monkeypatch, "translator-matrix")
+    suite = yaml.safe_load((root / "evals" / "bot" / "suite.yaml").read_text())
+    cases = {c["id"]: c for c in suite["cases"]}
+    greetings = [cases[f"001-greetings-{n}"]["vars"] for n in range(1, 7)]
+    assert [(v["language"], v["input"]) for v in greetings] == [
+        ("French", "Hello world"), ("French", "Good morning"), ("German", "Hello world"),
+        ("German", "Good morning"), ("Spanish", "Hello world"), ("Spanish", "Good morning")]
+    assert all(v["tone"] == "friendly" for v in greetings)  # defaultTest vars in every one
+    # the rubric is rendered per combination, so each case grades its own translation
+    rubrics = {suite["scorers"][s]["rubric"] for c in suite["cases"] for s in c["scorers"]
+               if suite["scorers"][s]["type"] == "judge"}
+    assert 'Is a faithful German translation of "Good morning"' in rubrics
+    assert len(rubrics) == 6
+
+    policy = cases["002-returns-policy"]["vars"]["input"]  # the file's text, trimmed
+    assert policy.startswith("You can return any item within 30 days")
+    assert policy.endswith("at any post office.")
+    faq = [cases[f"003-every-faq-entry-{n}"]["vars"]["input"] for n in (1, 2)]
+    assert [f.splitlines()[0] for f in faq] == ["# Exchanges", "# Refunds"]  # sorted by path
+    product = json.loads(cases["004-product-sheet"]["vars"]["input"])  # YAML, sent as JSON
+    assert product["price"] == {"amount": 89.9, "currency": "EUR"}
+    assert cases["005-glossary-passed-whole"]["vars"] == {
+        "tone": "friendly", "language": "French", "input": "Our return window is 30 days."}
+    assert "context" not in cases["006-retrieved-context"]["vars"]
+    assert report["cases"] == len(cases) == 12
+
+    notes = report["not_converted"]
+    assert ("Glossary passed whole: var 'glossary' is a list promptfoo sends whole "
+            "(disableVarExpansion keeps it whole); rampway templates render lists differently: "
+            "var dropped") in notes
+    assert any(n.startswith("Retrieved context: var 'context' is computed from "
+                            "file://scripts/retrieve.py") for n in notes)
+    assert not any("Greetings" in n for n in notes)
+
+
+def test_var_file_semantics_follow_promptfoo(tmp_path: Path) -> None:
+    from rampway.errors import ConfigError
+    from rampway.evals._promptfoo_files import read_files
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("alpha\n\n")
+    (tmp_path / "docs" / "b.txt").write_text("beta")
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n")
+    (tmp_path / "v.yml").write_text("k: [1, 2]\nname: é\n")
+    config = {"defaultTest": {"vars": {"doc": "file://docs/a.txt"}},
+              "tests": [{"vars": {"img": "file://logo.png", "data": "file://v.yml",
+                                  "each": ["file://docs/a.txt", "plain"],
+                                  "all": "file://docs/*.txt", "rows": [{"a": 1}]}}]}
+    read, _ = read_files(config, tmp_path)
+    assert read["defaultTest"]["vars"] == {"doc": "alpha"}
+    assert read["tests"][0]["vars"] == {
+        "img": "iVBORw0K", "data": '{"k":[1,2],"name":"é"}', "each": ["alpha", "plain"],
+        "all": ["alpha", "beta"], "rows": [{"a": 1}]}
+    for missing in ("file://docs/c.txt", "file://docs/*.md"):
+        with pytest.raises(ConfigError, match=r"vars\.x: file://docs/"):
+            read_files({"tests": [{"vars": {"x": missing}}]}, tmp_path)
+
+
+def test_more_combinations_than_the_limit_are_named_not_generated() -> None:
+    from rampway.evals.promptfoo import MAX_COMBINATIONS
+
+    values = [str(n) for n in range(40)]
+    result = convert({"tests": [{"description": "huge", "vars": {"a": values, "b": values},
+                                 "assert": [{"type": "icontains", "value": "x"}]}]})
+    assert MAX_COMBINATIONS < 40 * 40 and result.suite["cases"] == []
+    assert result.not_converted[0] == (f"huge: list vars expand to 1600 cases (more than "
+                                       f"{MAX_COMBINATIONS}): case skipped")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rampway.errors import UnroutableFlag
+from rampway.errors import ReleaseError, UnroutableFlag
 from rampway.flags import FlagSet
 from rampway.flags.routable import check_model_flags, model_flag_problem
 from rampway.flags.store import FlagStore
@@ -76,3 +76,22 @@ def test_the_store_refuses_an_unroutable_model_or_pinned_release(
               actor="t", reason="t")
     flags.put("flag", "bot.enabled", {"type": "bool", "default": True}, actor="t", reason="t")
     assert [r.key for r in flags.list("flag")] == ["bot.enabled", "bot.model"]
+
+
+def test_the_primary_provider_is_read_from_the_canonical_text_as_the_release_has_it(
+    tmp_path: Path,
+) -> None:
+    from rampway.flags.store import primary_provider
+    from rampway.release import Release
+
+    directory = tmp_path / "r"
+    directory.mkdir()
+    (directory / "release.yaml").write_text(yaml.safe_dump(
+        {"provider": "oai", "model": "gpt-4o", "fallbacks": ["sim/sim-large"],
+         "mode": "passthrough"}))
+    canonical = load_release(directory, feature="bot").canonical
+    assert primary_provider(canonical) == "oai"
+    assert Release.from_canonical(canonical).models[0][0] == "oai"
+    # another shape is rebuilt in full, so a broken row is reported as before
+    with pytest.raises(ReleaseError, match="canonical"):
+        primary_provider('{"format": 2, "feature": "bot", "spec": {}, "files": {}}')

@@ -1,6 +1,7 @@
 """The `rampway` command line. Each area registers its commands from its own module.
 
-Start-up time is a feature: `rampway --help` imports every command module, so a module's top
+Start-up time is a feature: a command imports only its own command modules
+(`rampway.cli._lazy`), `rampway --help` imports every one, so a module's top
 level imports only typer, rich's console and light rampway modules; releases, the store,
 statistics and the servers are imported inside the commands that use them (a test in
 tests/cli/test_cli_startup.py holds that line).
@@ -41,6 +42,9 @@ def _root(
 
 
 def main() -> None:
-    from rampway.cli import _register  # noqa: F401  (imports attach the sub-commands)
+    import sys
 
+    from rampway.cli._lazy import attach
+
+    attach(sys.argv[1:])  # only the named command's modules (see rampway.cli._lazy)
     app()

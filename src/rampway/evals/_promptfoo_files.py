@@ -10,6 +10,13 @@ way promptfoo would (scripts, spreadsheets) is listed, never dropped silently.
     tests: [file://cases/*.yaml, {vars: {…}}]
     prompts: [file://prompts.txt]      # several prompts separated by a line `---`
     prompts: [file://chat.json]        # a chat prompt: [{role, content}, …]
+    vars: {article: file://docs/a.txt} # the file's text, trimmed (YAML: as JSON; images: base64)
+    vars: {doc: file://docs/*.md}      # a glob: one value per file, so one case per file
+
+Var files are read as promptfoo's `renderPrompt` reads them, relative to the config: text
+trimmed, `.yaml`/`.yml` parsed and written back as JSON, images and videos as base64. A glob
+becomes a list of those values, which the converter expands like any list var. Scripts
+(`.js`, `.py`, …) and PDFs are left as references for the converter to name.
 
     config, notes = read_files(raw_config, Path("promptfooconfig.yaml").parent)
 
@@ -18,6 +25,7 @@ A referenced file that does not exist, or does not parse, is a ConfigError namin
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -62,6 +70,10 @@ def read_files(config: Mapping[str, Any], base: Path) -> tuple[dict[str, Any], l
         out["defaultTest"] = _one_mapping(_ref(config["defaultTest"]), base, "defaultTest")
     if "tests" in config:
         out["tests"] = _tests(config["tests"], base, notes)
+        if isinstance(out["tests"], list):
+            out["tests"] = [_with_var_files(t, base) for t in out["tests"]]
+    if isinstance(out.get("defaultTest"), Mapping):
+        out["defaultTest"] = _with_var_files(out["defaultTest"], base)
     if "prompts" in config:
         out["prompts"] = _prompts(config["prompts"], base, notes)
     return out, notes
@@ -170,6 +182,56 @@ def assertion_from_string(expected: str) -> dict[str, Any]:
     if kind in _THRESHOLD_TYPES:
         out["threshold"] = float(threshold) if threshold else (0.8 if kind == "similar" else 0.75)
     return out
+
+
+# ---------------------------------------------------------------- vars
+
+_UNREAD_VAR_SUFFIXES = (".js", ".ts", ".mjs", ".cjs", ".py", ".pdf")  # run or extracted
+_BINARY_VAR_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".svg",  # base64
+                        ".mp4", ".webm", ".ogg", ".mov", ".avi", ".wmv", ".mkv", ".m4v")
+
+
+def _with_var_files(test: Any, base: Path) -> Any:
+    """A test whose `file://` vars hold the files' contents (a glob: a list, one per file)."""
+    if not isinstance(test, Mapping) or not isinstance(test.get("vars"), Mapping):
+        return test
+    variables: dict[str, Any] = {}
+    for name, value in test["vars"].items():
+        path = value.removeprefix("file://") if isinstance(value, str) else None
+        if path is not None and path != value:
+            glob = any(c in path for c in "*?[")
+            loaded = [_var_file(f, f"file://{_shown(f, base)}" if glob else value, base)
+                      for f in _expand(path, base, f"vars.{name}")]
+            variables[name] = loaded if glob else loaded[0]
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            # promptfoo expands a list of strings and loads each `file://` item (no glob)
+            variables[name] = [
+                _var_file(_expand(v[7:], base, f"vars.{name}")[0], v, base)
+                if isinstance(v, str) and v.startswith("file://") and not any(
+                    c in v for c in "*?[") else v
+                for v in value
+            ]
+        else:
+            variables[name] = value
+    return {**test, "vars": variables}
+
+
+def _var_file(file: Path, ref: str, base: Path) -> str:
+    """One var file's value as promptfoo renders it; scripts and PDFs stay `file://` refs."""
+    suffix = file.suffix.lower()
+    if suffix in _UNREAD_VAR_SUFFIXES:
+        return ref
+    shown = _shown(file, base)
+    if suffix in _BINARY_VAR_SUFFIXES:
+        try:
+            return base64.b64encode(file.read_bytes()).decode("ascii")
+        except OSError as exc:
+            raise ConfigError(f"{shown}: cannot read: {exc}") from exc
+    text = _read(file, shown)
+    if suffix in (".yaml", ".yml"):
+        return json.dumps(_yaml(text, shown), ensure_ascii=False, separators=(",", ":"),
+                          default=str)
+    return text.strip()
 
 
 # ---------------------------------------------------------------- prompts

@@ -19,10 +19,16 @@ run on the output before the assertion) cannot run here, so its assertion — or
 level, its case — is named as not converted. `$ref: "#/assertionTemplates/…"` is resolved
 within the config; a `$ref` that does not resolve is named as such. `{{var}}` in assertion
 values and rubrics is filled from the case's vars, as promptfoo renders them.
+
+Vars follow promptfoo's test expansion: a var holding a list of strings gives one case per
+item, several such vars one case per combination (`{lang: [fr, de], q: [a, b]}` → 4 cases,
+ids `…-1` to `…-4`, the first var outermost), unless `options.disableVarExpansion` is set.
+`file://` vars arrive already read (`_promptfoo_files`; a glob is a list, so one case per file).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -154,9 +160,7 @@ def convert(
         if not isinstance(test, Mapping):
             state.notes.append(f"tests[{index}]: not a mapping")
             continue
-        case = _case(index, test, default, state)
-        if case is not None:
-            cases.append(case)
+        cases.extend(_cases(index, test, default, state))
     suite: dict[str, Any] = {
         "description": str(config.get("description") or f"Imported from {source}"),
         "cases": cases,
@@ -194,18 +198,37 @@ def _prompts(raw: Any, state: _State) -> list[Any]:
     return prompts
 
 
-def _case(
+def _cases(
     index: int, test: Mapping[str, Any], default: Mapping[str, Any], state: _State
-) -> dict[str, Any] | None:
+) -> list[dict[str, Any]]:
+    """One case per combination of the test's list vars (promptfoo's `generateVarCombinations`);
+    a test without list vars is one case."""
     label = str(test.get("description") or f"tests[{index}]")
     if not _well_shaped(label, test, default, state) or _transformed(label, test, default, state):
-        return None
-    variables = _variables(label, {**(default.get("vars") or {}), **(test.get("vars") or {})},
-                           state)
+        return []
+    merged = {**(default.get("vars") or {}), **(test.get("vars") or {})}
+    combinations = _combinations(label, _variables(label, merged, state),
+                                 _expansion_disabled(test, default), state)
     if test.get("threshold") is not None:
         state.notes.append(f"{label}: threshold {test['threshold']} (pass on the weighted score) "
                            "not imported: a case passes when every scorer passes; the weighted "
                            "score is the quality metric")
+    first_note = len(state.notes)
+    cases = []
+    for n, variables in enumerate(combinations, start=1):
+        case_id = _slug(label, index) + (f"-{n}" if len(combinations) > 1 else "")
+        case = _case(label, case_id, variables, test, default, state)
+        if case is not None:
+            cases.append(case)
+    # every combination meets the same assertions: say what was not converted once
+    state.notes[first_note:] = list(dict.fromkeys(state.notes[first_note:]))
+    return cases
+
+
+def _case(
+    label: str, case_id: str, variables: dict[str, Any], test: Mapping[str, Any],
+    default: Mapping[str, Any], state: _State,
+) -> dict[str, Any] | None:
     expect: dict[str, Any] = {}
     used: list[str] = []
     for assertion in [*(default.get("assert") or []), *(test.get("assert") or [])]:
@@ -218,7 +241,7 @@ def _case(
     if not variables:
         state.notes.append(f"{label}: no variables left to send; case skipped")
         return None
-    case: dict[str, Any] = {"id": _slug(label, index), "vars": variables, "scorers": used}
+    case: dict[str, Any] = {"id": case_id, "vars": variables, "scorers": used}
     if expect:
         case["expect"] = expect
     return case
@@ -237,15 +260,55 @@ def _well_shaped(
 
 
 def _variables(label: str, variables: dict[str, Any], state: _State) -> dict[str, Any]:
-    """The vars a case can send: file loads and list expansions are named, not guessed."""
+    """The vars a case can send. `file://` vars arrive read (`_promptfoo_files`); what is left
+    is a script or a PDF, which promptfoo runs or extracts and rampway does not: named."""
     for name, value in list(variables.items()):
-        if isinstance(value, str) and value.startswith("file://"):
-            state.notes.append(f"{label}: var {name!r} loads a file ({value}); inline it")
-            variables.pop(name)
-        elif isinstance(value, list):
-            state.notes.append(f"{label}: var {name!r} is a list (promptfoo expands it); split it")
+        items = value if isinstance(value, list) else [value]
+        refs = [v for v in items if isinstance(v, str) and v.startswith("file://")]
+        if refs:
+            state.notes.append(f"{label}: var {name!r} is computed from {refs[0]} (promptfoo "
+                               "runs scripts and extracts PDFs; rampway does not): inline it")
             variables.pop(name)
     return variables
+
+
+MAX_COMBINATIONS = 1000
+
+
+def _combinations(
+    label: str, variables: dict[str, Any], disabled: bool, state: _State
+) -> list[dict[str, Any]]:
+    """promptfoo's expansion: a list whose first item is a string gives one case per item, the
+    first var outermost; any other list is one value, which rampway's templates cannot render
+    as nunjucks does (and `disableVarExpansion` keeps every list whole): named, var dropped."""
+    axes: list[tuple[str, list[Any]]] = []
+    for name, value in variables.items():
+        if not isinstance(value, list):
+            axes.append((name, [value]))
+        elif value and isinstance(value[0], str) and not disabled:
+            axes.append((name, value))
+        else:
+            why = "disableVarExpansion keeps it whole" if disabled else "not a list of strings"
+            state.notes.append(f"{label}: var {name!r} is a list promptfoo sends whole ({why}); "
+                               "rampway templates render lists differently: var dropped")
+    count = 1
+    for _, values in axes:
+        count *= len(values)
+    if count > MAX_COMBINATIONS:
+        state.notes.append(f"{label}: list vars expand to {count} cases (more than "
+                           f"{MAX_COMBINATIONS}): case skipped")
+        return []
+    return [dict(zip([name for name, _ in axes], combo, strict=True))
+            for combo in itertools.product(*(values for _, values in axes))]
+
+
+def _expansion_disabled(test: Mapping[str, Any], default: Mapping[str, Any]) -> bool:
+    options = {**_mapping(default.get("options")), **_mapping(test.get("options"))}
+    return bool(options.get("disableVarExpansion"))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _transformed(

@@ -458,8 +458,6 @@ def _validate(
 
 def _check_pinned_routable(conn: Connection, flags: Iterable[Flag], routing: Routing) -> None:
     """A `.release` flag may only pin releases whose models the gateway can route."""
-    from rampway.release import Release
-
     for flag in flags:
         named = native_name(flag.key)
         if named is None or named[1] != "release":
@@ -468,6 +466,8 @@ def _check_pinned_routable(conn: Connection, flags: Iterable[Flag], routing: Rou
             canonical = _pinned_canonical(conn, named[0], value)
             if canonical is None:
                 continue
+            from rampway.release import Release  # only here: Jinja and the release schema
+
             for provider, model in Release.from_canonical(canonical).models:
                 problem = routing.problem(provider, model)
                 if problem is not None:
@@ -491,8 +491,6 @@ def _pinned_canonical(conn: Connection, feature: str, value: Any) -> str | None:
 def release_providers(conn: Connection) -> dict[str, set[str]]:
     """feature → the primary providers of the releases its channels point at now (what a
     `.model` flag value without a provider is served with)."""
-    from rampway.release import Release
-
     rows = conn.execute(
         sa.select(channels.c.feature, releases.c.canonical).join(
             releases, releases.c.release_id == channels.c.release_id
@@ -500,8 +498,31 @@ def release_providers(conn: Connection) -> dict[str, set[str]]:
     )
     out: dict[str, set[str]] = {}
     for feature, canonical in rows:
-        out.setdefault(str(feature), set()).add(Release.from_canonical(canonical).models[0][0])
+        out.setdefault(str(feature), set()).add(primary_provider(canonical))
     return out
+
+
+def primary_provider(canonical: str) -> str:
+    """The primary provider of a stored release, read from its canonical JSON.
+
+    Every flag write asks this of each channel's release; rebuilding the release for one field
+    (`Release.from_canonical`) would import Jinja and the pydantic release schema and re-check
+    every template, a third of a light command's time. The text was validated when it was
+    published; any shape but the one `canonical_text` writes is rebuilt in full, so a broken
+    row is still reported as it was:
+
+        primary_provider('{"format":1,"feature":"f","spec":{"provider":"sim",…},…}') == "sim"
+    """
+    try:
+        payload = json.loads(canonical)
+        provider = payload["spec"]["provider"] if payload.get("format") == 1 else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        provider = None
+    if isinstance(provider, str):
+        return provider
+    from rampway.release import Release
+
+    return Release.from_canonical(canonical).models[0][0]
 
 
 def _check_release_values(conn: Connection, feature: str, key: str, values: Iterable[Any]) -> None:
