@@ -6,8 +6,11 @@ users send ~8 requests each; a twin for 20% of the requests. The candidate is mo
 breaks JSON and calls tools a little more often, so the report has real work to do (every
 class, exemplars, intervals). Times `build_report` plus all three renderings, best of
 `--repeats`, after building the pairs; wall and CPU time (the machine may be shared).
+`--similarity embedding` scores texts with MiniLM (the rampway[embeddings] extra) instead of
+token sets: the model is loaded before timing, each repeat starts with an empty text cache.
 
     .venv/bin/python bench/shadow_report.py [--sizes 10000 100000] [--repeats 3]
+    .venv/bin/python bench/shadow_report.py --similarity embedding --sizes 1000 --repeats 1
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import random
 import time
 
 from rampway.shadow import Answer, Pair, ToolUse
-from rampway.shadow.report import build_report, render_markdown, render_text
+from rampway.shadow.report import build_report, render_markdown, render_text, text_similarity
 
 WORDS = ("order", "ship", "return", "refund", "account", "password", "delivery", "invoice", "days",
          "business", "within", "please", "help", "center", "details", "standard", "express",
@@ -79,13 +82,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--similarity", choices=("token_set", "embedding"), default="token_set")
     args = parser.parse_args()
+    if args.similarity == "embedding":
+        from rampway.shadow.embeddings import load_model
+
+        load_model()
     for size in args.sizes:
         pairs = make_pairs(size)
         best, cpu = float("inf"), float("inf")
         for _ in range(args.repeats):
+            similarity = text_similarity(args.similarity)  # a cold cache each time
             start, start_cpu = time.perf_counter(), time.process_time()
-            report = build_report(pairs, name="bench")
+            report = build_report(pairs, name="bench", similarity=similarity)
             render_text(report), render_markdown(report), report.to_json()
             best = min(best, time.perf_counter() - start)
             cpu = min(cpu, time.process_time() - start_cpu)
@@ -93,6 +102,10 @@ def main() -> None:
         print(f"{size:>7} candidate requests ({len(pairs)} pairs incl. twins): "
               f"{best:.2f} s wall, {cpu:.2f} s CPU, best of {args.repeats} "
               f"({best / len(pairs) * 1e6:.1f} µs/pair); flagged: {flagged}")
+        embedded = getattr(similarity, "embedded", None)
+        if embedded:
+            print(f"  {args.similarity}: {embedded} distinct texts embedded, "
+                  f"{best / embedded * 1e3:.1f} ms each (wall)")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 

@@ -16,6 +16,7 @@ budget: {usd_per_day: 5, requests_per_s: 2}
 ends: 7d
 twin: 10
 timeout: 30s
+similarity: embedding
 """
 
 
@@ -25,7 +26,9 @@ def test_a_valid_definition_reads_as_written() -> None:
         "support-bot", ["releases/support-bot"], 1000, 1000)
     assert d.budget.usd_per_day == 5 and d.budget.requests_per_s == 2
     assert d.ends_at(1000.0) == 1000.0 + 7 * 86400 and d.timeout == 30.0
-    assert d.keep_text is True
+    assert d.keep_text is True and d.similarity == "embedding"
+    assert parse_definition("feature: f\ncandidates: v2\nsample: 1\nbudget: {usd_per_day: 1}\n",
+                            "s.yaml").similarity == "token_set"  # the default
 
 
 def test_one_candidate_may_be_a_plain_string_and_ends_an_iso_time() -> None:
@@ -45,6 +48,7 @@ def test_one_candidate_may_be_a_plain_string_and_ends_an_iso_time() -> None:
     (2, "candidates: [a, a]", "a candidate is listed twice"),
     (6, "ends: soon", "duration"),
     (7, "twin: 200", "twin must be a percentage within 0–100"),
+    (9, "similarity: cosine", "similarity: Input should be 'token_set' or 'embedding'"),
 ])
 def test_bad_input_names_the_file_and_line(line: int, replacement: str, why: str) -> None:
     lines = GOOD.splitlines()

@@ -224,7 +224,7 @@ REPORT_FORMATS = ("text", "md", "json")
 
 def report_cmd(name: str, fmt: str, out: Path | None, project: Path | None) -> None:
     """The latest shadow NAME's pairs, compared (rampway.shadow.report), in one format."""
-    from rampway.shadow.report import build_report, render_markdown, render_text
+    from rampway.shadow.report import build_report, render_markdown, render_text, similarity_of
 
     if fmt not in REPORT_FORMATS:
         raise ConfigError(f"--format: expected one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
@@ -234,8 +234,9 @@ def report_cmd(name: str, fmt: str, out: Path | None, project: Path | None) -> N
         raise _never(name)
     with open_store(proj) as store:
         record = repo.latest(store, name)
+        similarity = similarity_of(record)  # before reading pairs: a missing extra fails fast
         report = build_report(load_pairs(store, name), name=name, shed=record.shed,
-                              over_budget=record.over_budget)
+                              over_budget=record.over_budget, similarity=similarity)
     if fmt == "json":
         text = json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
     else:

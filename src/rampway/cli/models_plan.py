@@ -124,7 +124,7 @@ def shadow_summary(store: Store, feature: str, candidate: str) -> ShadowSummary 
     from rampway.lifecycle.migration import ShadowSummary, shifts_from
     from rampway.shadow import repo
     from rampway.shadow.pairs import load_pairs
-    from rampway.shadow.report import build_report
+    from rampway.shadow.report import build_report, similarity_of
 
     record = next((r for r in repo.recent(store, feature=feature) if candidate in r.candidates),
                   None)
@@ -133,7 +133,7 @@ def shadow_summary(store: Store, feature: str, candidate: str) -> ShadowSummary 
     pairs = [p for p in load_pairs(store, record.name)
              if p.kind == "twin" or p.release_id == candidate]
     report = build_report(pairs, name=record.name, shed=record.shed,
-                          over_budget=record.over_budget)
+                          over_budget=record.over_budget, similarity=similarity_of(record))
     doc = report.to_json()
     return ShadowSummary(record.name, report.candidate_pairs, report.verdict_line,
                          shifts_from(doc.get("classes") or []))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rampway.shadow import load_pairs, repo
-from rampway.shadow.report import build_report
+from rampway.shadow.report import build_report, similarity_of
 from rampway.shadow.views import describe_state, status_json
 from rampway.store import Store
 
@@ -22,7 +22,7 @@ def shadow_page(store: Store, name: str, *, now: float) -> dict[str, Any]:
     record = repo.latest(store, name)
     status = status_json(store, record, now)
     report = build_report(load_pairs(store, name), name=name, shed=record.shed,
-                          over_budget=record.over_budget)
+                          over_budget=record.over_budget, similarity=similarity_of(record))
     return {"record": record, "status": status, "state": describe_state(status),
             "report": report.to_json(), "verdict": report.verdict.value}
 

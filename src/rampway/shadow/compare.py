@@ -16,6 +16,7 @@ primary's own twin?), so each is a yes/no fact about one pair, directional where
     verbosity:shorter_0.67x | verbosity:shorter_0.5x
     text:formatting                             equal once case and whitespace are ignored
     text:different | text:dissimilar            different; similarity below the threshold too
+                                                (token-set by default, `embeddings` on request)
 
 A class's rate is counted among the pairs whose primary answer could show it — its *scope*
 (`class_scope`): verbosity and text among plain-text primaries, JSON fields and JSON failures
@@ -39,9 +40,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from rapidfuzz import fuzz
 
@@ -88,7 +89,7 @@ class Thresholds:
 
     longer: tuple[float, ...] = (1.5, 2.0)
     shorter: tuple[float, ...] = (0.67, 0.5)
-    dissimilar_below: float = 0.5  # token-set similarity in [0, 1]
+    dissimilar_below: float | None = None  # text similarity in [0, 1]; None: the scorer's
     json_depth: int = 3  # nested objects compared this deep; deeper values compared whole
     max_field_classes: int = 20  # per pair: json_field / tool_call:argument classes
 
@@ -140,6 +141,59 @@ SIMILARITY_CHARS = 500  # the cost grows with the product of the lengths: compar
 
 def _similarity_normalized(a: str, b: str) -> float:
     return float(fuzz.token_set_ratio(a[:SIMILARITY_CHARS], b[:SIMILARITY_CHARS])) / 100.0
+
+
+class TextSimilarity(Protocol):
+    """How two normalized texts are scored in [0, 1] (`text:dissimilar` below the threshold).
+    `prepare` sees every text a report will score before the first call, so a scorer that
+    batches (embeddings) can; it may ignore them, and need not even iterate."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dissimilar_below(self) -> float:
+        """`text:dissimilar` below this, unless `Thresholds` sets another."""
+
+    def __call__(self, a: str, b: str) -> float: ...
+
+    def prepare(self, texts: Iterable[str]) -> None: ...
+
+
+class TokenSetSimilarity:
+    """The default: rapidfuzz's token-set ratio on the heads of the texts (`similarity`)."""
+
+    name = "token_set"
+    dissimilar_below = 0.5
+
+    def __call__(self, a: str, b: str) -> float:
+        return _similarity_normalized(a, b)
+
+    def prepare(self, texts: Iterable[str]) -> None:
+        """Nothing to prepare (the texts are not even iterated)."""
+
+
+TOKEN_SET = TokenSetSimilarity()
+
+
+def similarity_inputs(primary: Answer, mirrored: Answer) -> tuple[str, str] | None:
+    """The normalized texts `compare` may score for similarity, None when it surely won't (a
+    failed side, a tool call, a JSON primary, texts equal once normalized). A superset: a
+    refusal is still listed. For `TextSimilarity.prepare`."""
+    a, b = primary.text, mirrored.text
+    if (a is None or b is None or a == b or primary.status != "ok" or mirrored.status != "ok"
+            or primary.tool_calls or mirrored.tool_calls or json_document(a) is not NOT_JSON):
+        return None
+    na, nb = normalize_text(a), normalize_text(b)
+    return None if na == nb else (na, nb)
+
+
+def texts_to_score(pairs: Iterable[Pair]) -> Iterator[str]:
+    """Every text `similarity_inputs` lists for the pairs, lazily."""
+    for pair in pairs:
+        texts = similarity_inputs(pair.primary, pair.mirrored)
+        if texts is not None:
+            yield from texts
 
 
 # ------------------------------------------------------------------- JSON
@@ -364,9 +418,10 @@ def primary_scopes(primary: Answer, *, is_json: bool, is_refusal: bool,
 
 
 def compare(primary: Answer, mirrored: Answer,
-            thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Comparison:
+            thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+            similarity: TextSimilarity = TOKEN_SET) -> Comparison:
     """Every difference class between a primary answer and a mirrored one, with the measures
-    behind them and how each side failed. Pure."""
+    behind them and how each side failed. Pure (given a pure `similarity`)."""
     p_ok, m_ok = primary.status == "ok", mirrored.status == "ok"
     p_doc = json_document(primary.text) if p_ok else NOT_JSON
     m_doc = json_document(mirrored.text) if m_ok else NOT_JSON
@@ -398,7 +453,8 @@ def compare(primary: Answer, mirrored: Answer,
     if plain:
         ratio = _verbosity(primary, mirrored, thresholds, classes)
         if primary.text is not None and mirrored.text is not None:
-            exact, normal, sim = _text(primary.text, mirrored.text, thresholds, classes)
+            exact, normal, sim = _text(primary.text, mirrored.text, thresholds, classes,
+                                       similarity)
     return Comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes,
                       *failures)
 
@@ -421,8 +477,8 @@ def _ratio_name(ratio: float) -> str:
     return f"{ratio:.2f}".rstrip("0").rstrip(".")
 
 
-def _text(a: str, b: str, thresholds: Thresholds,
-          classes: set[str]) -> tuple[bool, bool, float]:
+def _text(a: str, b: str, thresholds: Thresholds, classes: set[str],
+          similarity: TextSimilarity) -> tuple[bool, bool, float]:
     if a == b:
         return True, True, 1.0
     na, nb = normalize_text(a), normalize_text(b)
@@ -430,8 +486,9 @@ def _text(a: str, b: str, thresholds: Thresholds,
         classes.add(TEXT_FORMATTING)
         return False, True, 1.0
     classes.add(TEXT_DIFFERENT)
-    sim = _similarity_normalized(na, nb)
-    if sim < thresholds.dissimilar_below:
+    sim = similarity(na, nb)
+    below = thresholds.dissimilar_below
+    if sim < (similarity.dissimilar_below if below is None else below):
         classes.add(TEXT_DISSIMILAR)
     return False, False, sim
 
@@ -446,8 +503,11 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "FAILURE_KINDS",
     "NOT_JSON",
+    "TOKEN_SET",
     "Comparison",
+    "TextSimilarity",
     "Thresholds",
+    "TokenSetSimilarity",
     "class_scope",
     "compare",
     "difference_classes",
@@ -460,5 +520,7 @@ __all__ = [
     "refused",
     "schema_violated",
     "similarity",
+    "similarity_inputs",
+    "texts_to_score",
     "tool_call_differences",
 ]

@@ -28,16 +28,21 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from rampway.errors import ConfigError
 from rampway.shadow.compare import (
     DEFAULT_THRESHOLDS,
     FAILURE_KINDS,
+    TOKEN_SET,
     Comparison,
+    TextSimilarity,
     Thresholds,
     compare,
+    texts_to_score,
 )
 from rampway.shadow.histogram import Histogram, histogram, render_rows
 from rampway.shadow.model import Answer, Pair
 from rampway.shadow.noise import DEFAULT_MARGINS, ClassRate, Margins, NoiseFloor, noise_floor
+from rampway.shadow.record import ShadowRecord
 from rampway.stats import Interval, cluster_quantile_woodruff, ratio_summary
 
 EXEMPLARS = 3
@@ -129,6 +134,7 @@ class ShadowReport:
     verdict: Verdict
     verdict_line: str
     histograms: tuple[Histogram, ...] = ()  # latency_ms, cost_per_request_usd: both sides
+    similarity_method: str = TOKEN_SET.name  # how texts were scored: token_set | embedding
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = _clean({
@@ -148,7 +154,8 @@ class ShadowReport:
             "failure_modes": [f.to_json() for f in self.failure_modes],
             "latency_ms": {d.metric: d.to_json() for d in self.latency},
             "cost_per_request_usd": self.cost.to_json(),
-            "text_similarity_median": {"candidate": self.similarity[0],
+            "text_similarity_median": {"method": self.similarity_method,
+                                       "candidate": self.similarity[0],
                                        "twin": self.similarity[1]},
             "histograms": {h.metric: h.to_json() for h in self.histograms},
         })
@@ -173,16 +180,42 @@ def _unit(pair: Pair) -> Hashable:
     return pair.unit_hash if pair.unit_hash is not None else ("request", pair.request_id)
 
 
+SIMILARITY_METHODS = ("token_set", "embedding")
+
+
+def text_similarity(method: str) -> TextSimilarity:
+    """The scorer a shadow's `similarity:` names (ConfigError if `embedding` and the extra is
+    not installed)."""
+    if method == "embedding":
+        from rampway.shadow.embeddings import EmbeddingSimilarity
+
+        return EmbeddingSimilarity()
+    if method != TOKEN_SET.name:
+        raise ConfigError(f"similarity: expected one of {', '.join(SIMILARITY_METHODS)}, "
+                          f"got {method!r}")
+    return TOKEN_SET
+
+
+def similarity_of(record: ShadowRecord) -> TextSimilarity:
+    """The scorer of a started shadow (its definition as it was at the start)."""
+    return text_similarity(str(record.definition.get("similarity") or TOKEN_SET.name))
+
+
 def build_report(pairs: Iterable[Pair], *, name: str, shed: int = 0, over_budget: int = 0,
                  margins: Margins = DEFAULT_MARGINS,
-                 thresholds: Thresholds = DEFAULT_THRESHOLDS) -> ShadowReport:
-    """Compare every pair, judge the classes against the noise floor, summarize. Pure."""
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                 similarity: TextSimilarity = TOKEN_SET) -> ShadowReport:
+    """Compare every pair, judge the classes against the noise floor, summarize. Pure (given
+    a pure `similarity`; an embedding scorer first embeds the texts to compare, in batches)."""
     candidate: list[Pair] = []
     twin: list[Pair] = []
     for pair in pairs:
         (twin if pair.kind == "twin" else candidate).append(pair)
-    cand_cmp = [compare(p.primary, p.mirrored, thresholds) for p in candidate]
-    twin_cmp = [compare(p.primary, p.mirrored, thresholds) for p in twin]
+    similarity.prepare(texts_to_score([*candidate, *twin]))
+    cand_cmp = [compare(p.primary, p.mirrored, thresholds, similarity=similarity)
+                for p in candidate]
+    twin_cmp = [compare(p.primary, p.mirrored, thresholds, similarity=similarity)
+                for p in twin]
     cand_classes = [c.classes for c in cand_cmp]
     cand_units = [_unit(p) for p in candidate]
     noise = noise_floor(cand_classes, cand_units, [c.classes for c in twin_cmp],
@@ -211,6 +244,7 @@ def build_report(pairs: Iterable[Pair], *, name: str, shed: int = 0, over_budget
         verdict=verdict,
         verdict_line=line,
         histograms=(latency_hist, cost_hist),
+        similarity_method=similarity.name,
     )
 
 
@@ -357,6 +391,10 @@ def _pct(x: float | None) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.1%}"
 
 
+def _ratio(x: float | None) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+
 def _pp(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x * 100:+.1f}pp"
 
@@ -395,6 +433,8 @@ def _header(r: ShadowReport) -> list[str]:
         f"shed {r.shed}, over budget {r.over_budget}",
         f"candidate releases: {releases}",
         f"noise floor: {r.noise.note}",
+        f"text similarity ({r.similarity_method}): median {_ratio(r.similarity[0])} candidate, "
+        f"{_ratio(r.similarity[1])} twin",
         f"margins: flagged when ≥ {r.noise.margins.absolute * 100:g}pp and "
         f"≥ {1 + r.noise.margins.relative:g}× the floor, interval above 0",
     ]
@@ -538,4 +578,6 @@ __all__ = [
     "describe",
     "render_markdown",
     "render_text",
+    "similarity_of",
+    "text_similarity",
 ]

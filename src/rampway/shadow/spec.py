@@ -10,6 +10,7 @@
     keep_text: true             # store the candidate's answer (redacted like the feature's)
     twin: 10                    # % of mirrored requests also re-asked of the primary's release
     timeout: 30s                # one shadow call's deadline (it never delays the served one)
+    similarity: token_set       # or `embedding` (MiniLM; needs the rampway[embeddings] extra)
 
 `candidates` are resolved to release ids by `rampway shadow start` (like an experiment's arms):
 the shadow mirrors those ids until it stops, whatever the channels do meanwhile. The condition
@@ -18,6 +19,8 @@ sees what a flag rule sees (the app's attributes, `feature`, `unit`, `request.*`
 (read back from the pairs it stored); `requests_per_s` caps each serving process.
 `twin` is Diffy's noise floor: those requests are asked a second time of the release that
 answered them, so the report can tell a real difference from the model's own variance.
+`similarity` is how the report scores two texts for `text:dissimilar`: shared words
+(`token_set`, the default) or meaning (`embedding`, see `rampway.shadow.embeddings`).
 
 The shadow's name is the file's stem. Errors name `file:line` and the offending key.
 """
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -83,6 +86,7 @@ class Definition(_Strict):
     keep_text: bool = True
     twin: float = 0.0
     timeout: float = DEFAULT_TIMEOUT_S
+    similarity: Literal["token_set", "embedding"] = "token_set"
 
     @field_validator("candidates", mode="before")
     @classmethod
