@@ -10,8 +10,10 @@ requests. Only the sink's writes are timed (building the events is not), in wall
 the client process's CPU time per row (the part the gateway's own process pays). On PostgreSQL both
 the COPY path (the default) and the executemany of INSERTs it replaced are measured. Databases
 as in bench/judge_look.py: a temporary SQLite file, a fresh PostgreSQL database on
-127.0.0.1:5432 (dropped afterwards). `--rollup` also keeps the judge's roll-up
-(`SqlEventSink(rollup=True)`, `rampway.rollout.rollup`) with a segment open over every row.
+127.0.0.1:5432 (dropped afterwards). `--rollup` says what the sink does about the judge's
+roll-up (`rampway.rollout.rollup`): `idle` (the default sink, no rollout under way: one
+segment query per batch), `on` (a rollout step's segment open over every row: the roll-up
+kept per batch) or `off` (`SqlEventSink(rollup=False)`).
 """
 
 from __future__ import annotations
@@ -63,10 +65,10 @@ def events(start: int, n: int, rng: np.random.Generator, users: int,
 
 
 def ingest(store: Store, rows: int, batch: int, copy: bool | None,
-           rollup: bool = False) -> dict[str, Any]:
-    sink = SqlEventSink(store, copy=copy, rollup=rollup)
-    if rollup:
-        from rampway.rollout.rollup import open_segment
+           rollup: str = "idle") -> dict[str, Any]:
+    sink = SqlEventSink(store, copy=copy, rollup=rollup != "off")
+    if rollup == "on":
+        from rampway.rollout.segments import open_segment
 
         with store.transaction() as conn:
             open_segment(conn, FEATURE, 1.7e9)
@@ -108,8 +110,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--insert", action="store_true",
                         help="PostgreSQL: also measure the executemany of INSERTs")
-    parser.add_argument("--rollup", action="store_true",
-                        help="also keep the judge's roll-up (rampway.rollout.rollup)")
+    parser.add_argument("--rollup", choices=["off", "idle", "on"], default="idle",
+                        help="the judge's roll-up: off, idle (no rollout under way: the "
+                        "default sink), on (a rollout step's segment over every row)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []

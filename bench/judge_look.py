@@ -1,9 +1,11 @@
 """One rollout judge look over a large window: per-unit totals computed by the database
 (`rampway.rollout.totals`, what the controller runs) against the per-request read
 (`rampway.rollout.extract.load_samples` + numpy, what it ran before), and against the
-roll-up the event sink can keep per batch (`rampway.rollout.rollup`: two rows read per look;
-its cost at ingestion is timed while filling, as µs per row; the look is timed before and
-after the window's first seconds are merged into it, `rollup.merge_guard`).
+roll-up the event sink keeps per batch (`rampway.rollout.rollup.load_look`, what the
+controller now calls first: two rows read per look, plus its coverage checks — a probe past
+the window's end and a spot check of the window's newest requests; its cost at ingestion is
+timed while filling, as µs per row; the look is timed before and after the window's first
+seconds are merged into it, `rollup.merge_guard`).
 
     .venv/bin/python bench/judge_look.py [--rows 100000 1000000] [--db sqlite|postgres]
         [--paths per-request in-database rollup] [--json]
@@ -133,6 +135,7 @@ def look_in_database(store: Store) -> None:
 def look_rollup(store: Store) -> None:
     look = load_look(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
                      since=SINCE, until=1e12)
+    assert look is not None, "the roll-up does not cover the window"
     for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
         judge_totals(b, c, g, alpha=0.004, quantiles=q)
 
@@ -143,6 +146,7 @@ def differences(store: Store) -> dict[str, Any]:
     window = {"feature": FEATURE, "releases": RELEASES, "guardrails": GUARDRAILS,
               "since": SINCE, "until": 1e12}
     exact, rolled = load_totals(store, **window), load_look(store, **window)
+    assert rolled is not None
     for i, g in enumerate(GUARDRAILS):
         a = judge_totals(*exact.totals[i], g, alpha=0.004, quantiles=exact.quantiles[i])
         b = judge_totals(*rolled.totals[i], g, alpha=0.004, quantiles=rolled.quantiles[i])

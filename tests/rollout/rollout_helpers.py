@@ -15,7 +15,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from rampway.assign import BUCKETS, Allocation
-from rampway.events.model import hash_unit
+from rampway.events.model import FeedbackEvent, RequestEvent, hash_unit
+from rampway.events.sink import SqlEventSink
 from rampway.events.tables import feedback_events, request_events
 from rampway.gate import GateRecord, record_gate
 from rampway.gate.current import current_basis
@@ -153,6 +154,7 @@ class Simulation:
     feature: str = FEATURE
     skew: float = 1.0  # a broken split: the candidate arm gets `skew` times its weight
     unit_feedback: bool = False  # feedback names the unit only (no request id)
+    sink: SqlEventSink | None = None  # write through it (as gateways do), else insert rows
     arms_seen: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     last_arm: dict[str, str] = field(default_factory=dict)
     switches: list[tuple[str, str]] = field(default_factory=list)
@@ -180,10 +182,14 @@ class Simulation:
             if self.rng.random() < 0.3:
                 p = self.profiles[self._profile_key(arm)].thumbs_up_p
                 feedback.append(self._feedback(row, float(self.rng.random() < p)))
-        with self.store.transaction() as conn:
-            conn.execute(request_events.insert(), rows)
-            if feedback:
-                conn.execute(feedback_events.insert(), feedback)
+        if self.sink is not None:
+            self.sink.write([RequestEvent(**r) for r in rows],
+                            [FeedbackEvent(**f) for f in feedback])
+        else:
+            with self.store.transaction() as conn:
+                conn.execute(request_events.insert(), rows)
+                if feedback:
+                    conn.execute(feedback_events.insert(), feedback)
         self.clock.advance(60)
         self.controller.tick()
         current = self.rollout()

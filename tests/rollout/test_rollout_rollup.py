@@ -6,31 +6,46 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
+import sys
 import threading
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from rollout_helpers import FEATURE, FakeClock, Profile, Simulation, gated_pair
-from test_rollout_totals import GUARDRAILS, _plan
+from rollout_helpers import (
+    FEATURE,
+    PROVABLE,
+    FakeClock,
+    Profile,
+    Simulation,
+    count_rows,
+    gated_pair,
+)
+from rollout_helpers import plan as make_plan
+from test_rollout_totals import GUARDRAILS
 
 from rampway.events import RequestEvent
+from rampway.events.retention import prune
 from rampway.events.sink import SqlEventSink
 from rampway.events.tables import request_events
-from rampway.rollout import Controller
+from rampway.rollout import Controller, Plan
 from rampway.rollout._judge import SRM_SETTLE_SECONDS, judge_totals
 from rampway.rollout.metrics import metric_def
 from rampway.rollout.rollup import (
     BUCKETS,
     GUARD_SECONDS,
     SETTLE_SECONDS,
-    Rollup,
     Sparse,
     _exceedance,
     load_look,
     merge_guard,
     open_segment,
 )
+from rampway.rollout.segments import replace
+from rampway.rollout.tables import rollup_arms, rollup_segments, rollup_units
 from rampway.rollout.totals import load_totals
 from rampway.store import Store
 
@@ -40,23 +55,13 @@ FIELDS = [f.name for f in dataclasses.fields(RequestEvent)]
 SHARE_TOL = 0.01
 
 
-def _replay(store: Store, since: float, batch: int = 97) -> None:
-    """Roll up the feature's requests from `since` on, in batches, as the sink would."""
-    with store.reading() as conn:
-        rows = conn.execute(sa.select(request_events).where(
-            request_events.c.feature == FEATURE, request_events.c.ts >= since - 30)
-            .order_by(request_events.c.ts)).mappings().all()
-    events = [RequestEvent(**{k: r[k] for k in FIELDS}) for r in rows]
-    rollup = Rollup(store.engine.dialect)
-    for start in range(0, len(events), batch):
-        with store.transaction() as conn:
-            rollup.apply(conn, events[start:start + batch])
-
-
-def _compare(store: Store, releases: dict[str, str], since: float, until: float) -> None:
-    window = {"feature": FEATURE, "releases": releases, "since": since, "until": until}
+def _compare(store: Store, releases: dict[str, str], since: float, until: float,
+             unit: str = "user") -> None:
+    window = {"feature": FEATURE, "releases": releases, "since": since, "until": until,
+              "unit": unit}
     exact = load_totals(store, guardrails=GUARDRAILS, settle=SRM_SETTLE_SECONDS, **window)
     rolled = load_look(store, guardrails=GUARDRAILS, **window)
+    assert rolled is not None
     assert rolled.requests == exact.requests
     assert rolled.units == exact.units
     for g, a, b, qa, qb in zip(GUARDRAILS, rolled.totals, exact.totals, rolled.quantiles,
@@ -106,22 +111,199 @@ def test_sparse_blobs_round_trip() -> None:
     assert back.count.tolist() == [1.0, 3.0, 2.0]
 
 
+def _plan(**overrides: Any) -> Plan:
+    data: dict[str, Any] = {"steps": [{"weight": 40, "dwell": "1h"}, {"weight": 100}],
+                            "guardrails": [g.model_dump() for g in GUARDRAILS]}
+    return make_plan(**{**data, **overrides})
+
+
+def _sim(store: Store, *, sink: bool = True, unit_feedback: bool = False,
+         candidate: Profile | None = None, per_minute: int = 600, units: int = 400,
+         **plan: Any) -> Simulation:
+    """A rollout of `_plan(**plan)` under way (by default a worse candidate, one 40% step of
+    an hour), its traffic written through the gateway's event sink (`sink`) or around it."""
+    baseline, cand = gated_pair(store)
+    clock = FakeClock()
+    worse = Profile(error_p=0.08, latency_ms=900)
+    sim = Simulation(store, Controller(store, clock=clock), clock,
+                     {"baseline": baseline, "candidate": cand},
+                     {"baseline": Profile(), "candidate": candidate or worse},
+                     per_minute=per_minute, units=units, unit_feedback=unit_feedback,
+                     sink=SqlEventSink(store) if sink else None)
+    sim.controller.start(FEATURE, cand, actor="t", plan=_plan(**plan))
+    return sim
+
+
 @pytest.mark.parametrize("unit_feedback", [False, True])
 def test_rollup_judges_like_the_database_totals(store: Store, unit_feedback: bool) -> None:
-    baseline, candidate = gated_pair(store)
-    clock = FakeClock()
-    sim = Simulation(store, Controller(store, clock=clock), clock,
-                     {"baseline": baseline, "candidate": candidate},
-                     {"baseline": Profile(), "candidate": Profile(error_p=0.08, latency_ms=900)},
-                     per_minute=600, units=400, unit_feedback=unit_feedback)
-    sim.controller.start(FEATURE, candidate, actor="t", plan=_plan())
+    """The step's segment opened by the controller, the traffic rolled up by the gateway's
+    default sink: a look from two rows equals the window's per-unit totals."""
+    sim = _sim(store, unit_feedback=unit_feedback)
     since = sim.clock.t
     for _ in range(3):
         sim.minute()
+    _compare(store, sim.releases, since, sim.clock.t + 1)
+
+
+def _evidence(controller: Controller, sim: Simulation) -> dict[str, Any]:
+    evaluation = controller.evaluate(sim.rollout(), sim.controller.now())
+    assert evaluation is not None
+    return evaluation.as_dict()
+
+
+def _same_evidence(rolled: dict[str, Any], exact: dict[str, Any]) -> None:
+    """Two looks' evidence: same action, SRM check and verdicts; numbers equal to rounding,
+    quantile guardrails' within the histogram's resolution (`_compare`)."""
+    assert rolled["action"] == exact["action"]
+    assert rolled["srm"] == exact["srm"]
+    assert len(rolled["guardrails"]) == len(exact["guardrails"])
+    for got, expected in zip(rolled["guardrails"], exact["guardrails"], strict=True):
+        assert got["verdict"] == expected["verdict"], got["metric"]
+        quantile = metric_def(got["metric"]).kind == "quantile"
+        for field, value in expected.items():
+            if isinstance(value, float) and not math.isnan(value):
+                tol = {"rel_tol": 0.02, "abs_tol": SHARE_TOL} if quantile else \
+                      {"rel_tol": 1e-9, "abs_tol": 1e-7}
+                assert math.isclose(got[field], value, **tol), (got["metric"], field)
+            elif not isinstance(value, float):
+                assert got[field] == value, (got["metric"], field)
+
+
+def test_the_controller_looks_at_the_rollup(store: Store) -> None:
+    """Every look of a rollout whose traffic goes through the sink reads the roll-up, and
+    judges as a look at the event log does; with the window's rows deleted from the event
+    log, its looks do not change (the fallback's would: it would see no data)."""
+    sim = _sim(store, guardrails=[g.model_dump() for g in GUARDRAILS
+                                  if not g.metric.startswith("feedback:")])
+    for _ in range(5):
+        sim.minute()
+    controller = sim.controller
+    assert controller.looks == {"rollup": 5}
+    exact = Controller(store, clock=sim.clock, rollup=False)
+    rolled = _evidence(controller, sim)
+    _same_evidence(rolled, _evidence(exact, sim))
+    assert exact.looks == {"events": 1} and controller.looks == {"rollup": 6}
+    with store.transaction() as conn:
+        conn.execute(request_events.delete().where(request_events.c.feature == FEATURE))
+    assert _evidence(controller, sim) == rolled
+    assert controller.looks == {"rollup": 7}
+    assert _evidence(exact, sim)["action"] == "hold"  # no data left to judge
+
+
+def test_looks_read_the_event_log_when_events_bypass_the_rollup(store: Store) -> None:
+    """Rows inserted around the sink (a custom sink, an old gateway): the roll-up's spot check
+    of the window's newest requests sees it, and the looks read the event log."""
+    sim = _sim(store, sink=False)
+    for _ in range(3):
+        sim.minute()
+    assert sim.controller.looks == {"events": 3}
+    exact = Controller(store, clock=sim.clock, rollup=False)
+    assert _evidence(sim.controller, sim) == _evidence(exact, sim)
+
+
+def test_a_session_rollout_rolls_up_sessions(store: Store) -> None:
+    """`unit: session`: the step's segment counts sessions, and its looks read it."""
+    sim = _sim(store, unit="session")
+    sim.minute()
+    assert sim.controller.looks == {"rollup": 1}
+    with store.reading() as conn:
+        assert conn.execute(sa.select(rollup_segments.c.unit)).scalars().all() == ["session"]
+
+
+def test_the_rollup_by_session_judges_like_the_database_totals(store: Store) -> None:
+    releases = {"baseline": "support-bot@aaaa", "candidate": "support-bot@bbbb"}
+    since = 1000.0
+    with store.transaction() as conn:
+        open_segment(conn, FEATURE, since, "session")
+    rng = np.random.default_rng(13)
+    sink = SqlEventSink(store)
+    for start in range(0, 3000, 500):
+        sink.write(_events(start, 500, since, rng, releases), [])
+    _compare(store, releases, since, since + 3000, unit="session")
+    window = {"feature": FEATURE, "releases": releases, "since": since, "until": since + 3000}
+    assert load_look(store, guardrails=GUARDRAILS, **window) is None  # not by user
+
+
+def test_a_look_past_the_newest_request_is_covered_and_one_before_it_is_not(
+    store: Store,
+) -> None:
+    sim = _sim(store)
+    since = sim.clock.t
+    for _ in range(2):
+        sim.minute()
+    window = {"feature": FEATURE, "releases": sim.releases, "guardrails": GUARDRAILS,
+              "since": since}
+    assert load_look(store, until=sim.clock.t, **window) is not None
+    assert load_look(store, until=sim.clock.t - 30, **window) is None  # the roll-up has no end
+    assert load_look(store, until=sim.clock.t, **{**window, "since": since + 1}) is None
+
+
+def test_each_step_has_one_segment_and_finished_steps_rows_are_pruned(store: Store) -> None:
+    """The controller opens the step's segment with the step, merges its first seconds 30 s
+    in, replaces it with the next step's, drops it when the rollout finishes; its looks prune
+    the finished steps' rows."""
+    sim = _sim(store, candidate=Profile(), per_minute=3000, units=20_000, guardrails=PROVABLE,
+               steps=[{"weight": 40, "dwell": "3m"}, {"weight": 60, "dwell": "3m"},
+                      {"weight": 100}])
+
+    def spans() -> list[tuple[float, bool]]:
+        with store.reading() as conn:
+            return [(r.since, r.merged) for r in conn.execute(sa.select(rollup_segments))]
+
+    first = sim.rollout().step_started_at
+    assert first is not None and spans() == [(first.timestamp(), False)]
+    sim.minute()
+    assert spans() == [(first.timestamp(), True)]  # looked at 60 s in: merged
+    for _ in range(10):
+        if sim.rollout().step > 0:
+            break
+        sim.minute()
+    second = sim.rollout().step_started_at
+    assert second is not None and spans() == [(second.timestamp(), False)]
+    assert sim.controller.look() is not None  # holds the lease: prunes
+    with store.reading() as conn:
+        assert set(conn.execute(sa.select(rollup_arms.c.since).distinct()).scalars()) \
+            <= {second.timestamp()}
+        assert set(conn.execute(sa.select(rollup_units.c.since).distinct()).scalars()) \
+            <= {second.timestamp()}
+    done = sim.run(30)
+    assert done.status.value == "completed"
+    assert spans() == []
+    assert sim.controller.looks["rollup"] >= 6 and "events" not in sim.controller.looks
+    sim.controller.look()
+    assert count_rows(store, rollup_arms) == count_rows(store, rollup_units) == 0
+
+
+def test_event_retention_prunes_finished_rollup_rows(store: Store) -> None:
+    releases = {"baseline": "support-bot@aaaa", "candidate": "support-bot@bbbb"}
+    since = 1000.0
     with store.transaction() as conn:
         open_segment(conn, FEATURE, since)
-    _replay(store, since)
-    _compare(store, sim.releases, since, sim.clock.t + 1)
+    SqlEventSink(store).write(_events(0, 2000, since, np.random.default_rng(2), releases), [])
+    assert count_rows(store, rollup_units) > 0
+    result = prune(store, 0.0)  # no event is that old
+    assert (result.requests, result.rollup) == (0, 0)  # the segment is open: kept
+    with store.transaction() as conn:
+        replace(conn, FEATURE, None)
+    units = count_rows(store, rollup_units)
+    result = prune(store, 0.0, batch=50)  # in several transactions
+    assert result.rollup == units and result.complete
+    assert count_rows(store, rollup_arms) == count_rows(store, rollup_units) == 0
+    assert count_rows(store, request_events) == 2000
+
+
+def test_a_sink_without_open_segments_does_not_load_numpy(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from rampway.store import Store\n"
+        "from rampway.events import RequestEvent\n"
+        "from rampway.events.sink import SqlEventSink\n"
+        f"store = Store.open('sqlite:///{tmp_path / 'db.sqlite'}')\n"
+        "SqlEventSink(store).write([RequestEvent(id='r1', ts=1.0, feature='f')], [])\n"
+        "print('numpy' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False"]
 
 
 def _events(start: int, n: int, since: float, rng: np.random.Generator,
@@ -135,6 +317,7 @@ def _events(start: int, n: int, since: float, rng: np.random.Generator,
             id=f"r{i}", ts=since - 50 + i * 0.1, feature=FEATURE if i % 7 else "other",
             release_id=releases.get(arm, "support-bot@aaaa"), arm=arm,
             unit_hash=None if i % 11 == 0 else f"u{unit}",
+            session_hash=None if i % 13 == 0 else f"s{unit}-{i % 4}",
             status="ok" if ok else "error", latency_ms=float(rng.lognormal(6.5, 0.5)),
             ttft_ms=float(rng.lognormal(5, 0.5)) if i % 3 else None,
             cost_usd=0.001 * (1 + unit % 4), output_tokens=int(50 + unit % 40),
@@ -177,7 +360,7 @@ def test_the_sink_keeps_the_rollup_of_open_segments_only(store: Store) -> None:
     with store.transaction() as conn:
         open_segment(conn, FEATURE, since)
     rng = np.random.default_rng(5)
-    sink = SqlEventSink(store, rollup=True)
+    sink = SqlEventSink(store)  # rolls up by default
     n = 3000
     for start in range(0, n, 500):
         sink.write(_events(start, 500, since, rng, releases), [])

@@ -18,6 +18,10 @@ requested cutoff and the start of every active rollout (its `created_at`, which 
 of its steps) and every running experiment (its `started_at`). A 30-day retention therefore
 never cuts into a 45-day experiment.
 
+A prune also deletes the judge's roll-up rows of finished rollout steps (whatever their age:
+nothing reads them once their step is over; `rampway.rollout.segments.prune_finished`, which
+the controller's looks run too, a few seconds' worth at a time).
+
 In a fleet the rollout controller that holds the fleet lease applies the retention, at most
 once an hour (`RetentionJob`, called from `Controller.look`, so it runs in whichever process
 looks: a gateway's `RolloutLoop`, `serve --workers N`'s supervisor or `rampway controller`).
@@ -82,10 +86,11 @@ class PruneResult:
     held_by: str | None  # the rollout / experiment that held the cutoff back, if any
     dry_run: bool
     complete: bool  # False when `deadline` stopped it before every old row was gone
+    rollup: int = 0  # roll-up rows of finished rollout steps deleted (`rollout.segments`)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "requests": self.requests, "feedback": self.feedback,
+            "requests": self.requests, "feedback": self.feedback, "rollup": self.rollup,
             "cutoff": _iso(self.cutoff), "requested_cutoff": _iso(self.requested_cutoff),
             "held_by": self.held_by, "dry_run": self.dry_run, "complete": self.complete,
         }
@@ -141,9 +146,15 @@ def prune(
         deleted, done = _delete_batches(store, table, cutoff, batch, deadline, clock)
         counts.append(deleted)
         complete = complete and done
+    rollup = 0
+    if not dry_run:
+        from rampway.rollout.segments import prune_finished
+
+        rollup, done = prune_finished(store, batch=batch, deadline=deadline, clock=clock)
+        complete = complete and done
     return PruneResult(requests=counts[0], feedback=counts[1], cutoff=cutoff,
                        requested_cutoff=older_than_ts, held_by=held_by, dry_run=dry_run,
-                       complete=complete)
+                       complete=complete, rollup=rollup)
 
 
 def _count(store: Store, table: sa.Table, cutoff: float) -> int:

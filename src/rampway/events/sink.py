@@ -30,6 +30,10 @@ path never builds their records: `FlagsJson` encodes them here, and since those 
 objects the compiled flags share between calls, each distinct outcome is encoded once and then
 reused (~1 us per row for three flags instead of ~5). Any value JSON cannot encode is stored as
 its (cut) `str()`: one odd value from a custom resolver must not fail, and so lose, a batch.
+
+In the same transaction the sink keeps the rollout judge's roll-up (`rampway.rollout.rollup`)
+for the features whose current rollout step has a segment (`rampway.rollout.segments`): one
+small query per batch finds none for the others, and numpy is loaded only when one is found.
 """
 
 from __future__ import annotations
@@ -229,10 +233,11 @@ class FlagsJson:
 class SqlEventSink:
     """Writes event batches to the store's `request_events` and `feedback_events` tables."""
 
-    def __init__(self, store: Store, *, copy: bool | None = None, rollup: bool = False) -> None:
+    def __init__(self, store: Store, *, copy: bool | None = None, rollup: bool = True) -> None:
         """`copy`: force COPY (True; PostgreSQL with psycopg only) or INSERT (False); by default
         COPY wherever it is available. `rollup`: also keep the judge's roll-up in the batch's
-        transaction (`rampway.rollout.rollup`, a prototype: off by default)."""
+        transaction (`rampway.rollout.rollup`) for the features with a rollout step under way:
+        one small query per batch, and the roll-up's work only for those features' requests."""
         self._store = store
         dialect = store.engine.dialect
         if copy and not _copies(dialect):
@@ -241,12 +246,9 @@ class SqlEventSink:
         self._requests: RowWriter | CopyWriter = writer(
             request_events, dialect, {"flags": FlagsJson()})
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
+        self._rolling = rollup
         self._rollup: Rollup | None = None
-        if rollup:
-            # imported here: the roll-up needs numpy, which a plain sink does not
-            from rampway.rollout.rollup import Rollup
-
-            self._rollup = Rollup(dialect)
+        self._pg = dialect.name == "postgresql"
 
     def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
         if not requests and not feedback:
@@ -254,8 +256,22 @@ class SqlEventSink:
         with self._store.transaction() as conn:
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
-            if self._rollup is not None:
-                self._rollup.apply(conn, requests)
+            if self._rolling and requests:
+                self._roll_up(conn, requests)
+
+    def _roll_up(self, conn: Connection, requests: Sequence[RequestEvent]) -> None:
+        # imported here: rampway.rollout builds on the event log, and the roll-up needs numpy,
+        # which a gateway whose features have no rollout under way never loads
+        from rampway.rollout import segments
+
+        found = segments.find(conn, {e.feature for e in requests}, lock=self._pg)
+        if not found:
+            return
+        if self._rollup is None:
+            from rampway.rollout.rollup import Rollup
+
+            self._rollup = Rollup(self._store.engine.dialect)
+        self._rollup.apply(conn, requests, found)
 
     @staticmethod
     def poison_reason(exc: BaseException) -> str | None:

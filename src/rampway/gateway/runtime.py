@@ -123,7 +123,8 @@ class Runtime:
         self.pipeline = Pipeline(self.router, self.watcher, resolver=flagged, hooks=all_hooks)
         rollouts = settings_from(project.config.rollouts, str(project.config_path))
         self.notifier = Notifier(rollouts.webhooks)  # its thread starts on the first notice
-        self.rollouts = self._rollout_loop(rollout_interval)
+        # a sink of the caller's may not keep the judge's roll-up: the looks read the event log
+        self.rollouts = self._rollout_loop(rollout_interval, rollup=sink is None)
         self._task: asyncio.Task[None] | None = None
         self.started = False
 
@@ -143,7 +144,7 @@ class Runtime:
             max_queue=options.max_queue, workers=options.workers, max_lag_s=options.max_lag,
         )
 
-    def _rollout_loop(self, interval: float | None) -> RolloutLoop | None:
+    def _rollout_loop(self, interval: float | None, *, rollup: bool) -> RolloutLoop | None:
         if interval is None:
             return None
         # Imported here: the judge brings numpy/scipy, which a gateway without it never needs.
@@ -151,7 +152,7 @@ class Runtime:
 
         retention = job_for(self.store, self.settings.events.retention)
         return RolloutLoop(Controller(self.store, notifier=self.notifier, interval=interval,
-                                      retention=retention))
+                                      retention=retention, rollup=rollup))
 
     @classmethod
     def from_project(

@@ -11,11 +11,13 @@ serves (`rampway gate …`; see `gating`), or `skip_gate=True` with a reason, wh
 Given `project_root`, the pass must also be under the policy and suite that project has now.
 
 The clock is injectable (epoch seconds), so tests compress hours into milliseconds. Deciding
-is pure (`judge`, `state`); this module does the reading (`totals`: per-unit sums computed by
-the database), the writing (`repo`, compare-and-swap) and the announcing (`notify`, after
-commit, never blocking). Several
-controllers may run against one database: each transition is written by exactly one of them,
-and only that one announces it.
+is pure (`judge`, `state`); this module does the reading (the step's roll-up, two rows kept up
+to date by the event sinks, `rollup`; or, when the roll-up does not cover the window, per-unit
+sums computed by the database, `totals` — `looks` counts which), the writing (`repo`,
+compare-and-swap; a step's roll-up segment is opened in its transition's transaction,
+`segments`) and the announcing (`notify`, after commit, never blocking). Several controllers
+may run against one database: each transition is written by exactly one of them, and only
+that one announces it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +46,7 @@ from rampway.errors import (
 from rampway.experiments import repo as experiments
 from rampway.gate.current import current_basis
 from rampway.gate.records import latest_gate
-from rampway.rollout import repo, state
+from rampway.rollout import repo, segments, state
 from rampway.rollout._judge import (
     SRM_SETTLE_SECONDS,
     Evaluation,
@@ -58,7 +61,7 @@ from rampway.rollout.notify import Notice, Notifier
 from rampway.rollout.plan import Plan
 from rampway.rollout.repo import RolloutRecord, utc
 from rampway.rollout.state import Status, Transition
-from rampway.rollout.totals import load_totals
+from rampway.rollout.totals import LookTotals, load_totals
 from rampway.store import Store
 from rampway.store.schema import channels
 
@@ -69,6 +72,11 @@ log = logging.getLogger("rampway.rollout")
 
 Clock = Callable[[], float]
 CONTROLLER_ACTOR = "rampway-controller"
+#: How far into a step its roll-up's first seconds are merged in (`rollup.merge_guard`): well
+#: past `rollup.GUARD_SECONDS`, so no writer still holds a batch that missed the segment.
+MERGE_GUARD_AFTER_S = 30.0
+#: Seconds a look spends at most on deleting finished steps' roll-up rows.
+PRUNE_BUDGET_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,7 @@ class Controller:
         interval: float = 60.0,
         project_root: Path | None = None,  # the repo whose gate policy and suite a pass must match
         retention: RetentionJob | None = None,  # event retention, applied by the lease holder
+        rollup: bool = True,  # the fleet's events go through `SqlEventSink` (which rolls up)
     ) -> None:
         if interval <= 0:
             raise ConfigError("controller interval must be positive")
@@ -103,6 +112,11 @@ class Controller:
         self.lost_races = 0  # transitions another process wrote first (CAS lost)
         self.lease = FleetLease(store.engine)  # one controller looks for the whole fleet
         self.retention = retention
+        self.rollup = rollup
+        #: looks by where their totals came from: "rollup" (`rampway.rollout.rollup`, two rows)
+        #: or "events" (`rampway.rollout.totals`, the window's requests)
+        self.looks: Counter[str] = Counter()
+        self._merged: set[tuple[str, float]] = set()  # segments whose guard is merged
 
     def now(self) -> datetime:
         return utc(self.clock())
@@ -199,13 +213,7 @@ class Controller:
             return None
         plan = rollout.plan
         now = now or self.now()
-        until = now.timestamp()
-        look = load_totals(
-            self.store, feature=rollout.feature,
-            releases={"baseline": rollout.baseline, "candidate": rollout.candidate},
-            guardrails=plan.guardrails, since=rollout.step_started_at.timestamp(), until=until,
-            settle=SRM_SETTLE_SECONDS, unit=plan.unit,
-        )
+        look = self._look_totals(rollout, rollout.step_started_at.timestamp(), now.timestamp())
         alpha = plan.guardrail_alpha()
         results = [judge_totals(base, cand, g, alpha=alpha, quantiles=quantiles)
                    for g, (base, cand), quantiles in zip(plan.guardrails, look.totals,
@@ -218,6 +226,29 @@ class Controller:
                         rollout.weight_bp, plan.srm, decisive=decisive)
         return aggregate(results, srm)
 
+    def _look_totals(self, rollout: RolloutRecord, since: float, until: float) -> LookTotals:
+        """The step's per-unit totals: from the roll-up when it covers the window (a segment
+        opened with the step, see `_segment`), else computed from the event log. The same
+        numbers either way (tests/rollout/test_rollout_rollup.py)."""
+        feature, plan = rollout.feature, rollout.plan
+        releases = {"baseline": rollout.baseline, "candidate": rollout.candidate}
+        if self.rollup:
+            from rampway.rollout.rollup import load_look, merge_guard
+
+            if (feature, since) not in self._merged and until - since >= MERGE_GUARD_AFTER_S:
+                merge_guard(self.store, feature, since)  # False too when merged already
+                self._merged.add((feature, since))
+            rolled = load_look(self.store, feature=feature, releases=releases,
+                               guardrails=plan.guardrails, since=since, until=until,
+                               unit=plan.unit)
+            if rolled is not None:
+                self.looks["rollup"] += 1
+                return rolled
+        self.looks["events"] += 1
+        return load_totals(self.store, feature=feature, releases=releases,
+                           guardrails=plan.guardrails, since=since, until=until,
+                           settle=SRM_SETTLE_SECONDS, unit=plan.unit)
+
     def look(self) -> list[RolloutRecord] | None:
         """`tick` (then the event retention, when due) if this controller holds the fleet's
         lease (`rampway.rollout.lease`); None when another controller does the looking. What
@@ -226,6 +257,7 @@ class Controller:
             return None
         moved = self.tick()
         self._apply_retention()
+        self._prune_rollup()
         return moved
 
     def _apply_retention(self) -> None:
@@ -238,6 +270,14 @@ class Controller:
             self.retention.maybe_run()
         except RampwayError as exc:
             log.warning("event retention failed, retrying in %gs: %s", self.retention.every, exc)
+
+    def _prune_rollup(self) -> None:
+        """Drop finished steps' roll-up rows, a few seconds' worth per look (nothing to do
+        is one query on the small `rollup_arms`). Logged and retried at the next look."""
+        try:
+            segments.prune_finished(self.store, deadline=time.monotonic() + PRUNE_BUDGET_S)
+        except RampwayError as exc:
+            log.warning("pruning finished roll-up rows failed, retrying: %s", exc)
 
     def tick(self) -> list[RolloutRecord]:
         """One look at every active rollout; returns the rollouts this process moved."""
@@ -338,9 +378,16 @@ class Controller:
         actor: str,
         evidence: dict[str, Any] | None = None,
     ) -> RolloutRecord | None:
-        inside = self._promote(rollout, actor, transition.reason) \
+        now = self.now()
+        promote = self._promote(rollout, actor, transition.reason) \
             if transition.kind == "complete" else None
-        done = repo.apply(self.store, rollout, transition, actor=actor, now=self.now(),
+
+        def inside(conn: Connection) -> None:
+            if promote is not None:
+                promote(conn)
+            self._segment(conn, rollout, transition, now)
+
+        done = repo.apply(self.store, rollout, transition, actor=actor, now=now,
                           evidence=evidence, inside=inside)
         if done is None:
             self.lost_races += 1
@@ -350,6 +397,17 @@ class Controller:
                  done.status.value, done.weight_bp / 100, transition.reason)
         self._announce(done, transition, actor, evidence)
         return done
+
+    def _segment(self, conn: Connection, rollout: RolloutRecord, transition: Transition,
+                 now: datetime) -> None:
+        """In the transition's transaction: a new step's window gets the feature's only roll-up
+        segment (the event sinks roll its requests up from then on); a finished rollout none."""
+        if transition.terminal:
+            segments.replace(conn, rollout.feature, None)
+        elif transition.new_step:
+            rolled = self.rollup and transition.weight_bp > 0
+            segments.replace(conn, rollout.feature, now.timestamp() if rolled else None,
+                             rollout.plan.unit)
 
     def _promote(
         self, rollout: RolloutRecord, actor: str, reason: str

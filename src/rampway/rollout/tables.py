@@ -19,11 +19,12 @@ at, the action and the evidence (each guardrail's estimate and interval, the SRM
 dashboard can draw each guardrail's interval per look against its margin. `rollouts.evaluation`
 keeps only the latest. About one small row per controller interval per active rollout.
 
-The roll-up tables (`rollout_0004`, `rampway.rollout.rollup`; a prototype the controller does
-not read yet): `rollup_segments` names the windows to roll up (a feature and the time its
-window starts), `rollup_units` one unit's running totals in one segment and arm (`state`:
-float64 counters, `latency`/`ttft`: its sparse latency histograms), `rollup_arms` one arm's
-sums over its units (`moments`: float64 vector, see `rollup.ArmLayout`).
+The roll-up tables (`rollout_0004`, `rollout_0005`; `rampway.rollout.rollup`, read by the
+controller's looks): `rollup_segments` names the windows to roll up (a feature, the time its
+current step's window starts and the unit it counts, `rampway.rollout.segments`),
+`rollup_units` one unit's running totals in one segment and arm (`state`: float64 counters,
+`latency`/`ttft`: its sparse latency histograms), `rollup_arms` one arm's sums over its units
+(`moments`: float64 vector, see `rollup.ArmLayout`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ rollup_segments = Table(
     Column("since", Float, primary_key=True),
     # the segment's first seconds were merged into the roll-up (`rollup.merge_guard`)
     Column("merged", Boolean, nullable=False, server_default=false()),
+    # what a unit is: "user" (`unit_hash`) or "session" (`session_hash`), as the plan says
+    Column("unit", String(16), nullable=False, server_default="user"),  # rollout_0005
 )
 
 rollup_units = Table(
