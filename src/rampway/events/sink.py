@@ -30,6 +30,9 @@ path never builds their records: `FlagsJson` encodes them here, and since those 
 objects the compiled flags share between calls, each distinct outcome is encoded once and then
 reused (~1 us per row for three flags instead of ~5). Any value JSON cannot encode is stored as
 its (cut) `str()`: one odd value from a custom resolver must not fail, and so lose, a batch.
+
+Each batch also adds its requests to the overview's per-minute health roll-up in the same
+transaction (`rampway.events.health`), a few dozen upserted rows per batch.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from sqlalchemy import JSON, Table, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 
+from rampway.events.health import HealthRollup
 from rampway.events.model import MAX_ATTRIBUTE_CHARS, FeedbackEvent, RequestEvent, flag_record
 from rampway.events.tables import feedback_events, request_events
 from rampway.events.writer import poison_reason as python_poison_reason
@@ -241,6 +245,7 @@ class SqlEventSink:
         self._requests: RowWriter | CopyWriter = writer(
             request_events, dialect, {"flags": FlagsJson()})
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
+        self._health = HealthRollup(dialect)  # the overview's (rampway.events.health)
         self._rollup: Rollup | None = None
         if rollup:
             # imported here: the roll-up needs numpy, which a plain sink does not
@@ -254,6 +259,7 @@ class SqlEventSink:
         with self._store.transaction() as conn:
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
+            self._health.apply(conn, requests)
             if self._rollup is not None:
                 self._rollup.apply(conn, requests)
 
