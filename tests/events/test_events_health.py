@@ -20,6 +20,7 @@ from rampway.errors import StoreError
 from rampway.events import RequestEvent
 from rampway.events.health import (
     RATIO,
+    decode,
     latency_bucket,
     prune_rollup,
     quantile,
@@ -29,7 +30,7 @@ from rampway.events.health import (
 )
 from rampway.events.retention import prune
 from rampway.events.sink import SqlEventSink
-from rampway.events.tables import health_latency, health_minutes, request_events
+from rampway.events.tables import health_minutes, request_events
 from rampway.store import Store
 
 NOW = 1_790_000_040.0  # on a minute boundary
@@ -74,7 +75,8 @@ def rollup_cost(store: Store) -> float:
 
 def histogram_total(store: Store) -> int:
     with store.reading() as conn:
-        return int(conn.scalar(sa.select(sa.func.sum(health_latency.c.count))) or 0)
+        return sum(sum(decode(blob).values())
+                   for blob in conn.scalars(sa.select(health_minutes.c.latency)))
 
 
 # -- buckets and quantiles (pure) -----------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The overview's health roll-up (rampway.events.tables: health_minutes, health_latency), kept
-by the event sink per batch (rampway.events.health).
+"""The overview's health roll-up (rampway.events.tables.health_minutes), kept by the event sink
+per batch (rampway.events.health).
 
 Existing events are not rolled up here: a store that holds a day of events at 2,500 requests/s
 would hold every gateway's start for minutes. `rampway events rebuild-health --since 1d` rolls
@@ -21,36 +21,22 @@ branch_labels = None
 depends_on = None
 
 
-def _key() -> list[sa.Column]:  # type: ignore[type-arg]
-    return [sa.Column("feature", sa.String(200), nullable=False),
-            sa.Column("minute", sa.Integer, nullable=False),
-            sa.Column("release_id", sa.String(200), nullable=False)]
-
-
 def upgrade() -> None:
     op.create_table(
         "health_minutes",
-        *_key(),
+        sa.Column("feature", sa.String(200), nullable=False),
+        sa.Column("minute", sa.Integer, nullable=False),
+        sa.Column("release_id", sa.String(200), nullable=False),
         sa.Column("requests", sa.Integer, nullable=False),
         sa.Column("errors", sa.Integer, nullable=False),
         sa.Column("fallbacks", sa.Integer, nullable=False),
         sa.Column("cost_usd", sa.Float, nullable=False),
+        sa.Column("latency", sa.LargeBinary, nullable=False),
         sa.PrimaryKeyConstraint("feature", "minute", "release_id", name="pk_health_minutes"),
     )
     op.create_index("ix_health_minutes_minute", "health_minutes", ["minute"])
-    op.create_table(
-        "health_latency",
-        *_key(),
-        sa.Column("bucket", sa.Integer, nullable=False),
-        sa.Column("count", sa.Integer, nullable=False),
-        sa.PrimaryKeyConstraint("feature", "minute", "release_id", "bucket",
-                                name="pk_health_latency"),
-    )
-    op.create_index("ix_health_latency_minute", "health_latency", ["minute"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_health_latency_minute", table_name="health_latency")
-    op.drop_table("health_latency")
     op.drop_index("ix_health_minutes_minute", table_name="health_minutes")
     op.drop_table("health_minutes")
