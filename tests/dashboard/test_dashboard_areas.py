@@ -83,6 +83,7 @@ async def test_experiment_page_shows_the_analysis(store: Store, ui: httpx.AsyncC
     assert page.status_code == 200, page.text
     text = page.text
     assert 'data-refresh="10"' in text  # running: the page refreshes itself
+    assert re.search(r'id="computed-at">Analysed at 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC', text)
     analysis = analyze(store, record)  # what `rampway experiment analyze` says
     assert f"Decision: {analysis.decision.value}" in text and analysis.explanation in text
     for arm in analysis.arms:
@@ -117,6 +118,7 @@ async def test_shadow_page_shows_flagged_classes_side_by_side(store: Store,
     assert page.status_code == 200, page.text
     text = page.text
     assert 'data-refresh="10"' in text and "<strong>mirroring</strong>" in text
+    assert re.search(r'id="computed-at">Report computed at 20\d\d-\d\d-\d\d \d\d:', text)
     assert report.verdict_line in text
     for flagged in report.flagged:
         assert f'data-class="{flagged.rate.name}"' in text

@@ -24,6 +24,7 @@ from gateway_helpers import Proj, make_project, serve, write_release
 from rollout_helpers import FEATURE, FakeClock, Profile, Simulation, plan, record_verdict
 
 from rampway.admin import Role, create_admin_key
+from rampway.events.health import rebuild
 from rampway.events.model import RequestEvent, hash_unit
 from rampway.events.sink import SqlEventSink
 from rampway.flags.store import FlagStore
@@ -83,6 +84,7 @@ def _seed(store: Store, proj: Proj, tmp_path: Path) -> dict[str, Any]:
                                       "rule": 0}},
         prompt_text='{"messages": [{"role": "user", "content": "Where is my refund?"}]}',
         response_text="Your refund is on its way.")], [])
+    rebuild(store, time.time() - 86400)  # the seeds wrote around the sink: the overview's health
     return {"rollout_id": rollout_id, "gate": gate.id, "shadow": shadow.name,
             "experiment": f"{experiment.name}/{experiment.id}"}
 

@@ -1,11 +1,16 @@
 """`rampway events …`: the event log's upkeep.
 
     rampway events prune [--older-than 30d] [--dry-run] [--batch 50000] [--json]
+    rampway events rebuild-health [--since 1d] [--json]
 
 `prune` deletes request and feedback events older than the window (default: the configured
 `gateway.events.retention`), never inside an active rollout's or running experiment's window;
 `--dry-run` only counts. The fleet's rollout controller does the same hourly on its own (see
 `rampway.events.retention`); this is for doing it now, or with another window.
+
+`rebuild-health` recomputes the overview's per-minute health roll-up from the event log (see
+`rampway.events.health`): after upgrading a store that already holds events, or after loading
+events around the gateway. The overview reads the last day, hence the default.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from rampway.cli._common import (
 )
 from rampway.errors import ConfigError
 
-events_app = typer.Typer(help="The event log: retention.", no_args_is_help=True)
+events_app = typer.Typer(help="The event log: retention, the health roll-up.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
 
@@ -90,6 +95,39 @@ def prune_cmd(
     if result.held_by is not None:
         console.print(f"cutoff held back from {doc['requested_cutoff']} by {result.held_by} "
                       "(its events are still being analysed)", markup=False)
+
+
+@events_app.command("rebuild-health")
+@handle_errors
+def rebuild_health_cmd(
+    since: Annotated[
+        str, typer.Option("--since", help="Roll up the events of this last while: 1d, 12h, 30d.")
+    ] = "1d",
+    project: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recompute the overview's health roll-up from the event log, from --since ago on."""
+    from rampway.cli.release import open_store
+    from rampway.events.health import rebuild
+    from rampway.rollout.plan import parse_duration
+
+    try:
+        seconds = parse_duration(since)
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+    if seconds <= 0:
+        raise ConfigError(f"--since: give a positive duration such as 1d, got {since!r}")
+    proj = load_project_option(project)
+    started = time.monotonic()
+    with open_store(proj) as store:
+        result = rebuild(store, time.time() - seconds)
+    elapsed = time.monotonic() - started
+    if as_json:
+        emit_json({"since": result.since, "events": result.events, "minutes": result.minutes,
+                   "seconds": round(elapsed, 3)})
+        return
+    console.print(f"rolled up {result.events} request events into {result.minutes} "
+                  f"feature-release minutes in {elapsed:.1f} s", markup=False)
 
 
 __all__ = ["events_app"]

@@ -40,6 +40,7 @@ from rampway.admin._rollouts import RolloutRoutes
 from rampway.admin.keys import AdminKey, Role, authenticate
 from rampway.config import Project
 from rampway.dashboard import pages, session, views
+from rampway.dashboard.cache import AnalysisCache
 from rampway.dashboard.forms import parse_form, read_body
 from rampway.dashboard.gate_view import interval_text, rule_text
 from rampway.errors import (
@@ -58,6 +59,8 @@ from rampway.rollout.plan import settings_from
 from rampway.rollout.state import COMMANDS
 
 PREFIX = "/ui"
+#: How often a live page reloads itself (base.html's data-refresh), in seconds.
+REFRESH_S = 10
 _HERE = Path(__file__).resolve().parent
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -82,11 +85,14 @@ class Dashboard:
         self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root)
         # The admin API's flag writes: with the project, model values must be routable.
         self.flags = FlagStore(store, None if project is None else Routing.of(project))
+        # experiment analyses and shadow reports, as fresh as the pages' auto-refresh
+        self.analyses = AnalysisCache(ttl=REFRESH_S)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined,
         )
-        self.env.filters.update(pct=_pct, num=_num, when=_when, dur=_dur,
+        self.env.globals["refresh_s"] = REFRESH_S
+        self.env.filters.update(pct=_pct, num=_num, when=_when, dur=_dur, at=_at,
                                 interval=interval_text, rule=rule_text)
 
     # -- responses ---------------------------------------------------------------------------
@@ -334,6 +340,10 @@ def _num(value: Any, digits: int = 3) -> str:
 
 def _when(value: datetime | None) -> str:
     return "–" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _at(epoch: float) -> str:
+    return _when(datetime.fromtimestamp(epoch, UTC))
 
 
 def _dur(seconds: float) -> str:

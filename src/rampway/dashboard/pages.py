@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from rampway.admin.keys import AdminKey, Role
 from rampway.dashboard.audit_view import audit_filters, audit_page
-from rampway.dashboard.experiment_view import experiment_page, find_experiment
+from rampway.dashboard.experiment_view import cached_experiment_page, find_experiment
 from rampway.dashboard.flags_view import flags_page, switch
 from rampway.dashboard.gate_view import gate_page
 from rampway.dashboard.requests_view import Filters, requests_page
@@ -56,7 +56,7 @@ def _experiment_routes(d: Dashboard) -> list[Route]:
 
         def render(key: AdminKey, raw: str) -> Response:
             record = find_experiment(d.store, name, wanted)
-            data = experiment_page(d.store, record, now=time.time())
+            data = cached_experiment_page(d.store, record, d.analyses)
             return d.render("experiment.html", e=data, refresh=record.running,
                             **d.context(key, raw))
         return d.page(request, render)
@@ -70,7 +70,7 @@ def _shadow_routes(d: Dashboard) -> list[Route]:
         name = request.path_params["name"]
 
         def render(key: AdminKey, raw: str) -> Response:
-            data = shadow_page(d.store, name, now=time.time())
+            data = shadow_page(d.store, name, now=time.time(), cache=d.analyses)
             live = data["status"]["state"] == "mirroring"
             return d.render("shadow.html", s=data, refresh=live, **d.context(key, raw))
         return d.page(request, render)

@@ -6,7 +6,7 @@
 
 Charts are described as data (`chart(...)`): x values (epoch seconds) and named series, which
 `static/dashboard.js` hands to uPlot. No SQL here beyond what the areas' own readers do, except
-the health aggregate (`rampway.dashboard.health`).
+the health roll-up's (`rampway.dashboard.health`).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def overview(store: Store, *, now: float) -> list[dict[str, Any]]:
     rows = []
     for name in features:
         h = health[name]
-        series = h.series()
+        series, day = h.series(), h.series(day=True)
         rows.append({
             "name": name,
             "production": production.get(name),
@@ -83,6 +83,9 @@ def overview(store: Store, *, now: float) -> list[dict[str, Any]]:
             "spark": chart("spark", series["t"], [
                 {"label": "requests/min", "data": series["requests"]},
                 {"label": "errors/min", "data": series["errors"]}]),
+            "spark_day": chart("spark", day["t"], [
+                {"label": "requests/30 min", "data": day["requests"]},
+                {"label": "errors/30 min", "data": day["errors"]}]),
         })
     return rows
 

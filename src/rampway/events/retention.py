@@ -11,7 +11,8 @@ At 2,500 requests/s the event log grows by 150–480 GB a day, so something has 
 `prune` deletes in bounded transactions — a batch of primary keys picked by `ts`, then
 `DELETE … WHERE id IN (those)` — so one prune never holds a long lock or a huge transaction on
 PostgreSQL, nor SQLite's write lock for more than one batch: the gateways' event writes go on
-between batches.
+between batches. The overview's health roll-up (`rampway.events.health`) loses its whole minutes
+before the same cutoff.
 
 Events an analysis still reads are never deleted: the effective cutoff is the earliest of the
 requested cutoff and the start of every active rollout (its `created_at`, which is before any
@@ -38,6 +39,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rampway.events.health import prune_rollup
 from rampway.events.tables import feedback_events, request_events
 from rampway.rollout.plan import parse_duration
 from rampway.store import Store
@@ -148,6 +150,7 @@ def prune(
         complete = complete and done
     rollup = 0
     if not dry_run:
+        prune_rollup(store, cutoff)  # the health roll-up's minutes before the cutoff
         from rampway.rollout.segments import prune_finished
 
         rollup, done = prune_finished(store, batch=batch, deadline=deadline, clock=clock)

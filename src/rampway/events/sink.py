@@ -34,6 +34,9 @@ its (cut) `str()`: one odd value from a custom resolver must not fail, and so lo
 In the same transaction the sink keeps the rollout judge's roll-up (`rampway.rollout.rollup`)
 for the features whose current rollout step has a segment (`rampway.rollout.segments`): one
 small query per batch finds none for the others, and numpy is loaded only when one is found.
+
+Each batch also adds its requests to the overview's per-minute health roll-up in the same
+transaction (`rampway.events.health`), a few dozen upserted rows per batch.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from sqlalchemy import JSON, Table, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 
+from rampway.events.health import HealthRollup
 from rampway.events.model import MAX_ATTRIBUTE_CHARS, FeedbackEvent, RequestEvent, flag_record
 from rampway.events.tables import feedback_events, request_events
 from rampway.events.writer import poison_reason as python_poison_reason
@@ -247,6 +251,7 @@ class SqlEventSink:
             request_events, dialect, {"flags": FlagsJson()})
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
         self._rolling = rollup
+        self._health = HealthRollup(dialect)  # the overview's (rampway.events.health)
         self._rollup: Rollup | None = None
         self._pg = dialect.name == "postgresql"
 
@@ -256,6 +261,7 @@ class SqlEventSink:
         with self._store.transaction() as conn:
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
+            self._health.apply(conn, requests)
             if self._rolling and requests:
                 self._roll_up(conn, requests)
 

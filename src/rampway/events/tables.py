@@ -10,6 +10,8 @@ request went to the next target, `gateway.routing.hedge_after`); `events_0005` a
 index on `ts` and `events_0007` `session_hash` on both event tables (the session unit beside
 the user unit `unit_hash`; `unit_column` picks the one an analysis groups by); keep them in
 step.
+`health_minutes` (`events_0008`) is the overview's per-minute roll-up of the request log, kept
+by the sink (`rampway.events.health`).
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
 numeric comparison on SQLite and PostgreSQL.
 """
@@ -26,6 +28,7 @@ from sqlalchemy import (
     FromClause,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -107,10 +110,28 @@ app_keys = Table(
     Column("revoked_at", Float),
 )
 
+# The health roll-up (rampway.events.health): per (feature, epoch minute, release) the counts,
+# the cost and the latency histogram ((bucket, count) uint32 pairs). `release_id` is '' for
+# requests without a release (a primary key column cannot be NULL).
+health_minutes = Table(
+    "health_minutes",
+    metadata,
+    Column("feature", String(200), primary_key=True),
+    Column("minute", Integer, primary_key=True),
+    Column("release_id", String(200), primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("fallbacks", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=False),
+    Column("latency", LargeBinary, nullable=False),
+    Index("ix_health_minutes_minute", "minute"),  # retention's `minute < cutoff`
+)
+
+
 def unit_column(table: FromClause, unit: str) -> ColumnElement[Any]:
     """The column an analysis by `unit` ("user" or "session") groups `table`'s rows by (either
     event table, or an alias of one)."""
     return table.c.session_hash if unit == "session" else table.c.unit_hash
 
 
-__all__ = ["app_keys", "feedback_events", "request_events", "unit_column"]
+__all__ = ["app_keys", "feedback_events", "health_minutes", "request_events", "unit_column"]
