@@ -16,7 +16,7 @@ primary's own twin?), so each is a yes/no fact about one pair, directional where
     verbosity:shorter_0.67x | verbosity:shorter_0.5x
     text:formatting                             equal once case and whitespace are ignored
     text:different | text:dissimilar            different; similarity below the threshold too
-                                                (token-set by default, `embeddings` on request)
+                                                (token set; or meaning: `similarity: embedding`)
 
 A class's rate is counted among the pairs whose primary answer could show it — its *scope*
 (`class_scope`): verbosity and text among plain-text primaries, JSON fields and JSON failures

@@ -2,8 +2,8 @@
 
 Token-set similarity (the default, `compare.TOKEN_SET`) counts shared words, so a candidate that
 says the same thing in other words reads as *dissimilar*. Embeddings score meaning instead:
-"Your order ships Monday." vs "We will send your package at the start of next week." is 0.63
-here and 0.35 by token set, which gives "Your order ships on Monday." vs "The capital of France
+"Your order ships on Monday." vs "We will send your package at the start of next week." is 0.64
+here and 0.39 by token set, which gives "Your order ships on Monday." vs "The capital of France
 is Paris." 0.36 too (0.01 here). Below 0.4 a pair is `text:dissimilar` (token set: 0.5).
 
 The model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) as an int8 ONNX file that
