@@ -68,6 +68,7 @@ def run_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, fl
 def measure(runs: int) -> list[dict[str, object]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAMPWAY_")}
     env["RAMPWAY_ACTOR"] = "bench"  # no `git config` lookup in the timed path
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the warm-up writes bytecode, as installs have it
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         cwd = project_copy(Path(tmp))

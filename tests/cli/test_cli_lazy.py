@@ -73,7 +73,8 @@ def test_help_no_command_and_unknown_commands_load_every_module() -> None:
     assert modules_for(["flgs", "set"]) is None
     assert modules_for(["--version"]) == ()
     assert modules_for(["flags", "set", "release"]) == ("flags",)
-    assert modules_for(["--help", "models"]) == MODULES["models"]
+    assert modules_for(["--help", "models"]) is None  # the root's help, listing everything
+    assert modules_for(["models", "--help"]) == MODULES["models"]
 
 
 def _env() -> dict[str, str]:
@@ -94,6 +95,16 @@ def test_each_command_reads_the_same_loaded_alone_or_with_all(tmp_path: Path) ->
         assert got.returncode == 0, got.stderr
         assert got.stdout == want, args
         assert "Usage: rampway" in got.stdout, args
+
+
+def test_help_before_a_command_is_the_roots_help(tmp_path: Path) -> None:
+    args = ["--help", "flags"]
+    full = subprocess.run([sys.executable, "-c", _FULL, json.dumps([args])], cwd=tmp_path,
+                          env=_env(), capture_output=True, text=True, timeout=60, check=True)
+    got = subprocess.run([sys.executable, "-c", _LAZY, *args], cwd=tmp_path, env=_env(),
+                         capture_output=True, text=True, timeout=60, check=True)
+    assert got.stdout == full.stdout.split(MARK + "\n")[0]
+    assert " release " in got.stdout and " rollout " in got.stdout
 
 
 @pytest.mark.parametrize("args", [["flgs"], ["flags", "sett"], ["flags", "set"]])

@@ -48,11 +48,14 @@ MODULES: dict[str, tuple[str, ...]] = {
 def modules_for(args: Sequence[str]) -> tuple[str, ...] | None:
     """The modules `rampway ARGS` needs; None for every module (help, no command, unknown).
 
-    `--version` alone needs none: its eager callback prints and exits before any command."""
-    command = next((a for a in args if not a.startswith("-")), None)
-    if command is None:
+    `--version` alone needs none: its eager callback prints and exits before any command.
+    `--help` before the command is the root's help, which lists every command."""
+    position = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if position is None:
         return () if args and all(a == "--version" for a in args) else None
-    return MODULES.get(command)
+    if "--help" in args[:position]:
+        return None
+    return MODULES.get(args[position])
 
 
 def attach(args: Sequence[str]) -> None:
