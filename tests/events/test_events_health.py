@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -142,6 +143,32 @@ def test_reading_the_rollup_equals_reading_the_event_log(store: Store) -> None:
         assert [per_30[feature].get(i, (0,))[0] for i in range(4)] == slots.tolist()
         exact = float(np.quantile([e.latency_ms for e in inside], 0.95))
         assert exact / RATIO <= quantile(latency[feature], 0.95) <= exact * RATIO
+
+
+def test_concurrent_writers_lose_no_latency_counts(db_url: str, store: Store) -> None:
+    """Two sinks on their own connections adding to the same minutes' histograms at once: each
+    merge happens under the row lock its counters' upsert took."""
+    batches = [events(60, 100 + k, prefix=f"w{k}_", span=120.0) for k in range(16)]
+    errors: list[BaseException] = []
+
+    def writer(mine: list[list[RequestEvent]]) -> None:
+        try:
+            with Store.open(db_url) as own:
+                sink = SqlEventSink(own)
+                for batch in mine:
+                    sink.write(batch, [])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(batches[i::2],)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    everything = [e for b in batches for e in b]
+    assert rollup_counts(store) == expected_counts(everything)
+    assert histogram_total(store) == len(everything)
 
 
 # -- rebuild and retention ------------------------------------------------------------------
