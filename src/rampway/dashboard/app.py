@@ -52,7 +52,6 @@ from rampway.errors import (
 )
 from rampway.flags.store import FlagStore
 from rampway.gateway._common import find_unclean
-from rampway.release import Routing
 from rampway.rollout import Notifier, RolloutRecord
 from rampway.rollout.plan import settings_from
 from rampway.rollout.state import COMMANDS
@@ -81,7 +80,7 @@ class Dashboard:
             project.config.rollouts, str(project.config_path)).webhooks
         self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root)
         # The admin API's flag writes: with the project, model values must be routable.
-        self.flags = FlagStore(store, None if project is None else Routing.of(project))
+        self.flags = FlagStore(store, project=project)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(_HERE / "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined,
