@@ -197,3 +197,21 @@ async def test_a_release_flag_may_pin_a_gated_release_or_one_production_served_b
                          json={"definition": {"type": "string", "default": proj.v1.id},
                                "reason": "v2 regressed"}, )
     assert back.status_code == 200, back.text
+
+
+async def test_promoting_a_candidate_whose_provider_left_rampway_yaml_is_refused(
+    api: httpx.AsyncClient, keys: Keys, store: Store, proj: Proj
+) -> None:
+    """Started while routable; then the provider is renamed in rampway.yaml. A promote is a
+    channel move: refused (422) like `channel set`, production untouched."""
+    started = await api.post(f"{PREFIX}/rollouts/{BOT}", headers=keys.headers("admin"),
+                             json={"candidate": proj.v2.id, "skip_gate": True,
+                                   "reason": "try it"})
+    assert started.status_code == 201, started.text
+    config = proj.project.root / "rampway.yaml"
+    config.write_text(config.read_text().replace("  sim:\n", "  sim2:\n", 1))
+    before = store.get_channel(BOT, "production")
+    r = await api.post(f"{PREFIX}/rollouts/{BOT}/promote", headers=keys.headers("editor"),
+                       json={"reason": "looks fine"})
+    _unprocessable(r, "unroutable_model", "provider 'sim'", "not configured")
+    assert store.get_channel(BOT, "production") == before

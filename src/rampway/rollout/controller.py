@@ -325,6 +325,8 @@ class Controller:
                 f"{expected_version}: it changed since you read it"
             )
         transition = state.command(rollout.plan, rollout.position, name, reason)
+        if transition.kind == "complete":  # a human's promote moves the channel, like `set`
+            self._check_routable(self.store.get_release(feature, rollout.candidate).canonical)
         done = self._apply(rollout, transition, actor)
         if done is None:
             raise ConflictError(
