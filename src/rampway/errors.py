@@ -8,7 +8,8 @@ nothing above a seam catches a foreign exception type.
     │   ├── ReleaseError              invalid_release 400   names file (and line when known)
     │   │   └── UnroutableRelease     unroutable_model 422  a model the gateway could not route
     │   ├── FlagError                 invalid_flag    400   names flag, rule, key path (file:line)
-    │   │   └── UnroutableFlag        unroutable_model 422  a `.model` flag value it could not route
+    │   │   ├── UnroutableFlag        unroutable_model 422  a `.model` flag value it could not route
+    │   │   └── ProtectedFlag         channel_protected 422 a `.release` pin, no gate PASS
     │   ├── ChannelProtected          channel_protected 422 protected channel, no gate PASS/approval
     │   ├── RefError                  unknown_ref     404   release id / channel / git rev not found
     │   └── StateConflict             state_conflict  409   command ruled out by the current state
@@ -115,6 +116,14 @@ class UnroutableFlag(FlagError):
     """A `<feature>.model` flag value the gateway could not route (see UnroutableRelease)."""
 
     code = "unroutable_model"
+    http_status = 422
+
+
+class ProtectedFlag(FlagError):
+    """A `<feature>.release` flag value that would serve, in place of a protected channel, a
+    release that channel could not be moved to (see ChannelProtected); names flag and rule."""
+
+    code = "channel_protected"
     http_status = 422
 
 
@@ -297,6 +306,7 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "PermissionDenied",
+    "ProtectedFlag",
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderConnectionError",

@@ -130,3 +130,88 @@ async def test_an_experiment_arm_that_cannot_be_routed_is_refused(
     _unprocessable(r, "unroutable_model", "sim/sim-hugee")
     assert (await api.get(f"{PREFIX}/experiments", headers=keys.headers("viewer"))).json()[
         "experiments"] == []
+
+
+# -- every other road: rollout starts, release-pinning flags, audited flag writes ---------------
+
+
+async def test_a_published_rollout_candidate_that_cannot_be_routed_is_refused(
+    api: httpx.AsyncClient, keys: Keys, store: Store, tmp_path: Path
+) -> None:
+    bad = _release(tmp_path, "sim-hugee", "roll")  # published before the model was checked
+    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy")
+    before = _state(store)
+    r = await api.post(f"{PREFIX}/rollouts/{BOT}", headers=keys.headers("admin"),
+                       json={"candidate": bad.id, "skip_gate": True, "reason": "try it"})
+    _unprocessable(r, "unroutable_model", "sim/sim-hugee")
+    assert _state(store) == before
+    assert (await api.get(f"{PREFIX}/rollouts", headers=keys.headers("viewer"))).json()[
+        "rollouts"] == []
+
+
+async def test_a_release_flag_cannot_pin_an_ungated_release_past_production(
+    api: httpx.AsyncClient, keys: Keys, store: Store, proj: Proj
+) -> None:
+    """Pinning is a channel move by other means: what production needs (a gate PASS against
+    what it serves), a `.release` flag needs too — by id, or through an unprotected channel."""
+    flag = f"{PREFIX}/flags/{BOT}.release"
+    before = _state(store)
+    pinned = {"type": "string", "default": proj.v2.id}
+    r = await api.put(flag, headers=keys.headers("editor"),
+                      json={"definition": pinned, "reason": "ship v2"})
+    _unprocessable(r, "channel_protected", "flag 'support-bot.release' default",
+                   f"candidate {proj.v2.id} has no recorded gate", "rampway gate support-bot")
+    assert r.json()["error"]["flag"] == f"{BOT}.release"
+    assert _state(store) == before
+    canary = await api.put(f"{PREFIX}/features/{BOT}/channels/canary",
+                           headers=keys.headers("editor"),
+                           json={"release": proj.v2.id, "reason": "try"})
+    assert canary.status_code == 200, canary.text
+    cohort = {"type": "string", "default": "production",
+              "rules": [{"condition": {"plan": "pro"}, "value": "canary"}]}
+    r = await api.put(flag, headers=keys.headers("editor"),
+                      json={"definition": cohort, "reason": "pro users first"})
+    _unprocessable(r, "channel_protected", "rule 0", f"candidate {proj.v2.id}")
+    assert r.json()["error"]["rule"] == 0
+    current = {"type": "string", "default": proj.v1.id}  # what production serves: fine
+    ok = await api.put(flag, headers=keys.headers("editor"),
+                       json={"definition": current, "reason": "hold v1"})
+    assert ok.status_code == 201, ok.text
+
+
+async def test_a_release_flag_may_pin_a_gated_release_or_one_production_served_before(
+    api: httpx.AsyncClient, keys: Keys, store: Store, proj: Proj
+) -> None:
+    from test_admin_rollouts import passing_gate
+
+    flag = f"{PREFIX}/flags/{BOT}.release"
+    passing_gate(store, proj.v2.id, proj.v1.id, proj.project.root)
+    gated = await api.put(flag, headers=keys.headers("editor"),
+                          json={"definition": {"type": "string", "default": proj.v2.id},
+                                "reason": "gate passed"})
+    assert gated.status_code == 201, gated.text
+    moved = await api.put(PRODUCTION, headers=keys.headers("editor"),
+                          json={"release": proj.v2.id, "reason": "ship"})
+    assert moved.status_code == 200, moved.text
+    back = await api.put(flag, headers=keys.headers("editor"),  # a rollback is never blocked
+                         json={"definition": {"type": "string", "default": proj.v1.id},
+                               "reason": "v2 regressed"}, )
+    assert back.status_code == 200, back.text
+
+
+async def test_promoting_a_candidate_whose_provider_left_rampway_yaml_is_refused(
+    api: httpx.AsyncClient, keys: Keys, store: Store, proj: Proj
+) -> None:
+    """Started while routable; then the provider is renamed in rampway.yaml. A promote is a
+    channel move: refused (422) like `channel set`, production untouched."""
+    started = await api.post(f"{PREFIX}/rollouts/{BOT}", headers=keys.headers("admin"),
+                             json={"candidate": proj.v2.id, "skip_gate": True,
+                                   "reason": "try it"})
+    assert started.status_code == 201, started.text
+    config = proj.project.root / "rampway.yaml"
+    config.write_text(config.read_text().replace("  sim:\n", "  sim2:\n", 1))
+    before = store.get_channel(BOT, "production")
+    r = await api.post(f"{PREFIX}/rollouts/{BOT}/promote", headers=keys.headers("editor"),
+                       json={"reason": "looks fine"})
+    _unprocessable(r, "unroutable_model", "provider 'sim'", "not configured")
+    assert store.get_channel(BOT, "production") == before

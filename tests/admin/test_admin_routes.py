@@ -116,10 +116,11 @@ def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
              {"definition": {"ids": ["u1"]}, "reason": "beta cohort"}, "segment.create"),
         Step("GET", "/segments", "viewer", 200),
         Step("GET", "/segments/beta", "viewer", 200),
+        # new_id served production before the rollback: pinning it is not a move past the gate
         Step("PUT", f"/flags/{bot}.release", "editor", 201,
              {"definition": {"type": "string", "default": "production",
-                             "rules": [{"segment": "beta", "value": v2}]},
-              "reason": "beta gets v2"}, "flag.create"),
+                             "rules": [{"segment": "beta", "value": new_id}]},
+              "reason": "beta keeps the new prompt"}, "flag.create"),
         Step("GET", "/flags", "viewer", 200),
         Step("GET", f"/flags/{bot}.release", "viewer", 200),
         Step("DELETE", f"/flags/{bot}.release", "editor", 200, None, "flag.delete"),

@@ -292,3 +292,27 @@ def test_a_release_published_through_the_api_exports_to_files_with_the_same_id(
     out = tmp_path / "review"
     assert run("release", "export", FEATURE, edited.id, "--out", str(out)).exit_code == 0
     assert load_release(out, feature=FEATURE).id == edited.id
+
+
+def test_flags_set_cannot_pin_an_ungated_release_past_production(
+    project: Path, db_url: str
+) -> None:
+    """A `.release` flag serves its release in place of production: it needs production's gate
+    (one line, exit 2, nothing written); pinning what production serves is fine."""
+    ref = candidate(project)
+    moved = run("channel", "set", FEATURE, "canary", ref, "--reason", "try")  # unprotected
+    assert moved.exit_code == 0, moved.output
+    serving, _ = production(db_url)
+    pin = json.dumps({"type": "string", "default": "production",
+                      "rules": [{"condition": {"plan": "pro"}, "value": "canary"}]})
+    assert_refused(run("flags", "set", f"{FEATURE}.release", "--definition", pin,
+                       "--reason", "ship"),
+                   "flag 'support-bot.release' rule 0", "value 'canary' (support-bot@",
+                   "channel 'production' of support-bot is protected", "rampway gate")
+    with Store.open(db_url) as store:
+        from rampway.flags.store import FlagStore
+
+        assert FlagStore(store).get("flag", f"{FEATURE}.release") is None
+    hold = json.dumps({"type": "string", "default": serving})
+    assert run("flags", "set", f"{FEATURE}.release", "--definition", hold,
+               "--reason", "hold").exit_code == 0

@@ -81,7 +81,7 @@ from rampway.errors import (
 )
 from rampway.flags.store import FileDefinitions, FlagStore, Kind, plain_json
 from rampway.gateway import keys as app_keys
-from rampway.release import Release, Routing, check_release
+from rampway.release import Release, check_release
 from rampway.release.protect import approve, guard_move, record_override
 from rampway.rollout import Notifier, Webhook
 from rampway.rollout.plan import settings_from
@@ -230,7 +230,7 @@ class Admin:
     def __init__(self, store: Store, project: Project | None,
                  notifier: Notifier | None = None) -> None:
         self.store = store
-        self.flags = FlagStore(store, None if project is None else Routing.of(project))
+        self.flags = FlagStore(store, project=project)
         self.project = project
         self.notifier = notifier or Notifier(_webhooks(project))
 

@@ -62,12 +62,11 @@ class Backend(Protocol):
 class StoreBackend:
     def __init__(self, project: Path | None) -> None:
         from rampway.flags.store import FlagStore
-        from rampway.release import Routing
         from rampway.store import Store
 
         proj = load_project_option(project)
         self._store = Store.open(proj.db_url)
-        self._flags = FlagStore(self._store, Routing.of(proj))
+        self._flags = FlagStore(self._store, project=proj)
         self._actor = current_actor()
 
     def list(self, kind: str) -> list[dict[str, Any]]:

@@ -53,7 +53,6 @@ from rampway.errors import (
 )
 from rampway.flags.store import FlagStore
 from rampway.gateway._common import find_unclean
-from rampway.release import Routing
 from rampway.rollout import Notifier, RolloutRecord
 from rampway.rollout.plan import settings_from
 from rampway.rollout.state import COMMANDS
@@ -84,7 +83,7 @@ class Dashboard:
             project.config.rollouts, str(project.config_path)).webhooks
         self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root)
         # The admin API's flag writes: with the project, model values must be routable.
-        self.flags = FlagStore(store, None if project is None else Routing.of(project))
+        self.flags = FlagStore(store, project=project)
         # experiment analyses and shadow reports, as fresh as the pages' auto-refresh
         self.analyses = AnalysisCache(ttl=REFRESH_S)
         self.env = jinja2.Environment(

@@ -35,13 +35,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from rampway._yaml import load_located
-from rampway.errors import ConfigError, ConflictError, FlagError, RefError, UnroutableFlag
+from rampway.errors import (
+    ChannelProtected,
+    ConfigError,
+    ConflictError,
+    FlagError,
+    ProtectedFlag,
+    RefError,
+    UnroutableFlag,
+)
 from rampway.flags._compile import FlagSet
 from rampway.flags._files import load_flag_files
 from rampway.flags._model import Flag
@@ -52,6 +60,9 @@ from rampway.flags.tables import flag_definitions, segment_definitions
 from rampway.release._routable import Routing
 from rampway.store import Store
 from rampway.store.schema import channels, releases
+
+if TYPE_CHECKING:
+    from rampway.config import Project
 
 Kind = Literal["flag", "segment"]
 Source = Literal["api", "file"]
@@ -167,12 +178,17 @@ def discover_flag_files(root: Path) -> list[Path]:
 class FlagStore:
     """Flag and segment definitions in a `Store` (see the module docstring for the rules)."""
 
-    def __init__(self, store: Store, routing: Routing | None = None) -> None:
+    def __init__(self, store: Store, routing: Routing | None = None, *,
+                 project: Project | None = None) -> None:
         self.store = store
         # With a routing (the project's providers and catalog), `.model` flag values must be
         # models the gateway can route (`rampway.flags.routable`); without one (no project at
-        # hand, e.g. a bare gateway) only their form is checked.
-        self.routing = routing
+        # hand, e.g. a bare gateway) only their form is checked. With the project, a
+        # `.release` flag may pin only what production could be moved to
+        # (`rampway.release.protect.guard_pin`: its gate PASS / approval).
+        self.project = project
+        self.routing = routing if routing is not None or project is None \
+            else Routing.of(project)
         self._cache: tuple[tuple[tuple[str, str, int], ...], FlagSet] | None = None
 
     # -- reads ------------------------------------------------------------------------------
@@ -233,6 +249,7 @@ class FlagStore:
             state = _read_state(conn)
             state[kind][key] = spec
             _validate(conn, state, self.routing, {key} if kind == "flag" else set())
+            self._guard_pins(conn, state, {key} if kind == "flag" else set())
             return self._write(conn, kind, key, spec, current, actor, reason, "api", None)
 
     def delete(
@@ -309,6 +326,10 @@ class FlagStore:
             state[kind][key] = spec
         pushed = {key for kind, key in files.items if kind == "flag"}
         _validate(conn, state, self.routing, pushed)
+        self._guard_pins(conn, state, {  # a pin judged when it was written stays judged
+            key for (kind, key), (spec, _file) in files.items.items()
+            if kind == "flag" and ((rec := stored.get((kind, key))) is None
+                                   or rec.definition != spec)})
         for rec in gone:
             self._remove(conn, rec, actor, reason)
             report.deleted.append(f"{rec.kind}:{rec.key}")
@@ -321,6 +342,30 @@ class FlagStore:
                 continue
             self._write(conn, kind, key, spec, rec, actor, reason, "file", file)
             (report.created if rec is None else report.updated).append(name)
+
+    def _guard_pins(self, conn: Connection, state: Mapping[Kind, Mapping[str, Any]],
+                    changed: Collection[str]) -> None:
+        """Each release a written `.release` flag pins must be one production could be moved
+        to (ProtectedFlag naming flag, rule and value); unchanged flags are not re-judged."""
+        if self.project is None or not changed:
+            return
+        from rampway.release.protect import guard_pin
+
+        for flag in _compile(state).flags.values():
+            named = native_name(flag.key)
+            if flag.key not in changed or named is None or named[1] != "release":
+                continue
+            for rule, path, value in located_values(flag):
+                release_id = _pinned_id(conn, named[0], value)
+                if release_id is None:
+                    continue
+                try:
+                    guard_pin(conn, self.store, self.project, named[0], release_id)
+                except ChannelProtected as exc:
+                    shown = repr(value) if value == release_id else f"{value!r} ({release_id})"
+                    raise ProtectedFlag(f"value {shown} would be served in place of "
+                                        f"production: {exc.message}", flag=flag.key,
+                                        rule=rule, path=path) from exc
 
     def _write(
         self,
@@ -473,6 +518,18 @@ def _check_pinned_routable(conn: Connection, flags: Iterable[Flag], routing: Rou
                 if problem is not None:
                     raise UnroutableFlag(f"value {value!r} serves {provider}/{model}: {problem}",
                                          flag=flag.key, rule=rule, path=path)
+
+
+def _pinned_id(conn: Connection, feature: str, value: Any) -> str | None:
+    """The release id a `.release` value selects now (an id, or a channel's), if any."""
+    if not isinstance(value, str):
+        return None
+    if is_release_id(value):
+        found = conn.scalar(sa.select(releases.c.release_id).where(releases.c.release_id == value))
+    else:
+        found = conn.scalar(sa.select(channels.c.release_id).where(
+            channels.c.feature == feature, channels.c.name == value))
+    return None if found is None else str(found)
 
 
 def _pinned_canonical(conn: Connection, feature: str, value: Any) -> str | None:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 
 from rampway.errors import ConfigError
 from rampway.gate.model import Verdict
@@ -199,17 +199,23 @@ def get_gate(store: Store, gate_id: int) -> GateRecord | None:
 
 
 def latest_gate(
-    store: Store, feature: str, candidate_id: str, baseline_id: str
+    store: Store, feature: str, candidate_id: str, baseline_id: str,
+    conn: Connection | None = None,
 ) -> GateRecord | None:
-    """The newest recorded decision on exactly this (candidate, baseline) pair, if any."""
+    """The newest recorded decision on exactly this (candidate, baseline) pair, if any (read
+    inside `conn`'s transaction when given)."""
     c = gate_decisions.c
-    with store.reading() as conn:
-        row = conn.execute(
-            sa.select(gate_decisions)
-            .where(c.feature == feature, c.candidate == candidate_id, c.baseline == baseline_id)
-            .order_by(c.id.desc())
-            .limit(1)
-        ).first()
+    query = (
+        sa.select(gate_decisions)
+        .where(c.feature == feature, c.candidate == candidate_id, c.baseline == baseline_id)
+        .order_by(c.id.desc())
+        .limit(1)
+    )
+    if conn is not None:
+        row = conn.execute(query).first()
+    else:
+        with store.reading() as reader:
+            row = reader.execute(query).first()
     return None if row is None else _record(row)
 
 

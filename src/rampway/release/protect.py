@@ -15,6 +15,11 @@ An empty channel (a feature's first release) has nothing to gate against and is 
 `--skip-gate --reason "…"` overrides (an admin key on the API); the override is audited.
 `rampway rollback` to the previous release never passes through here: it is never blocked.
 
+A `<feature>.release` flag is a move by other means: it serves the release it pins in place of
+production to every request its rule matches, so `guard_pin` asks of each pinned release what
+`guard_move` asks of production (a release production serves or served before passes — pinning
+back is a rollback). A pin has no override: move the channel itself with `--skip-gate`.
+
 Split as everywhere: `decide` is pure over what was read; `guard_move` reads and calls it.
 
 Example:
@@ -31,12 +36,16 @@ from typing import TYPE_CHECKING, Any
 from rampway.errors import ChannelProtected, ConfigError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from rampway.config import Project, ProjectConfig
     from rampway.gate.records import GateBasis, GateRecord
     from rampway.store import Store
 
 APPROVE_ACTION = "release.approve"
 DEFAULT_PROTECTED = {"production": ("gate",)}
+PINNED_OVER = "production"  # what a `.release` flag serves in place of (the gateway's default)
+_OVERRIDE = " (or override with --skip-gate --reason \"…\")"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +167,46 @@ def guard_move(
     return decide(need, facts, skip_reason)
 
 
+def guard_pin(
+    conn: Connection, store: Store, project: Project, feature: str, release_id: str,
+) -> None:
+    """Refuse (ChannelProtected) pinning `release_id` over production unless production could
+    be moved there (see the module docstring). Reads inside `conn`'s transaction: a flag write
+    holds the control-version lock while it validates."""
+    import sqlalchemy as sa
+
+    from rampway.gate.current import current_basis
+    from rampway.gate.records import latest_gate
+    from rampway.store.schema import audit_log, channel_history, channels
+
+    need = requirements(project.config, PINNED_OVER)
+    if not need.protected:
+        return
+    serving = conn.scalar(sa.select(channels.c.release_id).where(
+        channels.c.feature == feature, channels.c.name == need.channel))
+    h = channel_history.c
+    served = conn.scalar(sa.select(h.id).where(
+        h.feature == feature, h.channel == need.channel, h.to_release == release_id).limit(1))
+    if serving is None or serving == release_id or served is not None:
+        return
+    latest = basis = None
+    if need.gate:
+        latest = latest_gate(store, feature, release_id, serving, conn=conn)
+        basis = current_basis(project.root, feature)
+    approvals: tuple[str, ...] = ()
+    if need.approval:
+        a = audit_log.c
+        approvals = tuple(sorted(set(conn.scalars(sa.select(a.actor).where(
+            a.object_type == "release", a.object_id == release_id,
+            a.action == APPROVE_ACTION)))))
+    try:
+        decide(need, MoveFacts(feature, release_id, serving, latest, basis, approvals), None)
+    except ChannelProtected as exc:
+        message = exc.message.replace(_OVERRIDE, "")
+        raise ChannelProtected(f"{message} (a pin has no --skip-gate: move '{need.channel}' "
+                               "itself with it, audited)") from exc
+
+
 def record_override(
     store: Store, *, actor: str, feature: str, channel: str, release_id: str, reason: str
 ) -> None:
@@ -186,6 +235,7 @@ __all__ = [
     "approve",
     "decide",
     "guard_move",
+    "guard_pin",
     "read_facts",
     "record_override",
     "requirements",

@@ -6,7 +6,8 @@ says — and the same path for humans' commands and for starting a rollout.
     controller.tick()                     # one look at every active rollout
     await controller.run()                # forever, every `interval` seconds
 
-A start needs a recorded PASS gate of the candidate against the release the baseline channel
+A start needs a routable candidate (with `project_root`: its provider configured, its model in
+the catalog) and a recorded PASS gate of the candidate against the release the baseline channel
 serves (`rampway gate …`; see `gating`), or `skip_gate=True` with a reason, which is audited.
 Given `project_root`, the pass must also be under the policy and suite that project has now.
 
@@ -148,9 +149,10 @@ class Controller:
                 f"feature {feature!r} has no '{plan.baseline}' channel to roll out from; "
                 f"set it first (rampway channel set {feature} {plan.baseline} REF)"
             )
-        candidate_id = (
-            self.store.get_release(feature, candidate).release_id if published else candidate
-        )
+        record = self.store.get_release(feature, candidate) if published else None
+        candidate_id = candidate if record is None else record.release_id
+        if record is not None:
+            self._check_routable(record.canonical)
         if candidate_id == channel.release_id:
             raise ConfigError(
                 f"candidate {candidate_id} is what '{plan.baseline}' already serves; "
@@ -171,6 +173,18 @@ class Controller:
         latest = latest_gate(self.store, feature, candidate_id, channel.release_id)
         gate = require_gate(latest, need=need, skip_reason=reason if skip_gate else None)
         return StartCheck(candidate_id, channel.release_id, gate)
+
+    def _check_routable(self, canonical: str) -> None:
+        """With a project, a published candidate must be routable now (UnroutableRelease, 422):
+        it may have been published before its model or provider left rampway.yaml. One check
+        for every road that starts a rollout — CLI, admin API, `--server` by channel or id;
+        an unpublished candidate was checked by whoever loaded it (`routable_release`)."""
+        if self.project_root is None:
+            return
+        from rampway.config import load_project
+        from rampway.release import Release, check_release
+
+        check_release(load_project(self.project_root), Release.from_canonical(canonical))
 
     def _gate_ref(self, feature: str, candidate_id: str, candidate_ref: str) -> str:
         """The id when `rampway gate` can find it in the store, else the user's own ref."""
@@ -351,6 +365,8 @@ class Controller:
                 f"{expected_version}: it changed since you read it"
             )
         transition = state.command(rollout.plan, rollout.position, name, reason)
+        if transition.kind == "complete":  # a human's promote moves the channel, like `set`
+            self._check_routable(self.store.get_release(feature, rollout.candidate).canonical)
         done = self._apply(rollout, transition, actor)
         if done is None:
             raise ConflictError(
