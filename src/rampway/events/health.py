@@ -16,10 +16,11 @@ one bucket (5%, or 1 ms below 1 ms) of the event log's (`quantile`). Counts and 
 A batch adds to the rows it touches (`INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n`,
 SQLite and PostgreSQL alike), keys in sorted order so two gateways' batches never deadlock; the
 upsert leaves each row locked until the commit (PostgreSQL's row lock, SQLite's write lock), so
-the batch then reads those rows' histograms, adds its own and writes them back without another
-writer in between. A batch of one minute and three features is three rows and three statements,
-however many requests and latency buckets it has (a row per bucket cost 16-42 us per request;
-this costs the writer thread ~2-4 us of Python per request, mostly summing the batch).
+the batch then takes those rows' histograms (returned by the upsert), adds its own and writes
+them back without another writer in between. A batch of one minute and three features is three
+rows and two statements, however many requests and latency buckets it has (a row per bucket
+cost 16-42 us per request; this costs the writer thread ~2-4 us of Python per request, mostly
+summing the batch).
 
 Events written before the roll-up existed, or around the sink (bulk loads), are rolled up by
 `rebuild` (`rampway events rebuild-health --since 1d`), which recomputes the roll-up from the
@@ -192,7 +193,8 @@ class HealthRollup:
         self._add = _adding(dialect, health_minutes,
                             ("requests", "errors", "fallbacks", "cost_usd"))
         c = health_minutes.c
-        self._key = sa.tuple_(c.feature, c.minute, c.release_id)
+        # the rows as they are after the upsert: their histograms come back with it
+        self._add = self._add.returning(c.feature, c.minute, c.release_id, c.latency)
         self._set = (health_minutes.update()
                      .where(c.feature == sa.bindparam("k_feature"),
                             c.minute == sa.bindparam("k_minute"),
@@ -207,15 +209,13 @@ class HealthRollup:
         self.write(conn, sums)
 
     def write(self, conn: Connection, sums: Sums) -> None:
-        """Add the counters (locking the rows), then merge the histograms into the rows'."""
+        """Add the counters (locking the rows, returning their histograms), then merge the
+        histograms into the rows'."""
         if not sums.minutes:
             return
-        conn.execute(self._add, sums.minute_rows())
-        c = health_minutes.c
         keys = sorted(sums.minutes)
-        stored = {(r.feature, r.minute, r.release_id): r.latency for r in conn.execute(
-            sa.select(c.feature, c.minute, c.release_id, c.latency)
-            .where(self._key.in_([(f, m, r) for f, r, m in keys])))}
+        stored = {(r.feature, r.minute, r.release_id): r.latency
+                  for r in conn.execute(self._add, sums.minute_rows())}
         conn.execute(self._set, [
             {"k_feature": f, "k_minute": m, "k_release": r,
              "k_latency": encode(merge(decode(stored.get((f, m, r))), sums.minutes[f, r, m][4]))}
