@@ -251,6 +251,10 @@ class SqlEventSink:
             request_events, dialect, {"flags": FlagsJson()})
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
         self._rolling = rollup
+        if rollup:
+            # imported now, not in the first batch: rampway.rollout takes ~0.4 s to import, and
+            # the writer's first batch paying it let a small queue overflow under load
+            from rampway.rollout import segments  # noqa: F401  (rampway.rollout needs the events)
         self._health = HealthRollup(dialect)  # the overview's (rampway.events.health)
         self._rollup: Rollup | None = None
         self._pg = dialect.name == "postgresql"
@@ -266,14 +270,13 @@ class SqlEventSink:
                 self._roll_up(conn, requests)
 
     def _roll_up(self, conn: Connection, requests: Sequence[RequestEvent]) -> None:
-        # imported here: rampway.rollout builds on the event log, and the roll-up needs numpy,
-        # which a gateway whose features have no rollout under way never loads
+        # imported here: rampway.rollout builds on the event log (already loaded by __init__)
         from rampway.rollout import segments
 
         found = segments.find(conn, {e.feature for e in requests}, lock=self._pg)
         if not found:
             return
-        if self._rollup is None:
+        if self._rollup is None:  # numpy: only once a feature of the batch is under rollout
             from rampway.rollout.rollup import Rollup
 
             self._rollup = Rollup(self._store.engine.dialect)
