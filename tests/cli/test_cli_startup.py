@@ -75,6 +75,11 @@ def test_flags_set_on_a_migrated_store_skips_alembic(example: Path) -> None:
                        example)
     assert "sqlalchemy" in loaded
     assert not loaded & (NEVER | {"alembic"})
+    # SQLAlchemy's PostgreSQL dialect package (~0.1 s) loads only for a PostgreSQL store
+    modules = modules_of(["flags", "set", "ops.kill", "--file", "kill.yaml", "--reason", "t2"],
+                         example)
+    assert "sqlalchemy.dialects.sqlite" in modules
+    assert "sqlalchemy.dialects.postgresql" not in modules
 
 
 def test_flags_set_builds_only_its_own_commands_and_no_release_schema(example: Path) -> None:

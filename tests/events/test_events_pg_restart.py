@@ -31,7 +31,10 @@ from rampway.events.sink import SqlEventSink
 from rampway.events.tables import request_events
 from rampway.store import Store
 
-RATE_PER_S = 2000
+# 1,000 events/s: on a loaded 2-core machine the writer (COPY, health upsert, segment lookup
+# per batch of 50) was seen draining fewer than 2,000/s after the restart, so at 2,000/s the
+# queue never emptied and drops went on to the end of the stream — a slow machine, not a loss.
+RATE_PER_S = 1000
 BEFORE_S, DOWN_S, AFTER_S = 0.5, 1.0, 1.0
 BATCH = 50
 
@@ -164,7 +167,7 @@ def _ids_in_table(url: str, prefix: str) -> list[str]:
 
 
 @pytest.mark.slow
-# The small buffer holds 0.3 s of traffic, far less than the outage's 2,000 events: 0.15 s (300)
+# The small buffer holds 0.6 s of traffic, less than the outage's ~1,000 events: 0.15 s (300)
 # was less than a batch write (COPY, the health roll-up's upsert, the roll-up segments' lookup)
 # can take on a loaded 2-core machine, so events were dropped before the outage began.
 @pytest.mark.parametrize("max_queue", [20_000, 600], ids=["buffer-holds-outage", "small-buffer"])
@@ -224,8 +227,8 @@ def test_postgres_restart_under_load_loses_only_what_overflows_the_buffer(
         # Losses start only once the buffer is full after the stop and end when the writer
         # is back, so they number at most the outage's events minus what the buffer held.
         # Slack: the writer needs a moment to drain the full queue once the database is back
-        # (half a second of traffic, on a loaded machine).
-        burst = RATE_PER_S // 2
+        # (a second of traffic, on a loaded machine).
+        burst = RATE_PER_S
         index = [int(e.rsplit("_", 1)[1]) for e in stream.refused]
         assert index and down_at <= min(index) and max(index) <= recovered_at + burst
         assert len(index) <= recovered_at - down_at - (max_queue - BATCH) + burst

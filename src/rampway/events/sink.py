@@ -46,7 +46,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import Table, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 
@@ -54,6 +54,7 @@ from rampway.events.health import HealthRollup
 from rampway.events.model import MAX_ATTRIBUTE_CHARS, FeedbackEvent, RequestEvent, flag_record
 from rampway.events.tables import feedback_events, request_events
 from rampway.events.writer import poison_reason as python_poison_reason
+from rampway.store.schema import is_json
 
 if TYPE_CHECKING:
     import psycopg
@@ -87,7 +88,7 @@ class RowWriter:
         self._json = tuple(
             (i, special.get(name, _dumps))
             for i, name in enumerate(names)
-            if isinstance(table.c[name].type, JSON)
+            if is_json(table.c[name].type)
         )
         self._named = not dialect.positional
 
@@ -133,7 +134,7 @@ class CopyWriter:
         self._json = tuple(
             (i, special.get(name, _dumps))
             for i, name in enumerate(names)
-            if isinstance(table.c[name].type, JSON)
+            if is_json(table.c[name].type)
         )
         self._dialect = dialect
 

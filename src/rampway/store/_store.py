@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import ArgumentError
 
@@ -515,8 +514,15 @@ def _fail_if_id_taken(conn: Connection, release_id: str, digest: str) -> None:
 
 def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> None:
     """INSERT … ON CONFLICT DO NOTHING on either backend (idempotent under races)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
+    # imported here, not at the top: SQLAlchemy's PostgreSQL dialect loads only on PostgreSQL
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        conn.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        conn.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
 
 
 def _resolve(conn: Connection, feature: str, ref: str) -> ReleaseRecord:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 
 NAMING_CONVENTION = {
@@ -58,8 +57,33 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-#: JSON on SQLite, JSONB on PostgreSQL (indexable, compact).
-JSONType: sa.types.TypeEngine[Any] = sa.JSON().with_variant(JSONB(), "postgresql")
+class _JSONB(sa.types.TypeDecorator[Any]):
+    """JSON on SQLite, JSONB on PostgreSQL (indexable, compact).
+
+    A decorator rather than `JSON().with_variant(JSONB(), "postgresql")` so that importing the
+    schema does not import SQLAlchemy's PostgreSQL dialect package (~0.1 s of every CLI command
+    on SQLite, issue #17): JSONB is imported when a PostgreSQL connection first needs it, and by
+    then the dialect is loaded anyway. A Python `None` stays JSON `null`, as JSON stores it
+    (`should_evaluate_none`), not SQL NULL."""
+
+    impl = sa.JSON
+    cache_ok = True
+    should_evaluate_none = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
+
+JSONType: sa.types.TypeEngine[Any] = _JSONB()
+
+
+def is_json(type_: sa.types.TypeEngine[Any]) -> bool:
+    """Whether a column of this type holds JSON (`JSONType` or a plain `sa.JSON`)."""
+    return isinstance(type_, (sa.JSON, _JSONB))
 
 NAME = 200  # length of feature / channel / actor names
 RELEASE_ID = 280  # "<feature>@<hex>", hex up to the full digest
