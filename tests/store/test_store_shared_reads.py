@@ -1,4 +1,4 @@
-"""`Store.shared_reads`: the reads inside share one connection and transaction; nothing else does."""
+"""`Store.shared_reads`: the reads inside share one connection and transaction; no others."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from rampway.errors import StoreError
 from rampway.store import Store
+
 
 def _connection_id(store: Store) -> int:
     with store.reading() as conn:
