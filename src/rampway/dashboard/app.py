@@ -117,7 +117,12 @@ class Dashboard:
             return None
 
     def page(self, request: Request, render: Callable[[AdminKey, str], Response]) -> Response:
-        """A viewer page: the login page first when there is no valid session."""
+        """A viewer page: the login page first when there is no valid session. Its reads share
+        one connection and transaction (`Store.shared_reads`: a page is a dozen small reads)."""
+        with self.store.shared_reads():
+            return self._page(request, render)
+
+    def _page(self, request: Request, render: Callable[[AdminKey, str], Response]) -> Response:
         found = self.session(request)
         if found is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

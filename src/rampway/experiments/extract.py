@@ -21,6 +21,15 @@ One grouped query does the work in the database and returns one row per unit:
                experiment), or else to the unit of the request it names; one tagged with
                another feature is not this experiment's.
 
+With feedback metrics the exposure rows are first copied into a temporary table (indexed by
+unit, analysed on PostgreSQL) and the feedback is joined to that. PostgreSQL cannot estimate
+the window's rows: feature, arm and release are correlated, it multiplies their selectivities
+and expects 1 row where there are 614 (the dashboard bench: an experiment beside a million
+events of another feature; extended statistics do not help, a small feature's combinations
+miss their MCV list). Planned for 1 exposure row, the feedback join crossed every unit with
+every feedback event and looked up each pair's named request (154,591 index lookups): 1.95 s
+instead of 12 ms on the table's true size.
+
 Rows are read as a plain query (PostgreSQL gives a server-side cursor no parallel plan) and
 go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit.
 
@@ -37,7 +46,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +133,7 @@ def _window(
     )
 
 
-def _exposure(window: sa.ColumnElement[bool], unit: str) -> sa.CTE:
+def _exposure(window: sa.ColumnElement[bool], unit: str) -> sa.Select[Any]:
     ev = request_events.c
     ok = ev.status == "ok"
     unit_col = unit_column(request_events, unit)
@@ -144,12 +154,11 @@ def _exposure(window: sa.ColumnElement[bool], unit: str) -> sa.CTE:
         )
         .where(window)
         .group_by(unit_col)
-        .cte("exposure")
     )
 
 
 def _feedback(
-    exposure: sa.CTE, feature: str, names: Sequence[str], until: float, unit_kind: str
+    exposure: sa.FromClause, feature: str, names: Sequence[str], until: float, unit_kind: str
 ) -> sa.Subquery:
     """Per unit: count, sum and any-positive of each feedback name after exposure."""
     fb, e = feedback_events.c, exposure.c
@@ -181,8 +190,17 @@ def units_query(
     feature: str, arms: Sequence[Arm], since: float, until: float, feedback: Sequence[str],
     unit: str = "user",
 ) -> sa.Select[Any]:
-    """(arm, arm_max, *REQUEST_COLUMNS, then count/sum/converted per feedback name) per unit."""
-    exposure = _exposure(_window(feature, arms, since, until, unit), unit)
+    """(arm, arm_max, *REQUEST_COLUMNS, then count/sum/converted per feedback name) per unit,
+    as one statement (`load_units` reads the exposure through a temporary table instead when
+    there is feedback: the module docstring says why)."""
+    exposure = _exposure(_window(feature, arms, since, until, unit), unit).cte("exposure")
+    return _per_unit(exposure, feature, until, feedback, unit)
+
+
+def _per_unit(
+    exposure: sa.FromClause, feature: str, until: float, feedback: Sequence[str], unit: str,
+) -> sa.Select[Any]:
+    """`units_query`'s rows from `exposure` (the exposure query, as a CTE or a table)."""
     e = exposure.c
     selected: list[sa.ColumnElement[Any]] = [e.arm, e.arm_max, *(e[c] for c in REQUEST_COLUMNS)]
     source: sa.FromClause = exposure
@@ -192,6 +210,46 @@ def units_query(
         for i in range(len(feedback)):
             selected += [sa.func.coalesce(agg.c[f"{k}{i}"], 0) for k in "nsc"]
     return sa.select(*selected).select_from(source)
+
+
+@contextmanager
+def _units_select(
+    conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float,
+    feedback: Sequence[str], unit: str,
+) -> Iterator[sa.Select[Any]]:
+    """The per-unit query to run on `conn`: `units_query` without feedback; with feedback the
+    same rows read from the exposure copied into an analysed temporary table (see the module
+    docstring), dropped afterwards."""
+    exposure = _exposure(_window(feature, arms, since, until, unit), unit)
+    if not feedback:
+        yield _per_unit(exposure.cte("exposure"), feature, until, feedback, unit)
+        return
+    # the query's own column types; counts as BIGINT (PostgreSQL sums integers into one)
+    columns = [sa.Column(c.name, sa.BigInteger() if isinstance(c.type, sa.Integer) else c.type,
+                         primary_key=c.name == "unit_hash") for c in exposure.selected_columns]
+    with _temporary(conn, "exposure", columns, exposure, analyze=True) as table:
+        yield _per_unit(table, feature, until, feedback, unit)
+
+
+@contextmanager
+def _temporary(conn: sa.Connection, name: str, columns: Sequence[sa.Column[Any]],
+               rows: sa.Select[Any], *, index: Sequence[str] = (), analyze: bool = False,
+               ) -> Iterator[sa.Table]:
+    """A temporary table holding `rows` (its columns in `columns`' order), with an index on
+    `index` when given, dropped on leaving. `analyze`: gather its statistics on PostgreSQL for
+    a join to be planned on its true size (it does not analyse temporary tables by itself)."""
+    table = sa.Table(f"rampway_{name}_{uuid.uuid4().hex[:12]}", sa.MetaData(), *columns,
+                     prefixes=["TEMPORARY"])
+    table.create(conn)
+    try:
+        conn.execute(table.insert().from_select([c.name for c in columns], rows))
+        if index:
+            sa.Index(f"ix_{table.name}", *(table.c[n] for n in index)).create(conn)
+        if analyze and conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
+        yield table
+    finally:
+        table.drop(conn)
 
 
 def latency_query(
@@ -244,24 +302,16 @@ def _quantiles(
     re-deriving the single exposures (a GROUP BY over the window joined back) for each of
     their ~5 queries per arm — 1.1 s each over 100k requests on SQLite.
     """
-    name = f"rampway_latency_{uuid.uuid4().hex[:12]}"
-    meta = sa.MetaData()
-    tmp = sa.Table(name, meta, sa.Column("arm", sa.String(100)),
-                   sa.Column("unit_hash", sa.String(64)), sa.Column("latency_ms", sa.Float),
-                   prefixes=["TEMPORARY"])
-    tmp.create(conn)
-    try:
-        conn.execute(tmp.insert().from_select(
-            ["arm", "unit_hash", "latency_ms"], latency_query(feature, arms, since, until, unit)))
-        sa.Index(f"ix_{name}", tmp.c.arm, tmp.c.latency_ms).create(conn)
+    columns = [sa.Column("arm", sa.String(100)), sa.Column("unit_hash", sa.String(64)),
+               sa.Column("latency_ms", sa.Float)]
+    rows = latency_query(feature, arms, since, until, unit)
+    with _temporary(conn, "latency", columns, rows, index=("arm", "latency_ms")) as tmp:
         out: dict[str, dict[float, tuple[float, float, int]]] = {}
         for a in arms:
             mine = (sa.select(tmp.c.unit_hash, tmp.c.latency_ms)
                     .where(tmp.c.arm == a.name).subquery("latencies"))
             out[a.name] = {q: _arm_quantile(conn, mine, q) for q in qs}
         return out
-    finally:
-        tmp.drop(conn)
 
 
 def _column_names(feedback: Sequence[str]) -> list[str]:
@@ -290,12 +340,13 @@ def load_units(
     names = _column_names(feedback)
     parts: dict[str, list[Array]] = {a.name: [] for a in arms}
     multiple, multiple_requests = 0, 0
-    with store.reading() as conn:
+    with store.reading() as conn, _units_select(conn, feature, arms, since, until, feedback,
+                                                unit) as query:
         # A plain (client-side buffered) query, not a server-side cursor: PostgreSQL plans a
         # cursor for a fast first row and gives it no parallel workers — the grouped query
         # took 155 s that way over 10M requests against 18 s as a plain query. It returns
         # one row per unit, so the buffer grows with units, never with requests.
-        result = conn.execute(units_query(feature, arms, since, until, feedback, unit))
+        result = conn.execute(query)
         for chunk in result.partitions(CHUNK):
             rows = [tuple(r) for r in chunk]
             lo, hi = np.asarray([r[0] for r in rows]), np.asarray([r[1] for r in rows])

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,11 +118,43 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+# The read connection `shared_reads` lends to every `read_connection` of its engine inside it.
+_SHARED_READ: ContextVar[tuple[Engine, Connection] | None] = ContextVar(
+    "rampway_shared_read", default=None)
+
+
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection for consistent reads (one transaction, never written)."""
+    """A connection for consistent reads (one transaction, never written): the one
+    `shared_reads` lends when inside it, else a connection of its own."""
+    shared = _SHARED_READ.get()
+    if shared is not None and shared[0] is engine:
+        with translate_errors():
+            yield shared[1]
+        return
     with translate_errors(), engine.connect() as conn, conn.begin():
         yield conn
+
+
+@contextmanager
+def shared_reads(engine: Engine) -> Iterator[None]:
+    """Inside: every `read_connection` of `engine` in this context (thread or task) is one
+    connection and one transaction.
+
+    Something that reads in many small steps (a dashboard page: the session's key, then a dozen
+    lookups) otherwise pays a checkout with its ping, BEGIN and COMMIT per step — four round
+    trips for one query, each a wake-up of the server on a loaded machine. A thread started
+    inside does not inherit it (a new thread starts with an empty context)."""
+    shared = _SHARED_READ.get()
+    if shared is not None and shared[0] is engine:
+        yield
+        return
+    with read_connection(engine) as conn:
+        token = _SHARED_READ.set((engine, conn))
+        try:
+            yield
+        finally:
+            _SHARED_READ.reset(token)
 
 
 def is_retryable(error: exc.DBAPIError) -> bool:

@@ -141,6 +141,11 @@ class Store:
 
     _read = reading
 
+    def shared_reads(self) -> AbstractContextManager[None]:
+        """Inside it, every `reading()` of this context shares one connection and transaction
+        (`_engine.shared_reads`): for a caller that reads in many small steps, like a page."""
+        return _engine.shared_reads(self.engine)
+
     def _retrying(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a write transaction, again from scratch when it lost a race."""
         for attempt in range(MAX_ATTEMPTS):
