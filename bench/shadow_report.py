@@ -164,15 +164,20 @@ def store_pairs(store: Store, pairs: Sequence[Pair], similarity: str) -> None:
 
 def report_from_store(store: Store) -> tuple[ShadowReport, float]:
     """What `rampway shadow report bench` does once the store is open, and the seconds of CPU
-    spent reading the pairs."""
+    spent reading the pairs (the report reads them all before comparing any)."""
     record = repo.latest(store, "bench")
     similarity = similarity_of(record)
-    start = time.process_time()
-    pairs = list(load_pairs(store, "bench"))
-    read = time.process_time() - start
-    report = build_report(pairs, name="bench", shed=record.shed, over_budget=record.over_budget,
+    spent: list[float] = []
+    report = build_report(_timed(load_pairs(store, "bench"), spent), name="bench",
+                          shed=record.shed, over_budget=record.over_budget,
                           similarity=similarity)
-    return report, read
+    return report, spent[0]
+
+
+def _timed(pairs: Iterator[Pair], spent: list[float]) -> Iterator[Pair]:
+    start = time.process_time()
+    yield from pairs
+    spent.append(time.process_time() - start)
 
 
 # -- timing ------------------------------------------------------------------------------------
@@ -211,29 +216,33 @@ def main() -> None:
     for size in args.sizes:
         pairs = make_pairs(size)
         for kind in args.stores:
-            scorers: list[TextSimilarity] = []  # a cold cache each time
+            measure(kind, pairs, size, args.repeats, args.similarity)
 
-            def in_memory() -> tuple[ShadowReport, float]:
-                scorers.append(text_similarity(args.similarity))
-                return build_report(pairs, name="bench", similarity=scorers[-1]), 0.0
 
-            if kind == "memory":
-                report, wall, cpu, read = best_of(args.repeats, in_memory)
-            else:
-                with bench_store(kind) as store:
-                    store_pairs(store, pairs, args.similarity)
-                    report, wall, cpu, read = best_of(args.repeats,
-                                                      lambda: report_from_store(store))
-            flagged = ", ".join(f.rate.name for f in report.flagged)
-            reading = f" (reading pairs {read:.2f} s)" if kind != "memory" else ""
-            print(f"{kind:>10} {size:>7} candidate requests ({len(pairs)} pairs incl. twins): "
-                  f"{wall:.2f} s wall, {cpu:.2f} s CPU{reading}, best of {args.repeats}; "
-                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
-                  f"flagged: {flagged}", flush=True)
-            embedded = getattr(scorers[-1], "embedded", None) if scorers else None
-            if embedded:
-                print(f"  {args.similarity}: {embedded} distinct texts embedded, "
-                      f"{wall / embedded * 1e3:.1f} ms each (wall)")
+def measure(kind: str, pairs: list[Pair], size: int, repeats: int, method: str) -> None:
+    """Time the report on `pairs` in memory or from a store of `kind`; print one line."""
+    scorers: list[TextSimilarity] = []
+
+    def in_memory() -> tuple[ShadowReport, float]:
+        scorers.append(text_similarity(method))  # a cold cache each time
+        return build_report(pairs, name="bench", similarity=scorers[-1]), 0.0
+
+    if kind == "memory":
+        report, wall, cpu, read = best_of(repeats, in_memory)
+    else:
+        with bench_store(kind) as store:
+            store_pairs(store, pairs, method)
+            report, wall, cpu, read = best_of(repeats, lambda: report_from_store(store))
+    flagged = ", ".join(f.rate.name for f in report.flagged)
+    reading = f" (reading pairs {read:.2f} s)" if kind != "memory" else ""
+    print(f"{kind:>10} {size:>7} candidate requests ({len(pairs)} pairs incl. twins): "
+          f"{wall:.2f} s wall, {cpu:.2f} s CPU{reading}, best of {repeats}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+          f"flagged: {flagged}", flush=True)
+    embedded = getattr(scorers[-1], "embedded", None) if scorers else None
+    if embedded:
+        print(f"  {method}: {embedded} distinct texts embedded, "
+              f"{wall / embedded * 1e3:.1f} ms each (wall)")
 
 
 if __name__ == "__main__":
