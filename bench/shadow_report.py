@@ -5,11 +5,16 @@ characters, 25% JSON extractions (five fields, one garbled in 10% of answers), 1
 users send ~8 requests each; a twin for 20% of the requests. The candidate is more verbose,
 breaks JSON and calls tools a little more often, so the report has real work to do (every
 class, exemplars, intervals). Times `build_report` plus all three renderings, best of
-`--repeats`, after building the pairs; wall and CPU time (the machine may be shared).
+`--repeats`: on the pairs in memory, and (`--stores sqlite postgresql`) as the CLI does it, the
+pairs read back from a store holding them as the gateway writes them (a `shadow_pairs` row per
+pair, the request's event row as the primary side; PostgreSQL at 127.0.0.1:5432, a throwaway
+database). Prints wall and CPU time (`time.process_time`), the CPU spent reading the pairs, and
+the load average: the machine may be shared, and wall time then says little.
 `--similarity embedding` scores texts with MiniLM (the rampway[embeddings] extra) instead of
 token sets: the model is loaded before timing, each repeat starts with an empty text cache.
 
     .venv/bin/python bench/shadow_report.py [--sizes 10000 100000] [--repeats 3]
+    .venv/bin/python bench/shadow_report.py --sizes 100000 --stores memory sqlite postgresql
     .venv/bin/python bench/shadow_report.py --similarity embedding --sizes 1000 --repeats 1
 """
 
