@@ -42,9 +42,10 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from rapidfuzz import fuzz
+import numpy as np
+from rapidfuzz import fuzz, process
 
 from rampway.evals.scorers import (
     Output,
@@ -159,6 +160,9 @@ class TextSimilarity(Protocol):
 
     def prepare(self, texts: Iterable[str]) -> None: ...
 
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """`[self(a, b) for a, b in pairs]`, in one batch where the scorer can."""
+
 
 class TokenSetSimilarity:
     """The default: rapidfuzz's token-set ratio on the heads of the texts (`similarity`)."""
@@ -171,6 +175,17 @@ class TokenSetSimilarity:
 
     def prepare(self, texts: Iterable[str]) -> None:
         """Nothing to prepare (the texts are not even iterated)."""
+
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """One rapidfuzz call for all the pairs: the same ratios (in float64), without a Python
+        call per pair."""
+        if not pairs:
+            return []
+        ratios = process.cpdist([a[:SIMILARITY_CHARS] for a, _ in pairs],
+                                [b[:SIMILARITY_CHARS] for _, b in pairs],
+                                scorer=fuzz.token_set_ratio, dtype=np.float64, workers=1)
+        scores: list[float] = (ratios / 100.0).tolist()
+        return scores
 
 
 TOKEN_SET = TokenSetSimilarity()
@@ -417,21 +432,109 @@ def primary_scopes(primary: Answer, *, is_json: bool, is_refusal: bool,
 # ------------------------------------------------------------------- a pair
 
 
+class _Side:
+    """What one answer shows on its own, whatever it is compared with. `compare_many` works it
+    out once per answer: a primary is shared by its request's candidate and twin pairs."""
+
+    __slots__ = ("brace", "doc", "ok", "refused", "_normalized")
+
+    def __init__(self, answer: Answer) -> None:
+        self.ok = answer.status == "ok"
+        self.doc = json_document(answer.text) if self.ok else NOT_JSON
+        self.refused = self.ok and refused(answer)
+        self.brace = "{" in (answer.text or "")
+        self._normalized: str | None = None
+
+    def normalized(self, text: str) -> str:
+        """`normalize_text` of the answer's own text, once."""
+        if self._normalized is None:
+            self._normalized = normalize_text(text)
+        return self._normalized
+
+
+@dataclass(slots=True)
+class _Unscored:
+    """A comparison waiting for the similarity of its two (different) normalized texts."""
+
+    classes: set[str]
+    ratio: float | None
+    primary_json: bool
+    scopes: frozenset[str]
+    failures: tuple[frozenset[str], frozenset[str]]
+    texts: tuple[str, str]
+
+    def scored(self, sim: float, thresholds: Thresholds,
+               similarity: TextSimilarity) -> Comparison:
+        below = thresholds.dissimilar_below
+        if sim < (similarity.dissimilar_below if below is None else below):
+            self.classes.add(TEXT_DISSIMILAR)
+        return Comparison(frozenset(self.classes), False, False, sim, self.ratio,
+                          self.primary_json, self.scopes, *self.failures)
+
+
 def compare(primary: Answer, mirrored: Answer,
             thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
             similarity: TextSimilarity = TOKEN_SET) -> Comparison:
     """Every difference class between a primary answer and a mirrored one, with the measures
     behind them and how each side failed. Pure (given a pure `similarity`)."""
-    p_ok, m_ok = primary.status == "ok", mirrored.status == "ok"
-    p_doc = json_document(primary.text) if p_ok else NOT_JSON
-    m_doc = json_document(mirrored.text) if m_ok else NOT_JSON
+    found = _compare(primary, mirrored, _Side(primary), _Side(mirrored), thresholds)
+    if isinstance(found, _Unscored):
+        return found.scored(similarity(*found.texts), thresholds, similarity)
+    return found
+
+
+def compare_many(pairs: Sequence[Pair], thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                 similarity: TextSimilarity = TOKEN_SET) -> list[Comparison]:
+    """`[compare(p.primary, p.mirrored, thresholds, similarity=similarity) for p in pairs]`,
+    the same comparisons for a report's many pairs at less cost: an answer shared by several
+    pairs (a primary with its twin) is looked at once, `similarity.prepare` sees the texts
+    `texts_to_score` lists, and the texts that need a score are scored in one batch.
+
+    >>> a = Answer(text="Your order ships Monday.")
+    >>> pairs = [Pair("s", "r1", None, 0.0, "candidate", "v3", a, Answer(text="It ships Monday."))]
+    >>> compare_many(pairs) == [compare(a, pairs[0].mirrored)]
+    True
+    """
+    sides: dict[int, _Side] = {}  # id(primary) → its side; `pairs` keeps the answers alive
+    sided: list[tuple[Pair, _Side, _Side]] = []
+    for pair in pairs:
+        primary = sides.get(id(pair.primary))
+        if primary is None:
+            primary = sides[id(pair.primary)] = _Side(pair.primary)
+        sided.append((pair, primary, _Side(pair.mirrored)))
+    similarity.prepare(text for pair, ps, ms in sided
+                       for text in _listed(pair.primary, pair.mirrored, ps, ms))
+    found = [_compare(pair.primary, pair.mirrored, ps, ms, thresholds)
+             for pair, ps, ms in sided]
+    waiting = [i for i, f in enumerate(found) if isinstance(f, _Unscored)]
+    scores = similarity.score_many([cast(_Unscored, found[i]).texts for i in waiting])
+    for i, score in zip(waiting, scores, strict=True):
+        found[i] = cast(_Unscored, found[i]).scored(score, thresholds, similarity)
+    return cast(list[Comparison], found)
+
+
+def _listed(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side) -> tuple[str, ...]:
+    """`similarity_inputs` from the sides."""
+    a, b = primary.text, mirrored.text
+    if (a is None or b is None or a == b or not ps.ok or not ms.ok or primary.tool_calls
+            or mirrored.tool_calls or ps.doc is not NOT_JSON):
+        return ()
+    na, nb = ps.normalized(a), ms.normalized(b)
+    return () if na == nb else (na, nb)
+
+
+def _compare(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side,
+             thresholds: Thresholds) -> Comparison | _Unscored:
+    """`compare` but the similarity, from each answer's `_Side`."""
+    p_ok, m_ok = ps.ok, ms.ok
+    p_doc, m_doc = ps.doc, ms.doc
     primary_json = p_doc is not NOT_JSON
     # The mirrored side owes JSON when the primary answered JSON; the primary when the mirrored
     # did and the primary tried (a brace in its text): a broken primary counts too.
-    tried = not primary_json and "{" in (primary.text or "")
+    tried = not primary_json and ps.brace
     p_fail = failure_kinds(primary, expects_json=m_doc if tried else NOT_JSON, document=p_doc)
     m_fail = failure_kinds(mirrored, expects_json=p_doc, document=m_doc)
-    p_ref, m_ref = p_ok and refused(primary), m_ok and refused(mirrored)
+    p_ref, m_ref = ps.refused, ms.refused
     classes = {f"failure:{kind}" for kind in m_fail - p_fail} if m_fail else set()
     scopes = primary_scopes(primary, is_json=primary_json, is_refusal=p_ref,
                             empty="empty" in p_fail)
@@ -441,8 +544,9 @@ def compare(primary: Answer, mirrored: Answer,
                           primary_failures=failures[0], mirrored_failures=failures[1])
     if p_ref != m_ref:
         classes.add(REFUSAL_ADDED if m_ref else REFUSAL_DROPPED)
-    classes |= tool_call_differences(primary.tool_calls, mirrored.tool_calls,
-                                     limit=thresholds.max_field_classes)
+    if primary.tool_calls or mirrored.tool_calls:
+        classes |= tool_call_differences(primary.tool_calls, mirrored.tool_calls,
+                                         limit=thresholds.max_field_classes)
     # The same text is the same document (unless a NaN, which never equals itself, is in it)
     if primary_json and m_doc is not NOT_JSON and (primary.text != mirrored.text
                                                    or "NaN" in (primary.text or "")):
@@ -452,9 +556,17 @@ def compare(primary: Answer, mirrored: Answer,
     exact = normal = sim = ratio = None
     if plain:
         ratio = _verbosity(primary, mirrored, thresholds, classes)
-        if primary.text is not None and mirrored.text is not None:
-            exact, normal, sim = _text(primary.text, mirrored.text, thresholds, classes,
-                                       similarity)
+        a, b = primary.text, mirrored.text
+        if a is not None and b is not None:
+            if a == b:
+                exact, normal, sim = True, True, 1.0
+            elif ps.normalized(a) == ms.normalized(b):
+                classes.add(TEXT_FORMATTING)
+                exact, normal, sim = False, True, 1.0
+            else:
+                classes.add(TEXT_DIFFERENT)
+                return _Unscored(classes, ratio, primary_json, scopes, failures,
+                                 (ps.normalized(a), ms.normalized(b)))
     return Comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes,
                       *failures)
 
@@ -466,31 +578,29 @@ def _verbosity(primary: Answer, mirrored: Answer, thresholds: Thresholds,
     if p_len <= 0 or m_len <= 0:
         return None  # an empty side is a failure class, not a verbosity ratio
     ratio = m_len / p_len
-    classes.update(f"verbosity:longer_{_ratio_name(t)}x" for t in thresholds.longer if ratio >= t)
-    classes.update(f"verbosity:shorter_{_ratio_name(t)}x" for t in thresholds.shorter
-                   if ratio <= t)
+    longer, shorter = _verbosity_classes(thresholds.longer, thresholds.shorter)
+    for threshold, name in longer:
+        if ratio >= threshold:
+            classes.add(name)
+    for threshold, name in shorter:
+        if ratio <= threshold:
+            classes.add(name)
     return ratio
 
 
+_Named = tuple[tuple[float, str], ...]
+
+
 @functools.lru_cache(maxsize=64)  # a handful of thresholds, asked for on every pair
+def _verbosity_classes(longer: tuple[float, ...], shorter: tuple[float, ...]
+                       ) -> tuple[_Named, _Named]:
+    """Each threshold with its class name (`verbosity:longer_1.5x`)."""
+    return (tuple((t, f"verbosity:longer_{_ratio_name(t)}x") for t in longer),
+            tuple((t, f"verbosity:shorter_{_ratio_name(t)}x") for t in shorter))
+
+
 def _ratio_name(ratio: float) -> str:
     return f"{ratio:.2f}".rstrip("0").rstrip(".")
-
-
-def _text(a: str, b: str, thresholds: Thresholds, classes: set[str],
-          similarity: TextSimilarity) -> tuple[bool, bool, float]:
-    if a == b:
-        return True, True, 1.0
-    na, nb = normalize_text(a), normalize_text(b)
-    if na == nb:
-        classes.add(TEXT_FORMATTING)
-        return False, True, 1.0
-    classes.add(TEXT_DIFFERENT)
-    sim = similarity(na, nb)
-    below = thresholds.dissimilar_below
-    if sim < (similarity.dissimilar_below if below is None else below):
-        classes.add(TEXT_DISSIMILAR)
-    return False, False, sim
 
 
 def difference_classes(pair: Pair, thresholds: Thresholds = DEFAULT_THRESHOLDS
@@ -510,6 +620,7 @@ __all__ = [
     "TokenSetSimilarity",
     "class_scope",
     "compare",
+    "compare_many",
     "difference_classes",
     "failure_kinds",
     "is_empty",

@@ -143,5 +143,9 @@ class EmbeddingSimilarity:
         cosine = float(self._vectors[a] @ self._vectors[b])
         return min(1.0, max(0.0, cosine))
 
+    def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """Pair by pair: the vectors are the cost, and `prepare` batched them already."""
+        return [self(a, b) for a, b in pairs]
+
 
 __all__ = ["MODEL_ID", "EmbeddingSimilarity", "MiniLM", "load_model", "require_extra"]

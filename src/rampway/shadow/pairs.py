@@ -292,56 +292,65 @@ def pair_summary(store: Store, record: ShadowRecord) -> dict[str, dict[str, Any]
 
 def load_pairs(store: Store, name: str, *, since: float | None = None) -> Iterator[Pair]:
     """Every pair of the latest shadow called `name` (from `since`, epoch seconds), each with
-    its primary's answer read from the request's event row, in time order."""
+    its primary's answer read from the request's event row, in time order. A request's twin and
+    candidate pairs share one primary `Answer` (built once, and compared once by the report)."""
     record = repo.latest(store, name)
+    kept = record.keep_text
     p, ev = shadow_pairs, request_events
+    # Only the columns a Pair holds, read as plain tuples: reading is half a large report's time
     query = (
-        sa.select(p, ev.c.status.label("p_status"), ev.c.error_code.label("p_error_code"),
-                  ev.c.latency_ms.label("p_latency_ms"), ev.c.ttft_ms.label("p_ttft_ms"),
-                  ev.c.input_tokens.label("p_input_tokens"),
-                  ev.c.output_tokens.label("p_output_tokens"),
-                  ev.c.cost_usd.label("p_cost_usd"), ev.c.finish_reason.label("p_finish_reason"),
-                  ev.c.refusal.label("p_refusal"), ev.c.tool_calls.label("p_tool_calls"),
-                  ev.c.response_text.label("p_text"), ev.c.prompt_text.label("p_prompt"))
+        sa.select(p.c.request_id, p.c.kind, p.c.unit_hash, p.c.ts, p.c.release_id,
+                  *_answer_columns(p, p.c.output_text, kept),
+                  *_answer_columns(ev, ev.c.response_text, kept),
+                  ev.c.prompt_text if kept else sa.null())
         .select_from(p.join(ev, ev.c.id == p.c.request_id))
         .where(p.c.shadow_id == record.id)
         .order_by(p.c.ts, p.c.id)
     )
     if since is not None:
         query = query.where(p.c.ts >= since)
+    primaries: dict[str, tuple[Answer, str | None]] = {}
     with store.reading() as conn:
         result = conn.execution_options(yield_per=1000).execute(query)
         for row in result:
-            yield _pair(record, row._mapping)
+            request_id = row[0]
+            primary = primaries.get(request_id)
+            if primary is None:
+                primary = (_answer(row, 16), excerpt(row[27]) if kept else None)
+                primaries[request_id] = primary
+            kind: PairKind = "twin" if row[1] == "twin" else "candidate"
+            yield Pair(shadow=record.name, request_id=request_id, unit_hash=row[2],
+                       ts=float(row[3]), kind=kind, release_id=row[4], primary=primary[0],
+                       mirrored=_answer(row, 5), request_excerpt=primary[1])
 
 
-def _pair(record: ShadowRecord, row: Any) -> Pair:
-    kept = record.keep_text
-    primary = Answer(
-        status=row["p_status"], error_code=row["p_error_code"],
-        latency_ms=float(row["p_latency_ms"]), ttft_ms=row["p_ttft_ms"],
-        input_tokens=int(row["p_input_tokens"]), output_tokens=int(row["p_output_tokens"]),
-        cost_usd=float(row["p_cost_usd"]), finish_reason=row["p_finish_reason"],
-        refusal=bool(row["p_refusal"]), tool_calls=_tools(row["p_tool_calls"]),
-        text=row["p_text"] if kept else None,
-    )
-    mirrored = Answer(
-        status=row["status"], error_code=row["error_code"], latency_ms=float(row["latency_ms"]),
-        ttft_ms=row["ttft_ms"], input_tokens=int(row["input_tokens"]),
-        output_tokens=int(row["output_tokens"]), cost_usd=float(row["cost_usd"]),
-        finish_reason=row["finish_reason"], refusal=bool(row["refusal"]),
-        tool_calls=_tools(row["tool_calls"]), text=row["output_text"] if kept else None,
-    )
-    kind: PairKind = "twin" if row["kind"] == "twin" else "candidate"
-    return Pair(
-        shadow=record.name, request_id=row["request_id"], unit_hash=row["unit_hash"],
-        ts=float(row["ts"]), kind=kind, release_id=row["release_id"], primary=primary,
-        mirrored=mirrored, request_excerpt=excerpt(row["p_prompt"]) if kept else None,
-    )
+ANSWER_COLUMNS = ("status", "error_code", "latency_ms", "ttft_ms", "input_tokens",
+                  "output_tokens", "cost_usd", "finish_reason", "refusal", "tool_calls")
+
+
+def _answer_columns(table: sa.Table, text: sa.ColumnElement[Any], kept: bool
+                    ) -> list[sa.ColumnElement[Any]]:
+    """An answer's ten columns and its text (NULL unless kept). Tool calls come as JSON text,
+    decoded only where there are some (most rows hold none)."""
+    columns: list[sa.ColumnElement[Any]] = [table.c[name] for name in ANSWER_COLUMNS[:-1]]
+    return [*columns, sa.cast(table.c.tool_calls, sa.Text), text if kept else sa.null()]
+
+
+def _answer(row: Sequence[Any], at: int) -> Answer:
+    """The Answer in `row[at:at + 11]` (the `_answer_columns` order)."""
+    (status, error_code, latency_ms, ttft_ms, input_tokens, output_tokens, cost_usd,
+     finish_reason, refusal, tool_calls, text) = row[at:at + 11]
+    return Answer(status=status, error_code=error_code, latency_ms=float(latency_ms),
+                  ttft_ms=ttft_ms, input_tokens=int(input_tokens),
+                  output_tokens=int(output_tokens), cost_usd=float(cost_usd),
+                  finish_reason=finish_reason, refusal=bool(refusal),
+                  tool_calls=_tools(tool_calls), text=text)
 
 
 def _tools(value: Any) -> tuple[ToolUse, ...]:
-    if isinstance(value, str):  # a JSON column read back as text (a driver without JSON type)
+    if value is None or value == "null":  # no tool call: SQL NULL or JSON null
+        return ()
+    if isinstance(value, str):  # JSON text (cast in the query, or a driver without JSON type)
         value = json.loads(value)
     if not value:
         return ()
