@@ -97,6 +97,9 @@ def test_clickhouse_equals_the_database_over_the_same_events(
     assert_same(got, want)
     assert_same(load(chdb_events, latency=True, unit=unit),
                 load(store, latency=True, unit=unit))
+    (scratch,) = chdb_events.backend.columns(  # the quantiles' scratch tables are dropped
+        "SELECT count() FROM system.tables WHERE name LIKE 'rampway_latency_%'")
+    assert scratch == [0]
 
 
 def test_the_hand_counted_events_read_the_same_on_clickhouse(

@@ -4,7 +4,9 @@ The same numbers as `rampway.experiments.extract` computes on SQL (numpy's linea
 the successful requests of singly exposed units, the share below it per unit, the order
 statistics at q ± z·se), in three queries whatever the number of arms and quantiles — each
 ClickHouse query has a fixed cost (~30 ms embedded, a round trip to a server) and the SQL
-path's ~5 per arm and quantile added up to seconds:
+path's ~5 per arm and quantile added up to seconds. Like the SQL path's temporary table, the
+window's latencies of singly exposed units are first copied into a scratch `Memory` table
+(dropped afterwards), which the three queries read:
 
     1. per arm: n and the two order statistics around each q's position (p·(n-1)), read off the
        arm's sorted latencies on the server (`arraySort(groupArray(…))`: memory on the server,
@@ -20,6 +22,7 @@ read here equals the SQL path's to the last bit.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,7 +43,19 @@ def arm_quantiles(
     qs: Sequence[float], unit: str,
 ) -> Quantiles:
     """Per arm and q: (quantile, Woodruff standard error, units)."""
-    base = to_clickhouse(latency_query(feature, arms, since, until, unit)).removesuffix(SETTINGS)
+    latencies = to_clickhouse(latency_query(feature, arms, since, until, unit))
+    # copied once into a scratch table (RAM on the server, ~16 bytes and a unit per request),
+    # so the three queries read it instead of re-deriving the single exposures each time
+    name = f"rampway_latency_{uuid.uuid4().hex[:12]}"
+    backend.command(f"CREATE TABLE {name} ENGINE = Memory AS {latencies}")
+    try:
+        return _quantiles(backend, f"SELECT arm, unit_hash, latency_ms FROM {name}", arms, qs)
+    finally:
+        backend.command(f"DROP TABLE IF EXISTS {name}")
+
+
+def _quantiles(backend: Backend, base: str, arms: Sequence[Arm], qs: Sequence[float],
+               ) -> Quantiles:
     sizes, stats = _order_stats(backend, base, qs)
     if not sizes:  # no latencies in the window
         return {a.name: {q: (math.nan, math.inf, 0) for q in qs} for a in arms}
