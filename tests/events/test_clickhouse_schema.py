@@ -92,3 +92,11 @@ def test_a_second_embedded_directory_in_one_process_is_a_config_error(
 def test_engine_errors_are_store_errors(chdb_events: ClickHouseEvents) -> None:
     with pytest.raises(StoreError, match="events store"):
         chdb_events.backend.columns("SELECT * FROM no_such_table")
+
+
+def test_an_unreachable_server_is_a_store_error_without_its_password() -> None:
+    from rampway.events.clickhouse.backend import ServerBackend
+
+    with pytest.raises(StoreError, match=r"events store \(clickhouse://u:\*\*\*@127.0.0.1:1/db\)"):
+        ServerBackend(parse_events_url("clickhouse://u:hunter2@127.0.0.1:1/db"),
+                      connect_timeout=1)
