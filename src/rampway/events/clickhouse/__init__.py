@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 def open_events(project: Project) -> ClickHouseEvents | None:
     """The project's ClickHouse events store, migrated, with the retention of
     `gateway.events.retention` as its TTL; None when events go to the main database."""
-    # imported here: the config validates URLs with `_url` alone, without the analysis' imports
-    from rampway.events.clickhouse.store import ClickHouseEvents
-    from rampway.gateway.settings import GatewaySettings
-
     target = resolve_events_url(project.root, project.config.events.url)
     if target is None:
         return None
+    # imported here: without `events:` nothing beyond `_url` loads (no numpy for the gateway's
+    # start, the CLI's or the config's check of the URL)
+    from rampway.events.clickhouse.store import ClickHouseEvents
+    from rampway.gateway.settings import GatewaySettings
+
     retention = GatewaySettings.from_config(project.config.gateway).events.retention
     return ClickHouseEvents.open(target, retention_s=retention)
 
