@@ -1,6 +1,7 @@
 """`rampway experiment analyze` over a large event log: wall time and the client's peak memory.
 
-    .venv/bin/python bench/experiment_analysis.py [--rows 100000 1000000] [--db sqlite postgres]
+    .venv/bin/python bench/experiment_analysis.py [--rows 100000 1000000]
+                                                  [--db sqlite postgres chdb]
 
 Rows: one feature, two arms at 50%, ~20 requests per user (per-user latency and error
 propensity, so requests of a user are alike), a thumbs-up feedback on 30% of requests; the
@@ -8,15 +9,23 @@ experiment's primary metric is feedback:thumbs_up, with conversion, latency_p95 
 cost_per_unit as secondary metrics and error_rate + latency_p95 as guardrails. The analysis is
 `rampway.experiments.analyze` exactly as the CLI runs it. Each figure is the best of 2; peak
 memory is the process's max RSS growth during the analyses.
+
+`chdb` puts the same rows in ClickHouse's embedded engine (`rampway.events.clickhouse`, the
+`rampway[clickhouse]` extra) and analyses them there: the engine runs inside the bench's
+process, so its peak RSS growth includes the engine's own working memory (against a
+ClickHouse server the client holds only the per-unit rows).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +57,15 @@ def record() -> ExperimentRecord:
 
 
 def fill(store: Store, rows: int, seed: int = 1) -> None:
+    for docs, feedback in batches(rows, seed):
+        with store.transaction() as conn:
+            conn.execute(request_events.insert(), docs)
+            conn.execute(feedback_events.insert(), feedback)
+
+
+def batches(rows: int, seed: int = 1,
+            ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """The rows, 20,000 requests at a time (with their feedback)."""
     rng = np.random.default_rng(seed)
     users = max(2, rows // 20)
     offset = rng.normal(0, 0.25, users)
@@ -77,26 +95,53 @@ def fill(store: Store, rows: int, seed: int = 1) -> None:
                      "value": float(rng.random() < 0.6 + 0.05 * arm[i]),
                      "request_id": f"r{start + i}", "unit_hash": None, "feature": FEATURE,
                      "attributes": None} for i in np.flatnonzero(rated)]
-        with store.transaction() as conn:
-            conn.execute(request_events.insert(), docs)
-            conn.execute(feedback_events.insert(), feedback)
+        yield docs, feedback
+
+
+@contextlib.contextmanager
+def clickhouse(rows: int) -> Iterator[Any]:
+    """The rows in the embedded ClickHouse engine, in a temporary directory."""
+    from rampway.events.clickhouse import parse_events_url
+    from rampway.events.clickhouse.sink import ColumnBuilder
+    from rampway.events.clickhouse.store import ClickHouseEvents
+
+    builders = [ColumnBuilder(request_events), ColumnBuilder(feedback_events)]
+    with tempfile.TemporaryDirectory() as tmp, \
+            ClickHouseEvents.open(parse_events_url(f"chdb://{tmp}")) as events:
+        for docs in batches(rows):
+            for builder, dicts in zip(builders, docs, strict=True):
+                columns = [[d.get(name) for d in dicts] for name in builder.types]
+                events.backend.insert(builder.table, builder.types, columns)
+        events.backend.command("OPTIMIZE TABLE request_events FINAL")
+        yield events
+
+
+@contextlib.contextmanager
+def source(kind: str, rows: int) -> Iterator[Any]:
+    """Where the analysis reads `rows` requests: a filled store, or ClickHouse (`chdb`)."""
+    if kind == "chdb":
+        with clickhouse(rows) as events:
+            yield events
+        return
+    with database(kind) as url, Store.open(url) as store:
+        fill(store, rows)
+        if kind == "postgres":
+            with store.transaction() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        yield store
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",
+    parser.add_argument("--db", choices=["sqlite", "postgres", "chdb"], nargs="+",
                         default=["sqlite", "postgres"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
     for kind in args.db:
         for rows in args.rows:
-            with database(kind) as url, Store.open(url) as store:
-                fill(store, rows)
-                if kind == "postgres":
-                    with store.transaction() as conn:
-                        conn.exec_driver_sql("ANALYZE")
+            with source(kind, rows) as store:
                 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 times = []
                 for _ in range(2):

@@ -1,7 +1,8 @@
 """Event ingestion: rows per second through the event sink (`SqlEventSink.write`, what the
-writer thread calls once per batch), on SQLite and PostgreSQL.
+writer thread calls once per batch), on SQLite and PostgreSQL — and, with `--db chdb`,
+through `ClickHouseSink.write` into ClickHouse's embedded engine (`rampway[clickhouse]`).
 
-    .venv/bin/python bench/ingestion.py [--rows 100000 1000000] [--db sqlite postgres]
+    .venv/bin/python bench/ingestion.py [--rows 100000 1000000] [--db sqlite postgres chdb]
                                         [--batch 5000] [--json]
 
 Rows: realistic request events (one feature, two arms, ~20 requests per user, attributes and
@@ -14,14 +15,21 @@ as in bench/judge_look.py: a temporary SQLite file, a fresh PostgreSQL database 
 roll-up (`rampway.rollout.rollup`): `idle` (the default sink, no rollout under way: one
 segment query per batch), `on` (a rollout step's segment open over every row: the roll-up
 kept per batch) or `off` (`SqlEventSink(rollup=False)`).
+
+On chdb the engine runs in the bench's process: the "client CPU" then includes the engine's
+own (parsing, compression, part writes), which a ClickHouse server would do on its host. Its
+size is the request table's compressed bytes on disk per row, after merging its parts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +72,21 @@ def events(start: int, n: int, rng: np.random.Generator, users: int,
     return requests, feedback
 
 
-def ingest(store: Store, rows: int, batch: int, copy: bool | None,
+def ingest(store: Any, rows: int, batch: int, copy: bool | None,
            rollup: str = "idle") -> dict[str, Any]:
+    if not isinstance(store, Store):  # ClickHouse: its own sink, no roll-up
+        return write_all(store.sink(), rows, batch) | clickhouse_size(store, rows)
     sink = SqlEventSink(store, copy=copy, rollup=rollup != "off")
     if rollup == "on":
         from rampway.rollout.segments import open_segment
 
         with store.transaction() as conn:
             open_segment(conn, FEATURE, 1.7e9)
+    return write_all(sink, rows, batch) | sizes(store, rows)
+
+
+def write_all(sink: Any, rows: int, batch: int) -> dict[str, Any]:
+    """Write `rows` requests (and their feedback) through `sink`, timing only the writes."""
     rng = np.random.default_rng(1)
     users = max(1, rows // 20)
     spent = cpu = 0.0
@@ -85,7 +100,31 @@ def ingest(store: Store, rows: int, batch: int, copy: bool | None,
         written += len(requests) + len(feedback)
     return {"requests": rows, "rows": written, "seconds": round(spent, 2),
             "rows_per_s": round(written / spent),
-            "client_cpu_us_per_row": round(cpu / written * 1e6, 1), **sizes(store, rows)}
+            "client_cpu_us_per_row": round(cpu / written * 1e6, 1)}
+
+
+def clickhouse_size(events: Any, requests: int) -> dict[str, int]:
+    """ClickHouse: compressed bytes on disk per request row, once its parts are merged."""
+    events.backend.command("OPTIMIZE TABLE request_events FINAL")
+    (size,) = events.backend.columns(
+        "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = currentDatabase() "
+        "AND table = 'request_events' AND active")
+    return {"disk_bytes_per_row": round(int(size[0]) / requests)}
+
+
+@contextlib.contextmanager
+def target(kind: str) -> Iterator[Any]:
+    """An empty store, or ClickHouse's embedded engine in a temporary directory (`chdb`)."""
+    if kind == "chdb":
+        from rampway.events.clickhouse import parse_events_url
+        from rampway.events.clickhouse.store import ClickHouseEvents
+
+        with tempfile.TemporaryDirectory() as tmp, \
+                ClickHouseEvents.open(parse_events_url(f"chdb://{tmp}")) as events:
+            yield events
+        return
+    with database(kind) as url, Store.open(url) as store:
+        yield store
 
 
 def sizes(store: Store, requests: int) -> dict[str, int]:
@@ -105,7 +144,7 @@ def sizes(store: Store, requests: int) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",
+    parser.add_argument("--db", choices=["sqlite", "postgres", "chdb"], nargs="+",
                         default=["sqlite", "postgres"])
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--insert", action="store_true",
@@ -117,11 +156,11 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for kind in args.db:
-        paths: list[tuple[str, bool | None]] = [("insert", None)] if kind == "sqlite" else (
+        paths: list[tuple[str, bool | None]] = [("insert", None)] if kind != "postgres" else (
             [("copy", True), ("insert", False)] if args.insert else [("copy", True)])
         for rows in args.rows:
             for path, copy in paths:
-                with database(kind) as url, Store.open(url) as store:
+                with target(kind) as store:
                     entry = {"db": kind, "path": path, "batch": args.batch,
                              "rollup": args.rollup,
                              **ingest(store, rows, args.batch, copy, args.rollup)}
@@ -130,6 +169,8 @@ def main() -> None:
                     size = (f"; {entry['heap_bytes_per_row']} B/row heap, "
                             f"{entry['bytes_per_row_with_indexes']} B/row with indexes"
                             if "heap_bytes_per_row" in entry else "")
+                    if "disk_bytes_per_row" in entry:
+                        size = f"; {entry['disk_bytes_per_row']} B/row on disk (compressed)"
                     print(f"{kind:<9} {path:<6} {rows:>10,} requests (+{rows // 10:,} feedback):"
                           f" {entry['rows_per_s']:>8,} rows/s ({entry['seconds']} s, client "
                           f"{entry['client_cpu_us_per_row']} us CPU/row){size}",

@@ -69,3 +69,14 @@ def store(db_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def chdb_events(tmp_path: Path) -> Iterator[object]:
+    """The embedded ClickHouse engine (chdb) as the event log, migrated, in a fresh directory;
+    closed afterwards (chdb holds one directory per process at a time)."""
+    from rampway.events.clickhouse import parse_events_url
+    from rampway.events.clickhouse.store import ClickHouseEvents
+
+    with ClickHouseEvents.open(parse_events_url(f"chdb://{tmp_path / 'events'}")) as events:
+        yield events

@@ -1,6 +1,8 @@
 """Project configuration: `rampway.yaml` at the root of the user's repository.
 
     database:  {url: postgresql+psycopg://…}        # optional; $RAMPWAY_DB wins
+    events:    clickhouse://user:pw@host:8123/db     # optional; $RAMPWAY_EVENTS wins; or
+                                                     # chdb:///dir (rampway.events.clickhouse)
     providers:
       sim: {kind: sim, base_url: http://127.0.0.1:8900/v1}
       openai: {kind: openai, api_key_env: OPENAI_API_KEY}
@@ -45,6 +47,25 @@ class _Strict(BaseModel):
 
 class DatabaseConfig(_Strict):
     url: str | None = None
+
+
+class EventsConfig(_Strict):
+    """Where request and feedback events go: unset = the main database; a `clickhouse://` or
+    `chdb://` URL = ClickHouse (`rampway.events.clickhouse`). Checked when the file is read."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, url: str | None) -> str | None:
+        if url is not None and url.strip():
+            from rampway.events.clickhouse._url import parse_events_url
+
+            try:
+                parse_events_url(url.strip())
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("events: ")) from exc
+        return url
 
 
 class ProviderConfig(_Strict):
@@ -100,6 +121,7 @@ class LifecycleConfig(_Strict):
 
 class ProjectConfig(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     catalog: list[dict[str, Any]] = Field(default_factory=list)
     features: dict[str, FeatureConfig] = Field(default_factory=dict)
@@ -112,12 +134,14 @@ class ProjectConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _shorthands(cls, data: Any) -> Any:
-        """`database: sqlite:///x.db` is accepted as `database: {url: …}`; null sections = empty."""
+        """`database: sqlite:///x.db` is accepted as `database: {url: …}` (so is `events: …`);
+        null sections = empty."""
         if not isinstance(data, dict):
             return data
         data = {k: v for k, v in data.items() if v is not None}
-        if isinstance(data.get("database"), str):
-            data["database"] = {"url": data["database"]}
+        for section in ("database", "events"):
+            if isinstance(data.get(section), str):
+                data[section] = {"url": data[section]}
         return data
 
     @field_validator("providers", "features", "channels")
@@ -202,6 +226,7 @@ __all__ = [
     "CONFIG_FILE",
     "ChannelConfig",
     "DatabaseConfig",
+    "EventsConfig",
     "FeatureConfig",
     "Project",
     "ProjectConfig",

@@ -200,6 +200,7 @@ def status_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOption
 @handle_errors
 def analyze_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOption = False) -> None:
     """The statistics: every metric per arm against the control, intervals, verdicts."""
+    from rampway.events.clickhouse import open_events
     from rampway.experiments import repo
     from rampway.experiments.analysis import analyze
     from rampway.experiments.report import render_text, to_json
@@ -208,7 +209,13 @@ def analyze_cmd(name: NameArg, project: ProjectOption = None, as_json: JsonOptio
     if not store_exists(proj):
         raise _never(name)
     with open_store(proj) as store:
-        report = analyze(store, repo.latest(store, name))
+        record = repo.latest(store, name)
+        events = open_events(proj)  # None: the events are in the store
+        try:
+            report = analyze(events or store, record)
+        finally:
+            if events is not None:
+                events.close()
     if as_json:
         emit_json(to_json(report))
         return

@@ -63,7 +63,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -100,6 +100,9 @@ from rampway.stats import (
 )
 from rampway.stats._units import clustered_quantile, compare_quantiles
 from rampway.store import Store
+
+if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
 
 Array = NDArray[np.float64]
 DEFAULT_MIN_UNITS = 50
@@ -461,7 +464,7 @@ def _and_primary(r: MetricResult) -> str:
 
 
 def analyze(
-    store: Store,
+    store: Store | ClickHouseEvents,
     record: ExperimentRecord,
     *,
     now: float | None = None,
@@ -471,7 +474,8 @@ def analyze(
     experiment's `unit:` (users, or sessions for `unit: session`).
 
     The window is `[started_at, stopped_at]`, or up to `now` (default: the clock) while
-    running; an earlier `now` analyses the experiment as it stood then.
+    running; an earlier `now` analyses the experiment as it stood then. `store` is where the
+    events are: the store, or ClickHouse (`rampway.events.clickhouse.open_events`).
     """
     now = time.time() if now is None else now
     until = now if record.stopped_at is None else min(now, record.stopped_at)

@@ -49,7 +49,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -61,6 +61,9 @@ from rampway.experiments.model import Arm
 from rampway.stats._units import share_se, woodruff_se
 from rampway.store import Store
 from rampway.store._quantile import linear_quantile
+
+if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
 
 Array = NDArray[np.float64]
 CHUNK = 20_000
@@ -322,7 +325,7 @@ def _column_names(feedback: Sequence[str]) -> list[str]:
 
 
 def load_units(
-    store: Store,
+    store: Store | ClickHouseEvents,
     *,
     feature: str,
     arms: Sequence[Arm],
@@ -335,7 +338,12 @@ def load_units(
 ) -> Extraction:
     """Per-arm, per-unit aggregates of the window `[since, until]` (epoch seconds), and the
     latency `quantiles` asked for; units are users or, with `unit="session"`, sessions (see
-    the module docstring)."""
+    the module docstring). With the events in ClickHouse (`rampway.events.clickhouse`) the
+    same queries run there."""
+    if not isinstance(store, Store):
+        return store.load_units(feature=feature, arms=arms, since=since, until=until,
+                                feedback=feedback, latency=latency, quantiles=quantiles,
+                                unit=unit)
     feedback = tuple(dict.fromkeys(feedback))
     names = _column_names(feedback)
     parts: dict[str, list[Array]] = {a.name: [] for a in arms}

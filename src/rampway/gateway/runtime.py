@@ -9,6 +9,9 @@ Example:
     record, response = await rt.pipeline.complete(call)
     await rt.stop()             # drains the event queue completely
 
+With `events:` set in rampway.yaml (`rampway.events.clickhouse`), request and feedback events
+go to ClickHouse through the same writer; control state stays in the store.
+
 `rollout_interval=60` also runs the rollout controller (`RolloutLoop`) for as long as the
 runtime runs: started after the first snapshot, stopped (a look in progress finishes) before
 the event queue drains and the store closes.
@@ -42,6 +45,7 @@ from rampway.router import Router
 from rampway.store import Store
 
 if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
     from rampway.shadow.capture import ShadowCapture
 
 
@@ -79,8 +83,13 @@ class Runtime:
         hooks: Sequence[Hook] = (),
         owns_store: bool = True,
         rollout_interval: float | None = None,
+        events: ClickHouseEvents | None = None,
     ) -> None:
+        """`events`: the ClickHouse event log the writer writes to (closed by `stop`)."""
         self.project = project
+        self.events = events
+        if events is not None and sink is None:
+            sink = events.sink()
         self.store = store
         self.providers = providers
         self.settings = settings
@@ -172,9 +181,13 @@ class Runtime:
             providers = build_providers(provider_config(project, sim_url))
         elif not isinstance(providers, ProviderRegistry):
             providers = build_providers(providers)
+        from rampway.events.clickhouse import open_events
+
         owns_store = store is None
         store = store or Store.open(project.db_url)
+        events = None
         try:
+            events = open_events(project)  # None: the events go to the store
             return cls(
                 project=project,
                 store=store,
@@ -184,8 +197,11 @@ class Runtime:
                 hooks=hooks,
                 owns_store=owns_store,
                 rollout_interval=rollout_interval,
+                events=events,
             )
         except BaseException:
+            if events is not None:
+                events.close()
             if owns_store:
                 store.close()
             raise
@@ -216,6 +232,8 @@ class Runtime:
         await self.shadow.stop()
         await asyncio.to_thread(self.shadow.writer.close)
         await asyncio.to_thread(self.writer.close)
+        if self.events is not None:
+            self.events.close()
         await self.providers.aclose()
         if self._owns_store:
             self.store.close()

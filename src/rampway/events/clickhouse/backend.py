@@ -1,0 +1,174 @@
+"""The one seam to ClickHouse: run a statement, read columns, insert columns.
+
+Two implementations share every statement rampway sends (`schema`, `sql`):
+
+    ServerBackend  a ClickHouse server or cluster over HTTP(S), through `clickhouse-connect`;
+                   inserts are asynchronous inserts (`async_insert=1`): the server buffers
+                   small batches from many gateways into large parts, and answers once the
+                   rows are flushed (`wait_for_async_insert=1`), so an acknowledged batch is
+                   durable and a failed one is retried by the writer.
+    ChdbBackend    the embedded engine (`chdb`) in a local directory: the same SQL engine in
+                   process, for a single node and for the tests. chdb allows one directory per
+                   process; opening a second one is a ConfigError.
+
+Foreign errors become `StoreError` here (the writer retries those); rows a column cannot hold
+(a string in a number column) fail while the batch is encoded, as ValueError/TypeError, which
+the writer treats as poison and isolates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from rampway.errors import ConfigError, StoreError
+from rampway.events.clickhouse._url import EventsTarget
+
+Columns = Sequence[Sequence[Any]]
+
+
+class Backend(Protocol):
+    """What rampway needs of ClickHouse. `types` is column → ClickHouse type for `insert`."""
+
+    def command(self, sql: str) -> None: ...
+
+    def columns(self, sql: str) -> list[list[Any]]:
+        """The result as one list per selected column (NULL → None)."""
+        ...
+
+    def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ChdbBackend:
+    """The embedded engine in `path` (created if missing)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            from chdb import session
+        except ImportError as exc:
+            raise ConfigError("events: chdb:// needs the embedded engine: "
+                              "pip install 'rampway[clickhouse]'") from exc
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
+        except RuntimeError as exc:  # another directory is open in this process
+            raise ConfigError(f"events: cannot open {path}: {exc}") from exc
+        self.path = path
+
+    def command(self, sql: str) -> None:
+        self._run(sql, "Null")
+
+    def columns(self, sql: str) -> list[list[Any]]:
+        table = self._run(sql, "ArrowTable")
+        return [column.to_pylist() for column in table.columns]
+
+    def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None:
+        import pyarrow as pa
+
+        names = list(types)
+        # Arrow with the columns' own types: a value that does not fit fails here, as
+        # ArrowInvalid/ArrowTypeError (ValueError/TypeError), before anything is written.
+        schema = pa.schema([(n, _arrow_type(types[n])) for n in names])
+        rampway_rows = pa.Table.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+            schema=schema)
+        listed = ", ".join(names)
+        # chdb's Python() table function reads the local variable of that name
+        self._run(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM Python(rampway_rows)",
+                  "Null")
+        del rampway_rows
+
+    def close(self) -> None:
+        self._session.close()  # type: ignore[no-untyped-call]
+
+    def _run(self, sql: str, fmt: str) -> Any:
+        try:
+            return self._session.query(sql, fmt)  # type: ignore[no-untyped-call]
+        except RuntimeError as exc:  # chdb's ChdbError
+            raise StoreError(f"events store (chdb {self.path}): {_first_line(exc)}") from exc
+
+
+class ServerBackend:
+    """A ClickHouse server over HTTP(S); the database is created if missing."""
+
+    def __init__(self, target: EventsTarget, *, connect_timeout: float = 5.0,
+                 send_receive_timeout: float = 60.0) -> None:
+        try:
+            import clickhouse_connect
+            from clickhouse_connect.driver.exceptions import ClickHouseError
+        except ImportError as exc:
+            raise ConfigError("events: clickhouse:// needs clickhouse-connect: "
+                              "pip install 'rampway[clickhouse]'") from exc
+        self._errors = ClickHouseError
+        self.url = target.url
+        try:
+            # no session id: the writer thread and the readers use one client at once
+            self._client = clickhouse_connect.get_client(
+                host=target.host, port=target.port, username=target.username,
+                password=target.password, secure=target.secure,
+                connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout,
+                autogenerate_session_id=False,
+            )
+            self._client.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
+        except ClickHouseError as exc:
+            raise StoreError(f"events store ({self.url}): {_first_line(exc)}") from exc
+        self._client.database = target.database
+
+    def command(self, sql: str) -> None:
+        try:
+            self._client.command(sql)
+        except self._errors as exc:
+            raise StoreError(f"events store ({self.url}): {_first_line(exc)}") from exc
+
+    def columns(self, sql: str) -> list[list[Any]]:
+        try:
+            result = self._client.query(sql)
+        except self._errors as exc:
+            raise StoreError(f"events store ({self.url}): {_first_line(exc)}") from exc
+        found = [list(c) for c in result.result_columns]
+        return found or [[] for _ in result.column_names]
+
+    def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None:
+        from clickhouse_connect.driver.exceptions import DataError
+
+        try:
+            self._client.insert(
+                table, list(columns), column_names=list(types), column_oriented=True,
+                column_type_names=list(types.values()),
+                settings={"async_insert": 1, "wait_for_async_insert": 1},
+            )
+        except DataError as exc:  # a value the column cannot hold: the rows' fault (poison)
+            raise ValueError(f"events store ({self.url}): {_first_line(exc)}") from exc
+        except self._errors as exc:
+            raise StoreError(f"events store ({self.url}): {_first_line(exc)}") from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _arrow_type(clickhouse: str) -> Any:
+    import pyarrow as pa
+
+    base = clickhouse
+    for wrapper in ("LowCardinality(", "Nullable("):
+        if base.startswith(wrapper):
+            base = base[len(wrapper):-1]
+    return {"Bool": pa.bool_(), "Float64": pa.float64(), "Int64": pa.int64(),
+            "UInt32": pa.uint32(), "String": pa.string()}[base]
+
+
+def open_backend(target: EventsTarget) -> ChdbBackend | ServerBackend:
+    if target.path is not None:  # chdb://
+        return ChdbBackend(target.path)
+    return ServerBackend(target)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = ["Backend", "ChdbBackend", "Columns", "ServerBackend", "open_backend"]

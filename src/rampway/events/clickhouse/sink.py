@@ -1,0 +1,69 @@
+"""The ClickHouse sink: each batch is one column-oriented insert per event table.
+
+The writer (`rampway.events.writer.EventWriter`) drives it exactly like the SQL sink — same
+batches, retries, poison isolation and dead letter — and the columns carry the same values:
+they are read off the events with the SQL sink's getters and JSON encoders
+(`rampway.events.sink`), so a row in ClickHouse equals the row PostgreSQL would hold.
+
+A batch's insert is atomic per table (one block); a failure between the request and the
+feedback insert leaves the requests written and the retry writes them again. ClickHouse has
+no primary key to refuse that duplicate: a batch is retried only after a failure, so
+duplicates are rare, and the server can remove them (ReplicatedMergeTree with
+`async_insert_deduplicate`, see the README).
+
+The roll-ups the SQL sink keeps in the main database (the overview's health minutes, the
+judge's per-unit sums) are not kept: their readers go to ClickHouse itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Table
+
+from rampway.events.clickhouse.backend import Backend
+from rampway.events.clickhouse.schema import column_type
+from rampway.events.model import FeedbackEvent, RequestEvent
+from rampway.events.sink import FlagsJson, _dumps, _getter
+from rampway.events.tables import feedback_events, request_events
+
+
+class ColumnBuilder:
+    """The columns of `table` for a batch of objects named like its columns."""
+
+    def __init__(self, table: Table,
+                 encoders: Mapping[str, Callable[[Any], str]] | None = None) -> None:
+        self.table = table.name
+        self.types = {c.name: column_type(c) for c in table.columns}
+        names = list(self.types)
+        self._values = _getter(names)
+        special = encoders or {}
+        self._json = {
+            i: special.get(name, _dumps)
+            for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)
+        }
+
+    def columns(self, objs: Sequence[Any]) -> list[list[Any]]:
+        values = self._values
+        columns = [list(c) for c in zip(*(values(o) for o in objs), strict=True)]
+        for i, encode in self._json.items():
+            columns[i] = [None if v is None else encode(v) for v in columns[i]]
+        return columns
+
+
+class ClickHouseSink:
+    """`EventSink` writing to a ClickHouse backend (a server or the embedded engine)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._requests = ColumnBuilder(request_events, {"flags": FlagsJson()})
+        self._feedback = ColumnBuilder(feedback_events)
+
+    def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
+        for builder, events in ((self._requests, requests), (self._feedback, feedback)):
+            if events:
+                self._backend.insert(builder.table, builder.types, builder.columns(events))
+
+
+__all__ = ["ClickHouseSink", "ColumnBuilder"]

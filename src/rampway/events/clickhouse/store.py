@@ -1,0 +1,82 @@
+"""`ClickHouseEvents`: the event log in ClickHouse, opened and migrated.
+
+    events = ClickHouseEvents.open(parse_events_url("chdb:///srv/rampway/events"),
+                                   retention_s=90 * 86400)
+    writer = EventWriter(events.sink())          # the gateway's events go there
+    extraction = load_units(events, feature=…)   # rampway.experiments.extract reads it
+    events.close()
+
+Opening applies the migrations not yet applied (`schema.MIGRATIONS`) and sets the tables'
+TTL to the retention (`gateway.events.retention`; None keeps every event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+
+from rampway.events.clickhouse import schema
+from rampway.events.clickhouse._url import EventsTarget
+from rampway.events.clickhouse.backend import Backend, open_backend
+from rampway.events.clickhouse.sink import ClickHouseSink
+from rampway.experiments.extract import Extraction
+from rampway.experiments.model import Arm
+
+
+class ClickHouseEvents:
+    def __init__(self, backend: Backend, *, retention_s: float | None = None,
+                 migrations: Sequence[schema.Migration] = schema.MIGRATIONS) -> None:
+        self.backend = backend
+        self.applied = schema.migrate(backend.command, self.versions, migrations)
+        self.set_retention(retention_s)
+
+    @classmethod
+    def open(cls, target: EventsTarget, *, retention_s: float | None = None) -> ClickHouseEvents:
+        backend = open_backend(target)
+        try:
+            return cls(backend, retention_s=retention_s)
+        except BaseException:
+            backend.close()
+            raise
+
+    def versions(self) -> list[int]:
+        """The migrations applied, by version."""
+        found = self.backend.columns(f"SELECT version FROM {schema.MIGRATIONS_TABLE}")
+        return [int(v) for v in found[0]]
+
+    def set_retention(self, retention_s: float | None) -> None:
+        """Make the event tables' TTL match `retention_s` (seconds; None: no TTL)."""
+        names = ", ".join(schema.quote(t) for t in schema.EVENT_TABLES)
+        tables, engines = self.backend.columns(
+            "SELECT name, engine_full FROM system.tables "
+            f"WHERE database = currentDatabase() AND name IN ({names})")
+        for table, engine in zip(tables, engines, strict=True):
+            for statement in schema.ttl_statements(table, engine, retention_s):
+                self.backend.command(statement)
+
+    def sink(self) -> ClickHouseSink:
+        return ClickHouseSink(self.backend)
+
+    def load_units(
+        self, *, feature: str, arms: Sequence[Arm], since: float, until: float,
+        feedback: Sequence[str] = (), latency: bool = False, quantiles: Sequence[float] = (),
+        unit: str = "user",
+    ) -> Extraction:
+        """`rampway.experiments.extract.load_units` on these events."""
+        from rampway.events.clickhouse.units import load_units
+
+        return load_units(self.backend, feature=feature, arms=arms, since=since, until=until,
+                          feedback=feedback, latency=latency, quantiles=quantiles, unit=unit)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> ClickHouseEvents:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+__all__ = ["ClickHouseEvents"]
