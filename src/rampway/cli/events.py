@@ -6,7 +6,8 @@
 `prune` deletes request and feedback events older than the window (default: the configured
 `gateway.events.retention`), never inside an active rollout's or running experiment's window;
 on PostgreSQL it drops the day partitions entirely before it instead (listed, with the
-planner's row estimate). `--dry-run` only counts, and lists the partitions it would drop. The fleet's rollout controller does the same hourly on its own (see
+planner's row estimate). `--dry-run` only counts, and lists the partitions it would drop.
+The fleet's rollout controller does the same hourly on its own (see
 `rampway.events.retention`); this is for doing it now, or with another window.
 
 `rebuild-health` recomputes the overview's per-minute health roll-up from the event log (see

@@ -54,6 +54,8 @@ AHEAD_DAYS = 7
 LOCK_TIMEOUT = "2s"
 TABLES = ("request_events", "feedback_events")
 _ENSURE_LOCK = 0x72616D71  # any constant shared by every rampway process
+_MOVE = ("WITH moved AS (DELETE FROM {default} WHERE ts >= :lo AND ts < :hi RETURNING *) "
+         "INSERT INTO {day} SELECT * FROM moved")
 
 _BOUND = re.compile(r"FOR VALUES FROM \((?P<lo>[^)]*)\) TO \((?P<hi>[^)]*)\)")
 _NAME = re.compile(r"^(request_events|feedback_events)_(legacy|default|p\d{8})$")
@@ -111,7 +113,7 @@ def is_partitioned(conn: Connection) -> bool:
         return False
     kind = conn.scalar(sa.text(
         "SELECT relkind FROM pg_class WHERE oid = to_regclass('request_events')"))
-    return kind == "p"
+    return bool(kind == "p")
 
 
 def partitions(conn: Connection, table: str) -> list[Partition]:
@@ -181,8 +183,8 @@ def create_day(conn: Connection, table: str, start: float,
     conn.execute(sa.text(f"CREATE UNIQUE INDEX {q(name + '_id_key')} ON {q(name)} (id)"))
     default = next((p for p in existing or partitions(conn, table) if p.default), None)
     if default is not None:
-        moved = (f"DELETE FROM {q(default.name)} WHERE ts >= :lo AND ts < :hi RETURNING *")
-        conn.execute(sa.text(f"WITH moved AS ({moved}) INSERT INTO {q(name)} SELECT * FROM moved"),
+        # names from the catalog and `day_name`, quoted; the values are bound
+        conn.execute(sa.text(_MOVE.format(default=q(default.name), day=q(name))),
                      {"lo": start, "hi": end})
     conn.execute(sa.text(f"ALTER TABLE {q(table)} ATTACH PARTITION {q(name)} "
                          f"FOR VALUES FROM ({start!r}) TO ({end!r})"))

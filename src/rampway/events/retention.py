@@ -46,13 +46,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-
 from sqlalchemy import exc as sa_exc
 
+from rampway.errors import StoreError
 from rampway.events import partitions as parts
 from rampway.events.health import prune_rollup
 from rampway.events.tables import feedback_events, request_events
-from rampway.errors import StoreError
 from rampway.rollout.plan import parse_duration
 from rampway.store import Store
 
@@ -215,7 +214,7 @@ def _drop(
 ) -> tuple[list[parts.Partition], bool]:
     """Drop these partitions, oldest first, one transaction each; (those dropped, whether all
     were). A drop that waited too long for its lock stops here, to be retried next run."""
-    gone = []
+    gone: list[parts.Partition] = []
     for partition in whole:
         if deadline is not None and clock() >= deadline:
             return gone, False
