@@ -134,8 +134,9 @@ def sizes(store: Store, requests: int) -> dict[str, int]:
         return {}
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
-        heap, total = conn.exec_driver_sql(
-            "SELECT pg_table_size('request_events'), pg_total_relation_size('request_events')"
+        heap, total = conn.exec_driver_sql(  # over the partitions (a parent holds nothing)
+            "SELECT sum(pg_table_size(relid)), sum(pg_total_relation_size(relid)) "
+            "FROM pg_partition_tree('request_events')"
         ).one()
     return {"heap_bytes_per_row": round(heap / requests),
             "bytes_per_row_with_indexes": round(total / requests)}

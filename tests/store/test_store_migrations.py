@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from rampway.errors import ConfigError, StoreError
+from rampway.events.partitions import include_name
 from rampway.store import Store, alembic_config, current_revisions, head_revisions
 from rampway.store.schema import load_all_tables
 
@@ -28,7 +29,8 @@ def test_migrations_match_the_declared_schema(store: Store) -> None:
     """Fails when a table/column in any `rampway.<area>.tables` has no migration (or vice versa)."""
     metadata = load_all_tables()
     with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name})
         assert compare_metadata(context, metadata) == []
 
 

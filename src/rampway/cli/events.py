@@ -5,7 +5,9 @@
 
 `prune` deletes request and feedback events older than the window (default: the configured
 `gateway.events.retention`), never inside an active rollout's or running experiment's window;
-`--dry-run` only counts. The fleet's rollout controller does the same hourly on its own (see
+on PostgreSQL it drops the day partitions entirely before it instead (listed, with the
+planner's row estimate). `--dry-run` only counts, and lists the partitions it would drop.
+The fleet's rollout controller does the same hourly on its own (see
 `rampway.events.retention`); this is for doing it now, or with another window.
 
 `rebuild-health` recomputes the overview's per-minute health roll-up from the event log (see
@@ -92,6 +94,10 @@ def prune_cmd(
     verb = "would delete" if dry_run else "deleted"
     console.print(f"{verb} {result.requests} request and {result.feedback} feedback events "
                   f"older than {doc['cutoff']}", markup=False)
+    for part in doc["partitions"]:
+        rows = "" if part["rows_estimate"] is None else f", ~{part['rows_estimate']} rows"
+        console.print(f"{'would drop' if dry_run else 'dropped'} partition {part['name']} "
+                      f"({part['from'] or 'the start'} to {part['to']}{rows})", markup=False)
     if result.held_by is not None:
         console.print(f"cutoff held back from {doc['requested_cutoff']} by {result.held_by} "
                       "(its events are still being analysed)", markup=False)

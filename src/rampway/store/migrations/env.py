@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from rampway.events.partitions import include_name
 from rampway.store.schema import load_all_tables
 
 
@@ -18,6 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=load_all_tables(),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # the event tables' partitions are not declared tables
     )
     with context.begin_transaction():
         context.run_migrations()
