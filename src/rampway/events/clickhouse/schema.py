@@ -24,9 +24,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, Boolean, Column, Float, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text
 
 from rampway.events.tables import feedback_events, request_events
+from rampway.store.schema import is_json
 
 log = logging.getLogger("rampway.events")
 
@@ -47,7 +48,7 @@ def column_type(column: Column[object]) -> str:
         base = "Float64"
     elif isinstance(sa_type, Integer):
         base = "Int64"
-    elif isinstance(sa_type, JSON | String | Text):  # JSON: its text, as `json.dumps` wrote it
+    elif is_json(sa_type) or isinstance(sa_type, String | Text):  # JSON: `json.dumps`'s text
         base = "String"
     else:
         raise TypeError(f"no ClickHouse type for {column.name}: {sa_type!r}")

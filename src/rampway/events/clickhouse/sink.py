@@ -20,13 +20,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import Table
 
 from rampway.events.clickhouse.backend import Backend
 from rampway.events.clickhouse.schema import column_type
 from rampway.events.model import FeedbackEvent, RequestEvent
 from rampway.events.sink import FlagsJson, _dumps, _getter
 from rampway.events.tables import feedback_events, request_events
+from rampway.store.schema import is_json
 
 
 class ColumnBuilder:
@@ -41,7 +42,7 @@ class ColumnBuilder:
         special = encoders or {}
         self._json = {
             i: special.get(name, _dumps)
-            for i, name in enumerate(names) if isinstance(table.c[name].type, JSON)
+            for i, name in enumerate(names) if is_json(table.c[name].type)
         }
 
     def columns(self, objs: Sequence[Any]) -> list[list[Any]]:
