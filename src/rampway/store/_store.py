@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import ArgumentError
 
+from rampway._reason import require_reason
 from rampway.errors import ConfigError, ConflictError, RefError, StoreError
 from rampway.store import _engine
 from rampway.store._migrate import upgrade
@@ -269,6 +270,7 @@ class Store:
         _check_name("feature", feature)
         _check_name("channel", channel)
         _check_actor(actor)
+        require_reason(reason, f"moving channel {channel} of {feature}")
 
         def work(conn: Connection) -> ChannelState:
             target = _resolve(conn, feature, release_id)
@@ -304,6 +306,7 @@ class Store:
         _check_name("feature", feature)
         _check_name("channel", channel)
         _check_actor(actor)
+        require_reason(reason, f"rolling back channel {channel} of {feature}")
 
         def work(conn: Connection) -> ChannelState:
             row = _channel_row(conn, feature, channel, lock=True)
