@@ -17,14 +17,18 @@ from __future__ import annotations
 from rampway.errors import ReasonRequired
 
 
-def require_reason(reason: str | None, what: str, *, option: str = "--reason",
+ANYWHERE = "pass --reason \"…\" (`reason` in an API body)"
+ON_A_PAGE = "write one in the reason box"
+
+
+def require_reason(reason: str | None, what: str, *, hint: str = ANYWHERE,
                    param: str = "reason") -> str:
-    """`reason` unchanged when it has a non-blank character, else ReasonRequired."""
+    """`reason` unchanged when it has a non-blank character, else ReasonRequired naming
+    `param`; `hint` says where to give one (the dashboard's pages: `ON_A_PAGE`)."""
     if reason is None or not isinstance(reason, str) or not reason.strip():
-        raise ReasonRequired(
-            f"{what} needs a reason (it goes to the audit log): pass {option} \"…\" "
-            f"(`{param}` in an API body)", param=param)
+        raise ReasonRequired(f"{what} needs a reason (it goes to the audit log): {hint}",
+                             param=param)
     return reason
 
 
-__all__ = ["require_reason"]
+__all__ = ["ANYWHERE", "ON_A_PAGE", "require_reason"]

@@ -60,6 +60,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from rampway._reason import require_reason
 from rampway.admin._clean import CleanInput
 from rampway.admin._experiments import ExperimentRoutes, experiment_routes
 from rampway.admin._rollouts import RolloutRoutes, rollout_routes
@@ -245,6 +246,8 @@ class Admin:
                  notifier: Notifier | None = None) -> None:
         self.store = store
         self._project = project_source(project)
+        # rollouts re-read rampway.yaml under the root at each check unless the project is live
+        self._live = None if project is None or isinstance(project, Project) else project
         self.flags = FlagStore(store, project=self._project)
         served = self._project()
         self.root = None if served is None else served.root
@@ -255,7 +258,7 @@ class Admin:
         return self._project()
 
     def rollouts(self) -> RolloutRoutes:
-        return RolloutRoutes(self.store, self.notifier, self.root, self._project)
+        return RolloutRoutes(self.store, self.notifier, self.root, self._live)
 
     def auth(self, role: Role) -> Callable[..., AdminKey]:
         """A dependency: the caller's key, checked against `role` (401/403 otherwise)."""
@@ -403,6 +406,7 @@ def _channel_routes(admin: Admin) -> APIRouter:
     def set_channel(
         feature: str, channel: str, body: ChannelIn, key: editor, if_match: IfMatch = None
     ) -> JSONResponse:
+        require_reason(body.reason, f"moving channel {channel} of {feature}")  # before all else
         if body.skip_gate:
             require(key, Role.ADMIN)
         expected = parse_if_match(if_match)

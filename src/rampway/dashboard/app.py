@@ -36,7 +36,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from rampway._reason import require_reason
+from rampway._reason import ON_A_PAGE, require_reason
 from rampway.admin._rollouts import RolloutRoutes
 from rampway.admin.keys import AdminKey, Role, authenticate
 from rampway.config import Project, ProjectSource, project_source
@@ -84,7 +84,8 @@ class Dashboard:
         root = None if served is None else served.root
         webhooks = [] if served is None else settings_from(
             served.config.rollouts, str(served.config_path)).webhooks
-        self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root, source)
+        live = None if project is None or isinstance(project, Project) else project
+        self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root, live)
         # The admin API's flag writes: with the project, model values must be routable.
         self.flags = FlagStore(store, project=source)
         # experiment analyses and shadow reports, as fresh as the pages' auto-refresh
@@ -214,7 +215,8 @@ def _command_route(d: Dashboard) -> Route:
             raise RefError(f"no rollout command {name!r}")
         _check_path(request)
         key, form = await d.posted(request, Role.EDITOR)
-        reason = require_reason(form.get("reason", "").strip(), f"rollout {name}")
+        reason = require_reason(form.get("reason", "").strip(), f"rollout {name}",
+                                hint=ON_A_PAGE)
         expected = _version(form.get("version"))
         done: RolloutRecord = await run_in_threadpool(
             d.rollouts.controller.command, feature, name, actor=key.name, reason=reason,
