@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from rampway.errors import ReasonRequired
 
-
 ANYWHERE = "pass --reason \"…\" (`reason` in an API body)"
 ON_A_PAGE = "write one in the reason box"
 

@@ -95,9 +95,9 @@ def test_broken_definition_is_refused_and_previous_keeps_serving(
 
 def test_native_flags_are_checked_when_written(flags: FlagStore, store: Store) -> None:
     with pytest.raises(FlagError, match="must be of type bool"):
-        flags.put("flag", "bot.enabled", {"type": "string", "default": "x"}, actor="a", reason="test")
+        flags.put("flag", "bot.enabled", {"type": "string", "default": "x"}, actor="a", reason="t")
     with pytest.raises(FlagError, match="positive integer"):
-        flags.put("flag", "bot.max_tokens", {"type": "number", "default": 0}, actor="a", reason="test")
+        flags.put("flag", "bot.max_tokens", {"type": "number", "default": 0}, actor="a", reason="t")
     with pytest.raises(FlagError, match="positive integer"):
         flags.put("flag", "bot.max_tokens", {"type": "number", "default": 100,
                   "rules": [{"value": 2.5}]}, actor="a", reason="test")
