@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -176,6 +177,19 @@ class Project:
         return resolve_url(self.root, self.config.database.url)
 
 
+#: A project read when it is needed: the gateway's admin API and dashboard are given one that
+#: answers with rampway.yaml as the gateway last reloaded it, so what they validate writes
+#: against is what serving and `/readyz` see (`ControlWatcher.project`).
+ProjectSource = Callable[[], "Project | None"]
+
+
+def project_source(project: Project | ProjectSource | None) -> ProjectSource:
+    """A fixed project (or none) as a source; a source as it is."""
+    if project is None or isinstance(project, Project):
+        return lambda: project
+    return project
+
+
 def parse_config(text: str, file: str = CONFIG_FILE) -> ProjectConfig:
     """Validate the text of a rampway.yaml; errors are ConfigError naming `file:line`."""
     doc = load_located(text, file, error=ConfigError)
@@ -230,9 +244,11 @@ __all__ = [
     "FeatureConfig",
     "Project",
     "ProjectConfig",
+    "ProjectSource",
     "ProviderConfig",
     "RetentionConfig",
     "find_project_root",
     "load_project",
     "parse_config",
+    "project_source",
 ]

@@ -533,7 +533,10 @@ def experiment_chapter(project: Path) -> None:
     serve = ["serve", "--with-sim", "--port", str(port), "--sim-port", str(sim_port)]
     with background(serve, project, f"{base}/readyz"):
         run(["experiment", "validate", AB_NAME], project)
-        run(["experiment", "start", AB_NAME, "--reason", "do customers prefer v2's answers?"],
+        # v2 failed its gate: like a rollout, an experiment arm needs a PASS or an audited
+        # override — here the point is to let users decide what the gate could not
+        run(["experiment", "start", AB_NAME, "--skip-gate", "--reason",
+             "v2 failed its gate on cost and latency; do customers prefer its answers?"],
             project)
         started = time.monotonic()
         time.sleep(1)  # the gateway picks the experiment up within ~0.5 s

@@ -11,6 +11,7 @@ nothing above a seam catches a foreign exception type.
     │   │   ├── UnroutableFlag        unroutable_model 422  a `.model` flag value it could not route
     │   │   └── ProtectedFlag         channel_protected 422 a `.release` pin, no gate PASS
     │   ├── ChannelProtected          channel_protected 422 protected channel, no gate PASS/approval
+    │   ├── ReasonRequired            reason_required 422   an audited write with an empty reason
     │   ├── RefError                  unknown_ref     404   release id / channel / git rev not found
     │   └── StateConflict             state_conflict  409   command ruled out by the current state
     ├── RequestError                  invalid_request_error 400  malformed API request (gateway/SDK)
@@ -134,6 +135,21 @@ class ChannelProtected(ConfigError):
 
     code = "channel_protected"
     http_status = 422
+
+
+class ReasonRequired(ConfigError):
+    """An audited write (a flag, a channel move, an override, a rollout command, an experiment
+    start or stop) whose reason is empty or blank. The audit log is how an incident is
+    reconstructed, so "why" is part of the write, not decoration. 422 with `param` naming the
+    field, like a refused interlock: the request is well-formed JSON, its content is not
+    acceptable. `rampway._reason.require_reason` raises it for every road."""
+
+    code = "reason_required"
+    http_status = 422
+
+    def __init__(self, message: str, *, param: str = "reason") -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class RefError(ConfigError):
@@ -315,6 +331,7 @@ __all__ = [
     "ProviderUnavailable",
     "RampwayError",
     "RateLimited",
+    "ReasonRequired",
     "RefError",
     "ReleaseError",
     "RequestError",

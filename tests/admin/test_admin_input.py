@@ -36,7 +36,7 @@ async def test_flag_etag_round_trip_and_stale_write_is_409(
     version, audits = store.control_version(), len(store.list_audit(limit=1000))
     stale = await _put_flag(api, keys, "bot.enabled", BOOL_ON, **{"if-match": etag})
     assert stale.status_code == 409
-    stale_delete = await api.delete(f"{PREFIX}/flags/bot.enabled",
+    stale_delete = await api.delete(f"{PREFIX}/flags/bot.enabled?reason=cleanup",
                                     headers={**keys.headers("editor"), "if-match": etag})
     assert stale_delete.status_code == 409
     assert store.control_version() == version and len(store.list_audit(limit=1000)) == audits
@@ -127,12 +127,19 @@ BAD_INPUT: list[tuple[str, str, dict[str, Any], int]] = [
         ("PUT", "/flags/f", {"json": {"definition": BOOL_ON}, "headers": {"if-match": "abc"}},
          400),
         ("GET", "/flags/missing", {}, 404),
-        ("DELETE", "/segments/missing", {}, 404),
+        ("DELETE", "/segments/missing", {"params": {"reason": "tidy"}}, 404),
+        ("DELETE", "/flags/f", {}, 422),  # no reason: refused before the flag is looked up
+        ("DELETE", "/flags/f", {"params": {"reason": "  "}}, 422),
         ("GET", "/features/nope", {}, 404),
         ("GET", "/features/support-bot/releases/ffff", {}, 404),
         ("PUT", "/features/support-bot/channels/production",
          {"json": {"release": "support-bot@0000ffff", "reason": "x"}}, 404),
-        ("PUT", "/features/support-bot/channels/production", {"json": {"release": "x"}}, 400),
+        ("PUT", "/features/support-bot/channels/production", {"json": {"release": "x"}}, 422),
+        ("PUT", "/features/support-bot/channels/production",
+         {"json": {"release": "x", "reason": " "}}, 422),
+        ("PUT", "/flags/f", {"json": {"definition": BOOL_ON}}, 422),
+        ("POST", "/features/support-bot/channels/production/rollback",
+         {"json": {"reason": "\t"}}, 422),
         ("POST", "/features/support-bot/releases", {"json": {"canonical": "{}"}}, 400),
         ("POST", "/keys", {"json": {"name": "k", "role": "root"}}, 400),
         ("GET", "/audit", {"params": {"limit": 0}}, 400),
@@ -151,6 +158,8 @@ async def test_bad_input_gets_one_json_error_and_changes_nothing(
         assert r.status_code == status, f"{method} {path}: {r.status_code} {r.text}"
         error = r.json()["error"]
         assert error["message"] and error["code"]
+        if status == 422:  # every blank reason: the same code, naming the field
+            assert (error["code"], error["param"]) == ("reason_required", "reason"), error
     assert store.control_version() == version and len(store.list_audit(limit=1000)) == audits
 
 

@@ -111,7 +111,7 @@ async def test_a_model_flag_no_provider_can_serve_is_422_naming_flag_and_rule(
                    "'sim/sim-huge'", "no catalog entry")
     assert r.json()["error"]["flag"] == f"{BOT}.model" and r.json()["error"]["rule"] == 0
     assert store.control_version() == before
-    definition["rules"][0]["value"] = "sim/sim-small"
+    definition["rules"][0]["value"] = "sim/sim-large"  # production's own: nothing to gate
     ok = await api.put(f"{PREFIX}/flags/{BOT}.model", headers=keys.headers("editor"),
                        json={"definition": definition, "reason": "smaller"})
     assert ok.status_code == 201, ok.text

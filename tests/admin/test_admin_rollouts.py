@@ -71,7 +71,8 @@ async def test_start_needs_a_passing_gate_or_an_audited_skip(
     refused = await _post(api, keys, RO, {"candidate": proj.v2.id, "plan": PLAN})
     _assert_error(refused, 400, "rampway gate support-bot --candidate")
     no_reason = await _post(api, keys, RO, {"candidate": proj.v2.id, "skip_gate": True})
-    _assert_error(no_reason, 400, "needs a reason")
+    _assert_error(no_reason, 422, "skipping the gate needs a reason")
+    assert no_reason.json()["error"]["param"] == "reason"
     assert _counts(store) == before
 
     gate = passing_gate(store, proj.v2.id, proj.v1.id, proj.project.root)
@@ -145,8 +146,9 @@ async def test_commands_honour_if_match_and_refuse_what_makes_no_sense(
     before = _counts(store)
     _assert_error(await _post(api, keys, f"{RO}/resume", {"reason": "r"}), 409,
                   "cannot resume: rollout is running")
-    _assert_error(await _post(api, keys, f"{RO}/pause", {"reason": ""}), 400, "reason")
-    _assert_error(await _post(api, keys, f"{RO}/pause", {}), 400, "reason")
+    _assert_error(await _post(api, keys, f"{RO}/pause", {"reason": ""}), 422, "needs a reason")
+    _assert_error(await _post(api, keys, f"{RO}/pause", {"reason": " "}), 422, "needs a reason")
+    _assert_error(await _post(api, keys, f"{RO}/pause", {}), 422, "needs a reason")
     _assert_error(await _post(api, keys, f"{RO}/pause", {"reason": "r"}, **{"if-match": '"99"'}),
                   409, "changed since you read it")
     _assert_error(await _post(api, keys, f"{RO}/pause", {"reason": "r"}, **{"if-match": "x"}),

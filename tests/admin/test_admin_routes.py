@@ -68,8 +68,10 @@ def experiment_steps(v2: str) -> list[Step]:
                            {"name": "fresh", "release": v2}]}
     return [
         Step("GET", "/experiments", "viewer", 200),
-        Step("POST", ex, "editor", 201, {"definition": definition, "reason": "tone"},
-             "experiment.start"),
+        # the fresh arm has no gate against production: started on an audited override
+        Step("POST", ex, "editor", 201, {"definition": definition, "reason": "tone",
+                                         "skip_gate": True},
+             ("experiment.start", "experiment.gate_skipped")),
         Step("GET", ex, "viewer", 200),
         Step("GET", f"{ex}/1", "viewer", 200),
         Step("POST", f"{ex}/stop", "editor", 200, {"reason": "done"}, "experiment.stop"),
@@ -123,12 +125,12 @@ def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
               "reason": "beta keeps the new prompt"}, "flag.create"),
         Step("GET", "/flags", "viewer", 200),
         Step("GET", f"/flags/{bot}.release", "viewer", 200),
-        Step("DELETE", f"/flags/{bot}.release", "editor", 200, None, "flag.delete"),
+        Step("DELETE", f"/flags/{bot}.release?reason=unpin", "editor", 200, None, "flag.delete"),
         Step("POST", "/flag-files", "editor", 200,
              {"definitions": [{"kind": "flag", "key": "from-file", "file": "flags/a.yaml",
                                "definition": {"type": "bool", "default": True}}],
               "reason": "push"}, "flag.create"),
-        Step("DELETE", "/segments/beta", "editor", 200, None, "segment.delete"),
+        Step("DELETE", "/segments/beta?reason=tidy", "editor", 200, None, "segment.delete"),
         Step("GET", "/keys", "admin", 200),
         Step("POST", "/keys", "admin", 201, {"name": "ci", "role": "editor"},
              "admin_key.create"),

@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 import yaml
 from gateway_helpers import Proj, serve
+from rollout_helpers import give_gate_basis, record_verdict
 from typer.testing import CliRunner, Result
 
 import rampway.cli._register  # noqa: F401  (attaches the commands)
 from rampway.cli import app
 from rampway.gateway import Runtime
+from rampway.release.protect import model_swap
+from rampway.store import Store
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "support-bot" / "flags" / "support-bot.yaml"
 
@@ -38,12 +41,23 @@ def assert_bad(result: Result, fragment: str) -> None:
     assert fragment in lines[0], lines[0]
 
 
+def gate_model_swaps(proj: Proj, *models: str) -> None:
+    """A recorded PASS, against production (v1), of v1 with each of `models`: what the example's
+    `support-bot.model` rules need before they may serve them (`guard_model`)."""
+    digest = give_gate_basis(proj.project.root, "support-bot")
+    with Store.open(proj.db_url) as store:
+        for model in models:
+            swapped = model_swap(proj.v1, "sim", model)
+            record_verdict(store, swapped.id, proj.v1.id, suite_digest=digest)
+
+
 @pytest.fixture
 def root(proj: Proj, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The project root with the example's flags file, as cwd."""
+    """The project root with the example's flags file, as cwd; its model swaps gated."""
     root = proj.project.root
     (root / "flags").mkdir()
     shutil.copy(EXAMPLE, root / "flags" / "support-bot.yaml")
+    gate_model_swaps(proj, "sim-small", "sim-large-2")
     monkeypatch.chdir(root)
     monkeypatch.setenv("RAMPWAY_ACTOR", "ana@example.com")
     monkeypatch.delenv("RAMPWAY_PROJECT", raising=False)
@@ -70,14 +84,17 @@ def test_push_list_show_set_delete_on_the_store(root: Path) -> None:
     shown = run_json("flags", "show", "support-bot.enabled")
     off = json.dumps({"type": "bool", "default": False})
     assert_bad(run("flags", "set", "support-bot.enabled", "--definition", off,
-                   "--expected-version", str(shown["version"] + 1)), "not 2")
+                   "--expected-version", str(shown["version"] + 1), "--reason", "incident"),
+               "not 2")
     rec = run_json("flags", "set", "support-bot.enabled", "--definition", off,
                    "--expected-version", str(shown["version"]), "--reason", "incident")
     assert rec["version"] == 2 and rec["source"] == "api"
     assert_bad(run("flags", "push"), "flag:support-bot.enabled")
     forced = run_json("flags", "push", "--force")
     assert forced["overwritten"] == ["flag:support-bot.enabled"]
-    assert_bad(run("flags", "delete", "beta-testers", "--segment"), "unknown segment")
+    assert_bad(run("flags", "delete", "beta-testers", "--segment"), "needs a reason")
+    assert_bad(run("flags", "delete", "beta-testers", "--segment", "--reason", "tidy"),
+               "unknown segment")
     ev = run_json("flags", "eval", "support-bot.model", "--context", '{"plan": "free"}')
     assert ev["value"] == "sim/sim-small" and ev["variant"] == "free-tier-small"
 
@@ -85,7 +102,11 @@ def test_push_list_show_set_delete_on_the_store(root: Path) -> None:
 def test_bad_cli_input_is_one_line_exit_2(root: Path) -> None:
     assert_bad(run("flags", "set", "f"), "exactly one of --file or --definition")
     assert_bad(run("flags", "set", "f", "--definition", "{type: bool, default: 3}"),
-               "not of the flag's type")
+               "writing f needs a reason")
+    assert_bad(run("flags", "set", "f", "--definition", "{type: bool, default: 3}",
+                   "--reason", "   "), "writing f needs a reason")
+    assert_bad(run("flags", "set", "f", "--definition", "{type: bool, default: 3}",
+                   "--reason", "x"), "not of the flag's type")
     assert_bad(run("flags", "eval", "f", "--context", "[1]"), "JSON object")
     for json_too in ([], ["--json"]):  # an unknown flag is bad input in both forms (#17 item 8)
         unknown = run("flags", "eval", "no-such-flag", *json_too)
@@ -122,13 +143,16 @@ def test_flags_and_keys_through_a_running_server(
     spec = root / "cap.yaml"
     spec.write_text(yaml.safe_dump({"type": "number", "default": 300}))
     assert_bad(run("flags", "set", "support-bot.max_tokens", "--file", str(spec),
-                   "--expected-version", "7", "--server", server), "version")
+                   "--expected-version", "7", "--server", server, "--reason", "cheaper"),
+               "version")
     rec = run_json("flags", "set", "support-bot.max_tokens", "--file", str(spec),
                    "--expected-version", "1", "--server", server, "--reason", "cheaper")
     assert rec["version"] == 2
     assert_bad(run("flags", "push", "--server", server), "flag:support-bot.max_tokens")
-    assert run_json("flags", "delete", "support-bot.new-ticket-form", "--server", server
-                    )["deleted"]["key"] == "support-bot.new-ticket-form"
+    assert_bad(run("flags", "delete", "support-bot.new-ticket-form", "--server", server),
+               "needs a reason")
+    assert run_json("flags", "delete", "support-bot.new-ticket-form", "--server", server,
+                    "--reason", "shipped")["deleted"]["key"] == "support-bot.new-ticket-form"
     assert_bad(run("api-keys", "list", "--server", server), "needs admin")
     monkeypatch.setenv("RAMPWAY_API_KEY", "rwa_wrong")
     assert_bad(run("flags", "list", "--server", server), "invalid or revoked")

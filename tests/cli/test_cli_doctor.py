@@ -45,7 +45,8 @@ def project(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
     monkeypatch.chdir(root)
     assert run("channel", "set", "support-bot", "production", "releases/support-bot",
                "--reason", "go").exit_code == 0
-    assert run("flags", "push").exit_code == 0
+    # the example's `.model` rules swap production's model: audited override, not gated here
+    assert run("flags", "push", "--skip-gate", "--reason", "example swaps").exit_code == 0
     return root
 
 

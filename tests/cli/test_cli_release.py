@@ -178,7 +178,7 @@ def run_json_failure(*args: str) -> dict[str, object]:
          "invalid channel name"),
         (("channel", "set", FEATURE, "production", "zzzz", "--reason", "x"), "unknown ref 'zzzz'"),
         (("channel", "set", FEATURE, "production", "releases/assistant", "--reason", " "),
-         "--reason must not be empty"),
+         "moving a channel needs a reason"),
         (("rollback", FEATURE), "unknown channel 'production'"),
         (("rollback", FEATURE, "--channel", "candidate"), "unknown channel 'candidate'"),
     ],

@@ -156,10 +156,12 @@ async def test_flags_page_and_its_audited_kill_switch(store: Store, ui: httpx.As
     url = f"/ui/flags/{FEATURE}/switch"
     good = {"csrf": csrf_of(page.text), "state": "on", "confirm": "yes",
             "reason": "incident over", "version": str(version)}
-    for change, status in (({"confirm": ""}, 400), ({"reason": " "}, 400), ({"csrf": ""}, 403),
+    for change, status in (({"confirm": ""}, 400), ({"reason": " "}, 422), ({"csrf": ""}, 403),
                            ({"state": "maybe"}, 400), ({"version": str(version - 1)}, 409)):
         r = await ui.post(url, data={**good, **change})
         assert r.status_code == status, (change, r.text)
+        if status == 422:
+            assert "needs a reason" in r.text and "reason box" in r.text
     assert (await ui.post("/ui/flags/nope/switch", data=good)).status_code == 404
     assert len(store.list_audit(limit=1000)) == before + 1  # the key; no refusal wrote
 

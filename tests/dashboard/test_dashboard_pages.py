@@ -80,7 +80,7 @@ async def test_viewer_reads_editor_acts(store: Store, ui: httpx.AsyncClient) -> 
         ({"reason": "no token"}, {}, 403),
         ({"reason": "forged", "csrf": "0" * 64}, {}, 403),
         ({"reason": "cross-site", "csrf": token}, {"origin": "https://evil.example"}, 403),
-        ({"reason": "", "csrf": token}, {}, 400),
+        ({"reason": "", "csrf": token}, {}, 422),  # reason_required, as on the admin API
         ({"reason": "x" * 5000, "csrf": token}, {}, 400),
         ({"reason": "stale", "csrf": token, "version": "1"}, {}, 409),
     ):

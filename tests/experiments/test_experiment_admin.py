@@ -12,6 +12,7 @@ import httpx
 import pytest
 import yaml
 from gateway_helpers import Proj, make_project
+from rollout_helpers import give_gate_basis, record_verdict
 
 from rampway.admin import PREFIX, Role, create_admin_app, create_admin_key
 from rampway.experiments import repo
@@ -62,6 +63,14 @@ async def api(store: Store, proj: Proj) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+def gated(store: Store, proj: Proj) -> None:
+    """A recorded PASS of v2 (the fresh arm) against production (v1), under the project's
+    current policy and suite: what an arm off production needs, as a rollout candidate does."""
+    record_verdict(store, proj.v2.id, proj.v1.id,
+                   suite_digest=give_gate_basis(proj.project.root, "support-bot"))
+
+
 def definition(proj: Proj) -> dict[str, Any]:
     data = tone()
     data["arms"][1]["release"] = proj.v2.id
@@ -80,7 +89,8 @@ def _error(r: httpx.Response, status: int, code: str, fragment: str) -> None:
 
 
 async def test_every_experiment_route_checks_keys_and_roles_and_audits_changes(
-    api: httpx.AsyncClient, store: Store, keys: dict[str, dict[str, str]], proj: Proj
+    api: httpx.AsyncClient, store: Store, keys: dict[str, dict[str, str]], proj: Proj,
+    gated: None,
 ) -> None:
     why = {"reason": "checked"}
     walk: list[tuple[str, str, str, int, dict[str, Any] | None, str | None]] = [
@@ -113,7 +123,8 @@ async def test_every_experiment_route_checks_keys_and_roles_and_audits_changes(
 
 
 async def test_start_get_list_and_stop(
-    api: httpx.AsyncClient, store: Store, keys: dict[str, dict[str, str]], proj: Proj
+    api: httpx.AsyncClient, store: Store, keys: dict[str, dict[str, str]], proj: Proj,
+    gated: None,
 ) -> None:
     version = store.control_version()
     started = await api.post(f"{EX}/tone", json={"definition": definition(proj)},
@@ -153,7 +164,8 @@ async def test_start_get_list_and_stop(
 
 
 async def test_start_reads_the_projects_file_without_a_body_definition(
-    api: httpx.AsyncClient, store: Store, keys: dict[str, dict[str, str]], proj: Proj
+    api: httpx.AsyncClient, store: Store, keys: dict[str, dict[str, str]], proj: Proj,
+    gated: None,
 ) -> None:
     directory = proj.project.root / "experiments"
     directory.mkdir()
@@ -210,9 +222,45 @@ async def test_bad_input_and_refused_starts_write_nothing(
            "called 'tone'")
     _error(await api.post(f"{EX}/never/stop", json={"reason": "x"}, headers=editor), 404,
            "unknown_ref", "never")
-    _error(await api.post(f"{EX}/echo-test/stop", json={}, headers=editor), 400,
-           "invalid_request_error", "reason")
+    _error(await api.post(f"{EX}/echo-test/stop", json={}, headers=editor), 422,
+           "reason_required", "stopping experiment 'echo-test' needs a reason")
+    _error(await api.post(f"{EX}/echo-test/stop", json={"reason": " "}, headers=editor), 422,
+           "reason_required", "needs a reason")
     _error(await api.post(f"{EX}/echo-test/stop", json={"reason": "x"},
                           headers={**editor, "if-match": "soon"}), 400,
            "invalid_request_error", "If-Match")
     assert _counts(store) == before
+
+
+async def test_an_arm_off_production_needs_a_gate_pass_or_an_audited_skip(
+    api: httpx.AsyncClient, store: Store, keys: dict[str, dict[str, str]], proj: Proj
+) -> None:
+    """What `rollout start` requires of its candidate, an experiment start requires of each arm
+    not serving production's release: the refusal names the arm and the command, nothing is
+    written; `skip_gate` needs a reason and is audited."""
+    before = _counts(store)
+    refused = await api.post(f"{EX}/tone", json={"definition": definition(proj)},
+                             headers=keys["editor"])
+    _error(refused, 400, "invalid_config", "arm 'fresh': candidate " + proj.v2.id)
+    assert (f"rampway gate support-bot --candidate {proj.v2.id} --baseline {proj.v1.id}"
+            in refused.json()["error"]["message"])
+    assert _counts(store) == before
+    record_verdict(store, proj.v2.id, proj.v1.id, "fail",
+                   suite_digest=give_gate_basis(proj.project.root, "support-bot"))
+    before = _counts(store)
+    failed = await api.post(f"{EX}/tone", json={"definition": definition(proj)},
+                            headers=keys["editor"])
+    _error(failed, 400, "invalid_config", "is FAIL")
+    blank = await api.post(f"{EX}/tone", json={"definition": definition(proj),
+                                               "skip_gate": True, "reason": " "},
+                           headers=keys["editor"])
+    _error(blank, 422, "reason_required", "skipping the gate needs a reason")
+    assert blank.json()["error"]["param"] == "reason"
+    assert _counts(store) == before
+    skipped = await api.post(f"{EX}/tone", json={"definition": definition(proj),
+                                                 "skip_gate": True, "reason": "infra down"},
+                             headers=keys["editor"])
+    assert skipped.status_code == 201, skipped.text
+    rows = {a.action: a for a in store.list_audit(object_type="experiment")}
+    assert rows["experiment.gate_skipped"].reason == "infra down"
+    assert rows["experiment.start"].after["gates"]["fresh"]["skipped"] is True

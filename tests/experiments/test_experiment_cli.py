@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from experiment_helpers import serve_events
+from rollout_helpers import give_gate_basis, record_verdict
 from typer.testing import CliRunner, Result
 
 import rampway.cli._register  # noqa: F401  (attaches the commands)
@@ -85,6 +86,16 @@ def test_validate_start_status_list_stop(root: Path, db_url: str) -> None:
         v1 = production.release_id
         version = store.control_version()
 
+    # like `rollout start`: the arm off production needs a gate PASS against it, nothing written
+    refused = run("experiment", "start", "tone", "--reason", "tone test")
+    bad(refused, "arm 'greeting': candidate")
+    assert f"rampway gate assistant --candidate releases/assistant --baseline {v1}" in (
+        refused.stderr)
+    with Store.open(db_url) as store:
+        assert store.control_version() == version and repo.recent(store) == []
+        assert len(store.list_releases(FEATURE)) == 1  # the working tree was not published
+        record_verdict(store, v2, v1, feature=FEATURE,
+                       suite_digest=give_gate_basis(root, FEATURE))
     started = run_json("experiment", "start", "tone", "--reason", "tone test")
     assert started["status"] == "running" and started["name"] == "tone"
     assert [(a["name"], a["release_id"], a["weight_pct"], a["control"]) for a in started["arms"]] \
@@ -97,6 +108,9 @@ def test_validate_start_status_list_stop(root: Path, db_url: str) -> None:
         assert store.control_version() > version
         [audit] = store.list_audit(object_type="experiment")
         assert audit.action == "experiment.start" and audit.actor == "tester@example.com"
+        gate = audit.after["gates"]["greeting"]
+        assert gate["verdict"] == "pass" and gate["basis_checked"] is True
+        assert "control" not in audit.after["gates"]  # it serves production: nothing to gate
 
     status = run_json("experiment", "status", "tone")
     assert status["id"] == started["id"] and status["status"] == "running"
@@ -172,7 +186,16 @@ def test_no_experiments_and_no_database(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_analyze_reports_the_window_as_json_and_text(root: Path, db_url: str) -> None:
-    started = run_json("experiment", "start", "tone")
+    bad(run("experiment", "start", "tone", "--skip-gate"), "skipping the gate needs a reason")
+    bad(run("experiment", "start", "tone", "--skip-gate", "--reason", " "),
+        "skipping the gate needs a reason")
+    started = run_json("experiment", "start", "tone", "--skip-gate", "--reason", "gate infra down")
+    with Store.open(db_url) as store:  # the override is audited with its reason
+        skipped = [a for a in store.list_audit(object_type="experiment")
+                   if a.action == "experiment.gate_skipped"]
+        assert [(a.reason, a.actor) for a in skipped] == [("gate infra down",
+                                                          "tester@example.com")]
+        assert skipped[0].after["greeting"]["skipped"] is True
     with Store.open(db_url) as store:
         record = repo.latest(store, "tone")
         serve_events(store, record, units=400, ts=record.started_at, step=1e-4,

@@ -147,7 +147,7 @@ def test_racing_starts_run_exactly_one(db_url: str) -> None:
             barrier.wait()
             try:
                 results.append(repo.start(store, f"race{i}", definition(), ids, actor="t",
-                                          reason="", now=T0))
+                                          reason="test", now=T0))
             except StateConflict as exc:
                 results.append(exc)
 

@@ -165,7 +165,7 @@ async def test_release_pinning_by_id_for_a_cohort_and_by_channel(
     client: httpx.AsyncClient, proj: Proj, runtime: Runtime
 ) -> None:
     with Store.open(proj.db_url) as store:
-        FlagStore(store).put("segment", "beta", {"ids": ["beta-user"]}, actor="t", reason="")
+        FlagStore(store).put("segment", "beta", {"ids": ["beta-user"]}, actor="t", reason="test")
     await put_flag(proj, "support-bot.release", {"type": "string", "default": "production",
              "rules": [{"segment": "beta", "value": proj.v2.id}]}, runtime)
     beta = await client.post("/v1/chat/completions", json=chat(unit="beta-user"))
@@ -174,7 +174,7 @@ async def test_release_pinning_by_id_for_a_cohort_and_by_channel(
     other = await client.post("/v1/chat/completions", json=chat(unit="someone"))
     assert other.headers["x-rampway-release"] == proj.v1.id
     with Store.open(proj.db_url) as store:
-        store.set_channel("support-bot", "candidate", proj.v2.id, actor="t", reason="")
+        store.set_channel("support-bot", "candidate", proj.v2.id, actor="t", reason="test")
     await put_flag(proj, "support-bot.release", {"type": "string", "default": "candidate"}, runtime)
     r = await client.post("/v1/chat/completions", json=chat(unit="someone"))
     assert r.headers["x-rampway-release"] == proj.v2.id

@@ -95,59 +95,59 @@ def test_broken_definition_is_refused_and_previous_keeps_serving(
 
 def test_native_flags_are_checked_when_written(flags: FlagStore, store: Store) -> None:
     with pytest.raises(FlagError, match="must be of type bool"):
-        flags.put("flag", "bot.enabled", {"type": "string", "default": "x"}, actor="a", reason="")
+        flags.put("flag", "bot.enabled", {"type": "string", "default": "x"}, actor="a", reason="t")
     with pytest.raises(FlagError, match="positive integer"):
-        flags.put("flag", "bot.max_tokens", {"type": "number", "default": 0}, actor="a", reason="")
+        flags.put("flag", "bot.max_tokens", {"type": "number", "default": 0}, actor="a", reason="t")
     with pytest.raises(FlagError, match="positive integer"):
         flags.put("flag", "bot.max_tokens", {"type": "number", "default": 100,
-                  "rules": [{"value": 2.5}]}, actor="a", reason="")
+                  "rules": [{"value": 2.5}]}, actor="a", reason="test")
     with pytest.raises(FlagError, match="not of 'bot'"):
         flags.put("flag", "bot.release", {"type": "string", "default": "other@abcd1234"},
-                  actor="a", reason="")
+                  actor="a", reason="test")
     with pytest.raises(FlagError, match="no such release"):
         flags.put("flag", "bot.release", {"type": "string", "default": RELEASE_ID},
-                  actor="a", reason="")
+                  actor="a", reason="test")
     with pytest.raises(FlagError, match="no such channel"):
         flags.put("flag", "bot.release", {"type": "string", "default": "candidate"},
-                  actor="a", reason="")
+                  actor="a", reason="test")
     store.publish("bot", DIGEST, RELEASE_ID, "{}", actor="a")
-    store.set_channel("bot", "candidate", RELEASE_ID, actor="a", reason="")
+    store.set_channel("bot", "candidate", RELEASE_ID, actor="a", reason="test")
     flags.put("flag", "bot.release", {"type": "string", "default": "candidate",
               "rules": [{"condition": {"plan": "pro"}, "value": RELEASE_ID}]},
-              actor="a", reason="")
+              actor="a", reason="test")
     flags.put("flag", "bot.model", {"type": "string", "default": "sim/sim-small"},
-              actor="a", reason="")
+              actor="a", reason="test")
 
 
 def test_segments_are_shared_and_a_used_segment_cannot_be_deleted(flags: FlagStore) -> None:
-    flags.put("segment", "beta", {"ids": ["u1", "u2"]}, actor="a", reason="")
+    flags.put("segment", "beta", {"ids": ["u1", "u2"]}, actor="a", reason="test")
     flags.put("flag", "f", _bool(False, rules=[{"segment": "beta", "value": True}]),
-              actor="a", reason="")
+              actor="a", reason="test")
     fs = flags.flagset()
     assert fs.evaluate("f", {}, "u1").reason is Reason.TARGETING_MATCH
     assert fs.evaluate("f", {}, "u9").value is False
     with pytest.raises(FlagError, match="unknown segment"):
-        flags.delete("segment", "beta", actor="a", reason="")
+        flags.delete("segment", "beta", actor="a", reason="test")
     assert flags.get("segment", "beta") is not None
     flags.delete("flag", "f", actor="a", reason="cleanup")
     gone = flags.delete("segment", "beta", actor="a", reason="cleanup")
     assert gone.key == "beta" and flags.list("segment") == []
     with pytest.raises(RefError):
-        flags.delete("segment", "beta", actor="a", reason="")
+        flags.delete("segment", "beta", actor="a", reason="test")
 
 
 def test_bad_keys_and_non_json_definitions_are_refused(flags: FlagStore) -> None:
     with pytest.raises(FlagError, match="key"):
-        flags.put("flag", "bad key!", _bool(True), actor="a", reason="")
+        flags.put("flag", "bad key!", _bool(True), actor="a", reason="test")
     with pytest.raises(FlagError, match="JSON object"):
-        flags.put("flag", "f", ["not", "a", "mapping"], actor="a", reason="")
+        flags.put("flag", "f", ["not", "a", "mapping"], actor="a", reason="test")
 
 
 def test_flagset_is_cached_until_a_version_changes(flags: FlagStore) -> None:
-    flags.put("flag", "f", _bool(True), actor="a", reason="")
+    flags.put("flag", "f", _bool(True), actor="a", reason="test")
     first = flags.flagset()
     assert flags.flagset() is first
-    flags.put("flag", "f", _bool(False), actor="a", reason="")
+    flags.put("flag", "f", _bool(False), actor="a", reason="test")
     assert flags.flagset() is not first
 
 
@@ -185,14 +185,14 @@ def test_push_refuses_to_overwrite_an_api_edit_unless_forced(
     flags: FlagStore, store: Store, tmp_path: Path
 ) -> None:
     path = _write(tmp_path, "a.yaml", {"flags": {"bot.enabled": _bool(True)}})
-    flags.push(read_flag_files([path]), actor="ci", reason="")
+    flags.push(read_flag_files([path]), actor="ci", reason="test")
     flags.put("flag", "bot.enabled", _bool(False), actor="oncall", reason="incident")
     version = store.control_version()
     with pytest.raises(ConflictError, match="flag:bot.enabled"):
-        flags.push(read_flag_files([path]), actor="ci", reason="")
+        flags.push(read_flag_files([path]), actor="ci", reason="test")
     assert flags.flagset().evaluate("bot.enabled", {}).value is False
     assert store.control_version() == version
-    report = flags.push(read_flag_files([path]), actor="ci", reason="", force=True)
+    report = flags.push(read_flag_files([path]), actor="ci", reason="test", force=True)
     assert report.overwritten == ["flag:bot.enabled"] and report.updated == ["flag:bot.enabled"]
     assert flags.get("flag", "bot.enabled").source == "file"  # type: ignore[union-attr]
 
@@ -200,7 +200,7 @@ def test_push_refuses_to_overwrite_an_api_edit_unless_forced(
 def test_push_dry_run_writes_nothing(flags: FlagStore, store: Store, tmp_path: Path) -> None:
     path = _write(tmp_path, "a.yaml", {"flags": {"f": _bool(True)}})
     version = store.control_version()
-    report = flags.push(read_flag_files([path]), actor="ci", reason="", dry_run=True)
+    report = flags.push(read_flag_files([path]), actor="ci", reason="test", dry_run=True)
     assert report.created == ["flag:f"] and report.dry_run
     assert flags.list("flag") == [] and store.control_version() == version
 
@@ -209,7 +209,7 @@ def test_push_of_a_broken_file_names_file_and_line_and_changes_nothing(
     flags: FlagStore, tmp_path: Path
 ) -> None:
     good = _write(tmp_path, "a.yaml", {"flags": {"f": _bool(True)}})
-    flags.push(read_flag_files([good]), actor="ci", reason="")
+    flags.push(read_flag_files([good]), actor="ci", reason="test")
     bad = tmp_path / "flags" / "b.yaml"
     bad.write_text("flags:\n  g:\n    type: bool\n    default: true\n    rules:\n"
                    "      - condition: {plan: {$regex: '('}}\n        value: false\n")
@@ -220,10 +220,10 @@ def test_push_of_a_broken_file_names_file_and_line_and_changes_nothing(
 
 def test_push_checks_the_whole_resulting_set(flags: FlagStore, tmp_path: Path) -> None:
     path = _write(tmp_path, "a.yaml", {"segments": {"beta": {"ids": ["u1"]}}})
-    flags.push(read_flag_files([path]), actor="ci", reason="")
+    flags.push(read_flag_files([path]), actor="ci", reason="test")
     flags.put("flag", "uses-beta", _bool(False, rules=[{"segment": "beta", "value": True}]),
-              actor="a", reason="")
+              actor="a", reason="test")
     path.write_text(yaml.safe_dump({"flags": {}}))
     with pytest.raises(FlagError, match="unknown segment 'beta'"):
-        flags.push(read_flag_files([path]), actor="ci", reason="")
+        flags.push(read_flag_files([path]), actor="ci", reason="test")
     assert flags.get("segment", "beta") is not None

@@ -29,9 +29,9 @@ def _seed(db_url: str) -> None:
     with Store.open(db_url) as store:
         flags = FlagStore(store)
         for key, definition in FLAGS["segments"].items():
-            flags.put("segment", key, definition, actor="t", reason="")
+            flags.put("segment", key, definition, actor="t", reason="test")
         for key, definition in FLAGS["flags"].items():
-            flags.put("flag", key, definition, actor="t", reason="")
+            flags.put("flag", key, definition, actor="t", reason="test")
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_ofrep_serves_flag_changes_within_a_second(server: str, domain: str, pro
     assert client.get_boolean_value("dark-mode", True) is False
     with Store.open(proj.db_url) as store:
         FlagStore(store).put("flag", "dark-mode", {"type": "bool", "default": True},
-                             actor="t", reason="")
+                             actor="t", reason="test")
     t0 = time.monotonic()
     while not client.get_boolean_value("dark-mode", False):
         assert time.monotonic() - t0 < 1.0, "OFREP still serves the old value after 1 s"
@@ -145,7 +145,7 @@ def test_integer_values_of_a_float_flag_read_with_get_float(server: str, domain:
     # back as 1.0 — the official provider type-checks `float` strictly.
     with Store.open(proj.db_url) as store:
         FlagStore(store).put("flag", "ratio", {"type": "number", "default": 1, "rules": [
-            {"condition": {"plan": "pro"}, "value": 0.5}]}, actor="t", reason="")
+            {"condition": {"plan": "pro"}, "value": 0.5}]}, actor="t", reason="test")
     client = _client(domain, server)
     t0 = time.monotonic()
     while (got := client.get_float_details("ratio", -1.0)).value == 0.5 or got.error_code:

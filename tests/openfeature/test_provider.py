@@ -69,10 +69,10 @@ def test_from_files(domain: str, tmp_path: Path) -> None:
 def test_from_store_follows_changes(domain: str, proj: Proj) -> None:
     with Store.open(proj.db_url) as store:
         flags = FlagStore(store)
-        flags.put("flag", "dark-mode", {"type": "bool", "default": False}, actor="t", reason="")
+        flags.put("flag", "dark-mode", {"type": "bool", "default": False}, actor="t", reason="test")
         client = _client(domain, RampwayProvider.from_store(store, interval=0.05))
         assert client.get_boolean_value("dark-mode", True) is False
-        flags.put("flag", "dark-mode", {"type": "bool", "default": True}, actor="t", reason="")
+        flags.put("flag", "dark-mode", {"type": "bool", "default": True}, actor="t", reason="test")
         deadline = time.monotonic() + 1.0
         while not client.get_boolean_value("dark-mode", False):
             assert time.monotonic() < deadline, "provider did not follow the store"

@@ -20,7 +20,7 @@ from rollout_helpers import (
     record_verdict,
 )
 
-from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
+from rampway.errors import ConfigError, ConflictError, ReasonRequired, RefError, StateConflict
 from rampway.rollout import ActiveAllocations, Controller, Status, repo
 from rampway.rollout.tables import rollouts
 from rampway.store import Store
@@ -191,7 +191,7 @@ def test_abort_and_rollback_leave_production_untouched(
     entry = store.list_audit(object_type="rollout")[0]
     assert entry.action == f"rollout.{name}" and entry.actor == "bob"
     assert entry.before["status"] == "running" and entry.after["status"] == status.value
-    with pytest.raises(ConfigError, match="a reason is required"):
+    with pytest.raises(ReasonRequired, match="rollout pause needs a reason"):
         controller.command(FEATURE, "pause", actor="bob", reason=" ")
 
 

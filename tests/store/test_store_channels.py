@@ -228,6 +228,6 @@ def test_record_audit_joins_the_callers_transaction(store: Store) -> None:
     assert store.list_audit(object_id="other") == []
     store.record_audit(
         actor="ana", action="x", object_type="flag", object_id="y",
-        before=None, after=None, reason="",
+        before=None, after=None, reason="test",
     )
     assert len(store.list_audit()) == 2

@@ -38,7 +38,7 @@ def test_reopening_keeps_data_and_does_not_remigrate(db_url: str) -> None:
     with Store.open(db_url) as store:
         store.record_audit(
             actor="ana", action="a", object_type="t", object_id="i",
-            before=None, after=None, reason="",
+            before=None, after=None, reason="test",
         )
     with Store.open(db_url) as store:
         assert len(store.list_audit()) == 1
@@ -105,7 +105,7 @@ def test_unusable_urls_are_config_errors(url: str) -> None:
 def test_timestamps_come_back_timezone_aware(store: Store) -> None:
     store.record_audit(
         actor="ana", action="a", object_type="t", object_id="i",
-        before=[1, "two"], after={"k": None}, reason="",
+        before=[1, "two"], after={"k": None}, reason="test",
     )
     [entry] = store.list_audit()
     assert entry.at.utcoffset() is not None and entry.at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]

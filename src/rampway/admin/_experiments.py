@@ -8,9 +8,12 @@
     POST /api/v1/experiments/{name}/stop                     editor  stop (If-Match honoured)
 
 A start takes the definition as JSON in the body (the shape of `experiments/<name>.yaml`), or
-without one reads that file in the served project. Over the API an arm's `release` is a channel
-or a published release (id, id prefix, digest): publish new releases first
-(`POST /features/{feature}/releases`); the CLI also takes repo refs and publishes them.
+without one reads that file in the served project. Like a rollout start, every arm must be
+routable (422 `unroutable_model`) and each arm not serving production's release needs a
+recorded gate PASS against production (400 naming the arm and the `rampway gate` command),
+unless `skip_gate` with a `reason` (audited as `experiment.gate_skipped`). Over the API an arm's
+`release` is a channel or a published release (id, id prefix, digest): publish new releases
+first (`POST /features/{feature}/releases`); the CLI also takes repo refs and publishes them.
 
 `rampway.experiments.repo` writes each start/stop with its audit row (`experiment.start`,
 `experiment.stop`, actor = the key's name) and a control-version bump in one transaction; these
@@ -29,11 +32,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rampway.admin._ids import check_id
-from rampway.admin._routing import Auth, IfMatch, IfMatchParser, StartedRoutes
+from rampway.admin._routing import REASON_DOC, Auth, IfMatch, IfMatchParser, StartedRoutes
 from rampway.admin.keys import AdminKey, Role
-from rampway.config import Project
+from rampway.config import Project, ProjectSource
 from rampway.errors import RefError
 from rampway.experiments import ExperimentRecord, repo
+from rampway.experiments.gating import require_arm_gates
 from rampway.experiments.spec import (
     Definition,
     check_name,
@@ -52,20 +56,22 @@ class ExperimentStartIn(BaseModel):
         description="The definition as JSON (the shape of experiments/<name>.yaml); default: "
         "that file in the server's project.",
     )
-    reason: str = Field("", description="Why (audit log).")
+    reason: str = Field("", description="Why (audit log); required with skip_gate.")
+    skip_gate: bool = Field(False, description="Start arms without a recorded PASS gate "
+                            "against production (audited).")
 
 
 class ExperimentStopIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, description="Why (audit log).")
+    reason: str = Field("", description=REASON_DOC)
 
 
 class ExperimentRoutes(StartedRoutes):
     """What the routes share: the store and the served project's root (for definitions)."""
 
     def __init__(
-        self, store: Store, root: Path | None, project: Project | None = None
+        self, store: Store, root: Path | None, project: Project | ProjectSource | None = None
     ) -> None:
         super().__init__(store, root, project)  # with a project, every arm must be routable
 
@@ -116,8 +122,15 @@ def experiment_routes(routes: ExperimentRoutes, auth: Auth, if_match: IfMatchPar
         an active rollout or a running experiment."""
         definition = routes.definition(check_name(name), body.definition)
         releases = [routes.release(definition.feature, a.release) for a in definition.arms]
+        repo.check_arms(routes.store, definition, releases)  # the gate last, as for a rollout
+        repo.check_can_start(routes.store, name, definition.feature)
+        gates = require_arm_gates(
+            routes.store, definition.feature,
+            [(a.name, r, a.release) for a, r in zip(definition.arms, releases, strict=True)],
+            project_root=routes.root, skip_reason=body.reason if body.skip_gate else None)
         started = repo.start(routes.store, name, definition, releases, actor=key.name,
-                             reason=body.reason or f"start experiment {name}", now=time.time())
+                             reason=body.reason.strip() or f"start experiment {name}",
+                             now=time.time(), gates=gates)
         return routes.status(started, 201)
 
     @r.get("/{name}")

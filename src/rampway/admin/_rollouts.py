@@ -33,9 +33,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rampway.admin._ids import check_feature_name, check_id
-from rampway.admin._routing import Auth, IfMatch, IfMatchParser
+from rampway.admin._routing import REASON_DOC, Auth, IfMatch, IfMatchParser
 from rampway.admin.keys import AdminKey, Role
-from rampway.config import Project, load_project
+from rampway.config import Project, ProjectSource, load_project, project_source
 from rampway.errors import ConfigError, RefError
 from rampway.release import Release, check_release
 from rampway.rollout import Notifier, Plan, RolloutRecord, plan_for, repo
@@ -72,7 +72,7 @@ class RolloutStartIn(BaseModel):
 class RolloutCommandIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, description="Why (audit log).")
+    reason: str = Field("", description=REASON_DOC)
 
 
 def parse_plan_json(feature: str, data: dict[str, Any]) -> Plan:
@@ -93,10 +93,14 @@ class RolloutRoutes:
     """What the routes share: the store, one long-lived controller (its notifier delivers
     the webhooks) and the served project's root (for `rollouts/<feature>.yaml`)."""
 
-    def __init__(self, store: Store, notifier: Notifier, root: Path | None) -> None:
+    def __init__(self, store: Store, notifier: Notifier, root: Path | None,
+                 project: Project | ProjectSource | None = None) -> None:
         self.store = store
         self.notifier = notifier
         self.root = root
+        # the served project as the server sees it now (in a gateway: as last reloaded);
+        # without one given, rampway.yaml under `root` as read on first use
+        self._project = None if project is None else project_source(project)
 
     @cached_property
     def controller(self) -> "Controller":
@@ -104,7 +108,8 @@ class RolloutRoutes:
         which a gateway worker that never serves a rollout route should not pay for."""
         from rampway.rollout.controller import Controller
 
-        return Controller(self.store, notifier=self.notifier, project_root=self.root)
+        return Controller(self.store, notifier=self.notifier, project_root=self.root,
+                          project=self._project)
 
     def status(self, r: RolloutRecord, status_code: int = 200) -> JSONResponse:
         evaluation = r.evaluation
@@ -114,9 +119,15 @@ class RolloutRoutes:
         return JSONResponse(rollout_json(r, evaluation), status_code=status_code,
                             headers={"etag": f'"{r.version}"'})
 
-    @cached_property
+    @property
     def project(self) -> Project | None:
         """The served project (for checking a release sent as canonical text), if any."""
+        if self._project is not None:
+            return self._project()
+        return self._loaded
+
+    @cached_property
+    def _loaded(self) -> Project | None:
         return None if self.root is None else load_project(self.root)
 
     def start(self, feature: str, body: RolloutStartIn, key: AdminKey) -> RolloutRecord:

@@ -21,7 +21,7 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 
 from rampway.admin.keys import AdminKey, Role
-from rampway.config import Project
+from rampway.config import Project, ProjectSource, project_source
 from rampway.errors import ConfigError
 from rampway.release import Release, check_release
 from rampway.store import Store
@@ -29,16 +29,26 @@ from rampway.store import Store
 IfMatchParser = Callable[[str | None], int | None]
 Auth = Callable[[Role], Callable[..., AdminKey]]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
+#: How every required `reason` field is documented: the store refuses a blank one
+#: (`rampway._reason.require_reason`), so a missing and an empty reason answer alike.
+REASON_DOC = ("Why (audit log). Required: missing, empty or blank is refused with 422 "
+              "`reason_required`.")
 
 
 class StartedRoutes:
     """The store, the served project's root (for definition files) and the project itself
-    (with it, every release a start names must be routable)."""
+    (with it, every release a start names must be routable) — or a source of it, read at each
+    request: in a gateway, rampway.yaml as last reloaded."""
 
-    def __init__(self, store: Store, root: Path | None, project: Project | None = None) -> None:
+    def __init__(self, store: Store, root: Path | None,
+                 project: Project | ProjectSource | None = None) -> None:
         self.store = store
         self.root = root
-        self.project = project
+        self._project = project_source(project)
+
+    @property
+    def project(self) -> Project | None:
+        return self._project()
 
     def served_root(self) -> Path:
         """Where the definition files are; ConfigError when no project is served."""
@@ -60,4 +70,4 @@ class StartedRoutes:
         return JSONResponse(doc, status_code=status_code, headers={"etag": f'"{version}"'})
 
 
-__all__ = ["Auth", "IfMatch", "IfMatchParser", "StartedRoutes"]
+__all__ = ["REASON_DOC", "Auth", "IfMatch", "IfMatchParser", "StartedRoutes"]

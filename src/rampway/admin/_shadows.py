@@ -26,9 +26,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from rampway.admin._routing import Auth, IfMatch, IfMatchParser, StartedRoutes
+from rampway.admin._routing import REASON_DOC, Auth, IfMatch, IfMatchParser, StartedRoutes
 from rampway.admin.keys import AdminKey, Role
-from rampway.config import Project
+from rampway.config import Project, ProjectSource, project_source
 from rampway.shadow import repo
 from rampway.shadow.record import ShadowRecord
 from rampway.shadow.spec import (
@@ -54,14 +54,15 @@ class ShadowStartIn(BaseModel):
 class ShadowStopIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, description="Why (audit log).")
+    reason: str = Field("", description=REASON_DOC)
 
 
 class ShadowRoutes(StartedRoutes):
     """What the routes share: the store and the served project (definitions, routability)."""
 
-    def __init__(self, store: Store, project: Project | None = None) -> None:
-        super().__init__(store, None if project is None else project.root, project)
+    def __init__(self, store: Store, project: Project | ProjectSource | None = None) -> None:
+        served = project_source(project)()
+        super().__init__(store, None if served is None else served.root, project)
 
     def definition(self, name: str, data: dict[str, Any] | None) -> Definition:
         if data is not None:
@@ -98,7 +99,7 @@ def shadow_routes(routes: ShadowRoutes, auth: Auth, if_match: IfMatchParser) -> 
         repo.check_feature(routes.store, definition.feature)
         releases = [routes.release(definition.feature, c) for c in definition.candidates]
         started = repo.start(routes.store, name, definition, releases, actor=key.name,
-                             reason=body.reason or f"start shadow {name}", now=time.time())
+                             reason=body.reason.strip() or f"start shadow {name}", now=time.time())
         return routes.status(started, 201)
 
     @r.get("/{name}")

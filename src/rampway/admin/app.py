@@ -15,6 +15,9 @@
     GET    /api/v1/features/{feature}/channels/{channel}/history  viewer
     GET    /api/v1/flags[/{key}]   /api/v1/segments[/{key}]       viewer   (ETag = version)
     PUT    /api/v1/flags/{key}     /api/v1/segments/{key}         editor   create or replace
+                                          (`.model`/`.release` flags: what production could be
+                                           moved to, else 422; `skip_gate: true` for a `.model`
+                                           flag needs an admin key, audited)
     DELETE /api/v1/flags/{key}     /api/v1/segments/{key}         editor
     POST   /api/v1/flag-files                                     editor   `rampway flags push`
     GET    /api/v1/keys   POST /api/v1/keys   DELETE /api/v1/keys/{name}              admin
@@ -36,7 +39,8 @@ Optimistic concurrency: GET of a channel, flag or segment returns `ETag: "<versi
 it back as `If-Match` on PUT/DELETE/rollback and a stale one is refused with 409 (nothing
 written). `If-Match: "0"` on a PUT means "create, must not exist yet". Without If-Match the
 write is unconditional. Errors are JSON: `{"error": {"message", "type", "code", "param"}}`
-(flag errors add `flag`, `rule`, `path`).
+(flag errors add `flag`, `rule`, `path`). Every write that records a reason refuses a missing,
+empty or blank one with 422 `reason_required`, `param: "reason"` (`rampway._reason`).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures at runtime,
@@ -56,10 +60,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from rampway._reason import require_reason
 from rampway.admin._clean import CleanInput
 from rampway.admin._experiments import ExperimentRoutes, experiment_routes
 from rampway.admin._rollouts import RolloutRoutes, rollout_routes
-from rampway.admin._routing import IfMatch
+from rampway.admin._routing import REASON_DOC, IfMatch
 from rampway.admin._shadows import ShadowRoutes, shadow_routes
 from rampway.admin.keys import (
     AdminKey,
@@ -70,7 +75,7 @@ from rampway.admin.keys import (
     require,
     revoke_admin_key,
 )
-from rampway.config import Project
+from rampway.config import Project, ProjectSource, project_source
 from rampway.errors import (
     ConfigError,
     ConflictError,
@@ -105,7 +110,7 @@ class ReleaseIn(_Body):
 
 class ChannelIn(_Body):
     release: str = Field(description="Release id, id prefix or digest of a published release.")
-    reason: str = Field(min_length=1, description="Why the channel moves (audit log).")
+    reason: str = Field("", description="Why the channel moves. " + REASON_DOC)
     skip_gate: bool = Field(
         default=False,
         description="Move a protected channel without its gate PASS/approval (admin key; "
@@ -114,7 +119,7 @@ class ChannelIn(_Body):
 
 
 class ApproveIn(_Body):
-    reason: str = Field(min_length=1, description="Why the release is approved (audit log).")
+    reason: str = Field("", description="Why the release is approved. " + REASON_DOC)
 
 
 class RollbackIn(_Body):
@@ -123,7 +128,13 @@ class RollbackIn(_Body):
 
 class DefinitionIn(_Body):
     definition: dict[str, Any] = Field(description="As one entry of flags/*.yaml, in JSON.")
-    reason: str = ""
+    reason: str = Field("", description=REASON_DOC)
+    skip_gate: bool = Field(
+        default=False,
+        description="Let a `<feature>.model` flag serve a model production's release has no "
+        "gate PASS with (admin key; audited as `flag.skip_gate` with `reason`). Never lets a "
+        "`.release` pin through.",
+    )
 
 
 class FileDefinitionIn(_Body):
@@ -139,7 +150,9 @@ class PushIn(_Body):
     definitions: list[FileDefinitionIn]
     force: bool = False
     dry_run: bool = False
-    reason: str = ""
+    reason: str = Field("", description=REASON_DOC)
+    skip_gate: bool = Field(False, description="As for PUT /flags/{key}, for every changed "
+                            "`.model` flag (admin key; audited).")
 
 
 class KeyIn(_Body):
@@ -225,18 +238,27 @@ def _bearer(value: str | None) -> str | None:
 
 
 class Admin:
-    """What every route needs: the store, the flag store, the project (if serving one)."""
+    """What every route needs: the store, the flag store, the project (if serving one) — or a
+    source of it, read at every request (the gateway's: rampway.yaml as last reloaded, so a
+    write is validated against what serving will use)."""
 
-    def __init__(self, store: Store, project: Project | None,
+    def __init__(self, store: Store, project: Project | ProjectSource | None,
                  notifier: Notifier | None = None) -> None:
         self.store = store
-        self.flags = FlagStore(store, project=project)
-        self.project = project
-        self.notifier = notifier or Notifier(_webhooks(project))
+        self._project = project_source(project)
+        # rollouts re-read rampway.yaml under the root at each check unless the project is live
+        self._live = None if project is None or isinstance(project, Project) else project
+        self.flags = FlagStore(store, project=self._project)
+        served = self._project()
+        self.root = None if served is None else served.root
+        self.notifier = notifier or Notifier(_webhooks(served))
+
+    @property
+    def project(self) -> Project | None:
+        return self._project()
 
     def rollouts(self) -> RolloutRoutes:
-        root = None if self.project is None else self.project.root
-        return RolloutRoutes(self.store, self.notifier, root)
+        return RolloutRoutes(self.store, self.notifier, self.root, self._live)
 
     def auth(self, role: Role) -> Callable[..., AdminKey]:
         """A dependency: the caller's key, checked against `role` (401/403 otherwise)."""
@@ -336,8 +358,9 @@ def _feature_routes(admin: Admin) -> APIRouter:
         rel = Release.from_canonical(body.canonical)
         if rel.feature != feature:
             raise ConfigError(f"this release is of feature {rel.feature!r}, not {feature!r}")
-        if admin.project is not None:
-            check_release(admin.project, rel)
+        project = admin.project
+        if project is not None:
+            check_release(project, rel)
         new = store.publish(
             feature, rel.digest, rel.id, rel.canonical, actor=key.name, reason=body.reason
         )
@@ -383,14 +406,16 @@ def _channel_routes(admin: Admin) -> APIRouter:
     def set_channel(
         feature: str, channel: str, body: ChannelIn, key: editor, if_match: IfMatch = None
     ) -> JSONResponse:
+        require_reason(body.reason, f"moving channel {channel} of {feature}")  # before all else
         if body.skip_gate:
             require(key, Role.ADMIN)
         expected = parse_if_match(if_match)
         _check_version(store, feature, channel, expected)  # a stale ETag is 409 before all else
         rec = store.get_release(feature, body.release)
-        if admin.project is not None:  # a release published before the model became unroutable
-            check_release(admin.project, Release.from_canonical(rec.canonical))
-        allowed = guard_move(store, admin.project, feature, channel, rec.release_id,
+        project = admin.project
+        if project is not None:  # a release published before the model became unroutable
+            check_release(project, Release.from_canonical(rec.canonical))
+        allowed = guard_move(store, project, feature, channel, rec.release_id,
                              body.reason if body.skip_gate else None)
         state = store.set_channel(
             feature,
@@ -469,6 +494,8 @@ def _definition_routes(admin: Admin, kind: Kind) -> APIRouter:
 
     @r.put("/{key:path}", name=f"put_{kind}")
     def put(key: str, body: DefinitionIn, caller: editor, if_match: IfMatch = None) -> JSONResponse:
+        if body.skip_gate:
+            require(caller, Role.ADMIN)
         rec = flags.put(
             kind,
             key,
@@ -476,6 +503,7 @@ def _definition_routes(admin: Admin, kind: Kind) -> APIRouter:
             actor=caller.name,
             reason=body.reason,
             expected_version=parse_if_match(if_match),
+            skip_gate=body.skip_gate,
         )
         status = 201 if rec.version == 1 else 200
         return JSONResponse(rec.to_json(), status_code=status, headers={"etag": etag(rec.version)})
@@ -499,6 +527,8 @@ def _push_route(admin: Admin) -> APIRouter:
     @r.post("/flag-files")
     def push(body: PushIn, key: editor) -> dict[str, Any]:
         """Make stored flags match the repo's flag files, all or nothing (409 on API edits)."""
+        if body.skip_gate:
+            require(key, Role.ADMIN)
         items: dict[tuple[Kind, str], tuple[dict[str, Any], str]] = {}
         for d in body.definitions:
             if (d.kind, d.key) in items:
@@ -506,7 +536,7 @@ def _push_route(admin: Admin) -> APIRouter:
             items[(d.kind, d.key)] = (plain_json(d.definition, f"{d.kind} '{d.key}'"), d.file)
         report = admin.flags.push(
             FileDefinitions(items), actor=key.name, reason=body.reason, force=body.force,
-            dry_run=body.dry_run,
+            dry_run=body.dry_run, skip_gate=body.skip_gate,
         )
         return report.to_json()
 
@@ -584,12 +614,14 @@ def _docs_routes(api: FastAPI) -> None:
 
 
 def create_admin_app(
-    store: Store, *, project: Project | None = None, notifier: Notifier | None = None
+    store: Store, *, project: Project | ProjectSource | None = None,
+    notifier: Notifier | None = None,
 ) -> FastAPI:
     """The admin API as an ASGI app whose routes carry the full `/api/v1` prefix (mount it
     without stripping the path). With `project`, published releases are checked against it
     and rollouts use its `rollouts/<feature>.yaml` plans and webhooks; `notifier` (the
-    gateway's, closed with it) announces rollout transitions made through the API."""
+    gateway's, closed with it) announces rollout transitions made through the API. A source
+    for `project` (a callable) is read at every request: the gateway passes its live config."""
     api = FastAPI(
         title="rampway admin API",
         version="1",
@@ -609,8 +641,8 @@ def create_admin_app(
         _push_route(admin),
         _key_routes(admin),
         rollout_routes(admin.rollouts(), admin.auth, parse_if_match),
-        experiment_routes(ExperimentRoutes(store, None if project is None else project.root,
-                                           project), admin.auth, parse_if_match),
+        experiment_routes(ExperimentRoutes(store, admin.root, project), admin.auth,
+                          parse_if_match),
         shadow_routes(ShadowRoutes(store, project), admin.auth, parse_if_match),
     ):
         api.include_router(router, prefix=PREFIX)

@@ -118,13 +118,14 @@ class AdminClient:
         *,
         reason: str,
         if_match: str | None = None,
+        skip_gate: bool = False,
     ) -> dict[str, Any]:
         headers = {} if if_match is None else {"if-match": if_match}
+        body: dict[str, Any] = {"definition": definition, "reason": reason}
+        if skip_gate:
+            body["skip_gate"] = True
         response = self.request(
-            "PUT",
-            f"/{kind}s/{quote(key, safe='/:')}",
-            json={"definition": definition, "reason": reason},
-            headers=headers,
+            "PUT", f"/{kind}s/{quote(key, safe='/:')}", json=body, headers=headers,
         )
         out: dict[str, Any] = response.json()
         return out
@@ -143,9 +144,13 @@ class AdminClient:
         return out
 
     def push(
-        self, definitions: list[dict[str, Any]], *, reason: str, force: bool, dry_run: bool
+        self, definitions: list[dict[str, Any]], *, reason: str, force: bool, dry_run: bool,
+        skip_gate: bool = False,
     ) -> dict[str, Any]:
-        body = {"definitions": definitions, "reason": reason, "force": force, "dry_run": dry_run}
+        body: dict[str, Any] = {"definitions": definitions, "reason": reason, "force": force,
+                                "dry_run": dry_run}
+        if skip_gate:
+            body["skip_gate"] = True
         out: dict[str, Any] = self.request("POST", "/flag-files", json=body).json()
         return out
 

@@ -94,7 +94,7 @@ def start_cmd(
     if not store_exists(proj):  # refused before a database is created
         raise RefError(f"unknown feature {definition.feature!r}: no release of it was ever "
                        "published")
-    doc = _start_local(proj, name, definition, reason or f"start shadow {name}")
+    doc = _start_local(proj, name, definition, reason.strip() or f"start shadow {name}")
     _report(doc, "started", as_json)
 
 
@@ -147,7 +147,7 @@ def stop_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Stop mirroring in every gateway (within a second); the pairs stay for the report."""
-    why = reason or f"stop shadow {check_name(name)}"
+    why = reason.strip() or f"stop shadow {check_name(name)}"
     if server:
         with admin_client(server) as client:
             doc = client.stop_shadow(name, reason=why)

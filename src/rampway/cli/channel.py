@@ -54,10 +54,10 @@ def check_name(kind: str, value: str) -> None:
 
 
 def _reason(reason: str | None, default: str | None = None) -> str:
-    text = (reason or "").strip() or (default or "")
-    if not text:
-        raise ConfigError("--reason must not be empty: say why the channel moves")
-    return text
+    """The reason given, else `default`; ReasonRequired (exit 2) before anything is read."""
+    from rampway._reason import require_reason
+
+    return require_reason((reason or "").strip() or (default or ""), "moving a channel")
 
 
 SkipGate = Annotated[

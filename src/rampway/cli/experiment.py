@@ -2,16 +2,20 @@
 
     rampway experiment validate [NAME]            # experiments/NAME.yaml (all when omitted)
     rampway experiment start NAME --reason "Q3 tone test"
+    rampway experiment start NAME --skip-gate --reason "gate infra down"   # audited override
     rampway experiment status NAME                # arms, split, exposure so far
     rampway experiment analyze NAME               # the statistics over the event log
     rampway experiment stop NAME --reason "enough data"
     rampway experiment list
 
 `start` resolves each arm's `release` (a channel, a release id or prefix, a release directory,
-a git revision) to one release id, publishes releases the store does not have yet, and starts
-serving the split in every gateway within a second. Refused, with nothing written, while the
-feature has an active rollout or another running experiment. `stop` returns every unit to
-production and keeps the record: `status` and `analyze` keep working on the stopped window.
+a git revision) to one release id — refused unless the gateway can route it, and, for an arm
+not serving production's release, unless it has a recorded gate PASS against production (as
+`rollout start` requires; see `rampway.experiments.gating`) — publishes releases the store
+does not have yet, and starts serving the split in every gateway within a second. Refused,
+with nothing written, while the feature has an active rollout or another running experiment.
+`stop` returns every unit to production and keeps the record: `status` and `analyze` keep
+working on the stopped window.
 """
 
 from __future__ import annotations
@@ -101,12 +105,20 @@ def validate_cmd(
 @handle_errors
 def start_cmd(
     name: NameArg,
-    reason: ReasonOption = "",
+    reason: Annotated[str, typer.Option(
+        "--reason", help="Why (audit log); required with --skip-gate.")] = "",
+    skip_gate: Annotated[bool, typer.Option(
+        "--skip-gate", help="Start arms without a recorded PASS gate (audited).")] = False,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Start serving the arms of experiments/NAME.yaml (releases resolved to ids now)."""
+    """Start serving the arms of experiments/NAME.yaml (releases resolved to ids now).
+
+    Each arm not serving production's release needs a recorded PASS of `rampway gate FEATURE
+    --candidate REF` against production, as `rollout start` does; `--skip-gate --reason`
+    overrides, audited."""
     from rampway.experiments import repo
+    from rampway.experiments.gating import require_arm_gates
 
     proj = load_project_option(project)
     definition = _definition(proj, name)
@@ -117,11 +129,16 @@ def start_cmd(
         # everything that could refuse is checked before the first write (publishing)
         repo.check_channels(store, definition)
         repo.check_can_start(store, name, definition.feature)
+        gates = require_arm_gates(
+            store, definition.feature,
+            [(a.name, r.id, a.release) for a, r in zip(definition.arms, releases, strict=True)],
+            project_root=proj.root, skip_reason=reason if skip_gate else None)
         for release in releases:
             store.publish(release.feature, release.digest, release.id, release.canonical,
                           actor=actor, reason=f"experiment {name}")
         record = repo.start(store, name, definition, [r.id for r in releases], actor=actor,
-                            reason=reason or f"start experiment {name}", now=time.time())
+                            reason=reason.strip() or f"start experiment {name}", now=time.time(),
+                            gates=gates)
     _report(record, "started", as_json)
 
 
@@ -141,7 +158,7 @@ def stop_cmd(
         raise _never(name)
     with open_store(proj) as store:
         record = repo.stop(store, repo.latest(store, name), actor=current_actor(),
-                           reason=reason or f"stop experiment {name}", now=time.time())
+                           reason=reason.strip() or f"stop experiment {name}", now=time.time())
     _report(record, "stopped", as_json)
 
 

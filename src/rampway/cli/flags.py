@@ -5,6 +5,8 @@
     rampway flags list [--segments]
     rampway flags show KEY [--segment]
     rampway flags set KEY --file def.yaml [--expected-version N] --reason "…"
+    rampway flags set support-bot.model --definition '{"type": "string", "default": "sim-small"}' \
+        --skip-gate --reason "…"               # a model swap without its gate PASS, audited
     rampway flags delete KEY [--segment] --reason "…"
     rampway flags eval KEY --context '{"plan": "free"}' --unit user-42
 
@@ -22,6 +24,7 @@ from typing import Annotated, Any, Protocol
 
 import typer
 
+from rampway._reason import require_reason
 from rampway.cli import app
 from rampway.cli._common import (
     JsonOption,
@@ -53,9 +56,10 @@ class Backend(Protocol):
     def list(self, kind: str) -> list[dict[str, Any]]: ...
     def get(self, kind: str, key: str) -> dict[str, Any]: ...
     def put(self, kind: str, key: str, definition: Any, reason: str,
-            version: int | None) -> dict[str, Any]: ...
+            version: int | None, skip_gate: bool = False) -> dict[str, Any]: ...
     def delete(self, kind: str, key: str, reason: str, version: int | None) -> dict[str, Any]: ...
-    def push(self, files: Any, reason: str, force: bool, dry_run: bool) -> dict[str, Any]: ...
+    def push(self, files: Any, reason: str, force: bool, dry_run: bool,
+             skip_gate: bool = False) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -79,17 +83,18 @@ class StoreBackend:
         return rec.to_json()
 
     def put(self, kind: str, key: str, definition: Any, reason: str,
-            version: int | None) -> dict[str, Any]:
+            version: int | None, skip_gate: bool = False) -> dict[str, Any]:
         return self._flags.put(_kind(kind), key, definition, actor=self._actor, reason=reason,
-                               expected_version=version).to_json()
+                               expected_version=version, skip_gate=skip_gate).to_json()
 
     def delete(self, kind: str, key: str, reason: str, version: int | None) -> dict[str, Any]:
         return self._flags.delete(_kind(kind), key, actor=self._actor, reason=reason,
                                   expected_version=version).to_json()
 
-    def push(self, files: Any, reason: str, force: bool, dry_run: bool) -> dict[str, Any]:
+    def push(self, files: Any, reason: str, force: bool, dry_run: bool,
+             skip_gate: bool = False) -> dict[str, Any]:
         return self._flags.push(files, actor=self._actor, reason=reason, force=force,
-                                dry_run=dry_run).to_json()
+                                dry_run=dry_run, skip_gate=skip_gate).to_json()
 
     def close(self) -> None:
         self._store.close()
@@ -106,19 +111,21 @@ class ServerBackend:
         return self._client.get_definition(kind, key)[0]
 
     def put(self, kind: str, key: str, definition: Any, reason: str,
-            version: int | None) -> dict[str, Any]:
+            version: int | None, skip_gate: bool = False) -> dict[str, Any]:
         return self._client.put_definition(kind, key, definition, reason=reason,
-                                           if_match=_etag(version))
+                                           if_match=_etag(version), skip_gate=skip_gate)
 
     def delete(self, kind: str, key: str, reason: str, version: int | None) -> dict[str, Any]:
         return self._client.delete_definition(kind, key, reason=reason, if_match=_etag(version))
 
-    def push(self, files: Any, reason: str, force: bool, dry_run: bool) -> dict[str, Any]:
+    def push(self, files: Any, reason: str, force: bool, dry_run: bool,
+             skip_gate: bool = False) -> dict[str, Any]:
         definitions = [
             {"kind": kind, "key": key, "definition": spec, "file": file}
             for (kind, key), (spec, file) in sorted(files.items.items())
         ]
-        return self._client.push(definitions, reason=reason, force=force, dry_run=dry_run)
+        return self._client.push(definitions, reason=reason, force=force, dry_run=dry_run,
+                                 skip_gate=skip_gate)
 
     def close(self) -> None:
         self._client.close()
@@ -222,6 +229,9 @@ def push_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite flags changed through the "
                                                         "API since the last push.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change.")] = False,
+    skip_gate: Annotated[bool, typer.Option(
+        "--skip-gate", help="Let changed `.model` flags serve models production's release has "
+        "no gate PASS with (audited with --reason; an admin key with --server).")] = False,
     server: ServerOption = None,
     project: ProjectOption = None,
     as_json: JsonOption = False,
@@ -238,7 +248,7 @@ def push_cmd(
     files_def = FileDefinitions({k: (spec, names.get(f, f)) for k, (spec, f) in read.items.items()})
     be = backend(server, project)
     try:
-        report = be.push(files_def, reason, force, dry_run)
+        report = be.push(files_def, reason, force, dry_run, skip_gate)
     finally:
         be.close()
     if as_json:
@@ -311,15 +321,24 @@ def set_cmd(
     segment: SegmentOption = False,
     reason: ReasonOption = "",
     expected_version: VersionOption = None,
+    skip_gate: Annotated[bool, typer.Option(
+        "--skip-gate", help="Let a `.model` flag serve a model production's release has no "
+        "gate PASS with (audited with --reason; an admin key with --server).")] = False,
     server: ServerOption = None,
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create or replace one definition (refused whole if the flag set would not compile)."""
+    """Create or replace one definition (refused whole if the flag set would not compile).
+
+    A `.release` pin or a `.model` flag may serve only what production could be moved to (its
+    gate PASS); `--skip-gate` overrides that for a `.model` flag, audited. --reason is required.
+    """
     spec = _definition_arg(file, definition)
+    require_reason(reason, f"writing {key}")  # before any connection: nothing to open for it
     be = backend(server, project)
     try:
-        rec = be.put("segment" if segment else "flag", key, spec, reason, expected_version)
+        rec = be.put("segment" if segment else "flag", key, spec, reason, expected_version,
+                     skip_gate)
     finally:
         be.close()
     if as_json:
@@ -355,6 +374,7 @@ def delete_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Delete one definition (refused while other flags still use a segment)."""
+    require_reason(reason, f"deleting {key}")
     be = backend(server, project)
     try:
         rec = be.delete("segment" if segment else "flag", key, reason, expected_version)

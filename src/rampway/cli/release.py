@@ -33,7 +33,7 @@ from rampway.cli._common import (
     print_code,
 )
 from rampway.cli._refs import routable_release
-from rampway.errors import ConfigError, RampwayError, RefError
+from rampway.errors import RampwayError, RefError
 
 # Releases (pydantic, Jinja, JSON Schema), the store (SQLAlchemy, Alembic) and rich's tables are
 # imported inside the commands that use them: `rampway --help` loads every command module.
@@ -291,14 +291,14 @@ def approve_cmd(
     """Record an approval of a release (what a channel with `require: [approval]` needs).
 
     A release that is not published yet is published first (an approval names a release id)."""
+    from rampway._reason import require_reason
     from rampway.release.protect import approve
 
     proj = load_project_option(project)
     actor = current_actor()
     with open_store(proj) as store:
         release = routable_release(proj, feature, ref, store)
-        if not reason.strip():
-            raise ConfigError("--reason must not be empty: say why the release is approved")
+        require_reason(reason, f"approving {release.id}")  # before publishing it
         store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
         approve(store, actor=actor, feature=feature, release_id=release.id, reason=reason)
     if as_json:

@@ -36,16 +36,16 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from rampway._reason import ON_A_PAGE, require_reason
 from rampway.admin._rollouts import RolloutRoutes
 from rampway.admin.keys import AdminKey, Role, authenticate
-from rampway.config import Project
+from rampway.config import Project, ProjectSource, project_source
 from rampway.dashboard import pages, session, views
 from rampway.dashboard.cache import AnalysisCache
 from rampway.dashboard.forms import parse_form, read_body
 from rampway.dashboard.gate_view import interval_text, rule_text
 from rampway.errors import (
     AuthenticationError,
-    ConfigError,
     PermissionDenied,
     RampwayError,
     RefError,
@@ -75,15 +75,19 @@ SECURITY_HEADERS = {
 class Dashboard:
     """What every page needs: the store, the rollout commands (the admin API's), templates."""
 
-    def __init__(self, store: Any, project: Project | None, notifier: Notifier | None) -> None:
+    def __init__(self, store: Any, project: Project | ProjectSource | None,
+                 notifier: Notifier | None) -> None:
         self.store = store
         self.prefix = PREFIX
-        root = None if project is None else project.root
-        webhooks = [] if project is None else settings_from(
-            project.config.rollouts, str(project.config_path)).webhooks
-        self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root)
+        source = project_source(project)  # the gateway's: rampway.yaml as last reloaded
+        served = source()
+        root = None if served is None else served.root
+        webhooks = [] if served is None else settings_from(
+            served.config.rollouts, str(served.config_path)).webhooks
+        live = None if project is None or isinstance(project, Project) else project
+        self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root, live)
         # The admin API's flag writes: with the project, model values must be routable.
-        self.flags = FlagStore(store, project=project)
+        self.flags = FlagStore(store, project=source)
         # experiment analyses and shadow reports, as fresh as the pages' auto-refresh
         self.analyses = AnalysisCache(ttl=REFRESH_S)
         self.env = jinja2.Environment(
@@ -216,9 +220,8 @@ def _command_route(d: Dashboard) -> Route:
             raise RefError(f"no rollout command {name!r}")
         _check_path(request)
         key, form = await d.posted(request, Role.EDITOR)
-        reason = form.get("reason", "").strip()
-        if not reason:
-            raise ConfigError("a reason is required (it goes to the audit log)")
+        reason = require_reason(form.get("reason", "").strip(), f"rollout {name}",
+                                hint=ON_A_PAGE)
         expected = _version(form.get("version"))
         done: RolloutRecord = await run_in_threadpool(
             d.rollouts.controller.command, feature, name, actor=key.name, reason=reason,
@@ -307,7 +310,8 @@ def _https(request: Request) -> bool:
 
 
 def create_dashboard_app(
-    store: Any, *, project: Project | None = None, notifier: Notifier | None = None
+    store: Any, *, project: Project | ProjectSource | None = None,
+    notifier: Notifier | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI app whose routes carry the full `/ui` prefix (mount it without
     stripping the path, as the gateway does). `notifier` announces rollout transitions made

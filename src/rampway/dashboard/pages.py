@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from rampway._reason import ON_A_PAGE, require_reason
 from rampway.admin.keys import AdminKey, Role
 from rampway.dashboard.audit_view import audit_filters, audit_page
 from rampway.dashboard.experiment_view import cached_experiment_page, find_experiment
@@ -30,7 +31,7 @@ from rampway.dashboard.flags_view import flags_page, switch
 from rampway.dashboard.gate_view import gate_page
 from rampway.dashboard.requests_view import Filters, requests_page
 from rampway.dashboard.shadow_view import shadow_page
-from rampway.errors import ConfigError, RequestError
+from rampway.errors import RequestError
 
 if TYPE_CHECKING:
     from rampway.dashboard.app import Dashboard
@@ -98,9 +99,8 @@ def _flag_routes(d: Dashboard) -> list[Route]:
         if form.get("confirm") != "yes":
             raise RequestError("tick the confirmation: this turns the feature "
                                f"{state} for everyone", param="confirm")
-        reason = form.get("reason", "").strip()
-        if not reason:
-            raise ConfigError("a reason is required (it goes to the audit log)")
+        reason = require_reason(form.get("reason", "").strip(), f"turning {feature} {state}",
+                                hint=ON_A_PAGE)
         version = d.version(form.get("version"))
         await run_in_threadpool(switch, d.flags, d.store, feature, on=state == "on",
                                 actor=key.name, reason=reason, version=version)

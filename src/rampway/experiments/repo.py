@@ -23,6 +23,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from rampway._reason import require_reason
 from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
 from rampway.events.tables import request_events, unit_column
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
@@ -209,10 +210,15 @@ def start(
     actor: str,
     reason: str,
     now: float,
+    gates: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ExperimentRecord:
     """Insert a running experiment (audited, control version bumped). Nothing is written on bad
-    input or when the feature's state rules it out (StateConflict, also for a racing start)."""
+    input or when the feature's state rules it out (StateConflict, also for a racing start).
+
+    `gates` (arm → what its gate allowed, `rampway.experiments.gating`) goes into the start's
+    audit row; an override also gets a row of its own, `experiment.gate_skipped`."""
     check_name(name)
+    require_reason(reason, f"starting experiment {name!r}")
     feature = definition.feature
     arms = check_arms(store, definition, release_ids)
     check_can_start(store, name, feature)
@@ -236,9 +242,17 @@ def start(
                 object_id=f"{name}#{new_id}", before=None,
                 after={"status": "running", "feature": feature, "salt": salt,
                        "arms": values["arms"], "coverage_bp": definition.coverage_bp,
-                       "definition": values["definition"]},
+                       "definition": values["definition"],
+                       **({} if gates is None else {"gates": dict(gates)})},
                 reason=reason, conn=conn,
             )
+            overridden = {k: v for k, v in (gates or {}).items() if v.get("skipped")}
+            if overridden:
+                store.record_audit(
+                    actor=actor, action="experiment.gate_skipped", object_type=OBJECT_TYPE,
+                    object_id=f"{name}#{new_id}", before=None, after=overridden,
+                    reason=str(next(iter(overridden.values())).get("reason", "")), conn=conn,
+                )
     except ConflictError as error:  # the unique active_feature index fired: a racing start
         other = running(store, feature)
         message = (f"feature {feature!r} already has a running experiment" if other is None

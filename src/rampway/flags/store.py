@@ -30,7 +30,7 @@ Precedence between repo files and the API — the store is what gateways serve:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
@@ -40,7 +40,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from rampway._reason import require_reason
 from rampway._yaml import load_located
+from rampway.config import project_source
 from rampway.errors import (
     ChannelProtected,
     ConfigError,
@@ -62,7 +64,7 @@ from rampway.store import Store
 from rampway.store.schema import channels, releases
 
 if TYPE_CHECKING:
-    from rampway.config import Project
+    from rampway.config import Project, ProjectSource
 
 Kind = Literal["flag", "segment"]
 Source = Literal["api", "file"]
@@ -179,17 +181,36 @@ class FlagStore:
     """Flag and segment definitions in a `Store` (see the module docstring for the rules)."""
 
     def __init__(self, store: Store, routing: Routing | None = None, *,
-                 project: Project | None = None) -> None:
+                 project: Project | ProjectSource | None = None) -> None:
         self.store = store
         # With a routing (the project's providers and catalog), `.model` flag values must be
         # models the gateway can route (`rampway.flags.routable`); without one (no project at
         # hand, e.g. a bare gateway) only their form is checked. With the project, a
-        # `.release` flag may pin only what production could be moved to
-        # (`rampway.release.protect.guard_pin`: its gate PASS / approval).
-        self.project = project
-        self.routing = routing if routing is not None or project is None \
-            else Routing.of(project)
+        # `.release` flag may pin only what production could be moved to, and a `.model` flag
+        # serve only a model production could be moved to (`rampway.release.protect`:
+        # `guard_pin`, `guard_model` — a gate PASS / approval). `project` may be a source
+        # (the gateway's: rampway.yaml as last reloaded), read at every write.
+        self._project = project_source(project)
+        self._routing = routing
+        self._derived: tuple[object, Routing] | None = None  # (config it was built from, …)
         self._cache: tuple[tuple[tuple[str, str, int], ...], FlagSet] | None = None
+
+    @property
+    def project(self) -> Project | None:
+        return self._project()
+
+    @property
+    def routing(self) -> Routing | None:
+        """The explicit routing, else the current project's (rebuilt when its config is
+        replaced), else None."""
+        if self._routing is not None:
+            return self._routing
+        project = self.project
+        if project is None:
+            return None
+        if self._derived is None or self._derived[0] is not project.config:
+            self._derived = (project.config, Routing.of(project))
+        return self._derived[1]
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -234,23 +255,32 @@ class FlagStore:
         actor: str,
         reason: str,
         expected_version: int | None = None,
+        skip_gate: bool = False,
     ) -> DefinitionRecord:
         """Create or replace one definition; `expected_version` 0 means "must not exist yet".
 
         Raises FlagError (nothing written) if the resulting set doesn't compile, ConflictError
-        if the stored version is not `expected_version`.
+        if the stored version is not `expected_version`. `skip_gate` lets a `.model` flag
+        serve a model whose swap has no gate PASS (`rampway.release.protect.guard_model`),
+        audited as `flag.skip_gate` with `reason`; it never lets a `.release` pin through.
         """
         check_key(kind, key, f"{_DOC_KEYS[kind]}.{key}")
+        require_reason(reason, f"writing {kind} '{key}'")
         spec = plain_json(definition, f"{kind} '{key}'")
+        changed = {key} if kind == "flag" else set()
         with self.store.transaction() as conn:
             self.store.bump_control_version(conn)  # first: takes the global row lock
             current = _get(conn, kind, key)
             _check_version(kind, key, current, expected_version)
             state = _read_state(conn)
             state[kind][key] = spec
-            _validate(conn, state, self.routing, {key} if kind == "flag" else set())
-            self._guard_pins(conn, state, {key} if kind == "flag" else set())
-            return self._write(conn, kind, key, spec, current, actor, reason, "api", None)
+            routing = self.routing
+            _validate(conn, state, routing, changed)
+            self._guard_pins(conn, state, changed)
+            skipped = self._guard_models(conn, state, changed, reason if skip_gate else None)
+            record = self._write(conn, kind, key, spec, current, actor, reason, "api", None)
+            self._audit_skips(conn, skipped, actor, reason)
+            return record
 
     def delete(
         self,
@@ -262,6 +292,7 @@ class FlagStore:
         expected_version: int | None = None,
     ) -> DefinitionRecord:
         """Delete one definition (refused if the rest would not compile); returns what it was."""
+        require_reason(reason, f"deleting {kind} '{key}'")
         with self.store.transaction() as conn:
             self.store.bump_control_version(conn)
             current = _get(conn, kind, key)
@@ -282,13 +313,16 @@ class FlagStore:
         reason: str,
         force: bool = False,
         dry_run: bool = False,
+        skip_gate: bool = False,
     ) -> PushReport:
-        """Make the store match the files (see the module docstring), all or nothing."""
+        """Make the store match the files (see the module docstring), all or nothing.
+        `skip_gate` as for `put`, for every changed `.model` flag."""
+        require_reason(reason, "pushing flag files")
         report = PushReport(dry_run=dry_run)
         try:
             with self.store.transaction() as conn:
                 self.store.bump_control_version(conn)
-                self._apply_push(conn, files, report, actor, reason, force)
+                self._apply_push(conn, files, report, actor, reason, force, skip_gate)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
@@ -303,6 +337,7 @@ class FlagStore:
         actor: str,
         reason: str,
         force: bool,
+        skip_gate: bool = False,
     ) -> None:
         stored = {(k, r.key): r for k in KINDS for r in _all(conn, k)}
         conflicts = sorted(
@@ -326,10 +361,12 @@ class FlagStore:
             state[kind][key] = spec
         pushed = {key for kind, key in files.items if kind == "flag"}
         _validate(conn, state, self.routing, pushed)
-        self._guard_pins(conn, state, {  # a pin judged when it was written stays judged
+        judged = {  # a pin or model judged when it was written stays judged
             key for (kind, key), (spec, _file) in files.items.items()
             if kind == "flag" and ((rec := stored.get((kind, key))) is None
-                                   or rec.definition != spec)})
+                                   or rec.definition != spec)}
+        self._guard_pins(conn, state, judged)
+        skipped = self._guard_models(conn, state, judged, reason if skip_gate else None)
         for rec in gone:
             self._remove(conn, rec, actor, reason)
             report.deleted.append(f"{rec.kind}:{rec.key}")
@@ -342,6 +379,15 @@ class FlagStore:
                 continue
             self._write(conn, kind, key, spec, rec, actor, reason, "file", file)
             (report.created if rec is None else report.updated).append(name)
+        self._audit_skips(conn, skipped, actor, reason)
+
+    def _audit_skips(self, conn: Connection, skipped: Iterable[dict[str, Any]], actor: str,
+                     reason: str) -> None:
+        """One `flag.skip_gate` row per `.model` value let through without its gate."""
+        for allowed in skipped:
+            self.store.record_audit(actor=actor, action="flag.skip_gate", object_type="flag",
+                                    object_id=allowed["flag"], before=None, after=allowed,
+                                    reason=reason, conn=conn)
 
     def _guard_pins(self, conn: Connection, state: Mapping[Kind, Mapping[str, Any]],
                     changed: Collection[str]) -> None:
@@ -366,6 +412,36 @@ class FlagStore:
                     raise ProtectedFlag(f"value {shown} would be served in place of "
                                         f"production: {exc.message}", flag=flag.key,
                                         rule=rule, path=path) from exc
+
+    def _guard_models(self, conn: Connection, state: Mapping[Kind, Mapping[str, Any]],
+                      changed: Collection[str], skip_reason: str | None
+                      ) -> Sequence[dict[str, Any]]:
+        """Each model a written `.model` flag can serve must be one production could be moved
+        to with that model (ProtectedFlag naming flag, rule and value), unless `skip_reason`;
+        returns what each skipped value was allowed on, for the `flag.skip_gate` audit rows."""
+        if self.project is None or not changed:
+            return []
+        from rampway.release.protect import guard_model
+
+        project, skipped = self.project, []
+        for flag in _compile(state).flags.values():
+            named = native_name(flag.key)
+            if flag.key not in changed or named is None or named[1] != "model":
+                continue
+            for rule, path, value in located_values(flag):
+                if not isinstance(value, str):
+                    continue
+                try:
+                    allowed = guard_model(conn, self.store, project, named[0], value,
+                                          skip_reason)
+                except ConfigError as exc:  # ChannelProtected, or a swap that is no release
+                    raise ProtectedFlag(f"value {value!r} would serve production with another "
+                                        f"model: {exc.message}", flag=flag.key, rule=rule,
+                                        path=path) from exc
+                if allowed is not None and allowed.get("skipped"):
+                    skipped.append({"flag": flag.key, "value": value, "rule": rule,
+                                    "path": path, **allowed})
+        return skipped
 
     def _write(
         self,

@@ -216,9 +216,10 @@ def mounts(runtime: Runtime) -> dict[str, ASGIApp]:
     from rampway.openfeature.ofrep import OfrepEndpoints
 
     return {
-        ADMIN_PREFIX: create_admin_app(runtime.store, project=runtime.project,
+        # the live project: writes are validated against rampway.yaml as last reloaded
+        ADMIN_PREFIX: create_admin_app(runtime.store, project=runtime.live_project,
                                        notifier=runtime.notifier),
-        DASHBOARD_PREFIX: create_dashboard_app(runtime.store, project=runtime.project,
+        DASHBOARD_PREFIX: create_dashboard_app(runtime.store, project=runtime.live_project,
                                                notifier=runtime.notifier),
         "/ofrep/v1/": OfrepEndpoints(runtime.watcher, runtime.settings.max_body_bytes),
     }
@@ -382,19 +383,33 @@ class Endpoints:
         await send_json(send, 200, {"status": "ok"})
 
     async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """200 once the first snapshot is loaded, 503 before. "degraded" (still 200) lists in
+        `unroutable` what rampway.yaml as it is now cannot route: this process may still
+        serve it on the router it started with, and taking every pod out of the Service for
+        one feature's broken config would turn a partial outage into a total one — so
+        readiness stays, and the body says what will fail (alert on `status`)."""
         rt = self.runtime
         ready = rt.ready
+        broken = rt.watcher.unroutable
         body: dict[str, Any] = {
-            "status": "ready" if ready else "starting",
+            "status": "starting" if not ready else "degraded" if broken else "ready",
             "control_version": rt.watcher.snapshot.version,
             "features": len(rt.watcher.snapshot.features),
             "events": events_status(rt),
         }
+        messages = []
         if rt.watcher.restart_needed:  # still serving, on the settings it started with
             sections = ", ".join(rt.watcher.restart_needed)
             body["restart_needed"] = list(rt.watcher.restart_needed)
-            body["message"] = (f"rampway.yaml: {sections} changed since this gateway started; "
-                               "restart it to apply them")
+            messages.append(f"rampway.yaml: {sections} changed since this gateway started; "
+                            "restart it to apply them")
+        if broken:
+            body["unroutable"] = [u.to_json() for u in broken]
+            messages.append(f"rampway.yaml as it is now cannot route {len(broken)} "
+                            "reference(s) in use (see `unroutable`; `rampway doctor` too): "
+                            "requests for them fail once the config applies")
+        if messages:
+            body["message"] = "; ".join(messages)
         await send_json(send, 200 if ready else 503, body)
 
 

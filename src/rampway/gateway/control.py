@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from rampway.config import FeatureConfig, ProjectConfig, parse_config
+from rampway.config import FeatureConfig, Project, ProjectConfig, parse_config
 from rampway.errors import ConfigError, RampwayError
 from rampway.events.model import Redactor
 from rampway.experiments.allocations import ActiveExperiments
@@ -32,7 +32,8 @@ from rampway.flags import FlagSet
 from rampway.flags.native import release_refs
 from rampway.flags.store import FlagStore
 from rampway.gateway.keys import KeyRing, load_keyring
-from rampway.release import Release
+from rampway.gateway.unroutable import Unroutable, unroutable
+from rampway.release import Release, Routing
 from rampway.rollout.allocations import ActiveAllocations
 from rampway.shadow.active import ActiveShadows
 
@@ -180,7 +181,13 @@ RESTART_SECTIONS = ("database", "providers", "catalog", "gateway", "sim")
 class ControlWatcher:
     """Holds the current snapshot; `run()` polls the store and rampway.yaml and reloads.
     Features, channels and flags apply at once; an edit to a section in RESTART_SECTIONS is
-    named in `restart_needed` (and /readyz, and a warning in the log) until a restart."""
+    named in `restart_needed` (and /readyz, and a warning in the log) until a restart.
+
+    After every reload, `unroutable` lists what the snapshot references (channels, pins,
+    `.model` flags, rollouts, experiments, shadows) that rampway.yaml as it is now cannot
+    route (`rampway.gateway.unroutable`): /readyz reports it, and the log warns when it
+    changes. `project(root)` is the project with that same rampway.yaml — what the admin API
+    and the dashboard validate writes against, so validation and serving agree."""
 
     def __init__(
         self,
@@ -197,13 +204,23 @@ class ControlWatcher:
         self._config_mtime = _mtime(config_path)
         self._started = _restart_sections(config)
         self.restart_needed: tuple[str, ...] = ()
+        self.unroutable: tuple[Unroutable, ...] = ()
         self.interval = interval
         self.snapshot = ControlSnapshot.empty()
         self.reloads = 0
+        self._routing: tuple[ProjectConfig, Routing | ConfigError] | None = None
+        self._project: Project | None = None
 
     @property
     def config(self) -> ProjectConfig:
         return self._config
+
+    def project(self, root: Path) -> Project:
+        """The project at `root` with rampway.yaml as last reloaded (rebuilt on a reload)."""
+        held = self._project
+        if held is None or held.config is not self._config or held.root != root:
+            held = self._project = Project(root, self._config)
+        return held
 
     def refresh(self) -> bool:
         """Reload when the control version or the config file changed. Blocking (store I/O)."""
@@ -215,8 +232,27 @@ class ControlWatcher:
         if version == self.snapshot.version and not config_changed:
             return False
         self.snapshot = self._loader.load(self._config, version)
+        self._check_routable()
         self.reloads += 1
         return True
+
+    def _check_routable(self) -> None:
+        """`unroutable` for the new snapshot under the current config; a warning on change."""
+        if self._routing is None or self._routing[0] is not self._config:
+            try:
+                built: Routing | ConfigError = Routing.from_config(self._config)
+            except ConfigError as exc:  # `catalog:` itself is broken: nothing can be judged
+                built = exc
+            self._routing = (self._config, built)
+        routing = self._routing[1]
+        found = (tuple(unroutable(self.snapshot, routing)) if isinstance(routing, Routing)
+                 else (Unroutable("rampway.yaml catalog", None, routing.message),))
+        if found != self.unroutable and found:
+            where = f"{self._config_path or 'rampway.yaml'}"
+            log.warning("%s as it is now cannot route %d reference(s) this gateway serves "
+                        "(see /readyz): %s", where, len(found),
+                        "; ".join(f"{u.what}: {u.problem}" for u in found[:3]))
+        self.unroutable = found
 
     async def run(self) -> None:
         """Poll forever (cancel the task to stop). Store errors are logged, never fatal.

@@ -161,7 +161,14 @@ class Runtime:
 
         retention = job_for(self.store, self.settings.events.retention)
         return RolloutLoop(Controller(self.store, notifier=self.notifier, interval=interval,
-                                      retention=retention, rollup=rollup))
+                                      retention=retention, rollup=rollup,
+                                      project=self.live_project))
+
+    def live_project(self) -> Project:
+        """The project with rampway.yaml as the watcher last reloaded it: what the admin API,
+        the dashboard and the rollout controller validate against, so a write they accept is
+        one this gateway (and `/readyz`) agrees it can serve. The root never changes."""
+        return self.watcher.project(self.project.root)
 
     @classmethod
     def from_project(

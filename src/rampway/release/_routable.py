@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from rampway.providers.catalog import Catalog
 
 if TYPE_CHECKING:
-    from rampway.config import Project
+    from rampway.config import Project, ProjectConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +45,13 @@ class Routing:
     def of(cls, project: Project) -> Routing:
         """The project's providers and its catalog (bundled + `catalog:`); ConfigError if the
         `catalog:` section itself is invalid."""
-        kinds = {name: cfg.kind for name, cfg in project.config.providers.items()}
-        return cls(kinds, Catalog.load(project.config.catalog))
+        return cls.from_config(project.config)
+
+    @classmethod
+    def from_config(cls, config: ProjectConfig) -> Routing:
+        """As `of`, from a rampway.yaml alone (a gateway's reloaded config)."""
+        kinds = {name: cfg.kind for name, cfg in config.providers.items()}
+        return cls(kinds, Catalog.load(config.catalog))
 
     def routable(self, provider: str, model: str) -> bool:
         return self.problem(provider, model) is None

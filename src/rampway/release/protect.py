@@ -20,6 +20,14 @@ production to every request its rule matches, so `guard_pin` asks of each pinned
 `guard_move` asks of production (a release production serves or served before passes — pinning
 back is a rollback). A pin has no override: move the channel itself with `--skip-gate`.
 
+A `<feature>.model` flag is one too: it serves production's release with another model. That
+is the release `model_swap` builds (production's, `model:` edited — what a human would change
+in `releases/<feature>/release.yaml` to ship the model for good), and `guard_model` asks of it
+what `guard_pin` asks of a pinned release: gate it with `rampway gate FEATURE --candidate
+releases/FEATURE` once the file says that model. Unlike a pin there is no channel to move
+instead, so the flag write itself takes `--skip-gate --reason` (admin key on the API), audited
+as `flag.skip_gate`.
+
 Split as everywhere: `decide` is pure over what was read; `guard_move` reads and calls it.
 
 Example:
@@ -33,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rampway._reason import require_reason
 from rampway.errors import ChannelProtected, ConfigError
 
 if TYPE_CHECKING:
@@ -40,6 +49,7 @@ if TYPE_CHECKING:
 
     from rampway.config import Project, ProjectConfig
     from rampway.gate.records import GateBasis, GateRecord
+    from rampway.release._release import Release
     from rampway.store import Store
 
 APPROVE_ACTION = "release.approve"
@@ -87,8 +97,7 @@ def decide(need: Requirements, facts: MoveFacts, skip_reason: str | None) -> dic
     if not need.protected or facts.serving is None or facts.serving == facts.release:
         return {"protected": need.protected, "checked": []}
     if skip_reason is not None:
-        if not skip_reason.strip():
-            raise ConfigError("--skip-gate needs a reason (--reason \"…\"; it is audited)")
+        require_reason(skip_reason, "skipping the gate")
         return {"protected": True, "skipped": True, "reason": skip_reason}
     out: dict[str, Any] = {"protected": True, "checked": []}
     where = f"channel '{need.channel}' of {facts.feature} is protected"
@@ -173,6 +182,79 @@ def guard_pin(
     """Refuse (ChannelProtected) pinning `release_id` over production unless production could
     be moved there (see the module docstring). Reads inside `conn`'s transaction: a flag write
     holds the control-version lock while it validates."""
+    try:
+        _over_production(conn, store, project, feature, release_id, None)
+    except ChannelProtected as exc:
+        message = exc.message.replace(_OVERRIDE, "")
+        raise ChannelProtected(f"{message} (a pin has no --skip-gate: move '{PINNED_OVER}' "
+                               "itself with it, audited)") from exc
+
+
+def model_swap(release: Release, provider: str, model: str) -> Release:
+    """`release` with its primary model replaced — what a `<feature>.model` flag serving
+    `provider/model` over it amounts to, and what a human edits `model:` to in the release's
+    file to ship that model for good (a fallback equal to the new primary is dropped, as the
+    release schema refuses a repeat). ConfigError when the result is not a valid release."""
+    from pydantic import ValidationError
+
+    from rampway.release._release import Release as Built
+    from rampway.release._spec import ReleaseSpec
+
+    data = release.spec.to_json()
+    data.update(provider=provider, model=model,
+                fallbacks=[f for f in data.get("fallbacks") or [] if f != f"{provider}/{model}"])
+    try:
+        return Built(release.feature, ReleaseSpec.model_validate(data), release.files)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{release.id} with model {provider}/{model} is not a valid "
+                          f"release: {first.get('msg', 'invalid')}") from exc
+
+
+def guard_model(
+    conn: Connection, store: Store, project: Project, feature: str, value: str,
+    skip_reason: str | None,
+) -> dict[str, Any] | None:
+    """Refuse (ChannelProtected) a `<feature>.model` flag value that production could not be
+    moved to: the release production serves with that model (`model_swap`) needs what a move
+    of production to it needs — a gate PASS of that release against production's (`rampway
+    gate FEATURE --candidate releases/FEATURE` once `model:` says so), an approval where
+    required — unless `skip_reason` overrides (audited by the caller). None when there is
+    nothing to judge (no production yet, the model production already uses, or production
+    served that release before); else what the value was allowed on."""
+    import sqlalchemy as sa
+
+    from rampway.flags.native import parse_model
+    from rampway.release._release import Release as Built
+    from rampway.store.schema import channels, releases
+
+    row = conn.execute(sa.select(releases.c.release_id, releases.c.canonical).join(
+        channels, channels.c.release_id == releases.c.release_id).where(
+        channels.c.feature == feature, channels.c.name == PINNED_OVER)).first()
+    if row is None:
+        return None
+    serving = Built.from_canonical(row.canonical)
+    provider, model = parse_model(value)
+    target = (provider or serving.models[0][0], model)
+    if target == serving.models[0]:
+        return None
+    swapped = model_swap(serving, *target)
+    try:
+        return _over_production(conn, store, project, feature, swapped.id, skip_reason,
+                                f"releases/{feature}")
+    except ChannelProtected as exc:
+        raise ChannelProtected(
+            f"serving {target[0]}/{target[1]} in place of production's {serving.id} amounts "
+            f"to release {swapped.id} (that release with `provider: {target[0]}`, `model: "
+            f"{target[1]}` in its release.yaml); {exc.message}") from exc
+
+
+def _over_production(
+    conn: Connection, store: Store, project: Project, feature: str, release_id: str,
+    skip_reason: str | None, release_ref: str = "",
+) -> dict[str, Any] | None:
+    """What `decide` says of serving `release_id` in place of production (None: production
+    serves or served it, or is empty or unprotected — a rollback is never blocked)."""
     import sqlalchemy as sa
 
     from rampway.gate.current import current_basis
@@ -181,16 +263,16 @@ def guard_pin(
 
     need = requirements(project.config, PINNED_OVER)
     if not need.protected:
-        return
+        return None
     serving = conn.scalar(sa.select(channels.c.release_id).where(
         channels.c.feature == feature, channels.c.name == need.channel))
     h = channel_history.c
     served = conn.scalar(sa.select(h.id).where(
         h.feature == feature, h.channel == need.channel, h.to_release == release_id).limit(1))
     if serving is None or serving == release_id or served is not None:
-        return
+        return None
     latest = basis = None
-    if need.gate:
+    if need.gate and skip_reason is None:
         latest = latest_gate(store, feature, release_id, serving, conn=conn)
         basis = current_basis(project.root, feature)
     approvals: tuple[str, ...] = ()
@@ -199,12 +281,8 @@ def guard_pin(
         approvals = tuple(sorted(set(conn.scalars(sa.select(a.actor).where(
             a.object_type == "release", a.object_id == release_id,
             a.action == APPROVE_ACTION)))))
-    try:
-        decide(need, MoveFacts(feature, release_id, serving, latest, basis, approvals), None)
-    except ChannelProtected as exc:
-        message = exc.message.replace(_OVERRIDE, "")
-        raise ChannelProtected(f"{message} (a pin has no --skip-gate: move '{need.channel}' "
-                               "itself with it, audited)") from exc
+    facts = MoveFacts(feature, release_id, serving, latest, basis, approvals, release_ref)
+    return decide(need, facts, skip_reason)
 
 
 def record_override(
@@ -220,8 +298,7 @@ def record_override(
 
 def approve(store: Store, *, actor: str, feature: str, release_id: str, reason: str) -> None:
     """Record an approval of a published release (what `require: [approval]` looks for)."""
-    if not reason.strip():
-        raise ConfigError("--reason must not be empty: say why the release is approved")
+    require_reason(reason, f"approving {release_id}")
     store.record_audit(
         actor=actor, action=APPROVE_ACTION, object_type="release", object_id=release_id,
         before=None, after={"feature": feature}, reason=reason,
@@ -234,8 +311,10 @@ __all__ = [
     "Requirements",
     "approve",
     "decide",
+    "guard_model",
     "guard_move",
     "guard_pin",
+    "model_swap",
     "read_facts",
     "record_override",
     "requirements",

@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from rampway._reason import require_reason
 from rampway.assign import BUCKETS
+from rampway.config import project_source
 from rampway.errors import (
     ConfigError,
     ConflictError,
@@ -67,6 +69,7 @@ from rampway.store import Store
 from rampway.store.schema import channels
 
 if TYPE_CHECKING:
+    from rampway.config import Project, ProjectSource
     from rampway.events.retention import RetentionJob
 
 log = logging.getLogger("rampway.rollout")
@@ -99,6 +102,7 @@ class Controller:
         actor: str = CONTROLLER_ACTOR,
         interval: float = 60.0,
         project_root: Path | None = None,  # the repo whose gate policy and suite a pass must match
+        project: Project | ProjectSource | None = None,  # routability: else rampway.yaml at root
         retention: RetentionJob | None = None,  # event retention, applied by the lease holder
         rollup: bool = True,  # the fleet's events go through `SqlEventSink` (which rolls up)
     ) -> None:
@@ -110,6 +114,10 @@ class Controller:
         self.actor = actor
         self.interval = interval
         self.project_root = project_root
+        # what routability is checked against (a promotion, the final step): the caller's
+        # view of the project when given (a gateway's: rampway.yaml as last reloaded), else
+        # rampway.yaml under `project_root` read at each check, else nothing is checked
+        self._project = None if project is None else project_source(project)
         self.lost_races = 0  # transitions another process wrote first (CAS lost)
         self.lease = FleetLease(store.engine)  # one controller looks for the whole fleet
         self.retention = retention
@@ -179,12 +187,22 @@ class Controller:
         it may have been published before its model or provider left rampway.yaml. One check
         for every road that starts a rollout — CLI, admin API, `--server` by channel or id;
         an unpublished candidate was checked by whoever loaded it (`routable_release`)."""
-        if self.project_root is None:
+        project = self.project()
+        if project is None:
             return
-        from rampway.config import load_project
         from rampway.release import Release, check_release
 
-        check_release(load_project(self.project_root), Release.from_canonical(canonical))
+        check_release(project, Release.from_canonical(canonical))
+
+    def project(self) -> Project | None:
+        """The project routability is checked against now (see `__init__`), if any."""
+        if self._project is not None:
+            return self._project()
+        if self.project_root is None:
+            return None
+        from rampway.config import load_project
+
+        return load_project(self.project_root)
 
     def _gate_ref(self, feature: str, candidate_id: str, candidate_ref: str) -> str:
         """The id when `rampway gate` can find it in the store, else the user's own ref."""
@@ -214,7 +232,7 @@ class Controller:
         created = repo.create(
             self.store, feature=feature, candidate=checked.candidate, baseline=checked.baseline,
             baseline_channel=plan.baseline, plan=plan, actor=actor, now=self.now(),
-            reason=reason or f"roll out {checked.candidate}", gate=checked.gate,
+            reason=reason.strip() or f"roll out {checked.candidate}", gate=checked.gate,
         )
         self._apply(created, state.start(plan, created.position), actor)
         return repo.get(self.store, created.id)
@@ -322,7 +340,26 @@ class Controller:
         if transition is None:
             repo.save_evaluation(self.store, rollout, evidence, now)
             return None
-        return self._apply(rollout, transition, self.actor, evidence)
+        return self._apply(rollout, self._routable_or_pause(rollout, transition), self.actor,
+                           evidence)
+
+    def _routable_or_pause(self, rollout: RolloutRecord, transition: Transition) -> Transition:
+        """The final step moves the baseline channel to the candidate, so it is checked like
+        every other channel move: a candidate that cannot be routed now (its provider or
+        catalog entry left rampway.yaml since the start) is not promoted — the rollout pauses
+        at its current weight with the reason, for a human to fix the config and resume (or
+        roll back). A human's `promote`/`approve` is refused outright instead (`command`)."""
+        if transition.kind != "complete":
+            return transition
+        try:
+            self._check_routable(
+                self.store.get_release(rollout.feature, rollout.candidate).canonical)
+        except ConfigError as exc:  # UnroutableRelease, or a rampway.yaml that does not read
+            log.warning("rollout %s: not promoting: %s", rollout.ref, exc.message)
+            return Transition("pause", Status.PAUSED, rollout.step, rollout.weight_bp,
+                              f"not promoted: candidate {rollout.candidate} cannot be served "
+                              f"now: {exc.message}")
+        return transition
 
     def _channel_moved(self, rollout: RolloutRecord) -> Transition | None:
         """Someone moved the baseline channel by hand during the rollout: follow or stop."""
@@ -354,8 +391,7 @@ class Controller:
         transition is a compare-and-swap on that same version, so there is no window between.
         """
         state.check_command(name)
-        if not reason.strip():
-            raise ConfigError("a reason is required (it goes to the audit log)")
+        require_reason(reason, f"rollout {name}")
         rollout = repo.active(self.store, feature)
         if rollout is None:
             raise self._no_active(feature, name, expected_version)

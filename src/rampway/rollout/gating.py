@@ -32,6 +32,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rampway._reason import require_reason
 from rampway.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -62,8 +63,7 @@ def require_gate(
 ) -> dict[str, Any]:
     """The gate part of a new rollout (kept on its row), or a ConfigError saying what to run."""
     if skip_reason is not None:
-        if not skip_reason.strip():
-            raise ConfigError("skipping the gate needs a reason (--reason \"…\"; it is audited)")
+        require_reason(skip_reason, "skipping the gate")
         return {"skipped": True, "reason": skip_reason,
                 "latest": None if latest is None else latest.brief()}
     if latest is None or latest.verdict.value != PASSED:

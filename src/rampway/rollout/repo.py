@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from rampway._reason import require_reason
 from rampway.errors import ConfigError, ConflictError, StateConflict
 from rampway.rollout.plan import Plan, plan_from_json
 from rampway.rollout.state import ACTIVE, Position, Status, Transition
@@ -149,6 +150,7 @@ def create(
     """
     from rampway.experiments.repo import claim_traffic_split  # experiments imports rollout
 
+    require_reason(reason, f"starting a rollout of {feature}")
     values = {
         "feature": feature, "active_feature": feature, "status": Status.PENDING.value,
         "step": -1, "weight_bp": 0, "candidate": candidate, "baseline": baseline,

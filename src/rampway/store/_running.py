@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 
+from rampway._reason import require_reason
 from rampway.errors import ConflictError, RefError, StateConflict
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class RunningTable(Generic[R]):
     ) -> R:
         """Stop `record` (see the module docstring) and return it as stored now."""
         what = f"{self.object_type} {record.name!r}"
+        require_reason(reason, f"stopping {what}")
         if expected_version is not None and expected_version != record.version:
             raise ConflictError(f"{what} is at version {record.version}, "
                                 f"not {expected_version}; read it again")

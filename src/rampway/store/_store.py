@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import ArgumentError
 
+from rampway._reason import require_reason
 from rampway.errors import ConfigError, ConflictError, RefError, StoreError
 from rampway.store import _engine
 from rampway.store._migrate import upgrade
@@ -273,6 +274,7 @@ class Store:
         _check_name("feature", feature)
         _check_name("channel", channel)
         _check_actor(actor)
+        require_reason(reason, f"moving channel {channel} of {feature}")
 
         def work(conn: Connection) -> ChannelState:
             target = _resolve(conn, feature, release_id)
@@ -308,6 +310,7 @@ class Store:
         _check_name("feature", feature)
         _check_name("channel", channel)
         _check_actor(actor)
+        require_reason(reason, f"rolling back channel {channel} of {feature}")
 
         def work(conn: Connection) -> ChannelState:
             row = _channel_row(conn, feature, channel, lock=True)
