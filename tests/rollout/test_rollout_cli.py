@@ -152,6 +152,19 @@ def test_bad_input_is_one_line_and_starts_nothing(project: Path, db_url: str) ->
     assert audit_actions(db_url) == ["rollout.create", "rollout.start", "rollout.abort"]
 
 
+def test_a_rollout_is_refused_while_events_go_to_clickhouse(
+    project: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge reads the main database: with the events in ClickHouse it would see no
+    traffic and hold the first step forever, so the start is refused and nothing written."""
+    monkeypatch.setenv("RAMPWAY_EVENTS", "chdb://.rampway/events")
+    bad(run("rollout", "start", FEATURE, "--candidate", "releases/assistant"),
+        "rollouts are not judged when events go to ClickHouse")
+    assert audit_actions(db_url) == []
+    monkeypatch.delenv("RAMPWAY_EVENTS")
+    assert run("rollout", "start", FEATURE, "--candidate", "releases/assistant").exit_code == 0
+
+
 def test_rollout_webhook_settings_in_rampway_yaml_are_validated(project: Path) -> None:
     config = project / "rampway.yaml"
     config.write_text(config.read_text() + "rollouts:\n  webhooks:\n    - {url: nope}\n")

@@ -151,6 +151,7 @@ class Controller:
         is not in the store yet. The gate is checked last: it is the refusal worth acting on
         only once nothing else is in the way.
         """
+        self._check_events_judgeable()
         channel = self.store.get_channel(feature, plan.baseline)
         if channel is None:
             raise RefError(
@@ -181,6 +182,23 @@ class Controller:
         latest = latest_gate(self.store, feature, candidate_id, channel.release_id)
         gate = require_gate(latest, need=need, skip_reason=reason if skip_gate else None)
         return StartCheck(candidate_id, channel.release_id, gate)
+
+    def _check_events_judgeable(self) -> None:
+        """The judge reads the main database's events and roll-ups; with the events sent to
+        ClickHouse (`events:` / $RAMPWAY_EVENTS) it would see no traffic and hold the first
+        step forever, guardrails unenforced. Refused at start instead (ConfigError, 400 /
+        exit 2) until the judge reads ClickHouse (issue #18)."""
+        project = self.project()
+        if project is None:
+            return
+        from rampway.events.clickhouse._url import resolve_events_url
+
+        if resolve_events_url(project.root, project.config.events.url) is not None:
+            raise ConfigError(
+                "rollouts are not judged when events go to ClickHouse (rampway.yaml `events:` "
+                "or $RAMPWAY_EVENTS): the judge reads the main database and would see no "
+                "traffic; unset `events:` to run a rollout"
+            )
 
     def _check_routable(self, canonical: str) -> None:
         """With a project, a published candidate must be routable now (UnroutableRelease, 422):
