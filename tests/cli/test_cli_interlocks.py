@@ -141,7 +141,10 @@ def test_flags_set_refuses_a_model_no_provider_can_serve_and_writes_nothing(
 
         assert FlagStore(store).get("flag", f"{FEATURE}.model") is None
     ok = json.dumps({"type": "string", "default": "sim/sim-large-2"})
-    assert run("flags", "set", f"{FEATURE}.model", "--definition", ok,
+    # routable, but a model swap needs its gate PASS (or an audited override) like a pin
+    assert_refused(run("flags", "set", f"{FEATURE}.model", "--definition", ok,
+                       "--reason", "fine"), "gate")
+    assert run("flags", "set", f"{FEATURE}.model", "--definition", ok, "--skip-gate",
                "--reason", "fine").exit_code == 0
 
 

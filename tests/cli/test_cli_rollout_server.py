@@ -152,7 +152,7 @@ def test_every_rollout_command_through_a_server_prints_what_the_store_path_print
         line = assert_bad(run("rollout", name, FEATURE, "--reason", "x", *remote), fragment)
         assert line == assert_bad(run("rollout", name, FEATURE, "--reason", "x"), fragment)
     assert_bad(run("rollout", "pause", FEATURE, "--reason", " ", *remote),
-               "rollout pause needs a reason")
+               "a reason is required")
     assert _written(store) == before
 
     done = run_json("rollout", "rollback", FEATURE, "--reason", "tickets", *remote)
