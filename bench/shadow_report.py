@@ -24,16 +24,22 @@ import argparse
 import json
 import os
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from rampway.events.tables import request_events
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "shadow"))
+
+from shadow_traffic import answer_columns  # noqa: E402  (found through the path set above)
+
+from rampway.events.tables import request_events  # noqa: E402
 from rampway.shadow import Answer, Pair, ToolUse, load_pairs, repo
 from rampway.shadow.compare import TextSimilarity
 from rampway.shadow.report import (
@@ -127,18 +133,9 @@ def bench_store(kind: str) -> Iterator[Store]:
         admin.dispose()
 
 
-def _answer_columns(a: Answer) -> dict[str, Any]:
-    calls = [{"name": c.name, "arguments": c.arguments} for c in a.tool_calls] or None
-    return {"status": a.status, "error_code": a.error_code, "latency_ms": a.latency_ms,
-            "ttft_ms": a.ttft_ms, "input_tokens": a.input_tokens,
-            "output_tokens": a.output_tokens, "cost_usd": a.cost_usd,
-            "finish_reason": a.finish_reason, "refusal": a.refusal, "tool_calls": calls,
-            "output_chars": len(a.text or "")}
-
-
 def _event(pair: Pair) -> dict[str, Any]:
     prompt = json.dumps({"messages": [{"role": "user", "content": pair.request_excerpt}]})
-    return {**_answer_columns(pair.primary), "id": pair.request_id, "ts": pair.ts,
+    return {**answer_columns(pair.primary), "id": pair.request_id, "ts": pair.ts,
             "feature": "bench", "release_id": "bot@v2", "arm": None,
             "unit_hash": pair.unit_hash, "attributes": None, "source": "gateway",
             "protocol": "openai", "stream": False, "provider": "sim", "model": "sim-large",
@@ -157,7 +154,7 @@ def store_pairs(store: Store, pairs: Sequence[Pair], similarity: str) -> None:
             actor="bench", reason="bench", shed=0, over_budget=0, expired=0,
         ).returning(shadows.c.id)).scalar_one()
     events = {p.request_id: _event(p) for p in pairs}
-    rows = [{**_answer_columns(p.mirrored), "shadow_id": sid, "shadow": "bench",
+    rows = [{**answer_columns(p.mirrored), "shadow_id": sid, "shadow": "bench",
              "request_id": p.request_id, "kind": p.kind, "unit_hash": p.unit_hash, "ts": p.ts,
              "release_id": p.release_id, "provider": "sim", "model": "sim-large-2",
              "output_text": p.mirrored.text} for p in pairs]

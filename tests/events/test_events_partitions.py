@@ -4,16 +4,15 @@ days instead of deleting rows, and its protections. SQLite keeps plain tables.""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from test_events_retention import start_rollout
 from typer.testing import CliRunner
 
 import rampway.cli._register  # noqa: F401  (attaches the commands)
@@ -24,8 +23,6 @@ from rampway.events import partitions as parts
 from rampway.events.retention import DAY, RetentionJob, job_for, prune
 from rampway.events.sink import SqlEventSink
 from rampway.events.tables import feedback_events, request_events
-from rampway.rollout import repo as rollout_repo
-from rampway.rollout.plan import Plan, Step
 from rampway.store import Store, alembic_config, current_revisions, head_revisions, parse_url
 
 pytestmark = pytest.mark.postgres
@@ -227,18 +224,6 @@ def test_rows_of_the_default_and_legacy_partitions_are_deleted_one_by_one(
         assert {p.name for p in result.dropped} >= {"request_events_legacy",
                                                     "feedback_events_legacy"}
         assert set(where(store)) == {"ahead"}
-
-
-def start_rollout(store: Store, created: float) -> rollout_repo.RolloutRecord:
-    ids = []
-    for text in ("v1", "v2"):
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        ids.append(f"{FEATURE}@{digest[:8]}")
-        store.publish(FEATURE, digest, ids[-1], text, actor="test")
-    return rollout_repo.create(
-        store, feature=FEATURE, candidate=ids[1], baseline=ids[0], baseline_channel="production",
-        plan=Plan(steps=(Step(weight=10, dwell=3600), Step(weight=100))), actor="test",
-        now=datetime.fromtimestamp(created, UTC), reason="test")
 
 
 def test_a_partition_an_active_rollout_reads_is_kept(pg: Store) -> None:

@@ -155,5 +155,15 @@ def write() -> None:
           f"{[f['class'] for f in doc['report']['flagged']]}", file=sys.stderr)
 
 
+def answer_columns(a: Answer) -> dict[str, Any]:
+    """The `shadow_pairs` / `request_events` columns of one answer (stores a Pair as written)."""
+    calls = [{"name": c.name, "arguments": c.arguments} for c in a.tool_calls] or None
+    return {"status": a.status, "error_code": a.error_code, "latency_ms": a.latency_ms,
+            "ttft_ms": a.ttft_ms, "input_tokens": a.input_tokens,
+            "output_tokens": a.output_tokens, "cost_usd": a.cost_usd,
+            "finish_reason": a.finish_reason, "refusal": a.refusal, "tool_calls": calls,
+            "output_chars": len(a.text or "")}
+
+
 if __name__ == "__main__":
     write()

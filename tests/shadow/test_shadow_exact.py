@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from shadow_traffic import VECTORS, comparison_json, report_json, traffic
+from shadow_traffic import VECTORS, answer_columns, comparison_json, report_json, traffic
 
 from rampway.events.tables import request_events
 from rampway.shadow import load_pairs
 from rampway.shadow.compare import TOKEN_SET, Thresholds, compare, compare_many
-from rampway.shadow.model import Answer, Pair
+from rampway.shadow.model import Pair
 from rampway.shadow.tables import shadow_pairs, shadows
 from rampway.store import Store
 
@@ -62,20 +62,11 @@ def test_batched_token_set_scores_equal_single_calls() -> None:
 # ------------------------------------------------------------------- from the store
 
 
-def _answer_columns(a: Answer) -> dict[str, Any]:
-    calls = [{"name": c.name, "arguments": c.arguments} for c in a.tool_calls] or None
-    return {"status": a.status, "error_code": a.error_code, "latency_ms": a.latency_ms,
-            "ttft_ms": a.ttft_ms, "input_tokens": a.input_tokens,
-            "output_tokens": a.output_tokens, "cost_usd": a.cost_usd,
-            "finish_reason": a.finish_reason, "refusal": a.refusal, "tool_calls": calls,
-            "output_chars": len(a.text or "")}
-
-
 def _event(pair: Pair) -> dict[str, Any]:
     prompt = (None if pair.request_excerpt is None else
               json.dumps({"messages": [{"role": "system", "content": "Be brief."},
                                        {"role": "user", "content": pair.request_excerpt}]}))
-    return {**_answer_columns(pair.primary), "id": pair.request_id, "ts": pair.ts,
+    return {**answer_columns(pair.primary), "id": pair.request_id, "ts": pair.ts,
             "feature": "bot", "release_id": "bot@v2", "arm": None, "unit_hash": pair.unit_hash,
             "attributes": None, "source": "gateway", "protocol": "openai", "stream": False,
             "provider": "sim", "model": "sim-large", "attempts": 1, "fallback_used": False,
@@ -94,7 +85,7 @@ def _store(store: Store, pairs: list[Pair], keep_text: bool = True) -> None:
         conn.execute(request_events.insert(), list({p.request_id: _event(p)
                                                     for p in pairs}.values()))
         conn.execute(shadow_pairs.insert(), [
-            {**_answer_columns(p.mirrored), "shadow_id": sid, "shadow": "s",
+            {**answer_columns(p.mirrored), "shadow_id": sid, "shadow": "s",
              "request_id": p.request_id, "kind": p.kind, "unit_hash": p.unit_hash, "ts": p.ts,
              "release_id": p.release_id, "provider": "sim", "model": "sim-large-2",
              "output_text": p.mirrored.text} for p in pairs])
