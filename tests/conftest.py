@@ -1,9 +1,9 @@
 """Shared fixtures: `db_url` (every database rampway supports) and `store` (opened on it).
 
-`db_url` runs a test twice: on a fresh SQLite file and on a fresh, uniquely named PostgreSQL
-database at 127.0.0.1:5432 (dropped afterwards). PostgreSQL being down is a test *failure*, not
-a silent skip — set RAMPWAY_SKIP_PG=1 to skip those params deliberately (e.g. on a laptop), or
-deselect them with `-m "not postgres"`.
+`db_url` runs a test twice: on a fresh SQLite file and on an empty PostgreSQL database at
+127.0.0.1:5432 (emptied afterwards and reused, see `_PgDatabases`). PostgreSQL being down is a
+test *failure*, not a silent skip — set RAMPWAY_SKIP_PG=1 to skip those params deliberately
+(e.g. on a laptop), or deselect them with `-m "not postgres"`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,19 @@ import pytest
 from psycopg import sql
 
 from rampway.store import Store
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` run first, the longest first (`slow(seconds=N)`, N measured on this
+    2-core machine under load): with `-n 2`, a minutes-long test (the demo, the A/A
+    simulations, the browser) started last kept one core busy alone at the end of the run."""
+
+    def order(item: pytest.Item) -> float:
+        slow = item.get_closest_marker("slow")
+        return float("inf") if slow is None else -float(slow.kwargs.get("seconds", 0))
+
+    items.sort(key=order)
+
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 PG_URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
@@ -34,19 +47,92 @@ def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
         pytest.fail(message + " — start it, or set RAMPWAY_SKIP_PG=1 to skip postgres tests")
 
 
-@pytest.fixture
-def pg_database_url() -> Iterator[str]:
-    """A fresh empty PostgreSQL database for one test; dropped (forcefully) afterwards."""
-    name = f"rampway_test_{uuid.uuid4().hex[:16]}"
+class _PgDatabases:
+    """Empty PostgreSQL databases for tests, reused instead of dropped.
+
+    `DROP DATABASE` forces an immediate checkpoint on PostgreSQL 15 (every dirty buffer of
+    the cluster flushed and fsynced), which under the suite's concurrent writers took 4-8 s a
+    test. A database a test is done with is emptied instead — its sessions ended, every
+    non-system schema dropped, `public` created again — which leaves it as `CREATE DATABASE`
+    made it, and the next test gets it. The few databases a worker made are dropped when the
+    session ends.
+    """
+
+    def __init__(self) -> None:
+        self.free: list[str] = []
+        self.made: list[str] = []
+
+    def acquire(self) -> str:
+        if self.free:
+            return self.free.pop()
+        name = f"rampway_test_{uuid.uuid4().hex[:16]}"
+        with _pg_admin() as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self.made.append(name)
+        return name
+
+    def release(self, name: str) -> None:
+        try:
+            _empty_database(name)
+        except psycopg.Error:
+            # Not emptied: never hand it to another test. Drop it now (the checkpoint is rare).
+            self.made.remove(name)
+            _drop_database(name)
+            return
+        self.free.append(name)
+
+    def drop_all(self) -> None:
+        for name in self.made:
+            _drop_database(name)
+        self.made.clear()
+        self.free.clear()
+
+
+def _empty_database(name: str) -> None:
+    """End every session on `name`, then drop its schemas and database-level settings."""
     with _pg_admin() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()", (name,),
+        )
+        admin.execute(sql.SQL("ALTER DATABASE {} RESET ALL").format(sql.Identifier(name)))
+    dsn = PG_ADMIN_DSN.replace("dbname=test", f"dbname={name}")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '20s'")  # a terminated session still releasing
+        schemas = [row[0] for row in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'"
+            " AND nspname <> 'information_schema'"
+        )]
+        for schema in schemas:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        conn.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+        conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+
+
+def _drop_database(name: str) -> None:
+    with _pg_admin() as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def _pg_databases() -> Iterator[_PgDatabases]:
+    databases = _PgDatabases()
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture
+def pg_database_url(_pg_databases: _PgDatabases) -> Iterator[str]:
+    """An empty PostgreSQL database for one test (no table, no session of another test)."""
+    name = _pg_databases.acquire()
     try:
         yield PG_URL_TEMPLATE.format(name=name)
     finally:
-        with _pg_admin() as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        _pg_databases.release(name)
 
 
 @pytest.fixture(

@@ -12,6 +12,7 @@ import pytest
 
 # Seven chapters with real waits: 12.5 min (136 s of CPU) at load average ~16 on this shared
 # 2-core machine, where the first five alone had taken 14 min (110 s of CPU).
+@pytest.mark.slow(seconds=340)
 @pytest.mark.timeout(1800)
 def test_demo_runs_every_chapter_to_the_end() -> None:
     proc = subprocess.run(

@@ -89,6 +89,7 @@ def _seed(store: Store, proj: Proj, tmp_path: Path) -> dict[str, Any]:
             "experiment": f"{experiment.name}/{experiment.id}"}
 
 
+@pytest.mark.slow
 def test_every_page_in_a_browser_editor_acts_viewer_cannot(tmp_path: Path, db_url: str) -> None:
     _browser_or_fail()
     from playwright.sync_api import sync_playwright

@@ -87,7 +87,7 @@ def _aa_verdicts(n_cases: int, flaky: float, reruns: int = 200) -> list[Verdict]
     return verdicts
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=140)
 def test_identical_release_passes_at_least_99_percent_of_200_reruns() -> None:
     """The A/A check: same behaviour, 200 independent reruns with different seeds.
 

@@ -37,7 +37,7 @@ async def _gate(example: ExampleProject, ref: str, label: str) -> Verdict:
     return report.decision.verdict
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=110)
 @pytest.mark.parametrize("first", range(0, SEEDS, CHUNK))
 async def test_same_release_under_another_seed_passes(example: ExampleProject, first: int) -> None:
     """Seeds first … first + 9; with the other chunk, at least 19 of the 20 pass, none fails."""

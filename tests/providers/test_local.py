@@ -472,6 +472,7 @@ async def test_openai_adapter_against_llama_cpp_server(
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-bot"
 
 
+@pytest.mark.slow
 @pytest.mark.local_llm
 async def test_capitals_suite_on_the_real_model_scores_the_better_prompt_higher() -> None:
     """examples/support-bot: capitals v2 (expert, official capital) beats v1 (city name only).

@@ -159,6 +159,7 @@ def _rolls_back(rng: np.random.Generator, per_minute: int, minutes: int,
     return False
 
 
+@pytest.mark.slow
 def test_aa_500_rollouts_looking_every_minute_roll_back_at_most_alpha() -> None:
     rng = np.random.default_rng(20260101)
     rollbacks = sum(_rolls_back(rng, per_minute=300, minutes=15) for _ in range(500))

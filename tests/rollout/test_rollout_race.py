@@ -50,6 +50,7 @@ def _start_together(procs: list[subprocess.Popen[str]]) -> None:
         proc.stdin.flush()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_two_controller_processes_never_double_advance(pg_database_url: str) -> None:
     store = Store.open(pg_database_url)

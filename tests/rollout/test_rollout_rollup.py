@@ -238,6 +238,7 @@ def test_a_look_past_the_newest_request_is_covered_and_one_before_it_is_not(
     assert load_look(store, until=sim.clock.t, **{**window, "since": since + 1}) is None
 
 
+@pytest.mark.slow
 def test_each_step_has_one_segment_and_finished_steps_rows_are_pruned(store: Store) -> None:
     """The controller opens the step's segment with the step, merges its first seconds 30 s
     in, replaces it with the next step's, drops it when the rollout finishes; its looks prune

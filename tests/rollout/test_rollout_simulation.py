@@ -28,6 +28,7 @@ def _sim(store: Store, candidate: Profile, per_minute: int = 3000, **plan_kw: ob
                       "candidate": candidate}, per_minute=per_minute)
 
 
+@pytest.mark.slow
 def test_good_candidate_walks_to_100_percent_sticky_and_moves_production(store: Store) -> None:
     sim = _sim(store, Profile(), per_minute=1500, guardrails=PROVABLE)
     sim.units = 3000
@@ -63,6 +64,7 @@ def test_doubled_error_rate_is_rolled_back_early_and_production_untouched(store:
     assert failed[0]["lower"] > 0.2  # the relative increase is surely beyond the 20% margin
 
 
+@pytest.mark.slow
 def test_slower_p95_latency_is_rolled_back_early(store: Store) -> None:
     sim = _sim(store, Profile(latency_ms=800 * 1.4))
     done = sim.run(60)
