@@ -4,6 +4,7 @@ and computed once however many viewers arrive at once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -189,3 +190,17 @@ async def test_a_warmed_dashboard_serves_the_first_views_from_its_cache(store: S
 def test_warming_refuses_what_is_not_a_dashboard() -> None:
     with pytest.raises(TypeError, match="create_dashboard_app"):
         warm_in_background(object())
+
+
+async def test_the_dashboard_served_alone_warms_at_start(store: Store) -> None:
+    """Its own lifespan (the gateway's calls the same `warm_in_background`)."""
+    experiment = running_experiment(store)
+    app = create_dashboard_app(store)
+    analyses = app.state.dashboard.analyses
+    async with app.router.lifespan_context(app):
+        deadline = time.monotonic() + 60
+        while analyses.computations < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    assert analyses.computations == 1
+    got = cached_experiment_page(store, experiment, analyses)
+    assert analyses.computations == 1 and got["record"].id == experiment.id
