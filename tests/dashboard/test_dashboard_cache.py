@@ -4,15 +4,21 @@ and computed once however many viewers arrive at once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Hashable
 
+import httpx
 import pytest
+from dashboard_client import BASE, sign_in
 from dashboard_seed import running_experiment, verbose_shadow
 from timeline_seed import seed
 
+from rampway.admin import Role, create_admin_key
+from rampway.dashboard import create_dashboard_app
+from rampway.dashboard.app import warm_in_background
 from rampway.dashboard.cache import AnalysisCache
 from rampway.dashboard.experiment_view import cached_experiment_page
 from rampway.dashboard.shadow_view import shadow_page
@@ -160,3 +166,41 @@ def test_the_shadow_page_is_computed_once_per_change(store: Store) -> None:
     assert again["report"] is first["report"] and cache.computations == 1
     assert first["computed_at"] <= time.time()
 
+
+
+async def test_a_warmed_dashboard_serves_the_first_views_from_its_cache(store: Store) -> None:
+    """What the server does at start: the running experiment's and the live shadow's analyses
+    are computed then, so their pages' first views compute nothing."""
+    seeded = seed(store)
+    experiment = running_experiment(store)
+    shadow = verbose_shadow(store, seeded.baseline, seeded.candidate)
+    app = create_dashboard_app(store)
+    analyses = app.state.dashboard.analyses
+    warm_in_background(app).join(60)
+    assert analyses.computations == 2
+    _, key = create_admin_key(store, "ana", Role.VIEWER, actor="test")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as ui:
+        await sign_in(ui, key)
+        for path in (f"/ui/experiments/{experiment.name}", f"/ui/shadows/{shadow.name}"):
+            assert (await ui.get(path)).status_code == 200
+    assert analyses.computations == 2
+
+
+def test_warming_refuses_what_is_not_a_dashboard() -> None:
+    with pytest.raises(TypeError, match="create_dashboard_app"):
+        warm_in_background(object())
+
+
+async def test_the_dashboard_served_alone_warms_at_start(store: Store) -> None:
+    """Its own lifespan (the gateway's calls the same `warm_in_background`)."""
+    experiment = running_experiment(store)
+    app = create_dashboard_app(store)
+    analyses = app.state.dashboard.analyses
+    async with app.router.lifespan_context(app):
+        deadline = time.monotonic() + 60
+        while analyses.computations < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    assert analyses.computations == 1
+    got = cached_experiment_page(store, experiment, analyses)
+    assert analyses.computations == 1 and got["record"].id == experiment.id

@@ -192,11 +192,19 @@ class GatewayApp:
                 except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                self._warm_dashboard()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+    def _warm_dashboard(self) -> None:
+        """The dashboard's analyses computed in the background now, not at their first view."""
+        from rampway.dashboard.app import warm_in_background
+
+        warm_in_background(self.endpoints.mounts[DASHBOARD_PREFIX])
 
 
 def build_stack(endpoints: Endpoints, runtime: Runtime, ui_port: int | None = None) -> ASGIApp:

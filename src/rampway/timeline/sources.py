@@ -5,6 +5,12 @@ first) inside `query.since`, and only entries that concern `query.release` when 
 `DEFAULT_SOURCES` is what `build_timeline` uses; an area that lands later (shadow traffic)
 plugs in by passing `sources=(*DEFAULT_SOURCES, shadow_entries)` — no registry, no edit here.
 
+Five of the areas below read the audit log. Each is also a source of its own
+(`release_entries`, …), but `DEFAULT_SOURCES` is the one source `recorded_entries`, which
+reads every area on one connection and the audit log once — one statement, each area's rows
+still its own newest `limit` — so a timeline costs six queries instead of ten (a page's time
+on a loaded server is mostly round trips), with the same entries in the same order.
+
 Where each area's history lives:
 
     release     audit rows `release.publish`, `release.approve` (object `<feature>@<hex>`), and
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,13 +43,60 @@ from rampway.timeline.model import TimelineEntry, TimelineQuery
 EntrySource = Callable[[Store, TimelineQuery], list[TimelineEntry]]
 
 
-def _audit_rows(conn: Connection, q: TimelineQuery, *where: sa.ColumnElement[bool]) -> list[
-        Row[Any]]:
+@dataclass(frozen=True, slots=True)
+class _AuditPart:
+    """An area's share of the audit log: which rows (`where`), and how they become entries."""
+
+    where: tuple[sa.ColumnElement[bool], ...]
+    entries: Callable[[list[Row[Any]]], list[TimelineEntry]]
+
+
+#: What an area reads, in its order: entries already read, or its part of the audit log.
+_Piece = list[TimelineEntry] | _AuditPart
+_Area = Callable[[Connection, TimelineQuery], list[_Piece]]
+
+
+def _audit_query(q: TimelineQuery, part: _AuditPart) -> sa.Select[Any]:
     c = audit_log.c
-    query = sa.select(audit_log).where(*where).order_by(c.id.desc()).limit(q.limit)
+    query = sa.select(audit_log).where(*part.where).order_by(c.id.desc()).limit(q.limit)
     if q.since is not None:
         query = query.where(c.at >= q.since)
-    return list(conn.execute(query))
+    return query
+
+
+def _audit_rows(conn: Connection, q: TimelineQuery, parts: list[_AuditPart]) -> list[
+        list[Row[Any]]]:
+    """Each part's rows (newest first, at most `q.limit`), read in one statement: a UNION ALL
+    of the parts' own queries, each row tagged with its part's index."""
+    if len(parts) <= 1:
+        return [list(conn.execute(_audit_query(q, p))) for p in parts]
+    tagged = [sa.select(_audit_query(q, p).add_columns(sa.literal(i, sa.Integer).label("part"))
+                        .subquery()) for i, p in enumerate(parts)]
+    found: list[list[Row[Any]]] = [[] for _ in parts]
+    for row in conn.execute(sa.union_all(*tagged)):
+        found[row.part].append(row)
+    for rows in found:
+        rows.sort(key=lambda r: r.id, reverse=True)
+    return found
+
+
+def _entries(conn: Connection, q: TimelineQuery, areas: Sequence[_Area]) -> list[
+        TimelineEntry]:
+    """The areas' entries, each area's in its own order, the areas in the order given."""
+    pieces = [piece for area in areas for piece in area(conn, q)]
+    parts = [p for p in pieces if isinstance(p, _AuditPart)]
+    rows = iter(_audit_rows(conn, q, parts))
+    out: list[TimelineEntry] = []
+    for piece in pieces:
+        out.extend(piece.entries(next(rows)) if isinstance(piece, _AuditPart) else piece)
+    return out
+
+
+def _source(*areas: _Area) -> EntrySource:
+    def source(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
+        with store.reading() as conn:
+            return _entries(conn, q, areas)
+    return source
 
 
 def _pct(weight_bp: Any) -> str:
@@ -52,20 +106,24 @@ def _pct(weight_bp: Any) -> str:
 # -- releases --------------------------------------------------------------------------------
 
 
-def release_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
+_RELEASE_VERBS = {"release.publish": "published", "release.approve": "approved",
+                  "model.upgrade": "is an upgrade candidate", "model.drift": "provider drift",
+                  "model.catalog": "catalog entries", "model.reeval": "re-evaluated"}
+
+
+def _release_area(conn: Connection, q: TimelineQuery) -> list[_Piece]:
     """Publishes and approvals of the feature's releases."""
     c = audit_log.c
     which = (c.object_id == q.release if q.release is not None
              else c.object_id.startswith(f"{q.feature}@", autoescape=True))
-    with store.reading() as conn:
-        rows = _audit_rows(conn, q, c.object_type == "release", which)
-    verbs = {"release.publish": "published", "release.approve": "approved",
-             "model.upgrade": "is an upgrade candidate", "model.drift": "provider drift",
-             "model.catalog": "catalog entries", "model.reeval": "re-evaluated"}
+    return [_AuditPart((c.object_type == "release", which), _release_entries)]
+
+
+def _release_entries(rows: list[Row[Any]]) -> list[TimelineEntry]:
     return [
         TimelineEntry(
             at=r.at, area="release", kind=r.action, ref=r.object_id,
-            summary=f"{r.object_id} {verbs.get(r.action, r.action)}", actor=r.actor,
+            summary=f"{r.object_id} {_RELEASE_VERBS.get(r.action, r.action)}", actor=r.actor,
             reason=r.reason, releases=(r.object_id,), before=r.before, after=r.after,
         )
         for r in rows
@@ -75,7 +133,7 @@ def release_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
 # -- gate decisions --------------------------------------------------------------------------
 
 
-def gate_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
+def _gate_area(conn: Connection, q: TimelineQuery) -> list[_Piece]:
     """Every recorded `rampway gate` comparison, with its verdict and the decision's reasons."""
     c = gate_decisions.c
     query = (sa.select(gate_decisions).where(c.feature == q.feature)
@@ -84,9 +142,7 @@ def gate_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
         query = query.where(sa.or_(c.candidate == q.release, c.baseline == q.release))
     if q.since is not None:
         query = query.where(c.at >= q.since)
-    with store.reading() as conn:
-        rows = list(conn.execute(query))
-    return [_gate_entry(r) for r in rows]
+    return [[_gate_entry(r) for r in conn.execute(query)]]
 
 
 def _gate_entry(r: Row[Any]) -> TimelineEntry:
@@ -107,20 +163,19 @@ def _gate_entry(r: Row[Any]) -> TimelineEntry:
 # -- rollouts --------------------------------------------------------------------------------
 
 
-def rollout_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
+def _rollout_area(conn: Connection, q: TimelineQuery) -> list[_Piece]:
     """Every rollout transition, with where it left the weight and the judge's evidence."""
     c = audit_log.c
-    with store.reading() as conn:
-        found: dict[int, Any] = {int(r.id): r for r in conn.execute(
-            sa.select(rollouts.c.id, rollouts.c.candidate, rollouts.c.baseline,
-                      rollouts.c.plan).where(rollouts.c.feature == q.feature))}
-        if q.release is not None:
-            found = {i: r for i, r in found.items() if q.release in (r.candidate, r.baseline)}
-        if not found:
-            return []
-        refs = [f"{q.feature}#{i}" for i in found]
-        rows = _audit_rows(conn, q, c.object_type == "rollout", c.object_id.in_(refs))
-    return [_rollout_entry(r, found.get(_id_of(r.object_id))) for r in rows]
+    found: dict[int, Any] = {int(r.id): r for r in conn.execute(
+        sa.select(rollouts.c.id, rollouts.c.candidate, rollouts.c.baseline,
+                  rollouts.c.plan).where(rollouts.c.feature == q.feature))}
+    if q.release is not None:
+        found = {i: r for i, r in found.items() if q.release in (r.candidate, r.baseline)}
+    if not found:
+        return []
+    refs = [f"{q.feature}#{i}" for i in found]
+    return [_AuditPart((c.object_type == "rollout", c.object_id.in_(refs)), lambda rows: [
+        _rollout_entry(r, found.get(_id_of(r.object_id))) for r in rows])]
 
 
 def _id_of(object_id: str) -> int:
@@ -153,18 +208,21 @@ def _rollout_entry(r: Row[Any], rollout: Row[Any] | None) -> TimelineEntry:
 # -- experiments -----------------------------------------------------------------------------
 
 
-def experiment_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
+def _experiment_area(conn: Connection, q: TimelineQuery) -> list[_Piece]:
     """Starts and stops of the feature's experiments (the stop's reason is the decision)."""
     c = audit_log.c
-    with store.reading() as conn:
-        found: dict[str, Any] = {f"{r.name}#{r.id}": r for r in conn.execute(
-            sa.select(experiments.c.id, experiments.c.name, experiments.c.arms)
-            .where(experiments.c.feature == q.feature))}
-        if q.release is not None:
-            found = {k: r for k, r in found.items() if q.release in _arm_releases(r.arms)}
-        if not found:
-            return []
-        rows = _audit_rows(conn, q, c.object_type == "experiment", c.object_id.in_(list(found)))
+    found: dict[str, Any] = {f"{r.name}#{r.id}": r for r in conn.execute(
+        sa.select(experiments.c.id, experiments.c.name, experiments.c.arms)
+        .where(experiments.c.feature == q.feature))}
+    if q.release is not None:
+        found = {k: r for k, r in found.items() if q.release in _arm_releases(r.arms)}
+    if not found:
+        return []
+    return [_AuditPart((c.object_type == "experiment", c.object_id.in_(list(found))),
+                       lambda rows: _experiment_entries(rows, found))]
+
+
+def _experiment_entries(rows: list[Row[Any]], found: dict[str, Any]) -> list[TimelineEntry]:
     out = []
     for r in rows:
         arms = found[r.object_id].arms
@@ -190,7 +248,7 @@ def _arm_releases(arms: Any) -> tuple[str, ...]:
 # -- channels --------------------------------------------------------------------------------
 
 
-def channel_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
+def _channel_area(conn: Connection, q: TimelineQuery) -> list[_Piece]:
     """Every channel move (set or rollback, from → to) and every audited gate override."""
     h = channel_history.c
     query = (sa.select(channel_history).where(h.feature == q.feature)
@@ -200,11 +258,15 @@ def channel_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
     if q.since is not None:
         query = query.where(h.at >= q.since)
     c = audit_log.c
-    with store.reading() as conn:
-        moves = list(conn.execute(query))
-        skips = _audit_rows(conn, q, c.action == "channel.skip_gate",
-                            c.object_id.startswith(f"{q.feature}/", autoescape=True))
-    out = [_move_entry(m) for m in moves]
+    moves = [_move_entry(m) for m in conn.execute(query)]
+    skips = _AuditPart((c.action == "channel.skip_gate",
+                        c.object_id.startswith(f"{q.feature}/", autoescape=True)),
+                       lambda rows: _skip_entries(rows, q))
+    return [moves, skips]
+
+
+def _skip_entries(skips: list[Row[Any]], q: TimelineQuery) -> list[TimelineEntry]:
+    out = []
     for r in skips:
         released = str((r.after or {}).get("release_id", ""))
         if q.release is not None and released != q.release:
@@ -234,16 +296,19 @@ def _move_entry(m: Row[Any]) -> TimelineEntry:
 # -- flags -----------------------------------------------------------------------------------
 
 
-def flag_entries(store: Store, q: TimelineQuery) -> list[TimelineEntry]:
+def _flag_area(conn: Connection, q: TimelineQuery) -> list[_Piece]:
     """Changes to the feature's native flags (`<feature>.<name>`), definition before → after.
 
     With a release, only changes whose definition (before or after) names it — a
     `<feature>.release` flag pointing some users at it, say.
     """
     c = audit_log.c
-    with store.reading() as conn:
-        rows = _audit_rows(conn, q, c.object_type == "flag",
-                           c.object_id.startswith(f"{q.feature}.", autoescape=True))
+    return [_AuditPart((c.object_type == "flag",
+                        c.object_id.startswith(f"{q.feature}.", autoescape=True)),
+                       lambda rows: _flag_entries(rows, q))]
+
+
+def _flag_entries(rows: list[Row[Any]], q: TimelineQuery) -> list[TimelineEntry]:
     out = []
     for r in rows:
         mentioned = _mentions(q.release, r.before, r.after)
@@ -280,14 +345,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-DEFAULT_SOURCES: Sequence[EntrySource] = (
-    release_entries,
-    gate_entries,
-    rollout_entries,
-    experiment_entries,
-    channel_entries,
-    flag_entries,
-)
+# -- the sources -----------------------------------------------------------------------------
+
+release_entries = _source(_release_area)
+gate_entries = _source(_gate_area)
+rollout_entries = _source(_rollout_area)
+experiment_entries = _source(_experiment_area)
+channel_entries = _source(_channel_area)
+flag_entries = _source(_flag_area)
+#: All six areas on one connection, the audit log read once (the module docstring).
+recorded_entries = _source(_release_area, _gate_area, _rollout_area, _experiment_area,
+                           _channel_area, _flag_area)
+
+DEFAULT_SOURCES: Sequence[EntrySource] = (recorded_entries,)
 
 __all__ = [
     "DEFAULT_SOURCES",
@@ -296,6 +366,7 @@ __all__ = [
     "experiment_entries",
     "flag_entries",
     "gate_entries",
+    "recorded_entries",
     "release_entries",
     "rollout_entries",
 ]
