@@ -196,3 +196,38 @@ def test_sqlite_path_agrees_with_the_store_url(tmp_path: Path,
         assert sqlite_path(tmp_path, other) is None, other
     monkeypatch.setenv("RAMPWAY_DB", "postgresql://u@h/db")
     assert sqlite_path(tmp_path, None) is None
+
+
+def test_concurrent_writes_on_both_roads_queue_and_lose_nothing(tmp_path: Path) -> None:
+    """Both roads begin with `BEGIN IMMEDIATE` and bump the control version first, so writers
+    on either road queue: every write gets its own version, audit row and control bump."""
+    import threading
+
+    main, _ = _stores(tmp_path)
+    start = sqlite3.connect(main).execute("SELECT version FROM control_state").fetchone()[0]
+    errors: list[BaseException] = []
+
+    def writer(put: Put, label: str) -> None:
+        try:
+            for i in range(10):
+                put("flag", "ops.kill", {"type": "bool", "default": i % 2 == 0},
+                    actor=label, reason=f"{label} {i}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(_main_road(main), "main")),
+               threading.Thread(target=writer, args=(_light_road(main), "light"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    conn = sqlite3.connect(main)
+    version = conn.execute("SELECT version FROM flag_definitions WHERE key = 'ops.kill'")
+    assert version.fetchone()[0] == 20
+    audited = conn.execute("SELECT actor, json_extract(after, '$.version') FROM audit_log "
+                           "WHERE object_id = 'ops.kill' ORDER BY id").fetchall()
+    assert sorted(v for _, v in audited) == list(range(1, 21))
+    assert {a for a, _ in audited} == {"main", "light"}
+    bumped = conn.execute("SELECT version FROM control_state").fetchone()[0]
+    assert bumped == start + 20
