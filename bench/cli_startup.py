@@ -7,7 +7,9 @@ copy of examples/support-bot in a temporary directory, after one warm-up run tha
 creates the SQLite database, so every timed run measures the steady state. Targets (issue
 #17): `--help` <= 0.3 s, `release validate` <= 0.6 s, `flags set` <= 0.6 s. Wall time is what
 the targets are about; the CPU column (user + system) is the same work measured so that a
-busy machine (other processes on the cores) inflates it far less.
+busy machine (other processes on the cores) inflates it far less, and the load column is the
+1-minute load average before and after each command's runs (wall figures taken at a load
+above the number of CPUs say more about the machine than about rampway).
 
 `python -X importtime -m rampway --help` shows where the remaining time goes.
 """
@@ -78,6 +80,7 @@ def measure(runs: int) -> list[dict[str, object]]:
             except SystemExit as exc:  # e.g. `--version` on a rampway that predates it
                 rows.append({"command": label, "error": str(exc), "target_s": target})
                 continue
+            load = os.getloadavg()[0]
             samples = [run_once(argv, cwd, env) for _ in range(runs)]
             times = sorted(wall for wall, _ in samples)
             median = statistics.median(times)
@@ -90,6 +93,8 @@ def measure(runs: int) -> list[dict[str, object]]:
                 "cpu_median_s": round(statistics.median(cpu for _, cpu in samples), 4),
                 "target_s": target,
                 "ok": None if target is None else median <= target,
+                "load_before": round(load, 1),
+                "load_after": round(os.getloadavg()[0], 1),
             })
     return rows
 
@@ -104,7 +109,8 @@ def main() -> None:
         print(json.dumps({"python": sys.version.split()[0], "commands": rows}, indent=2))
         return
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.runs} runs each")
-    print(f"{'command':<28} {'median':>8} {'min':>8} {'max':>8} {'cpu':>8} {'target':>8}")
+    print(f"{'command':<28} {'median':>8} {'min':>8} {'max':>8} {'cpu':>8} {'target':>8}"
+          f"  load")
     for r in rows:
         if "error" in r:
             print(f"{r['command']:<28} failed: {r['error'][:60]}")
@@ -112,7 +118,8 @@ def main() -> None:
         target = "-" if r["target_s"] is None else f"{r['target_s']:.2f}s"
         verdict = "" if r["ok"] is None else ("  ok" if r["ok"] else "  OVER")
         print(f"{r['command']:<28} {r['median_s']:>7.3f}s {r['min_s']:>7.3f}s "
-              f"{r['max_s']:>7.3f}s {r['cpu_median_s']:>7.3f}s {target:>8}{verdict}")
+              f"{r['max_s']:>7.3f}s {r['cpu_median_s']:>7.3f}s {target:>8}{verdict:<6}"
+              f"{r['load_before']:>5.1f}-{r['load_after']:.1f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ with the same words. Commands with a descriptive default (`rampway rollback` →
 
 from __future__ import annotations
 
-from rampway.errors import ReasonRequired
+from rampway.errors import ConfigError, ReasonRequired
 
 ANYWHERE = "pass --reason \"…\" (`reason` in an API body)"
 ON_A_PAGE = "write one in the reason box"
@@ -30,4 +30,11 @@ def require_reason(reason: str | None, what: str, *, hint: str = ANYWHERE,
     return reason
 
 
-__all__ = ["ANYWHERE", "ON_A_PAGE", "require_reason"]
+def check_actor(actor: str) -> None:
+    """The audit log's other rule: every entry names who acted (ConfigError otherwise). Here,
+    not in the store, so that the SQLAlchemy-free flag write checks it in the same words."""
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
+        raise ConfigError(f"invalid actor {actor!r}: give a non-empty name (at most 200 chars)")
+
+
+__all__ = ["ANYWHERE", "ON_A_PAGE", "check_actor", "require_reason"]

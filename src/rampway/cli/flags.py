@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
@@ -37,6 +37,11 @@ from rampway.cli._common import (
 )
 from rampway.cli._remote import ServerOption, admin_client
 from rampway.errors import ConfigError, RefError
+
+if TYPE_CHECKING:
+    from rampway.flags.store import FlagStore
+    from rampway.release._routable import Routing
+    from rampway.store import Store
 
 flags_app = typer.Typer(help="Feature flags and segments.", no_args_is_help=True)
 app.add_typer(flags_app, name="flags")
@@ -64,14 +69,23 @@ class Backend(Protocol):
 
 
 class StoreBackend:
-    def __init__(self, project: Path | None) -> None:
-        from rampway.flags.store import FlagStore
-        from rampway.store import Store
+    """The project's store, opened (with SQLAlchemy) on first use: a plain flag write on the
+    embedded SQLite store takes the light road instead (`rampway.flags._sqlite_put`)."""
 
-        proj = load_project_option(project)
-        self._store = Store.open(proj.db_url)
-        self._flags = FlagStore(self._store, project=proj)
+    def __init__(self, project: Path | None) -> None:
+        self._project = load_project_option(project)
         self._actor = current_actor()
+        self._opened: tuple[Store, FlagStore] | None = None
+
+    @property
+    def _flags(self) -> FlagStore:
+        if self._opened is None:
+            from rampway.flags.store import FlagStore
+            from rampway.store import Store
+
+            store = Store.open(self._project.db_url)
+            self._opened = (store, FlagStore(store, project=self._project))
+        return self._opened[1]
 
     def list(self, kind: str) -> list[dict[str, Any]]:
         return [r.to_json() for r in self._flags.list(_kind(kind))]
@@ -84,8 +98,22 @@ class StoreBackend:
 
     def put(self, kind: str, key: str, definition: Any, reason: str,
             version: int | None, skip_gate: bool = False) -> dict[str, Any]:
+        from rampway.flags._sqlite_put import put_if_plain, sqlite_path
+
+        path = sqlite_path(self._project.root, self._project.config.database.url)
+        if path is not None:
+            record = put_if_plain(path, _kind(kind), key, definition, actor=self._actor,
+                                  reason=reason, expected_version=version, routing=self._routing)
+            if record is not None:
+                return record.to_json()
         return self._flags.put(_kind(kind), key, definition, actor=self._actor, reason=reason,
                                expected_version=version, skip_gate=skip_gate).to_json()
+
+    def _routing(self) -> Routing:
+        """What `FlagStore.routing` is for this project."""
+        from rampway.release._routable import Routing
+
+        return Routing.of(self._project)
 
     def delete(self, kind: str, key: str, reason: str, version: int | None) -> dict[str, Any]:
         return self._flags.delete(_kind(kind), key, actor=self._actor, reason=reason,
@@ -97,7 +125,8 @@ class StoreBackend:
                                 dry_run=dry_run, skip_gate=skip_gate).to_json()
 
     def close(self) -> None:
-        self._store.close()
+        if self._opened is not None:
+            self._opened[0].close()
 
 
 class ServerBackend:

@@ -15,7 +15,6 @@ three), each tick also re-runs the gate of every production release so triggered
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 import time
@@ -160,6 +159,8 @@ def reeval_due(
                 done += await run_due(ctx, due, catalog, kinds, RunOptions(), today=today,
                                       horizon=horizon)
         return done
+
+    import asyncio  # here, not at the top: `rampway --help` imports this module
 
     records = asyncio.run(run_all())
     if notifier is not None:

@@ -16,7 +16,6 @@ inconclusive, 2 bad input — one line on stderr, nothing written.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -219,6 +218,8 @@ def _carry_out(
             write_candidate(item.plan, item.target, replace=True, opt_out=opt_out, until=until)
             item.new = store_draft(store, item.plan, actor=actor)
         if not no_gate:
+            import asyncio  # here, not at the top: `rampway --help` imports this module
+
             asyncio.run(_gate_each(proj, store, planned, *run, actor))
     finally:
         store.close()

@@ -29,13 +29,11 @@ Precedence between repo files and the API — the store is what gateways serve:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -50,14 +48,25 @@ from rampway.errors import (
     FlagError,
     ProtectedFlag,
     RefError,
-    UnroutableFlag,
 )
+from rampway.flags import _writes
 from rampway.flags._compile import FlagSet
 from rampway.flags._files import load_flag_files
-from rampway.flags._model import Flag
-from rampway.flags._parse import check_key, split_document
-from rampway.flags.native import check_native, is_release_id, native_name, possible_values
-from rampway.flags.routable import check_model_flags, located_values
+from rampway.flags._parse import split_document
+from rampway.flags._writes import (
+    KINDS,
+    DefinitionRecord,
+    Kind,
+    audit_view,
+    check_version,
+    compile_state,
+    plain_json,
+    primary_provider,
+    read_state,
+    validate,
+)
+from rampway.flags.native import is_release_id, native_name
+from rampway.flags.routable import located_values
 from rampway.flags.tables import flag_definitions, segment_definitions
 from rampway.release._routable import Routing
 from rampway.store import Store
@@ -66,37 +75,7 @@ from rampway.store.schema import channels, releases
 if TYPE_CHECKING:
     from rampway.config import Project, ProjectSource
 
-Kind = Literal["flag", "segment"]
-Source = Literal["api", "file"]
-KINDS: tuple[Kind, ...] = ("flag", "segment")
 _TABLES = {"flag": flag_definitions, "segment": segment_definitions}
-_DOC_KEYS = {"flag": "flags", "segment": "segments"}
-
-
-@dataclass(frozen=True)
-class DefinitionRecord:
-    """One stored flag or segment definition (the shape of a `flags/*.yaml` entry)."""
-
-    kind: Kind
-    key: str
-    definition: dict[str, Any]
-    version: int
-    source: Source
-    file: str | None
-    updated_at: datetime
-    updated_by: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "key": self.key,
-            "definition": self.definition,
-            "version": self.version,
-            "source": self.source,
-            "file": self.file,
-            "updated_at": self.updated_at.isoformat(),
-            "updated_by": self.updated_by,
-        }
 
 
 @dataclass
@@ -134,21 +113,6 @@ class FileDefinitions:
 
 class _DryRun(Exception):
     """Raised inside the transaction to roll a dry-run push back."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def plain_json(definition: Any, what: str) -> dict[str, Any]:
-    """The definition as a JSON object (what the store keeps); FlagError if it is not one."""
-    if not isinstance(definition, Mapping):
-        raise FlagError(f"{what}: a definition must be a JSON object")
-    try:
-        out: dict[str, Any] = json.loads(json.dumps(definition, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise FlagError(f"{what}: definition is not plain JSON: {exc}") from exc
-    return out
 
 
 def read_flag_files(paths: Iterable[str | PathLike[str]]) -> FileDefinitions:
@@ -239,8 +203,8 @@ class FlagStore:
             cached = self._cache
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-            state = _read_state(conn)
-        compiled = _compile(state)
+            state = read_state(_SqlTx(self.store, conn))
+        compiled = compile_state(state)
         self._cache = (stamp, compiled)
         return compiled
 
@@ -264,23 +228,16 @@ class FlagStore:
         serve a model whose swap has no gate PASS (`rampway.release.protect.guard_model`),
         audited as `flag.skip_gate` with `reason`; it never lets a `.release` pin through.
         """
-        check_key(kind, key, f"{_DOC_KEYS[kind]}.{key}")
-        require_reason(reason, f"writing {kind} '{key}'")
-        spec = plain_json(definition, f"{kind} '{key}'")
-        changed = {key} if kind == "flag" else set()
+        spec, changed = _writes.prepare_put(kind, key, definition, reason)
         with self.store.transaction() as conn:
-            self.store.bump_control_version(conn)  # first: takes the global row lock
-            current = _get(conn, kind, key)
-            _check_version(kind, key, current, expected_version)
-            state = _read_state(conn)
-            state[kind][key] = spec
-            routing = self.routing
-            _validate(conn, state, routing, changed)
-            self._guard_pins(conn, state, changed)
-            skipped = self._guard_models(conn, state, changed, reason if skip_gate else None)
-            record = self._write(conn, kind, key, spec, current, actor, reason, "api", None)
-            self._audit_skips(conn, skipped, actor, reason)
-            return record
+
+            def guard(state: Mapping[Kind, Mapping[str, Any]]) -> Sequence[dict[str, Any]]:
+                self._guard_pins(conn, state, changed)
+                return self._guard_models(conn, state, changed, reason if skip_gate else None)
+
+            return _writes.put(_SqlTx(self.store, conn), kind, key, spec, changed, actor=actor,
+                               reason=reason, expected_version=expected_version,
+                               routing=lambda: self.routing, guard=guard)
 
     def delete(
         self,
@@ -295,13 +252,14 @@ class FlagStore:
         require_reason(reason, f"deleting {kind} '{key}'")
         with self.store.transaction() as conn:
             self.store.bump_control_version(conn)
-            current = _get(conn, kind, key)
+            tx = _SqlTx(self.store, conn)
+            current = tx.get(kind, key)
             if current is None:
                 raise RefError(f"no {kind} '{key}'")
-            _check_version(kind, key, current, expected_version)
-            state = _read_state(conn)
+            check_version(kind, key, current, expected_version)
+            state = read_state(tx)
             del state[kind][key]
-            _validate(conn, state)
+            validate(tx, state)
             self._remove(conn, current, actor, reason)
             return current
 
@@ -339,7 +297,8 @@ class FlagStore:
         force: bool,
         skip_gate: bool = False,
     ) -> None:
-        stored = {(k, r.key): r for k in KINDS for r in _all(conn, k)}
+        tx = _SqlTx(self.store, conn)
+        stored = {(k, r.key): r for k in KINDS for r in tx.all(k)}
         conflicts = sorted(
             f"{kind}:{key}"
             for (kind, key), (spec, _file) in files.items.items()
@@ -353,14 +312,14 @@ class FlagStore:
                 f"{', '.join(conflicts)} (copy the change into the file, or push --force)"
             )
         report.overwritten = conflicts
-        state = _read_state(conn)
+        state = read_state(tx)
         gone = [r for ident, r in stored.items() if r.source == "file" and ident not in files.items]
         for rec in gone:
             del state[rec.kind][rec.key]
         for (kind, key), (spec, _file) in files.items.items():
             state[kind][key] = spec
         pushed = {key for kind, key in files.items if kind == "flag"}
-        _validate(conn, state, self.routing, pushed)
+        validate(tx, state, self.routing, pushed)
         judged = {  # a pin or model judged when it was written stays judged
             key for (kind, key), (spec, _file) in files.items.items()
             if kind == "flag" and ((rec := stored.get((kind, key))) is None
@@ -377,17 +336,9 @@ class FlagStore:
                 _adopt(conn, rec, file)
                 report.unchanged.append(name)
                 continue
-            self._write(conn, kind, key, spec, rec, actor, reason, "file", file)
+            _writes.write(tx, kind, key, spec, rec, actor, reason, "file", file)
             (report.created if rec is None else report.updated).append(name)
-        self._audit_skips(conn, skipped, actor, reason)
-
-    def _audit_skips(self, conn: Connection, skipped: Iterable[dict[str, Any]], actor: str,
-                     reason: str) -> None:
-        """One `flag.skip_gate` row per `.model` value let through without its gate."""
-        for allowed in skipped:
-            self.store.record_audit(actor=actor, action="flag.skip_gate", object_type="flag",
-                                    object_id=allowed["flag"], before=None, after=allowed,
-                                    reason=reason, conn=conn)
+        _writes.audit_skips(tx, skipped, actor, reason)
 
     def _guard_pins(self, conn: Connection, state: Mapping[Kind, Mapping[str, Any]],
                     changed: Collection[str]) -> None:
@@ -397,7 +348,7 @@ class FlagStore:
             return
         from rampway.release.protect import guard_pin
 
-        for flag in _compile(state).flags.values():
+        for flag in compile_state(state).flags.values():
             named = native_name(flag.key)
             if flag.key not in changed or named is None or named[1] != "release":
                 continue
@@ -424,7 +375,7 @@ class FlagStore:
         from rampway.release.protect import guard_model
 
         project, skipped = self.project, []
-        for flag in _compile(state).flags.values():
+        for flag in compile_state(state).flags.values():
             named = native_name(flag.key)
             if flag.key not in changed or named is None or named[1] != "model":
                 continue
@@ -443,46 +394,6 @@ class FlagStore:
                                     "path": path, **allowed})
         return skipped
 
-    def _write(
-        self,
-        conn: Connection,
-        kind: Kind,
-        key: str,
-        spec: dict[str, Any],
-        current: DefinitionRecord | None,
-        actor: str,
-        reason: str,
-        source: Source,
-        file: str | None,
-    ) -> DefinitionRecord:
-        table = _table(kind)
-        version = 1 if current is None else current.version + 1
-        now = _now()
-        values = {
-            "definition": spec,
-            "version": version,
-            "source": source,
-            "file": file,
-            "updated_at": now,
-            "updated_by": actor,
-        }
-        if current is None:
-            conn.execute(table.insert().values(key=key, **values))
-        else:
-            conn.execute(table.update().where(table.c.key == key).values(**values))
-        record = DefinitionRecord(kind, key, spec, version, source, file, now, actor)
-        self.store.record_audit(
-            actor=actor,
-            action=f"{kind}.{'create' if current is None else 'update'}",
-            object_type=kind,
-            object_id=key,
-            before=None if current is None else _audit_view(current),
-            after=_audit_view(record),
-            reason=reason,
-            conn=conn,
-        )
-        return record
-
     def _remove(self, conn: Connection, rec: DefinitionRecord, actor: str, reason: str) -> None:
         table = _table(rec.kind)
         conn.execute(table.delete().where(table.c.key == rec.key))
@@ -491,7 +402,7 @@ class FlagStore:
             action=f"{rec.kind}.delete",
             object_type=rec.kind,
             object_id=rec.key,
-            before=_audit_view(rec),
+            before=audit_view(rec),
             after=None,
             reason=reason,
             conn=conn,
@@ -520,80 +431,72 @@ def _record(kind: Kind, row: Row[Any]) -> DefinitionRecord:
     )
 
 
-def _get(conn: Connection, kind: Kind, key: str) -> DefinitionRecord | None:
-    table = _table(kind)
-    row = conn.execute(sa.select(table).where(table.c.key == key)).first()
-    return None if row is None else _record(kind, row)
+class _SqlLookups:
+    """`rampway.flags._writes.Lookups` through SQLAlchemy, inside `conn`'s transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def release_known(self, release_id: str) -> bool:
+        query = sa.select(releases.c.id).where(releases.c.release_id == release_id)
+        return self.conn.scalar(query) is not None
+
+    def channel_known(self, feature: str, name: str) -> bool:
+        query = sa.select(channels.c.version).where(channels.c.feature == feature,
+                                                     channels.c.name == name)
+        return self.conn.scalar(query) is not None
+
+    def pinned_canonical(self, feature: str, value: str) -> str | None:
+        if is_release_id(value):
+            query = sa.select(releases.c.canonical).where(releases.c.release_id == value)
+        else:
+            query = sa.select(releases.c.canonical).join(
+                channels, channels.c.release_id == releases.c.release_id
+            ).where(channels.c.feature == feature, channels.c.name == value)
+        found = self.conn.scalar(query)
+        return None if found is None else str(found)
+
+    def channel_canonicals(self) -> Iterable[tuple[str, str]]:
+        rows = self.conn.execute(sa.select(channels.c.feature, releases.c.canonical).join(
+            releases, releases.c.release_id == channels.c.release_id))
+        return [(str(feature), str(canonical)) for feature, canonical in rows]
 
 
-def _all(conn: Connection, kind: Kind) -> list[DefinitionRecord]:
-    table = _table(kind)
-    return [_record(kind, row) for row in conn.execute(sa.select(table).order_by(table.c.key))]
+class _SqlTx(_SqlLookups):
+    """`rampway.flags._writes.Transaction` through SQLAlchemy and the `Store`."""
 
+    def __init__(self, store: Store, conn: Connection) -> None:
+        super().__init__(conn)
+        self.store = store
 
-def _read_state(conn: Connection) -> dict[Kind, dict[str, dict[str, Any]]]:
-    return {kind: {r.key: r.definition for r in _all(conn, kind)} for kind in KINDS}
+    def bump_control_version(self) -> int:
+        return self.store.bump_control_version(self.conn)
 
+    def get(self, kind: Kind, key: str) -> DefinitionRecord | None:
+        table = _table(kind)
+        row = self.conn.execute(sa.select(table).where(table.c.key == key)).first()
+        return None if row is None else _record(kind, row)
 
-def _check_version(
-    kind: Kind, key: str, current: DefinitionRecord | None, expected: int | None
-) -> None:
-    if expected is None:
-        return
-    actual = 0 if current is None else current.version
-    if actual != expected:
-        raise ConflictError(
-            f"{kind} '{key}' is at version {actual}, not {expected}: "
-            "someone changed it since you read it"
-        )
+    def all(self, kind: Kind) -> list[DefinitionRecord]:
+        table = _table(kind)
+        rows = self.conn.execute(sa.select(table).order_by(table.c.key))
+        return [_record(kind, row) for row in rows]
 
+    def write(self, record: DefinitionRecord, *, insert: bool) -> None:
+        table = _table(record.kind)
+        values = {"definition": record.definition, "version": record.version,
+                  "source": record.source, "file": record.file,
+                  "updated_at": record.updated_at, "updated_by": record.updated_by}
+        if insert:
+            self.conn.execute(table.insert().values(key=record.key, **values))
+        else:
+            self.conn.execute(table.update().where(table.c.key == record.key).values(**values))
 
-def _compile(state: Mapping[Kind, Mapping[str, Any]]) -> FlagSet:
-    return FlagSet.from_dict({"flags": dict(state["flag"]), "segments": dict(state["segment"])})
-
-
-def _validate(
-    conn: Connection,
-    state: Mapping[Kind, Mapping[str, Any]],
-    routing: Routing | None = None,
-    changed: Collection[str] = (),
-) -> FlagSet:
-    """Compile the whole set and check native flags against the store; raises FlagError.
-
-    Routability is checked for the flags this write changes only: a flag that became
-    unroutable since (a catalog edit) is `rampway doctor`'s to report, and must not block
-    unrelated writes — least of all an incident-time kill switch.
-    """
-    compiled = _compile(state)
-    for flag in compiled.flags.values():
-        check_native(flag)
-        named = native_name(flag.key)
-        if named is not None and named[1] == "release":
-            _check_release_values(conn, named[0], flag.key, possible_values(flag))
-    if routing is not None and changed:
-        written = [f for f in compiled.flags.values() if f.key in changed]
-        check_model_flags(written, routing, release_providers(conn))
-        _check_pinned_routable(conn, written, routing)
-    return compiled
-
-
-def _check_pinned_routable(conn: Connection, flags: Iterable[Flag], routing: Routing) -> None:
-    """A `.release` flag may only pin releases whose models the gateway can route."""
-    for flag in flags:
-        named = native_name(flag.key)
-        if named is None or named[1] != "release":
-            continue
-        for rule, path, value in located_values(flag):
-            canonical = _pinned_canonical(conn, named[0], value)
-            if canonical is None:
-                continue
-            from rampway.release import Release  # only here: Jinja and the release schema
-
-            for provider, model in Release.from_canonical(canonical).models:
-                problem = routing.problem(provider, model)
-                if problem is not None:
-                    raise UnroutableFlag(f"value {value!r} serves {provider}/{model}: {problem}",
-                                         flag=flag.key, rule=rule, path=path)
+    def audit(self, *, actor: str, action: str, object_type: str, object_id: str,
+              before: Any, after: Any, reason: str) -> None:
+        self.store.record_audit(actor=actor, action=action, object_type=object_type,
+                                object_id=object_id, before=before, after=after,
+                                reason=reason, conn=self.conn)
 
 
 def _pinned_id(conn: Connection, feature: str, value: Any) -> str | None:
@@ -608,72 +511,10 @@ def _pinned_id(conn: Connection, feature: str, value: Any) -> str | None:
     return None if found is None else str(found)
 
 
-def _pinned_canonical(conn: Connection, feature: str, value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    if is_release_id(value):
-        query = sa.select(releases.c.canonical).where(releases.c.release_id == value)
-    else:
-        query = sa.select(releases.c.canonical).join(
-            channels, channels.c.release_id == releases.c.release_id
-        ).where(channels.c.feature == feature, channels.c.name == value)
-    found = conn.scalar(query)
-    return None if found is None else str(found)
-
-
 def release_providers(conn: Connection) -> dict[str, set[str]]:
     """feature → the primary providers of the releases its channels point at now (what a
     `.model` flag value without a provider is served with)."""
-    rows = conn.execute(
-        sa.select(channels.c.feature, releases.c.canonical).join(
-            releases, releases.c.release_id == channels.c.release_id
-        )
-    )
-    out: dict[str, set[str]] = {}
-    for feature, canonical in rows:
-        out.setdefault(str(feature), set()).add(primary_provider(canonical))
-    return out
-
-
-def primary_provider(canonical: str) -> str:
-    """The primary provider of a stored release, read from its canonical JSON.
-
-    Every flag write asks this of each channel's release; rebuilding the release for one field
-    (`Release.from_canonical`) would import Jinja and the pydantic release schema and re-check
-    every template, a third of a light command's time. The text was validated when it was
-    published; any shape but the one `canonical_text` writes is rebuilt in full, so a broken
-    row is still reported as it was:
-
-        primary_provider('{"format":1,"feature":"f","spec":{"provider":"sim",…},…}') == "sim"
-    """
-    try:
-        payload = json.loads(canonical)
-        provider = payload["spec"]["provider"] if payload.get("format") == 1 else None
-    except (ValueError, TypeError, KeyError, AttributeError):
-        provider = None
-    if isinstance(provider, str):
-        return provider
-    from rampway.release import Release
-
-    return Release.from_canonical(canonical).models[0][0]
-
-
-def _check_release_values(conn: Connection, feature: str, key: str, values: Iterable[Any]) -> None:
-    for value in set(values):
-        if is_release_id(value):
-            found = conn.scalar(sa.select(releases.c.id).where(releases.c.release_id == value))
-            what = "release"
-        else:
-            found = conn.scalar(
-                sa.select(channels.c.version).where(
-                    channels.c.feature == feature, channels.c.name == value
-                )
-            )
-            what = f"channel of {feature!r}"
-        if found is None:
-            raise FlagError(
-                f"value {value!r}: no such {what} (publish or create it first)", flag=key
-            )
+    return _writes.release_providers(_SqlLookups(conn))
 
 
 def _adopt(conn: Connection, rec: DefinitionRecord, file: str) -> None:
@@ -682,10 +523,6 @@ def _adopt(conn: Connection, rec: DefinitionRecord, file: str) -> None:
         return
     table = _table(rec.kind)
     conn.execute(table.update().where(table.c.key == rec.key).values(source="file", file=file))
-
-
-def _audit_view(rec: DefinitionRecord) -> dict[str, Any]:
-    return {"definition": rec.definition, "version": rec.version, "source": rec.source}
 
 
 __all__ = [
@@ -697,6 +534,7 @@ __all__ = [
     "PushReport",
     "discover_flag_files",
     "plain_json",
+    "primary_provider",
     "read_flag_files",
     "release_providers",
 ]

@@ -10,7 +10,6 @@ busy timeout instead, while WAL mode lets readers (gateways polling `control_ver
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,10 +20,11 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from rampway._sqlite import SQLITE_BUSY_TIMEOUT_S, configure
+from rampway._sqlite import first_line as _first_line
 from rampway.errors import ConfigError, ConflictError, StoreError
 
 WRITE_OPTION = "rampway_write"
-SQLITE_BUSY_TIMEOUT_S = 30.0
 
 # PostgreSQL SQLSTATEs worth retrying the whole transaction for.
 _PG_RETRYABLE = {"40001", "40P01", "23505"}  # serialization failure, deadlock, unique violation
@@ -71,37 +71,13 @@ def _sqlite_engine(url: URL) -> Engine:
     if memory:
         kwargs["poolclass"] = StaticPool  # one shared connection, else each one is a new db
     engine = sa.create_engine(url, **kwargs)
-    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see module docstring)
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        _enable_wal(cursor)
-    finally:
-        cursor.close()
-
-
-def _enable_wal(cursor: sqlite3.Cursor) -> None:
-    """Switch to WAL mode, waiting out other connections doing the same on a new file.
-
-    Changing the journal mode needs an exclusive lock, and SQLite answers "database is locked"
-    at once instead of calling the busy handler when a second connection is converting the same
-    fresh file: several processes opening a new database together failed ~1 in 20 times.
-    """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    configure(dbapi_connection)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -179,9 +155,3 @@ def translate_errors() -> Iterator[None]:
         raise StoreError(f"database error: {_first_line(error)}") from error
     except exc.SQLAlchemyError as error:
         raise StoreError(f"database error: {_first_line(error)}") from error
-
-
-def _first_line(error: BaseException) -> str:
-    orig = getattr(error, "orig", None)
-    text = str(orig if orig is not None else error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

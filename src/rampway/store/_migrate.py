@@ -17,21 +17,18 @@ Alembic path, which decides.
 
 from __future__ import annotations
 
-import ast
-import functools
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from rampway._heads import MIGRATIONS_DIR, declared_heads
 from rampway.errors import StoreError
 from rampway.store._engine import translate_errors, write_transaction
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 0x72616D70  # "ramp": any constant shared by every rampway process
 
 
@@ -85,49 +82,6 @@ def upgrade(engine: Engine) -> None:
                 f"cannot migrate database at revision {', '.join(current)} to "
                 f"{', '.join(heads)}: {exc} (is the database newer than this rampway?)"
             ) from exc
-
-
-@functools.cache
-def declared_heads() -> tuple[str, ...] | None:
-    """The heads of the shipped revision files, read without Alembic; None when a file is not
-    of the plain form (`revision = "…"`, `down_revision = "…" | (…) | None`, no
-    `depends_on`), so that Alembic decides. Example: `("gate_0001",)`."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        if path.name == "__init__.py":
-            continue
-        found = _literals(path, ("revision", "down_revision", "depends_on"))
-        revision, down = found.get("revision"), found.get("down_revision")
-        if not isinstance(revision, str) or found.get("depends_on") is not None:
-            return None
-        if isinstance(down, str):
-            down = (down,)
-        if down is not None and not (isinstance(down, tuple | list)
-                                     and all(isinstance(d, str) for d in down)):
-            return None
-        revisions.add(revision)
-        parents.update(down or ())
-    return tuple(sorted(revisions - parents)) or None
-
-
-def _literals(path: Path, names: tuple[str, ...]) -> dict[str, object]:
-    """Module-level `name = <literal>` assignments of a Python file (annotated or not); a value
-    that is not a literal reads as `ValueError`, which no check accepts."""
-    out: dict[str, object] = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        else:
-            continue
-        if isinstance(target, ast.Name) and target.id in names:
-            try:
-                out[target.id] = ast.literal_eval(value)
-            except ValueError:
-                out[target.id] = ValueError
-    return out
 
 
 def _stored_heads(engine: Engine) -> tuple[str, ...] | None:

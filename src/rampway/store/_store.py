@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import ArgumentError
 
+from rampway._reason import check_actor as _check_actor
 from rampway._reason import require_reason
 from rampway.errors import ConfigError, ConflictError, RefError, StoreError
 from rampway.store import _engine
@@ -62,11 +63,6 @@ def _check_name(kind: str, value: str) -> None:
             f"invalid {kind} name {value!r}: use letters, digits, '.', '_' or '-' "
             "(starting with a letter or digit, at most 200 characters)"
         )
-
-
-def _check_actor(actor: str) -> None:
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
-        raise ConfigError(f"invalid actor {actor!r}: give a non-empty name (at most 200 chars)")
 
 
 def _database_directory(directory: Path, url: str) -> None:
