@@ -67,7 +67,7 @@ def add_events(store: Store, n: int, release: str) -> None:
 
 async def time_pages(store: Store, pages: list[str], repeats: int) -> dict[str, list[float]]:
     """Per page: the first render's time, then `repeats` more."""
-    _, key = create_admin_key(store, "bench", Role.VIEWER, actor="bench")
+    _, key = create_admin_key(store, "bench", Role.VIEWER, actor="bench", reason="bench")
     transport = httpx.ASGITransport(app=create_dashboard_app(store))
     out: dict[str, list[float]] = {}
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as ui:

@@ -31,7 +31,8 @@ async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_api_answers_the_timeline_to_viewers(store: Store, api: httpx.AsyncClient) -> None:
     s = seed(store)
-    viewer = {"authorization": f"Bearer {create_admin_key(store, 'v', Role.VIEWER, actor='t')[1]}"}
+    _, plaintext = create_admin_key(store, "v", Role.VIEWER, actor="t", reason="t")
+    viewer = {"authorization": f"Bearer {plaintext}"}
     r = await api.get(URL, headers=viewer)
     assert r.status_code == 200, r.text
     doc = r.json()

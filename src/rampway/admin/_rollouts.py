@@ -32,6 +32,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rampway._reason import require_reason
 from rampway.admin._ids import check_feature_name, check_id
 from rampway.admin._routing import REASON_DOC, Auth, IfMatch, IfMatchParser
 from rampway.admin.keys import AdminKey, Role
@@ -137,7 +138,8 @@ class RolloutRoutes:
         plan = self.plan(feature, body.plan)
         if body.canonical is None:
             candidate = self.candidate(feature, body.candidate)
-        else:
+        else:  # the rollout's own wording, before the candidate is published
+            require_reason(body.reason, f"starting a rollout of {feature}")
             release = Release.from_canonical(body.canonical)
             if release.feature != feature:
                 raise ConfigError(f"this release is of feature {release.feature!r}, "
