@@ -32,7 +32,6 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rampway._reason import require_reason
 from rampway.admin._ids import check_feature_name, check_id
 from rampway.admin._routing import REASON_DOC, Auth, IfMatch, IfMatchParser
 from rampway.admin.keys import AdminKey, Role
@@ -138,8 +137,7 @@ class RolloutRoutes:
         plan = self.plan(feature, body.plan)
         if body.canonical is None:
             candidate = self.candidate(feature, body.candidate)
-        else:  # the rollout's own wording, before the candidate is published
-            require_reason(body.reason, f"starting a rollout of {feature}")
+        else:
             release = Release.from_canonical(body.canonical)
             if release.feature != feature:
                 raise ConfigError(f"this release is of feature {release.feature!r}, "
@@ -150,7 +148,8 @@ class RolloutRoutes:
                                         skip_gate=body.skip_gate, reason=body.reason,
                                         candidate_ref=body.candidate)
             self.store.publish(feature, release.digest, release.id, release.canonical,
-                               actor=key.name, reason=body.reason)
+                               actor=key.name,  # the reason as the start words it
+                               reason=body.reason.strip() or f"roll out {release.id}")
             candidate = release.id
         return self.controller.start(feature, candidate, plan=plan, actor=key.name,
                                      reason=body.reason, skip_gate=body.skip_gate)

@@ -114,7 +114,6 @@ def start_cmd(
     baseline channel serves. The first release of a feature is not rolled out: set it with
     `rampway channel set FEATURE production REF`.
     """
-    from rampway._reason import require_reason
     from rampway.rollout import plan_for
     from rampway.rollout.views import brief_json, brief_of
 
@@ -123,8 +122,6 @@ def start_cmd(
             doc = _start_remote(client, feature, candidate, plan_file, reason, skip_gate, project)
         _report(brief_of(doc), "started", as_json)
         return
-    # the rollout's own wording, before the candidate is published (nothing written)
-    require_reason(reason, f"starting a rollout of {feature}")
     proj = load_project_option(project)
     plan = plan_for(proj.root, feature, plan_file)
     ref = _candidate_ref(candidate, plan)
@@ -139,7 +136,7 @@ def start_cmd(
         controller.check_start(feature, release.id, plan, published=False, skip_gate=skip_gate,
                                reason=reason, candidate_ref=ref)
         store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor,
-                      reason=reason)
+                      reason=reason.strip() or f"roll out {release.id}")  # as start words it
         rollout = controller.start(feature, release.id, plan=plan, actor=actor, reason=reason,
                                    skip_gate=skip_gate)
         controller.notifier.close()
