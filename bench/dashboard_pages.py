@@ -123,7 +123,7 @@ def main() -> None:
                 f"/ui/shadows/{shadow.name}", "/ui/flags", "/ui/requests",
                 f"/ui/requests?feature={FEATURE}&status=error", "/ui/audit",
             ]
-            _, key = create_admin_key(store, "bench", Role.VIEWER, actor="bench")
+            _, key = create_admin_key(store, "bench", Role.VIEWER, actor="bench", reason="bench")
             missed = asyncio.run(time_pages(create_dashboard_app(store), key, pages, 0))
             served = create_dashboard_app(store)
             t2 = time.perf_counter()

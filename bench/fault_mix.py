@@ -71,7 +71,8 @@ def make_project(root: Path, routing: dict[str, Any]) -> Path:
     (rel / "release.yaml").write_text(yaml.safe_dump(spec))
     release = load_release(rel, feature="bench")
     with Store.open(db) as store:
-        store.publish("bench", release.digest, release.id, release.canonical, actor="bench")
+        store.publish("bench", release.digest, release.id, release.canonical, actor="bench",
+                      reason="bench")
         store.set_channel("bench", "production", release.id, actor="bench", reason="bench")
     return root
 

@@ -105,7 +105,8 @@ def make_project(tmp: Path, sim_port: int) -> Path:
     }))
     release = load_release(rel_dir, feature="bench")
     with Store.open(db_url) as store:
-        store.publish("bench", release.digest, release.id, release.canonical, actor="bench")
+        store.publish("bench", release.digest, release.id, release.canonical, actor="bench",
+                      reason="bench")
         store.set_channel("bench", "production", release.id, actor="bench", reason="bench")
     return root
 
@@ -422,7 +423,8 @@ def add_candidate(project: Path, sim_port: int) -> str:
          "params": {"temperature": 0.7}}))
     release = load_release(rel_dir, feature="bench")
     with Store.open(f"sqlite:///{project.parent / 'bench.db'}") as store:
-        store.publish("bench", release.digest, release.id, release.canonical, actor="bench")
+        store.publish("bench", release.digest, release.id, release.canonical, actor="bench",
+                      reason="bench")
     return release.id
 
 

@@ -36,7 +36,8 @@ def store(proj: Proj) -> Iterator[Store]:
 @pytest.fixture
 def keys(store: Store) -> Keys:
     made = {
-        role.value: create_admin_key(store, f"{role.value}-key", role, actor="setup")[1]
+        role.value: create_admin_key(store, f"{role.value}-key", role, actor="setup",
+                                     reason="test")[1]
         for role in Role
     }
     return Keys(**made)

@@ -66,7 +66,7 @@ async def test_kill_switch_through_the_admin_api_reaches_the_gateway_within_a_se
 async def test_app_keys_and_admin_keys_are_separate(
     gateway: httpx.AsyncClient, keys: Keys, store: Store
 ) -> None:
-    _, app_key = create_key(store, "web", features=None, actor="t")
+    _, app_key = create_key(store, "web", features=None, actor="t", reason="test")
     await _until(gateway, 401, 2.0)  # the gateway picked the app key up: keys now required
     app_auth = {"authorization": f"Bearer {app_key}"}
     assert (await gateway.post("/v1/chat/completions", json=CHAT,

@@ -140,8 +140,20 @@ BAD_INPUT: list[tuple[str, str, dict[str, Any], int]] = [
         ("PUT", "/flags/f", {"json": {"definition": BOOL_ON}}, 422),
         ("POST", "/features/support-bot/channels/production/rollback",
          {"json": {"reason": "\t"}}, 422),
-        ("POST", "/features/support-bot/releases", {"json": {"canonical": "{}"}}, 400),
+        ("POST", "/features/support-bot/releases", {"json": {"canonical": "{}", "reason": "x"}},
+         400),
+        # publishing and key writes are audited like the rest: a blank reason is refused first
+        ("POST", "/features/support-bot/releases", {"json": {"canonical": "{}"}}, 422),
+        ("POST", "/features/support-bot/releases", {"json": {"canonical": "{}", "reason": " "}},
+         422),
         ("POST", "/keys", {"json": {"name": "k", "role": "root"}}, 400),
+        ("POST", "/keys", {"json": {"name": "k", "role": "viewer"}}, 422),
+        ("POST", "/keys", {"json": {"name": "k", "role": "viewer", "reason": "\n"}}, 422),
+        ("DELETE", "/keys/viewer-key", {}, 422),
+        ("DELETE", "/keys/viewer-key", {"params": {"reason": " "}}, 422),
+        ("POST", "/app-keys", {"json": {"name": "web"}}, 422),
+        ("POST", "/app-keys", {"json": {"name": "web", "reason": "\t"}}, 422),
+        ("DELETE", "/app-keys/web", {}, 422),
         ("GET", "/audit", {"params": {"limit": 0}}, 400),
         ("GET", "/no-such-route", {}, 404),
 ]
@@ -167,8 +179,10 @@ async def test_publishing_a_release_of_another_feature_is_refused(
     api: httpx.AsyncClient, keys: Keys, proj: Proj
 ) -> None:
     r = await api.post(f"{PREFIX}/features/support-bot/releases",
-                       json={"canonical": proj.echo.canonical}, headers=keys.headers("editor"))
+                       json={"canonical": proj.echo.canonical, "reason": "x"},
+                       headers=keys.headers("editor"))
     assert r.status_code == 400 and "echo" in r.json()["error"]["message"]
     same = await api.post(f"{PREFIX}/features/echo/releases",
-                          json={"canonical": proj.echo.canonical}, headers=keys.headers("editor"))
+                          json={"canonical": proj.echo.canonical, "reason": "x"},
+                          headers=keys.headers("editor"))
     assert same.status_code == 200 and same.json()["created"] is False

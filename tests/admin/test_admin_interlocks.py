@@ -54,7 +54,7 @@ async def test_a_stored_release_that_cannot_be_routed_never_reaches_a_channel(
     api: httpx.AsyncClient, keys: Keys, store: Store, tmp_path: Path
 ) -> None:
     bad = _release(tmp_path, "sim-hugee", "old")  # published before the model was checked
-    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy")
+    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy", reason="test")
     r = await api.put(f"{PREFIX}/features/{BOT}/channels/canary",
                       headers=keys.headers("editor"), json={"release": bad.id, "reason": "try"})
     _unprocessable(r, "unroutable_model", "sim/sim-hugee")
@@ -121,7 +121,7 @@ async def test_an_experiment_arm_that_cannot_be_routed_is_refused(
     api: httpx.AsyncClient, keys: Keys, store: Store, tmp_path: Path
 ) -> None:
     bad = _release(tmp_path, "sim-hugee", "arm")
-    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy")
+    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy", reason="test")
     definition = {"feature": BOT, "primary": "feedback:thumbs_up",
                   "arms": [{"name": "control", "release": "production"},
                            {"name": "huge", "release": bad.id}]}
@@ -139,7 +139,7 @@ async def test_a_published_rollout_candidate_that_cannot_be_routed_is_refused(
     api: httpx.AsyncClient, keys: Keys, store: Store, tmp_path: Path
 ) -> None:
     bad = _release(tmp_path, "sim-hugee", "roll")  # published before the model was checked
-    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy")
+    store.publish(BOT, bad.digest, bad.id, bad.canonical, actor="legacy", reason="test")
     before = _state(store)
     r = await api.post(f"{PREFIX}/rollouts/{BOT}", headers=keys.headers("admin"),
                        json={"candidate": bad.id, "skip_gate": True, "reason": "try it"})

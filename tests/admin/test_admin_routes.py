@@ -132,13 +132,13 @@ def steps(proj: Proj, canonical: str, new_id: str) -> list[Step]:
               "reason": "push"}, "flag.create"),
         Step("DELETE", "/segments/beta?reason=tidy", "editor", 200, None, "segment.delete"),
         Step("GET", "/keys", "admin", 200),
-        Step("POST", "/keys", "admin", 201, {"name": "ci", "role": "editor"},
+        Step("POST", "/keys", "admin", 201, {"name": "ci", "role": "editor", "reason": "deploys"},
              "admin_key.create"),
-        Step("DELETE", "/keys/ci", "admin", 200, None, "admin_key.revoke"),
+        Step("DELETE", "/keys/ci?reason=rotated", "admin", 200, None, "admin_key.revoke"),
         Step("GET", "/app-keys", "admin", 200),
-        Step("POST", "/app-keys", "admin", 201, {"name": "web", "features": [bot]},
-             "key.create"),
-        Step("DELETE", "/app-keys/web", "admin", 200, None, "key.revoke"),
+        Step("POST", "/app-keys", "admin", 201,
+             {"name": "web", "features": [bot], "reason": "web app"}, "key.create"),
+        Step("DELETE", "/app-keys/web?reason=leaked", "admin", 200, None, "key.revoke"),
         Step("GET", "/audit", "viewer", 200),
         *rollout_steps(v1, v2),
         *experiment_steps(v1),  # production serves v2 after the rollouts
@@ -186,6 +186,7 @@ async def test_every_route_checks_keys_and_roles_and_audits_changes(
         new = after[: len(after) - before]
         assert sorted(e.action for e in new) == sorted(step.actions), where
         assert all(e.actor == f"{step.role}-key" for e in new), where
+        assert all(e.reason.strip() for e in new), where  # every audited write says why
     assert await _routes(api) == {(s.method, _template(s.path)) for s in walked}
 
 
@@ -232,13 +233,15 @@ async def test_key_management_needs_admin(
 async def test_revoked_key_is_refused_at_once(
     api: httpx.AsyncClient, keys: Keys
 ) -> None:
-    made = await api.post(f"{PREFIX}/keys", json={"name": "temp", "role": "viewer"},
+    made = await api.post(f"{PREFIX}/keys", json={"name": "temp", "role": "viewer",
+                                                  "reason": "a day of on-call"},
                           headers=keys.headers("admin"))
     token = made.json()["key"]
     assert token.startswith("rwa_")
     ok = await api.get(f"{PREFIX}/whoami", headers={"x-api-key": token})
     assert ok.json() == {**ok.json(), "name": "temp", "role": "viewer"}
-    await api.delete(f"{PREFIX}/keys/temp", headers=keys.headers("admin"))
+    await api.delete(f"{PREFIX}/keys/temp", params={"reason": "shift over"},
+                     headers=keys.headers("admin"))
     r = await api.get(f"{PREFIX}/whoami", headers={"x-api-key": token})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
 

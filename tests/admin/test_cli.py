@@ -127,9 +127,14 @@ def server(proj: Proj, root: Path) -> Iterator[str]:
 def test_flags_and_keys_through_a_running_server(
     root: Path, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = run_json("api-keys", "create", "ana", "--role", "admin")["key"]
+    assert_bad(run("api-keys", "create", "ana", "--role", "admin"),
+               "creating admin key 'ana' needs a reason")
+    admin = run_json("api-keys", "create", "ana", "--role", "admin", "--reason", "bootstrap")["key"]
     monkeypatch.setenv("RAMPWAY_API_KEY", admin)
-    editor = run_json("api-keys", "create", "ci", "--role", "editor", "--server", server)["key"]
+    assert_bad(run("api-keys", "create", "ci", "--role", "editor", "--server", server,
+                   "--reason", " "), "creating admin key 'ci' needs a reason")
+    editor = run_json("api-keys", "create", "ci", "--role", "editor", "--server", server,
+                      "--reason", "deploys")["key"]
     assert {k["name"] for k in run_json("api-keys", "list", "--server", server)["keys"]} == {
         "ana", "ci"}
     monkeypatch.setenv("RAMPWAY_API_KEY", editor)
@@ -157,6 +162,8 @@ def test_flags_and_keys_through_a_running_server(
     monkeypatch.setenv("RAMPWAY_API_KEY", "rwa_wrong")
     assert_bad(run("flags", "list", "--server", server), "invalid or revoked")
     monkeypatch.setenv("RAMPWAY_API_KEY", admin)
-    run_json("api-keys", "revoke", "ci", "--server", server)
+    assert_bad(run("api-keys", "revoke", "ci", "--server", server),
+               "revoking admin key 'ci' needs a reason")
+    run_json("api-keys", "revoke", "ci", "--server", server, "--reason", "rotated")
     monkeypatch.setenv("RAMPWAY_API_KEY", editor)
     assert_bad(run("flags", "list", "--server", server), "invalid or revoked")

@@ -80,7 +80,7 @@ def server(project: Path, store: Store) -> Iterator[str]:
 
 
 def _key(store: Store, role: Role) -> str:
-    return create_admin_key(store, f"{role.value}-key", role, actor="setup")[1]
+    return create_admin_key(store, f"{role.value}-key", role, actor="setup", reason="test")[1]
 
 
 def test_channel_set_and_rollback_through_a_running_server(

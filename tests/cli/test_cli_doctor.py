@@ -133,5 +133,54 @@ def test_doctor_checks_the_candidate_of_a_rollout_in_flight(project: Path) -> No
         "providers:\n", 'providers:\n  vllm: {kind: openai, base_url: "http://10.0.0.5/v1"}\n', 1))
     code, report = doctor()
     failed = [c for c in report["checks"] if c["status"] == "fail"]
-    assert code == 1 and [c["name"] for c in failed] == ["rollout support-bot #1"], failed
+    assert code == 1 and [c["name"] for c in failed] == ["rollout support-bot #1", "serving"]
     assert "vllm/llama-3.1-8b has no catalog entry" in failed[0]["detail"]
+    # /readyz would list the same reference; reported once, by the rollout's own check
+    assert failed[1]["detail"] == "/readyz lists 1 unroutable reference(s): rollout support-bot"
+
+
+def test_doctor_lists_the_pins_and_shadows_readyz_lists_after_a_config_edit(
+    project: Path, db_url: str
+) -> None:
+    """A `.release` pin and a shadow candidate on provider `alt`, routable when written; once
+    rampway.yaml drops `alt`, doctor fails on both, named as /readyz names them, and its
+    `serving` line lists exactly what the gateway's reload reports (the same function)."""
+    from rampway.config import load_project
+    from rampway.gateway.control import ControlWatcher
+
+    config = project / "rampway.yaml"
+    original = config.read_text()
+    config.write_text(original.replace(
+        "providers:\n", 'providers:\n  alt: {kind: sim, base_url: "http://127.0.0.1:8900/v1"}\n',
+        1))
+    candidate = project / "candidates" / "alt"
+    shutil.copytree(project / "candidates" / "sim-large-2", candidate)
+    spec = candidate / "release.yaml"
+    spec.write_text(spec.read_text().replace("provider: sim\n", "provider: alt\n", 1))
+    (project / "shadows" / "alt.yaml").write_text(
+        "feature: support-bot\ncandidates: [candidates/alt]\nsample: 10\nends: 7d\n"
+        "budget: {usd_per_day: 1}\n")
+    started = run("shadow", "start", "alt", "--reason", "alt on real requests", "--json")
+    assert started.exit_code == 0, started.output
+    [alt_id] = json.loads(started.stdout)["candidates"]
+    with Store.open(db_url) as store:  # written when `alt` was routable
+        FlagStore(store).put("flag", "support-bot.release", {
+            "type": "string", "default": "production",
+            "rules": [{"segment": "beta-testers", "value": alt_id}]}, actor="t", reason="beta")
+    code, report = doctor()
+    assert code == 0 and by_name(report)["serving"]["status"] == "ok", report
+
+    config.write_text(original)
+    code, report = doctor()
+    failed = {c["name"]: c["detail"] for c in report["checks"] if c["status"] == "fail"}
+    assert code == 1 and report["ok"] is False
+    for what in ("flag support-bot.release", "shadow support-bot"):
+        assert failed[what].startswith(f"{alt_id} model: provider 'alt'"), failed
+    with Store.open(db_url) as store:
+        watcher = ControlWatcher(store, load_project(project).config, config)
+        watcher.refresh()
+        readyz = [u.what for u in watcher.unroutable]
+    assert readyz == ["flag support-bot.release", "shadow support-bot"]
+    assert failed["serving"] == f"/readyz lists 2 unroutable reference(s): {', '.join(readyz)}"
+    text = run("doctor")
+    assert text.exit_code == 1 and "shadow support-bot" in text.stdout

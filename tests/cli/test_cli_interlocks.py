@@ -284,7 +284,8 @@ def test_a_release_published_through_the_api_exports_to_files_with_the_same_id(
     ref = candidate(project, "edited in the dashboard.")
     edited = load_release(project / ref, feature=FEATURE)
     with Store.open(db_url) as store:  # as POST /features/support-bot/releases does
-        store.publish(FEATURE, edited.digest, edited.id, edited.canonical, actor="api-key")
+        store.publish(FEATURE, edited.digest, edited.id, edited.canonical, actor="api-key",
+                      reason="test")
     shutil.rmtree(project / "candidates")
     assert_refused(run("release", "export", FEATURE, edited.id), "already holds files", "--force")
     done = run("release", "export", FEATURE, edited.id, "--force", "--json")

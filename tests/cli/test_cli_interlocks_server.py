@@ -57,7 +57,8 @@ def test_protected_production_and_typos_through_the_server(
     served: tuple[Path, Store, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, store, url = served
-    key = {r: create_admin_key(store, f"{r.value}-key", r, actor="setup")[1] for r in Role}
+    key = {r: create_admin_key(store, f"{r.value}-key", r, actor="setup",
+                               reason="test")[1] for r in Role}
     monkeypatch.setenv("RAMPWAY_API_KEY", key[Role.EDITOR])
     first = run("channel", "set", FEATURE, "production", "releases/assistant", "--reason", "go",
                 "--server", url)

@@ -160,6 +160,21 @@ def test_bad_release_input_exits_2_and_writes_nothing(
     assert features_in_store(db_url) == []
 
 
+def test_publish_records_a_reason_and_refuses_a_blank_one(project: Path, db_url: str) -> None:
+    for blank in ("", "  "):
+        assert_bad_input(run("release", "publish", "--reason", blank),
+                         "publishing releases needs a reason")
+    assert features_in_store(db_url) == []
+    [first] = run_json("release", "publish", "--reason", "first prompt")["published"]
+    system = project / "releases" / FEATURE / "prompts" / "system.md"
+    system.write_text(system.read_text() + "Be brief.\n")
+    [second] = run_json("release", "publish")["published"]  # a descriptive default
+    with Store.open(db_url) as store:
+        reasons = {e.object_id: e.reason for e in store.list_audit(object_type="release")}
+    assert reasons == {first["id"]: "first prompt",  # type: ignore[index]
+                       second["id"]: "release publish"}  # type: ignore[index]
+
+
 def run_json_failure(*args: str) -> dict[str, object]:
     result = run(*args, "--json")
     assert result.exit_code == 2

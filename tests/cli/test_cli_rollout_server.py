@@ -97,7 +97,7 @@ def server(project: Path, store: Store) -> Iterator[str]:
 
 
 def _key(store: Store, role: Role) -> str:
-    return create_admin_key(store, f"{role.value}-key", role, actor="setup")[1]
+    return create_admin_key(store, f"{role.value}-key", role, actor="setup", reason="test")[1]
 
 
 def _pair(project: Path, store: Store) -> tuple[str, str]:

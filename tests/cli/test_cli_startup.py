@@ -94,7 +94,8 @@ def test_flags_set_builds_only_its_own_commands_and_no_release_schema(example: P
     with Store.open(load_project(example).db_url) as store:  # a channel whose release is read
         for feature, directory in discover(example).items():
             release = load_release(directory, feature=feature)
-            store.publish(feature, release.digest, release.id, release.canonical, actor="t")
+            store.publish(feature, release.digest, release.id, release.canonical, actor="t",
+                          reason="test")
             store.set_channel(feature, "production", release.id, actor="t", reason="t")
     loaded = modules_of(["flags", "set", "ops.kill2", "--file", "kill.yaml", "--reason", "t"],
                         example)

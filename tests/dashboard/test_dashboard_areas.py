@@ -36,7 +36,7 @@ from rampway.store import Store
 
 
 async def viewer(store: Store, ui: httpx.AsyncClient) -> None:
-    _, key = create_admin_key(store, "vera", Role.VIEWER, actor="t")
+    _, key = create_admin_key(store, "vera", Role.VIEWER, actor="t", reason="test")
     await sign_in(ui, key)
 
 
@@ -147,7 +147,7 @@ async def test_flags_page_and_its_audited_kill_switch(store: Store, ui: httpx.As
     assert len(store.list_audit(limit=1000)) == before
 
     ui.cookies.clear()
-    _, key = create_admin_key(store, "edith", Role.EDITOR, actor="t")
+    _, key = create_admin_key(store, "edith", Role.EDITOR, actor="t", reason="test")
     await sign_in(ui, key)
     page = await ui.get("/ui/flags")
     form = re.search(r'data-switch="support-bot">.*?</tr>', page.text, re.S)

@@ -73,7 +73,7 @@ def _seed(store: Store, proj: Proj, tmp_path: Path) -> dict[str, Any]:
     shadow = verbose_shadow(store, proj.v1.id, proj.v2.id)
     echo2 = load_release(write_release(tmp_path / "e2", "echo", {
         "provider": "sim", "model": "sim-large", "mode": "passthrough"}, {}), feature="echo")
-    store.publish("echo", echo2.digest, echo2.id, echo2.canonical, actor="test")
+    store.publish("echo", echo2.digest, echo2.id, echo2.canonical, actor="test", reason="test")
     experiment = running_experiment(store, "echo", ids=[proj.echo.id, echo2.id])
     FlagStore(store).put("flag", "echo.enabled", {"type": "bool", "default": True},
                          actor="ana", reason="kill switch ready")
@@ -97,8 +97,8 @@ def test_every_page_in_a_browser_editor_acts_viewer_cannot(tmp_path: Path, db_ur
     proj = make_project(tmp_path, db_url)
     with Store.open(proj.db_url) as store:
         seeded = _seed(store, proj, tmp_path)
-        _, editor_key = create_admin_key(store, "edith", Role.EDITOR, actor="setup")
-        _, viewer_key = create_admin_key(store, "vera", Role.VIEWER, actor="setup")
+        _, editor_key = create_admin_key(store, "edith", Role.EDITOR, actor="setup", reason="test")
+        _, viewer_key = create_admin_key(store, "vera", Role.VIEWER, actor="setup", reason="test")
     rollout_id = seeded["rollout_id"]
     outside: list[str] = []
     shots = SHOTS / ("postgres" if db_url.startswith("postgresql") else "sqlite")

@@ -24,7 +24,7 @@ async def test_viewer_reads_editor_acts(store: Store, ui: httpx.AsyncClient) -> 
     assert asset.status_code == 200 and "uPlot" in asset.text
     refused = await ui.post("/ui/login", data={"key": "rwa_wrong"})
     assert refused.status_code == 401 and "unknown or revoked" in refused.text
-    _, key = create_admin_key(store, "vera", Role.VIEWER, actor="t")
+    _, key = create_admin_key(store, "vera", Role.VIEWER, actor="t", reason="test")
     await sign_in(ui, key)
 
     home = await ui.get("/ui/")
@@ -66,7 +66,7 @@ async def test_viewer_reads_editor_acts(store: Store, ui: httpx.AsyncClient) -> 
 
     # an editor acts (the same store and rollout)
     ui.cookies.clear()
-    admin_key, key = create_admin_key(store, "eddie", Role.EDITOR, actor="t")
+    admin_key, key = create_admin_key(store, "eddie", Role.EDITOR, actor="t", reason="test")
     url = f"/ui/rollouts/{FEATURE}/pause"
     assert (await ui.post(url, data={"reason": "x"})).status_code == 401  # not signed in
     await sign_in(ui, key)
@@ -106,6 +106,6 @@ async def test_viewer_reads_editor_acts(store: Store, ui: httpx.AsyncClient) -> 
     again = await ui.post(url, data={"reason": "twice", "csrf": token})
     assert again.status_code == 409 and "not running" in again.text  # the state machine's rule
 
-    revoke_admin_key(store, admin_key.name, actor="t")
+    revoke_admin_key(store, admin_key.name, actor="t", reason="test")
     gone = await ui.get(f"/ui/rollouts/{FEATURE}")
     assert gone.status_code == 303 and gone.headers["location"].startswith("/ui/login")

@@ -51,6 +51,17 @@ def test_the_environment_wins_and_nothing_means_the_main_database(
     ("clickhouse://h/db?secure=1", "options after '?'"),
     ("clickhouse://h/my-db", "invalid database name"),
     ("chdb://", "names no directory"),
+    ("clickhouse://h:99999/db", "Port out of range"),
+    ("clickhouse://[::1/db", "invalid URL"),
+    # accepted before and failing only at serve time: a NUL (chdb's directory: "embedded null
+    # byte" from the first open) and non-ASCII database names
+    ("chdb:///var/lib/\x00events", "control character"),
+    ("chdb://x\ty", "control character"),
+    ("clickhouse://h\x00/db", "control character"),
+    ("clickhouse://u:p@h/db\x7f", "control character"),
+    ("clickhouse://h/ü", "invalid database name"),
+    ("clickhouse://h/%D9%A1", "invalid database name"),  # an Arabic-Indic digit
+    ("clickhouse://h/d%00b", "invalid database name"),
 ])
 def test_bad_urls_are_config_errors_that_say_why(url: str, says: str) -> None:
     with pytest.raises(ConfigError, match=f"events: .*{says}"):
@@ -69,3 +80,5 @@ def test_rampway_yaml_takes_events_as_a_url_or_a_section_and_checks_it() -> None
     assert parse_config("database: sqlite:///x.db\n").events.url is None
     with pytest.raises(ConfigError, match=r"rampway.yaml:2: .*unsupported URL"):
         parse_config("database: sqlite:///x.db\nevents: mysql://h/db\n")
+    with pytest.raises(ConfigError, match=r"rampway.yaml:1: events.url: .*control character"):
+        parse_config('events: {url: "chdb://\\0x"}\n')

@@ -91,7 +91,7 @@ def start_rollout(store: Store, created: float) -> rollout_repo.RolloutRecord:
     for text in ("v1", "v2"):
         digest = hashlib.sha256(text.encode()).hexdigest()
         ids.append(f"{FEATURE}@{digest[:8]}")
-        store.publish(FEATURE, digest, ids[-1], text, actor="test")
+        store.publish(FEATURE, digest, ids[-1], text, actor="test", reason="test")
     plan = Plan(steps=(Step(weight=10, dwell=3600), Step(weight=100)))
     return rollout_repo.create(
         store, feature=FEATURE, candidate=ids[1], baseline=ids[0], baseline_channel="production",

@@ -51,7 +51,8 @@ def store(proj: Proj) -> Iterator[Store]:
 
 @pytest.fixture
 def keys(store: Store) -> dict[str, dict[str, str]]:
-    made = {role.value: create_admin_key(store, f"{role.value}-key", role, actor="setup")[1]
+    made = {role.value: create_admin_key(store, f"{role.value}-key", role, actor="setup",
+                                         reason="test")[1]
             for role in Role}
     return {role: {"authorization": f"Bearer {key}"} for role, key in made.items()}
 

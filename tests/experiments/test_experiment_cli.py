@@ -139,7 +139,7 @@ def test_validate_start_status_list_stop(root: Path, db_url: str) -> None:
 def test_start_refuses_while_a_rollout_runs_and_writes_nothing(root: Path, db_url: str) -> None:
     v2 = resolve_ref(load_project(root), FEATURE, "releases/assistant")
     with Store.open(db_url) as store:
-        store.publish(FEATURE, v2.digest, v2.id, v2.canonical, actor="t")
+        store.publish(FEATURE, v2.digest, v2.id, v2.canonical, actor="t", reason="test")
         Controller(store).start(FEATURE, v2.id, plan=Plan(), actor="ana", skip_gate=True,
                                 reason="hotfix")
         version = store.control_version()

@@ -97,7 +97,8 @@ def _second_echo(proj: Proj, tmp: Path) -> str:
     spec = {"provider": "sim", "model": "sim-large", "mode": "passthrough"}
     release = load_release(write_release(tmp / "e2", "echo", spec, {}), feature="echo")
     with Store.open(proj.db_url) as store:
-        store.publish("echo", release.digest, release.id, release.canonical, actor="test")
+        store.publish("echo", release.digest, release.id, release.canonical, actor="test",
+                      reason="test")
     return release.id
 
 

@@ -52,7 +52,7 @@ def _publish(store: Store, tmp_path: Path, model: str) -> str:
     (directory / "release.yaml").write_text(yaml.safe_dump(
         {"provider": "sim", "model": model, "mode": "passthrough"}))
     release = load_release(directory, feature="bot")
-    store.publish("bot", release.digest, release.id, release.canonical, actor="t")
+    store.publish("bot", release.digest, release.id, release.canonical, actor="t", reason="test")
     return release.id
 
 

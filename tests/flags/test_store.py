@@ -110,7 +110,7 @@ def test_native_flags_are_checked_when_written(flags: FlagStore, store: Store) -
     with pytest.raises(FlagError, match="no such channel"):
         flags.put("flag", "bot.release", {"type": "string", "default": "candidate"},
                   actor="a", reason="test")
-    store.publish("bot", DIGEST, RELEASE_ID, "{}", actor="a")
+    store.publish("bot", DIGEST, RELEASE_ID, "{}", actor="a", reason="test")
     store.set_channel("bot", "candidate", RELEASE_ID, actor="a", reason="test")
     flags.put("flag", "bot.release", {"type": "string", "default": "candidate",
               "rules": [{"condition": {"plan": "pro"}, "value": RELEASE_ID}]},

@@ -128,7 +128,8 @@ def make_project(tmp: Path, db_url: str, gateway: dict[str, Any] | None = None) 
         Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     with Store.open(db_url) as store:
         for rel in (v1, v2, echo, tools):
-            store.publish(rel.feature, rel.digest, rel.id, rel.canonical, actor="test")
+            store.publish(rel.feature, rel.digest, rel.id, rel.canonical, actor="test",
+                          reason="test")
         store.set_channel("support-bot", "production", v1.id, actor="test", reason="v1")
         store.set_channel("echo", "production", echo.id, actor="test", reason="init")
         store.set_channel("tools-bot", "production", tools.id, actor="test", reason="init")

@@ -43,7 +43,8 @@ def _publish(proj: Proj, tmp: Path, rule: str | None, tools: list[dict[str, Any]
                               {"prompts/system.md": SYSTEM_V1})
     release = load_release(directory, feature="support-bot")
     with Store.open(proj.db_url) as store:
-        store.publish(release.feature, release.digest, release.id, release.canonical, actor="t")
+        store.publish(release.feature, release.digest, release.id, release.canonical, actor="t",
+                      reason="test")
         store.set_channel("support-bot", "production", release.id, actor="t", reason=str(rule))
     return release
 

@@ -32,8 +32,8 @@ async def _client(rt: Runtime) -> httpx.AsyncClient:
 
 async def test_keys_are_required_once_one_exists_and_limits_apply(proj: Proj) -> None:
     with Store.open(proj.db_url) as store:
-        _, full = create_key(store, "backend", features=None, actor="t")
-        _, limited = create_key(store, "widget", features=["echo"], actor="t")
+        _, full = create_key(store, "backend", features=None, actor="t", reason="test")
+        _, limited = create_key(store, "widget", features=["echo"], actor="t", reason="test")
         with store.engine.connect() as conn:
             stored = {r.name: r.key_hash for r in conn.execute(sa.select(app_keys))}
     assert stored["backend"] == hash_key(full) and full not in stored.values()
@@ -66,7 +66,7 @@ async def test_keys_are_required_once_one_exists_and_limits_apply(proj: Proj) ->
             assert (await c.get("/metrics")).status_code == 200
 
             with Store.open(proj.db_url) as store:
-                revoke_key(store, "widget", actor="t")
+                revoke_key(store, "widget", actor="t", reason="test")
             deadline = time.monotonic() + 1.0
             status = 200
             while time.monotonic() < deadline and status != 401:
@@ -80,7 +80,7 @@ async def test_keys_are_required_once_one_exists_and_limits_apply(proj: Proj) ->
 
 def test_official_sdks_send_the_key(proj: Proj) -> None:
     with Store.open(proj.db_url) as store:
-        _, key = create_key(store, "sdk", features=None, actor="t")
+        _, key = create_key(store, "sdk", features=None, actor="t", reason="test")
     with serve(Runtime.from_project(proj.project)) as url:
         with openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0) as c:
             assert c.chat.completions.create(**CHAT).choices[0].message.content  # type: ignore[call-overload]
@@ -127,12 +127,17 @@ def test_keys_cli_create_list_revoke(proj: Proj) -> None:
     listed = json.loads(run("list", "--json").stdout)
     assert [k["name"] for k in listed["keys"]] == ["mobile"]
     assert "key" not in listed["keys"][0]
-    dup = run("create", "mobile")
+    dup = run("create", "mobile", "--reason", "again")
     assert dup.returncode == 2 and dup.stderr.startswith("error: ")
     assert "already exists" in dup.stderr
+    for blank in ([], ["--reason", "  "]):  # audited writes say why, as on every road
+        for refused in (run("create", "web", *blank), run("revoke", "mobile", *blank)):
+            assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+            assert "app key" in refused.stderr and "needs a reason" in refused.stderr
+    assert [k["name"] for k in json.loads(run("list", "--json").stdout)["keys"]] == ["mobile"]
     assert run("revoke", "mobile", "--reason", "leaked").returncode == 0
     with Store.open(proj.db_url) as store:
         audit = {a.action: a.reason for a in store.list_audit(object_type="app_key", limit=10)}
     assert audit == {"key.create": "new iOS app", "key.revoke": "leaked"}
-    again = run("revoke", "mobile")
+    again = run("revoke", "mobile", "--reason", "twice")
     assert again.returncode == 2 and "no active app key" in again.stderr

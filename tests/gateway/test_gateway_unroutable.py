@@ -35,7 +35,7 @@ def test_readyz_and_the_admin_api_follow_a_reloaded_config(tmp_path: Path, db_ur
     config["providers"]["alt"] = dict(config["providers"]["sim"])
     path.write_text(yaml.safe_dump(config))
     with Store.open(db_url) as store:
-        _, key = create_admin_key(store, "ops", Role.ADMIN, actor="t")
+        _, key = create_admin_key(store, "ops", Role.ADMIN, actor="t", reason="test")
     headers = {"authorization": f"Bearer {key}"}
     model_flag = {"type": "string", "default": "sim-large",
                   "rules": [{"condition": {"plan": "pro"}, "value": "alt/sim-large"}]}

@@ -76,7 +76,8 @@ def publish_production(project: Project) -> Release:
     """Publish releases/bot and point production at it (the store's own API, no gate)."""
     release = load_release(project.root / "releases" / "bot")
     with Store.open(project.db_url) as store:
-        store.publish("bot", release.digest, release.id, release.canonical, actor="test")
+        store.publish("bot", release.digest, release.id, release.canonical, actor="test",
+                      reason="test")
         store.set_channel("bot", "production", release.id, actor="test", reason="init")
     return release
 

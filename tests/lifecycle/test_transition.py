@@ -33,7 +33,7 @@ def test_check_warns_when_the_rollback_target_retires_in_the_window(
     new = plan_upgrade(old, Catalog.bundled(), {"sim": "sim"}, today=dt.date(2027, 1, 10),
                        horizon=dt.date(2027, 4, 10)).candidate
     with Store.open(db_url) as store:
-        store.publish("bot", new.digest, new.id, new.canonical, actor="test")
+        store.publish("bot", new.digest, new.id, new.canonical, actor="test", reason="test")
         store.set_channel("bot", "production", new.id, actor="test", reason="upgrade")
     args = ["models", "check", "--as-of", "2027-03-01", "--within", "90d", "--project",
             str(proj.root)]

@@ -95,7 +95,7 @@ def test_ofrep_serves_flag_changes_within_a_second(server: str, domain: str, pro
 
 def test_ofrep_uses_app_keys(server: str, domain: str, proj: Proj) -> None:
     with Store.open(proj.db_url) as store:
-        _, key = create_key(store, "flags-reader", features=None, actor="t")
+        _, key = create_key(store, "flags-reader", features=None, actor="t", reason="test")
     t0 = time.monotonic()
     while httpx.post(server + BULK, json={}).status_code != 401:
         assert time.monotonic() - t0 < 2.0

@@ -106,7 +106,7 @@ def test_invalid_release_in_git_history_names_the_revision(git_project: Path) ->
 def test_store_refs_ids_prefixes_and_channels(project_dir: Path, store: Store) -> None:
     project = load_project(project_dir)
     release = resolve_ref(project, "bot", None)
-    store.publish("bot", release.digest, release.id, release.canonical, actor="t")
+    store.publish("bot", release.digest, release.id, release.canonical, actor="t", reason="test")
     assert resolve_ref(project, "bot", release.id, store) == release
     assert resolve_ref(project, "bot", release.digest[:6], store) == release
     store.set_channel("bot", "production", release.id, actor="t", reason="r")

@@ -33,7 +33,7 @@ FEATURE = "support-bot"
 def publish(store: Store, feature: str, text: str) -> str:
     digest = hashlib.sha256(text.encode()).hexdigest()
     release_id = f"{feature}@{digest[:8]}"
-    store.publish(feature, digest, release_id, text, actor="test")
+    store.publish(feature, digest, release_id, text, actor="test", reason="test")
     return release_id
 
 

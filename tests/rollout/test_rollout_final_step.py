@@ -38,7 +38,8 @@ def test_the_final_step_pauses_instead_of_promoting_an_unroutable_candidate(
     candidate = load_release(write_release(tmp_path / "alt", FEATURE, spec, {
         "prompts/system.md": SYSTEM_V2 + " Be terse."}), feature=FEATURE)
     with Store.open(db_url) as store:
-        store.publish(FEATURE, candidate.digest, candidate.id, candidate.canonical, actor="t")
+        store.publish(FEATURE, candidate.digest, candidate.id, candidate.canonical, actor="t",
+                      reason="test")
         clock = FakeClock()
         controller = Controller(store, clock=clock, project_root=proj.project.root)
         controller.start(FEATURE, candidate.id, plan=plan(steps=STEPS, guardrails=GUARD),

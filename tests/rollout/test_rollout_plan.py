@@ -70,6 +70,14 @@ def test_durations(value: object, seconds: float) -> None:
     assert parse_duration(value) == seconds
 
 
+@pytest.mark.parametrize("value", ["36600d", "1000000000d", "9" * 30 + "s", 1e15])
+def test_durations_beyond_100_years_are_refused(value: object) -> None:
+    """Past `timedelta`'s range these were OverflowErrors wherever a caller subtracted them."""
+    assert parse_duration("36500d") == 36500 * 86400.0
+    with pytest.raises(ValueError, match="at most 100 years"):
+        parse_duration(value)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -81,6 +89,7 @@ def test_durations(value: object, seconds: float) -> None:
         ("steps:\n  - {weight: 0}\n  - {weight: 100}\n", "percentage in (0, 100]"),
         ("steps:\n  - {weight: 0.001}\n  - {weight: 100}\n", "whole number of basis points"),
         ("steps:\n  - {weight: 5, dwell: soon}\n  - {weight: 100}\n", "invalid duration"),
+        ("steps:\n  - {weight: 5, dwell: 99999999999d}\n  - {weight: 100}\n", "at most 100 years"),
         ("guardrails:\n  - {metric: happiness}\n", "unknown guardrail metric 'happiness'"),
         ("guardrails:\n  - {metric: 'feedback:'}\n", "invalid feedback metric"),
         ("guardrails: []\n", "at least one guardrail"),

@@ -109,7 +109,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_starts(lite: Proj, tmp_path: P
 def server(proj: Proj) -> Iterator[tuple[str, str]]:
     """The admin API on a real socket (the CLI's --server talks HTTP), and an editor key."""
     store = Store.open(proj.db_url)
-    key = create_admin_key(store, "ci", Role.EDITOR, actor="setup")[1]
+    key = create_admin_key(store, "ci", Role.EDITOR, actor="setup", reason="test")[1]
     config = uvicorn.Config(create_admin_app(store, project=proj.project), host="127.0.0.1",
                             port=0, log_level="warning", lifespan="off")
     srv = uvicorn.Server(config)

@@ -128,7 +128,8 @@ def test_concurrent_identical_publishes_store_one_release(store: Store) -> None:
     digest = digest_of("same")
 
     def publisher(n: int) -> bool:
-        return store.publish("bot", digest, f"bot@{digest[:8]}", "same", actor=f"w{n}")
+        return store.publish("bot", digest, f"bot@{digest[:8]}", "same", actor=f"w{n}",
+                             reason="test")
 
     results = _run_together(THREADS, publisher)
 

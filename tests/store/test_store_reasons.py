@@ -9,8 +9,10 @@ import hashlib
 
 import pytest
 
+from rampway.admin import Role, create_admin_key, list_admin_keys, revoke_admin_key
 from rampway.errors import ConfigError, ReasonRequired
 from rampway.flags.store import FileDefinitions, FlagStore
+from rampway.gateway.keys import create_key, list_keys, revoke_key
 from rampway.store import Store
 
 BLANK = ["", "   ", "\t\n"]
@@ -19,7 +21,7 @@ BLANK = ["", "   ", "\t\n"]
 def _publish(store: Store, text: str) -> str:
     digest = hashlib.sha256(text.encode()).hexdigest()
     release_id = f"bot@{digest[:8]}"
-    store.publish("bot", digest, release_id, text, actor="test")
+    store.publish("bot", digest, release_id, text, actor="test", reason="test")
     return release_id
 
 
@@ -60,3 +62,32 @@ def test_channel_moves_refuse_a_blank_reason_and_write_nothing(store: Store, bla
         store.rollback("bot", "production", actor="a", reason=blank)
     assert _trace(store) == before
     assert store.get_channel("bot", "production").release_id == v2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("blank", BLANK)
+def test_publishing_refuses_a_blank_reason_and_writes_nothing(store: Store, blank: str) -> None:
+    _publish(store, "v1")
+    before = _trace(store)
+    digest = hashlib.sha256(b"v2").hexdigest()
+    with pytest.raises(ReasonRequired, match=f"publishing bot@{digest[:8]} needs a reason"):
+        store.publish("bot", digest, f"bot@{digest[:8]}", "v2", actor="a", reason=blank)
+    assert _trace(store) == before and len(store.list_releases("bot")) == 1
+
+
+@pytest.mark.parametrize("blank", BLANK)
+def test_key_writes_refuse_a_blank_reason_and_write_nothing(store: Store, blank: str) -> None:
+    create_admin_key(store, "ana", Role.ADMIN, actor="setup", reason="bootstrap")
+    create_key(store, "web", features=None, actor="ana", reason="web app")
+    before = _trace(store)
+    with pytest.raises(ReasonRequired, match="creating admin key 'ci' needs a reason"):
+        create_admin_key(store, "ci", Role.EDITOR, actor="ana", reason=blank)
+    with pytest.raises(ReasonRequired, match="revoking admin key 'ana' needs a reason"):
+        revoke_admin_key(store, "ana", actor="ana", reason=blank)
+    with pytest.raises(ReasonRequired, match="creating app key 'mobile' needs a reason"):
+        create_key(store, "mobile", features=None, actor="ana", reason=blank)
+    with pytest.raises(ReasonRequired, match="revoking app key 'web' needs a reason") as revoke:
+        revoke_key(store, "web", actor="ana", reason=blank)
+    assert (revoke.value.http_status, revoke.value.param) == (422, "reason")
+    assert _trace(store) == before
+    assert [k.name for k in list_admin_keys(store)] == ["ana"]
+    assert [k.name for k in list_keys(store)] == ["web"]

@@ -13,8 +13,10 @@ def test_publish_is_idempotent(store: Store) -> None:
     digest = digest_of("v1")
     release_id = f"support-bot@{digest[:8]}"
 
-    assert store.publish("support-bot", digest, release_id, "v1", actor="ana") is True
-    assert store.publish("support-bot", digest, release_id, "v1", actor="bob") is False
+    assert store.publish("support-bot", digest, release_id, "v1", actor="ana",
+                         reason="test") is True
+    assert store.publish("support-bot", digest, release_id, "v1", actor="bob",
+                         reason="test") is False
 
     [record] = store.list_releases("support-bot")
     assert (record.release_id, record.digest, record.canonical) == (release_id, digest, "v1")
@@ -34,10 +36,10 @@ def test_publish_bumps_control_version_only_when_new(store: Store) -> None:
 def test_same_digest_with_different_content_is_refused(store: Store) -> None:
     digest = digest_of("v1")
     release_id = f"support-bot@{digest[:8]}"
-    store.publish("support-bot", digest, release_id, "v1", actor="ana")
+    store.publish("support-bot", digest, release_id, "v1", actor="ana", reason="test")
 
     with pytest.raises(StoreError, match="different canonical content"):
-        store.publish("support-bot", digest, release_id, "tampered", actor="eve")
+        store.publish("support-bot", digest, release_id, "tampered", actor="eve", reason="test")
 
     assert store.get_release("support-bot", release_id).canonical == "v1"
     assert len(store.list_audit()) == 1
@@ -46,11 +48,11 @@ def test_same_digest_with_different_content_is_refused(store: Store) -> None:
 def test_short_id_clash_with_another_digest_is_refused(store: Store) -> None:
     first, second = texts_sharing_prefix(4)
     d1, d2 = digest_of(first), digest_of(second)
-    store.publish("bot", d1, f"bot@{d1[:4]}", first, actor="ana")
+    store.publish("bot", d1, f"bot@{d1[:4]}", first, actor="ana", reason="test")
 
     with pytest.raises(StoreError, match="already names another release"):
-        store.publish("bot", d2, f"bot@{d2[:4]}", second, actor="ana")
-    assert store.publish("bot", d2, f"bot@{d2[:8]}", second, actor="ana") is True
+        store.publish("bot", d2, f"bot@{d2[:4]}", second, actor="ana", reason="test")
+    assert store.publish("bot", d2, f"bot@{d2[:8]}", second, actor="ana", reason="test") is True
 
 
 @pytest.mark.parametrize(
@@ -69,7 +71,7 @@ def test_publish_rejects_malformed_records(
     store: Store, feature: str, digest: str, release_id: str, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        store.publish(feature, digest, release_id, "text", actor="ana")
+        store.publish(feature, digest, release_id, "text", actor="ana", reason="test")
     assert store.list_features() == []
 
 

@@ -102,4 +102,6 @@ def test_since_window_reads_durations() -> None:
         2026, 1, 1, 0, 30, tzinfo=UTC)
     with pytest.raises(ConfigError, match="since: invalid duration"):
         since_window("last week")
+    with pytest.raises(ConfigError, match="since: a duration must be at most 100 years"):
+        since_window("99999999999999999999d")  # was an OverflowError from timedelta
 

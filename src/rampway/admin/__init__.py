@@ -1,7 +1,7 @@
 """The authenticated admin API (`/api/v1`) and its keys with roles.
 
     from rampway.admin import create_admin_app, create_admin_key, Role
-    key, plaintext = create_admin_key(store, "ana", Role.ADMIN, actor="ana")
+    key, plaintext = create_admin_key(store, "ana", Role.ADMIN, actor="ana", reason="bootstrap")
     app = create_admin_app(store)              # mounted by the gateway at /api/v1
 
 `AdminClient` is the same API from Python (what `rampway … --server URL` uses).

@@ -148,7 +148,8 @@ class RolloutRoutes:
                                         skip_gate=body.skip_gate, reason=body.reason,
                                         candidate_ref=body.candidate)
             self.store.publish(feature, release.digest, release.id, release.canonical,
-                               actor=key.name, reason=body.reason)
+                               actor=key.name,  # the reason as the start words it
+                               reason=body.reason.strip() or f"roll out {release.id}")
             candidate = release.id
         return self.controller.start(feature, candidate, plan=plan, actor=key.name,
                                      reason=body.reason, skip_gate=body.skip_gate)

@@ -105,7 +105,7 @@ class _Body(BaseModel):
 
 class ReleaseIn(_Body):
     canonical: str = Field(description="The release's canonical text (`rampway release show`).")
-    reason: str = ""
+    reason: str = Field("", description="Why it is published. " + REASON_DOC)
 
 
 class ChannelIn(_Body):
@@ -158,13 +158,13 @@ class PushIn(_Body):
 class KeyIn(_Body):
     name: str = Field(min_length=1, max_length=200)
     role: Role
-    reason: str = ""
+    reason: str = Field("", description=REASON_DOC)
 
 
 class AppKeyIn(_Body):
     name: str = Field(min_length=1, max_length=200)
     features: list[str] | None = None
-    reason: str = Field(default="", max_length=2000, description="Why (audit log).")
+    reason: str = Field(default="", max_length=2000, description=REASON_DOC)
 
 
 # -- plumbing -------------------------------------------------------------------------------------
@@ -355,6 +355,7 @@ def _feature_routes(admin: Admin) -> APIRouter:
 
     @r.post("/{feature}/releases", status_code=201)
     def publish(feature: str, body: ReleaseIn, key: editor) -> JSONResponse:
+        require_reason(body.reason, f"publishing a release of {feature}")  # before all else
         rel = Release.from_canonical(body.canonical)
         if rel.feature != feature:
             raise ConfigError(f"this release is of feature {rel.feature!r}, not {feature!r}")

@@ -156,7 +156,7 @@ class AdminClient:
 
     # -- releases and channels ----------------------------------------------------------------
 
-    def publish_release(self, feature: str, canonical: str, *, reason: str = "") -> dict[str, Any]:
+    def publish_release(self, feature: str, canonical: str, *, reason: str) -> dict[str, Any]:
         """Publish a release's canonical text (idempotent); `{"release_id", "created", …}`."""
         out: dict[str, Any] = self.request(
             "POST", f"/features/{_seg(feature)}/releases",
@@ -284,7 +284,7 @@ class AdminClient:
 
     # -- keys ----------------------------------------------------------------------------------
 
-    def create_key(self, name: str, role: str, *, reason: str = "") -> dict[str, Any]:
+    def create_key(self, name: str, role: str, *, reason: str) -> dict[str, Any]:
         body = {"name": name, "role": role, "reason": reason}
         out: dict[str, Any] = self.request("POST", "/keys", json=body).json()
         return out
@@ -293,7 +293,7 @@ class AdminClient:
         keys: list[dict[str, Any]] = self.request("GET", "/keys").json()["keys"]
         return keys
 
-    def revoke_key(self, name: str, *, reason: str = "") -> dict[str, Any]:
+    def revoke_key(self, name: str, *, reason: str) -> dict[str, Any]:
         path = f"/keys/{quote(name, safe='')}"
         response = self.request("DELETE", path, params={"reason": reason})
         out: dict[str, Any] = response.json()["revoked"]

@@ -6,7 +6,8 @@ The admin API looks a key up on every request (one indexed read), so a revoked k
 at once, on every server.
 
 Bootstrapping: the first key is created with direct store access (`rampway api-keys create ana
---role admin`); from then on keys can also be managed through the API by an admin.
+--role admin --reason bootstrap`); from then on keys can also be managed through the API by an
+admin. Creating and revoking need a reason, as every audited write (`rampway._reason`).
 
 Example:
     key, plaintext = create_admin_key(store, "ci", Role.EDITOR, actor="ana", reason="deploys")
@@ -24,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from rampway._reason import require_reason
 from rampway.admin.tables import admin_keys
 from rampway.errors import AuthenticationError, ConfigError, PermissionDenied, RefError, StoreError
 from rampway.gateway.keys import hash_key
@@ -75,9 +77,11 @@ def _check_name(name: str) -> None:
 
 
 def create_admin_key(
-    store: Store, name: str, role: Role, *, actor: str, reason: str = ""
+    store: Store, name: str, role: Role, *, actor: str, reason: str
 ) -> tuple[AdminKey, str]:
-    """Create a key; returns it with the plaintext, which is shown once and never stored."""
+    """Create a key; returns it with the plaintext, which is shown once and never stored.
+    Audited, so a blank `reason` is `ReasonRequired` (checked before the name)."""
+    require_reason(reason, f"creating admin key {name!r}")
     _check_name(name)
     plaintext = ADMIN_KEY_PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
@@ -108,7 +112,8 @@ def create_admin_key(
     return AdminKey(name, role, now, actor), plaintext
 
 
-def revoke_admin_key(store: Store, name: str, *, actor: str, reason: str = "") -> AdminKey:
+def revoke_admin_key(store: Store, name: str, *, actor: str, reason: str) -> AdminKey:
+    require_reason(reason, f"revoking admin key {name!r}")
     with store.transaction() as conn:
         row = conn.execute(
             sa.select(admin_keys).where(
@@ -149,7 +154,7 @@ def authenticate(store: Store, token: str | None) -> AdminKey:
     if not token:
         raise AuthenticationError(
             "missing admin API key: send 'Authorization: Bearer <key>' "
-            "(create one with `rampway api-keys create NAME --role editor`)",
+            "(create one with `rampway api-keys create NAME --role editor --reason …`)",
             param="authorization",
         )
     query = sa.select(admin_keys).where(

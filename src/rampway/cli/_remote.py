@@ -48,7 +48,7 @@ def admin_client(server: str) -> AdminClient:
     if not key:
         raise ConfigError(
             f"--server needs an admin API key in ${ENV_API_KEY} "
-            "(create one with `rampway api-keys create NAME --role editor`)"
+            "(create one with `rampway api-keys create NAME --role editor --reason …`)"
         )
     return AdminClient(server, key)
 

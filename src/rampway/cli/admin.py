@@ -1,6 +1,6 @@
 """`rampway api-keys …`: keys for the admin API, with roles viewer / editor / admin.
 
-    rampway api-keys create ana --role admin        # prints the key once (store: first key)
+    rampway api-keys create ana --role admin --reason "bootstrap"   # prints the key once
     rampway api-keys list
     rampway api-keys revoke ana --reason "left the team"
 

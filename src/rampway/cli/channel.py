@@ -109,7 +109,8 @@ def set_cmd(
         _check_expected(feature, channel, expected_version, current)
         allowed = guard_move(store, proj, feature, channel, release.id,
                              why if skip_gate else None, ref)
-        store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
+        store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor,
+                      reason=why)
         state = store.set_channel(
             feature, channel, release.id, actor=actor, reason=why,
             expected_version=expected_version,
@@ -164,7 +165,7 @@ def _set_remote(
         served = [str(f["name"]) for f in client.request("GET", "/features").json()["features"]]
         check_known_feature(proj, served, feature)  # publishing would create a typo'd feature
         local = routable_release(proj, feature, ref)
-        release_id = str(client.publish_release(feature, local.canonical)["release_id"])
+        release_id = str(client.publish_release(feature, local.canonical, reason=why)["release_id"])
     if_match = None if expected is None else f'"{expected}"'
     return client.set_channel(feature, channel, release_id, reason=why, if_match=if_match,
                               skip_gate=skip_gate)

@@ -1,7 +1,8 @@
 """`rampway doctor`: run every interlock check over the project and its store.
 
     rampway doctor                 # config, env keys, releases, flag files, channels, flags,
-                                   # rollouts and experiments in flight — all routable?
+                                   # rollouts and experiments in flight, and everything
+                                   # /readyz would list (pins, shadows) — all routable?
     rampway doctor --reach         # also a 1-token call to every provider (opt-in: it costs)
     rampway doctor --json
 

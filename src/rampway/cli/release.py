@@ -228,21 +228,24 @@ def diff_cmd(
 @handle_errors
 def publish_cmd(
     features: Annotated[list[str] | None, typer.Argument(help="Features (default: all).")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log; a blank "
+                                        "one is refused).")] = "release publish",
     project: ProjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register working-tree releases in the store. Idempotent; all are validated first."""
+    from rampway._reason import require_reason
     from rampway.release._project import load_checked
 
+    require_reason(reason, "publishing releases")  # before anything is read or opened
     proj = load_project_option(project)
     releases = [load_checked(proj, d, f) for f, d in working_features(proj, features).items()]
     actor = current_actor()
     results = []
     with open_store(proj) as store:
         for release in releases:
-            new = store.publish(
-                release.feature, release.digest, release.id, release.canonical, actor=actor
-            )
+            new = store.publish(release.feature, release.digest, release.id, release.canonical,
+                                actor=actor, reason=reason)
             results.append({"feature": release.feature, "id": release.id,
                             "status": "new" if new else "unchanged"})
     if as_json:
@@ -299,7 +302,8 @@ def approve_cmd(
     with open_store(proj) as store:
         release = routable_release(proj, feature, ref, store)
         require_reason(reason, f"approving {release.id}")  # before publishing it
-        store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
+        store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor,
+                      reason=reason)
         approve(store, actor=actor, feature=feature, release_id=release.id, reason=reason)
     if as_json:
         emit_json({"release_id": release.id, "approved_by": actor})

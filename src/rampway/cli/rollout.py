@@ -135,7 +135,8 @@ def start_cmd(
         release = routable_release(proj, feature, ref, store)
         controller.check_start(feature, release.id, plan, published=False, skip_gate=skip_gate,
                                reason=reason, candidate_ref=ref)
-        store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor)
+        store.publish(release.feature, release.digest, release.id, release.canonical, actor=actor,
+                      reason=reason.strip() or f"roll out {release.id}")  # as start words it
         rollout = controller.start(feature, release.id, plan=plan, actor=actor, reason=reason,
                                    skip_gate=skip_gate)
         controller.notifier.close()

@@ -2,9 +2,9 @@
 
     rampway serve [--host 127.0.0.1] [--port 8787] [--workers N] [--with-sim]
                   [--no-controller] [--controller-interval SECONDS] [--ui-port N]
-    rampway keys create NAME [--feature F …] [--json]     # prints the key once
+    rampway keys create NAME [--feature F …] --reason "…" [--json]   # prints the key once
     rampway keys list [--json]
-    rampway keys revoke NAME
+    rampway keys revoke NAME --reason "…"
     rampway keys hash KEY                                  # for `gateway.keys` in rampway.yaml
 """
 

@@ -10,7 +10,8 @@ Creating or revoking a key bumps the store's control version, so running gateway
 within a second like any other control change.
 
 Example:
-    key, plaintext = create_key(store, "web", features=["support-bot"], actor="ana")
+    key, plaintext = create_key(store, "web", features=["support-bot"], actor="ana",
+                                reason="the web app")
     ring = load_keyring(store, {})
     ring.authenticate(f"Bearer {plaintext}").name == "web"
 """
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from rampway._reason import require_reason
 from rampway.errors import (
     AuthenticationError,
     ConfigError,
@@ -136,10 +138,11 @@ def load_keyring(store: Store, gateway_section: Mapping[str, Any]) -> KeyRing:
 
 
 def create_key(
-    store: Store, name: str, *, features: list[str] | None, actor: str, reason: str = ""
+    store: Store, name: str, *, features: list[str] | None, actor: str, reason: str
 ) -> tuple[AppKey, str]:
     """Create a key; returns it with the plaintext, which is shown once and never stored.
-    `reason` goes into the audit log with the creation."""
+    `reason` goes into the audit log with the creation: a blank one is `ReasonRequired`."""
+    require_reason(reason, f"creating app key {name!r}")
     if not name or len(name) > 200:
         raise ConfigError("key name must be 1-200 characters")
     plaintext = generate_key()
@@ -189,7 +192,8 @@ def _read(store: Store, query: sa.Select[Any]) -> list[sa.Row[Any]]:
         raise StoreError(f"cannot read app keys: {exc}") from exc
 
 
-def revoke_key(store: Store, name: str, *, actor: str, reason: str = "") -> None:
+def revoke_key(store: Store, name: str, *, actor: str, reason: str) -> None:
+    require_reason(reason, f"revoking app key {name!r}")
     with store.transaction() as conn:
         result = conn.execute(
             app_keys.update()

@@ -12,6 +12,10 @@ flag unroutable — plus what no write path sees:
     flags         each stored `.model` flag routable
     rollout       each rollout in flight: its candidate routable
     experiment    each running experiment: every arm's release routable
+    serving       what /readyz lists after a reload (`rampway.gateway.unroutable`, the same
+                  function over the same snapshot): each entry no check above already failed
+                  on — a `.release` flag pin, a running shadow's candidate — is a failed check
+                  named as /readyz names it (`flag support-bot.release`, `shadow support-bot`)
     reach         (opt-in, `--reach`) each provider answers a 1-token call
 
 Each check is a `Check` (name, status ok|warn|fail|skip, detail); the command exits 1 when one
@@ -26,7 +30,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -133,25 +137,68 @@ def flag_file_checks(project: Project, routing: Routing) -> list[Check]:
 
 
 def store_checks(project: Project, store: Store, routing: Routing) -> list[Check]:
-    """Channels, stored flags, rollouts in flight and running experiments."""
+    """Channels, stored flags, rollouts in flight, running experiments, then what /readyz
+    would list as unroutable that none of those already failed on."""
     from rampway.release import Release
     from rampway.release._project import check_release
     from rampway.release.protect import requirements
 
-    def routable(release_id: str, feature: str) -> str:
+    failed: set[tuple[str, str]] = set()  # (kind, release id) a check below failed on
+
+    def routable(release_id: str, feature: str, kind: str) -> str:
         rec = store.get_release(feature, release_id)
-        check_release(project, Release.from_canonical(rec.canonical), None, routing)
+        try:
+            check_release(project, Release.from_canonical(rec.canonical), None, routing)
+        except RampwayError:
+            failed.add((kind, release_id))
+            raise
         return release_id
 
     def channel(state: Any) -> str:
         need = requirements(project.config, state.channel)
         shown = [n for n, on in (("gate", need.gate), ("approval", need.approval)) if on]
         protected = f" (protected: {', '.join(shown)})" if shown else ""
-        return routable(state.release_id, state.feature) + protected
+        return routable(state.release_id, state.feature, "channel") + protected
 
     out = [_guard(f"channel {c.feature}/{c.channel}", channel, c) for c in store.list_channels()]
-    out.append(_guard("flags (store)", _stored_flags, store, routing))
+    flags = _guard("flags (store)", _stored_flags, store, routing)
+    out.append(flags)
     out.extend(_in_flight(store, routable))
+    out.extend(serving_checks(project, store, routing, failed,
+                              flags_failed=flags.status == "fail"))
+    return out
+
+
+def serving_checks(
+    project: Project, store: Store, routing: Routing,
+    failed: Collection[tuple[str, str]] = frozenset(), *, flags_failed: bool = False,
+) -> list[Check]:
+    """/readyz's `unroutable` list, computed by the same function over the snapshot a gateway
+    with this rampway.yaml would load: one `serving` line, plus a failed check (named as
+    /readyz names the reference) for each entry `failed` — the (kind, release id) pairs the
+    channel, rollout and experiment checks already failed on — does not cover. A `.model`
+    flag's entry is covered when `flags (store)` failed (`flags_failed`)."""
+    from rampway.gateway.control import SnapshotLoader
+    from rampway.gateway.unroutable import unroutable
+
+    try:
+        snapshot = SnapshotLoader(store).load(project.config, store.control_version())
+    except RampwayError as exc:
+        return [Check("serving", "fail", f"cannot load what the gateway serves: {exc.message}")]
+    found = unroutable(snapshot, routing)
+    if not found:
+        return [Check("serving", "ok", "nothing served, pinned, rolled out, in an experiment "
+                                       "or shadowed is unroutable (as /readyz reports)")]
+
+    def covered(what: str, release: str | None) -> bool:
+        if release is None:
+            return flags_failed
+        return (what.split(" ", 1)[0], release) in failed
+
+    out = [Check("serving", "fail", f"/readyz lists {len(found)} unroutable reference(s): "
+                                    + ", ".join(u.what for u in found))]
+    out += [Check(u.what, "fail", u.problem if u.release is None else f"{u.release} {u.problem}")
+            for u in found if not covered(u.what, u.release)]
     return out
 
 
@@ -171,10 +218,11 @@ def _in_flight(store: Store, routable: Any) -> Iterable[Check]:
     from rampway.rollout import repo as rollouts
 
     for r in rollouts.list_active(store):
-        yield _guard(f"rollout {r.feature} #{r.id}", routable, r.candidate, r.feature)
+        yield _guard(f"rollout {r.feature} #{r.id}", routable, r.candidate, r.feature,
+                     "rollout")
     for e in experiments.list_running(store):
         def arms(e: Any = e) -> str:
-            return ", ".join(routable(a.release_id, e.feature) for a in e.arms)
+            return ", ".join(routable(a.release_id, e.feature, "experiment") for a in e.arms)
 
         yield _guard(f"experiment {e.name}", arms)
 
@@ -260,4 +308,4 @@ def run_checks(
     return checks
 
 
-__all__ = ["Check", "env_checks", "reach_checks", "run_checks", "store_checks"]
+__all__ = ["Check", "env_checks", "reach_checks", "run_checks", "serving_checks", "store_checks"]

@@ -71,6 +71,11 @@ def check_percent(value: float, what: str) -> float:
     return value
 
 
+#: The longest duration anything accepts (a window, a dwell, an end): 100 years, far inside
+#: what `timedelta` and `datetime` arithmetic can hold, so no caller can overflow on one.
+MAX_DURATION = 100 * 365.25 * 86400
+
+
 def parse_duration(value: Any) -> float:
     """Seconds from `90`, `90s`, `30m`, `1h30m` or `2d`. Negative or empty is an error."""
     if isinstance(value, bool):
@@ -87,6 +92,8 @@ def parse_duration(value: Any) -> float:
         raise ValueError("a duration must be a number of seconds or text like 30m, 1h, 2d")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError("a duration must be a finite number of seconds >= 0")
+    if seconds > MAX_DURATION:  # a `timedelta` or a date that far back would overflow
+        raise ValueError(f"a duration must be at most 100 years, got {value!r}")
     return seconds
 
 

@@ -163,15 +163,17 @@ class Store:
         canonical: str,
         *,
         actor: str,
-        reason: str = "",
+        reason: str,
     ) -> bool:
         """Store a release; True if new, False if this exact release was already stored.
 
         Releases are immutable: the same digest with different content (or a different id) is
         a `StoreError`, as is an id that already names another digest (use a longer hash).
+        Publishing is audited, so a blank `reason` is `ReasonRequired` (nothing written).
         """
         _check_release_args(feature, digest, release_id)
         _check_actor(actor)
+        require_reason(reason, f"publishing {release_id}")
         if not isinstance(canonical, str):
             raise ConfigError("canonical release text must be a string")
 

@@ -16,6 +16,7 @@ main database (`rampway.events.sink.SqlEventSink`).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,8 @@ from rampway.errors import ConfigError
 ENV_VAR = "RAMPWAY_EVENTS"
 _SERVER = {"clickhouse": (False, 8123), "clickhouses": (True, 8443)}
 _CHDB = "chdb://"
+_DATABASE = re.compile(r"[A-Za-z0-9_]+")  # ASCII: what the ClickHouse schema is created with
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ def resolve_events_url(project_root: Path, configured: str | None) -> EventsTarg
 
 def parse_events_url(url: str) -> EventsTarget:
     """Parse `clickhouse://…`, `clickhouses://…` or `chdb://…`; ConfigError names the fault."""
+    if _CONTROL.search(url):  # a NUL in a path or host fails only when it is opened
+        raise ConfigError(f"events: {_masked(url)!r} contains a control character")
     if url.startswith(_CHDB):
         rest = url[len(_CHDB):]
         if not rest.strip("/"):
@@ -79,7 +84,7 @@ def parse_events_url(url: str) -> EventsTarget:
 def _server(parts: SplitResult, url: str, port: int | None) -> EventsTarget:
     secure, default_port = _SERVER[parts.scheme]
     database = unquote(parts.path.strip("/")) or "default"
-    if "/" in database or not database.replace("_", "").isalnum():
+    if not _DATABASE.fullmatch(database):
         raise ConfigError(f"events: invalid database name {database!r} in {_masked(url)!r} "
                           "(letters, digits and '_')")
     return EventsTarget(
