@@ -2,6 +2,7 @@
 SQLite and PostgreSQL (issue #18: compact events, ≤ 250 B per request row without texts).
 
     .venv/bin/python bench/event_size.py [--rows 200000] [--db sqlite postgres] [--json]
+                                         [--migration]
 
 Rows: bench/ingestion.py's realistic request events (one feature, two arms, ~20 requests per
 user, attributes and two flag evaluations as JSON, no texts), written through the event sink in
@@ -11,6 +12,10 @@ PostgreSQL: `pg_table_size` (heap + TOAST + free-space map) and `pg_relation_siz
 summed over the partitions of `request_events`, after VACUUM ANALYZE; plus the mean
 `pg_column_size` of each column (what the heap's tuples are made of; a tuple also has a 24-byte
 header and a 4-byte line pointer). SQLite: `dbstat`'s pages of the table and of each index.
+
+`--migration`: instead, the seconds `events_0010` takes to convert a store at `events_0009`
+holding `--rows` request rows with JSON attributes and flags (written server-side, three
+distinct values of each), measured as `Store.open` (which upgrades it).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from alembic import command
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -31,7 +37,7 @@ from ingestion import events  # noqa: E402
 from judge_look import database  # noqa: E402
 
 from rampway.events.sink import SqlEventSink  # noqa: E402
-from rampway.store import Store  # noqa: E402
+from rampway.store import Store, alembic_config, parse_url  # noqa: E402
 
 BATCH = 5000
 
@@ -119,13 +125,43 @@ def measure(kind: str, rows: int) -> dict[str, Any]:
     return {"db": kind, "rows": rows, "request_rows_per_s": round(rate)} | sizes
 
 
+OLD_ROWS = """INSERT INTO request_events (id, ts, feature, release_id, arm, unit_hash, attributes,
+  source, protocol, stream, provider, model, attempts, fallback_used, status, http_status,
+  latency_ms, input_tokens, output_tokens, cached_tokens, cost_usd, refusal, output_chars,
+  flags, hedged)
+SELECT 'req_' || i, 1.7e9 + i * 0.0004, 'support-bot', 'support-bot@3f2a9c1e', 'baseline',
+  md5(i::text), jsonb_build_object('plan', 'p' || (i % 3), 'region', 'eu'), 'gateway', 'openai',
+  true, 'sim', 'sim-large', 1, false, 'ok', 200, 800, 52, 120, 0, 0.001, false, 400,
+  jsonb_build_object('support-bot.model', jsonb_build_object('value', 'm' || (i % 3),
+    'reason', 'TARGETING_MATCH', 'rule', 0)), false
+FROM generate_series(1, :rows) AS i"""
+
+
+def migration(rows: int) -> dict[str, Any]:
+    """PostgreSQL: seconds to upgrade a store of `rows` request rows to `events_0010`."""
+    with database("postgres") as url:
+        engine = sa.create_engine(parse_url(url))
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "events_0009")
+            conn.execute(sa.text(OLD_ROWS), {"rows": rows})
+        engine.dispose()
+        t = time.perf_counter()
+        with Store.open(url):
+            seconds = time.perf_counter() - t
+    return {"db": "postgres", "rows": rows, "migration_s": round(seconds, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",
                         default=["sqlite", "postgres"])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--migration", action="store_true")
     args = parser.parse_args()
+    if args.migration:
+        print(json.dumps(migration(args.rows)))
+        return
     results = [measure(kind, args.rows) for kind in args.db]
     if args.json:
         print(json.dumps(results, indent=2))
