@@ -81,7 +81,7 @@ def batches(rows: int, seed: int = 1,
         docs: list[dict[str, Any]] = [{
             "id": f"r{start + i}", "ts": float(ts[i]), "feature": FEATURE,
             "release_id": ARMS[arm[i]].release_id, "arm": ARMS[arm[i]].name,
-            "unit_hash": f"{int(unit[i]):064x}", "attributes": None, "source": "gateway",
+            "unit_hash": f"{int(unit[i]):064x}", "source": "gateway",
             "protocol": "openai", "stream": False, "provider": "sim", "model": "sim-large",
             "attempts": 1, "fallback_used": False, "status": "error" if failed[i] else "ok",
             "http_status": 502 if failed[i] else 200, "error_code": None,

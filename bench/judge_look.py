@@ -87,7 +87,7 @@ def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False,
         docs: list[dict[str, Any]] = [{
             "id": f"r{start + i}", "ts": SINCE + (start + i) / rate, "feature": FEATURE,
             "release_id": RELEASES[str(arm[i])], "arm": str(arm[i]),
-            "unit_hash": f"{int(unit[i]):064x}", "attributes": None, "source": "gateway",
+            "unit_hash": f"{int(unit[i]):064x}", "source": "gateway",
             "protocol": "openai", "stream": True, "provider": "sim", "model": "sim-large",
             "attempts": 1, "fallback_used": False, "status": "error" if error[i] else "ok",
             "http_status": 502 if error[i] else 200, "error_code": None,

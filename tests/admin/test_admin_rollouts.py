@@ -255,7 +255,7 @@ def _events(proj: Proj, since: str, n: int, *, candidate_errors: int) -> list[di
             out.append({
                 "id": f"req_{arm}_{i}", "ts": start + (i + 1) * step, "feature": "support-bot",
                 "release_id": release, "arm": arm, "unit_hash": hash_unit(f"u{i}"),
-                "attributes": None, "source": "gateway", "protocol": "openai", "stream": False,
+                "source": "gateway", "protocol": "openai", "stream": False,
                 "provider": "sim", "model": "sim-large", "attempts": 1, "fallback_used": False,
                 "status": "error" if error else "ok", "http_status": 502 if error else 200,
                 "error_code": "server_error" if error else None,

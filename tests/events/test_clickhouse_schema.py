@@ -11,7 +11,7 @@ from rampway.errors import ConfigError, StoreError
 from rampway.events.clickhouse import parse_events_url, schema
 from rampway.events.clickhouse.backend import ChdbBackend
 from rampway.events.clickhouse.store import ClickHouseEvents
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import feedback_events, request_event_fields
 
 
 def columns(events: ClickHouseEvents, table: str) -> dict[str, str]:
@@ -31,7 +31,7 @@ def engine(events: ClickHouseEvents, table: str) -> str:
 def test_the_tables_have_the_sql_tables_columns_and_nullability(chdb_events: ClickHouseEvents,
                                                                ) -> None:
     got = columns(chdb_events, "request_events")
-    assert list(got) == [c.name for c in request_events.columns]
+    assert list(got) == [c.name for c in request_event_fields.columns]
     assert got["id"] == "String" and got["ts"] == "Float64"
     assert got["feature"] == "LowCardinality(String)"
     assert got["arm"] == "LowCardinality(Nullable(String))"

@@ -29,7 +29,7 @@ import rampway  # noqa: E402
 from rampway.events import RequestEvent  # noqa: E402
 from rampway.events.model import flag_record, flag_records  # noqa: E402
 from rampway.events.sink import FlagsJson, SqlEventSink  # noqa: E402
-from rampway.events.tables import request_events  # noqa: E402
+from rampway.events.tables import request_event_rows  # noqa: E402
 from rampway.flags import ErrorCode, Evaluation, FlagSet, Reason  # noqa: E402
 from rampway.flags.store import FlagStore  # noqa: E402
 from rampway.gateway import (  # noqa: E402
@@ -216,8 +216,9 @@ def test_sink_stores_evaluations_records_and_null(store: Store) -> None:
         RequestEvent(id="r4", ts=4.0, feature="f", flags={}),
     ], [])
     with store.engine.connect() as conn:
-        got = {r.id: r.flags for r in conn.execute(sa.select(request_events))}
-        nulls = conn.scalar(sa.select(sa.func.count()).where(request_events.c.flags.is_(None)))
+        got = {r.id: r.flags for r in conn.execute(sa.select(request_event_rows))}
+        nulls = conn.scalar(sa.select(sa.func.count()).where(
+            request_event_rows.c.flags.is_(None)))
     assert got["r1"] == {
         "f.model": {"value": "sim-small", "reason": "TARGETING_MATCH", "rule": 2,
                     "variant": "v1"},
@@ -239,7 +240,7 @@ def test_a_value_json_cannot_encode_is_stored_as_text_not_a_lost_batch(store: St
         RequestEvent(id="r2", ts=2.0, feature="f"),
     ], [])
     with store.engine.connect() as conn:
-        got = {r.id: r.flags for r in conn.execute(sa.select(request_events))}
+        got = {r.id: r.flags for r in conn.execute(sa.select(request_event_rows))}
     assert got == {"r1": {"f.x": {"value": "odd value", "reason": "STATIC", "rule": None}},
                    "r2": None}
 

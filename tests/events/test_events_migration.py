@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 
 from rampway.events import RequestEvent
 from rampway.events.sink import SqlEventSink
-from rampway.events.tables import request_events
+from rampway.events.tables import request_event_rows
 from rampway.flags import Evaluation, Reason
 from rampway.store import Store, alembic_config, current_revisions, head_revisions, parse_url
 
@@ -62,7 +62,7 @@ def test_upgrade_from_the_previous_head_keeps_existing_event_rows_readable(old_d
             [RequestEvent(id="new_1", ts=2000.0, feature="support-bot",
                           flags={"support-bot.model": hit})], [])
         with store.engine.connect() as conn:
-            got = {r.id: r for r in conn.execute(sa.select(request_events))}
+            got = {r.id: r for r in conn.execute(sa.select(request_event_rows))}
     assert sorted(got) == ["new_1", "old_0", "old_1", "old_2"]
     old = got["old_1"]
     assert old.flags is None

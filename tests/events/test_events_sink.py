@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from rampway.events import EventWriter, FeedbackEvent, RequestEvent
 from rampway.events.sink import RowWriter, SqlEventSink
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import VALUE_FIELDS, feedback_events, request_event_rows, request_events
 from rampway.store import Store
 
 
@@ -30,7 +30,8 @@ def test_events_land_in_the_database(store: Store) -> None:
     with store.engine.connect() as conn:
         n = conn.scalar(sa.select(sa.func.count()).select_from(request_events))
         total_out = conn.scalar(sa.select(sa.func.sum(request_events.c.output_tokens)))
-        row = conn.execute(sa.select(request_events).where(request_events.c.id == "req_7")).one()
+        row = conn.execute(sa.select(request_event_rows).where(
+            request_event_rows.c.id == "req_7")).one()
         fb = conn.execute(sa.select(feedback_events)).one()
     assert n == 120
     assert total_out == sum(range(120))
@@ -57,10 +58,12 @@ def test_a_refused_row_is_isolated_and_the_rest_of_its_batch_written(store: Stor
 def test_row_writers_cover_every_column_from_the_event_fields(store: Store) -> None:
     # The sink reads columns straight off the events' attributes: a column added to a table
     # without a field of the same name would fail every batch.
+    # A value's id (`flags_id`) is read from its field (`flags`), as the sink maps it.
+    refs = {f"{field}_id": field for field in VALUE_FIELDS}
     for table, event in ((request_events, RequestEvent), (feedback_events, FeedbackEvent)):
-        rows = RowWriter(table, store.engine.dialect)
+        rows = RowWriter(table, store.engine.dialect, sources=refs)
         assert sorted(rows.names) == sorted(c.name for c in table.columns)
-        assert set(rows.names) <= set(event.__dataclass_fields__)
+        assert {refs.get(n, n) for n in rows.names} <= set(event.__dataclass_fields__)
 
 
 def test_json_columns_round_trip_and_absent_values_are_null(store: Store) -> None:
@@ -71,9 +74,9 @@ def test_json_columns_round_trip_and_absent_values_are_null(store: Store) -> Non
         ],
         [FeedbackEvent(id="fb", ts=3.0, name="thumbs", value=-1.0)],
     )
-    ev, fb = request_events.c, feedback_events.c
+    ev, fb = request_event_rows.c, feedback_events.c
     with store.engine.connect() as conn:
-        rows = {r.id: r for r in conn.execute(sa.select(request_events))}
+        rows = {r.id: r for r in conn.execute(sa.select(request_event_rows))}
         null_attrs = conn.scalar(sa.select(sa.func.count()).where(ev.attributes.is_(None)))
         fb_row = conn.execute(sa.select(feedback_events)).one()
         fb_null = conn.scalar(sa.select(sa.func.count()).where(fb.attributes.is_(None)))
@@ -106,7 +109,7 @@ def test_copy_stores_exactly_what_insert_stores(store: Store) -> None:
 
     SqlEventSink(store, copy=True).write(*batch("c"))
     SqlEventSink(store, copy=False).write(*batch("i"))
-    for table in (request_events, feedback_events):
+    for table in (request_event_rows, feedback_events):
         with store.engine.connect() as conn:
             rows = {r.id: r._asdict() for r in conn.execute(sa.select(table))}
         copied = {k[1:]: {**v, "id": None} for k, v in rows.items() if k.startswith("c")}

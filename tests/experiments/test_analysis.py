@@ -601,7 +601,7 @@ def test_interval_bar_draws_zero_the_intervals_and_the_estimate() -> None:
 def _row(i: int, unit: str, arm: str, ts: float, **over: Any) -> dict[str, Any]:
     row = {
         "id": f"req{i}", "ts": ts, "feature": "support-bot", "release_id": f"support-bot@{arm}",
-        "arm": arm, "unit_hash": unit, "attributes": None, "source": "gateway",
+        "arm": arm, "unit_hash": unit, "source": "gateway",
         "protocol": "openai", "stream": False, "provider": "sim", "model": "m", "attempts": 1,
         "fallback_used": False, "status": "ok", "http_status": 200, "error_code": None,
         "latency_ms": 100.0, "ttft_ms": None, "input_tokens": 1, "output_tokens": 1,

@@ -25,7 +25,7 @@ RELEASE = {"control": "support-bot@c", "friendly": "support-bot@t"}
 def request(rid: str, unit: str | None, arm: str, t: float, **over: Any) -> dict[str, Any]:
     row = {
         "id": rid, "ts": T0 + t, "feature": FEATURE, "release_id": RELEASE.get(arm, "x@1"),
-        "arm": arm, "unit_hash": unit, "attributes": None, "source": "gateway",
+        "arm": arm, "unit_hash": unit, "source": "gateway",
         "protocol": "openai", "stream": False, "provider": "sim", "model": "sim-large",
         "attempts": 1, "fallback_used": False, "status": "ok", "http_status": 200,
         "error_code": None, "latency_ms": 100.0, "ttft_ms": None, "input_tokens": 5,

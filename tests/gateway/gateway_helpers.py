@@ -31,7 +31,7 @@ import uvicorn
 import yaml
 
 from rampway.config import Project, load_project
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import feedback_events, request_event_rows, request_events
 from rampway.gateway import GatewayApp, Runtime
 from rampway.release import Release, load_release
 from rampway.store import Store
@@ -152,7 +152,7 @@ def count_rows(db_url: str, table: sa.Table = request_events) -> int:
         return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
 
 
-def rows(db_url: str, table: sa.Table = request_events) -> list[Any]:
+def rows(db_url: str, table: sa.FromClause = request_event_rows) -> list[Any]:
     with Store.open(db_url) as store, store.engine.connect() as conn:
         return list(conn.execute(sa.select(table)))
 

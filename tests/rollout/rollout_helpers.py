@@ -223,7 +223,7 @@ class Simulation:
         return {
             "id": f"req_{self.seed}_{self._n}", "ts": ts, "feature": self.feature,
             "release_id": release, "arm": arm, "unit_hash": hash_unit(unit),
-            "attributes": None, "source": "gateway", "protocol": "openai", "stream": True,
+            "source": "gateway", "protocol": "openai", "stream": True,
             "provider": "sim", "model": "sim-large", "attempts": 1,
             "fallback_used": bool(self.rng.random() < p.fallback_p),
             "status": "error" if error else "ok", "http_status": 502 if error else 200,

@@ -26,7 +26,7 @@ def _events(baseline: str, candidate: str, start: float, seconds: float) -> list
         arm, release = ("baseline", baseline) if i % 2 else ("candidate", candidate)
         rows.append({
             "id": f"req_{i}", "ts": start + i * 0.02, "feature": FEATURE, "release_id": release,
-            "arm": arm, "unit_hash": None, "attributes": None, "source": "gateway",
+            "arm": arm, "unit_hash": None, "source": "gateway",
             "protocol": "openai", "stream": False, "provider": "sim", "model": "sim-large",
             "attempts": 1, "fallback_used": False, "status": "ok", "http_status": 200,
             "error_code": None, "latency_ms": 100.0, "ttft_ms": None, "input_tokens": 1,

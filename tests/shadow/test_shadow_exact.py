@@ -68,10 +68,10 @@ def _event(pair: Pair) -> dict[str, Any]:
                                        {"role": "user", "content": pair.request_excerpt}]}))
     return {**answer_columns(pair.primary), "id": pair.request_id, "ts": pair.ts,
             "feature": "bot", "release_id": "bot@v2", "arm": None, "unit_hash": pair.unit_hash,
-            "attributes": None, "source": "gateway", "protocol": "openai", "stream": False,
+            "source": "gateway", "protocol": "openai", "stream": False,
             "provider": "sim", "model": "sim-large", "attempts": 1, "fallback_used": False,
             "http_status": 200, "cached_tokens": 0, "prompt_text": prompt,
-            "response_text": pair.primary.text, "flags": None}
+            "response_text": pair.primary.text}
 
 
 def _store(store: Store, pairs: list[Pair], keep_text: bool = True) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rampway.errors import RequestError
-from rampway.events.tables import request_events
+from rampway.events.tables import request_event_rows
 from rampway.experiments import ExperimentRecord
 from rampway.experiments import repo as experiments
 from rampway.flags.native import flag_key
@@ -65,8 +65,8 @@ class Filters:
 
 def requests_page(store: Store, filters: Filters, *, limit: int = LIMIT) -> dict[str, Any]:
     """The newest `limit` request events matching `filters`, each with its explanation."""
-    e = request_events.c
-    query = sa.select(request_events).order_by(e.ts.desc()).limit(limit)
+    e = request_event_rows.c
+    query = sa.select(request_event_rows).order_by(e.ts.desc()).limit(limit)
     for column, value in ((e.feature, filters.feature), (e.release_id, filters.release),
                           (e.arm, filters.arm), (e.status, filters.status)):
         if value is not None:

@@ -35,6 +35,10 @@ In the same transaction the sink keeps the rollout judge's roll-up (`rampway.rol
 for the features whose current rollout step has a segment (`rampway.rollout.segments`): one
 small query per batch finds none for the others, and numpy is loaded only when one is found.
 
+A request's attributes and flag evaluations are stored once per distinct value in
+`event_values` (`rampway.events.values`), found or added first in the batch's transaction; the
+row holds their ids (`flags_id`, `attributes_id`).
+
 Each batch also adds its requests to the overview's per-minute health roll-up in the same
 transaction (`rampway.events.health`), a few dozen upserted rows per batch.
 """
@@ -52,7 +56,8 @@ from sqlalchemy.engine import Connection, Dialect
 
 from rampway.events.health import HealthRollup
 from rampway.events.model import MAX_ATTRIBUTE_CHARS, FeedbackEvent, RequestEvent, flag_record
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import VALUE_FIELDS, feedback_events, request_events
+from rampway.events.values import ValueIds
 from rampway.events.writer import poison_reason as python_poison_reason
 from rampway.store.schema import is_json
 
@@ -76,20 +81,16 @@ class RowWriter:
         self,
         table: Table,
         dialect: Dialect,
-        encoders: Mapping[str, Callable[[Any], str]] | None = None,
+        encoders: Mapping[str, Callable[[Any], Any]] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
-        """`encoders`: JSON column → its own encoder (the others use `json.dumps`'s output)."""
+        """`encoders`: column → its own encoder (JSON columns without one use `json.dumps`'s
+        output); `sources`: column → the attribute it is read from, when not its namesake."""
         compiled = insert(table).compile(dialect=dialect)
         names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.params)
         self.sql = str(compiled)
         self.names = tuple(names)
-        self._values: Callable[[Any], tuple[Any, ...]] = _getter(names)
-        special = encoders or {}
-        self._json = tuple(
-            (i, special.get(name, _dumps))
-            for i, name in enumerate(names)
-            if is_json(table.c[name].type)
-        )
+        self._values, self._json = _reader(table, names, encoders, sources)
         self._named = not dialect.positional
 
     def params(self, obj: Any) -> tuple[Any, ...] | dict[str, Any]:
@@ -122,20 +123,16 @@ class CopyWriter:
         self,
         table: Table,
         dialect: Dialect,
-        encoders: Mapping[str, Callable[[Any], str]] | None = None,
+        encoders: Mapping[str, Callable[[Any], Any]] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
+        """`encoders`, `sources`: as `RowWriter`'s."""
         quote = dialect.identifier_preparer.quote
         names = [c.name for c in table.columns]
         self.names = tuple(names)
         self.sql = (f"COPY {dialect.identifier_preparer.format_table(table)} "
                     f"({', '.join(quote(n) for n in names)}) FROM STDIN")
-        self._values: Callable[[Any], tuple[Any, ...]] = _getter(names)
-        special = encoders or {}
-        self._json = tuple(
-            (i, special.get(name, _dumps))
-            for i, name in enumerate(names)
-            if is_json(table.c[name].type)
-        )
+        self._values, self._json = _reader(table, names, encoders, sources)
         self._dialect = dialect
 
     def insert(self, conn: Connection, objs: Sequence[Any]) -> None:
@@ -164,6 +161,26 @@ class CopyWriter:
                     write(values(obj))
 
 
+Encoders = tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+def _reader(
+    table: Table,
+    names: Sequence[str],
+    encoders: Mapping[str, Callable[[Any], Any]] | None,
+    sources: Mapping[str, str] | None,
+) -> tuple[Callable[[Any], tuple[Any, ...]], Encoders]:
+    """What reads a row's values of `names` from an object, and the (position, encoder) of the
+    values to encode (JSON columns and those given an encoder; None stays None)."""
+    special, renamed = encoders or {}, sources or {}
+    converted = tuple(
+        (i, special.get(name, _dumps))
+        for i, name in enumerate(names)
+        if name in special or is_json(table.c[name].type)
+    )
+    return _getter([renamed.get(n, n) for n in names]), converted
+
+
 def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
     """A C-level reader of those attributes, always returning a tuple (even for one name)."""
     get = operator.attrgetter(*names)
@@ -183,9 +200,7 @@ def _jsonable(obj: Any) -> Any:
 _dumps = json.JSONEncoder(default=_jsonable).encode
 
 
-def _with_json(
-    values: tuple[Any, ...], columns: tuple[tuple[int, Callable[[Any], str]], ...]
-) -> tuple[Any, ...]:
+def _with_json(values: tuple[Any, ...], columns: Encoders) -> tuple[Any, ...]:
     out = list(values)
     for i, encode in columns:
         if out[i] is not None:
@@ -248,8 +263,10 @@ class SqlEventSink:
         if copy and not _copies(dialect):
             raise ValueError(f"COPY needs PostgreSQL through psycopg, not {dialect.name}")
         writer = CopyWriter if (_copies(dialect) if copy is None else copy) else RowWriter
+        self._ids = ValueIds(dialect, {"flags": FlagsJson(), "attributes": _dumps})
+        refs = {f"{field}_id": field for field in VALUE_FIELDS}
         self._requests: RowWriter | CopyWriter = writer(
-            request_events, dialect, {"flags": FlagsJson()})
+            request_events, dialect, dict.fromkeys(refs, self._ids.id_of), refs)
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
         self._rolling = rollup
         if rollup:
@@ -264,11 +281,13 @@ class SqlEventSink:
         if not requests and not feedback:
             return
         with self._store.transaction() as conn:
+            self._ids.prepare(conn, requests)
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
             self._health.apply(conn, requests)
             if self._rolling and requests:
                 self._roll_up(conn, requests)
+        self._ids.committed()
 
     def _roll_up(self, conn: Connection, requests: Sequence[RequestEvent]) -> None:
         # imported here: rampway.rollout builds on the event log (already loaded by __init__)

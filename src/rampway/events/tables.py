@@ -10,6 +10,8 @@ request went to the next target, `gateway.routing.hedge_after`); `events_0005` a
 index on `ts` and `events_0007` `session_hash` on both event tables (the session unit beside
 the user unit `unit_hash`; `unit_column` picks the one an analysis groups by); keep them in
 step.
+`events_0010` stores the attributes and flags once each in `event_values` and keeps their ids
+in the rows (`request_event_rows` reads them back joined).
 `health_minutes` (`events_0008`) is the overview's per-minute roll-up of the request log, kept
 by the sink (`rampway.events.health`).
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
@@ -29,17 +31,23 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    Subquery,
     Table,
     Text,
     false,
+    select,
 )
 
 from rampway.store.schema import JSONType, metadata
 
-request_events = Table(
+# The request event as written and as read: `RequestEvent`'s fields. Its own metadata: this is
+# the shape, not a table of the store. ClickHouse stores exactly this (`events.clickhouse`), and
+# `request_event_rows` gives it back from the store's compact table below.
+request_event_fields = Table(
     "request_events",
-    metadata,
+    MetaData(),
     Column("id", String(64), primary_key=True),
     Column("ts", Float, nullable=False),
     Column("feature", String(200), nullable=False),
@@ -74,12 +82,59 @@ request_events = Table(
     Column("hedged", Boolean, nullable=False, server_default=false()),
     Column("tool_calls", JSONType),
     Column("session_hash", String(64)),
+)
+
+#: The JSON fields stored once in `event_values` and referenced by id (`<field>_id`).
+VALUE_FIELDS = ("attributes", "flags")
+
+# Distinct JSON values of the request log (`events_0010`): a request's attributes and flag
+# evaluations repeat across requests (a few plans and regions, one outcome per flag rule), so
+# each distinct value is stored once here and a request row holds its 4-byte id. `digest` is
+# the SHA-256 (32 hex digits) of the value's JSON text as the sink encodes it, the key the sink
+# finds or adds a value by. Values are never deleted: there is one row per distinct value, not
+# per request (rampway.events.values).
+event_values = Table(
+    "event_values",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(32), nullable=False, unique=True),
+    Column("value", JSONType, nullable=False),
+)
+
+# The stored request log: `request_event_fields` with each VALUE_FIELDS column replaced by the
+# id of its value in `event_values` (NULL for an absent value).
+request_events = Table(
+    "request_events",
+    metadata,
+    *(Column(f"{c.name}_id", Integer) if c.name in VALUE_FIELDS else c._copy()
+      for c in request_event_fields.columns),
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),
     Index("ix_request_events_ts", "ts"),  # retention's `ts < cutoff` batches (events_0006)
     Index("ix_request_events_session", "session_hash"),
 )
+
+
+def _joined_rows() -> Subquery:
+    """Every column of `request_event_fields`, read from the stored table with the values
+    joined back (each an outer join on its id: a row whose value is absent is kept)."""
+    source: FromClause = request_events
+    columns: list[ColumnElement[Any]] = []
+    for c in request_event_fields.columns:
+        if c.name in VALUE_FIELDS:
+            value = event_values.alias(f"{c.name}_value")
+            source = source.outerjoin(value, value.c.id == request_events.c[f"{c.name}_id"])
+            columns.append(value.c.value.label(c.name))
+        else:
+            columns.append(request_events.c[c.name])
+    return select(*columns).select_from(source).subquery("request_event_rows")
+
+
+#: Read whole request events through this (`select(request_event_rows)`, `.c.flags`): the
+#: stored rows with their attribute and flag values, as they were written. Analyses that
+#: filter and aggregate the other columns read `request_events` itself.
+request_event_rows = _joined_rows()
 
 feedback_events = Table(
     "feedback_events",
@@ -134,4 +189,14 @@ def unit_column(table: FromClause, unit: str) -> ColumnElement[Any]:
     return table.c.session_hash if unit == "session" else table.c.unit_hash
 
 
-__all__ = ["app_keys", "feedback_events", "health_minutes", "request_events", "unit_column"]
+__all__ = [
+    "VALUE_FIELDS",
+    "app_keys",
+    "event_values",
+    "feedback_events",
+    "health_minutes",
+    "request_event_fields",
+    "request_event_rows",
+    "request_events",
+    "unit_column",
+]

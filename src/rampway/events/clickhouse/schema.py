@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text
 
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import feedback_events, request_event_fields
 from rampway.store.schema import is_json
 
 log = logging.getLogger("rampway.events")
@@ -75,12 +75,12 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "the event tables", (
-        _create(request_events, "(feature, ts)"),
+        _create(request_event_fields, "(feature, ts)"),
         _create(feedback_events, "(name, ts)"),
     )),
 )
 
-EVENT_TABLES = (request_events.name, feedback_events.name)
+EVENT_TABLES = (request_event_fields.name, feedback_events.name)
 
 
 def migrate(

@@ -26,7 +26,7 @@ from rampway.events.clickhouse.backend import Backend
 from rampway.events.clickhouse.schema import column_type
 from rampway.events.model import FeedbackEvent, RequestEvent
 from rampway.events.sink import FlagsJson, _dumps, _getter
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import feedback_events, request_event_fields
 from rampway.store.schema import is_json
 
 
@@ -58,7 +58,7 @@ class ClickHouseSink:
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
-        self._requests = ColumnBuilder(request_events, {"flags": FlagsJson()})
+        self._requests = ColumnBuilder(request_event_fields, {"flags": FlagsJson()})
         self._feedback = ColumnBuilder(feedback_events)
 
     def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
