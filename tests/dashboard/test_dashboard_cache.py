@@ -178,7 +178,7 @@ async def test_a_warmed_dashboard_serves_the_first_views_from_its_cache(store: S
     analyses = app.state.dashboard.analyses
     warm_in_background(app).join(60)
     assert analyses.computations == 2
-    _, key = create_admin_key(store, "ana", Role.VIEWER, actor="test")
+    _, key = create_admin_key(store, "ana", Role.VIEWER, actor="test", reason="test")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as ui:
         await sign_in(ui, key)

@@ -34,7 +34,7 @@ def _stores(tmp_path: Path) -> tuple[Path, Path]:
     paths = tmp_path / "main.db", tmp_path / "light.db"
     for path in paths:
         store = Store.open(f"sqlite:///{path}")
-        store.publish("bot", DIGEST, RELEASE_ID, "{}", actor="a")
+        store.publish("bot", DIGEST, RELEASE_ID, "{}", actor="a", reason="setup")
         store.set_channel("bot", "production", RELEASE_ID, actor="a", reason="setup")
         FlagStore(store).put("flag", "bot.release", {"type": "string", "default": "production"},
                              actor="a", reason="setup")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))
 
 from gateway_helpers import Proj, make_project  # noqa: E402
 
-from rampway.events.tables import request_events  # noqa: E402
+from rampway.events.tables import request_event_rows as request_events  # noqa: E402
 from rampway.flags.store import FlagStore  # noqa: E402
 from rampway.gateway import GatewayApp, Runtime  # noqa: E402
 from rampway.store import Store  # noqa: E402
