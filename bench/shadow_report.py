@@ -42,6 +42,7 @@ from shadow_traffic import answer_columns  # noqa: E402  (found through the path
 from rampway.events.tables import request_events  # noqa: E402
 from rampway.shadow import Answer, Pair, ToolUse, load_pairs, repo
 from rampway.shadow.compare import TextSimilarity
+from rampway.shadow.pairs import request_excerpts
 from rampway.shadow.report import (
     ShadowReport,
     build_report,
@@ -170,9 +171,10 @@ def report_from_store(store: Store) -> tuple[ShadowReport, float]:
     record = repo.latest(store, "bench")
     similarity = similarity_of(record)
     spent: list[float] = []
-    report = build_report(_timed(load_pairs(store, "bench"), spent), name="bench",
-                          shed=record.shed, over_budget=record.over_budget,
-                          similarity=similarity)
+    report = build_report(_timed(load_pairs(store, "bench", excerpts=False), spent),
+                          name="bench", shed=record.shed, over_budget=record.over_budget,
+                          similarity=similarity,
+                          excerpts=lambda ids: request_excerpts(store, "bench", ids))
     return report, spent[0]
 
 

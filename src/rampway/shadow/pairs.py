@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -290,19 +290,22 @@ def pair_summary(store: Store, record: ShadowRecord) -> dict[str, dict[str, Any]
 # -- reading pairs back -------------------------------------------------------------------------
 
 
-def load_pairs(store: Store, name: str, *, since: float | None = None) -> Iterator[Pair]:
+def load_pairs(store: Store, name: str, *, since: float | None = None,
+               excerpts: bool = True) -> Iterator[Pair]:
     """Every pair of the latest shadow called `name` (from `since`, epoch seconds), each with
     its primary's answer read from the request's event row, in time order. A request's twin and
-    candidate pairs share one primary `Answer` (built once, and compared once by the report)."""
+    candidate pairs share one primary `Answer` (built once, and compared once by the report).
+    With `excerpts=False` no prompt is read (`request_excerpt` is None): a report shows a few
+    exemplars' requests, which `request_excerpts` reads afterwards for those requests alone."""
     record = repo.latest(store, name)
     kept = record.keep_text
     p, ev = shadow_pairs, request_events
     # Only the columns a Pair holds, read as plain tuples: reading is half a large report's time
     query = (
-        sa.select(p.c.request_id, p.c.kind, p.c.unit_hash, p.c.ts, p.c.release_id,
-                  *_answer_columns(p, p.c.output_text, kept),
-                  *_answer_columns(ev, ev.c.response_text, kept),
-                  ev.c.prompt_text if kept else sa.null())
+        sa.select(*_untyped(p.c.request_id, p.c.kind, p.c.unit_hash, p.c.ts, p.c.release_id,
+                            *_answer_columns(p, p.c.output_text, kept),
+                            *_answer_columns(ev, ev.c.response_text, kept),
+                            ev.c.prompt_text if kept and excerpts else sa.null()))
         .select_from(p.join(ev, ev.c.id == p.c.request_id))
         .where(p.c.shadow_id == record.id)
         .order_by(p.c.ts, p.c.id)
@@ -324,6 +327,26 @@ def load_pairs(store: Store, name: str, *, since: float | None = None) -> Iterat
                        mirrored=_answer(row, 5), request_excerpt=primary[1])
 
 
+def request_excerpts(store: Store, name: str, request_ids: Iterable[str]
+                     ) -> dict[str, str | None]:
+    """The `request_excerpt` `load_pairs` gives each of these requests of the latest shadow
+    `name` (None where its texts are not kept or its event row holds no prompt)."""
+    ids = sorted(set(request_ids))
+    if not ids or not repo.latest(store, name).keep_text:
+        return dict.fromkeys(ids)
+    ev = request_events
+    with store.reading() as conn:
+        rows = conn.execute(sa.select(ev.c.id, ev.c.prompt_text).where(ev.c.id.in_(ids)))
+        found = {str(i): prompt for i, prompt in rows}
+    return {i: excerpt(found.get(i)) for i in ids}
+
+
+def _untyped(*columns: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """The columns as the driver returns them, without SQLAlchemy's per-value result processing
+    (a third of the read's CPU on SQLite): `_answer` converts the few values that need it."""
+    return [sa.type_coerce(c, sa.types.NullType()) for c in columns]
+
+
 ANSWER_COLUMNS = ("status", "error_code", "latency_ms", "ttft_ms", "input_tokens",
                   "output_tokens", "cost_usd", "finish_reason", "refusal", "tool_calls")
 
@@ -341,7 +364,8 @@ def _answer(row: Sequence[Any], at: int) -> Answer:
     (status, error_code, latency_ms, ttft_ms, input_tokens, output_tokens, cost_usd,
      finish_reason, refusal, tool_calls, text) = row[at:at + 11]
     return Answer(status=status, error_code=error_code, latency_ms=float(latency_ms),
-                  ttft_ms=ttft_ms, input_tokens=int(input_tokens),
+                  ttft_ms=None if ttft_ms is None else float(ttft_ms),
+                  input_tokens=int(input_tokens),
                   output_tokens=int(output_tokens), cost_usd=float(cost_usd),
                   finish_reason=finish_reason, refusal=bool(refusal),
                   tool_calls=_tools(tool_calls), text=text)
@@ -383,5 +407,6 @@ __all__ = [
     "load_pairs",
     "pair_counts",
     "pair_summary",
+    "request_excerpts",
     "spent_since",
 ]
