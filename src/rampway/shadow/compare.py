@@ -178,12 +178,12 @@ class TokenSetSimilarity:
 
     def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """One rapidfuzz call for all the pairs: the same ratios (in float64), without a Python
-        call per pair."""
+        call per pair, spread over the machine's cores (each ratio is independent of the rest)."""
         if not pairs:
             return []
         ratios = process.cpdist([a[:SIMILARITY_CHARS] for a, _ in pairs],
                                 [b[:SIMILARITY_CHARS] for _, b in pairs],
-                                scorer=fuzz.token_set_ratio, dtype=np.float64, workers=1)
+                                scorer=fuzz.token_set_ratio, dtype=np.float64, workers=-1)
         scores: list[float] = (ratios / 100.0).tolist()
         return scores
 

@@ -28,7 +28,6 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from rampway.errors import ConfigError
 from rampway.shadow.compare import (
@@ -45,6 +44,7 @@ from rampway.shadow.model import Answer, Pair
 from rampway.shadow.noise import DEFAULT_MARGINS, ClassRate, Margins, NoiseFloor, noise_floor
 from rampway.shadow.record import ShadowRecord
 from rampway.stats import Interval, cluster_quantile_woodruff, ratio_summary
+from rampway.stats._dist import norm_ppf
 
 EXEMPLARS = 3
 EXCERPT_CHARS = 280
@@ -404,7 +404,7 @@ def _cost(pairs: Sequence[Pair], units: Sequence[Hashable], level: float
     if diff.n < 2 or not math.isfinite(diff.variance):
         interval = Interval(est, -math.inf, math.inf, level, method, (k,))
     else:
-        half = float(sps.norm.ppf((1 + level) / 2)) * math.sqrt(diff.variance / diff.n)
+        half = norm_ppf((1 + level) / 2) * math.sqrt(diff.variance / diff.n)
         interval = Interval(est, est - half, est + half, level, method, (k,))
     delta = Delta("cost_per_request_usd", float(a.mean()) if n else math.nan,
                   float(b.mean()) if n else math.nan, interval)
