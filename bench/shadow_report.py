@@ -8,8 +8,9 @@ class, exemplars, intervals). Times `build_report` plus all three renderings, be
 `--repeats`: on the pairs in memory, and (`--stores sqlite postgresql`) as the CLI does it, the
 pairs read back from a store holding them as the gateway writes them (a `shadow_pairs` row per
 pair, the request's event row as the primary side; PostgreSQL at 127.0.0.1:5432, a throwaway
-database). Prints wall and CPU time (`time.process_time`), the CPU spent reading the pairs, and
-the load average: the machine may be shared, and wall time then says little.
+database), read as the CLI reads them: no prompts, the exemplars' excerpts fetched afterwards.
+Prints wall and CPU time (`time.process_time`), the CPU spent reading the pairs, and the load
+average: the machine may be shared, and wall time then says little.
 `--similarity embedding` scores texts with MiniLM (the rampway[embeddings] extra) instead of
 token sets: the model is loaded before timing, each repeat starts with an empty text cache.
 
