@@ -47,13 +47,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from rampway.evals.scorers import (
-    Output,
-    looks_like_refusal,
-    loose_equal,
-    normalize_text,
-    parse_json_output,
-)
+from rampway._textmatch import loose_equal, normalize_text, parse_json_output, refusal_wording
 from rampway.shadow.model import Answer, Pair, ToolUse
 
 FAILURE_ERROR = "failure:error"
@@ -323,8 +317,9 @@ def _argument_differences(a: Any, b: Any, limit: int) -> set[str]:
 # ------------------------------------------------------------------- one answer
 
 
-# Without one of these the eval scorers' refusal pattern cannot match (it reads the first 400
-# characters, ignoring case): a cheap test that spares that regex on almost every answer.
+# Without one of these the eval scorers' refusal pattern (`refusal_wording`) cannot match (it
+# reads the first 400 characters, ignoring case): a cheap test that spares that regex on almost
+# every answer.
 _NOT_ABLE = re.compile(r"not\s+able")
 _WILL_NOT = re.compile(r"will\s+not")
 
@@ -343,7 +338,7 @@ def refused(answer: Answer) -> bool:
     if answer.refusal or answer.finish_reason == "content_filter":
         return True
     text = answer.text
-    return bool(text) and _may_refuse(text or "") and looks_like_refusal(Output(content=text or ""))
+    return bool(text) and _may_refuse(text or "") and refusal_wording(text or "")
 
 
 def is_empty(answer: Answer) -> bool:
