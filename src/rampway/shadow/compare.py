@@ -427,24 +427,41 @@ def primary_scopes(primary: Answer, *, is_json: bool, is_refusal: bool,
 # ------------------------------------------------------------------- a pair
 
 
+class _Text:
+    """What an answer's text shows on its own: its JSON document, refusal wording, a brace, its
+    normalized form. `compare_many` works it out once per distinct text: templated answers,
+    extractions and refusals repeat across a report's pairs (a sixth of the bench's texts)."""
+
+    __slots__ = ("brace", "doc", "refusal_wording", "text", "_normalized")
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+        self.doc = json_document(text)
+        self.refusal_wording = bool(text) and _may_refuse(text or "") and refusal_wording(
+            text or "")
+        self.brace = text is not None and "{" in text
+        self._normalized: str | None = None
+
+    def normalized(self) -> str:
+        """`normalize_text` of the text (not None), once."""
+        if self._normalized is None:
+            self._normalized = normalize_text(self.text or "")
+        return self._normalized
+
+
 class _Side:
     """What one answer shows on its own, whatever it is compared with. `compare_many` works it
     out once per answer: a primary is shared by its request's candidate and twin pairs."""
 
-    __slots__ = ("brace", "doc", "ok", "refused", "_normalized")
+    __slots__ = ("brace", "doc", "normalized", "ok", "refused")
 
-    def __init__(self, answer: Answer) -> None:
-        self.ok = answer.status == "ok"
-        self.doc = json_document(answer.text) if self.ok else NOT_JSON
-        self.refused = self.ok and refused(answer)
-        self.brace = "{" in (answer.text or "")
-        self._normalized: str | None = None
-
-    def normalized(self, text: str) -> str:
-        """`normalize_text` of the answer's own text, once."""
-        if self._normalized is None:
-            self._normalized = normalize_text(text)
-        return self._normalized
+    def __init__(self, answer: Answer, text: _Text) -> None:
+        self.ok = ok = answer.status == "ok"
+        self.doc = text.doc if ok else NOT_JSON
+        self.refused = ok and (answer.refusal or answer.finish_reason == "content_filter"
+                               or text.refusal_wording)  # `refused(answer)`
+        self.brace = text.brace
+        self.normalized = text.normalized
 
 
 @dataclass(slots=True)
@@ -472,7 +489,8 @@ def compare(primary: Answer, mirrored: Answer,
             similarity: TextSimilarity = TOKEN_SET) -> Comparison:
     """Every difference class between a primary answer and a mirrored one, with the measures
     behind them and how each side failed. Pure (given a pure `similarity`)."""
-    found = _compare(primary, mirrored, _Side(primary), _Side(mirrored), thresholds)
+    found = _compare(primary, mirrored, _Side(primary, _Text(primary.text)),
+                     _Side(mirrored, _Text(mirrored.text)), thresholds)
     if isinstance(found, _Unscored):
         return found.scored(similarity(*found.texts), thresholds, similarity)
     return found
@@ -491,12 +509,13 @@ def compare_many(pairs: Sequence[Pair], thresholds: Thresholds = DEFAULT_THRESHO
     True
     """
     sides: dict[int, _Side] = {}  # id(primary) → its side; `pairs` keeps the answers alive
+    texts: dict[str | None, _Text] = {}
     sided: list[tuple[Pair, _Side, _Side]] = []
     for pair in pairs:
         primary = sides.get(id(pair.primary))
         if primary is None:
-            primary = sides[id(pair.primary)] = _Side(pair.primary)
-        sided.append((pair, primary, _Side(pair.mirrored)))
+            primary = sides[id(pair.primary)] = _Side(pair.primary, _text(texts, pair.primary))
+        sided.append((pair, primary, _Side(pair.mirrored, _text(texts, pair.mirrored))))
     similarity.prepare(text for pair, ps, ms in sided
                        for text in _listed(pair.primary, pair.mirrored, ps, ms))
     found = [_compare(pair.primary, pair.mirrored, ps, ms, thresholds)
@@ -508,13 +527,20 @@ def compare_many(pairs: Sequence[Pair], thresholds: Thresholds = DEFAULT_THRESHO
     return cast(list[Comparison], found)
 
 
+def _text(texts: dict[str | None, _Text], answer: Answer) -> _Text:
+    found = texts.get(answer.text)
+    if found is None:
+        found = texts[answer.text] = _Text(answer.text)
+    return found
+
+
 def _listed(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side) -> tuple[str, ...]:
     """`similarity_inputs` from the sides."""
     a, b = primary.text, mirrored.text
     if (a is None or b is None or a == b or not ps.ok or not ms.ok or primary.tool_calls
             or mirrored.tool_calls or ps.doc is not NOT_JSON):
         return ()
-    na, nb = ps.normalized(a), ms.normalized(b)
+    na, nb = ps.normalized(), ms.normalized()
     return () if na == nb else (na, nb)
 
 
@@ -555,13 +581,13 @@ def _compare(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side,
         if a is not None and b is not None:
             if a == b:
                 exact, normal, sim = True, True, 1.0
-            elif ps.normalized(a) == ms.normalized(b):
+            elif ps.normalized() == ms.normalized():
                 classes.add(TEXT_FORMATTING)
                 exact, normal, sim = False, True, 1.0
             else:
                 classes.add(TEXT_DIFFERENT)
                 return _Unscored(classes, ratio, primary_json, scopes, failures,
-                                 (ps.normalized(a), ms.normalized(b)))
+                                 (ps.normalized(), ms.normalized()))
     return Comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes,
                       *failures)
 
