@@ -432,10 +432,11 @@ class _Text:
     normalized form. `compare_many` works it out once per distinct text: templated answers,
     extractions and refusals repeat across a report's pairs (a sixth of the bench's texts)."""
 
-    __slots__ = ("brace", "doc", "refusal_wording", "text", "_normalized")
+    __slots__ = ("brace", "doc", "refusal_wording", "said", "text", "_normalized")
 
     def __init__(self, text: str | None) -> None:
         self.text = text
+        self.said = bool(text) and not (text or "").isspace()
         self.doc = json_document(text)
         self.refusal_wording = bool(text) and _may_refuse(text or "") and refusal_wording(
             text or "")
@@ -453,10 +454,13 @@ class _Side:
     """What one answer shows on its own, whatever it is compared with. `compare_many` works it
     out once per answer: a primary is shared by its request's candidate and twin pairs."""
 
-    __slots__ = ("brace", "doc", "normalized", "ok", "refused")
+    __slots__ = ("brace", "doc", "normalized", "ok", "refused", "sound")
 
     def __init__(self, answer: Answer, text: _Text) -> None:
         self.ok = ok = answer.status == "ok"
+        # `failure_kinds` finds nothing, unless JSON is owed (its own fast path, without a call)
+        self.sound = (ok and answer.finish_reason != "length"
+                      and (bool(answer.tool_calls) or text.said))
         self.doc = text.doc if ok else NOT_JSON
         self.refused = ok and (answer.refusal or answer.finish_reason == "content_filter"
                                or text.refusal_wording)  # `refused(answer)`
@@ -553,8 +557,10 @@ def _compare(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side,
     # The mirrored side owes JSON when the primary answered JSON; the primary when the mirrored
     # did and the primary tried (a brace in its text): a broken primary counts too.
     tried = not primary_json and ps.brace
-    p_fail = failure_kinds(primary, expects_json=m_doc if tried else NOT_JSON, document=p_doc)
-    m_fail = failure_kinds(mirrored, expects_json=p_doc, document=m_doc)
+    p_fail = _NO_FAILURE if ps.sound and not tried else failure_kinds(
+        primary, expects_json=m_doc if tried else NOT_JSON, document=p_doc)
+    m_fail = _NO_FAILURE if ms.sound and not primary_json else failure_kinds(
+        mirrored, expects_json=p_doc, document=m_doc)
     p_ref, m_ref = ps.refused, ms.refused
     classes = {f"failure:{kind}" for kind in m_fail - p_fail} if m_fail else set()
     scopes = primary_scopes(primary, is_json=primary_json, is_refusal=p_ref,
