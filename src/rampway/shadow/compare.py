@@ -484,8 +484,8 @@ class _Unscored:
         below = thresholds.dissimilar_below
         if sim < (similarity.dissimilar_below if below is None else below):
             self.classes.add(TEXT_DISSIMILAR)
-        return Comparison(frozenset(self.classes), False, False, sim, self.ratio,
-                          self.primary_json, self.scopes, *self.failures)
+        return _comparison(frozenset(self.classes), False, False, sim, self.ratio,
+                           self.primary_json, self.scopes, *self.failures)
 
 
 def compare(primary: Answer, mirrored: Answer,
@@ -594,8 +594,36 @@ def _compare(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side,
                 classes.add(TEXT_DIFFERENT)
                 return _Unscored(classes, ratio, primary_json, scopes, failures,
                                  (ps.normalized(), ms.normalized()))
-    return Comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes,
-                      *failures)
+    return _comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes,
+                       *failures)
+
+
+def _comparison(classes: frozenset[str], exact: bool | None, normal: bool | None,
+                sim: float | None, ratio: float | None, primary_json: bool,
+                scopes: frozenset[str], primary_failures: frozenset[str],
+                mirrored_failures: frozenset[str]) -> Comparison:
+    """`Comparison(...)` with every field given, through its slots' setters: a frozen
+    dataclass's __init__ sets each field through object.__setattr__, and a report builds one
+    per pair (the same objects: tested equal, field by field, to the constructor's)."""
+    found = _new(Comparison)
+    _set_classes(found, classes)
+    _set_exact_equal(found, exact)
+    _set_normalized_equal(found, normal)
+    _set_similarity(found, sim)
+    _set_length_ratio(found, ratio)
+    _set_primary_json(found, primary_json)
+    _set_scopes(found, scopes)
+    _set_primary_failures(found, primary_failures)
+    _set_mirrored_failures(found, mirrored_failures)
+    return found
+
+
+_new = object.__new__
+(_set_classes, _set_exact_equal, _set_normalized_equal, _set_similarity, _set_length_ratio,
+ _set_primary_json, _set_scopes, _set_primary_failures, _set_mirrored_failures) = (
+    Comparison.__dict__[name].__set__ for name in (
+        "classes", "exact_equal", "normalized_equal", "similarity", "length_ratio",
+        "primary_json", "scopes", "primary_failures", "mirrored_failures"))
 
 
 def _verbosity(primary: Answer, mirrored: Answer, thresholds: Thresholds,
