@@ -11,7 +11,7 @@ pair, the request's event row as the primary side; PostgreSQL at 127.0.0.1:5432,
 database), read as the CLI reads them: no prompts, the exemplars' excerpts fetched afterwards.
 Prints wall and CPU time (`time.process_time`), the CPU spent reading the pairs, and the load
 average: the machine may be shared, and wall time then says little. The command also pays its
-imports (~0.8 s CPU of the ~5.2-6 s it took on 100k requests at load 5-9, README): time it
+imports (~0.8 s CPU of the 5.2-5.8 s it took on 100k requests at load 6-7, README): time it
 whole with `/usr/bin/time rampway shadow report NAME` in a fresh process.
 `--similarity embedding` scores texts with MiniLM (the rampway[embeddings] extra) instead of
 token sets: the model is loaded before timing, each repeat starts with an empty text cache.
