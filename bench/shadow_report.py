@@ -8,8 +8,11 @@ class, exemplars, intervals). Times `build_report` plus all three renderings, be
 `--repeats`: on the pairs in memory, and (`--stores sqlite postgresql`) as the CLI does it, the
 pairs read back from a store holding them as the gateway writes them (a `shadow_pairs` row per
 pair, the request's event row as the primary side; PostgreSQL at 127.0.0.1:5432, a throwaway
-database). Prints wall and CPU time (`time.process_time`), the CPU spent reading the pairs, and
-the load average: the machine may be shared, and wall time then says little.
+database), read as the CLI reads them: no prompts, the exemplars' excerpts fetched afterwards.
+Prints wall and CPU time (`time.process_time`), the CPU spent reading the pairs, and the load
+average: the machine may be shared, and wall time then says little. The command also pays its
+imports (~0.8 s CPU of the 5.2-5.8 s it took on 100k requests at load 6-7, README): time it
+whole with `/usr/bin/time rampway shadow report NAME` in a fresh process.
 `--similarity embedding` scores texts with MiniLM (the rampway[embeddings] extra) instead of
 token sets: the model is loaded before timing, each repeat starts with an empty text cache.
 
@@ -42,6 +45,7 @@ from shadow_traffic import answer_columns  # noqa: E402  (found through the path
 from rampway.events.tables import request_events  # noqa: E402
 from rampway.shadow import Answer, Pair, ToolUse, load_pairs, repo
 from rampway.shadow.compare import TextSimilarity
+from rampway.shadow.pairs import request_excerpts
 from rampway.shadow.report import (
     ShadowReport,
     build_report,
@@ -170,9 +174,10 @@ def report_from_store(store: Store) -> tuple[ShadowReport, float]:
     record = repo.latest(store, "bench")
     similarity = similarity_of(record)
     spent: list[float] = []
-    report = build_report(_timed(load_pairs(store, "bench"), spent), name="bench",
-                          shed=record.shed, over_budget=record.over_budget,
-                          similarity=similarity)
+    report = build_report(_timed(load_pairs(store, "bench", excerpts=False), spent),
+                          name="bench", shed=record.shed, over_budget=record.over_budget,
+                          similarity=similarity,
+                          excerpts=lambda ids: request_excerpts(store, "bench", ids))
     return report, spent[0]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from rampway.shadow.compare import (
     NOT_JSON,
+    Comparison,
     Thresholds,
     compare,
     difference_classes,
@@ -227,3 +228,20 @@ def test_difference_classes_of_a_pair() -> None:
                                                                             " Thanks!"))
     assert difference_classes(pair) == {"text:different", "verbosity:longer_1.5x",
                                         "verbosity:longer_2x"}
+
+
+def test_comparisons_equal_the_constructors_own_field_by_field() -> None:
+    # compare builds its Comparisons through the slots' setters: the same frozen objects
+    primary = Answer(text="Your order ships Monday.", output_tokens=6)
+    scored = compare(primary, Answer(text="Your order ships on Monday, thanks!", output_tokens=9))
+    same = compare(primary, Answer(text="your order ships monday", output_tokens=5))
+    built = [Comparison(scored.classes, False, False, scored.similarity, scored.length_ratio,
+                        False, scored.scopes, frozenset(), frozenset()),
+             Comparison(frozenset({"text:formatting"}), False, True, 1.0,
+                        len("your order ships monday") / len("Your order ships Monday."),
+                        False, same.scopes, frozenset(), frozenset())]
+    assert [scored, same] == built
+    assert [hash(scored), hash(same)] == [hash(c) for c in built]
+    assert scored.similarity is not None and scored.classes >= {"text:different"}
+    with pytest.raises(AttributeError):
+        scored.similarity = 0.0  # type: ignore[misc]

@@ -1,21 +1,29 @@
-"""A faster report must be the same report: `compare_many`, the batched similarity and the
-store's read path against what the comparison and the report made of a realistic mix of pairs
-before they existed (`data/report_vectors.json`, see `shadow_traffic.py`), on both databases."""
+"""A faster report must be the same report: `compare_many`, the batched similarity, the
+store's read path (prompts read for the exemplars shown only) and `rampway shadow report`
+itself against what the comparison and the report made of a realistic mix of pairs before they
+existed (`data/report_vectors.json`, see `shadow_traffic.py`), on both databases."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from shadow_traffic import VECTORS, answer_columns, comparison_json, report_json, traffic
+from typer.testing import CliRunner
 
+import rampway.cli._register  # noqa: F401  (attaches the sub-commands)
+from rampway.cli import app
 from rampway.events.tables import request_events
 from rampway.shadow import load_pairs
 from rampway.shadow.compare import TOKEN_SET, Thresholds, compare, compare_many
 from rampway.shadow.model import Pair
+from rampway.shadow.pairs import request_excerpts
+from rampway.shadow.report import build_report
 from rampway.shadow.tables import shadow_pairs, shadows
 from rampway.store import Store
 
@@ -110,3 +118,45 @@ def test_texts_not_kept_are_not_read(store: Store) -> None:
     assert loaded == [replace(p, primary=replace(p.primary, text=None),
                               mirrored=replace(p.mirrored, text=None), request_excerpt=None)
                       for p in pairs]
+
+
+def test_pairs_read_without_prompts_give_the_recorded_report(store: Store,
+                                                            expected: dict[str, Any]) -> None:
+    pairs = traffic()
+    _store(store, pairs)
+    bare = list(load_pairs(store, "s", excerpts=False))
+    assert bare == [replace(p, request_excerpt=None) for p in pairs]
+    asked: list[list[str]] = []
+
+    def lookup(ids: Any) -> dict[str, str | None]:
+        asked.append(list(ids))
+        return request_excerpts(store, "s", ids)
+
+    report = build_report(bare, name="s", excerpts=lookup)
+    assert json.loads(json.dumps(report.to_json())) == expected["report"]
+    shown = {e["request_id"] for f in expected["report"]["flagged"] for e in f["exemplars"]}
+    assert len(asked) == 1 and set(asked[0]) == shown  # one read, for the exemplars alone
+    # the same excerpt as the bulk read gives, for any request (None where no prompt is kept)
+    ids = [p.request_id for p in pairs]
+    assert request_excerpts(store, "s", ids) == {p.request_id: p.request_excerpt for p in pairs}
+    assert request_excerpts(store, "s", []) == {}
+
+
+def test_texts_not_kept_give_no_excerpts(store: Store) -> None:
+    pairs = traffic(60, seed=2)
+    _store(store, pairs, keep_text=False)
+    assert request_excerpts(store, "s", [p.request_id for p in pairs[:5]]) == {
+        p.request_id: None for p in pairs[:5]}
+
+
+def test_the_cli_report_is_the_recorded_one(store: Store, db_url: str, tmp_path: Path,
+                                            expected: dict[str, Any]) -> None:
+    _store(store, traffic())
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "rampway.yaml").write_text(yaml.safe_dump({"database": {"url": db_url}}),
+                                       encoding="utf-8")
+    result = CliRunner().invoke(app, ["shadow", "report", "s", "--format", "json",
+                                      "--project", str(root)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == expected["report"]

@@ -27,7 +27,7 @@ from rampway.cli.release import open_store, store_exists
 from rampway.config import Project
 from rampway.errors import ConfigError, RefError
 from rampway.shadow import repo
-from rampway.shadow.pairs import load_pairs
+from rampway.shadow.pairs import load_pairs, request_excerpts
 from rampway.shadow.spec import (
     SHADOWS_DIR,
     Definition,
@@ -235,8 +235,11 @@ def report_cmd(name: str, fmt: str, out: Path | None, project: Path | None) -> N
     with open_store(proj) as store:
         record = repo.latest(store, name)
         similarity = similarity_of(record)  # before reading pairs: a missing extra fails fast
-        report = build_report(load_pairs(store, name), name=name, shed=record.shed,
-                              over_budget=record.over_budget, similarity=similarity)
+        # prompts are read for the exemplars shown only, not for every pair
+        report = build_report(load_pairs(store, name, excerpts=False), name=name,
+                              shed=record.shed, over_budget=record.over_budget,
+                              similarity=similarity,
+                              excerpts=lambda ids: request_excerpts(store, name, ids))
     if fmt == "json":
         text = json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str) + "\n"
     else:

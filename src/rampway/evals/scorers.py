@@ -23,13 +23,16 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rampway._textmatch import as_number, refusal_wording
+from rampway._textmatch import loose_equal as loose_equal  # re-exported: the scorers' helpers
+from rampway._textmatch import normalize_text as normalize_text
+from rampway._textmatch import parse_json_output as parse_json_output
 from rampway.providers.types import ToolCall
 
 _MISSING: Any = object()
@@ -73,39 +76,6 @@ JudgeCall = Callable[[str, str | None, str], Awaitable[str]]
 # ---------------------------------------------------------------- helpers (pure)
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
-_REFUSAL = re.compile(
-    r"\b(i\s*(?:can(?:no|')t|cannot|am\s+(?:not\s+able|unable)|won't|will\s+not)\s+"
-    r"(?:help|assist|provide|do|comply|answer|share)|i'?m\s+(?:sorry|afraid),?\s+(?:but\s+)?i\s+"
-    r"(?:can(?:no|')t|cannot|am\s+unable)|as\s+an\s+ai\b[^.]*\b(?:cannot|can't))",
-    re.IGNORECASE,
-)
-
-
-def normalize_text(text: str) -> str:
-    """Case-, width- and whitespace-insensitive form; strips wrapping quotes and end punctuation."""
-    if _single_spaced_ascii(text):  # NFKC and the whitespace collapse would change nothing
-        text = text.casefold()
-    else:  # split/join: the same runs of Unicode whitespace as re's \s+, several times faster
-        text = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
-    return text.strip("\"'`").rstrip(".!?;:").strip()
-
-
-def _single_spaced_ascii(text: str) -> bool:
-    """ASCII without control characters (so no whitespace but ' '), no double, leading or
-    trailing space: a fixed point of NFKC and of split/join, tested far faster than either
-    runs (the shadow report normalizes every answer)."""
-    return (text.isascii() and text.isprintable() and "  " not in text
-            and text[:1] != " " and text[-1:] != " ")
-
-
-def parse_json_output(content: str) -> Any:
-    """Parse a JSON answer, tolerating a Markdown code fence around it. Raises ValueError."""
-    text = content.strip()
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1)
-    return json.loads(text)
 
 
 def json_path(document: Any, path: str) -> Any:
@@ -121,36 +91,6 @@ def json_path(document: Any, path: str) -> Any:
     return node
 
 
-def loose_equal(expected: Any, actual: Any, tolerance: float = 0.0) -> bool:
-    """Equality that forgives what a reviewer would: case/whitespace, 12 vs 12.0, "12" vs 12."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return bool(expected == actual)
-    number_e, number_a = _as_number(expected), _as_number(actual)
-    if number_e is not None and number_a is not None:
-        return math.isclose(number_e, number_a, rel_tol=1e-9, abs_tol=max(tolerance, 1e-9))
-    if isinstance(expected, str) and isinstance(actual, str):
-        return normalize_text(expected) == normalize_text(actual)
-    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
-        same_keys = set(expected) == set(actual)
-        return same_keys and all(loose_equal(expected[k], actual[k], tolerance) for k in expected)
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(
-            loose_equal(e, a, tolerance) for e, a in zip(expected, actual, strict=True)
-        )
-    return bool(expected == actual)
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.replace(",", "").strip().lstrip("$"))
-        except ValueError:
-            return None
-    return None
-
-
 def last_number(text: str) -> float | None:
     found = _NUMBER.findall(text)
     return float(found[-1].replace(",", "")) if found else None
@@ -159,7 +99,7 @@ def last_number(text: str) -> float | None:
 def looks_like_refusal(output: Output) -> bool:
     if output.refusal or output.finish_reason == "content_filter":
         return True
-    return bool(_REFUSAL.search(output.content[:400]))
+    return refusal_wording(output.content)
 
 
 def _bool_score(ok: bool, detail: str = "") -> Score:
@@ -386,7 +326,7 @@ class NumericScorer(_Spec):
     rel_tol: float = Field(default=0.0, ge=0)
 
     def score(self, name: str, output: Output, case: CaseView) -> Score | None:
-        expected = _as_number(self.expected(name, case, self.value))
+        expected = as_number(self.expected(name, case, self.value))
         if expected is None:
             return None
         got = self._answer(output.content)
@@ -399,7 +339,7 @@ class NumericScorer(_Spec):
         if self.field_path is None:
             return last_number(content)
         try:
-            return _as_number(json_path(parse_json_output(content), self.field_path))
+            return as_number(json_path(parse_json_output(content), self.field_path))
         except ValueError:
             return None
 

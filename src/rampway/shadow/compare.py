@@ -47,13 +47,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from rampway.evals.scorers import (
-    Output,
-    looks_like_refusal,
-    loose_equal,
-    normalize_text,
-    parse_json_output,
-)
+from rampway._textmatch import loose_equal, normalize_text, parse_json_output, refusal_wording
 from rampway.shadow.model import Answer, Pair, ToolUse
 
 FAILURE_ERROR = "failure:error"
@@ -178,12 +172,12 @@ class TokenSetSimilarity:
 
     def score_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """One rapidfuzz call for all the pairs: the same ratios (in float64), without a Python
-        call per pair."""
+        call per pair, spread over the machine's cores (each ratio is independent of the rest)."""
         if not pairs:
             return []
         ratios = process.cpdist([a[:SIMILARITY_CHARS] for a, _ in pairs],
                                 [b[:SIMILARITY_CHARS] for _, b in pairs],
-                                scorer=fuzz.token_set_ratio, dtype=np.float64, workers=1)
+                                scorer=fuzz.token_set_ratio, dtype=np.float64, workers=-1)
         scores: list[float] = (ratios / 100.0).tolist()
         return scores
 
@@ -323,8 +317,9 @@ def _argument_differences(a: Any, b: Any, limit: int) -> set[str]:
 # ------------------------------------------------------------------- one answer
 
 
-# Without one of these the eval scorers' refusal pattern cannot match (it reads the first 400
-# characters, ignoring case): a cheap test that spares that regex on almost every answer.
+# Without one of these the eval scorers' refusal pattern (`refusal_wording`) cannot match (it
+# reads the first 400 characters, ignoring case): a cheap test that spares that regex on almost
+# every answer.
 _NOT_ABLE = re.compile(r"not\s+able")
 _WILL_NOT = re.compile(r"will\s+not")
 
@@ -343,7 +338,7 @@ def refused(answer: Answer) -> bool:
     if answer.refusal or answer.finish_reason == "content_filter":
         return True
     text = answer.text
-    return bool(text) and _may_refuse(text or "") and looks_like_refusal(Output(content=text or ""))
+    return bool(text) and _may_refuse(text or "") and refusal_wording(text or "")
 
 
 def is_empty(answer: Answer) -> bool:
@@ -432,24 +427,45 @@ def primary_scopes(primary: Answer, *, is_json: bool, is_refusal: bool,
 # ------------------------------------------------------------------- a pair
 
 
+class _Text:
+    """What an answer's text shows on its own: its JSON document, refusal wording, a brace, its
+    normalized form. `compare_many` works it out once per distinct text: templated answers,
+    extractions and refusals repeat across a report's pairs (a sixth of the bench's texts)."""
+
+    __slots__ = ("brace", "doc", "refusal_wording", "said", "text", "_normalized")
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+        self.said = bool(text) and not (text or "").isspace()
+        self.doc = json_document(text)
+        self.refusal_wording = bool(text) and _may_refuse(text or "") and refusal_wording(
+            text or "")
+        self.brace = text is not None and "{" in text
+        self._normalized: str | None = None
+
+    def normalized(self) -> str:
+        """`normalize_text` of the text (not None), once."""
+        if self._normalized is None:
+            self._normalized = normalize_text(self.text or "")
+        return self._normalized
+
+
 class _Side:
     """What one answer shows on its own, whatever it is compared with. `compare_many` works it
     out once per answer: a primary is shared by its request's candidate and twin pairs."""
 
-    __slots__ = ("brace", "doc", "ok", "refused", "_normalized")
+    __slots__ = ("brace", "doc", "normalized", "ok", "refused", "sound")
 
-    def __init__(self, answer: Answer) -> None:
-        self.ok = answer.status == "ok"
-        self.doc = json_document(answer.text) if self.ok else NOT_JSON
-        self.refused = self.ok and refused(answer)
-        self.brace = "{" in (answer.text or "")
-        self._normalized: str | None = None
-
-    def normalized(self, text: str) -> str:
-        """`normalize_text` of the answer's own text, once."""
-        if self._normalized is None:
-            self._normalized = normalize_text(text)
-        return self._normalized
+    def __init__(self, answer: Answer, text: _Text) -> None:
+        self.ok = ok = answer.status == "ok"
+        # `failure_kinds` finds nothing, unless JSON is owed (its own fast path, without a call)
+        self.sound = (ok and answer.finish_reason != "length"
+                      and (bool(answer.tool_calls) or text.said))
+        self.doc = text.doc if ok else NOT_JSON
+        self.refused = ok and (answer.refusal or answer.finish_reason == "content_filter"
+                               or text.refusal_wording)  # `refused(answer)`
+        self.brace = text.brace
+        self.normalized = text.normalized
 
 
 @dataclass(slots=True)
@@ -468,8 +484,8 @@ class _Unscored:
         below = thresholds.dissimilar_below
         if sim < (similarity.dissimilar_below if below is None else below):
             self.classes.add(TEXT_DISSIMILAR)
-        return Comparison(frozenset(self.classes), False, False, sim, self.ratio,
-                          self.primary_json, self.scopes, *self.failures)
+        return _comparison(frozenset(self.classes), False, False, sim, self.ratio,
+                           self.primary_json, self.scopes, *self.failures)
 
 
 def compare(primary: Answer, mirrored: Answer,
@@ -477,7 +493,8 @@ def compare(primary: Answer, mirrored: Answer,
             similarity: TextSimilarity = TOKEN_SET) -> Comparison:
     """Every difference class between a primary answer and a mirrored one, with the measures
     behind them and how each side failed. Pure (given a pure `similarity`)."""
-    found = _compare(primary, mirrored, _Side(primary), _Side(mirrored), thresholds)
+    found = _compare(primary, mirrored, _Side(primary, _Text(primary.text)),
+                     _Side(mirrored, _Text(mirrored.text)), thresholds)
     if isinstance(found, _Unscored):
         return found.scored(similarity(*found.texts), thresholds, similarity)
     return found
@@ -496,12 +513,13 @@ def compare_many(pairs: Sequence[Pair], thresholds: Thresholds = DEFAULT_THRESHO
     True
     """
     sides: dict[int, _Side] = {}  # id(primary) → its side; `pairs` keeps the answers alive
+    texts: dict[str | None, _Text] = {}
     sided: list[tuple[Pair, _Side, _Side]] = []
     for pair in pairs:
         primary = sides.get(id(pair.primary))
         if primary is None:
-            primary = sides[id(pair.primary)] = _Side(pair.primary)
-        sided.append((pair, primary, _Side(pair.mirrored)))
+            primary = sides[id(pair.primary)] = _Side(pair.primary, _text(texts, pair.primary))
+        sided.append((pair, primary, _Side(pair.mirrored, _text(texts, pair.mirrored))))
     similarity.prepare(text for pair, ps, ms in sided
                        for text in _listed(pair.primary, pair.mirrored, ps, ms))
     found = [_compare(pair.primary, pair.mirrored, ps, ms, thresholds)
@@ -513,13 +531,20 @@ def compare_many(pairs: Sequence[Pair], thresholds: Thresholds = DEFAULT_THRESHO
     return cast(list[Comparison], found)
 
 
+def _text(texts: dict[str | None, _Text], answer: Answer) -> _Text:
+    found = texts.get(answer.text)
+    if found is None:
+        found = texts[answer.text] = _Text(answer.text)
+    return found
+
+
 def _listed(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side) -> tuple[str, ...]:
     """`similarity_inputs` from the sides."""
     a, b = primary.text, mirrored.text
     if (a is None or b is None or a == b or not ps.ok or not ms.ok or primary.tool_calls
             or mirrored.tool_calls or ps.doc is not NOT_JSON):
         return ()
-    na, nb = ps.normalized(a), ms.normalized(b)
+    na, nb = ps.normalized(), ms.normalized()
     return () if na == nb else (na, nb)
 
 
@@ -532,8 +557,10 @@ def _compare(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side,
     # The mirrored side owes JSON when the primary answered JSON; the primary when the mirrored
     # did and the primary tried (a brace in its text): a broken primary counts too.
     tried = not primary_json and ps.brace
-    p_fail = failure_kinds(primary, expects_json=m_doc if tried else NOT_JSON, document=p_doc)
-    m_fail = failure_kinds(mirrored, expects_json=p_doc, document=m_doc)
+    p_fail = _NO_FAILURE if ps.sound and not tried else failure_kinds(
+        primary, expects_json=m_doc if tried else NOT_JSON, document=p_doc)
+    m_fail = _NO_FAILURE if ms.sound and not primary_json else failure_kinds(
+        mirrored, expects_json=p_doc, document=m_doc)
     p_ref, m_ref = ps.refused, ms.refused
     classes = {f"failure:{kind}" for kind in m_fail - p_fail} if m_fail else set()
     scopes = primary_scopes(primary, is_json=primary_json, is_refusal=p_ref,
@@ -560,15 +587,43 @@ def _compare(primary: Answer, mirrored: Answer, ps: _Side, ms: _Side,
         if a is not None and b is not None:
             if a == b:
                 exact, normal, sim = True, True, 1.0
-            elif ps.normalized(a) == ms.normalized(b):
+            elif ps.normalized() == ms.normalized():
                 classes.add(TEXT_FORMATTING)
                 exact, normal, sim = False, True, 1.0
             else:
                 classes.add(TEXT_DIFFERENT)
                 return _Unscored(classes, ratio, primary_json, scopes, failures,
-                                 (ps.normalized(a), ms.normalized(b)))
-    return Comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes,
-                      *failures)
+                                 (ps.normalized(), ms.normalized()))
+    return _comparison(frozenset(classes), exact, normal, sim, ratio, primary_json, scopes,
+                       *failures)
+
+
+def _comparison(classes: frozenset[str], exact: bool | None, normal: bool | None,
+                sim: float | None, ratio: float | None, primary_json: bool,
+                scopes: frozenset[str], primary_failures: frozenset[str],
+                mirrored_failures: frozenset[str]) -> Comparison:
+    """`Comparison(...)` with every field given, through its slots' setters: a frozen
+    dataclass's __init__ sets each field through object.__setattr__, and a report builds one
+    per pair (the same objects: tested equal, field by field, to the constructor's)."""
+    found = _new(Comparison)
+    _set_classes(found, classes)
+    _set_exact_equal(found, exact)
+    _set_normalized_equal(found, normal)
+    _set_similarity(found, sim)
+    _set_length_ratio(found, ratio)
+    _set_primary_json(found, primary_json)
+    _set_scopes(found, scopes)
+    _set_primary_failures(found, primary_failures)
+    _set_mirrored_failures(found, mirrored_failures)
+    return found
+
+
+_new = object.__new__
+(_set_classes, _set_exact_equal, _set_normalized_equal, _set_similarity, _set_length_ratio,
+ _set_primary_json, _set_scopes, _set_primary_failures, _set_mirrored_failures) = (
+    Comparison.__dict__[name].__set__ for name in (
+        "classes", "exact_equal", "normalized_equal", "similarity", "length_ratio",
+        "primary_json", "scopes", "primary_failures", "mirrored_failures"))
 
 
 def _verbosity(primary: Answer, mirrored: Answer, thresholds: Thresholds,

@@ -39,7 +39,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as sps
 
 from rampway.shadow.compare import class_scope
 from rampway.stats import (
@@ -49,6 +48,7 @@ from rampway.stats import (
     ratio_summary,
     wilson_interval,
 )
+from rampway.stats._dist import norm_ppf
 
 FloorSource = Literal["twin", "fixed"]
 
@@ -244,7 +244,7 @@ def _noise_only(name: str, cand: _Arm, tw: _Arm, level: float) -> ClassRate:
 
 
 def _z(level: float) -> float:
-    return float(sps.norm.ppf((1 + level) / 2))
+    return norm_ppf((1 + level) / 2)
 
 
 def _twin_difference(name: str, cand: _Arm, tw: _Arm, level: float) -> Interval:

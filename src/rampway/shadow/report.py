@@ -21,14 +21,13 @@ from __future__ import annotations
 import gc
 import math
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from rampway.errors import ConfigError
 from rampway.shadow.compare import (
@@ -45,9 +44,12 @@ from rampway.shadow.model import Answer, Pair
 from rampway.shadow.noise import DEFAULT_MARGINS, ClassRate, Margins, NoiseFloor, noise_floor
 from rampway.shadow.record import ShadowRecord
 from rampway.stats import Interval, cluster_quantile_woodruff, ratio_summary
+from rampway.stats._dist import norm_ppf
 
 EXEMPLARS = 3
 EXCERPT_CHARS = 280
+
+Excerpts = Callable[[Sequence[str]], Mapping[str, str | None]]  # request ids → their excerpts
 
 
 class Verdict(StrEnum):
@@ -205,11 +207,17 @@ def similarity_of(record: ShadowRecord) -> TextSimilarity:
 def build_report(pairs: Iterable[Pair], *, name: str, shed: int = 0, over_budget: int = 0,
                  margins: Margins = DEFAULT_MARGINS,
                  thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                 similarity: TextSimilarity = TOKEN_SET) -> ShadowReport:
+                 similarity: TextSimilarity = TOKEN_SET,
+                 excerpts: Excerpts | None = None) -> ShadowReport:
     """Compare every pair, judge the classes against the noise floor, summarize. Pure (given
-    a pure `similarity`; an embedding scorer first embeds the texts to compare, in batches)."""
+    a pure `similarity`; an embedding scorer first embeds the texts to compare, in batches).
+
+    `excerpts`, when given, supplies the request excerpts of the exemplars shown (called once,
+    with their request ids) in place of the pairs' own `request_excerpt`: pairs read without
+    their prompts (`load_pairs(..., excerpts=False)`) then give the same report."""
     with _collector_paused():
-        return _build(pairs, name, shed, over_budget, margins, thresholds, similarity)
+        return _build(pairs, name, shed, over_budget, margins, thresholds, similarity,
+                      excerpts)
 
 
 @contextmanager
@@ -229,7 +237,8 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _build(pairs: Iterable[Pair], name: str, shed: int, over_budget: int, margins: Margins,
-           thresholds: Thresholds, similarity: TextSimilarity) -> ShadowReport:
+           thresholds: Thresholds, similarity: TextSimilarity,
+           excerpts: Excerpts | None) -> ShadowReport:
     candidate: list[Pair] = []
     twin: list[Pair] = []
     for pair in pairs:
@@ -242,8 +251,11 @@ def _build(pairs: Iterable[Pair], name: str, shed: int, over_budget: int, margin
                         [_unit(p) for p in twin], margins,
                         candidate_scopes=[c.scopes for c in cand_cmp],
                         twin_scopes=[c.scopes for c in twin_cmp])
-    flagged = tuple(FlaggedClass(rate, _exemplars(rate.name, candidate, cand_classes))
-                    for rate in noise.flagged)
+    shown = [(rate, _exemplars(rate.name, candidate, cand_classes)) for rate in noise.flagged]
+    found_excerpts = excerpts([candidate[i].request_id for _, picked in shown for i in picked]
+                              ) if excerpts is not None and shown else None
+    flagged = tuple(FlaggedClass(rate, tuple(_exemplar(candidate[i], found_excerpts)
+                                             for i in picked)) for rate, picked in shown)
     verdict, line = _verdict(noise, flagged)
     latency, latency_hist = _latency(candidate, cand_units, margins.level)
     cost, cost_hist = _cost(candidate, cand_units, margins.level)
@@ -283,8 +295,8 @@ def _verdict(noise: NoiseFloor, flagged: Sequence[FlaggedClass]) -> tuple[Verdic
 
 
 def _exemplars(name: str, pairs: Sequence[Pair],
-               classes: Sequence[frozenset[str]]) -> tuple[Exemplar, ...]:
-    """Up to three pairs showing the class, from distinct units where possible."""
+               classes: Sequence[frozenset[str]]) -> list[int]:
+    """Up to three pairs showing the class, from distinct units where possible (indices)."""
     chosen: list[int] = []
     extra: list[int] = []
     seen: set[Hashable] = set()
@@ -299,12 +311,12 @@ def _exemplars(name: str, pairs: Sequence[Pair],
                 break
         elif len(extra) < EXEMPLARS:
             extra.append(i)
-    picked = (chosen + extra)[:EXEMPLARS]
-    return tuple(_exemplar(pairs[i]) for i in sorted(picked))
+    return sorted((chosen + extra)[:EXEMPLARS])
 
 
-def _exemplar(pair: Pair) -> Exemplar:
-    request = _cut(pair.request_excerpt) if pair.request_excerpt is not None else None
+def _exemplar(pair: Pair, excerpts: Mapping[str, str | None] | None) -> Exemplar:
+    found = pair.request_excerpt if excerpts is None else excerpts.get(pair.request_id)
+    request = _cut(found) if found is not None else None
     return Exemplar(pair.request_id, pair.unit_hash, request, describe(pair.primary),
                     describe(pair.mirrored))
 
@@ -392,7 +404,7 @@ def _cost(pairs: Sequence[Pair], units: Sequence[Hashable], level: float
     if diff.n < 2 or not math.isfinite(diff.variance):
         interval = Interval(est, -math.inf, math.inf, level, method, (k,))
     else:
-        half = float(sps.norm.ppf((1 + level) / 2)) * math.sqrt(diff.variance / diff.n)
+        half = norm_ppf((1 + level) / 2) * math.sqrt(diff.variance / diff.n)
         interval = Interval(est, est - half, est + half, level, method, (k,))
     delta = Delta("cost_per_request_usd", float(a.mean()) if n else math.nan,
                   float(b.mean()) if n else math.nan, interval)

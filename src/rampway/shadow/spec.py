@@ -34,9 +34,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from rampway._definitions import DefinitionFiles, FeatureName
+from rampway._durations import parse_duration, strip_percent
 from rampway.errors import FlagError
 from rampway.flags import compile_condition
-from rampway.rollout.plan import parse_duration, strip_percent
 
 SHADOWS_DIR = "shadows"
 MAX_CANDIDATES = 4

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
 
+from rampway.stats._dist import chi2_sf, norm_ppf, t_ppf, t_sf
 from rampway.stats._types import Interval, Sample, as_array, check_level, unbounded
 
 
@@ -40,8 +40,8 @@ def _t_interval(
 ) -> Interval:
     if se == 0:
         return Interval(mean, mean, mean, level, method, n, 1.0 if mean == 0 else 0.0)
-    t = float(sps.t.ppf((1 + level) / 2, df))
-    p = float(2 * sps.t.sf(abs(mean / se), df))
+    t = t_ppf((1 + level) / 2, df)
+    p = 2 * t_sf(abs(mean / se), df)
     return Interval(mean, mean - t * se, mean + t * se, level, method, n, p)
 
 
@@ -65,7 +65,7 @@ def welch_ci(baseline: Sample, candidate: Sample, level: float = 0.95) -> Interv
 
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for one proportion (no continuity correction)."""
-    z = float(sps.norm.ppf((1 + level) / 2))
+    z = norm_ppf((1 + level) / 2)
     p = successes / n
     denom = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denom
@@ -100,7 +100,7 @@ def proportion_diff_ci(
     p1, p2 = baseline_successes / baseline_n, candidate_successes / candidate_n
     d = p2 - p1
     if method == "wald":
-        z = float(sps.norm.ppf((1 + level) / 2))
+        z = norm_ppf((1 + level) / 2)
         se = math.sqrt(p1 * (1 - p1) / baseline_n + p2 * (1 - p2) / candidate_n)
         return Interval(d, d - z * se, d + z * se, level, "wald", ns)
     if method != "newcombe":
@@ -145,7 +145,7 @@ def srm_test(
     # Pearson's statistic and its chi-square tail directly: the same numbers as
     # scipy.stats.chisquare at a fraction of its cost (the rollout judge runs this per look).
     stat = float(((obs - expected) ** 2 / expected).sum())
-    p = float(sps.chi2.sf(stat, obs.size - 1))
+    p = chi2_sf(stat, obs.size - 1)
     return SRMResult(
         float(stat),
         float(p),

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as sps
 
+from rampway.stats._dist import t_ppf
 from rampway.stats._types import Interval, Sample, as_array, check_level, unbounded
 
 
@@ -49,7 +49,7 @@ def heavy_tailed_t_ci(values: Sample, level: float = 0.95) -> Interval:
     mean, se = float(x.mean()), float(x.std(ddof=1)) / math.sqrt(n)
     if se == 0.0:
         return Interval(mean, mean, mean, level, "heavy-t", (n,))
-    t = float(sps.t.ppf((1 + level) / 2, kurtosis_df(x)))
+    t = t_ppf((1 + level) / 2, kurtosis_df(x))
     return Interval(mean, mean - t * se, mean + t * se, level, "heavy-t", (n,))
 
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats as sps
-
+from rampway.stats._dist import t_ppf, t_sf
 from rampway.stats._sequential import (
     DEFAULT_TUNING_N,
     ArmSummary,
@@ -73,8 +72,8 @@ def relative_difference(
     est = candidate.mean / baseline.mean - 1
     se = math.sqrt(relative_variance(baseline, candidate))
     df = welch_df(baseline, candidate)
-    t = float(sps.t.ppf((1 + level) / 2, df))
-    p = float(2 * sps.t.sf(abs(est / se), df)) if se > 0 else (1.0 if est == 0 else 0.0)
+    t = t_ppf((1 + level) / 2, df)
+    p = 2 * t_sf(abs(est / se), df) if se > 0 else (1.0 if est == 0 else 0.0)
     return Interval(est, est - t * se, est + t * se, level, "delta-relative", ns, p)
 
 

@@ -44,9 +44,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as sps
 
 from rampway.stats._bootstrap import MAX_CELLS, Seed, _resample, _rng
+from rampway.stats._dist import norm_ppf, norm_sf
 from rampway.stats._sequential import (
     DEFAULT_TUNING_N,
     ArmSummary,
@@ -99,8 +99,8 @@ def summary_diff_ci(
     if min(ns) < 2 or not (math.isfinite(est) and math.isfinite(v)):
         return unbounded(est, level, method, ns)
     se = math.sqrt(v)
-    z = float(sps.norm.ppf((1 + level) / 2))
-    p = float(2 * sps.norm.sf(abs(est / se))) if se > 0 else (1.0 if est == 0 else 0.0)
+    z = norm_ppf((1 + level) / 2)
+    p = 2 * norm_sf(abs(est / se)) if se > 0 else (1.0 if est == 0 else 0.0)
     return Interval(est, est - z * se, est + z * se, level, method, ns, p)
 
 
@@ -246,7 +246,7 @@ def cluster_quantile_ci(
     return QuantileComparison(out[0], out[1], ses[0], ses[1])
 
 
-Z95 = float(sps.norm.ppf(0.975))
+Z95 = norm_ppf(0.975)
 
 
 def woodruff_se(quantile_at: Any, q: float, share_se: float, z: float = Z95) -> float:
@@ -297,7 +297,7 @@ def compare_quantiles(
     diff_se = math.sqrt(sa * sa + sb * sb)
     ratio_se = (abs(ratio) * math.sqrt((sa / qa) ** 2 + (sb / qb) ** 2)
                 if qa and qb and math.isfinite(ratio) else math.inf)
-    z = float(sps.norm.ppf((1 + level) / 2))
+    z = norm_ppf((1 + level) / 2)
     out = []
     for est, se, name in ((diff, diff_se, names[0]), (ratio, ratio_se, names[1])):
         if min(ns) < 2 or not (math.isfinite(est) and math.isfinite(se)):
