@@ -4,6 +4,8 @@ become a file name is validated first. Plus: app keys carry a reason into the au
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from admin_helpers import Keys
@@ -95,3 +97,59 @@ async def test_nul_in_the_path_or_query_and_deep_nesting_are_400s(
     fine = await api.put(f"{PREFIX}/flags/bot.ok", headers=admin,
                          json={"definition": {"type": "string", "default": "ü 😀"}, "reason": "r"})
     assert fine.status_code == 201, fine.text
+
+
+SHADOW = {"feature": "support-bot", "candidates": ["candidate"], "sample": 10,
+          "budget": {"usd_per_day": 1}}
+PLAN_STEP = {"weight": 100}
+EXPERIMENT = {"feature": "support-bot", "primary": "feedback:thumbs_up",
+              "arms": [{"name": "control", "release": "production"},
+                       {"name": "fresh", "release": "candidate"}]}
+# A JSON client sends JSON types: a string where a boolean or a number is expected is refused
+# (pydantic's lax mode took "yes", "1" and "true" as true and "5" as 5), whatever the string.
+# A field of the body is the error's param; one inside a definition or plan (parsed as its YAML
+# file is) leads the message, as every definition error does.
+STRING_FOR_A_TYPE = [
+    ("PUT", "/features/support-bot/channels/production",
+     {"release": "x", "reason": "r", "skip_gate": "yes"}, "skip_gate"),
+    ("PUT", "/flags/bot.on", {"definition": {"type": "bool", "default": True}, "reason": "r",
+                              "skip_gate": "true"}, "skip_gate"),
+    ("POST", "/flag-files", {"definitions": [], "reason": "r", "dry_run": "1"}, "dry_run"),
+    ("POST", "/flag-files", {"definitions": [], "reason": "r", "force": "false"}, "force"),
+    ("POST", "/rollouts/support-bot", {"candidate": "x", "reason": "r", "skip_gate": "on"},
+     "skip_gate"),
+    ("POST", "/experiments/e", {"reason": "r", "skip_gate": "yes"}, "skip_gate"),
+    ("POST", "/experiments/e", {"definition": {**EXPERIMENT, "alpha": "0.05"}, "reason": "r"},
+     "definition: alpha"),
+    ("POST", "/experiments/e", {"definition": {**EXPERIMENT, "arms": [
+        {"name": "control", "release": "production", "weight": "50"},
+        {"name": "fresh", "release": "candidate", "weight": 50}]}, "reason": "r"},
+     "definition: arms[0].weight"),
+    ("POST", "/shadows/tone", {"definition": {**SHADOW, "keep_text": "yes"}, "reason": "r"},
+     "definition: keep_text"),
+    ("POST", "/shadows/tone", {"definition": {**SHADOW, "budget": {"usd_per_day": "5"}},
+                               "reason": "r"}, "definition: budget.usd_per_day"),
+    ("POST", "/rollouts/support-bot", {"candidate": "x", "reason": "r", "plan": {
+        "steps": [{**PLAN_STEP, "approval": "true"}]}}, "plan.steps.0.approval"),
+    ("POST", "/rollouts/support-bot", {"candidate": "x", "reason": "r", "plan": {
+        "steps": [PLAN_STEP], "alpha": "0.05"}}, "plan.alpha"),
+    ("POST", "/rollouts/support-bot", {"candidate": "x", "reason": "r", "plan": {
+        "steps": [PLAN_STEP], "requires": {"shadow": "tone", "min_pairs": "500"}}},
+     "plan.requires.min_pairs"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "param"), STRING_FOR_A_TYPE,
+                         ids=[f"{m} {p} {param}" for m, p, _, param in STRING_FOR_A_TYPE])
+async def test_a_string_for_a_boolean_or_a_number_is_a_400_naming_the_field(
+    api: httpx.AsyncClient, keys: Keys, store: Store,
+    method: str, path: str, body: dict[str, Any], param: str,
+) -> None:
+    version, audits = store.control_version(), len(store.list_audit(limit=1000))
+    r = await api.request(method, PREFIX + path, json=body, headers=keys.headers("admin"))
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    named = error["param"] == param or (
+        error["param"] is None and error["message"].startswith(f"{param}: "))
+    assert named, error
+    assert store.control_version() == version and len(store.list_audit(limit=1000)) == audits

@@ -5,18 +5,18 @@ and a downgrade keeps the rows too — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
+from migration_helpers import engine_at
 
 from rampway.events import RequestEvent
 from rampway.events.sink import SqlEventSink
 from rampway.events.tables import request_event_rows
 from rampway.flags import Evaluation, Reason
-from rampway.store import Store, alembic_config, current_revisions, head_revisions, parse_url
+from rampway.store import Store, alembic_config, current_revisions, head_revisions
 
 OLD_ROW = {
     "ts": 1000.0, "feature": "support-bot", "release_id": "support-bot@abcd1234",
@@ -37,20 +37,12 @@ def previous_head() -> str:
 @pytest.fixture
 def old_db(db_url: str) -> Iterator[str]:
     """A database migrated only up to the revision before events_0002, with 3 event rows."""
-    parsed = parse_url(db_url)
-    if parsed.get_backend_name() == "sqlite":
-        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed)
-    try:
-        with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), previous_head())
+    with engine_at(db_url, previous_head()) as engine:
         old_table = sa.Table("request_events", sa.MetaData(), autoload_with=engine)
         assert "flags" not in old_table.c
         with engine.begin() as conn:
             conn.execute(sa.insert(old_table), [{**OLD_ROW, "id": f"old_{i}", "ts": 1000.0 + i}
                                                 for i in range(3)])
-    finally:
-        engine.dispose()
     yield db_url
 
 

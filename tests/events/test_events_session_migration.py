@@ -5,18 +5,18 @@ session beside the user unit, and a downgrade keeps the rows — on SQLite and P
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from migration_helpers import engine_at
 
 from rampway.events import FeedbackEvent, RequestEvent
 from rampway.events.model import hash_unit
 from rampway.events.sink import SqlEventSink
 from rampway.events.tables import feedback_events, request_events
 from rampway.gateway.feedback import parse_feedback
-from rampway.store import Store, alembic_config, current_revisions, head_revisions, parse_url
+from rampway.store import Store, alembic_config, current_revisions, head_revisions
 
 PREVIOUS = "events_0006"
 OLD_ROW = {
@@ -31,13 +31,7 @@ OLD_ROW = {
 @pytest.fixture
 def old_db(db_url: str) -> Iterator[str]:
     """A database at events_0006 with two request rows and one feedback row."""
-    parsed = parse_url(db_url)
-    if parsed.get_backend_name() == "sqlite":
-        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed)
-    try:
-        with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), PREVIOUS)
+    with engine_at(db_url, PREVIOUS) as engine:
         meta = sa.MetaData()
         old_requests = sa.Table("request_events", meta, autoload_with=engine)
         old_feedback = sa.Table("feedback_events", meta, autoload_with=engine)
@@ -46,8 +40,6 @@ def old_db(db_url: str) -> Iterator[str]:
             conn.execute(sa.insert(old_requests), [{**OLD_ROW, "id": f"old_{i}"} for i in range(2)])
             conn.execute(sa.insert(old_feedback), [{"id": "fb_old", "ts": 1001.0, "name": "up",
                                                     "value": 1.0, "unit_hash": "u" * 32}])
-    finally:
-        engine.dispose()
     yield db_url
 
 

@@ -6,17 +6,17 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from migration_helpers import engine_at
 
 from rampway.errors import StoreError
 from rampway.events import RequestEvent
 from rampway.events.sink import SqlEventSink
 from rampway.events.tables import event_values, request_event_rows, request_events
-from rampway.store import Store, alembic_config, parse_url
+from rampway.store import Store, alembic_config
 
 PRO = {"plan": "pro", "region": "eu"}
 FLAGS = {"f.model": {"value": "sim-large", "reason": "DEFAULT", "rule": None}}
@@ -31,13 +31,7 @@ ROW = {"feature": "f", "source": "gateway", "protocol": "openai", "stream": Fals
 @pytest.fixture
 def old_db(db_url: str) -> Iterator[str]:
     """A database at events_0009 holding rows with JSON attributes and flags (NULL in some)."""
-    parsed = parse_url(db_url)
-    if parsed.get_backend_name() == "sqlite":
-        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed)
-    try:
-        with engine.begin() as conn:
-            command.upgrade(alembic_config(conn), "events_0009")
+    with engine_at(db_url, "events_0009") as engine:
         old = sa.Table("request_events", sa.MetaData(), autoload_with=engine)
         with engine.begin() as conn:
             for i, (rid, attributes, flags) in enumerate(OLD):
@@ -45,8 +39,6 @@ def old_db(db_url: str) -> Iterator[str]:
                     id=rid, ts=1000.0 + i, **ROW,
                     attributes=sa.null() if attributes is None else attributes,
                     flags=sa.null() if flags is None else flags))
-    finally:
-        engine.dispose()
     yield db_url
 
 

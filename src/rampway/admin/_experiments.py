@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from rampway.admin._ids import check_id
 from rampway.admin._routing import REASON_DOC, Auth, IfMatch, IfMatchParser, StartedRoutes
@@ -57,7 +57,7 @@ class ExperimentStartIn(BaseModel):
         "that file in the server's project.",
     )
     reason: str = Field("", description="Why (audit log); required with skip_gate.")
-    skip_gate: bool = Field(False, description="Start arms without a recorded PASS gate "
+    skip_gate: StrictBool = Field(False, description="Start arms without a recorded PASS gate "
                             "against production (audited).")
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from rampway.admin._ids import check_feature_name, check_id
 from rampway.admin._routing import REASON_DOC, Auth, IfMatch, IfMatchParser
@@ -66,7 +66,8 @@ class RolloutStartIn(BaseModel):
         "file in the server's project, else the default plan.",
     )
     reason: str = Field("", description="Why (audit log); required with skip_gate.")
-    skip_gate: bool = Field(False, description="Start without a recorded PASS gate (audited).")
+    skip_gate: StrictBool = Field(False,
+                                  description="Start without a recorded PASS gate (audited).")
 
 
 class RolloutCommandIn(BaseModel):

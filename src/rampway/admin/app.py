@@ -57,7 +57,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.exceptions import HTTPException
 
 from rampway._reason import require_reason
@@ -111,7 +111,7 @@ class ReleaseIn(_Body):
 class ChannelIn(_Body):
     release: str = Field(description="Release id, id prefix or digest of a published release.")
     reason: str = Field("", description="Why the channel moves. " + REASON_DOC)
-    skip_gate: bool = Field(
+    skip_gate: StrictBool = Field(
         default=False,
         description="Move a protected channel without its gate PASS/approval (admin key; "
         "audited with `reason`).",
@@ -129,7 +129,7 @@ class RollbackIn(_Body):
 class DefinitionIn(_Body):
     definition: dict[str, Any] = Field(description="As one entry of flags/*.yaml, in JSON.")
     reason: str = Field("", description=REASON_DOC)
-    skip_gate: bool = Field(
+    skip_gate: StrictBool = Field(
         default=False,
         description="Let a `<feature>.model` flag serve a model production's release has no "
         "gate PASS with (admin key; audited as `flag.skip_gate` with `reason`). Never lets a "
@@ -148,10 +148,10 @@ class PushIn(_Body):
     """The definitions of the repo's flag files; see `rampway.flags.store` for precedence."""
 
     definitions: list[FileDefinitionIn]
-    force: bool = False
-    dry_run: bool = False
+    force: StrictBool = False
+    dry_run: StrictBool = False
     reason: str = Field("", description=REASON_DOC)
-    skip_gate: bool = Field(False, description="As for PUT /flags/{key}, for every changed "
+    skip_gate: StrictBool = Field(False, description="As for PUT /flags/{key}, for every changed "
                             "`.model` flag (admin key; audited).")
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator, model_validator
 
 from rampway._definitions import NAME_PATTERN, DefinitionFiles, FeatureName
 from rampway.assign import BUCKETS
@@ -90,7 +90,9 @@ class ArmSpec(_Strict):
     @field_validator("weight", mode="before")
     @classmethod
     def _whole(cls, value: Any) -> Any:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        # a string is refused too: JSON clients send numbers ("50" was taken as 50)
+        if isinstance(value, bool | str) or (isinstance(value, float)
+                                             and not value.is_integer()):
             raise ValueError("weight must be a whole percentage")
         return value
 
@@ -126,7 +128,7 @@ class Definition(_Strict):
     secondary: list[str] = Field(default_factory=list)
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
     better: dict[str, Literal["increase", "decrease"]] = Field(default_factory=dict)
-    alpha: float = 0.05
+    alpha: StrictFloat = 0.05
     min_runtime: float = DEFAULT_MIN_RUNTIME
 
     @field_validator("coverage", mode="before")

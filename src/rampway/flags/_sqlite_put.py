@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rampway._dblocation import ENV_VAR, default_db_file
 from rampway._heads import declared_heads
 from rampway._reason import check_actor
 from rampway._sqlite import SQLITE_BUSY_TIMEOUT_S, configure, first_line
@@ -48,18 +49,16 @@ _TABLES = {"flag": "flag_definitions", "segment": "segment_definitions"}
 _COLUMNS = "key, definition, version, source, file, updated_at, updated_by"
 # A URL this module reads without SQLAlchemy: `sqlite:///` and a path of ordinary characters.
 _PLAIN_SQLITE = re.compile(r"sqlite:///(?P<path>[A-Za-z0-9._/-]+)")
-_ENV_VAR = "RAMPWAY_DB"  # rampway.store._url.ENV_VAR (that module imports SQLAlchemy)
-_DATA_DIR = ".rampway"  # rampway.store._url.DATA_DIR
 
 
 def sqlite_path(root: Path, configured: str | None) -> Path | None:
     """The SQLite file `rampway.store.resolve_url` would pick for a project, when that is a
     plain file URL (or the default); None for anything else (PostgreSQL, query parameters,
     `:memory:`, escapes), which the main road parses."""
-    env = os.environ.get(_ENV_VAR, "").strip()
+    env = os.environ.get(ENV_VAR, "").strip()
     url = env or (configured.strip() if configured else "")
     if not url:
-        return (root / _DATA_DIR / "rampway.db").resolve()
+        return default_db_file(root)
     matched = _PLAIN_SQLITE.fullmatch(url)
     if matched is None or matched["path"] == ":memory:":
         return None

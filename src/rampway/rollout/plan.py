@@ -39,6 +39,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -75,7 +78,7 @@ class Step(_Strict):
     weight: float
     dwell: float = 0.0
     max_dwell: float | None = None
-    approval: bool = False
+    approval: StrictBool = False
 
     @field_validator("weight", mode="before")
     @classmethod
@@ -118,8 +121,8 @@ class Step(_Strict):
 class Margin(_Strict):
     """How much worse the candidate may be before a guardrail fails: relative OR absolute."""
 
-    relative: float | None = None
-    absolute: float | None = None
+    relative: StrictFloat | None = None
+    absolute: StrictFloat | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Margin:
@@ -137,8 +140,8 @@ class Guardrail(_Strict):
     metric: str
     bad: Literal["increase", "decrease"] = "increase"
     margin: Margin = Field(default_factory=lambda: Margin(relative=0.1))
-    critical: bool = False
-    min_sample: int = Field(default=100, ge=2)
+    critical: StrictBool = False
+    min_sample: StrictInt = Field(default=100, ge=2)
 
     @field_validator("metric")
     @classmethod
@@ -181,7 +184,7 @@ class ShadowRequirement(_Strict):
     """
 
     shadow: str
-    min_pairs: int = 100
+    min_pairs: StrictInt = 100
 
     @field_validator("shadow")
     @classmethod
@@ -213,8 +216,8 @@ class SampleRatioCheck(_Strict):
         srm: false                # off, e.g. traffic the gateway can't split by unit honestly
     """
 
-    enabled: bool = True
-    threshold: float = 0.001
+    enabled: StrictBool = True
+    threshold: StrictFloat = 0.001
 
     @field_validator("threshold")
     @classmethod
@@ -245,7 +248,7 @@ class Plan(_Strict):
     candidate: str | None = None
     baseline: str = "production"
     unit: Literal["user", "session"] = "user"
-    alpha: float = 0.05
+    alpha: StrictFloat = 0.05
     steps: list[Step] = Field(default_factory=lambda: list(DEFAULT_STEPS))
     guardrails: list[Guardrail] = Field(default_factory=lambda: list(DEFAULT_GUARDRAILS))
     srm: SampleRatioCheck = Field(default_factory=SampleRatioCheck)

@@ -31,7 +31,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, field_validator
 
 from rampway._definitions import DefinitionFiles, FeatureName
 from rampway._durations import parse_duration, strip_percent
@@ -62,8 +62,8 @@ class _Strict(BaseModel):
 class Budget(_Strict):
     """Spend caps: mirroring stops (and `status` says so) once either is reached."""
 
-    usd_per_day: float
-    requests_per_s: float = DEFAULT_REQUESTS_PER_S
+    usd_per_day: StrictFloat
+    requests_per_s: StrictFloat = DEFAULT_REQUESTS_PER_S
 
     @field_validator("usd_per_day", "requests_per_s")
     @classmethod
@@ -83,7 +83,7 @@ class Definition(_Strict):
     condition: dict[str, Any] | None = None
     budget: Budget
     ends: str | float | None = None
-    keep_text: bool = True
+    keep_text: StrictBool = True
     twin: float = 0.0
     timeout: float = DEFAULT_TIMEOUT_S
     similarity: Literal["token_set", "embedding"] = "token_set"

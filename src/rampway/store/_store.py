@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import ArgumentError
 
+from rampway._dblocation import DATA_DIR
 from rampway._reason import check_actor as _check_actor
 from rampway._reason import require_reason
 from rampway.errors import ConfigError, ConflictError, RefError, StoreError
@@ -30,7 +31,7 @@ from rampway.store import _engine
 from rampway.store._migrate import upgrade
 from rampway.store._records import AuditEntry, ChannelMove, ChannelState, MoveKind, ReleaseRecord
 from rampway.store._rollback import rollback_target
-from rampway.store._url import DATA_DIR, parse_url, sqlite_file
+from rampway.store._url import parse_url, sqlite_file
 from rampway.store.schema import (
     audit_log,
     channel_history,

@@ -14,16 +14,15 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from rampway._dblocation import ENV_VAR, default_db_file
 from rampway.errors import ConfigError
 
-ENV_VAR = "RAMPWAY_DB"
-DATA_DIR = ".rampway"  # rampway's own directory in a project (the default database lives here)
 SUPPORTED = ("sqlite", "postgresql")
 
 
 def default_url(project_root: Path) -> str:
     """`sqlite:///<root>/.rampway/rampway.db` with an absolute path (created on first open)."""
-    return f"sqlite:///{(project_root / DATA_DIR / 'rampway.db').resolve()}"
+    return f"sqlite:///{default_db_file(project_root)}"
 
 
 def resolve_url(project_root: Path, configured: str | None) -> str:
