@@ -346,8 +346,10 @@ def _rows(conn: sa.Connection, query: sa.Select[Any]) -> Iterator[Sequence[Any]]
     yields them and the client converts one chunk while the next is on its way, where
     SQLAlchemy's `yield_per` (a server-side cursor) makes the client wait for each FETCH of
     the planner's fast-start plan, then wraps every row. `load_pairs` of 120k pairs (load 4):
-    1.1-1.2 s of client CPU and 1.7-2.1 s wall instead of 2.1-2.3 s and 5.0-5.7 s. A driver
-    error is raised as SQLAlchemy's, so the store translates it as any other."""
+    1.1-1.2 s of client CPU and 1.7-2.1 s wall instead of 2.1-2.3 s and 5.0-5.7 s. In binary
+    format: floats and integers arrive without parsing their text (the driver's fetch 0.55 ->
+    0.48 s CPU; the same values, float8 text being round-trip exact). A driver error is raised
+    as SQLAlchemy's, so the store translates it as any other."""
     if conn.dialect.name != "postgresql":
         yield from conn.execution_options(yield_per=1000).execute(query)
         return
@@ -356,7 +358,7 @@ def _rows(conn: sa.Connection, query: sa.Select[Any]) -> Iterator[Sequence[Any]]
     dbapi_error = conn.dialect.loaded_dbapi.Error
     sql, params = str(compiled), compiled.params
     try:
-        with driver.cursor() as cursor:  # type: ignore[union-attr]
+        with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
             yield from cursor.stream(sql, params, size=1000)
     except dbapi_error as error:
         raise sa.exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
