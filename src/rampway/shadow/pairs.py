@@ -345,11 +345,11 @@ def _rows(conn: sa.Connection, query: sa.Select[Any]) -> Iterator[Sequence[Any]]
     On PostgreSQL, psycopg's `stream` on a plain cursor: the server sends rows as its plan
     yields them and the client converts one chunk while the next is on its way, where
     SQLAlchemy's `yield_per` (a server-side cursor) makes the client wait for each FETCH of
-    the planner's fast-start plan, then wraps every row. `load_pairs` of 120k pairs (load 4):
-    1.1-1.2 s of client CPU and 1.7-2.1 s wall instead of 2.1-2.3 s and 5.0-5.7 s. In binary
-    format: floats and integers arrive without parsing their text (the driver's fetch 0.55 ->
-    0.48 s CPU; the same values, float8 text being round-trip exact). A driver error is raised
-    as SQLAlchemy's, so the store translates it as any other."""
+    the planner's fast-start plan, then wraps every row. In binary format floats and integers
+    arrive without parsing their text (the same values: float8 text is round-trip exact).
+    `load_pairs` of 120k pairs, back to back at load 4.5-5: 0.84-0.86 s of client CPU and
+    1.47-1.60 s wall instead of 1.13-1.17 s and 2.18-2.39 s. A driver error is raised as
+    SQLAlchemy's, so the store translates it as any other."""
     if conn.dialect.name != "postgresql":
         yield from conn.execution_options(yield_per=1000).execute(query)
         return
