@@ -48,7 +48,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from rampway._textmatch import loose_equal, normalize_text, parse_json_output, refusal_wording
-from rampway.shadow.model import Answer, Pair, ToolUse
+from rampway.shadow.model import Answer, Pair, ToolUse, slot_setters
 
 FAILURE_ERROR = "failure:error"
 FAILURE_TIMEOUT = "failure:timeout"
@@ -621,9 +621,7 @@ def _comparison(classes: frozenset[str], exact: bool | None, normal: bool | None
 _new = object.__new__
 (_set_classes, _set_exact_equal, _set_normalized_equal, _set_similarity, _set_length_ratio,
  _set_primary_json, _set_scopes, _set_primary_failures, _set_mirrored_failures) = (
-    Comparison.__dict__[name].__set__ for name in (
-        "classes", "exact_equal", "normalized_equal", "similarity", "length_ratio",
-        "primary_json", "scopes", "primary_failures", "mirrored_failures"))
+    slot_setters(Comparison))
 
 
 def _verbosity(primary: Answer, mirrored: Answer, thresholds: Thresholds,

@@ -16,10 +16,21 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 PairKind = Literal["candidate", "twin"]
+
+
+def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """Each field's slot setter of a `slots=True` dataclass, in field order.
+
+    A report builds 100k+ frozen objects; their `__init__` sets each field through
+    `object.__setattr__`, the slots' own setters do the same faster. Callers unpack the tuple
+    into one name per field, so a field added to the class without a setter name fails at
+    import instead of leaving the field unset."""
+    return tuple(cls.__dict__[field.name].__set__ for field in fields(cls))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from rampway.errors import RampwayError
 from rampway.events.tables import request_events
 from rampway.shadow import repo
-from rampway.shadow.model import Answer, Pair, PairKind, ToolUse
+from rampway.shadow.model import Answer, Pair, PairKind, ToolUse, slot_setters
 from rampway.shadow.record import ShadowRecord
 from rampway.shadow.tables import shadow_pairs, shadows
 from rampway.store import Store
@@ -425,13 +425,9 @@ def _pair(shadow: str, request_id: str, unit_hash: str | None, ts: float, kind: 
 _new = object.__new__
 (_set_status, _set_error_code, _set_latency_ms, _set_ttft_ms, _set_input_tokens,
  _set_output_tokens, _set_cost_usd, _set_finish_reason, _set_refusal, _set_tool_calls,
- _set_text) = (Answer.__dict__[name].__set__ for name in (
-    "status", "error_code", "latency_ms", "ttft_ms", "input_tokens", "output_tokens",
-    "cost_usd", "finish_reason", "refusal", "tool_calls", "text"))
+ _set_text) = slot_setters(Answer)
 (_set_shadow, _set_request_id, _set_unit_hash, _set_ts, _set_kind, _set_release_id,
- _set_primary, _set_mirrored, _set_request_excerpt) = (Pair.__dict__[name].__set__ for name in (
-    "shadow", "request_id", "unit_hash", "ts", "kind", "release_id", "primary", "mirrored",
-    "request_excerpt"))
+ _set_primary, _set_mirrored, _set_request_excerpt) = slot_setters(Pair)
 
 
 def _tools(value: Any) -> tuple[ToolUse, ...]:
