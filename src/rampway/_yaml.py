@@ -158,13 +158,18 @@ def validate_located(
     line_of: Callable[[Path_], int | None] | None = None,
 ) -> M:
     """`model.model_validate(data)`; its first error as one ConfigError `file:line: key: why`
-    (`line_of` maps the key path to its line; without it, or for an unknown line, `file: …`)."""
+    (`line_of` maps the key path to its line; without it, or for an unknown line, `file: …`).
+    Without `line_of` the data is a request body's field named `file`, and the error's `param`
+    names the key inside it (`definition.arms.0.weight`), as the API's other 400s do."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         path, message = describe_validation_error(exc.errors()[0], data)
         message = message.replace("Value error, ", "")
-        line = None if line_of is None else line_of(path)
+        if line_of is None:
+            param = ".".join(str(p) for p in (file, *path))
+            raise ConfigError(f"{file}: {message}", param=param) from exc
+        line = line_of(path)
         raise ConfigError(f"{file}:{line}: {message}" if line else f"{file}: {message}") from exc
 
 

@@ -52,8 +52,16 @@ class RampwayError(Exception):
 
 
 class ConfigError(RampwayError):
+    """A definition or setting is invalid. `param`, when set, names the offending field of an
+    API request body (`definition.arms.0.weight`); a file's errors name file, line and key in
+    the message instead."""
+
     code = "invalid_config"
     http_status = 400
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class ReleaseError(ConfigError):

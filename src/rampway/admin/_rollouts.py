@@ -84,7 +84,7 @@ def parse_plan_json(feature: str, data: dict[str, Any]) -> Plan:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in ("plan", *first.get("loc", ())))
         message = str(first.get("msg", "invalid")).replace("Value error, ", "")
-        raise ConfigError(f"{where}: {message}") from exc
+        raise ConfigError(f"{where}: {message}", param=where) from exc
     if plan.feature is not None and plan.feature != feature:
         raise ConfigError(f"plan is for feature {plan.feature!r}, not {feature!r}")
     return plan
