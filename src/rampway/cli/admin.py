@@ -46,10 +46,13 @@ def create_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print it once (only its SHA-256 is stored)."""
+    from rampway._reason import require_reason
     from rampway.admin.keys import create_admin_key, parse_role
     from rampway.store import Store
 
     parsed = parse_role(role)
+    # refused before anything opens (or creates) the database; the store checks it again
+    require_reason(reason, f"creating admin key {name!r}")
     if server:
         with admin_client(server) as client:
             out = client.create_key(name, parsed.value, reason=reason)
@@ -100,9 +103,11 @@ def revoke_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a key; the admin API refuses it immediately."""
+    from rampway._reason import require_reason
     from rampway.admin.keys import revoke_admin_key
     from rampway.store import Store
 
+    require_reason(reason, f"revoking admin key {name!r}")
     if server:
         with admin_client(server) as client:
             client.revoke_key(name, reason=reason)

@@ -116,9 +116,12 @@ def keys_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print it once (only its SHA-256 is stored)."""
+    from rampway._reason import require_reason
     from rampway.gateway.keys import create_key
     from rampway.store import Store
 
+    # refused before anything opens (or creates) the database; the store checks it again
+    require_reason(reason, f"creating app key {name!r}")
     proj = load_project_option(project)
     with Store.open(proj.db_url) as store:
         key, plaintext = create_key(store, name, features=feature, actor=current_actor(),
@@ -159,9 +162,11 @@ def keys_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a key; running gateways refuse it within a second."""
+    from rampway._reason import require_reason
     from rampway.gateway.keys import revoke_key
     from rampway.store import Store
 
+    require_reason(reason, f"revoking app key {name!r}")
     proj = load_project_option(project)
     with Store.open(proj.db_url) as store:
         revoke_key(store, name, actor=current_actor(), reason=reason)
