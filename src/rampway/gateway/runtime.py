@@ -160,9 +160,10 @@ class Runtime:
         from rampway.rollout.controller import Controller
 
         retention = job_for(self.store, self.settings.events.retention)
+        # with `events:` the looks read the ClickHouse store this gateway writes to
         return RolloutLoop(Controller(self.store, notifier=self.notifier, interval=interval,
                                       retention=retention, rollup=rollup,
-                                      project=self.live_project))
+                                      project=self.live_project, events=self.events))
 
     def live_project(self) -> Project:
         """The project with rampway.yaml as the watcher last reloaded it: what the admin API,
