@@ -10,7 +10,9 @@ Example:
     await rt.stop()             # drains the event queue completely
 
 With `events:` set in rampway.yaml (`rampway.events.clickhouse`), request and feedback events
-go to ClickHouse through the same writer; control state stays in the store.
+go to ClickHouse through the same writer; control state stays in the store. The rollout
+controller's looks and the dashboard (health, experiment pages) then read that same
+`ClickHouseEvents` (`self.events`).
 
 `rollout_interval=60` also runs the rollout controller (`RolloutLoop`) for as long as the
 runtime runs: started after the first snapshot, stopped (a look in progress finishes) before

@@ -45,7 +45,6 @@ from rampway.rollout.plan import Guardrail
 from rampway.rollout.totals import (
     LookTotals,
     Threshold,
-    arm_window,
     request_aggregates,
     source_filter,
 )
@@ -65,7 +64,11 @@ def load_look(
     unit: str = "user",
 ) -> LookTotals:
     """`rampway.rollout.totals.load_totals` on the events in ClickHouse."""
-    window = sa.or_(*(arm_window(feature, arm, releases[arm], since, until) for arm in ARMS))
+    ev = request_events.c
+    # `arm_window` of either arm, the key's columns (feature, ts) once for the primary index
+    window = sa.and_(ev.feature == feature, ev.ts >= since, ev.ts < until,
+                     sa.or_(*(sa.and_(ev.arm == arm, ev.release_id == releases[arm])
+                              for arm in ARMS)))
     quantiles, thresholds = _thresholds(backend, window, guardrails)
     request_guards = [i for i, g in enumerate(guardrails)
                       if not g.metric.startswith(FEEDBACK_PREFIX)]
