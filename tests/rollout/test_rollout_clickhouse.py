@@ -188,3 +188,32 @@ def test_the_controller_judges_the_events_in_clickhouse(
         "fail" if bad else "pass")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM request_events").scalar() == 0
+
+
+def test_the_order_statistics_read_from_either_end_are_numpy_s_quantiles(
+    chdb_events: ClickHouseEvents,
+) -> None:
+    """Below the median they are sorted from the bottom, from it on from the top: either way
+    `linear_quantile`'s value (its interpolation, to the last bit; numpy's linear quantile to
+    rounding), for any n (1, 2, many)."""
+    from rampway.events.clickhouse.totals import _arm_quantiles
+    from rampway.events.tables import request_events
+
+    rng = np.random.default_rng(5)
+    sizes = {"baseline": 1, "candidate": 2, "other": 1001}
+    latencies = {arm: np.round(rng.lognormal(6, 1, n), 3) for arm, n in sizes.items()}
+    chdb_events.sink().write([
+        _request(f"{arm}-{i}", 1000.0 + i, arm, "r", f"u{i}", latency_ms=float(v))
+        for arm, values in latencies.items() for i, v in enumerate(values)], [])
+    qs = (0.0, 0.1, 0.37, 0.5, 0.95, 1.0)
+    got = _arm_quantiles(chdb_events.backend, request_events.c.feature == FEATURE,
+                         [("latency_ms", q) for q in qs])
+    for arm, values in latencies.items():
+        ordered = np.sort(values)
+        for q in qs:
+            pos = q * (len(values) - 1)
+            lo = math.floor(pos)
+            first, last = float(ordered[lo]), float(ordered[min(lo + 1, len(values) - 1)])
+            assert got[arm, "latency_ms", q] == first + (last - first) * (pos - lo), (arm, q)
+            assert math.isclose(got[arm, "latency_ms", q], float(np.quantile(values, q)),
+                                rel_tol=1e-12)

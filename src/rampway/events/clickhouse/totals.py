@@ -10,10 +10,10 @@ ships one row per unit to the client, here the server sums them into what the ju
 an arm (`UnitMoments`: K, Σx, Σy, Σx², Σy², Σxy), so a look returns a few rows whatever the
 window holds. Three queries at most:
 
-    1. quantile guardrails: per arm, the window's sorted values of each source
-       (`arraySort(groupArrayIf(…))`, memory on the server) and the two order statistics
-       around q (n - 1) — `rampway.store._quantile.linear_quantile`'s, so the thresholds equal
-       the SQL path's to the last bit;
+    1. quantile guardrails: per arm, the window's values of each source (`groupArrayIf`,
+       memory on the server) and the two order statistics around q (n - 1), sorted from the
+       nearer end only — `rampway.store._quantile.linear_quantile`'s, so the thresholds
+       equal the SQL path's to the last bit;
     2. per arm: the request guardrails' moments over units, the requests and the units seen
        after the SRM's settling time (both arms in one GROUP BY arm, unit; a quantile
        guardrail's threshold is the arm's own, `candidate_threshold` for the candidate);
@@ -118,25 +118,33 @@ def _thresholds(
 
 def _arm_quantiles(backend: Backend, window: sa.ColumnElement[bool],
                    wanted: Sequence[tuple[str, float]]) -> dict[tuple[str, str, float], float]:
-    """(arm, source, q) → numpy's linear q-quantile of the arm's window values of `source`."""
+    """(arm, source, q) → numpy's linear q-quantile of the arm's window values of `source`.
+
+    The two order statistics around q (n - 1) are read from the nearer end, as
+    `linear_quantile` does: the arm's values are sorted only up to them (`arrayPartialSort`,
+    or `arrayPartialReverseSort` above the median — a p95 sorts the top 5%)."""
     ev = request_events.c
-    sorted_values = []
+    values = []
     for j, (source, _) in enumerate(wanted):
         column, keep = getattr(ev, source), source_filter(source)
-        values = (sa.func.groupArray(column) if keep is None
-                  else sa.func.groupArrayIf(column, keep))
-        sorted_values.append(sa.func.arraySort(values).label(f"s{j}"))
-    arrays = sa.select(ev.arm.label("arm"), *sorted_values).where(window).group_by(ev.arm)
-    inner = arrays.subquery("sorted")
-    columns: list[sa.ColumnElement[Any]] = [inner.c.arm]
+        values.append((sa.func.groupArray(column) if keep is None
+                       else sa.func.groupArrayIf(column, keep)).label(f"v{j}"))
+    arrays = (sa.select(ev.arm.label("arm"), *values).where(window).group_by(ev.arm)
+              .subquery("arm_values"))
+    partial: list[sa.ColumnElement[Any]] = [arrays.c.arm]
     for j, (_, q) in enumerate(wanted):
-        s = inner.c[f"s{j}"]
-        n = sa.func.length(s)
-        # 1-based index of the order statistic at floor(q (n - 1)), then the next (or itself)
-        lo = sa.func.toUInt64(sa.func.floor(q * (sa.func.greatest(n, 1) - 1))) + 1
-        columns += [n, sa.func.arrayElement(s, lo),
-                    sa.func.arrayElement(s, sa.func.least(lo + 1, n))]
-    found = backend.columns(to_clickhouse(sa.select(*columns)))
+        v = arrays.c[f"v{j}"]
+        n = sa.func.length(v)
+        lo = sa.func.toUInt64(sa.func.floor(q * (sa.func.greatest(n, 1) - 1)))  # 0-based
+        hi = sa.func.least(lo + 1, sa.func.greatest(n, 1) - 1)
+        if q >= 0.5:  # descending: the k-th smallest is at 1-based position n - k
+            r = sa.func.arrayPartialReverseSort(n - lo, v)
+            first, last = sa.func.arrayElement(r, n - lo), sa.func.arrayElement(r, n - hi)
+        else:
+            r = sa.func.arrayPartialSort(lo + 2, v)
+            first, last = sa.func.arrayElement(r, lo + 1), sa.func.arrayElement(r, hi + 1)
+        partial += [n, first, last]
+    found = backend.columns(to_clickhouse(sa.select(*partial)))
     out: dict[tuple[str, str, float], float] = {}
     for row, arm in enumerate(found[0]):
         for j, (source, q) in enumerate(wanted):
@@ -173,8 +181,11 @@ def _request_moments(
     for j, (total, count) in enumerate(request_aggregates(guardrails, thresholds)):
         per_unit += [sa.func.coalesce(total, 0.0).label(f"x{j}"),
                      sa.func.coalesce(count, 0).label(f"y{j}")]
-    units = (sa.select(*per_unit).where(window)
-             .group_by(ev.arm, sa.func.coalesce(unit_column(request_events, unit), ev.id))
+    unit_col = unit_column(request_events, unit)
+    # (unit, id of a request without one): grouping by COALESCE(unit, id) built a string
+    # per request, which took most of the look
+    alone = sa.case((unit_col.is_(None), ev.id), else_="")
+    units = (sa.select(*per_unit).where(window).group_by(ev.arm, unit_col, alone)
              .subquery("units"))
     columns = [units.c.arm, sa.func.sum(units.c.seen), sa.func.sum(units.c.requests)]
     for j in range(len(guardrails)):
