@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ from typer.testing import CliRunner, Result
 import rampway.cli._register  # noqa: F401  (attaches the commands)
 from rampway.cli import app
 from rampway.config import load_project
+from rampway.events.clickhouse import parse_events_url
+from rampway.events.clickhouse.store import ClickHouseEvents
+from rampway.events.model import RequestEvent
+from rampway.events.tables import request_events
 from rampway.release import resolve_ref
 from rampway.rollout.tables import rollouts
 from rampway.store import Store
@@ -152,17 +157,29 @@ def test_bad_input_is_one_line_and_starts_nothing(project: Path, db_url: str) ->
     assert audit_actions(db_url) == ["rollout.create", "rollout.start", "rollout.abort"]
 
 
-def test_a_rollout_is_refused_while_events_go_to_clickhouse(
+def test_a_rollout_is_judged_on_the_events_in_clickhouse(
     project: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The judge reads the main database: with the events in ClickHouse it would see no
-    traffic and hold the first step forever, so the start is refused and nothing written."""
+    """With the events in ClickHouse (`$RAMPWAY_EVENTS`) a rollout starts, and `rollout status`
+    and `rampway controller --once` judge the events there, not the main database's."""
     monkeypatch.setenv("RAMPWAY_EVENTS", "chdb://.rampway/events")
-    bad(run("rollout", "start", FEATURE, "--candidate", "releases/assistant"),
-        "rollouts are not judged when events go to ClickHouse")
-    assert audit_actions(db_url) == []
-    monkeypatch.delenv("RAMPWAY_EVENTS")
-    assert run("rollout", "start", FEATURE, "--candidate", "releases/assistant").exit_code == 0
+    started = run_json("rollout", "start", FEATURE, "--candidate", "releases/assistant")
+    assert started["status"] == "running"
+    shown = run_json("rollout", "status", FEATURE)
+    since = datetime.fromisoformat(str(shown["step_started_at"])).timestamp()
+    arms = {"baseline": str(started["baseline"]), "candidate": str(started["candidate"])}
+    requests = [RequestEvent(id=f"r{i}", ts=since + 0.001 * i, feature=FEATURE,
+                             release_id=arms[arm], arm=arm, unit_hash=f"u{i % 40}",
+                             latency_ms=100.0 + i)
+                for i in range(200) for arm in [("baseline", "candidate")[i % 40 < 4]]]
+    with ClickHouseEvents.open(parse_events_url(f"chdb://{project / '.rampway/events'}")) as ev:
+        ev.sink().write(requests, [])
+    status = run_json("rollout", "status", FEATURE)
+    guardrails = status["evaluation"]["guardrails"]  # type: ignore[index]
+    assert [(g["n_baseline"], g["n_candidate"]) for g in guardrails] == [(180, 20)] * 2
+    assert run_json("controller", "--once") == {"moved": []}  # too few to decide: holds
+    with Store.open(db_url) as store:
+        assert count_rows(store, request_events) == 0
 
 
 def test_rollout_webhook_settings_in_rampway_yaml_are_validated(project: Path) -> None:

@@ -282,7 +282,11 @@ def _local_status(feature: str, project: Path | None) -> dict[str, Any]:
             raise ConfigError(f"feature {feature!r} has no rollouts")
         evaluation = rollout.evaluation
         if rollout.status.active:
-            fresh = _controller(proj, store).evaluate(rollout)
+            controller = _controller(proj, store)
+            try:  # the events' store (ClickHouse with `events:`) is opened by the look
+                fresh = controller.evaluate(rollout)
+            finally:
+                controller.close()
             evaluation = evaluation if fresh is None else fresh.as_dict()
     return rollout_json(rollout, evaluation)
 
@@ -359,6 +363,7 @@ def controller_cmd(
                 asyncio.run(controller.run())
         finally:
             controller.notifier.close()
+            controller.close()
 
 
 # -- output -----------------------------------------------------------------------------------

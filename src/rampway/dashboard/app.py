@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import jinja2
@@ -61,6 +61,9 @@ from rampway.rollout import Notifier, RolloutRecord
 from rampway.rollout.plan import settings_from
 from rampway.rollout.state import COMMANDS
 
+if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
+
 log = logging.getLogger("rampway.dashboard")
 
 PREFIX = "/ui"
@@ -82,8 +85,9 @@ class Dashboard:
     """What every page needs: the store, the rollout commands (the admin API's), templates."""
 
     def __init__(self, store: Any, project: Project | ProjectSource | None,
-                 notifier: Notifier | None) -> None:
+                 notifier: Notifier | None, events: ClickHouseEvents | None = None) -> None:
         self.store = store
+        self.events = events  # the event log, when in ClickHouse (the gateway's store)
         self.prefix = PREFIX
         source = project_source(project)  # the gateway's: rampway.yaml as last reloaded
         served = source()
@@ -111,10 +115,11 @@ class Dashboard:
         from rampway.experiments import repo as experiments
         from rampway.shadow import repo as shadows
 
-        _logged(functools.partial(views.overview, self.store, now=time.time()), "the overview")
+        _logged(functools.partial(views.overview, self.store, now=time.time(),
+                                  events=self.events), "the overview")
         for record in experiments.list_running(self.store):
             _logged(functools.partial(cached_experiment_page, self.store, record,
-                                      self.analyses), f"experiment {record.name}")
+                                      self.analyses, self.events), f"experiment {record.name}")
         for shadow in shadows.list_running(self.store):
             _logged(functools.partial(shadow_page, self.store, shadow.name, now=time.time(),
                                       cache=self.analyses), f"shadow {shadow.name}")
@@ -200,7 +205,7 @@ class Dashboard:
 def _page_routes(d: Dashboard) -> list[Route]:
     def overview(request: Request) -> Response:
         def render(key: AdminKey, raw: str) -> Response:
-            rows = views.overview(d.store, now=time.time())
+            rows = views.overview(d.store, now=time.time(), events=d.events)
             active = any(r["rollout"] or r["experiment"] or r["shadows"] for r in rows)
             return d.render("overview.html", features=rows, refresh=active,
                             **d.context(key, raw))
@@ -352,12 +357,13 @@ def _https(request: Request) -> bool:
 
 def create_dashboard_app(
     store: Any, *, project: Project | ProjectSource | None = None,
-    notifier: Notifier | None = None,
+    notifier: Notifier | None = None, events: ClickHouseEvents | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI app whose routes carry the full `/ui` prefix (mount it without
     stripping the path, as the gateway does). `notifier` announces rollout transitions made
-    from the pages, like the admin API's."""
-    d = Dashboard(store, project, notifier)
+    from the pages, like the admin API's; `events`: the event log in ClickHouse, which the
+    overview's health and the experiment pages read when the events go there."""
+    d = Dashboard(store, project, notifier, events)
 
     async def rampway_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RampwayError)

@@ -6,7 +6,9 @@ one `load_units` extraction, the same calls `analyze` makes); this module only a
 and adds the retention curves, which read the same extraction's per-unit first and last
 request times, so the page costs one pass over the event log. That pass is seconds at a million
 events, so the page serves it from an `AnalysisCache` (`cached_experiment_page`): keyed by the
-experiment's id and version, fingerprinted by its newest request and feedback events.
+experiment's id and version, fingerprinted by its newest request and feedback events. With the
+events in ClickHouse (`events`, the gateway's store) the extraction and the fingerprint read
+them there: the main database has none.
 
     record = find_experiment(store, "tone", None)            # the latest experiment "tone"
     experiment_page(store, record, now=time.time())
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -41,6 +43,9 @@ from rampway.experiments.report import (
 from rampway.experiments.spec import check_name
 from rampway.store import Store
 
+if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
+
 #: Retention horizons: the smallest step that draws the runtime in at most `MAX_POINTS` points.
 STEPS_S = (60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
 MAX_POINTS = 30
@@ -57,10 +62,11 @@ def find_experiment(store: Store, name: str, experiment_id: int | None) -> Exper
     return found
 
 
-def experiment_page(store: Store, record: ExperimentRecord, *, now: float) -> dict[str, Any]:
+def experiment_page(store: Store, record: ExperimentRecord, *, now: float,
+                    events: ClickHouseEvents | None = None) -> dict[str, Any]:
     """Everything the experiment page shows, analysed as of `now` (or the stop)."""
     until = now if record.stopped_at is None else min(now, record.stopped_at)
-    extraction = _extract(store, record, until)
+    extraction = _extract(store if events is None else events, record, until)
     report = evaluate(record, extraction, until=until)
     return {
         "record": record,
@@ -75,21 +81,32 @@ def experiment_page(store: Store, record: ExperimentRecord, *, now: float) -> di
     }
 
 
-def cached_experiment_page(store: Store, record: ExperimentRecord,
-                           cache: AnalysisCache) -> dict[str, Any]:
+def cached_experiment_page(store: Store, record: ExperimentRecord, cache: AnalysisCache,
+                           events: ClickHouseEvents | None = None) -> dict[str, Any]:
     """`experiment_page` through `cache`, with `computed_at` (epoch seconds) added."""
     got = cache.get(("experiment", record.id, record.version),
-                    lambda: experiment_fingerprint(store, record),
-                    lambda: experiment_page(store, record, now=time.time()))
+                    lambda: experiment_fingerprint(store, record, events),
+                    lambda: experiment_page(store, record, now=time.time(), events=events))
     return {**got.value, "computed_at": got.computed_at}
 
 
-def experiment_fingerprint(store: Store, record: ExperimentRecord) -> tuple[Any, ...]:
+def experiment_fingerprint(store: Store, record: ExperimentRecord,
+                           events: ClickHouseEvents | None = None) -> tuple[Any, ...]:
     """The newest request of the experiment's feature since its start, and the newest
     feedback of each name its metrics read: what an analysis that changes has seen change.
-    Each is one lookup on an index ending in `ts`."""
+    Each is one lookup on an index ending in `ts` (in ClickHouse: on its sort key)."""
     e, f = request_events.c, feedback_events.c
     names = m.feedback_names([m.metric_def(n) for n in _metric_names(record)])
+    if events is not None:
+        from rampway.events.clickhouse.sql import to_clickhouse
+
+        newest = sa.select(sa.func.max(e.ts)).where(e.feature == record.feature,
+                                                    e.ts >= record.started_at)
+        latest = [sa.select(sa.func.max(f.ts)).where(f.name == name).scalar_subquery()
+                  for name in names]
+        (found,) = zip(*events.backend.columns(to_clickhouse(
+            sa.select(newest.scalar_subquery(), *latest))), strict=True)
+        return found[0], tuple(found[1:])
     with store.reading() as conn:
         newest = conn.scalar(sa.select(sa.func.max(e.ts)).where(
             e.feature == record.feature, e.ts >= record.started_at))
@@ -102,7 +119,8 @@ def _metric_names(record: ExperimentRecord) -> list[str]:
     return [record.primary, *record.secondary, *(g.metric for g in record.guardrails)]
 
 
-def _extract(store: Store, record: ExperimentRecord, until: float) -> Extraction:
+def _extract(store: Store | ClickHouseEvents, record: ExperimentRecord,
+             until: float) -> Extraction:
     """What `analysis.analyze` reads, read once here so the curves share it."""
     defs = [m.metric_def(n) for n in _metric_names(record)]
     return load_units(

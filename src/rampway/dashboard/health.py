@@ -8,9 +8,9 @@ once a minute and the last sparkline point is the minute in progress. Rates divi
 the window has really covered (`now` minus its start).
 
 `read_health_raw` computes the same figures from the event log itself (the same whole minutes):
-the reference the roll-up is tested against, and what a store without the
-roll-up would show. Counts agree exactly, cost to float rounding, p95 within one latency bucket
-(5%).
+the reference the roll-up is tested against, and what a store without the roll-up would show —
+and what the overview shows with the events in ClickHouse (`read_health`'s `events`, computed
+there). Counts agree exactly, cost to float rounding, p95 within one latency bucket (5%).
 
     health = read_health(store, ["support-bot"], now=time.time())
     h = health["support-bot"]
@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -29,6 +30,9 @@ from rampway.events.health import quantile, read_counts, read_latency
 from rampway.events.tables import request_events
 from rampway.store import Store
 from rampway.store._quantile import linear_quantile
+
+if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
 
 WINDOW_MINUTES = 60
 DAY_MINUTES = 1440
@@ -101,11 +105,21 @@ def window(now: float) -> tuple[int, int]:
     return end - WINDOW_MINUTES, end
 
 
-def read_health(store: Store, features: Sequence[str], *, now: float) -> dict[str, Health]:
+def read_health(store: Store, features: Sequence[str], *, now: float,
+                events: ClickHouseEvents | None = None) -> dict[str, Health]:
     """Health of each of `features` from the roll-up, every slot present (zeros where nothing
-    was served), so a sparkline shows gaps as drops, not as joins."""
+    was served), so a sparkline shows gaps as drops, not as joins. With `events` (the event log
+    in ClickHouse, where no roll-up is kept) from the requests there, as `read_health_raw`
+    computes them (`rampway.events.clickhouse.health`)."""
     first, end = window(now)
     day_first = end - DAY_MINUTES
+    if events is not None:
+        from rampway.events.clickhouse import health
+
+        hour = health.read_counts(events.backend, features, first, end)
+        day = health.read_counts(events.backend, features, day_first, end, DAY_SLOT_MINUTES)
+        p95 = health.read_p95(events.backend, features, first, end)
+        return {f: _health(f, hour[f], day[f], p95[f], first, now) for f in features}
     with store.reading() as conn:
         hour = read_counts(conn, features, first, end)
         day = read_counts(conn, features, day_first, end, DAY_SLOT_MINUTES)

@@ -57,7 +57,7 @@ def _experiment_routes(d: Dashboard) -> list[Route]:
 
         def render(key: AdminKey, raw: str) -> Response:
             record = find_experiment(d.store, name, wanted)
-            data = cached_experiment_page(d.store, record, d.analyses)
+            data = cached_experiment_page(d.store, record, d.analyses, d.events)
             return d.render("experiment.html", e=data, refresh=record.running,
                             **d.context(key, raw))
         return d.page(request, render)

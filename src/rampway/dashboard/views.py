@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -27,6 +27,9 @@ from rampway.shadow import repo as shadow_repo
 from rampway.store import Store
 from rampway.store.schema import audit_log
 from rampway.timeline import build_timeline
+
+if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
 
 #: Commands the rollout page offers, and in which states (the controller checks again).
 COMMANDS_BY_STATUS: dict[Status, tuple[str, ...]] = {
@@ -54,12 +57,14 @@ def _finite(value: Any) -> float | None:
 # -- overview -------------------------------------------------------------------------------
 
 
-def overview(store: Store, *, now: float) -> list[dict[str, Any]]:
-    """One row per feature: production release, rollout / experiment in flight, health."""
+def overview(store: Store, *, now: float,
+             events: ClickHouseEvents | None = None) -> list[dict[str, Any]]:
+    """One row per feature: production release, rollout / experiment in flight, health (from
+    `events`, the event log in ClickHouse, when the events go there)."""
     from rampway.dashboard.health import read_health
 
     features = store.list_features()
-    health = read_health(store, features, now=now)
+    health = read_health(store, features, now=now, events=events)
     production = {c.feature: c.release_id for c in store.list_channels()
                   if c.channel == "production"}
     rollouts = {r.feature: r for r in repo.list_active(store)}

@@ -228,7 +228,8 @@ def mounts(runtime: Runtime) -> dict[str, ASGIApp]:
         ADMIN_PREFIX: create_admin_app(runtime.store, project=runtime.live_project,
                                        notifier=runtime.notifier),
         DASHBOARD_PREFIX: create_dashboard_app(runtime.store, project=runtime.live_project,
-                                               notifier=runtime.notifier),
+                                               notifier=runtime.notifier,
+                                               events=runtime.events),
         "/ofrep/v1/": OfrepEndpoints(runtime.watcher, runtime.settings.max_body_bytes),
     }
 

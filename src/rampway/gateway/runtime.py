@@ -10,7 +10,9 @@ Example:
     await rt.stop()             # drains the event queue completely
 
 With `events:` set in rampway.yaml (`rampway.events.clickhouse`), request and feedback events
-go to ClickHouse through the same writer; control state stays in the store.
+go to ClickHouse through the same writer; control state stays in the store. The rollout
+controller's looks and the dashboard (health, experiment pages) then read that same
+`ClickHouseEvents` (`self.events`).
 
 `rollout_interval=60` also runs the rollout controller (`RolloutLoop`) for as long as the
 runtime runs: started after the first snapshot, stopped (a look in progress finishes) before
@@ -160,9 +162,10 @@ class Runtime:
         from rampway.rollout.controller import Controller
 
         retention = job_for(self.store, self.settings.events.retention)
+        # with `events:` the looks read the ClickHouse store this gateway writes to
         return RolloutLoop(Controller(self.store, notifier=self.notifier, interval=interval,
                                       retention=retention, rollup=rollup,
-                                      project=self.live_project))
+                                      project=self.live_project, events=self.events))
 
     def live_project(self) -> Project:
         """The project with rampway.yaml as the watcher last reloaded it: what the admin API,

@@ -296,6 +296,7 @@ def _run_workers(config: Any, sockets: list[socket.socket], project: Project,
         if loop is not None:
             loop.stop()
             loop.controller.notifier.close()
+            loop.controller.close()
             loop.controller.store.close()
 
 
@@ -310,8 +311,9 @@ def _supervisor_loop(project: Project, interval: float) -> RolloutLoop:
     webhooks = settings_from(project.config.rollouts, str(project.config_path)).webhooks
     retention_s = GatewaySettings.from_config(project.config.gateway).events.retention
     store = Store.open(project.db_url)
+    # the project: its `events:` (ClickHouse) is where the looks read the workers' events
     loop = RolloutLoop(Controller(store, notifier=Notifier(webhooks), interval=interval,
-                                  retention=job_for(store, retention_s)))
+                                  retention=job_for(store, retention_s), project=project))
     loop.start()
     return loop
 

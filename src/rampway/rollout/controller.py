@@ -14,7 +14,9 @@ Given `project_root`, the pass must also be under the policy and suite that proj
 The clock is injectable (epoch seconds), so tests compress hours into milliseconds. Deciding
 is pure (`judge`, `state`); this module does the reading (the step's roll-up, two rows kept up
 to date by the event sinks, `rollup`; or, when the roll-up does not cover the window, per-unit
-sums computed by the database, `totals` — `looks` counts which), the writing (`repo`,
+sums computed by the database, `totals`; or, with the events in ClickHouse — `events:` in
+rampway.yaml — the same sums reduced on ClickHouse, `rampway.events.clickhouse.totals`;
+`looks` counts which), the writing (`repo`,
 compare-and-swap; a step's roll-up segment is opened in its transition's transaction,
 `segments`) and the announcing (`notify`, after commit, never blocking). Several controllers
 may run against one database: each transition is written by exactly one of them, and only
@@ -70,6 +72,7 @@ from rampway.store.schema import channels
 
 if TYPE_CHECKING:
     from rampway.config import Project, ProjectSource
+    from rampway.events.clickhouse.store import ClickHouseEvents
     from rampway.events.retention import RetentionJob
 
 log = logging.getLogger("rampway.rollout")
@@ -105,6 +108,7 @@ class Controller:
         project: Project | ProjectSource | None = None,  # routability: else rampway.yaml at root
         retention: RetentionJob | None = None,  # event retention, applied by the lease holder
         rollup: bool = True,  # the fleet's events go through `SqlEventSink` (which rolls up)
+        events: ClickHouseEvents | None = None,  # the event log, when not the main database
     ) -> None:
         if interval <= 0:
             raise ConfigError("controller interval must be positive")
@@ -122,8 +126,14 @@ class Controller:
         self.lease = FleetLease(store.engine)  # one controller looks for the whole fleet
         self.retention = retention
         self.rollup = rollup
-        #: looks by where their totals came from: "rollup" (`rampway.rollout.rollup`, two rows)
-        #: or "events" (`rampway.rollout.totals`, the window's requests)
+        # Where the looks read the events: `events` (the caller's, e.g. the gateway's own
+        # ClickHouse store), else the project's `events:` opened at the first look
+        # (`_events`), else the main database.
+        self._events = events
+        self._opened: ClickHouseEvents | None = None
+        #: looks by where their totals came from: "rollup" (`rampway.rollout.rollup`, two rows),
+        #: "events" (`rampway.rollout.totals`, the window's requests) or "clickhouse"
+        #: (`rampway.events.clickhouse.totals`, the window's requests there)
         self.looks: Counter[str] = Counter()
         self._merged: set[tuple[str, float]] = set()  # segments whose guard is merged
 
@@ -151,7 +161,6 @@ class Controller:
         is not in the store yet. The gate is checked last: it is the refusal worth acting on
         only once nothing else is in the way.
         """
-        self._check_events_judgeable()
         channel = self.store.get_channel(feature, plan.baseline)
         if channel is None:
             raise RefError(
@@ -182,23 +191,6 @@ class Controller:
         latest = latest_gate(self.store, feature, candidate_id, channel.release_id)
         gate = require_gate(latest, need=need, skip_reason=reason if skip_gate else None)
         return StartCheck(candidate_id, channel.release_id, gate)
-
-    def _check_events_judgeable(self) -> None:
-        """The judge reads the main database's events and roll-ups; with the events sent to
-        ClickHouse (`events:` / $RAMPWAY_EVENTS) it would see no traffic and hold the first
-        step forever, guardrails unenforced. Refused at start instead (ConfigError, 400 /
-        exit 2) until the judge reads ClickHouse (issue #18)."""
-        project = self.project()
-        if project is None:
-            return
-        from rampway.events.clickhouse._url import resolve_events_url
-
-        if resolve_events_url(project.root, project.config.events.url) is not None:
-            raise ConfigError(
-                "rollouts are not judged when events go to ClickHouse (rampway.yaml `events:` "
-                "or $RAMPWAY_EVENTS): the judge reads the main database and would see no "
-                "traffic; unset `events:` to run a rollout"
-            )
 
     def _check_routable(self, canonical: str) -> None:
         """With a project, a published candidate must be routable now (UnroutableRelease, 422):
@@ -282,6 +274,12 @@ class Controller:
         numbers either way (tests/rollout/test_rollout_rollup.py)."""
         feature, plan = rollout.feature, rollout.plan
         releases = {"baseline": rollout.baseline, "candidate": rollout.candidate}
+        events = self.events()
+        if events is not None:
+            self.looks["clickhouse"] += 1
+            return events.load_look(feature=feature, releases=releases,
+                                    guardrails=plan.guardrails, since=since, until=until,
+                                    settle=SRM_SETTLE_SECONDS, unit=plan.unit)
         if self.rollup:
             from rampway.rollout.rollup import load_look, merge_guard
 
@@ -298,6 +296,37 @@ class Controller:
         return load_totals(self.store, feature=feature, releases=releases,
                            guardrails=plan.guardrails, since=since, until=until,
                            settle=SRM_SETTLE_SECONDS, unit=plan.unit)
+
+    def events(self) -> ClickHouseEvents | None:
+        """The ClickHouse event log the looks read, if the events go there: the one given, else
+        the project's `events:` (or $RAMPWAY_EVENTS), opened once on first use and closed by
+        `close` — the CLI's and `rampway controller`'s case. None: the main database."""
+        if self._events is not None:
+            return self._events
+        if self._opened is None and self._events_url():
+            from rampway.events.clickhouse import open_events
+
+            project = self.project()
+            self._opened = None if project is None else open_events(project)
+        return self._opened
+
+    def _events_url(self) -> bool:
+        """Whether the events go to ClickHouse (given, or the project's `events:`), without
+        opening it: `rollout start` from the CLI must not need the engine a gateway holds."""
+        if self._events is not None:
+            return True
+        project = self.project()
+        if project is None:
+            return False
+        from rampway.events.clickhouse._url import resolve_events_url
+
+        return resolve_events_url(project.root, project.config.events.url) is not None
+
+    def close(self) -> None:
+        """Close the event log this controller opened itself (not one it was given)."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
     def look(self) -> list[RolloutRecord] | None:
         """`tick` (then the event retention, when due) if this controller holds the fleet's
@@ -475,7 +504,8 @@ class Controller:
         if transition.terminal:
             segments.replace(conn, rollout.feature, None)
         elif transition.new_step:
-            rolled = self.rollup and transition.weight_bp > 0
+            # no roll-up when the events go to ClickHouse: no sink of the main database sees them
+            rolled = self.rollup and transition.weight_bp > 0 and not self._events_url()
             segments.replace(conn, rollout.feature, now.timestamp() if rolled else None,
                              rollout.plan.unit)
 

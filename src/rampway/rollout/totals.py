@@ -37,6 +37,9 @@ from rampway.rollout.plan import Guardrail
 from rampway.store import Store
 from rampway.store._quantile import linear_quantile
 
+#: A quantile guardrail's threshold in `request_aggregates` (None: not a quantile guardrail).
+Threshold = float | sa.ColumnElement[Any] | None
+
 
 @dataclass(frozen=True, slots=True)
 class LookTotals:
@@ -49,14 +52,14 @@ class LookTotals:
     units: Mapping[str, int]
 
 
-def _arm_window(feature: str, arm: str, release: str, since: float, until: float,
+def arm_window(feature: str, arm: str, release: str, since: float, until: float,
                 ) -> sa.ColumnElement[bool]:
     ev = request_events.c
     return sa.and_(ev.feature == feature, ev.ts >= since, ev.ts < until, ev.arm == arm,
                    ev.release_id == release)
 
 
-def _source_filter(source: str) -> sa.ColumnElement[bool] | None:
+def source_filter(source: str) -> sa.ColumnElement[bool] | None:
     """Which requests carry a value of `source` (as `extract._request_series` keeps them)."""
     ev = request_events.c
     if source in ("latency_ms", "output_tokens"):
@@ -66,7 +69,7 @@ def _source_filter(source: str) -> sa.ColumnElement[bool] | None:
     return None
 
 
-def _value(source: str) -> sa.ColumnElement[Any]:
+def request_value(source: str) -> sa.ColumnElement[Any]:
     ev = request_events.c
     flags = {"error": ev.status != "ok", "fallback": ev.fallback_used, "refusal": ev.refusal}
     if source in flags:
@@ -81,7 +84,7 @@ def _counts(conn: Connection, windows: Mapping[str, sa.ColumnElement[bool]],
     ev = request_events.c
     columns: list[sa.ColumnElement[Any]] = []
     for source in sources:
-        keep = _source_filter(source)
+        keep = source_filter(source)
         columns.append(sa.func.count() if keep is None
                        else sa.func.coalesce(sa.func.sum(sa.case((keep, 1), else_=0)), 0))
     query = (sa.select(ev.arm, *columns).where(sa.or_(*windows.values())).group_by(ev.arm))
@@ -95,25 +98,27 @@ def _quantile(conn: Connection, window: sa.ColumnElement[bool], source: str, q: 
               n: int) -> float:
     """numpy's linear q-quantile of `source` over the `n` window requests that have it."""
     column = getattr(request_events.c, source)
-    keep = _source_filter(source)
+    keep = source_filter(source)
     where = window if keep is None else sa.and_(window, keep)
     return linear_quantile(conn, sa.select(column).where(where), n, q)
 
 
-def _aggregates(
-    guardrails: Sequence[Guardrail], thresholds: Sequence[float | None],
+def request_aggregates(
+    guardrails: Sequence[Guardrail], thresholds: Sequence[Threshold],
 ) -> list[tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]]:
-    """Per guardrail: (sum, count) aggregate expressions over one unit's requests."""
+    """Per guardrail: (sum, count) aggregate expressions over one unit's requests. A quantile
+    guardrail counts the requests beyond its threshold: a number, or an expression (the
+    ClickHouse look compares both arms in one query, `rampway.events.clickhouse.totals`)."""
     out: list[tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]] = []
     for g, threshold in zip(guardrails, thresholds, strict=True):
         definition = metric_def(g.metric)
-        keep = _source_filter(definition.source)
+        keep = source_filter(definition.source)
         if definition.kind == "quantile":
             column = getattr(request_events.c, definition.source)
             beyond = (column > threshold) if g.bad == "increase" else (column < threshold)
             value: sa.ColumnElement[Any] = sa.case((beyond, 1.0), else_=0.0)
         else:
-            value = _value(definition.source)
+            value = request_value(definition.source)
         if keep is None:
             out.append((sa.func.sum(value), sa.func.count()))
         else:
@@ -150,14 +155,14 @@ def load_totals(
 ) -> LookTotals:
     """Everything one look of the judge needs, aggregated per unit (users, or sessions with
     `unit="session"`) by the database."""
-    windows = {arm: _arm_window(feature, arm, releases[arm], since, until) for arm in ARMS}
+    windows = {arm: arm_window(feature, arm, releases[arm], since, until) for arm in ARMS}
     with store.reading() as conn:
         quantiles, per_arm_thresholds = _thresholds(conn, windows, guardrails)
         request_guards = [i for i, g in enumerate(guardrails)
                           if not g.metric.startswith(FEEDBACK_PREFIX)]
         rows: dict[str, list[tuple[float, ...]]] = {}
         for arm in ARMS:
-            aggregates = _aggregates([guardrails[i] for i in request_guards],
+            aggregates = request_aggregates([guardrails[i] for i in request_guards],
                                      [per_arm_thresholds[arm][i] for i in request_guards])
             rows[arm] = _unit_rows(conn, windows[arm], since + settle, aggregates, unit)
         feedback = feedback_totals(conn, feature, releases, guardrails, since, until, unit)
@@ -239,4 +244,5 @@ def _feedback_totals(pairs: list[tuple[float, int]]) -> UnitTotals:
     return obs.totals()
 
 
-__all__ = ["LookTotals", "feedback_totals", "load_totals"]
+__all__ = ["LookTotals", "Threshold", "arm_window", "feedback_totals", "load_totals",
+           "request_aggregates", "request_value", "source_filter"]

@@ -6,13 +6,15 @@
 
 Request and feedback events then go to ClickHouse (`ClickHouseSink`, behind the same
 `EventWriter`), and the experiment analysis reads its per-unit aggregates there
-(`ClickHouseEvents.load_units`, the same SQLAlchemy queries compiled for ClickHouse); control
+(`ClickHouseEvents.load_units`, the same SQLAlchemy queries compiled for ClickHouse), as do
+the rollout judge's looks (`ClickHouseEvents.load_look`) and the dashboard's health; control
 state — releases, channels, flags, rollouts, experiments — stays in the main database.
 Needs the `rampway[clickhouse]` extra (clickhouse-connect, chdb).
 
 Modules: `_url` (the URL), `schema` (tables, migrations, TTL), `backend` (the one seam:
 server or embedded), `sink` (writes), `sql` (Core → ClickHouse SQL), `units` (the analysis'
-reads), `store` (`ClickHouseEvents`, tying them together; imported from there, so that
+reads), `totals` (a rollout judge's look), `health` (the overview's figures), `store`
+(`ClickHouseEvents`, tying them together; imported from there, so that
 reading rampway.yaml — which checks the URL — does not load the analysis).
 """
 

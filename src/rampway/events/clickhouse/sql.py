@@ -40,11 +40,17 @@ class _Compiler(compiler.SQLCompiler):
         return str(super().render_literal_value(value, type_))
 
 
+class _TypeCompiler(compiler.GenericTypeCompiler):
+    def visit_FLOAT(self, type_: Any, **kw: Any) -> str:
+        return "Float64"  # ClickHouse's FLOAT is Float32: a CAST would drop half the digits
+
+
 class ClickHouseDialect(default.DefaultDialect):
     """Just enough of a dialect to print Core selects as ClickHouse reads them."""
 
     name = "clickhouse"
     statement_compiler = _Compiler
+    type_compiler_cls = _TypeCompiler
     supports_statement_cache = False
 
 

@@ -4,6 +4,7 @@
                                    retention_s=90 * 86400)
     writer = EventWriter(events.sink())          # the gateway's events go there
     extraction = load_units(events, feature=…)   # rampway.experiments.extract reads it
+    look = events.load_look(feature=…)           # a rollout judge's look (Controller(events=…))
     events.close()
 
 Opening applies the migrations not yet applied (`schema.MIGRATIONS`) and sets the tables'
@@ -12,8 +13,9 @@ TTL to the retention (`gateway.events.retention`; None keeps every event).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rampway.events.clickhouse import schema
 from rampway.events.clickhouse._url import EventsTarget
@@ -21,6 +23,10 @@ from rampway.events.clickhouse.backend import Backend, open_backend
 from rampway.events.clickhouse.sink import ClickHouseSink
 from rampway.experiments.extract import Extraction
 from rampway.experiments.model import Arm
+
+if TYPE_CHECKING:
+    from rampway.rollout.plan import Guardrail
+    from rampway.rollout.totals import LookTotals
 
 
 class ClickHouseEvents:
@@ -67,6 +73,17 @@ class ClickHouseEvents:
 
         return load_units(self.backend, feature=feature, arms=arms, since=since, until=until,
                           feedback=feedback, latency=latency, quantiles=quantiles, unit=unit)
+
+    def load_look(
+        self, *, feature: str, releases: Mapping[str, str], guardrails: Sequence[Guardrail],
+        since: float, until: float, settle: float = 0.0, unit: str = "user",
+    ) -> LookTotals:
+        """`rampway.rollout.totals.load_totals` on these events: a rollout judge's look."""
+        from rampway.events.clickhouse.totals import load_look
+
+        return load_look(self.backend, feature=feature, releases=releases,
+                         guardrails=guardrails, since=since, until=until, settle=settle,
+                         unit=unit)
 
     def close(self) -> None:
         self.backend.close()
