@@ -99,6 +99,17 @@ def test_a_rolled_back_batch_leaves_the_sink_no_shape_id_that_does_not_exist(
     assert shapes(store)["y"] == FAILED
 
 
+def test_events_sharing_an_id_with_different_shapes_fail_their_batch_as_bad_rows(
+        store: Store) -> None:
+    # one id, two shapes: the batch is refused before any write (the writer splits it, as for
+    # a row the database refuses); one id, one shape is the id index's to refuse, as before
+    sink = SqlEventSink(store)
+    with pytest.raises(ValueError, match="share an id"):
+        sink.write([event("same", 1.0, ANSWERED), event("same", 2.0, FAILED)], [])
+    sink.write([event("same", 1.0, FAILED)], [])
+    assert shapes(store) == {"same": FAILED}
+
+
 def test_downgrade_restores_the_columns(old_db: str) -> None:
     with Store.open(old_db) as store:
         SqlEventSink(store).write([event("new", 2000.0, FAILED)], [])

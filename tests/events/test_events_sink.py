@@ -71,7 +71,7 @@ def test_row_writers_cover_every_column_from_the_event_fields(store: Store) -> N
         rows = RowWriter(table, store.engine.dialect, sources=refs)
         assert sorted(rows.names) == sorted(c.name for c in table.columns)
         read = {refs.get(n, n) for n in rows.names}
-        if "shape_id" in read:
+        if "shape_id" in read:  # found by the event's id, from its SHAPE_FIELDS
             read = read - {"shape_id"} | set(SHAPE_FIELDS)
         assert read <= set(event.__dataclass_fields__)
 

@@ -86,8 +86,7 @@ class RowWriter:
         sources: Mapping[str, str] | None = None,
     ) -> None:
         """`encoders`: column → its own encoder (JSON columns without one use `json.dumps`'s
-        output); `sources`: column → the attribute it is read from, when not its namesake
-        (ITSELF: the object itself, for an encoder of several attributes)."""
+        output); `sources`: column → the attribute it is read from, when not its namesake."""
         compiled = insert(table).compile(dialect=dialect)
         names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.params)
         self.sql = str(compiled)
@@ -183,17 +182,8 @@ def _reader(
     return _getter([renamed.get(n, n) for n in names]), converted
 
 
-#: A `sources` entry naming the object itself: its column's encoder is given the whole object.
-ITSELF = ""
-
-
 def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
-    """A C-level reader of those attributes, always returning a tuple (even for one name); a
-    name ITSELF gives the object itself."""
-    if ITSELF in names:
-        at = names.index(ITSELF)
-        rest = _getter([n for n in names if n != ITSELF])
-        return lambda obj: (*(values := rest(obj))[:at], obj, *values[at:])
+    """A C-level reader of those attributes, always returning a tuple (even for one name)."""
     get = operator.attrgetter(*names)
     if len(names) == 1:
         return lambda obj: (get(obj),)
@@ -280,7 +270,7 @@ class SqlEventSink:
         self._requests: RowWriter | CopyWriter = writer(
             request_events, dialect,
             dict.fromkeys(refs, self._ids.id_of) | {"shape_id": self._shapes.id_of},
-            refs | {"shape_id": ITSELF})
+            refs | {"shape_id": "id"})  # the shape is found by the event's id
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
         self._rolling = rollup
         if rollup:
