@@ -53,6 +53,7 @@ from rampway.dashboard import create_dashboard_app  # noqa: E402
 from rampway.dashboard.app import warm_in_background  # noqa: E402
 from rampway.events.health import rebuild  # noqa: E402
 from rampway.events.tables import request_events  # noqa: E402
+from rampway.events.values import with_shape_ids  # noqa: E402
 from rampway.store import Store  # noqa: E402
 
 CHUNK = 50_000
@@ -72,7 +73,7 @@ def add_events(store: Store, n: int, release: str) -> None:
             "cached_tokens": 0, "cost_usd": 0.0004, "refusal": False, "output_chars": 240,
         } for i in range(start, min(n, start + CHUNK))]
         with store.transaction() as conn:
-            conn.execute(request_events.insert(), rows)
+            conn.execute(request_events.insert(), with_shape_ids(conn, rows))
 
 
 async def time_pages(app: Starlette, key: str, pages: list[str],

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from judge_look import database  # noqa: E402
 
 from rampway.events.tables import feedback_events, request_events  # noqa: E402
+from rampway.events.values import with_shape_ids
 from rampway.experiments.analysis import analyze  # noqa: E402
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail  # noqa: E402
 from rampway.store import Store  # noqa: E402
@@ -59,7 +60,7 @@ def record() -> ExperimentRecord:
 def fill(store: Store, rows: int, seed: int = 1) -> None:
     for docs, feedback in batches(rows, seed):
         with store.transaction() as conn:
-            conn.execute(request_events.insert(), docs)
+            conn.execute(request_events.insert(), with_shape_ids(conn, docs))
             conn.execute(feedback_events.insert(), feedback)
 
 

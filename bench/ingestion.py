@@ -5,15 +5,16 @@ through `ClickHouseSink.write` into ClickHouse's embedded engine (`rampway[click
     .venv/bin/python bench/ingestion.py [--rows 100000 1000000] [--db sqlite postgres chdb]
                                         [--batch 5000] [--json]
 
-Rows: realistic request events (one feature, two arms, ~20 requests per user, attributes and
-two flag evaluations as JSON, no prompt/response texts) plus one feedback event per 10
-requests. Only the sink's writes are timed (building the events is not), in wall time and in
-the client process's CPU time per row (the part the gateway's own process pays). On PostgreSQL both
-the COPY path (the default) and the executemany of INSERTs it replaced are measured. Databases
-as in bench/judge_look.py: a temporary SQLite file, a fresh PostgreSQL database on
-127.0.0.1:5432 (dropped afterwards). `--rollup` says what the sink does about the judge's
-roll-up (`rampway.rollout.rollup`): `idle` (the default sink, no rollout under way: one
-segment query per batch), `on` (a rollout step's segment open over every row: the roll-up
+Rows: request events as the gateway writes them (`events` below: random ids, hashed user and
+session units, one feature, two arms, ~20 requests per user, attributes and two flag evaluations as
+JSON, served model, fingerprint, finish reason, error codes on the 2% that fail; no prompt/response
+texts) plus one feedback event per 10 requests. Only the sink's writes are timed (building the
+events is not), in wall time and in the client process's CPU time per row (the part the gateway's
+own process pays). On PostgreSQL both the COPY path (the default) and the executemany of INSERTs it
+replaced are measured. Databases as in bench/judge_look.py: a temporary SQLite file, a fresh
+PostgreSQL database on 127.0.0.1:5432 (dropped afterwards). `--rollup` says what the sink does
+about the judge's roll-up (`rampway.rollout.rollup`): `idle` (the default sink, no rollout under
+way: one segment query per batch), `on` (a rollout step's segment open over every row: the roll-up
 kept per batch) or `off` (`SqlEventSink(rollup=False)`).
 
 On chdb the engine runs in the bench's process: the "client CPU" then includes the engine's
@@ -39,36 +40,65 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from judge_look import database  # noqa: E402
 
-from rampway.events import FeedbackEvent, RequestEvent  # noqa: E402
+from rampway.events import FeedbackEvent, RequestEvent, hash_unit  # noqa: E402
 from rampway.events.sink import SqlEventSink  # noqa: E402
 from rampway.store import Store  # noqa: E402
 
 FEATURE = "support-bot"
 RELEASES = {"baseline": "support-bot@3f2a9c1e", "candidate": "support-bot@77d0b2aa"}
-FLAGS = {"support-bot.model": {"value": "sim-large", "reason": "TARGETING_MATCH", "rule": 0},
+FLAGS = {"support-bot.model": {"value": "gpt-4o-mini", "reason": "TARGETING_MATCH", "rule": 0},
          "support-bot.max_tokens": {"value": 1000, "reason": "DEFAULT", "rule": None}}
+# What the provider says answered (`served_model`, `system_fingerprint`): a dated model name and
+# a few backend fingerprints, as OpenAI returns them.
+SERVED = "gpt-4o-mini-2024-07-18"
+FINGERPRINTS = ("fp_0ba0d124f1", "fp_e2bde53e6e", "fp_f85bea6784")
+FINISH = ("stop", "stop", "stop", "stop", "stop", "stop", "stop", "length", "tool_calls")
+ERRORS = ("timeout", "rate_limit_exceeded", "server_error")
 
 
 def events(start: int, n: int, rng: np.random.Generator, users: int,
            ) -> tuple[list[RequestEvent], list[FeedbackEvent]]:
+    """Request rows as the gateway writes them (`rampway.gateway.eventlog`): random
+    `req_` + 24 hex ids, `hash_unit`'s 32-hex unit and session hashes (~5 requests per
+    session, 90% of requests in one), what the provider says answered, finish reasons,
+    an error code on the 2% that fail (with no answer: served model, fingerprint and finish
+    reason NULL), a second attempt on some."""
     unit = rng.integers(users, size=n)
+    session = rng.integers(4, size=n)
+    sessionless = rng.random(n) < 0.1
     latency = 800 * np.exp(0.5 * rng.standard_normal(n))
     error = rng.random(n) < 0.02
+    retried = rng.random(n) < 0.03
+    pick = rng.integers(len(FINISH) * len(FINGERPRINTS) * len(ERRORS), size=n)
+    cached = rng.random(n) < 0.3
+    ids = ["req_" + rng.bytes(12).hex() for _ in range(n)]
     requests = []
     for i in range(n):
-        arm = "candidate" if unit[i] % 2 else "baseline"
+        u = int(unit[i])
+        arm = "candidate" if u % 2 else "baseline"
+        failed = bool(error[i])
+        k = int(pick[i])
         requests.append(RequestEvent(
-            id=f"req_{start + i:012d}", ts=1.7e9 + (start + i) * 0.0004, feature=FEATURE,
-            release_id=RELEASES[arm], arm=arm, unit_hash=f"{int(unit[i]):032x}",
-            attributes={"plan": "pro" if unit[i] % 3 else "free", "region": "eu"},
-            stream=True, provider="sim", model="sim-large", attempts=1,
-            status="error" if error[i] else "ok", http_status=502 if error[i] else 200,
-            latency_ms=float(latency[i]), ttft_ms=float(latency[i]) * 0.2, input_tokens=52,
-            output_tokens=int(100 + unit[i] % 50), cost_usd=0.001 + float(unit[i] % 7) * 1e-4,
-            finish_reason="stop", output_chars=400, flags=FLAGS))
-    feedback = [FeedbackEvent(id=f"fb_{start + i:012d}", ts=1.7e9 + (start + i) * 0.0004,
-                              name="thumbs_up", value=1.0, request_id=f"req_{start + i:012d}",
-                              feature=FEATURE) for i in range(0, n, 10)]
+            id=ids[i], ts=1.7e9 + (start + i) * 0.0004, feature=FEATURE,
+            release_id=RELEASES[arm], arm=arm, unit_hash=hash_unit(f"user-{u}"),
+            session_hash=None if sessionless[i] else hash_unit(f"user-{u}/s{session[i]}"),
+            attributes={"plan": "pro" if u % 3 else "free", "region": "eu"},
+            source="gateway", protocol="openai", stream=True, provider="openai",
+            model="gpt-4o-mini", served_model=None if failed else SERVED,
+            system_fingerprint=None if failed else FINGERPRINTS[k % len(FINGERPRINTS)],
+            attempts=2 if retried[i] else 1, fallback_used=False,
+            status="error" if failed else "ok", http_status=502 if failed else 200,
+            error_code=ERRORS[k % len(ERRORS)] if failed else None,
+            latency_ms=float(latency[i]), ttft_ms=None if failed else float(latency[i]) * 0.2,
+            input_tokens=52 + u % 400, output_tokens=0 if failed else int(100 + u % 50),
+            cached_tokens=1024 if cached[i] else 0,
+            cost_usd=0.001 + float(u % 7) * 1e-4,
+            finish_reason=None if failed else FINISH[k % len(FINISH)],
+            output_chars=0 if failed else 400 + u % 300, flags=FLAGS))
+    feedback = [FeedbackEvent(id="fb_" + rng.bytes(12).hex(), ts=1.7e9 + (start + i) * 0.0004,
+                              name="thumbs_up", value=1.0, request_id=ids[i],
+                              unit_hash=requests[i].unit_hash, feature=FEATURE)
+                for i in range(0, n, 10)]
     return requests, feedback
 
 

@@ -41,6 +41,7 @@ import psycopg
 from rampway.events import RequestEvent
 from rampway.events.clickhouse.store import ClickHouseEvents
 from rampway.events.tables import request_events
+from rampway.events.values import with_shape_ids
 from rampway.rollout import Guardrail, judge
 from rampway.rollout._judge import judge_totals
 from rampway.rollout.extract import load_samples
@@ -153,7 +154,7 @@ def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False,
             "response_text": None,
         } for i in range(n)]
         with store.transaction() as conn:
-            conn.execute(request_events.insert(), docs)
+            conn.execute(request_events.insert(), with_shape_ids(conn, docs))
             if rolling is not None:
                 events = [RequestEvent(**d) for d in docs]
                 t = time.process_time()

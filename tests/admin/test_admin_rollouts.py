@@ -21,6 +21,7 @@ from rollout_helpers import give_gate_basis
 from rampway.admin import PREFIX, create_admin_app
 from rampway.events.model import hash_unit
 from rampway.events.tables import request_events
+from rampway.events.values import with_shape_ids
 from rampway.gate import GateRecord, record_gate
 from rampway.gate.model import GateInput, Verdict
 from rampway.gate.policy import Policy, decide
@@ -277,8 +278,8 @@ async def test_status_shows_guardrails_from_the_event_log_and_listing_filters(
     started = (await _post(api, keys, RO, start)).json()
     assert started["evaluation"] is None or started["evaluation"]["action"] == "hold"
     with store.transaction() as conn:
-        conn.execute(request_events.insert(),
-                     _events(proj, started["step_started_at"], 200, candidate_errors=60))
+        conn.execute(request_events.insert(), with_shape_ids(
+            conn, _events(proj, started["step_started_at"], 200, candidate_errors=60)))
     status = await api.get(RO, headers=viewer)
     assert status.status_code == 200
     doc = status.json()

@@ -15,6 +15,7 @@ from timeline_seed import Seeded, seed
 
 from rampway.events.model import hash_unit
 from rampway.events.tables import feedback_events, request_events
+from rampway.events.values import with_shape_ids
 from rampway.experiments import ActiveExperiments, ExperimentRecord
 from rampway.experiments import repo as experiments
 from rampway.gate import GateRecord, record_gate
@@ -112,7 +113,7 @@ def running_experiment(store: Store, feature: str = "faq-bot", hours: int = 6,
                              "value": float(rng.random() < 0.7), "request_id": rid,
                              "unit_hash": hash_unit(unit), "feature": feature})
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), requests)
+        conn.execute(request_events.insert(), with_shape_ids(conn, requests))
         conn.execute(feedback_events.insert(), feedback)
     return record
 
@@ -160,6 +161,6 @@ def verbose_shadow(store: Store, baseline: str, candidate: str, pairs: int = 240
             input_tokens=10, output_tokens=len(text) // 4, cost_usd=0.001, finish_reason="stop",
             refusal=False, tool_calls=None, output_chars=len(text), output_text=text)))
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), events)
+        conn.execute(request_events.insert(), with_shape_ids(conn, events))
         conn.execute(shadow_pairs.insert(), rows)
     return record

@@ -13,6 +13,7 @@ from rollout_helpers import publish
 from rampway.dashboard.health import read_health, read_health_raw, window
 from rampway.events.health import RATIO, rebuild
 from rampway.events.tables import request_events
+from rampway.events.values import with_shape_ids
 from rampway.store import Store
 
 NOW = 1_767_225_600.0  # on a minute boundary
@@ -45,7 +46,7 @@ def _seed(store: Store) -> list[dict[str, object]]:
     rows.append(_row(901, "support-bot", NOW, 1.0, False, False))  # `now` itself is excluded
     rows.append(_row(902, "other", NOW - 10, 1.0, True, False))  # another feature
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), rows)
+        conn.execute(request_events.insert(), with_shape_ids(conn, rows))
     rebuild(store, NOW - 2 * 86400)  # rows written around the sink: rolled up here
     return rows
 

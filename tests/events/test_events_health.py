@@ -31,7 +31,8 @@ from rampway.events.health import (
 )
 from rampway.events.retention import prune
 from rampway.events.sink import SqlEventSink
-from rampway.events.tables import VALUE_FIELDS, health_minutes, request_events
+from rampway.events.tables import VALUE_FIELDS, health_minutes, request_event_fields, request_events
+from rampway.events.values import with_shape_ids
 from rampway.store import Store
 
 NOW = 1_790_000_040.0  # on a minute boundary
@@ -177,11 +178,10 @@ def test_concurrent_writers_lose_no_latency_counts(db_url: str, store: Store) ->
 def bulk_load(store: Store, evs: list[RequestEvent]) -> None:
     """Events written around the sink (a bulk load, or rows from before the roll-up); without
     attribute or flag values (the sink stores those, `rampway.events.values`)."""
-    refs = {f"{field}_id" for field in VALUE_FIELDS}
-    names = [c.name for c in request_events.columns if c.name not in refs]
+    names = [c.name for c in request_event_fields.columns if c.name not in VALUE_FIELDS]
     rows = [{name: getattr(e, name) for name in names} for e in evs]
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), rows)
+        conn.execute(request_events.insert(), with_shape_ids(conn, rows))
 
 
 def test_rebuild_rolls_up_events_written_around_the_sink(store: Store) -> None:

@@ -91,8 +91,8 @@ def test_sqlite_keeps_plain_tables(tmp_path: Path) -> None:
         SqlEventSink(store).write([RequestEvent(id="r", ts=1.0, feature=FEATURE)], [])
         with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
             conn.execute(sa.insert(request_events).values(
-                id="r", ts=5 * DAY, feature=FEATURE, source="gateway", protocol="openai",
-                stream=False, attempts=0, fallback_used=False, status="ok", http_status=200,
+                id="r", ts=5 * DAY, feature=FEATURE, stream=False, attempts=0,
+                fallback_used=False, status="ok", http_status=200,
                 latency_ms=0.0, input_tokens=0, output_tokens=0, cached_tokens=0,
                 cost_usd=0.0, refusal=False, output_chars=0))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from rampway.events.values import with_shape_ids
 from rampway.experiments import Definition, ExperimentRecord
 from rampway.experiments import repo as experiments
 from rampway.store import Store
@@ -75,5 +76,5 @@ def serve_events(store: Store, record: ExperimentRecord, units: int, ts: float,
                          "value": value, "request_id": rid, "unit_hash": hash_unit(unit),
                          "feature": record.feature})
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), requests)
+        conn.execute(request_events.insert(), with_shape_ids(conn, requests))
         conn.execute(feedback_events.insert(), feedback)

@@ -13,6 +13,7 @@ import pytest
 from scipy import stats as sps
 
 from rampway.events.tables import feedback_events, request_events
+from rampway.events.values import with_shape_ids
 from rampway.experiments._duration import duration_text
 from rampway.experiments.analysis import (
     SRM_THRESHOLD,
@@ -632,7 +633,7 @@ def test_analyze_reads_the_event_log_on_both_databases(store: Store) -> None:
                              "attributes": None})
     rows.append(_row(10_000, "u1", "friendly", T0 + 7200))  # u1 (control) seen in both arms
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), rows)
+        conn.execute(request_events.insert(), with_shape_ids(conn, rows))
         conn.execute(feedback_events.insert(), feedback)
     report = analyze(store, rec, now=T0 + 2 * DAY)
     assert (report.multiple_exposures, report.multiple_exposure_requests) == (1, 3)

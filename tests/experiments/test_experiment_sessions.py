@@ -18,6 +18,7 @@ from gateway_helpers import Proj, gateway_client, make_project, rows
 import rampway
 from rampway.events.model import hash_unit
 from rampway.events.tables import feedback_events, request_events
+from rampway.events.values import with_shape_ids
 from rampway.experiments import Definition, ExperimentRecord, repo
 from rampway.experiments.analysis import analyze
 from rampway.experiments.extract import load_units
@@ -183,7 +184,7 @@ def _session_traffic(store: Store, record: ExperimentRecord, users: int, session
                              "request_id": None, "unit_hash": None,
                              "session_hash": hash_unit(session), "feature": FEATURE})
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), requests)
+        conn.execute(request_events.insert(), with_shape_ids(conn, requests))
         conn.execute(feedback_events.insert(), feedback)
     return per_arm
 
@@ -229,7 +230,7 @@ def test_requests_without_a_session_are_not_in_a_session_analysis(proj: Proj) ->
              _row("r3", t + 2, "friendly", proj.v2.id, "user-2", "s-2")]
     with Store.open(proj.db_url) as store:
         with store.transaction() as conn:
-            conn.execute(request_events.insert(), rows_)
+            conn.execute(request_events.insert(), with_shape_ids(conn, rows_))
         got = load_units(store, feature=FEATURE, arms=record.arms, since=record.started_at,
                          until=t + 10, unit="session")
     assert {a.arm: (a.units, a.requests) for a in got.arms} == {"control": (1, 1),

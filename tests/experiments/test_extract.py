@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from rampway.events.tables import feedback_events, request_events
+from rampway.events.values import with_shape_ids
 from rampway.experiments import extract
 from rampway.experiments.extract import load_units
 from rampway.experiments.model import Arm
@@ -87,7 +88,7 @@ FEEDBACK = [
 
 def write(store: Store, requests: list[dict[str, Any]], fb: list[dict[str, Any]]) -> None:
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), requests)
+        conn.execute(request_events.insert(), with_shape_ids(conn, requests))
         if fb:
             conn.execute(feedback_events.insert(), fb)
 
@@ -172,7 +173,7 @@ def test_more_units_than_a_chunk_arrive_whole(
     rows = [request(f"b{i}", f"unit{i}", "control" if i % 3 else "friendly", i % 1000,
                     latency_ms=float(i % 13), refusal=i % 5 == 0) for i in range(n)]
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), rows)
+        conn.execute(request_events.insert(), with_shape_ids(conn, rows))
         count = conn.execute(sa.select(sa.func.count()).select_from(request_events)).scalar()
     assert count == n
     got = load(store, latency=True)
@@ -202,7 +203,7 @@ def test_the_databases_p95_and_its_standard_error_equal_the_per_request_path(
                                 latency_ms=latency, **(error() if failed else {})))
     rows.append(request("both1", "user1", "friendly", 5.0))  # a multiple exposure: left out
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), rows)
+        conn.execute(request_events.insert(), with_shape_ids(conn, rows))
     got = load(store, latency=True, quantiles=(0.5, 0.95))
     for arm in got.arms:
         assert arm.latency.size > 1000

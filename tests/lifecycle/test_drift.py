@@ -19,7 +19,7 @@ from rampway.cli import (
     _register,  # noqa: F401
     app,
 )
-from rampway.events.tables import request_events
+from rampway.events.tables import request_event_rows
 from rampway.gateway import Runtime
 from rampway.lifecycle.drift import Observation, detect_drift, read_observations
 from rampway.lifecycle.watch import watch_once
@@ -75,9 +75,9 @@ def test_alias_flip_under_a_running_gateway_is_recorded_audited_and_announced(
         assert runtime.writer.flush(10)
     with Store.open(db_url) as store:
         with store.reading() as conn:
-            rows = conn.execute(sa.select(request_events.c.model, request_events.c.served_model,
-                                          request_events.c.system_fingerprint)
-                                .order_by(request_events.c.ts)).all()
+            e = request_event_rows.c
+            rows = conn.execute(sa.select(e.model, e.served_model, e.system_fingerprint)
+                                .order_by(e.ts)).all()
         assert [tuple(r) for r in rows] == [("sim-large", "sim-large", "fp_rampway_sim")] * 2 + [
             ("sim-large", "sim-large-2027-01", "fp_moved")] * 2
         [drift] = detect_drift(read_observations(store, since=time.time() - 3600))

@@ -18,6 +18,7 @@ from rampway.assign import BUCKETS, Allocation
 from rampway.events.model import FeedbackEvent, RequestEvent, hash_unit
 from rampway.events.sink import SqlEventSink
 from rampway.events.tables import feedback_events, request_events
+from rampway.events.values import with_shape_ids
 from rampway.gate import GateRecord, record_gate
 from rampway.gate.current import current_basis
 from rampway.gate.model import CaseChange, GateInput, Verdict
@@ -187,7 +188,7 @@ class Simulation:
                             [FeedbackEvent(**f) for f in feedback])
         else:
             with self.store.transaction() as conn:
-                conn.execute(request_events.insert(), rows)
+                conn.execute(request_events.insert(), with_shape_ids(conn, rows))
                 if feedback:
                     conn.execute(feedback_events.insert(), feedback)
         self.clock.advance(60)

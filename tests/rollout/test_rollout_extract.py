@@ -9,6 +9,7 @@ from typing import Any
 
 from rampway.events.model import hash_unit
 from rampway.events.tables import feedback_events, request_events
+from rampway.events.values import with_shape_ids
 from rampway.rollout.extract import load_samples
 from rampway.store import Store
 
@@ -34,7 +35,8 @@ def request(n: int, arm: str, unit: str | None, ts: float = T + 100, *,
 
 def insert(store: Store, table: Any, rows: list[dict[str, Any]]) -> None:
     with store.transaction() as conn:
-        conn.execute(table.insert(), rows)
+        conn.execute(table.insert(),
+                     with_shape_ids(conn, rows) if table is request_events else rows)
 
 
 def test_units_per_arm_count_each_unit_once_and_each_unitless_request(store: Store) -> None:

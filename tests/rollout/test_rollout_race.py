@@ -13,6 +13,7 @@ import pytest
 from rollout_helpers import FEATURE, gated_pair
 
 from rampway.events.tables import request_events
+from rampway.events.values import with_shape_ids
 from rampway.rollout import Controller, Plan, Status, repo
 from rampway.store import Store
 
@@ -58,7 +59,8 @@ def test_two_controller_processes_never_double_advance(pg_database_url: str) -> 
         baseline, candidate = gated_pair(store)
         now = time.time()
         with store.transaction() as conn:
-            conn.execute(request_events.insert(), _events(baseline, candidate, now, 120))
+            conn.execute(request_events.insert(),
+                         with_shape_ids(conn, _events(baseline, candidate, now, 120)))
         plan = Plan.model_validate({
             "steps": [{"weight": w} for w in STEPS],
             "guardrails": [{"metric": "error_rate", "critical": True, "min_sample": 5}],

@@ -21,6 +21,7 @@ from rollout_helpers import FEATURE, record_verdict  # noqa: E402
 
 from rampway.events.model import hash_unit  # noqa: E402
 from rampway.events.tables import feedback_events, request_events  # noqa: E402
+from rampway.events.values import with_shape_ids
 from rampway.gateway import Runtime  # noqa: E402
 from rampway.rollout import Controller, Guardrail, Plan  # noqa: E402
 from rampway.rollout.extract import load_samples  # noqa: E402
@@ -120,7 +121,7 @@ def test_the_judge_totals_count_sessions(store: Store) -> None:
                      "request_id": "r-u0-s0-0", "unit_hash": None, "session_hash": None,
                      "feature": FEATURE})
     with store.transaction() as conn:
-        conn.execute(request_events.insert(), rows)
+        conn.execute(request_events.insert(), with_shape_ids(conn, rows))
         conn.execute(feedback_events.insert(), feedback)
     window: dict[str, Any] = {"feature": FEATURE, "releases": RELEASES, "since": 0.0,
                               "until": t + 100}

@@ -24,6 +24,7 @@ from rampway.cli import app
 from rampway.errors import ConfigError
 from rampway.events.model import hash_unit
 from rampway.events.tables import request_events
+from rampway.events.values import with_shape_ids
 from rampway.shadow import repo
 from rampway.shadow.compare import TOKEN_SET, compare
 from rampway.shadow.embeddings import DIMENSION, EmbeddingSimilarity, load_model
@@ -192,7 +193,7 @@ def _seed(proj: Proj, name: str, prefix: str) -> None:
                 finish_reason="stop", refusal=False, tool_calls=None, output_chars=len(text),
                 output_text=text)))
         with store.transaction() as conn:
-            conn.execute(request_events.insert(), events)
+            conn.execute(request_events.insert(), with_shape_ids(conn, events))
             conn.execute(shadow_pairs.insert(), rows)
 
 

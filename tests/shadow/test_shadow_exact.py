@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import rampway.cli._register  # noqa: F401  (attaches the sub-commands)
 from rampway.cli import app
 from rampway.events.tables import request_events
+from rampway.events.values import with_shape_ids
 from rampway.shadow import load_pairs
 from rampway.shadow.compare import TOKEN_SET, Thresholds, compare, compare_many
 from rampway.shadow.model import Pair
@@ -90,8 +91,8 @@ def _store(store: Store, pairs: list[Pair], keep_text: bool = True) -> None:
             definition={"feature": "bot", "keep_text": keep_text}, ends_at=None, version=2,
             started_at=datetime.now(UTC), actor="t", reason="t", shed=0, over_budget=0,
             expired=0).returning(shadows.c.id)).scalar_one()
-        conn.execute(request_events.insert(), list({p.request_id: _event(p)
-                                                    for p in pairs}.values()))
+        conn.execute(request_events.insert(), with_shape_ids(
+            conn, list({p.request_id: _event(p) for p in pairs}.values())))
         conn.execute(shadow_pairs.insert(), [
             {**answer_columns(p.mirrored), "shadow_id": sid, "shadow": "s",
              "request_id": p.request_id, "kind": p.kind, "unit_hash": p.unit_hash, "ts": p.ts,

@@ -37,7 +37,8 @@ small query per batch finds none for the others, and numpy is loaded only when o
 
 A request's attributes and flag evaluations are stored once per distinct value in
 `event_values` (`rampway.events.values`), found or added first in the batch's transaction; the
-row holds their ids (`flags_id`, `attributes_id`).
+row holds their ids (`flags_id`, `attributes_id`); so is its shape (source, protocol, provider,
+model, served model, fingerprint, finish reason, error code: `shape_id`, in `event_shapes`).
 
 Each batch also adds its requests to the overview's per-minute health roll-up in the same
 transaction (`rampway.events.health`), a few dozen upserted rows per batch.
@@ -57,7 +58,7 @@ from sqlalchemy.engine import Connection, Dialect
 from rampway.events.health import HealthRollup
 from rampway.events.model import MAX_ATTRIBUTE_CHARS, FeedbackEvent, RequestEvent, flag_record
 from rampway.events.tables import VALUE_FIELDS, feedback_events, request_events
-from rampway.events.values import ValueIds
+from rampway.events.values import ShapeIds, ValueIds
 from rampway.events.writer import poison_reason as python_poison_reason
 from rampway.store.schema import is_json
 
@@ -264,9 +265,12 @@ class SqlEventSink:
             raise ValueError(f"COPY needs PostgreSQL through psycopg, not {dialect.name}")
         writer = CopyWriter if (_copies(dialect) if copy is None else copy) else RowWriter
         self._ids = ValueIds(dialect, {"flags": FlagsJson(), "attributes": _dumps})
+        self._shapes = ShapeIds(dialect)
         refs = {f"{field}_id": field for field in VALUE_FIELDS}
         self._requests: RowWriter | CopyWriter = writer(
-            request_events, dialect, dict.fromkeys(refs, self._ids.id_of), refs)
+            request_events, dialect,
+            dict.fromkeys(refs, self._ids.id_of) | {"shape_id": self._shapes.id_of},
+            refs | {"shape_id": "id"})  # the shape is found by the event's id
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
         self._rolling = rollup
         if rollup:
@@ -282,12 +286,14 @@ class SqlEventSink:
             return
         with self._store.transaction() as conn:
             self._ids.prepare(conn, requests)
+            self._shapes.prepare(conn, requests)
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
             self._health.apply(conn, requests)
             if self._rolling and requests:
                 self._roll_up(conn, requests)
         self._ids.committed()
+        self._shapes.committed()
 
     def _roll_up(self, conn: Connection, requests: Sequence[RequestEvent]) -> None:
         # imported here: rampway.rollout builds on the event log (already loaded by __init__)

@@ -11,7 +11,8 @@ index on `ts` and `events_0007` `session_hash` on both event tables (the session
 the user unit `unit_hash`; `unit_column` picks the one an analysis groups by); keep them in
 step.
 `events_0010` stores the attributes and flags once each in `event_values` and keeps their ids
-in the rows (`request_event_rows` reads them back joined).
+in the rows, `events_0011` the descriptive columns (SHAPE_FIELDS) once per combination in
+`event_shapes` (`request_event_rows` reads both back joined).
 `health_minutes` (`events_0008`) is the overview's per-minute roll-up of the request log, kept
 by the sink (`rampway.events.health`).
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
@@ -87,6 +88,13 @@ request_event_fields = Table(
 #: The JSON fields stored once in `event_values` and referenced by id (`<field>_id`).
 VALUE_FIELDS = ("attributes", "flags")
 
+#: Descriptive columns no analysis filters or groups by: where the request came from and what
+#: answered it. They repeat (a few models, fingerprints, finish reasons per release) and were
+#: ~76 of a PostgreSQL row's 340 heap bytes (bench/event_size.py), so each distinct combination
+#: is stored once in `event_shapes` and a request row keeps its 4-byte `shape_id` (`events_0011`).
+SHAPE_FIELDS = ("source", "protocol", "provider", "model", "served_model", "system_fingerprint",
+                "finish_reason", "error_code")
+
 # Distinct JSON values of the request log (`events_0010`): a request's attributes and flag
 # evaluations repeat across requests (a few plans and regions, one outcome per flag rule), so
 # each distinct value is stored once here and a request row holds its 4-byte id. `digest` is
@@ -101,13 +109,38 @@ event_values = Table(
     Column("value", JSONType, nullable=False),
 )
 
-# The stored request log: `request_event_fields` with each VALUE_FIELDS column replaced by the
-# id of its value in `event_values` (NULL for an absent value).
+# Distinct combinations of a request's SHAPE_FIELDS (`events_0011`), found or added by the sink
+# like `event_values` (rampway.events.values): `digest` is the SHA-256 (32 hex digits) of the
+# combination's JSON list. Never deleted: one row per combination, not per request.
+event_shapes = Table(
+    "event_shapes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(32), nullable=False, unique=True),
+    *(request_event_fields.c[name]._copy() for name in SHAPE_FIELDS),
+)
+
+
+def _stored_columns() -> list[Column[Any]]:
+    """`request_event_fields`' columns as stored: each VALUE_FIELDS column replaced by the id of
+    its value (NULL for an absent value), the SHAPE_FIELDS by one `shape_id` where the first
+    of them was."""
+    columns: list[Column[Any]] = []
+    for c in request_event_fields.columns:
+        if c.name in VALUE_FIELDS:
+            columns.append(Column(f"{c.name}_id", Integer))
+        elif c.name == SHAPE_FIELDS[0]:
+            columns.append(Column("shape_id", Integer))
+        elif c.name not in SHAPE_FIELDS:
+            columns.append(c._copy())
+    return columns
+
+
+# The stored request log (see `_stored_columns`); `request_event_rows` reads it back whole.
 request_events = Table(
     "request_events",
     metadata,
-    *(Column(f"{c.name}_id", Integer) if c.name in VALUE_FIELDS else c._copy()
-      for c in request_event_fields.columns),
+    *_stored_columns(),
     Index("ix_request_events_feature_ts", "feature", "ts"),
     Index("ix_request_events_release_ts", "release_id", "ts"),
     Index("ix_request_events_unit", "unit_hash"),
@@ -117,23 +150,27 @@ request_events = Table(
 
 
 def _joined_rows() -> Subquery:
-    """Every column of `request_event_fields`, read from the stored table with the values
-    joined back (each an outer join on its id: a row whose value is absent is kept)."""
-    source: FromClause = request_events
+    """Every column of `request_event_fields`, read from the stored table with the values and
+    the shape joined back (each an outer join on its id: a row whose value is absent is kept)."""
+    shape = event_shapes.alias("shape")
+    source: FromClause = request_events.outerjoin(
+        shape, shape.c.id == request_events.c.shape_id)
     columns: list[ColumnElement[Any]] = []
     for c in request_event_fields.columns:
         if c.name in VALUE_FIELDS:
             value = event_values.alias(f"{c.name}_value")
             source = source.outerjoin(value, value.c.id == request_events.c[f"{c.name}_id"])
             columns.append(value.c.value.label(c.name))
+        elif c.name in SHAPE_FIELDS:
+            columns.append(shape.c[c.name])
         else:
             columns.append(request_events.c[c.name])
     return select(*columns).select_from(source).subquery("request_event_rows")
 
 
 #: Read whole request events through this (`select(request_event_rows)`, `.c.flags`): the
-#: stored rows with their attribute and flag values, as they were written. Analyses that
-#: filter and aggregate the other columns read `request_events` itself.
+#: stored rows with their attribute and flag values and their shape, as they were written.
+#: Analyses that filter and aggregate the other columns read `request_events` itself.
 request_event_rows = _joined_rows()
 
 feedback_events = Table(
@@ -190,8 +227,10 @@ def unit_column(table: FromClause, unit: str) -> ColumnElement[Any]:
 
 
 __all__ = [
+    "SHAPE_FIELDS",
     "VALUE_FIELDS",
     "app_keys",
+    "event_shapes",
     "event_values",
     "feedback_events",
     "health_minutes",

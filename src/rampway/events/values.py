@@ -1,4 +1,6 @@
-"""The ids of request events' JSON values (attributes, flag evaluations) in `event_values`.
+"""The ids of request events' JSON values (attributes, flag evaluations) in `event_values`,
+and of their shapes (the descriptive SHAPE_FIELDS: source, model, finish reason, …) in
+`event_shapes`.
 
 A request's attributes and flag evaluations were the bulk of its row: ~235 of the 513 bytes a
 PostgreSQL row took in the heap (bench/event_size.py), the same few values again and again (a
@@ -17,6 +19,10 @@ A value the database refuses (PostgreSQL: `\\u0000` in JSONB) fails the batch in
 INSERT with the same DataError the row's COPY raised before: the writer splits the batch and
 dead-letters that row as before.
 
+Shapes go the same way (`ShapeIds`, `events_0011`), keyed by the tuple of an event's
+SHAPE_FIELDS instead of a JSON text: a request row keeps `shape_id` instead of ~76 bytes of
+short strings that repeat across requests.
+
 Example:
     values = ValueIds(engine.dialect, {"flags": FlagsJson()})
     with store.transaction() as conn:
@@ -30,13 +36,13 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from rampway.events.tables import VALUE_FIELDS, event_values
+from rampway.events.tables import SHAPE_FIELDS, VALUE_FIELDS, event_shapes, event_values
 
 #: How many committed values the memo keeps before starting over.
 MAX_ENTRIES = 65_536
@@ -52,18 +58,60 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-class ValueIds:
+class _Ids:
+    """What both kinds of ids share: the memo of committed ids, the batch's ids by the object
+    they were prepared for, and the find-or-add of the keys the memo lacks."""
+
+    def __init__(self, dialect: Dialect, table: sa.Table, max_entries: int) -> None:
+        self._table = table
+        self._insert = _insert_ignoring(dialect, table)
+        self._known: dict[Hashable, int] = {}
+        self._added: dict[Hashable, int] = {}
+        self._batch: dict[Hashable, int] = {}
+        self.max_entries = max_entries
+
+    def committed(self) -> None:
+        """The prepared batch committed: remember the ids it added."""
+        if len(self._known) + len(self._added) > self.max_entries:
+            self._known.clear()
+        self._known.update(self._added)
+        self._added, self._batch = {}, {}
+
+    def _resolve(self, conn: Connection, keys: Mapping[Any, Hashable],
+                 row: Callable[[Any], dict[str, Any]]) -> None:
+        """`keys`: what `id_of` is asked → its key in the memo; `row`: a key's new row (with
+        its `digest`)."""
+        known = self._known
+        missing = {k for k in keys.values() if k not in known}
+        self._added = self._find_or_add(conn, missing, row) if missing else {}
+        added = self._added
+        self._batch = {i: known[k] if k in known else added[k] for i, k in keys.items()}
+
+    def _find_or_add(self, conn: Connection, keys: Iterable[Hashable],
+                     row: Callable[[Any], dict[str, Any]]) -> dict[Hashable, int]:
+        by_digest = {}
+        for key in keys:
+            new = row(key)
+            by_digest[new["digest"]] = (key, new)
+        conn.execute(self._insert, [new for _, new in by_digest.values()])
+        table = self._table
+        found: dict[Hashable, int] = {}
+        digests = list(by_digest)
+        for start in range(0, len(digests), _CHUNK):
+            rows = conn.execute(sa.select(table.c.digest, table.c.id).where(
+                table.c.digest.in_(digests[start:start + _CHUNK])))
+            found.update((by_digest[d][0], int(i)) for d, i in rows)
+        return found
+
+
+class ValueIds(_Ids):
     """Finds or adds the `event_values` ids of a batch's values (see the module docstring)."""
 
     def __init__(self, dialect: Dialect, encoders: Mapping[str, Callable[[Any], str]],
                  max_entries: int = MAX_ENTRIES) -> None:
         """`encoders`: field → its JSON encoder (every field of VALUE_FIELDS)."""
+        super().__init__(dialect, event_values, max_entries)
         self._fields = tuple((operator.attrgetter(f), encoders[f]) for f in VALUE_FIELDS)
-        self._insert = _insert_ignoring(dialect)
-        self._known: dict[str, int] = {}
-        self._added: dict[str, int] = {}
-        self._batch: dict[int, int] = {}
-        self.max_entries = max_entries
 
     def prepare(self, conn: Connection, events: Sequence[Any]) -> None:
         """Find (or add) the ids of every value `events` hold, for `id_of`."""
@@ -73,47 +121,91 @@ class ValueIds:
                 value = get(event)
                 if value is not None and id(value) not in texts:
                     texts[id(value)] = encode(value)
-        known = self._known
-        missing = {t for t in texts.values() if t not in known}
-        self._added = self._find_or_add(conn, missing) if missing else {}
-        added = self._added
-        self._batch = {k: known[t] if t in known else added[t] for k, t in texts.items()}
+        self._resolve(conn, texts, _value_row)
 
     def id_of(self, value: Any) -> int:
         """The id of a (non-None) value of the events last prepared."""
         return self._batch[id(value)]
 
-    def committed(self) -> None:
-        """The prepared batch committed: remember the ids it added."""
-        if len(self._known) + len(self._added) > self.max_entries:
-            self._known.clear()
-        self._known.update(self._added)
-        self._added, self._batch = {}, {}
 
-    def _find_or_add(self, conn: Connection, texts: Iterable[str]) -> dict[str, int]:
-        by_digest = {digest(t): t for t in texts}
-        conn.execute(self._insert, [{"digest": d, "value": json.loads(t)}
-                                    for d, t in by_digest.items()])
-        found: dict[str, int] = {}
-        keys = list(by_digest)
-        for start in range(0, len(keys), _CHUNK):
-            rows = conn.execute(sa.select(event_values.c.digest, event_values.c.id).where(
-                event_values.c.digest.in_(keys[start:start + _CHUNK])))
-            found.update((by_digest[d], int(i)) for d, i in rows)
-        return found
+def _value_row(text: str) -> dict[str, Any]:
+    return {"digest": digest(text), "value": json.loads(text)}
 
 
-def _insert_ignoring(dialect: Dialect) -> Any:
-    """`INSERT INTO event_values … ON CONFLICT (digest) DO NOTHING` for this dialect."""
+class ShapeIds(_Ids):
+    """Finds or adds the `event_shapes` ids of a batch's events: `id_of(event.id)` is the id of
+    the event's SHAPE_FIELDS' combination. Keyed by the tuple of their values, the memo as
+    `ValueIds`'. Asked by the event's id, which the sink's row writer reads anyway (a dict
+    lookup on a string whose hash is cached: ~1 us per row less than passing the event).
+
+    Example:
+        shapes = ShapeIds(engine.dialect)
+        with store.transaction() as conn:
+            shapes.prepare(conn, events)
+            conn.execute(..., shapes.id_of(events[0].id))
+        shapes.committed()
+    """
+
+    def __init__(self, dialect: Dialect, max_entries: int = MAX_ENTRIES,
+                 shape: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*SHAPE_FIELDS),
+                 key: Callable[[Any], Hashable] = operator.attrgetter("id")) -> None:
+        """`shape`: an event's SHAPE_FIELDS values, in that order; `key`: its id (by default
+        both read from its attributes)."""
+        super().__init__(dialect, event_shapes, max_entries)
+        self._shape, self._key = shape, key
+
+    def prepare(self, conn: Connection, events: Sequence[Any]) -> None:
+        """Find (or add) the shape ids of `events`, for `id_of`.
+
+        Two events of the batch with one id and different shapes would get one shape: a
+        ValueError instead, which the writer treats as a bad batch and splits (each alone is
+        written; a repeated id is refused by the id index as before)."""
+        shape, key = self._shape, self._key
+        shapes = {key(e): shape(e) for e in events}
+        if len(shapes) < len(events) and any(shapes[key(e)] != shape(e) for e in events):
+            raise ValueError("events of one batch share an id but not their shape")
+        self._resolve(conn, shapes, _shape_row)
+
+    def id_of(self, event_id: Hashable) -> int:
+        """The shape id of the event of the last prepared batch with this id."""
+        return self._batch[event_id]
+
+
+def _shape_row(shape: tuple[Any, ...]) -> dict[str, Any]:
+    return {"digest": digest(json.dumps(list(shape))), **dict(zip(SHAPE_FIELDS, shape,
+                                                                  strict=True))}
+
+
+def with_shape_ids(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows given as `request_event_fields` (with the SHAPE_FIELDS) as rows of `request_events`:
+    the shape's fields replaced by its `shape_id`, found or added in `conn`'s transaction. For
+    code that inserts plain dicts (benches, tests); the sink does the same from its events.
+
+    Example:
+        conn.execute(request_events.insert(), with_shape_ids(conn, [{"id": "req_1", ...}]))
+    """
+    given = list(rows)
+    ids = ShapeIds(conn.dialect, shape=_shape_of_mapping, key=operator.itemgetter("id"))
+    ids.prepare(conn, given)
+    return [{k: v for k, v in row.items() if k not in SHAPE_FIELDS}
+            | {"shape_id": ids.id_of(row["id"])} for row in given]
+
+
+def _shape_of_mapping(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row.get(name) for name in SHAPE_FIELDS)
+
+
+def _insert_ignoring(dialect: Dialect, table: sa.Table) -> Any:
+    """`INSERT INTO <table> … ON CONFLICT (digest) DO NOTHING` for this dialect."""
     if dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.insert(event_values).on_conflict_do_nothing(index_elements=["digest"])
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["digest"])
     if dialect.name == "sqlite":
         from sqlalchemy.dialects import sqlite
 
-        return sqlite.insert(event_values).on_conflict_do_nothing(index_elements=["digest"])
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["digest"])
     raise ValueError(f"event values need PostgreSQL or SQLite, not {dialect.name}")
 
 
-__all__ = ["MAX_ENTRIES", "ValueIds", "digest"]
+__all__ = ["MAX_ENTRIES", "ShapeIds", "ValueIds", "digest", "with_shape_ids"]

@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rampway.events.tables import request_events
+from rampway.events.tables import request_event_rows
 from rampway.store import Store
 
 
@@ -113,7 +113,7 @@ def read_observations(
     """Answered requests since `since` grouped by what the provider reported (one query), plus
     the last answer before `since` per (release, model), so a change right at the window's
     start still shows as a change."""
-    e = request_events
+    e = request_event_rows  # provider, model, served_model, … are the shape's (events_0011)
     where = [e.c.ts >= since, e.c.served_model.is_not(None), e.c.release_id.is_not(None),
              e.c.status == "ok"]
     if until is not None:
@@ -132,7 +132,7 @@ def read_observations(
 
 def _before(conn: sa.Connection, rows: list[Observation], since: float) -> list[Observation]:
     """The latest answered request before `since` of each (release, provider, model) seen."""
-    e = request_events
+    e = request_event_rows  # provider, model, served_model, … are the shape's (events_0011)
     out = []
     for release_id, provider, model in sorted({(o.release_id, o.provider, o.model) for o in rows}):
         row = conn.execute(

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rampway.errors import RampwayError
-from rampway.events.tables import request_events
+from rampway.events.tables import SHAPE_FIELDS, event_shapes, request_events
 from rampway.shadow import repo
 from rampway.shadow.model import Answer, Pair, PairKind, ToolUse, slot_setters
 from rampway.shadow.record import ShadowRecord
@@ -299,14 +299,19 @@ def load_pairs(store: Store, name: str, *, since: float | None = None,
     exemplars' requests, which `request_excerpts` reads afterwards for those requests alone."""
     record = repo.latest(store, name)
     kept = record.keep_text
-    p, ev = shadow_pairs, request_events
+    p, ev, shape = shadow_pairs, request_events, event_shapes
+    # the primary's error code and finish reason are its shape's (events_0011)
+    mirrored: dict[str, sa.ColumnElement[Any]] = {c.name: c for c in p.c}
+    answered: dict[str, sa.ColumnElement[Any]] = {c.name: c for c in ev.c} | {
+        name: shape.c[name] for name in SHAPE_FIELDS}
     # Only the columns a Pair holds, read as plain tuples: reading is half a large report's time
     query = (
         sa.select(*_untyped(p.c.request_id, p.c.kind, p.c.unit_hash, p.c.ts, p.c.release_id,
-                            *_answer_columns(p, p.c.output_text, kept),
-                            *_answer_columns(ev, ev.c.response_text, kept),
+                            *_answer_columns(mirrored, p.c.output_text, kept),
+                            *_answer_columns(answered, ev.c.response_text, kept),
                             ev.c.prompt_text if kept and excerpts else sa.null()))
-        .select_from(p.join(ev, ev.c.id == p.c.request_id))
+        .select_from(p.join(ev, ev.c.id == p.c.request_id)
+                     .outerjoin(shape, shape.c.id == ev.c.shape_id))
         .where(p.c.shadow_id == record.id)
         .order_by(p.c.ts, p.c.id)
     )
@@ -374,12 +379,12 @@ ANSWER_COLUMNS = ("status", "error_code", "latency_ms", "ttft_ms", "input_tokens
                   "output_tokens", "cost_usd", "finish_reason", "refusal", "tool_calls")
 
 
-def _answer_columns(table: sa.Table, text: sa.ColumnElement[Any], kept: bool
-                    ) -> list[sa.ColumnElement[Any]]:
-    """An answer's ten columns and its text (NULL unless kept). Tool calls come as JSON text,
-    decoded only where there are some (most rows hold none)."""
-    columns: list[sa.ColumnElement[Any]] = [table.c[name] for name in ANSWER_COLUMNS[:-1]]
-    return [*columns, sa.cast(table.c.tool_calls, sa.Text), text if kept else sa.null()]
+def _answer_columns(table: Mapping[str, sa.ColumnElement[Any]], text: sa.ColumnElement[Any],
+                    kept: bool) -> list[sa.ColumnElement[Any]]:
+    """An answer's ten columns (`table`: name → column) and its text (NULL unless kept). Tool
+    calls come as JSON text, decoded only where there are some (most rows hold none)."""
+    columns: list[sa.ColumnElement[Any]] = [table[name] for name in ANSWER_COLUMNS[:-1]]
+    return [*columns, sa.cast(table["tool_calls"], sa.Text), text if kept else sa.null()]
 
 
 def _answer(row: Sequence[Any], at: int) -> Answer:
