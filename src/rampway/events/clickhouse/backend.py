@@ -195,6 +195,12 @@ def _numpy(column: Any) -> Any:
     return np.asarray(column.to_pylist(), dtype=object)
 
 
+def _numeric_type(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type))
+
+
 def _numeric(values: Sequence[Any]) -> bool:
     return all(isinstance(v, int | float) or v is None for v in values)
 
@@ -205,7 +211,13 @@ def _arrow_array(values: Any, arrow_type: Any) -> Any:
     import pyarrow as pa
 
     if isinstance(values, pa.Array | pa.ChunkedArray):
-        return values if values.type == arrow_type else values.cast(arrow_type)
+        given = values.type
+        if given == arrow_type:
+            return values
+        if not (pa.types.is_null(given) or _numeric_type(given) and _numeric_type(arrow_type)):
+            # a cast would parse strings into numbers: refuse, as pa.array(list) would
+            raise TypeError(f"a {given} column cannot be stored as {arrow_type}")
+        return values.cast(arrow_type)  # a safe cast: overflow raises
     return pa.array(values, type=arrow_type)
 
 
