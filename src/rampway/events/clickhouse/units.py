@@ -16,8 +16,6 @@ Shaped for ClickHouse, as the SQL path is shaped for PostgreSQL (its temporary e
   extra aggregate in the same scan: `latencies`), from which `quantiles` reads the order
   statistics and per-unit counts instead of scanning and joining the requests again
   (`latency_query`'s GROUP BY joined back to the window, 3× the work);
-* the feedback's lookup of the request it names reads only the requests some feedback
-  event names (`_named_requests_only`: a hash join's right side is built whole);
 * results come back as Arrow columns turned into numpy arrays (`Backend.arrays`), not as
   Python objects per value.
 """
@@ -34,9 +32,8 @@ import sqlalchemy as sa
 
 from rampway.events.clickhouse.backend import Backend
 from rampway.events.clickhouse.quantiles import LATENCIES, arm_quantiles
-from rampway.events.clickhouse.schema import quote
 from rampway.events.clickhouse.sql import to_clickhouse
-from rampway.events.tables import request_events, unit_column
+from rampway.events.tables import request_events
 from rampway.experiments import metrics as m
 from rampway.experiments.extract import (
     _EMPTY,
@@ -64,8 +61,7 @@ def load_units(
     exposure = _exposure(_window(feature, arms, since, until, unit), unit)
     with _exposure_source(backend, exposure, scratch=bool(feedback or quantiles),
                           latencies=bool(quantiles)) as source:
-        per_unit = to_clickhouse(_per_unit(source, feature, until, feedback, unit))
-        found = backend.arrays(_named_requests_only(per_unit, feedback, unit))
+        found = backend.arrays(to_clickhouse(_per_unit(source, feature, until, feedback, unit)))
         qs = (arm_quantiles(backend, source.name, arms, quantiles)
               if quantiles and isinstance(source, sa.Table) else {})
     lo, hi = found[0], found[1]
@@ -104,26 +100,6 @@ def _exposure_source(backend: Backend, exposure: sa.Select[Any], *, scratch: boo
         yield sa.Table(name, sa.MetaData(), *(sa.Column(c.name) for c in exposure.selected_columns))
     finally:
         backend.command(f"DROP TABLE IF EXISTS {name}")
-
-
-#: How `rampway.experiments.extract._feedback` names the requests a feedback event names.
-NAMED = "request_events AS named_request"
-
-
-def _named_requests_only(sql: str, feedback: Sequence[str], unit: str) -> str:
-    """`sql` with the feedback's lookup of the request it names limited to the columns it
-    reads (the id and the unit) of the requests some feedback event of those names does name:
-    the same rows join, but ClickHouse builds the right side of a join whole, and that was
-    every request of the table with every column (1 GB at 10M requests)."""
-    if not feedback:
-        return sql
-    names = ", ".join(quote(n) for n in feedback)
-    unit_name = unit_column(request_events, unit).name
-    named = (f"(SELECT id, {unit_name} FROM request_events WHERE id IN (SELECT request_id "
-             f"FROM feedback_events WHERE name IN ({names}) AND request_id IS NOT NULL)) "
-             "AS named_request")
-    assert sql.count(NAMED) == 1, "extract._feedback no longer reads request_events so"
-    return sql.replace(NAMED, named)
 
 
 def _latencies(
