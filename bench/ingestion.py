@@ -18,7 +18,10 @@ kept per batch) or `off` (`SqlEventSink(rollup=False)`).
 
 On chdb the engine runs in the bench's process: the "client CPU" then includes the engine's
 own (parsing, compression, part writes), which a ClickHouse server would do on its host. Its
-size is the request table's compressed bytes on disk per row, after merging its parts.
+size is the request table's compressed bytes on disk per row, after merging its parts. Each
+batch is one insert per table and each insert writes a new part (~15–30 ms whatever its
+size), so the batch size decides the rate: measure with the writer's default
+(`gateway.events.batch_size`, 500) and with its maximum (`--batch 10000`).
 """
 
 from __future__ import annotations
