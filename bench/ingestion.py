@@ -19,7 +19,10 @@ kept per batch) or `off` (`SqlEventSink(rollup=False)`).
 
 On chdb the engine runs in the bench's process: the "client CPU" then includes the engine's
 own (parsing, compression, part writes), which a ClickHouse server would do on its host. Its
-size is the request table's compressed bytes on disk per row, after merging its parts.
+size is the request table's compressed bytes on disk per row, after merging its parts. Each
+batch is one insert per table and each insert writes a new part (~15–30 ms whatever its
+size), so the batch size decides the rate: measure with the writer's default
+(`gateway.events.batch_size`, 500) and with its maximum (`--batch 10000`).
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ def events(start: int, n: int, rng: np.random.Generator, users: int,
     pick = rng.integers(len(FINISH) * len(FINGERPRINTS) * len(ERRORS), size=n)
     cached = rng.random(n) < 0.3
     ids = ["req_" + rng.bytes(12).hex() for _ in range(n)]
+    # plain lists: indexing numpy arrays per row made building 10M events take minutes
+    unit, latency, error = unit.tolist(), latency.tolist(), error.tolist()
+    session, sessionless = session.tolist(), sessionless.tolist()
+    retried, pick, cached = retried.tolist(), pick.tolist(), cached.tolist()
     requests = []
     for i in range(n):
         u = int(unit[i])

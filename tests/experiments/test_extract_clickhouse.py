@@ -97,8 +97,8 @@ def test_clickhouse_equals_the_database_over_the_same_events(
     assert_same(got, want)
     assert_same(load(chdb_events, latency=True, unit=unit),
                 load(store, latency=True, unit=unit))
-    (scratch,) = chdb_events.backend.columns(  # the quantiles' scratch tables are dropped
-        "SELECT count() FROM system.tables WHERE name LIKE 'rampway_latency_%'")
+    (scratch,) = chdb_events.backend.columns(  # the exposure's scratch tables are dropped
+        "SELECT count() FROM system.tables WHERE name LIKE 'rampway_exposure_%'")
     assert scratch == [0]
 
 
@@ -130,3 +130,28 @@ def test_names_with_quotes_and_backslashes_are_values_not_sql(
     got = load(chdb_events, feature=odd, quantiles=(0.5,))
     assert sum(a.requests for a in got.arms) == 30
     assert_same(got, load(store, feature=odd, quantiles=(0.5,)))
+
+
+def test_order_statistics_are_exact_for_every_size(
+    store: Store, chdb_events: ClickHouseEvents
+) -> None:
+    """ClickHouse picks each order statistic by selection at a level landing on its position
+    (`quantiles._order_stats`): exact for small and odd/even sizes, ties and extreme q."""
+    rng = np.random.default_rng(5)
+    requests = []
+    for n in range(1, 42):
+        values = rng.integers(0, 7 if n % 3 else 1000, size=n)  # many ties, or few
+        requests += [RequestEvent(id=f"n{n}-{i}", ts=T0 + i, feature=f"size{n}",
+                                  release_id=ARMS[0].release_id, arm=ARMS[0].name,
+                                  unit_hash=f"u{i % 5}", latency_ms=float(v) / 4)
+                     for i, v in enumerate(values)]
+    write_both(store, chdb_events, requests, [])
+    qs = (0.0, 0.01, 0.25, 0.5, 0.95, 0.999, 1.0)
+    for n in range(1, 42):
+        got = load(chdb_events, feature=f"size{n}", quantiles=qs)
+        want = load(store, feature=f"size{n}", quantiles=qs)
+        mine, theirs = got.arm("control").quantiles, want.arm("control").quantiles
+        for q in qs:
+            assert mine[q][0] == theirs[q][0]
+            assert mine[q][1] == pytest.approx(theirs[q][1], rel=1e-9)
+            assert mine[q][2] == theirs[q][2]

@@ -37,6 +37,11 @@ class Backend(Protocol):
         """The result as one list per selected column (NULL → None)."""
         ...
 
+    def arrays(self, sql: str) -> list[Any]:
+        """The result as one numpy array per selected column: numbers as numbers (NULL →
+        NaN), anything else as objects — for many rows, without a Python object per number."""
+        ...
+
     def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None: ...
 
     def close(self) -> None: ...
@@ -65,6 +70,9 @@ class ChdbBackend:
         table = self._run(sql, "ArrowTable")
         return [column.to_pylist() for column in table.columns]
 
+    def arrays(self, sql: str) -> list[Any]:
+        return [_numpy(column) for column in self._run(sql, "ArrowTable").columns]
+
     def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None:
         import pyarrow as pa
 
@@ -73,7 +81,7 @@ class ChdbBackend:
         # ArrowInvalid/ArrowTypeError (ValueError/TypeError), before anything is written.
         schema = pa.schema([(n, _arrow_type(types[n])) for n in names])
         rampway_rows = pa.Table.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+            [_arrow_array(c, f.type) for c, f in zip(columns, schema, strict=True)],
             schema=schema)
         listed = ", ".join(names)
         # chdb's Python() table function reads the local variable of that name
@@ -131,6 +139,12 @@ class ServerBackend:
         found = [list(c) for c in result.result_columns]
         return found or [[] for _ in result.column_names]
 
+    def arrays(self, sql: str) -> list[Any]:
+        import numpy as np
+
+        return [np.asarray(c, dtype=np.float64 if _numeric(c) else object)
+                for c in self.columns(sql)]
+
     def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None:
         from clickhouse_connect.driver.exceptions import DataError
 
@@ -158,6 +172,53 @@ def _arrow_type(clickhouse: str) -> Any:
             base = base[len(wrapper):-1]
     return {"Bool": pa.bool_(), "Float64": pa.float64(), "Int64": pa.int64(),
             "UInt32": pa.uint32(), "String": pa.string()}[base]
+
+
+def _numpy(column: Any) -> Any:
+    """An Arrow column as numpy: numbers as float64/int64 (NULL → NaN), strings (and
+    dictionary-encoded LowCardinality strings) as an object array."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.combine_chunks()
+        if not column.null_count:  # each distinct value made a Python object once
+            words = np.asarray(column.dictionary.to_pylist() + [None], dtype=object)
+            return words[column.indices.to_numpy(zero_copy_only=False)]
+        column = column.cast(kind.value_type)
+        kind = kind.value_type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        if column.null_count:
+            return column.to_numpy(zero_copy_only=False).astype(np.float64)
+        return column.to_numpy()
+    return np.asarray(column.to_pylist(), dtype=object)
+
+
+def _numeric_type(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type))
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, int | float) or v is None for v in values)
+
+
+def _arrow_array(values: Any, arrow_type: Any) -> Any:
+    """A column as an Arrow array of `arrow_type`: Python lists and numpy arrays are converted,
+    Arrow arrays cast (both refuse a value the type cannot hold)."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        given = values.type
+        if given == arrow_type:
+            return values
+        if not (pa.types.is_null(given) or _numeric_type(given) and _numeric_type(arrow_type)):
+            # a cast would parse strings into numbers: refuse, as pa.array(list) would
+            raise TypeError(f"a {given} column cannot be stored as {arrow_type}")
+        return values.cast(arrow_type)  # a safe cast: overflow raises
+    return pa.array(values, type=arrow_type)
 
 
 def open_backend(target: EventsTarget) -> ChdbBackend | ServerBackend:

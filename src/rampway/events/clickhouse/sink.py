@@ -17,6 +17,7 @@ judge's per-unit sums) are not kept: their readers go to ClickHouse itself.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,29 +26,30 @@ from sqlalchemy import Table
 from rampway.events.clickhouse.backend import Backend
 from rampway.events.clickhouse.schema import column_type
 from rampway.events.model import FeedbackEvent, RequestEvent
-from rampway.events.sink import FlagsJson, _dumps, _getter
+from rampway.events.sink import FlagsJson, _dumps
 from rampway.events.tables import feedback_events, request_event_fields
 from rampway.store.schema import is_json
 
 
 class ColumnBuilder:
-    """The columns of `table` for a batch of objects named like its columns."""
+    """The columns of `table` for a batch of objects named like its columns.
+
+    Column by column (`map` of one attribute getter over the batch, at C speed), not row by
+    row: the rows' tuples transposed into columns cost a third of the sink's time."""
 
     def __init__(self, table: Table,
                  encoders: Mapping[str, Callable[[Any], str]] | None = None) -> None:
         self.table = table.name
         self.types = {c.name: column_type(c) for c in table.columns}
-        names = list(self.types)
-        self._values = _getter(names)
         special = encoders or {}
+        self._getters = [operator.attrgetter(name) for name in self.types]
         self._json = {
             i: special.get(name, _dumps)
-            for i, name in enumerate(names) if is_json(table.c[name].type)
+            for i, name in enumerate(self.types) if is_json(table.c[name].type)
         }
 
     def columns(self, objs: Sequence[Any]) -> list[list[Any]]:
-        values = self._values
-        columns = [list(c) for c in zip(*(values(o) for o in objs), strict=True)]
+        columns = [list(map(get, objs)) for get in self._getters]
         for i, encode in self._json.items():
             columns[i] = [None if v is None else encode(v) for v in columns[i]]
         return columns
