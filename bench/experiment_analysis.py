@@ -57,10 +57,59 @@ def record() -> ExperimentRecord:
 
 
 def fill(store: Store, rows: int, seed: int = 1) -> None:
+    if store.engine.dialect.name == "postgresql":
+        fill_sql(store, rows, seed)
+        return
     for docs, feedback in batches(rows, seed):
         with store.transaction() as conn:
             conn.execute(request_events.insert(), docs)
             conn.execute(feedback_events.insert(), feedback)
+
+
+def fill_sql(store: Store, rows: int, seed: int = 1) -> None:
+    """PostgreSQL: the same kind of rows made by the server (`INSERT … SELECT` over
+    `generate_series`), ~10x faster than sending them: the users' latency offsets and error
+    propensities come from numpy (`batches`' distributions) into a temporary table, then each
+    request picks a random user and draws its latency (log-normal, Box-Muller), status and
+    time with `random()` (seeded by `setseed`), and 30% of requests get a feedback row."""
+    rng = np.random.default_rng(seed)
+    users = max(2, rows // 20)
+    offset = rng.normal(0, 0.25, users)
+    propensity = rng.beta(0.1, 4.9, users)
+    arms = ", ".join(f"('{a.name}', '{a.release_id}', {i})" for i, a in enumerate(ARMS))
+    with store.transaction() as conn:
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE bench_users (u int PRIMARY KEY, "
+                             "off float8, prop float8) ON COMMIT DROP")
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor().copy("COPY bench_users FROM STDIN") as copy:
+            for u in range(users):
+                copy.write_row((u, float(offset[u]), float(propensity[u])))
+        conn.exec_driver_sql(f"SELECT setseed({seed / 100})")
+        conn.exec_driver_sql(f"""
+            INSERT INTO request_events (id, ts, feature, release_id, arm, unit_hash, source,
+                protocol, stream, provider, model, attempts, fallback_used, status,
+                http_status, latency_ms, input_tokens, output_tokens, cached_tokens, cost_usd,
+                refusal, finish_reason, output_chars)
+            SELECT 'r' || r.i, {T0} + random() * {9 * DAY}, '{FEATURE}', a.release_id,
+                   a.name, lpad(to_hex(r.u), 64, '0'), 'gateway', 'openai', false, 'sim',
+                   'sim-large', 1, false, CASE WHEN r.failed THEN 'error' ELSE 'ok' END,
+                   CASE WHEN r.failed THEN 502 ELSE 200 END,
+                   800 * exp(r.off + 0.5 * sqrt(-2 * ln(1 - random()))
+                             * cos(2 * pi() * random())),
+                   50, 120, 0, 0.001, false, 'stop', 400
+            FROM (SELECT s.i, s.u, b.off, random() < b.prop AS failed
+                  FROM (SELECT i, floor(random() * {users})::int AS u
+                        FROM generate_series(0, {rows - 1}) AS i) AS s
+                  JOIN bench_users AS b ON b.u = s.u) AS r
+            JOIN (VALUES {arms}) AS a (name, release_id, k) ON a.k = mod(r.u, 2)""")
+        conn.exec_driver_sql(f"""
+            INSERT INTO feedback_events (id, ts, name, value, request_id, feature)
+            SELECT 'f' || substr(id, 2), ts + 5, 'thumbs_up',
+                   (random() < 0.6 + CASE WHEN arm = '{ARMS[1].name}' THEN 0.05 ELSE 0 END)::int,
+                   id, feature
+            FROM request_events WHERE random() < 0.3""")
+        conn.exec_driver_sql("ANALYZE")
 
 
 def batches(rows: int, seed: int = 1,

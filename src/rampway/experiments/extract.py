@@ -49,6 +49,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,6 +57,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from rampway.events.tables import feedback_events, request_events, unit_column
+from rampway.experiments import bracket as b
 from rampway.experiments import metrics as m
 from rampway.experiments.model import Arm
 from rampway.stats._units import share_se, woodruff_se
@@ -67,6 +69,8 @@ if TYPE_CHECKING:
 
 Array = NDArray[np.float64]
 CHUNK = 20_000
+#: PostgreSQL's work_mem for the analysis's transaction (SET LOCAL).
+WORK_MEM = "256MB"
 _EMPTY = np.zeros(0, dtype=np.float64)
 #: The request-side per-unit columns, in the order the query returns them.
 REQUEST_COLUMNS = (m.FIRST_TS, m.LAST_TS, m.REQUESTS, m.ERRORS, m.REFUSALS, m.OK_REQUESTS,
@@ -136,7 +140,8 @@ def _window(
     )
 
 
-def _exposure(window: sa.ColumnElement[bool], unit: str) -> sa.Select[Any]:
+def _exposure(window: sa.ColumnElement[bool], unit: str,
+              extras: Sequence[sa.Label[Any]] = ()) -> sa.Select[Any]:
     ev = request_events.c
     ok = ev.status == "ok"
     unit_col = unit_column(request_events, unit)
@@ -154,6 +159,7 @@ def _exposure(window: sa.ColumnElement[bool], unit: str) -> sa.Select[Any]:
             sa.func.sum(sa.case((ok, ev.latency_ms), else_=0.0)).label(m.LATENCY_SUM),
             sa.func.sum(ev.cost_usd).label(m.COST_SUM),
             sa.func.sum(sa.case((ok, ev.output_tokens), else_=0)).label(m.OUTPUT_TOKENS_SUM),
+            *extras,
         )
         .where(window)
         .group_by(unit_col)
@@ -202,8 +208,10 @@ def units_query(
 
 def _per_unit(
     exposure: sa.FromClause, feature: str, until: float, feedback: Sequence[str], unit: str,
+    extras: Sequence[str] = (),
 ) -> sa.Select[Any]:
-    """`units_query`'s rows from `exposure` (the exposure query, as a CTE or a table)."""
+    """`units_query`'s rows from `exposure` (the exposure query, as a CTE or a table), then
+    the exposure's `extras` columns."""
     e = exposure.c
     selected: list[sa.ColumnElement[Any]] = [e.arm, e.arm_max, *(e[c] for c in REQUEST_COLUMNS)]
     source: sa.FromClause = exposure
@@ -212,26 +220,28 @@ def _per_unit(
         source = exposure.outerjoin(agg, agg.c.unit_hash == e.unit_hash)
         for i in range(len(feedback)):
             selected += [sa.func.coalesce(agg.c[f"{k}{i}"], 0) for k in "nsc"]
+    selected += [e[name] for name in extras]
     return sa.select(*selected).select_from(source)
 
 
 @contextmanager
 def _units_select(
     conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float,
-    feedback: Sequence[str], unit: str,
+    feedback: Sequence[str], unit: str, extras: Sequence[sa.Label[Any]] = (),
 ) -> Iterator[sa.Select[Any]]:
     """The per-unit query to run on `conn`: `units_query` without feedback; with feedback the
     same rows read from the exposure copied into an analysed temporary table (see the module
     docstring), dropped afterwards."""
-    exposure = _exposure(_window(feature, arms, since, until, unit), unit)
+    exposure = _exposure(_window(feature, arms, since, until, unit), unit, extras)
+    names = [c.name for c in extras]
     if not feedback:
-        yield _per_unit(exposure.cte("exposure"), feature, until, feedback, unit)
+        yield _per_unit(exposure.cte("exposure"), feature, until, feedback, unit, names)
         return
     # the query's own column types; counts as BIGINT (PostgreSQL sums integers into one)
     columns = [sa.Column(c.name, sa.BigInteger() if isinstance(c.type, sa.Integer) else c.type,
                          primary_key=c.name == "unit_hash") for c in exposure.selected_columns]
     with _temporary(conn, "exposure", columns, exposure, analyze=True) as table:
-        yield _per_unit(table, feature, until, feedback, unit)
+        yield _per_unit(table, feature, until, feedback, unit, names)
 
 
 @contextmanager
@@ -296,9 +306,9 @@ def _arm_quantile(conn: sa.Connection, latencies: sa.Subquery, q: float,
 
 def _quantiles(
     conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float,
-    qs: Sequence[float], unit: str,
+    qs: Sequence[float], unit: str, only: Sequence[str] | None = None,
 ) -> dict[str, dict[float, tuple[float, float, int]]]:
-    """Per arm and q: (quantile, Woodruff standard error, units).
+    """Per arm (of `only`, default all) and q: (quantile, Woodruff standard error, units).
 
     The latencies of singly exposed units are copied once into a temporary table indexed by
     (arm, latency): the order statistics and the per-unit count then read it instead of
@@ -311,6 +321,8 @@ def _quantiles(
     with _temporary(conn, "latency", columns, rows, index=("arm", "latency_ms")) as tmp:
         out: dict[str, dict[float, tuple[float, float, int]]] = {}
         for a in arms:
+            if only is not None and a.name not in only:
+                continue
             mine = (sa.select(tmp.c.unit_hash, tmp.c.latency_ms)
                     .where(tmp.c.arm == a.name).subquery("latencies"))
             out[a.name] = {q: _arm_quantile(conn, mine, q) for q in qs}
@@ -347,32 +359,99 @@ def load_units(
     feedback = tuple(dict.fromkeys(feedback))
     names = _column_names(feedback)
     parts: dict[str, list[Array]] = {a.name: [] for a in arms}
+    keys: dict[str, list[NDArray[np.int64]]] = {a.name: [] for a in arms}
     multiple, multiple_requests = 0, 0
-    with store.reading() as conn, _units_select(conn, feature, arms, since, until, feedback,
-                                                unit) as query:
-        # A plain (client-side buffered) query, not a server-side cursor: PostgreSQL plans a
-        # cursor for a fast first row and gives it no parallel workers — the grouped query
-        # took 155 s that way over 10M requests against 18 s as a plain query. It returns
-        # one row per unit, so the buffer grows with units, never with requests.
-        result = conn.execute(query)
-        for chunk in result.partitions(CHUNK):
-            rows = [tuple(r) for r in chunk]
-            lo, hi = np.asarray([r[0] for r in rows]), np.asarray([r[1] for r in rows])
-            values = np.asarray([r[2:] for r in rows], dtype=np.float64)
-            single = lo == hi
-            multiple += int(np.count_nonzero(~single))
-            multiple_requests += int(values[~single, REQUEST_COLUMNS.index(m.REQUESTS)].sum())
-            for name, kept in parts.items():
-                kept.append(values[single & (lo == name)])
+    with store.reading() as conn:
+        bracketed = conn.dialect.name == "postgresql" and bool(quantiles)
+        if conn.dialect.name == "postgresql":
+            # the per-unit hash aggregate of a large window spills to disk at the default 4MB
+            conn.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        window = _window(feature, arms, since, until, unit)
+        found: list[b.Bracket] = []
+        extras: list[sa.Label[Any]] = []
+        if bracketed:
+            found = b.brackets(b.histogram(conn, window, arms), quantiles)
+            extras = [b.unit_key(unit).label("unit_key"),
+                      *b.below_columns(b.arm_index(arms), found, quantiles)]
+        width = len(names) + max(0, len(extras) - 1)  # float columns kept per unit
+        with _units_select(conn, feature, arms, since, until, feedback, unit, extras) as query:
+            # A plain (client-side buffered) query, not a server-side cursor: PostgreSQL plans
+            # a cursor for a fast first row and gives it no parallel workers — the grouped
+            # query took 155 s that way over 10M requests against 18 s as a plain query. It
+            # returns one row per unit, so the buffer grows with units, never with requests.
+            result = conn.execute(query)
+            for chunk in result.partitions(CHUNK):
+                rows = [tuple(r) for r in chunk]
+                lo, hi = np.asarray([r[0] for r in rows]), np.asarray([r[1] for r in rows])
+                values = np.asarray([r[2:2 + len(names)] + r[3 + len(names):] for r in rows],
+                                    dtype=np.float64).reshape(len(rows), width)
+                unit_keys = np.asarray([r[2 + len(names)] for r in rows] if extras else [],
+                                       dtype=np.int64)
+                single = lo == hi
+                multiple += int(np.count_nonzero(~single))
+                multiple_requests += int(
+                    values[~single, REQUEST_COLUMNS.index(m.REQUESTS)].sum())
+                for name, kept in parts.items():
+                    mine = single & (lo == name)
+                    kept.append(values[mine])
+                    if extras:
+                        keys[name].append(unit_keys[mine])
         lat = _latencies(conn, feature, arms, since, until, unit) if latency else {}
-        qs = _quantiles(conn, feature, arms, since, until, quantiles, unit) if quantiles else {}
+        tables = {a.name: np.vstack([np.zeros((0, width)), *parts[a.name]]) for a in arms}
+        if bracketed:
+            qs = _bracketed_quantiles(conn, feature, arms, since, until, quantiles, unit,
+                                      found, tables, keys)
+        else:
+            qs = _quantiles(conn, feature, arms, since, until, quantiles, unit) \
+                if quantiles else {}
     out = []
     for a in arms:
-        table = np.vstack([np.zeros((0, len(names))), *parts[a.name]])
+        table = tables[a.name]
         columns = {name: np.ascontiguousarray(table[:, j]) for j, name in enumerate(names)}
         values, labels = lat.get(a.name, (_EMPTY, _EMPTY))
         out.append(ArmUnits(a.name, a.release_id, columns, values, labels, qs.get(a.name, {})))
     return Extraction(tuple(out), since, until, multiple, multiple_requests)
+
+
+def _bracketed_quantiles(
+    conn: sa.Connection, feature: str, arms: Sequence[Arm], since: float, until: float,
+    qs: Sequence[float], unit: str, found: Sequence[b.Bracket], tables: Mapping[str, Array],
+    keys: Mapping[str, list[NDArray[np.int64]]],
+) -> dict[str, dict[float, tuple[float, float, int]]]:
+    """`_quantiles`' numbers from the per-unit rows (their last columns: `below{j}` per q) and
+    the brackets' rows (`rampway.experiments.bracket`); an arm a bracket misses, or whose
+    unit keys collide, takes `_quantiles`."""
+    window = _window(feature, arms, since, until, unit)
+    arm_of, row_keys, values = b.bracket_rows(conn, window, arms, found, unit)
+    ok_column = REQUEST_COLUMNS.index(m.OK_REQUESTS)
+    latencies = latency_query(feature, arms, since, until, unit).subquery("latencies")
+    out: dict[str, dict[float, tuple[float, float, int]]] = {}
+    generic: list[str] = []
+    for i, a in enumerate(arms):
+        table = tables[a.name]
+        arm_keys = np.concatenate([np.zeros(0, dtype=np.int64), *keys[a.name]])
+        order = np.argsort(arm_keys, kind="stable")
+        arm_keys = arm_keys[order]
+        if np.any(arm_keys[1:] == arm_keys[:-1]):  # two units with one key
+            generic.append(a.name)
+            continue
+        first_below = table.shape[1] - len(qs)
+        n = int(table[:, ok_column].sum())
+        mine = arm_of == i
+        arm_values = sa.select(latencies.c.latency_ms).where(latencies.c.arm == a.name)
+        try:
+            out[a.name] = {
+                q: b.arm_quantile(
+                    q, next((x for x in found if x.arm == i and x.q == q), None), arm_keys,
+                    table[order, ok_column], table[order, first_below + j],
+                    (row_keys[mine], values[mine]),
+                    partial(linear_quantile, conn, arm_values, n))
+                for j, q in enumerate(qs)}
+        except b.Missed:
+            generic.append(a.name)
+    if generic:
+        out.update(_quantiles(conn, feature, arms, since, until, qs, unit, only=generic))
+    return out
 
 
 def _latencies(
