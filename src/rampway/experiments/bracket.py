@@ -169,9 +169,10 @@ def arm_quantile(
     n = int(ok.sum())
     if n == 0:
         return math.nan, math.inf, 0
-    row_keys, values = rows
+    row_keys, values = rows  # every bracket's of this arm: keep this one's
     where = np.searchsorted(keys, row_keys)
-    mine = (where < keys.size) & (keys[np.minimum(where, keys.size - 1)] == row_keys)
+    mine = ((where < keys.size) & (keys[np.minimum(where, keys.size - 1)] == row_keys)
+            & (values >= bracket.lo) & (values < bracket.hi))
     where, values = where[mine], values[mine]
     order = np.argsort(values, kind="stable")
     where, values = where[order], values[order]
