@@ -253,9 +253,17 @@ def _temporary(conn: sa.Connection, name: str, columns: Sequence[sa.Column[Any]]
     a join to be planned on its true size (it does not analyse temporary tables by itself)."""
     table = sa.Table(f"rampway_{name}_{uuid.uuid4().hex[:12]}", sa.MetaData(), *columns,
                      prefixes=["TEMPORARY"])
-    table.create(conn)
+    if conn.dialect.name == "postgresql" and not index:
+        # CREATE TABLE AS gets a parallel plan, an INSERT … SELECT does not: 2.8 s instead of
+        # 6.1 s for the bench's exposure over 1M requests (load 10)
+        select = rows.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table.name} AS {select}",
+                             select.params)
+    else:
+        table.create(conn)
     try:
-        conn.execute(table.insert().from_select([c.name for c in columns], rows))
+        if conn.dialect.name != "postgresql" or index:
+            conn.execute(table.insert().from_select([c.name for c in columns], rows))
         if index:
             sa.Index(f"ix_{table.name}", *(table.c[n] for n in index)).create(conn)
         if analyze and conn.dialect.name == "postgresql":
