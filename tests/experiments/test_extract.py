@@ -104,7 +104,13 @@ def by_unit(columns: dict[str, np.ndarray], first_ts: float) -> dict[str, float]
     return {name: float(values[i]) for name, values in columns.items()}
 
 
-def test_per_unit_aggregates_match_a_hand_count(store: Store) -> None:
+@pytest.mark.parametrize("chunk", [extract.CHUNK, 1, 2])
+def test_per_unit_aggregates_match_a_hand_count(
+    store: Store, chunk: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Also read one and two units at a time (the rows come in chunks: on PostgreSQL, binary
+    COPY records split across them)."""
+    monkeypatch.setattr(extract, "CHUNK", chunk)
     write(store, REQUESTS, FEEDBACK)
     got = load(store, feedback=["thumbs", "signup"], latency=True)
     assert (got.multiple_exposures, got.multiple_exposure_requests) == (1, 3)

@@ -256,7 +256,7 @@ def _temporary(conn: sa.Connection, name: str, columns: Sequence[sa.Column[Any]]
     if conn.dialect.name == "postgresql" and not index:
         # CREATE TABLE AS gets a parallel plan, an INSERT … SELECT does not: 2.8 s instead of
         # 6.1 s for the bench's exposure over 1M requests (load 10)
-        select = rows.compile(dialect=conn.dialect)
+        select = rows.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {table.name} AS {select}",
                              select.params)
     else:
@@ -387,23 +387,18 @@ def load_units(
             # a cursor for a fast first row and gives it no parallel workers — the grouped
             # query took 155 s that way over 10M requests against 18 s as a plain query. It
             # returns one row per unit, so the buffer grows with units, never with requests.
-            result = conn.execute(query)
-            for chunk in result.partitions(CHUNK):
-                rows = [tuple(r) for r in chunk]
-                lo, hi = np.asarray([r[0] for r in rows]), np.asarray([r[1] for r in rows])
-                values = np.asarray([r[2:2 + len(names)] + r[3 + len(names):] for r in rows],
-                                    dtype=np.float64).reshape(len(rows), width)
-                unit_keys = np.asarray([r[2 + len(names)] for r in rows] if extras else [],
-                                       dtype=np.int64)
+            chunks = _copy_chunks if conn.dialect.name == "postgresql" else _fetch_chunks
+            for lo, hi, values, unit_keys in chunks(conn, query, arms, len(names),
+                                                    bool(extras)):
                 single = lo == hi
                 multiple += int(np.count_nonzero(~single))
                 multiple_requests += int(
                     values[~single, REQUEST_COLUMNS.index(m.REQUESTS)].sum())
-                for name, kept in parts.items():
-                    mine = single & (lo == name)
-                    kept.append(values[mine])
+                for i, a in enumerate(arms):
+                    mine = single & (lo == i)
+                    parts[a.name].append(values[mine])
                     if extras:
-                        keys[name].append(unit_keys[mine])
+                        keys[a.name].append(unit_keys[mine])
         lat = _latencies(conn, feature, arms, since, until, unit) if latency else {}
         tables = {a.name: np.vstack([np.zeros((0, width)), *parts[a.name]]) for a in arms}
         if bracketed:
@@ -419,6 +414,85 @@ def load_units(
         values, labels = lat.get(a.name, (_EMPTY, _EMPTY))
         out.append(ArmUnits(a.name, a.release_id, columns, values, labels, qs.get(a.name, {})))
     return Extraction(tuple(out), since, until, multiple, multiple_requests)
+
+
+Chunk = tuple[NDArray[np.int64], NDArray[np.int64], Array, NDArray[np.int64]]
+
+
+def _fetch_chunks(conn: sa.Connection, query: sa.Select[Any], arms: Sequence[Arm],
+                  named: int, keyed: bool) -> Iterator[Chunk]:
+    """The per-unit rows, `CHUNK` at a time: (arm index, arm_max index, the `named` columns
+    then any `below{j}`, unit keys when `keyed`)."""
+    index = {a.name: i for i, a in enumerate(arms)}
+    # A plain (client-side buffered) query, not a server-side cursor: PostgreSQL plans a
+    # cursor for a fast first row and gives it no parallel workers — the grouped query took
+    # 155 s that way over 10M requests against 18 s as a plain query. It returns one row per
+    # unit, so the buffer grows with units, never with requests.
+    for chunk in conn.execute(query).partitions(CHUNK):
+        rows = [tuple(r) for r in chunk]
+        lo = np.asarray([index[r[0]] for r in rows], dtype=np.int64)
+        hi = np.asarray([index[r[1]] for r in rows], dtype=np.int64)
+        key = 2 + named if keyed else len(rows[0])
+        values = np.asarray([r[2:key] + r[key + 1:] for r in rows], dtype=np.float64)
+        keys = np.asarray([r[key] for r in rows] if keyed else [], dtype=np.int64)
+        yield lo, hi, values, keys
+
+
+def _copy_chunks(conn: sa.Connection, query: sa.Select[Any], arms: Sequence[Arm],
+                 named: int, keyed: bool) -> Iterator[Chunk]:
+    """`_fetch_chunks` on PostgreSQL: the rows as binary COPY, every column 8 bytes (arms as
+    their index, counts and sums as float8, the unit key int8) parsed by numpy — Python
+    tuples of 500k units took seconds. Still a plain query (a parallel plan); its output is
+    read `CHUNK` rows at a time."""
+    rows = query.subquery("per_unit")
+    columns = list(rows.c)
+    key = 2 + named if keyed else len(columns)
+
+    def arm(c: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.cast(sa.case(*((c == a.name, i) for i, a in enumerate(arms)), else_=-1),
+                       sa.Float(53))
+
+    selected = [arm(columns[0]), arm(columns[1]),
+                *(sa.cast(c, sa.BigInteger() if j == key else sa.Float(53))
+                  for j, c in enumerate(columns[2:], start=2))]
+    select = sa.select(*selected).compile(dialect=conn.dialect,
+                                          compile_kwargs={"render_postcompile": True})
+    width = len(selected)
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for j in range(width):
+        fields += [(f"len{j}", ">i4"), (f"v{j}", ">i8" if j == key else ">f8")]
+    record = np.dtype(fields)
+    raw: Any = conn.connection.driver_connection
+    buffer = bytearray()
+    skip: int | None = None  # the header's bytes, known once its first 19 arrived
+    with raw.cursor().copy(f"COPY ({select}) TO STDOUT (FORMAT binary)",
+                           select.params) as copy:
+        for data in copy:
+            buffer += data
+            if skip is None and len(buffer) >= 19:
+                skip = 19 + int.from_bytes(buffer[15:19], "big")
+            if skip and len(buffer) >= skip:
+                del buffer[:skip]
+                skip = 0
+            if skip == 0 and len(buffer) >= CHUNK * record.itemsize:
+                yield _records(buffer, record, width, key)
+    if len(buffer) >= record.itemsize:  # then the 2-byte trailer
+        yield _records(buffer, record, width, key)
+
+
+def _records(buffer: bytearray, record: np.dtype[Any], width: int, key: int) -> Chunk:
+    """Parse the whole binary COPY records at the start of `buffer` and drop them from it."""
+    n = len(buffer) // record.itemsize
+    parsed = np.frombuffer(bytes(buffer[:n * record.itemsize]), dtype=record)
+    del buffer[:n * record.itemsize]
+    if np.any(parsed["count"] != width) or any(np.any(parsed[f"len{j}"] != 8)
+                                               for j in range(width)):
+        raise ValueError("a per-unit row with a NULL or another layout")
+    floats = [j for j in range(2, width) if j != key]
+    values = (np.column_stack([parsed[f"v{j}"].astype(np.float64) for j in floats])
+              if floats else np.zeros((n, 0)))
+    keys = parsed[f"v{key}"].astype(np.int64) if key < width else np.zeros(0, dtype=np.int64)
+    return (parsed["v0"].astype(np.int64), parsed["v1"].astype(np.int64), values, keys)
 
 
 def _bracketed_quantiles(
