@@ -190,16 +190,25 @@ def test_more_units_than_a_chunk_arrive_whole(
         range(0, n, 5))
 
 
-@pytest.mark.parametrize(("margin", "per_e"), [(None, 64), (0.05, 64), (0.0, 10**7)])
+@pytest.mark.parametrize(("margin", "per_e", "sample"),
+                         [(None, 64, None), (0.05, 64, None), (0.0, 10**7, None),
+                          (None, 64, 500)])
 def test_the_databases_p95_and_its_standard_error_equal_the_per_request_path(
-    store: Store, margin: float | None, per_e: int, monkeypatch: pytest.MonkeyPatch,
+    store: Store, margin: float | None, per_e: int, sample: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Quantile and Woodruff standard error computed by the database (no per-request read)
     against `clustered_quantile` over the per-request latencies: the same numbers. On
     PostgreSQL the order statistics come from a bracket of ranks (`rampway.experiments.
     bracket`): by default it holds every rank here; 5% of n leaves Woodruff's q ± z·se
     outside (read by the database), none with buckets of single values leaves the quantile
-    itself outside (the multiple exposure's request shifts the ranks: the generic path)."""
+    itself outside (the multiple exposure's request shifts the ranks: the generic path). A
+    histogram of a page sample (a large table's) places the brackets just as well."""
+    if sample is not None:
+        monkeypatch.setattr(bracket, "SAMPLE", sample)
+        monkeypatch.setattr(bracket, "SAMPLE_MIN", 10)
+        monkeypatch.setattr(bracket, "MARGIN", 0.2)
+        monkeypatch.setattr(bracket, "MIN_MARGIN", 0)
     if margin is not None:
         monkeypatch.setattr(bracket, "MARGIN", margin)
         monkeypatch.setattr(bracket, "MIN_MARGIN", 0)
@@ -218,6 +227,9 @@ def test_the_databases_p95_and_its_standard_error_equal_the_per_request_path(
     rows.append(request("both1", "user1", "friendly", 5.0))  # a multiple exposure: left out
     with store.transaction() as conn:
         conn.execute(request_events.insert(), rows)
+    if store.engine.dialect.name == "postgresql":
+        with store.transaction() as conn:  # the table's size, which the sample is taken by
+            conn.exec_driver_sql("ANALYZE request_events")
     got = load(store, latency=True, quantiles=(0.5, 0.95))
     for arm in got.arms:
         assert arm.latency.size > 1000
