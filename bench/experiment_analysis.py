@@ -10,6 +10,10 @@ cost_per_unit as secondary metrics and error_rate + latency_p95 as guardrails. T
 `rampway.experiments.analyze` exactly as the CLI runs it. Each figure is the best of 2; peak
 memory is the process's max RSS growth during the analyses.
 
+PostgreSQL rows are made by the server (`fill_sql`: `INSERT … SELECT` over `generate_series`,
+the same distributions): 5 s for 100k, 53 s for 1M, 22 min for 10M into the indexed,
+partitioned table on the loaded 2-core machine; `--keep DB…` reuses filled databases.
+
 `chdb` puts the same rows in ClickHouse's embedded engine (`rampway.events.clickhouse`, the
 `rampway[clickhouse]` extra) and analyses them there: the engine runs inside the bench's
 process, so its peak RSS growth includes the engine's own working memory (against a
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -166,11 +171,20 @@ def clickhouse(rows: int) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def source(kind: str, rows: int) -> Iterator[Any]:
-    """Where the analysis reads `rows` requests: a filled store, or ClickHouse (`chdb`)."""
+def source(kind: str, rows: int, keep: str | None = None) -> Iterator[Any]:
+    """Where the analysis reads `rows` requests: a filled store, or ClickHouse (`chdb`).
+    `keep`: a PostgreSQL database to use (filled unless it already holds requests) and keep."""
     if kind == "chdb":
         with clickhouse(rows) as events:
             yield events
+        return
+    if kind == "postgres" and keep:
+        with Store.open(f"postgresql+psycopg://postgres@127.0.0.1:5432/{keep}") as store:
+            with store.reading() as conn:
+                filled = conn.scalar(sa.select(request_events.c.id).limit(1)) is not None
+            if not filled:
+                fill(store, rows)
+            yield store
         return
     with database(kind) as url, Store.open(url) as store:
         fill(store, rows)
@@ -186,11 +200,15 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "chdb"], nargs="+",
                         default=["sqlite", "postgres"])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", metavar="DATABASE", nargs="+", default=(),
+                        help="PostgreSQL: existing databases to use, one per --rows (filled "
+                             "when empty, kept): a 10M fill takes ~20 min")
     args = parser.parse_args()
     results = []
     for kind in args.db:
         for rows in args.rows:
-            with source(kind, rows) as store:
+            keep = dict(zip(args.rows, args.keep, strict=False)).get(rows)
+            with source(kind, rows, keep) as store:
                 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 times = []
                 for _ in range(2):
@@ -199,12 +217,15 @@ def main() -> None:
                     times.append(time.perf_counter() - t)
                 grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
             entry = {"db": kind, "rows": rows, "seconds": round(min(times), 2),
+                     "runs": [round(t, 2) for t in times],
+                     "load": Path("/proc/loadavg").read_text().split()[:3],
                      "peak_rss_growth_mb": round(grown / 1024, 1),
                      "decision": str(report.decision)}
             results.append(entry)
             if not args.json:
                 print(f"{kind:<9} {rows:>10,} rows: analyze {entry['seconds']:.2f} s, "
-                      f"peak RSS growth {entry['peak_rss_growth_mb']} MB", flush=True)
+                      f"peak RSS growth {entry['peak_rss_growth_mb']} MB (runs {entry['runs']}, "
+                      f"load {' '.join(entry['load'])})", flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
 
