@@ -30,14 +30,25 @@ miss their MCV list). Planned for 1 exposure row, the feedback join crossed ever
 every feedback event and looked up each pair's named request (154,591 index lookups): 1.95 s
 instead of 12 ms on the table's true size.
 
+On PostgreSQL the exposure and the feedback's units (feedback naming a request takes that
+request's unit: a join with every request) are each made by `CREATE TEMPORARY TABLE … AS`, which
+gets a parallel plan (an INSERT … SELECT, or any query reading a temporary table, gets none);
+only the final join of the two temporary tables runs without workers. `work_mem` is raised for
+the transaction (`WORK_MEM`, SET LOCAL): at the default 4MB the per-unit hash aggregate spilled.
+
 Rows are read as a plain query (PostgreSQL gives a server-side cursor no parallel plan) and
-go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit.
+go in chunks (`CHUNK` units) into numpy arrays, so memory is a few floats per unit: on
+PostgreSQL as binary COPY (every column 8 bytes, parsed by numpy), elsewhere as rows.
 
 A quantile metric (latency_p95) is computed in the database too (`quantiles=`): per arm, the
 quantile of the successful requests' latencies of singly exposed units and its Woodruff
 standard error over units (`rampway.stats.woodruff_se`) — a count, the order statistics around
 each needed position (`ORDER BY … LIMIT 2 OFFSET k`, from the nearer end) and one per-unit
-count of requests at or below the quantile. Nothing per request reaches the client.
+count of requests at or below the quantile. Nothing per request reaches the client. On
+PostgreSQL the same numbers come from a bracket of ranks instead (`rampway.experiments.bracket`:
+a sampled histogram places it, the per-unit query counts each unit's requests below it, and
+the ~2% of requests inside it are read), with no copy of the latencies; an arm the bracket
+misses takes the path above.
 `latency=True` instead reads every such latency with its unit: the per-request path the tests
 check the database's numbers against.
 """
