@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from rampway.events.tables import feedback_events, request_events
 from rampway.events.values import with_shape_ids
-from rampway.experiments import extract
+from rampway.experiments import bracket, extract
 from rampway.experiments.extract import load_units
 from rampway.experiments.model import Arm
 from rampway.stats._units import clustered_quantile
@@ -105,7 +105,13 @@ def by_unit(columns: dict[str, np.ndarray], first_ts: float) -> dict[str, float]
     return {name: float(values[i]) for name, values in columns.items()}
 
 
-def test_per_unit_aggregates_match_a_hand_count(store: Store) -> None:
+@pytest.mark.parametrize("chunk", [extract.CHUNK, 1, 2])
+def test_per_unit_aggregates_match_a_hand_count(
+    store: Store, chunk: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Also read one and two units at a time (the rows come in chunks: on PostgreSQL, binary
+    COPY records split across them)."""
+    monkeypatch.setattr(extract, "CHUNK", chunk)
     write(store, REQUESTS, FEEDBACK)
     got = load(store, feedback=["thumbs", "signup"], latency=True)
     assert (got.multiple_exposures, got.multiple_exposure_requests) == (1, 3)
@@ -185,11 +191,29 @@ def test_more_units_than_a_chunk_arrive_whole(
         range(0, n, 5))
 
 
+@pytest.mark.parametrize(("margin", "per_e", "sample"),
+                         [(None, 64, None), (0.05, 64, None), (0.0, 10**7, None),
+                          (None, 64, 500)])
 def test_the_databases_p95_and_its_standard_error_equal_the_per_request_path(
-    store: Store,
+    store: Store, margin: float | None, per_e: int, sample: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Quantile and Woodruff standard error computed by the database (no per-request read)
-    against `clustered_quantile` over the per-request latencies: the same numbers."""
+    against `clustered_quantile` over the per-request latencies: the same numbers. On
+    PostgreSQL the order statistics come from a bracket of ranks (`rampway.experiments.
+    bracket`): by default it holds every rank here; 5% of n leaves Woodruff's q ± z·se
+    outside (read by the database), none with buckets of single values leaves the quantile
+    itself outside (the multiple exposure's request shifts the ranks: the generic path). A
+    histogram of a page sample (a large table's) places the brackets just as well."""
+    if sample is not None:
+        monkeypatch.setattr(bracket, "SAMPLE", sample)
+        monkeypatch.setattr(bracket, "SAMPLE_MIN", 10)
+        monkeypatch.setattr(bracket, "MARGIN", 0.2)
+        monkeypatch.setattr(bracket, "MIN_MARGIN", 0)
+    if margin is not None:
+        monkeypatch.setattr(bracket, "MARGIN", margin)
+        monkeypatch.setattr(bracket, "MIN_MARGIN", 0)
+        monkeypatch.setattr(bracket, "PER_E", per_e)
     rng = np.random.default_rng(8)
     rows, n = [], 0
     for u in range(300):
@@ -204,6 +228,9 @@ def test_the_databases_p95_and_its_standard_error_equal_the_per_request_path(
     rows.append(request("both1", "user1", "friendly", 5.0))  # a multiple exposure: left out
     with store.transaction() as conn:
         conn.execute(request_events.insert(), with_shape_ids(conn, rows))
+    if store.engine.dialect.name == "postgresql":
+        with store.transaction() as conn:  # the table's size, which the sample is taken by
+            conn.exec_driver_sql("ANALYZE request_events")
     got = load(store, latency=True, quantiles=(0.5, 0.95))
     for arm in got.arms:
         assert arm.latency.size > 1000
