@@ -129,3 +129,38 @@ async def test_a_failing_candidate_is_rolled_back_on_events_in_clickhouse(
         assert releases == {proj.v1.id}
     finally:
         store.close()
+
+
+async def test_the_admin_api_status_looks_at_the_gateways_own_event_log(
+    served: tuple[httpx.AsyncClient, Runtime], proj: Proj, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A status request evaluates the active rollout on the gateway's ClickHouse store: it
+    opens no second handle (which nothing would close; with chdb another session on the same
+    directory) — opening one here fails the test."""
+    from rampway.admin.keys import Role, create_admin_key
+    from rampway.events import clickhouse
+
+    c, runtime = served
+    store = Store.open(proj.db_url)
+    try:
+        record_verdict(store, proj.v2.id, proj.v1.id)
+        Controller(store, project=proj.project).start(FEATURE, proj.v2.id, plan=PLAN,
+                                                      actor="ana")
+        await until(lambda: runtime.watcher.snapshot.rollouts.get(FEATURE) is not None)
+        for i in range(60):
+            await _ask(c, f"user-{i % 30}")
+        assert runtime.writer.flush(5)
+        _, key = create_admin_key(store, "ops", Role.ADMIN, actor="ana", reason="test")
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a second ClickHouse handle was opened")
+
+        monkeypatch.setattr(clickhouse, "open_events", refuse)
+        r = await c.get(f"/api/v1/rollouts/{FEATURE}",
+                        headers={"authorization": f"Bearer {key}"})
+        assert r.status_code == 200, r.text
+        counted = {g["metric"]: g["n_baseline"] + g["n_candidate"]
+                   for g in r.json()["evaluation"]["guardrails"]}
+        assert counted["error_rate"] == 60
+    finally:
+        store.close()

@@ -44,6 +44,7 @@ from rampway.rollout.views import brief_json, listing_json, rollout_json
 from rampway.store import Store
 
 if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
     from rampway.rollout.controller import Controller
 
 
@@ -95,8 +96,12 @@ class RolloutRoutes:
     the webhooks) and the served project's root (for `rollouts/<feature>.yaml`)."""
 
     def __init__(self, store: Store, notifier: Notifier, root: Path | None,
-                 project: Project | ProjectSource | None = None) -> None:
+                 project: Project | ProjectSource | None = None,
+                 events: "ClickHouseEvents | None" = None) -> None:
         self.store = store
+        # the gateway's own ClickHouse event log, when its events go there: the looks read it
+        # instead of each route's controller opening (and never closing) another handle
+        self.events = events
         self.notifier = notifier
         self.root = root
         # the served project as the server sees it now (in a gateway: as last reloaded);
@@ -110,7 +115,7 @@ class RolloutRoutes:
         from rampway.rollout.controller import Controller
 
         return Controller(self.store, notifier=self.notifier, project_root=self.root,
-                          project=self._project)
+                          project=self._project, events=self.events)
 
     def status(self, r: RolloutRecord, status_code: int = 200) -> JSONResponse:
         evaluation = r.evaluation

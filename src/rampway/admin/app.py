@@ -50,7 +50,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -94,6 +94,9 @@ from rampway.store import ChannelState, Store
 from rampway.timeline import MAX_LIMIT, build_timeline, since_window
 
 PREFIX = "/api/v1"
+
+if TYPE_CHECKING:
+    from rampway.events.clickhouse.store import ClickHouseEvents
 
 
 # -- request bodies -------------------------------------------------------------------------------
@@ -243,8 +246,10 @@ class Admin:
     write is validated against what serving will use)."""
 
     def __init__(self, store: Store, project: Project | ProjectSource | None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, events: "ClickHouseEvents | None" = None,
+                 ) -> None:
         self.store = store
+        self.events = events
         self._project = project_source(project)
         # rollouts re-read rampway.yaml under the root at each check unless the project is live
         self._live = None if project is None or isinstance(project, Project) else project
@@ -258,7 +263,7 @@ class Admin:
         return self._project()
 
     def rollouts(self) -> RolloutRoutes:
-        return RolloutRoutes(self.store, self.notifier, self.root, self._live)
+        return RolloutRoutes(self.store, self.notifier, self.root, self._live, self.events)
 
     def auth(self, role: Role) -> Callable[..., AdminKey]:
         """A dependency: the caller's key, checked against `role` (401/403 otherwise)."""
@@ -616,13 +621,14 @@ def _docs_routes(api: FastAPI) -> None:
 
 def create_admin_app(
     store: Store, *, project: Project | ProjectSource | None = None,
-    notifier: Notifier | None = None,
+    notifier: Notifier | None = None, events: "ClickHouseEvents | None" = None,
 ) -> FastAPI:
     """The admin API as an ASGI app whose routes carry the full `/api/v1` prefix (mount it
     without stripping the path). With `project`, published releases are checked against it
     and rollouts use its `rollouts/<feature>.yaml` plans and webhooks; `notifier` (the
     gateway's, closed with it) announces rollout transitions made through the API. A source
-    for `project` (a callable) is read at every request: the gateway passes its live config."""
+    for `project` (a callable) is read at every request: the gateway passes its live config;
+    `events`: the gateway's event log in ClickHouse, which rollout looks read when set."""
     api = FastAPI(
         title="rampway admin API",
         version="1",
@@ -631,7 +637,7 @@ def create_admin_app(
         redoc_url=None,
     )
     _docs_routes(api)
-    admin = Admin(store, project, notifier)
+    admin = Admin(store, project, notifier, events)
     _install_errors(api)
     api.add_middleware(CleanInput)  # NUL, lone surrogates: 400 before any route or the store
     for router in (

@@ -95,7 +95,7 @@ class Dashboard:
         webhooks = [] if served is None else settings_from(
             served.config.rollouts, str(served.config_path)).webhooks
         live = None if project is None or isinstance(project, Project) else project
-        self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root, live)
+        self.rollouts = RolloutRoutes(store, notifier or Notifier(webhooks), root, live, events)
         # The admin API's flag writes: with the project, model values must be routable.
         self.flags = FlagStore(store, project=source)
         # experiment analyses and shadow reports, as fresh as the pages' auto-refresh

@@ -226,7 +226,7 @@ def mounts(runtime: Runtime) -> dict[str, ASGIApp]:
     return {
         # the live project: writes are validated against rampway.yaml as last reloaded
         ADMIN_PREFIX: create_admin_app(runtime.store, project=runtime.live_project,
-                                       notifier=runtime.notifier),
+                                       notifier=runtime.notifier, events=runtime.events),
         DASHBOARD_PREFIX: create_dashboard_app(runtime.store, project=runtime.live_project,
                                                notifier=runtime.notifier,
                                                events=runtime.events),

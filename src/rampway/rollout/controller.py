@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -131,6 +132,7 @@ class Controller:
         # (`_events`), else the main database.
         self._events = events
         self._opened: ClickHouseEvents | None = None
+        self._opening = threading.Lock()  # request threads may look at once: open one handle
         #: looks by where their totals came from: "rollup" (`rampway.rollout.rollup`, two rows),
         #: "events" (`rampway.rollout.totals`, the window's requests) or "clickhouse"
         #: (`rampway.events.clickhouse.totals`, the window's requests there)
@@ -306,8 +308,10 @@ class Controller:
         if self._opened is None and self._events_url():
             from rampway.events.clickhouse import open_events
 
-            project = self.project()
-            self._opened = None if project is None else open_events(project)
+            with self._opening:
+                if self._opened is None:
+                    project = self.project()
+                    self._opened = None if project is None else open_events(project)
         return self._opened
 
     def _events_url(self) -> bool:
@@ -324,9 +328,10 @@ class Controller:
 
     def close(self) -> None:
         """Close the event log this controller opened itself (not one it was given)."""
-        if self._opened is not None:
-            self._opened.close()
-            self._opened = None
+        with self._opening:
+            if self._opened is not None:
+                self._opened.close()
+                self._opened = None
 
     def look(self) -> list[RolloutRecord] | None:
         """`tick` (then the event retention, when due) if this controller holds the fleet's
