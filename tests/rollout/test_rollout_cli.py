@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -180,6 +182,29 @@ def test_a_rollout_is_judged_on_the_events_in_clickhouse(
     assert run_json("controller", "--once") == {"moved": []}  # too few to decide: holds
     with Store.open(db_url) as store:
         assert count_rows(store, request_events) == 0
+
+
+def test_status_beside_a_process_holding_the_embedded_engine_shows_the_last_look(
+    project: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chdb:// serves one process: while another (a serving gateway) holds the directory,
+    `rollout status` cannot look afresh — it says why on stderr and shows the stored
+    evaluation, exit 0, instead of failing with "cannot open"."""
+    monkeypatch.setenv("RAMPWAY_EVENTS", "chdb://.rampway/events")
+    run_json("rollout", "start", FEATURE, "--candidate", "releases/assistant")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, chdb.session as s; x = s.Session(sys.argv[1]); "
+         "print('held', flush=True); sys.stdin.read()", str(project / ".rampway/events")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = run("rollout", "status", FEATURE, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["status"] == "running"
+        assert result.stderr.startswith("note: events: cannot open "), result.stderr
+        assert "--server" in result.stderr and result.stderr.count("\n") == 1
+    finally:
+        holder.communicate("", timeout=30)
 
 
 def test_rollout_webhook_settings_in_rampway_yaml_are_validated(project: Path) -> None:

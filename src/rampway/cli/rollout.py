@@ -44,6 +44,7 @@ from rampway.cli._common import (
     console,
     current_actor,
     emit_json,
+    err_console,
     fail,
     handle_errors,
     load_project_option,
@@ -282,9 +283,15 @@ def _local_status(feature: str, project: Path | None) -> dict[str, Any]:
             raise ConfigError(f"feature {feature!r} has no rollouts")
         evaluation = rollout.evaluation
         if rollout.status.active:
+            from rampway.events.clickhouse.backend import EventsUnavailable
+
             controller = _controller(proj, store)
             try:  # the events' store (ClickHouse with `events:`) is opened by the look
                 fresh = controller.evaluate(rollout)
+            except EventsUnavailable as exc:  # chdb held by the serving gateway
+                err_console.print(f"note: {exc.message}; showing the last look's evaluation",
+                                  markup=False)
+                fresh = None
             finally:
                 controller.close()
             evaluation = evaluation if fresh is None else fresh.as_dict()

@@ -28,6 +28,13 @@ from rampway.events.clickhouse._url import EventsTarget
 Columns = Sequence[Sequence[Any]]
 
 
+class EventsUnavailable(ConfigError):
+    """The embedded engine's directory cannot be opened here: another process (a running
+    `rampway serve`) or another directory of this process holds the engine. chdb serves one
+    process at a time; a reader that can do without a fresh look (`rollout status`) says so
+    and shows what is stored instead."""
+
+
 class Backend(Protocol):
     """What rampway needs of ClickHouse. `types` is column → ClickHouse type for `insert`."""
 
@@ -59,8 +66,11 @@ class ChdbBackend:
         path.mkdir(parents=True, exist_ok=True)
         try:
             self._session = session.Session(str(path))  # type: ignore[no-untyped-call]
-        except RuntimeError as exc:  # another directory is open in this process
-            raise ConfigError(f"events: cannot open {path}: {exc}") from exc
+        except RuntimeError as exc:  # held by another process, or another directory here
+            raise EventsUnavailable(
+                f"events: cannot open {path}: {_first_line(exc)} (chdb:// serves one process at "
+                "a time: a running `rampway serve` holds it — ask it with --server, or use a "
+                "clickhouse:// server for several processes)") from exc
         self.path = path
 
     def command(self, sql: str) -> None:
@@ -232,4 +242,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["Backend", "ChdbBackend", "Columns", "ServerBackend", "open_backend"]
+__all__ = [
+    "Backend", "ChdbBackend", "Columns", "EventsUnavailable", "ServerBackend", "open_backend",
+]
