@@ -72,13 +72,14 @@ def make_project(tmp: Path, sim_port: int, db_url: str) -> tuple[Path, list[str]
     return root, ids
 
 
-def start_gateway(project: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_gateway(project: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A `rampway serve` process (not yet listening: `wait_port`); its output goes to `log`
+    (a pipe nobody reads would block a chatty gateway and inflate the delays)."""
     port = free_port()
-    proc = subprocess.Popen([RAMPWAY, "serve", "--project", str(project), "--port", str(port),
-                             "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    wait_port(port, proc, timeout=120.0)
+    with log.open("ab") as out:
+        proc = subprocess.Popen([RAMPWAY, "serve", "--project", str(project), "--port",
+                                 str(port), "--workers", "1"],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, port
 
 
@@ -136,9 +137,10 @@ def measure(n_gateways: int, n_moves: int, db: str) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp, database(db) as db_url:
             root, ids = make_project(Path(tmp), sim_port, db_url)
             ports = []
-            for _ in range(n_gateways):
-                proc, port = start_gateway(root)
-                gateways.append(proc)
+            for i in range(n_gateways):
+                proc, port = start_gateway(root, Path(tmp) / f"gateway-{i}.log")
+                gateways.append(proc)  # stopped below even if it never listens
+                wait_port(port, proc, timeout=120.0)
                 ports.append(port)
             with Store.open(db_url) as store:
                 delays = asyncio.run(moves(store, ports, ids, n_moves))

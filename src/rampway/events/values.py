@@ -93,7 +93,9 @@ class _Ids:
         for key in keys:
             new = row(key)
             by_digest[new["digest"]] = (key, new)
-        conn.execute(self._insert, [new for _, new in by_digest.values()])
+        # in digest order: two gateways adding the same new values lock their unique-index
+        # entries in one order, never waiting on each other crosswise (a deadlock on PostgreSQL)
+        conn.execute(self._insert, [by_digest[d][1] for d in sorted(by_digest)])
         table = self._table
         found: dict[Hashable, int] = {}
         digests = list(by_digest)

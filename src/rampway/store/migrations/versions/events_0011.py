@@ -63,6 +63,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_event_shapes"),
         sa.UniqueConstraint("digest", name="uq_event_shapes_digest"),
     )
+    if conn.dialect.name == "postgresql":
+        # writers wait until the migration commits: a combination a gateway inserted between
+        # reading the shapes and rewriting the rows would have no shape (SQLite's first write
+        # above already holds its database's write lock)
+        _run(conn, "LOCK TABLE request_events IN SHARE MODE")
     _add_shapes(conn)
     same = _SAME[conn.dialect.name]
     if conn.dialect.name == "postgresql":
