@@ -93,3 +93,21 @@ def test_a_row_the_columns_cannot_hold_is_isolated_and_dead_lettered(
     (ids,) = chdb_events.backend.columns("SELECT id FROM request_events ORDER BY id")
     assert ids == [f"ok_{i}" for i in range(9)]
     assert "bad" in (tmp_path / "dead.jsonl").read_text()
+
+
+def test_a_batch_written_again_is_stored_once(chdb_events: ClickHouseEvents) -> None:
+    """The writer retries a batch whose acknowledgement was lost: ClickHouse has no primary
+    key to refuse the repeat, so each insert carries its batch's token and the tables keep a
+    deduplication window — the retried batch is skipped, another batch is kept."""
+    requests, feedback = sample_events()
+    sink = chdb_events.sink()
+    sink.write(requests, feedback)
+    sink.write(requests, feedback)  # the retry
+    assert len(clickhouse_rows(chdb_events, request_event_fields)) == len(requests)
+    assert len(clickhouse_rows(chdb_events, feedback_events)) == len(feedback)
+    sink.write(requests[:1], [])  # a different batch (one of the same events): kept
+    assert len(clickhouse_rows(chdb_events, request_event_fields)) == len(requests) + 1
+    (settings,) = chdb_events.backend.columns(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+        "AND name = 'request_events'")
+    assert "non_replicated_deduplication_window = 1000" in settings[0]

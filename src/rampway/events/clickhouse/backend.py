@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from rampway.errors import ConfigError, StoreError
 from rampway.events.clickhouse._url import EventsTarget
+from rampway.events.clickhouse.schema import quote
 
 Columns = Sequence[Sequence[Any]]
 
@@ -49,7 +50,11 @@ class Backend(Protocol):
         NaN), anything else as objects — for many rows, without a Python object per number."""
         ...
 
-    def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None: ...
+    def insert(self, table: str, types: Mapping[str, str], columns: Columns,
+               token: str | None = None) -> None:
+        """`token`: the batch's deduplication token — an insert repeating one the table has
+        seen recently is skipped (a batch retried after a lost acknowledgement)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -83,7 +88,8 @@ class ChdbBackend:
     def arrays(self, sql: str) -> list[Any]:
         return [_numpy(column) for column in self._run(sql, "ArrowTable").columns]
 
-    def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None:
+    def insert(self, table: str, types: Mapping[str, str], columns: Columns,
+               token: str | None = None) -> None:
         import pyarrow as pa
 
         names = list(types)
@@ -95,8 +101,10 @@ class ChdbBackend:
             schema=schema)
         listed = ", ".join(names)
         # chdb's Python() table function reads the local variable of that name
-        self._run(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM Python(rampway_rows)",
-                  "Null")
+        settings = "" if token is None else \
+            f" SETTINGS insert_deduplication_token = {quote(token)}"
+        self._run(f"INSERT INTO {table} ({listed}){settings} SELECT {listed} "
+                  "FROM Python(rampway_rows)", "Null")
         del rampway_rows
 
     def close(self) -> None:
@@ -155,14 +163,17 @@ class ServerBackend:
         return [np.asarray(c, dtype=np.float64 if _numeric(c) else object)
                 for c in self.columns(sql)]
 
-    def insert(self, table: str, types: Mapping[str, str], columns: Columns) -> None:
+    def insert(self, table: str, types: Mapping[str, str], columns: Columns,
+               token: str | None = None) -> None:
         from clickhouse_connect.driver.exceptions import DataError
 
+        settings: dict[str, Any] = {"async_insert": 1, "wait_for_async_insert": 1}
+        if token is not None:
+            settings["insert_deduplication_token"] = token
         try:
             self._client.insert(
                 table, list(columns), column_names=list(types), column_oriented=True,
-                column_type_names=list(types.values()),
-                settings={"async_insert": 1, "wait_for_async_insert": 1},
+                column_type_names=list(types.values()), settings=settings,
             )
         except DataError as exc:  # a value the column cannot hold: the rows' fault (poison)
             raise ValueError(f"events store ({self.url}): {_first_line(exc)}") from exc

@@ -131,10 +131,26 @@ def ttl_statements(table: str, current: str, retention_s: float | None) -> list[
             "SETTINGS materialize_ttl_after_modify = 0"]
 
 
+#: Inserts a plain MergeTree event table remembers, to skip a batch repeated with the same
+#: deduplication token (`sink.batch_token`): a writer retries within seconds, so the last
+#: thousand batches cover every retry (Replicated tables have their own window, on by default).
+DEDUP_WINDOW = 1000
+
+
+def dedup_statements(table: str, engine: str, engine_full: str) -> list[str]:
+    """What makes a plain MergeTree `table` deduplicate retried batches (`system.tables`'
+    `engine`, `engine_full`): nothing for other engines (a user's Replicated or Distributed
+    tables) or when it already does."""
+    if engine != "MergeTree" or "non_replicated_deduplication_window" in engine_full:
+        return []
+    return [f"ALTER TABLE {table} MODIFY SETTING "
+            f"non_replicated_deduplication_window = {DEDUP_WINDOW:d}"]
+
+
 def quote(value: str) -> str:
     """A ClickHouse string literal (backslash escapes, unlike standard SQL's doubled quote)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-__all__ = ["EVENT_TABLES", "MIGRATIONS", "MIGRATIONS_TABLE", "Migration", "column_type", "migrate",
-           "quote", "ttl_clause", "ttl_statements"]
+__all__ = ["DEDUP_WINDOW", "EVENT_TABLES", "MIGRATIONS", "MIGRATIONS_TABLE", "Migration",
+           "column_type", "dedup_statements", "migrate", "quote", "ttl_clause", "ttl_statements"]

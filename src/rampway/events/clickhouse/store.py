@@ -51,13 +51,15 @@ class ClickHouseEvents:
         return [int(v) for v in found[0]]
 
     def set_retention(self, retention_s: float | None) -> None:
-        """Make the event tables' TTL match `retention_s` (seconds; None: no TTL)."""
+        """Make the event tables' TTL match `retention_s` (seconds; None: no TTL), and make
+        plain MergeTree tables skip a retried batch (`schema.dedup_statements`)."""
         names = ", ".join(schema.quote(t) for t in schema.EVENT_TABLES)
-        tables, engines = self.backend.columns(
-            "SELECT name, engine_full FROM system.tables "
+        tables, kinds, engines = self.backend.columns(
+            "SELECT name, engine, engine_full FROM system.tables "
             f"WHERE database = currentDatabase() AND name IN ({names})")
-        for table, engine in zip(tables, engines, strict=True):
-            for statement in schema.ttl_statements(table, engine, retention_s):
+        for table, kind, engine in zip(tables, kinds, engines, strict=True):
+            for statement in [*schema.ttl_statements(table, engine, retention_s),
+                              *schema.dedup_statements(table, kind, engine)]:
                 self.backend.command(statement)
 
     def sink(self) -> ClickHouseSink:
