@@ -35,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -130,9 +130,25 @@ def fill_sql(store: Store, rows: int, seed: int = 1) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
-def batches(rows: int, seed: int = 1,
-            ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-    """The rows, 20,000 requests at a time (with their feedback)."""
+class Draws(NamedTuple):
+    """One batch's random draws: requests `start` to `start + n`, and the rated ones'
+    feedback values."""
+
+    start: int
+    n: int
+    unit: Any
+    arm: Any
+    failed: Any
+    latency: Any
+    ts: Any
+    rated: Any  # the indexes (in the batch) of the requests that get a feedback row
+    value: Any  # their feedback values
+
+
+def draws(rows: int, seed: int = 1) -> Iterator[Draws]:
+    """The random numbers behind `batches` and `columns`, drawn once here so both make the
+    same data: 20,000 requests at a time, users with their own latency offset and error
+    propensity, 30% of requests rated (the candidate rated up 5 points more often)."""
     rng = np.random.default_rng(seed)
     users = max(2, rows // 20)
     offset = rng.normal(0, 0.25, users)
@@ -145,6 +161,15 @@ def batches(rows: int, seed: int = 1,
         failed = rng.random(n) < propensity[unit]
         latency = 800 * np.exp(offset[unit] + 0.5 * rng.standard_normal(n))
         ts = T0 + rng.uniform(0, 9 * DAY, n)
+        rated = np.flatnonzero(rng.random(n) < 0.3)
+        value = (rng.random(rated.size) < 0.6 + 0.05 * arm[rated]).astype(np.float64)
+        yield Draws(start, n, unit, arm, failed, latency, ts, rated, value)
+
+
+def batches(rows: int, seed: int = 1,
+            ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """The rows, 20,000 requests at a time (with their feedback)."""
+    for start, n, unit, arm, failed, latency, ts, rated, value in draws(rows, seed):
         docs: list[dict[str, Any]] = [{
             "id": f"r{start + i}", "ts": float(ts[i]), "feature": FEATURE,
             "release_id": ARMS[arm[i]].release_id, "arm": ARMS[arm[i]].name,
@@ -157,11 +182,10 @@ def batches(rows: int, seed: int = 1,
             "finish_reason": "stop", "output_chars": 400, "prompt_text": None,
             "response_text": None,
         } for i in range(n)]
-        rated = rng.random(n) < 0.3
         feedback = [{"id": f"f{start + i}", "ts": float(ts[i]) + 5, "name": "thumbs_up",
-                     "value": float(rng.random() < 0.6 + 0.05 * arm[i]),
-                     "request_id": f"r{start + i}", "unit_hash": None, "feature": FEATURE,
-                     "attributes": None} for i in np.flatnonzero(rated)]
+                     "value": float(v), "request_id": f"r{start + i}", "unit_hash": None,
+                     "feature": FEATURE, "attributes": None}
+                    for i, v in zip(rated, value, strict=True)]
         yield docs, feedback
 
 
@@ -202,21 +226,10 @@ def clickhouse(rows: int) -> Iterator[Any]:
 
 def columns(rows: int, seed: int = 1) -> Iterator[tuple[int, tuple[dict[str, Any], ...]]]:
     """`batches`' rows as (first row, (request columns, feedback columns)): name → numpy array
-    or list (absent: NULL), drawing the same random numbers in the same order."""
-    rng = np.random.default_rng(seed)
-    users = max(2, rows // 20)
-    offset = rng.normal(0, 0.25, users)
-    propensity = rng.beta(0.1, 4.9, users)
+    or list (absent: NULL), from the same draws."""
     releases = np.asarray([a.release_id for a in ARMS], dtype=object)
     names = np.asarray([a.name for a in ARMS], dtype=object)
-    batch = 20_000
-    for start in range(0, rows, batch):
-        n = min(batch, rows - start)
-        unit = rng.integers(users, size=n)
-        arm = unit % 2
-        failed = rng.random(n) < propensity[unit]
-        latency = 800 * np.exp(offset[unit] + 0.5 * rng.standard_normal(n))
-        ts = T0 + rng.uniform(0, 9 * DAY, n)
+    for start, n, unit, arm, failed, latency, ts, rated, value in draws(rows, seed):
         ids = [f"r{i}" for i in range(start, start + n)]
         fill = {"feature": FEATURE, "source": "gateway", "protocol": "openai", "stream": False,
                 "provider": "sim", "model": "sim-large", "attempts": 1, "fallback_used": False,
@@ -229,8 +242,6 @@ def columns(rows: int, seed: int = 1) -> Iterator[tuple[int, tuple[dict[str, Any
             "status": np.where(failed, "error", "ok").tolist(),
             "http_status": np.where(failed, 502, 200), "latency_ms": latency,
         }
-        rated = np.flatnonzero(rng.random(n) < 0.3)
-        value = (rng.random(rated.size) < 0.6 + 0.05 * arm[rated]).astype(np.float64)
         feedback = {"id": [f"f{start + i}" for i in rated], "ts": ts[rated] + 5,
                     "name": ["thumbs_up"] * rated.size, "value": value,
                     "request_id": [ids[i] for i in rated], "feature": [FEATURE] * rated.size}

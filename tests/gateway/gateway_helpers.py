@@ -90,6 +90,13 @@ class Proj:
     tools: Release
 
 
+def fail_model(tmp: Path, model: str) -> None:
+    """Make the simulator of `make_project(tmp, …)` answer every call to `model` with a 500."""
+    data = sim_config_data()
+    data["models"][model]["faults"]["rate_500"] = 1.0
+    (tmp / "sim.yaml").write_text(yaml.safe_dump(data))
+
+
 def make_project(tmp: Path, db_url: str, gateway: dict[str, Any] | None = None) -> Proj:
     """rampway.yaml + releases under `tmp`, published; production → v1 (support-bot)."""
     root = tmp / "proj"
@@ -277,9 +284,11 @@ def serve_env(**extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def gateway_client(project: Project) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    """A started Runtime and an in-process client on its GatewayApp (no socket); stops on exit."""
-    runtime = Runtime.from_project(project)
+async def gateway_client(project: Project, **options: Any,
+                         ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    """A started Runtime (`Runtime.from_project(project, **options)`) and an in-process client
+    on its GatewayApp (no socket); stops on exit."""
+    runtime = Runtime.from_project(project, **options)
     await runtime.start()
     try:
         transport = httpx.ASGITransport(app=GatewayApp(runtime))

@@ -127,6 +127,16 @@ PROVABLE = [
 ]
 
 
+#: Half the traffic, then all of it, judged on the two guardrails a failing model trips.
+GATEWAY_PLAN = Plan.model_validate({
+    "steps": [{"weight": 50, "dwell": 0}, {"weight": 100}],
+    "guardrails": [
+        {"metric": "error_rate", "critical": True, "min_sample": 30},
+        {"metric": "fallback_rate", "critical": True, "min_sample": 30},
+    ],
+})
+
+
 def plan(**overrides: Any) -> Plan:
     data: dict[str, Any] = {
         "steps": [{"weight": 5, "dwell": "10m"}, {"weight": 25, "dwell": "10m"},

@@ -10,41 +10,32 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
 
 from gateway_helpers import (  # noqa: E402
     Proj,
+    fail_model,
     gateway_client,
     make_project,
     rows,
-    sim_config_data,
     until,
 )
-from rollout_helpers import record_verdict  # noqa: E402
+from rollout_helpers import GATEWAY_PLAN, record_verdict  # noqa: E402
 
 from rampway.gateway import Runtime  # noqa: E402
-from rampway.rollout import Controller, Plan, Status, repo  # noqa: E402
+from rampway.rollout import Controller, Status, repo  # noqa: E402
 from rampway.store import Store  # noqa: E402
 
 FEATURE = "support-bot"
-PLAN = Plan.model_validate({
-    "steps": [{"weight": 50, "dwell": 0}, {"weight": 100}],
-    "guardrails": [
-        {"metric": "error_rate", "critical": True, "min_sample": 30},
-        {"metric": "fallback_rate", "critical": True, "min_sample": 30},
-    ],
-})
+PLAN = GATEWAY_PLAN
 
 
 @pytest.fixture
 def proj(tmp_path: Path, request: pytest.FixtureRequest) -> Proj:
     made = make_project(tmp_path, f"sqlite:///{tmp_path / 'db' / 'rampway.db'}")
     if getattr(request, "param", False):  # the candidate's model (sim-small) always fails
-        data = sim_config_data()
-        data["models"]["sim-small"]["faults"]["rate_500"] = 1.0
-        (tmp_path / "sim.yaml").write_text(yaml.safe_dump(data))
+        fail_model(tmp_path, "sim-small")
     return made
 
 

@@ -19,34 +19,27 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
 from gateway_helpers import (  # noqa: E402
     Proj,
     count_rows,
+    fail_model,
+    gateway_client,
     make_project,
-    sim_config_data,
     until,
 )
-from rollout_helpers import record_verdict  # noqa: E402
+from rollout_helpers import GATEWAY_PLAN, record_verdict  # noqa: E402
 
 from rampway.config import load_project  # noqa: E402
-from rampway.gateway import GatewayApp, Runtime  # noqa: E402
-from rampway.rollout import Controller, Plan, Status, repo  # noqa: E402
+from rampway.gateway import Runtime  # noqa: E402
+from rampway.rollout import Controller, Status, repo  # noqa: E402
 from rampway.store import Store  # noqa: E402
 
 FEATURE = "support-bot"
-PLAN = Plan.model_validate({
-    "steps": [{"weight": 50, "dwell": 0}, {"weight": 100}],
-    "guardrails": [
-        {"metric": "error_rate", "critical": True, "min_sample": 30},
-        {"metric": "fallback_rate", "critical": True, "min_sample": 30},
-    ],
-})
+PLAN = GATEWAY_PLAN
 
 
 @pytest.fixture
 def proj(tmp_path: Path, request: pytest.FixtureRequest) -> Proj:
     made = make_project(tmp_path, f"sqlite:///{tmp_path / 'db' / 'rampway.db'}")
     if getattr(request, "param", False):  # the candidate's model (sim-small) always fails
-        data = sim_config_data()
-        data["models"]["sim-small"]["faults"]["rate_500"] = 1.0
-        (tmp_path / "sim.yaml").write_text(yaml.safe_dump(data))
+        fail_model(tmp_path, "sim-small")
     config = yaml.safe_load(made.project.config_path.read_text())
     config["events"] = "chdb://.rampway/events"
     made.project.config_path.write_text(yaml.safe_dump(config))
@@ -58,14 +51,8 @@ def proj(tmp_path: Path, request: pytest.FixtureRequest) -> Proj:
 async def served(proj: Proj) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     """The gateway with its rollout controller (one look at start, then hourly: the test
     calls the next looks itself)."""
-    runtime = Runtime.from_project(proj.project, rollout_interval=3600)
-    await runtime.start()
-    try:
-        transport = httpx.ASGITransport(app=GatewayApp(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-            yield c, runtime
-    finally:
-        await runtime.stop()
+    async with gateway_client(proj.project, rollout_interval=3600) as served:
+        yield served
 
 
 async def _ask(c: httpx.AsyncClient, unit: str) -> httpx.Response:
