@@ -128,8 +128,10 @@ async def test_sim_without_base_url_is_the_in_process_simulator(tmp_path: Any) -
     reg = build_providers({"sim": {"kind": "sim", "options": {"config": str(sim_yaml)}}}, env={})
     provider = reg.get("sim")
     assert isinstance(provider, SimProvider) and provider.name == "sim"
+    # temperature 0: a seeded answer. At the default temperature the simulator draws fresh
+    # randomness, and sim-small refuses 0.2% of requests (a refusal has no content).
     resp = await provider.complete(
-        ChatRequest("sim-small", [Message("user", "What is 2 + 3?")]), timeout=5
+        ChatRequest("sim-small", [Message("user", "What is 2 + 3?")], temperature=0), timeout=5
     )
     assert resp.content and resp.usage.output_tokens > 0
     await reg.aclose()
