@@ -288,8 +288,9 @@ class SqlEventSink:
         if not requests and not feedback:
             return
         with self._store.transaction() as conn:
-            self._ids.prepare(conn, requests)
-            self._shapes.prepare(conn, requests)
+            stamp = self._ids.stamp(requests)  # one pass over the batch for both
+            self._ids.prepare(conn, requests, stamp)
+            self._shapes.prepare(conn, requests, stamp)
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
             self._health.apply(conn, requests)

@@ -101,9 +101,14 @@ class _Ids:
             self._since = self._stamp if self._since is None else min(self._since, self._stamp)
         self._added, self._batch = {}, {}
 
-    def _start(self, events: Sequence[Any]) -> None:
+    def stamp(self, events: Sequence[Any]) -> float:
+        """What the rows `events` use get as `last_used`: the later of the clock and their
+        newest `ts` (an event stamped ahead of the clock must not outlive its values)."""
+        return max(self._clock(), max(map(self._ts, events), default=0.0))
+
+    def _start(self, events: Sequence[Any], stamp: float | None) -> None:
         """The batch's stamp, and a memo started over if its oldest ids are too old for it."""
-        self._stamp = max(self._clock(), max(map(self._ts, events), default=0.0))
+        self._stamp = self.stamp(events) if stamp is None else stamp
         if self._since is not None and self._since < self._stamp - REFRESH_S:
             self._known.clear()
             self._since = None
@@ -151,9 +156,11 @@ class ValueIds(_Ids):
         super().__init__(dialect, event_values, max_entries, operator.attrgetter("ts"), clock)
         self._fields = tuple((operator.attrgetter(f), encoders[f]) for f in VALUE_FIELDS)
 
-    def prepare(self, conn: Connection, events: Sequence[Any]) -> None:
-        """Find (or add) the ids of every value `events` hold, for `id_of`."""
-        self._start(events)
+    def prepare(self, conn: Connection, events: Sequence[Any],
+                stamp: float | None = None) -> None:
+        """Find (or add) the ids of every value `events` hold, for `id_of`; `stamp`: their
+        `stamp(events)`, when already known."""
+        self._start(events, stamp)
         texts: dict[int, str] = {}  # id(value) → its text; the values live as long as `events`
         for get, encode in self._fields:
             for event in events:
@@ -195,13 +202,14 @@ class ShapeIds(_Ids):
         super().__init__(dialect, event_shapes, max_entries, ts, clock)
         self._shape, self._key = shape, key
 
-    def prepare(self, conn: Connection, events: Sequence[Any]) -> None:
-        """Find (or add) the shape ids of `events`, for `id_of`.
+    def prepare(self, conn: Connection, events: Sequence[Any],
+                stamp: float | None = None) -> None:
+        """Find (or add) the shape ids of `events`, for `id_of` (`stamp` as `ValueIds'`).
 
         Two events of the batch with one id and different shapes would get one shape: a
         ValueError instead, which the writer treats as a bad batch and splits (each alone is
         written; a repeated id is refused by the id index as before)."""
-        self._start(events)
+        self._start(events, stamp)
         shape, key = self._shape, self._key
         shapes = {key(e): shape(e) for e in events}
         if len(shapes) < len(events) and any(shapes[key(e)] != shape(e) for e in events):
