@@ -108,6 +108,19 @@ def test_values_and_shapes_only_expired_events_used_go_and_the_rest_read_back_th
     assert prune(store, CUTOFF).values == 0  # nothing more to delete
 
 
+def test_events_a_stopped_retention_left_behind_keep_their_values(store: Store) -> None:
+    SqlEventSink(store, clock=at(OLD)).write(
+        [request(f"o{i}", OLD + i, model=f"m{i}", attributes={"i": i}) for i in range(3)], [])
+    ticks = iter(range(1000))
+    # the deadline passes after the first batch of events: two old ones are still stored
+    result = prune(store, CUTOFF, batch=1, deadline=0, clock=lambda: next(ticks))
+    assert not result.complete and result.requests == 1
+    assert (result.values, result.shapes) == (0, 0) and dangling(store) == []
+    left = {rid: (row["attributes"], row["model"]) for rid, row in rows(store).items()}
+    assert len(left) == 2
+    assert all(got == ({"i": int(rid[1:])}, f"m{rid[1:]}") for rid, got in left.items())
+
+
 def test_a_sinks_memo_never_hands_out_an_id_retention_deleted(store: Store) -> None:
     clock = [OLD]
     sink = SqlEventSink(store, clock=lambda: clock[0])
