@@ -31,8 +31,9 @@ has `ts(e) <= S <= last_used(r) + REFRESH_S` — whichever way the sink got r's 
    before the cutoff first, or `floor` is older and says so.
 2. A batch under way that found r in the database: it holds r's lock from its INSERT … ON
    CONFLICT to its commit. The pruner picks rows `FOR UPDATE SKIP LOCKED` (PostgreSQL) and
-   so passes over r; a row it locked first and deletes makes the batch's INSERT wait for the
-   pruner's commit and then add the value again, under a new id. SQLite has one writer at a
+   so passes over r (it never waits for a sink, so the two cannot deadlock); a row it locked
+   first and deletes makes the batch's INSERT wait for the pruner's commit (one batch of
+   deletes) and then add the value again, under a new id. SQLite has one writer at a
    time (`BEGIN IMMEDIATE`): the batch and the prune's batch run one after the other, and
    whichever comes second sees the other's work.
 3. A batch that takes r's id from its memo: its stamp S is within `REFRESH_S` of r's
@@ -116,14 +117,22 @@ def prune_unused(
     complete = True
     for table in (event_values, event_shapes):
         with store.transaction() as conn:
-            # rows from gateways older than `last_used`: first seen now
-            conn.execute(table.update().where(table.c.last_used.is_(None))
-                         .values(last_used=now()))
+            _stamp_unstamped(conn, table, now())
         deleted, done = (0, False) if not complete else _delete_batches(
             store, table, line, batch, deadline, clock)
         counts.append(deleted)
         complete = complete and done
     return Pruned(counts[0], counts[1], complete)
+
+
+def _stamp_unstamped(conn: Connection, table: sa.Table, now: float) -> None:
+    """Rows from gateways older than `last_used` (NULL): first seen now. Passing over the rows
+    a sink's batch holds (it is stamping them itself), so that the pruner never waits for a
+    sink that may be waiting for it (a deadlock on PostgreSQL)."""
+    chosen = (sa.select(table.c.id).where(table.c.last_used.is_(None))
+              .with_for_update(skip_locked=True))
+    conn.execute(table.update().where(table.c.id.in_(chosen.scalar_subquery()))
+                 .values(last_used=now))
 
 
 def _count(conn: Connection, table: sa.Table, line: float) -> int:
