@@ -28,7 +28,8 @@ has `ts(e) <= S <= last_used(r) + REFRESH_S` — whichever way the sink got r's 
 
 1. Stored events: one referencing r has `ts >= floor` (floor is the oldest stored), so
    `last_used(r) >= floor - REFRESH_S > horizon`: r is kept. Retention deleted the events
-   before the cutoff first, or `floor` is older and says so.
+   before the cutoff first, or `floor` is older and says so (a run its deadline stopped).
+   One committed after the floor was read is no older than it but for late writers (3.).
 2. A batch under way that found r in the database: it holds r's lock from its INSERT … ON
    CONFLICT to its commit. The pruner picks rows `FOR UPDATE SKIP LOCKED` (PostgreSQL) and
    so passes over r (it never waits for a sink, so the two cannot deadlock); a row it locked
@@ -42,9 +43,6 @@ has `ts(e) <= S <= last_used(r) + REFRESH_S` — whichever way the sink got r's 
    retention (at least an hour) behind the pruner's. `GRACE_S` (a day) is the margin for
    clocks apart and for events written long after their `ts`: the writer holds an event for
    seconds (its retries: 3.6 s), a gateway a day late is broken in louder ways.
-
-The same margins make an id the sink may have just read safe: a row is deleted only when
-nothing has stamped it for more than a day plus the retention.
 
 A row without `last_used` (NULL: added by a gateway older than `events_prune_0001` during an
 upgrade) is stamped with the pruner's clock the first time it is seen, and pruned a retention
@@ -70,7 +68,6 @@ from rampway.store import Store
 
 #: The margin, beyond `REFRESH_S`, between the oldest event kept and a row deleted.
 GRACE_S = 86400.0
-DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
