@@ -22,7 +22,12 @@ from rampway.events import EventWriter, FeedbackEvent, RequestEvent
 from rampway.events import partitions as parts
 from rampway.events.retention import DAY, RetentionJob, job_for, prune
 from rampway.events.sink import SqlEventSink
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import (
+    event_shapes,
+    feedback_events,
+    request_event_rows,
+    request_events,
+)
 from rampway.store import Store, alembic_config, current_revisions, head_revisions, parse_url
 
 pytestmark = pytest.mark.postgres
@@ -191,6 +196,24 @@ def test_retention_drops_whole_days_and_keeps_the_day_of_the_cutoff(pg: Store) -
     assert day(-31) not in names(pg) and day(-30) in names(pg)
     assert "feedback_events_p" + day(-31)[-8:] not in names(pg, "feedback_events")
     assert prune(pg, NOON - 30 * DAY).dropped == ()
+
+
+def test_the_values_and_shapes_of_dropped_days_go_and_those_of_kept_days_stay(pg: Store) -> None:
+    # each event written on its day, by a gateway whose clock said so, with its own value
+    for i, age in enumerate([44, 35, 30.25, 1]):
+        ts = NOON - age * DAY
+        SqlEventSink(pg, clock=lambda ts=ts: ts).write(
+            [RequestEvent(id=f"req_{i}", ts=ts, feature=FEATURE, attributes={"age": age},
+                          model=f"m-{age}")], [])
+    dry = prune(pg, NOON - 30 * DAY, dry_run=True)
+    result = prune(pg, NOON - 30 * DAY)
+    assert (dry.values, dry.shapes) == (result.values, result.shapes) == (2, 2)
+    with pg.reading() as conn:
+        kept = {r.id: (r.attributes, r.model) for r in conn.execute(sa.select(
+            request_event_rows.c.id, request_event_rows.c.attributes, request_event_rows.c.model))}
+        assert set(conn.scalars(sa.select(event_shapes.c.model))) == {"m-30.25", "m-1"}
+    # the day of the cutoff is kept whole: its event (before the cutoff) keeps its value
+    assert kept == {"req_2": ({"age": 30.25}, "m-30.25"), "req_3": ({"age": 1}, "m-1")}
 
 
 def test_dry_run_lists_the_partitions_and_drops_nothing(pg: Store) -> None:

@@ -26,7 +26,7 @@ from rampway.events.retention import (
     prune,
 )
 from rampway.events.sink import SqlEventSink
-from rampway.events.tables import feedback_events, request_events
+from rampway.events.tables import event_shapes, event_values, feedback_events, request_events
 from rampway.gateway.rollouts import RolloutLoop
 from rampway.gateway.settings import GatewaySettings
 from rampway.rollout import Controller
@@ -183,6 +183,20 @@ def test_a_run_over_its_budget_continues_at_the_next_look(store: Store) -> None:
     assert remaining(store, request_events) == set()
 
 
+def test_the_job_deletes_the_values_and_shapes_only_deleted_events_used(store: Store) -> None:
+    old = NOW - 100 * DAY  # written then, by a gateway whose clock said so
+    SqlEventSink(store, clock=lambda: old).write(
+        [RequestEvent(id="old", ts=old, feature=FEATURE, model="m-v1",
+                      attributes={"deploy": "v1"})], [])
+    fill(store, [1], feedback=False)  # req_0: a value-less event of yesterday, kept
+    result = RetentionJob(store, 30 * DAY, clock=lambda: NOW).maybe_run()
+    assert result is not None
+    assert (result.requests, result.values, result.shapes) == (1, 1, 1)
+    with store.reading() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(event_values)) == 0
+        assert set(conn.scalars(sa.select(event_shapes.c.model))) == {None}  # req_0's
+
+
 # -- `rampway events prune` ---------------------------------------------------------------------
 
 
@@ -242,6 +256,21 @@ def test_cli_prune_uses_the_configured_retention_by_default(project: Path, db_ur
     doc = json.loads(run("events", "prune", "--json").stdout)
     assert (doc["requests"], doc["feedback"], doc["retention_s"]) == (1, 1, 30 * DAY)
     assert counts(db_url) == (1, 1)
+
+
+def test_cli_prune_reports_the_values_and_shapes_it_deleted(project: Path, db_url: str) -> None:
+    then = time.time() - 200 * DAY
+    with Store.open(db_url) as store:  # written 200 days ago, by the gateway's clock then
+        SqlEventSink(store, clock=lambda: then).write(
+            [RequestEvent(id="old", ts=then, feature=FEATURE, model="m-old",
+                          attributes={"deploy": "v1"}, flags={"f.x": True})], [])
+    doc = json.loads(run("events", "prune", "--dry-run", "--json").stdout)
+    assert (doc["requests"], doc["values"], doc["shapes"]) == (1, 2, 1)
+    done = run("events", "prune")
+    assert done.exit_code == 0, done.output
+    assert "deleted 2 attribute/flag values and 1 shapes no remaining event uses" in done.stdout
+    doc = json.loads(run("events", "prune", "--json").stdout)
+    assert (doc["requests"], doc["values"], doc["shapes"]) == (0, 0, 0)
 
 
 def test_cli_prune_older_than_overrides_the_setting(project: Path, db_url: str) -> None:

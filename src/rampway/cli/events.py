@@ -6,7 +6,9 @@
 `prune` deletes request and feedback events older than the window (default: the configured
 `gateway.events.retention`), never inside an active rollout's or running experiment's window;
 on PostgreSQL it drops the day partitions entirely before it instead (listed, with the
-planner's row estimate). `--dry-run` only counts, and lists the partitions it would drop.
+planner's row estimate). Then it deletes the attribute/flag values and the shapes no remaining
+event uses (counted as `values` and `shapes`). `--dry-run` only counts, and lists the
+partitions it would drop.
 The fleet's rollout controller does the same hourly on its own (see
 `rampway.events.retention`); this is for doing it now, or with another window.
 
@@ -81,7 +83,8 @@ def prune_cmd(
     seconds = _window(older_than, configured)
     if seconds is None:
         if as_json:
-            emit_json({"retention": None, "requests": 0, "feedback": 0, "dry_run": dry_run})
+            emit_json({"retention": None, "requests": 0, "feedback": 0, "values": 0,
+                       "shapes": 0, "dry_run": dry_run})
         else:
             console.print("retention is off (gateway.events.retention: forever): nothing pruned")
         return
@@ -94,6 +97,8 @@ def prune_cmd(
     verb = "would delete" if dry_run else "deleted"
     console.print(f"{verb} {result.requests} request and {result.feedback} feedback events "
                   f"older than {doc['cutoff']}", markup=False)
+    console.print(f"{verb} {result.values} attribute/flag values and {result.shapes} shapes "
+                  "no remaining event uses", markup=False)
     for part in doc["partitions"]:
         rows = "" if part["rows_estimate"] is None else f", ~{part['rows_estimate']} rows"
         console.print(f"{'would drop' if dry_run else 'dropped'} partition {part['name']} "

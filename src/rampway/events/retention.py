@@ -19,6 +19,10 @@ requested cutoff and the start of every active rollout (its `created_at`, which 
 of its steps) and every running experiment (its `started_at`). A 30-day retention therefore
 never cuts into a 45-day experiment.
 
+Then the attribute and flag values (`event_values`) and the shapes (`event_shapes`) that no event
+can use any more go too, a batch at a time (`rampway.events.dimensions`, which says why a
+gateway writing at that moment never references one it deleted).
+
 A prune also deletes the judge's roll-up rows of finished rollout steps (whatever their age:
 nothing reads them once their step is over; `rampway.rollout.segments.prune_finished`, which
 the controller's looks run too, a few seconds' worth at a time).
@@ -50,6 +54,7 @@ from sqlalchemy import exc as sa_exc
 
 from rampway.errors import StoreError
 from rampway.events import partitions as parts
+from rampway.events.dimensions import prune_unused
 from rampway.events.health import prune_rollup
 from rampway.events.tables import feedback_events, request_events
 from rampway.rollout.plan import parse_duration
@@ -103,10 +108,13 @@ class PruneResult:
     #: PostgreSQL: the partitions dropped whole (on a dry run, that would be); their rows are
     #: not in `requests` / `feedback`, which count the rows deleted one by one
     dropped: tuple[parts.Partition, ...] = ()
+    values: int = 0  # `event_values` rows no event uses any more, deleted (`events.dimensions`)
+    shapes: int = 0  # `event_shapes` rows, likewise
 
     def to_json(self) -> dict[str, Any]:
         return {
             "requests": self.requests, "feedback": self.feedback, "rollup": self.rollup,
+            "values": self.values, "shapes": self.shapes,
             "cutoff": _iso(self.cutoff), "requested_cutoff": _iso(self.requested_cutoff),
             "held_by": self.held_by, "dry_run": self.dry_run, "complete": self.complete,
             "partitions": [_partition_json(p) for p in self.dropped],
@@ -156,7 +164,8 @@ def prune(
     """Delete request and feedback events with `ts < older_than_ts`, `batch` rows per
     transaction, never inside an active rollout's or running experiment's window (the cutoff
     moves back to the earliest such start: see the module docstring). On PostgreSQL whole days
-    before the cutoff are dropped instead. `dry_run` counts instead.
+    before the cutoff are dropped instead. Then the values and shapes no event uses any more
+    are deleted (`rampway.events.dimensions`). `dry_run` counts instead.
     `deadline` (a `clock()` value) stops between batches; `complete` says whether it did."""
     if batch < 1:
         raise ValueError("batch must be >= 1")
@@ -180,6 +189,10 @@ def prune(
                 break
         counts.append(deleted)
         complete = complete and done
+    # after the events: the oldest one left decides which values and shapes no event uses
+    unused = prune_unused(store, cutoff, batch=batch, dry_run=dry_run, deadline=deadline,
+                          clock=clock)
+    complete = complete and unused.complete
     rollup = 0
     if not dry_run:
         prune_rollup(store, cutoff)  # the health roll-up's minutes before the cutoff
@@ -189,7 +202,8 @@ def prune(
         complete = complete and done
     return PruneResult(requests=counts[0], feedback=counts[1], cutoff=cutoff,
                        requested_cutoff=older_than_ts, held_by=held_by, dry_run=dry_run,
-                       complete=complete, rollup=rollup, dropped=tuple(dropped))
+                       complete=complete, rollup=rollup, dropped=tuple(dropped),
+                       values=unused.values, shapes=unused.shapes)
 
 
 def _plan(
@@ -315,6 +329,9 @@ class RetentionJob:
                      "%d partitions before %s%s", result.requests, result.feedback,
                      len(result.dropped), _iso(result.cutoff),
                      f" (held back by {result.held_by})" if result.held_by else "")
+        if result.values or result.shapes:
+            log.info("event retention: deleted %d values and %d shapes no event uses any more",
+                     result.values, result.shapes)
         return result
 
     def ensure_partitions(self) -> list[str]:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import json
 import operator
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -254,18 +255,20 @@ class FlagsJson:
 class SqlEventSink:
     """Writes event batches to the store's `request_events` and `feedback_events` tables."""
 
-    def __init__(self, store: Store, *, copy: bool | None = None, rollup: bool = True) -> None:
+    def __init__(self, store: Store, *, copy: bool | None = None, rollup: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
         """`copy`: force COPY (True; PostgreSQL with psycopg only) or INSERT (False); by default
         COPY wherever it is available. `rollup`: also keep the judge's roll-up in the batch's
         transaction (`rampway.rollout.rollup`) for the features with a rollout step under way:
-        one small query per batch, and the roll-up's work only for those features' requests."""
+        one small query per batch, and the roll-up's work only for those features' requests.
+        `clock`: what stamps the values and shapes a batch uses (`rampway.events.values`)."""
         self._store = store
         dialect = store.engine.dialect
         if copy and not _copies(dialect):
             raise ValueError(f"COPY needs PostgreSQL through psycopg, not {dialect.name}")
         writer = CopyWriter if (_copies(dialect) if copy is None else copy) else RowWriter
-        self._ids = ValueIds(dialect, {"flags": FlagsJson(), "attributes": _dumps})
-        self._shapes = ShapeIds(dialect)
+        self._ids = ValueIds(dialect, {"flags": FlagsJson(), "attributes": _dumps}, clock=clock)
+        self._shapes = ShapeIds(dialect, clock=clock)
         refs = {f"{field}_id": field for field in VALUE_FIELDS}
         self._requests: RowWriter | CopyWriter = writer(
             request_events, dialect,
@@ -285,8 +288,9 @@ class SqlEventSink:
         if not requests and not feedback:
             return
         with self._store.transaction() as conn:
-            self._ids.prepare(conn, requests)
-            self._shapes.prepare(conn, requests)
+            stamp = self._ids.stamp(requests)  # one pass over the batch for both
+            self._ids.prepare(conn, requests, stamp)
+            self._shapes.prepare(conn, requests, stamp)
             self._requests.insert(conn, requests)
             self._feedback.insert(conn, feedback)
             self._health.apply(conn, requests)

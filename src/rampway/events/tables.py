@@ -12,7 +12,8 @@ the user unit `unit_hash`; `unit_column` picks the one an analysis groups by); k
 step.
 `events_0010` stores the attributes and flags once each in `event_values` and keeps their ids
 in the rows, `events_0011` the descriptive columns (SHAPE_FIELDS) once per combination in
-`event_shapes` (`request_event_rows` reads both back joined).
+`event_shapes` (`request_event_rows` reads both back joined); `events_prune_0001` adds their
+`last_used`, by which retention deletes the rows no event uses any more.
 `health_minutes` (`events_0008`) is the overview's per-minute roll-up of the request log, kept
 by the sink (`rampway.events.health`).
 Times are stored as epoch seconds (float) so that range scans and bucketing are the same cheap
@@ -99,25 +100,31 @@ SHAPE_FIELDS = ("source", "protocol", "provider", "model", "served_model", "syst
 # evaluations repeat across requests (a few plans and regions, one outcome per flag rule), so
 # each distinct value is stored once here and a request row holds its 4-byte id. `digest` is
 # the SHA-256 (32 hex digits) of the value's JSON text as the sink encodes it, the key the sink
-# finds or adds a value by. Values are never deleted: there is one row per distinct value, not
-# per request (rampway.events.values).
+# finds or adds a value by: one row per distinct value, not per request (rampway.events.values).
+# `last_used` (`events_prune_0001`, epoch seconds; NULL: written by a sink older than it) is
+# when a sink last found or added the row; retention deletes the rows no event can still use
+# by it (rampway.events.dimensions).
 event_values = Table(
     "event_values",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("digest", String(32), nullable=False, unique=True),
     Column("value", JSONType, nullable=False),
+    Column("last_used", Float),
+    Index("ix_event_values_last_used", "last_used"),
 )
 
 # Distinct combinations of a request's SHAPE_FIELDS (`events_0011`), found or added by the sink
 # like `event_values` (rampway.events.values): `digest` is the SHA-256 (32 hex digits) of the
-# combination's JSON list. Never deleted: one row per combination, not per request.
+# combination's JSON list. One row per combination, not per request; `last_used` as above.
 event_shapes = Table(
     "event_shapes",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("digest", String(32), nullable=False, unique=True),
     *(request_event_fields.c[name]._copy() for name in SHAPE_FIELDS),
+    Column("last_used", Float),
+    Index("ix_event_shapes_last_used", "last_used"),
 )
 
 
