@@ -13,11 +13,10 @@ Given `project_root`, the pass must also be under the policy and suite that proj
 
 The clock is injectable (epoch seconds), so tests compress hours into milliseconds. Deciding
 is pure (`judge`, `state`); this module does the reading (the step's roll-up, two rows kept up
-to date by the event sinks, `rollup`; or, when the roll-up does not cover the window, per-unit
-sums computed by the database, `totals`; or, with the events in ClickHouse — `events:` in
-rampway.yaml — the same sums reduced on ClickHouse, `rampway.events.clickhouse.totals`
-— though its sink keeps the roll-up in the main database too, which the looks read first;
-`looks` counts which), the writing (`repo`,
+to date by the event sinks in the main database — also when the events go to ClickHouse,
+`events:` in rampway.yaml —, `rollup`; or, when the roll-up does not cover the window,
+per-unit sums computed by the database, `totals`, or on ClickHouse,
+`rampway.events.clickhouse.totals`; `looks` counts which), the writing (`repo`,
 compare-and-swap; a step's roll-up segment is opened in its transition's transaction,
 `segments`) and the announcing (`notify`, after commit, never blocking). Several controllers
 may run against one database: each transition is written by exactly one of them, and only
