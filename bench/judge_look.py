@@ -137,11 +137,10 @@ class TimedSink(ClickHouseSink):
     spent = 0.0  # wall seconds
     cpu = 0.0  # this process' CPU seconds
 
-    def _reserve(self, store: Store, token: str,  # type: ignore[override]
-                 requests: Any) -> bool:
+    def _reserve(self, store: Store, token: str, requests: Any) -> bool:
         t, c = time.perf_counter(), time.process_time()
         try:
-            return ClickHouseSink._reserve(store, token, requests)
+            return super()._reserve(store, token, requests)
         finally:
             self.spent += time.perf_counter() - t
             self.cpu += time.process_time() - c

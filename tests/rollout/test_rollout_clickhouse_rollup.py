@@ -7,6 +7,8 @@ between its insert and its roll-up — leaves looks exact."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,7 @@ from test_rollout_clickhouse import Both
 from test_rollout_rollup import _events, assert_like_exact
 from test_rollout_totals import GUARDRAILS
 
+from rampway.errors import StoreError
 from rampway.events.clickhouse.sink import batch_token
 from rampway.events.clickhouse.store import ClickHouseEvents
 from rampway.events.model import RequestEvent
@@ -127,7 +130,7 @@ def test_a_retried_batch_is_rolled_up_once(store: Store, chdb_events: ClickHouse
     assert _moments(store) == before and _clickhouse_count(chdb_events) == stored
     # the insert acknowledged, the roll-up not: reserved, inserted, then the retry
     sql.write(written[4], [])
-    assert type(sink)._reserve(store, batch_token(written[4]), written[4])
+    assert sink._reserve(store, batch_token(written[4]), written[4])
     chdb_events.sink().write(written[4], [])  # the same insert (same token), no roll-up
     sink.write(written[4], [])
     sink.write(written[4], [])
@@ -169,7 +172,7 @@ def test_the_guard_merge_waits_for_a_batch_between_insert_and_rollup(
     for batch in (first, racing):
         sql.write(batch, [])
     sink.write(first, [])
-    assert type(sink)._reserve(store, batch_token(racing), racing)  # guard seconds, pending
+    assert sink._reserve(store, batch_token(racing), racing)  # guard seconds, pending
     chdb_events.sink().write(racing, [])
     assert not merge_guard(store, FEATURE, SINCE, chdb_events.guard())
     assert not _segment(store, SINCE).merged
@@ -195,7 +198,7 @@ def test_a_batch_pending_too_long_sends_looks_to_the_event_log(
     sink = chdb_events.sink(store)
     sink.write(_events(0, 1000, SINCE, rng, RELEASES), [])
     lost = _events(1000, 500, SINCE, rng, RELEASES)
-    assert type(sink)._reserve(store, batch_token(lost), lost)
+    assert sink._reserve(store, batch_token(lost), lost)
     chdb_events.sink().write(lost, [])  # in ClickHouse, never rolled up
     sink.write(_events(1500, 500, SINCE, rng, RELEASES), [])  # the newest are rolled up
     window: dict[str, Any] = {"feature": FEATURE, "releases": RELEASES, "since": SINCE,
@@ -204,3 +207,37 @@ def test_a_batch_pending_too_long_sends_looks_to_the_event_log(
     with store.transaction() as conn:  # as if reserved a while ago
         conn.execute(sa.update(rollup_batches).values(at=time.time() - STALE_AFTER_S - 1))
     assert load_look(store, events=chdb_events.guard(), **window) is None
+
+
+def test_events_still_reach_clickhouse_while_the_control_database_is_down(
+    tmp_path: Path, chdb_events: ClickHouseEvents, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The control database refuses the reservation (locked past its busy timeout): the
+    writer's retry of the batch goes to ClickHouse without the roll-up, and once the database
+    answers again the segment is marked as missing a batch — the looks read ClickHouse."""
+    import rampway.store._engine as engine
+
+    monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "control.db"
+    with Store.open(f"sqlite:///{path}") as store:
+        _open(store)
+        rng = np.random.default_rng(27)
+        sink = chdb_events.sink(store)
+        sink.write(_events(0, 1000, SINCE, rng, RELEASES), [])
+        missed, after = (_events(1000, 500, SINCE, rng, RELEASES),
+                         _events(1500, 500, SINCE, rng, RELEASES))
+        window: dict[str, Any] = {"feature": FEATURE, "releases": RELEASES, "since": SINCE,
+                                  "until": SINCE + 3000, "guardrails": REQUEST_GUARDRAILS}
+        holder = sqlite3.connect(path, timeout=0.2)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreError):
+                sink.write(missed, [])  # the writer retries a failed batch
+            sink.write(missed, [])
+        finally:
+            holder.rollback()
+            holder.close()
+        assert _clickhouse_count(chdb_events) == 1500  # every event written once
+        sink.write(after, [])  # the newest rolled up: only the mark tells the gap
+        assert load_look(store, events=chdb_events.guard(), **window) is None
+        assert chdb_events.load_look(**window).requests["baseline"] > 0

@@ -16,7 +16,8 @@ token (the ClickHouse insert's deduplication token):
 A batch ClickHouse refuses for its rows (poison, nothing written) is `release`d: its pending
 rows go. What can still leave the roll-up short of the event log is a batch whose process
 dies between step 2 and 3 (or whose roll-up fails past the writer's retries): its pending row
-stays. `stale` finds such rows, and a look then reads the event log instead (exact, slower);
+stays (so does a gap: a batch written while this database was down, `mark_gap`). `stale`
+finds such rows, and a look then reads the event log instead (exact, slower);
 `merge_guard` also waits while any batch of the segment is pending, since a pending batch may
 be in ClickHouse already and roll up its guard seconds after the merge (counting them twice).
 
@@ -28,6 +29,8 @@ Light on purpose (SQLAlchemy only), like `segments`: the sink calls it on every 
 """
 
 from __future__ import annotations
+
+import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -72,6 +75,16 @@ def settle(conn: Connection, token: str, *, lock: bool = False) -> bool:
     return True
 
 
+def mark_gap(conn: Connection, found: Segments) -> None:
+    """Mark the segments as missing a batch for good (one written to the event log while
+    this database could not be reached, never rolled up): a pending row that is stale at
+    once, so looks read the event log until the segment ends."""
+    rows = [{"token": f"gap-{uuid.uuid4().hex}", "feature": feature, "since": segment.since,
+             "at": 0.0} for feature, spans in sorted(found.items()) for segment in spans]
+    if rows:
+        conn.execute(sa.insert(rollup_batches), rows)
+
+
 def release(conn: Connection, token: str) -> None:
     """Forget a batch that was not written (ClickHouse refused its rows)."""
     b = rollup_batches.c
@@ -104,5 +117,5 @@ def prune(conn: Connection, now: float) -> int:
     return int(gone.rowcount)
 
 
-__all__ = ["KEEP_APPLIED_S", "STALE_AFTER_S", "pending", "prune", "release", "reserve",
-           "settle", "stale"]
+__all__ = ["KEEP_APPLIED_S", "STALE_AFTER_S", "mark_gap", "pending", "prune", "release",
+           "reserve", "settle", "stale"]

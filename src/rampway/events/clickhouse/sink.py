@@ -86,11 +86,13 @@ class ClickHouseSink:
             # imported now, not in the first batch (see `SqlEventSink.__init__`)
             from rampway.rollout import batches, segments  # noqa: F401
         self._pg = store is not None and store.engine.dialect.name == "postgresql"
+        self._refused: str | None = None  # the token whose reservation failed last
+        self._gaps: set[str] = set()  # features with a batch written but not rolled up
 
     def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
         if requests:
             token, store = batch_token(requests), self._store
-            reserved = store is not None and self._reserve(store, token, requests)
+            reserved = store is not None and self._reserve_or_skip(store, token, requests)
             try:
                 self._insert(self._requests, requests, token)
             except (ValueError, TypeError):  # refused for its rows: nothing was written
@@ -105,15 +107,41 @@ class ClickHouseSink:
     def _insert(self, builder: ColumnBuilder, events: Sequence[Any], token: str) -> None:
         self._backend.insert(builder.table, builder.types, builder.columns(events), token=token)
 
-    @staticmethod
-    def _reserve(store: Store, token: str, requests: Sequence[RequestEvent]) -> bool:
+    def _reserve_or_skip(self, store: Store, token: str,
+                         requests: Sequence[RequestEvent]) -> bool:
+        """`_reserve`; with the control database down, the writer retries the batch once, and
+        then the events still go to ClickHouse, not rolled up: the event log matters more
+        than the judge's shortcut. Their features are remembered, and once the control
+        database answers again their segments are marked as missing a batch
+        (`batches.mark_gap`): the looks read ClickHouse then, exact. (A gateway that stops
+        before the database is back forgets them: a bound of the design.)"""
+        try:
+            reserved = self._reserve(store, token, requests)
+        except StoreError as exc:
+            if self._refused != token:  # the writer retries it: maybe a blip
+                self._refused = token
+                raise
+            log.warning("events to ClickHouse without the judge's roll-up (control database: "
+                        "%s); the looks of %s will read ClickHouse", exc,
+                        ", ".join(sorted({e.feature for e in requests})))
+            self._gaps.update(e.feature for e in requests)
+            return False
+        self._refused = None
+        return reserved
+
+    def _reserve(self, store: Store, token: str, requests: Sequence[RequestEvent]) -> bool:
         """Step 1 (`rampway.rollout.batches`): whether the batch is to be rolled up after its
         insert — it has requests of a feature with a segment, and was not rolled up yet."""
         from rampway.rollout import batches, segments
 
+        gaps = set(self._gaps)
         with store.transaction() as conn:
+            if gaps:
+                batches.mark_gap(conn, segments.find(conn, gaps))
             found: Segments = segments.find(conn, {e.feature for e in requests})
-            return bool(found) and batches.reserve(conn, token, found, time.time())
+            reserved = bool(found) and batches.reserve(conn, token, found, time.time())
+        self._gaps -= gaps
+        return reserved
 
     def _roll_up(self, store: Store, token: str, requests: Sequence[RequestEvent]) -> None:
         """Step 3: the batch's roll-up, once (a retry finds it applied)."""
