@@ -15,7 +15,8 @@ one `INSERT … SELECT FROM numbers(N)` with the same distributions (ClickHouse'
 numbers: not the same rows as the SQL databases'), and the look the controller runs there
 (`rampway.events.clickhouse.totals.load_look`): over the whole table (`clickhouse_s`, the
 window holds every row) and over its last hour (`clickhouse_last_hour_s`, a step's window in a
-table that holds far more).
+table that holds far more). `rollup_probe_s`, `rollup_guard_read_s`: what a roll-up look
+reads of ClickHouse at that size (its coverage probe; before the merge, 5 s of a window).
 
 `--db chdb-rollup`: the events in the embedded engine as the gateway writes them — through the
 ClickHouse sink given a control database (SQLite, a temporary file; `--control postgres` for
@@ -125,6 +126,14 @@ def bench_chdb(rows: int, rate: float) -> dict[str, Any]:
         last_hour = SINCE + rows / rate - 3600
         entry["clickhouse_last_hour_s"] = round(
             best_of(lambda: look_clickhouse(events, last_hour)), 3)
+        # what a roll-up look reads of ClickHouse (the rest is two rows in the control
+        # database): the coverage probe at the window's end and, before the merge, the
+        # window's first 5 s
+        guard = events.guard()
+        entry["rollup_probe_s"] = round(best_of(
+            lambda: guard.newest(FEATURE, SINCE + 5, SINCE + rows / rate, "user", 8)), 3)
+        entry["rollup_guard_read_s"] = round(best_of(
+            lambda: guard.guard_columns(FEATURE, last_hour, None, None, 1e12)), 3)
         (parts,) = events.backend.columns(
             "SELECT count() FROM system.parts WHERE active AND table = 'request_events'")
         entry["parts"] = int(parts[0])
@@ -169,20 +178,21 @@ def bench_chdb_rollup(rows: int, rate: float, control: str) -> dict[str, Any]:
                 sink.write(batch[part:part + 5000], [])
             written += time.perf_counter() - t
         guard = events.guard()
+        now = SINCE + rows / rate + 1  # the controller's look: just after the newest request
         entry: dict[str, Any] = {
             "db": "chdb-rollup", "control": control, "rows": rows, "rate": rate,
             "insert_us_per_row": round((written - sink.spent) / rows * 1e6, 1),
             "rollup_us_per_row": round(sink.spent / rows * 1e6, 1),
             "rollup_cpu_us_per_row": round(sink.cpu / rows * 1e6, 1)}
-        entry["rollup_unmerged_s"] = round(best_of(lambda: look_rollup(store, guard)), 3)
+        entry["rollup_unmerged_s"] = round(best_of(lambda: look_rollup(store, guard, now)), 3)
         merge_guard(store, FEATURE, SINCE, guard)
-        entry["rollup_s"] = round(best_of(lambda: look_rollup(store, guard)), 3)
+        entry["rollup_s"] = round(best_of(lambda: look_rollup(store, guard, now)), 3)
         entry["clickhouse_s"] = round(best_of(lambda: look_clickhouse(events)), 3)
         entry["differences"] = differences(
             lambda: events.load_look(feature=FEATURE, releases=RELEASES,
                                      guardrails=GUARDRAILS, since=SINCE, until=1e12),
             lambda: load_look(store, feature=FEATURE, releases=RELEASES,
-                              guardrails=GUARDRAILS, since=SINCE, until=1e12, events=guard))
+                              guardrails=GUARDRAILS, since=SINCE, until=now, events=guard))
     return entry
 
 
@@ -259,9 +269,9 @@ def look_in_database(store: Store) -> None:
         judge_totals(b, c, g, alpha=0.004, quantiles=q)
 
 
-def look_rollup(store: Store, events: EventLog | None = None) -> None:
+def look_rollup(store: Store, events: EventLog | None = None, until: float = 1e12) -> None:
     look = load_look(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
-                     since=SINCE, until=1e12, events=events)
+                     since=SINCE, until=until, events=events)
     assert look is not None, "the roll-up does not cover the window"
     for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
         judge_totals(b, c, g, alpha=0.004, quantiles=q)

@@ -24,6 +24,8 @@ from rampway.rollout.plan import Guardrail
 from rampway.rollout.rollup import GUARD_SECONDS, Columns
 
 _EMPTY = UnitMoments(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+#: The first span (seconds before a look's end) its newest requests are looked for in.
+NEWEST_SPAN_S = 60.0
 
 
 class ClickHouseGuard:
@@ -51,11 +53,19 @@ class ClickHouseGuard:
         after = self.backend.columns(to_clickhouse(
             sa.select(ev.ts).where(ev.feature == feature, ev.ts >= until).limit(1)))
         name = sa.func.coalesce(unit_column(request_events, unit), ev.id)
-        found = self.backend.columns(to_clickhouse(
-            sa.select(ev.arm, ev.release_id, name, ev.ts)
-            .where(ev.feature == feature, ev.ts >= since, ev.ts < until)
-            .order_by(ev.ts.desc()).limit(limit)))
-        return bool(after and after[0]), list(zip(*found, strict=True))
+        # ORDER BY ts DESC LIMIT n sorted every ts of the window (not read in order: 0.1 s at
+        # 1M rows), so the newest are looked for in the last minute first, then in a span
+        # 16 times as long, down to `since`: the same rows, a few granules read
+        span = NEWEST_SPAN_S
+        while True:
+            start = max(since, until - span)
+            found = self.backend.columns(to_clickhouse(
+                sa.select(ev.arm, ev.release_id, name, ev.ts)
+                .where(ev.feature == feature, ev.ts >= start, ev.ts < until)
+                .order_by(ev.ts.desc()).limit(limit)))
+            if start <= since or (found and len(found[0]) >= limit):
+                return bool(after and after[0]), list(zip(*found, strict=True))
+            span *= 16
 
     def feedback(self, feature: str, releases: Mapping[str, str],
                  guardrails: Sequence[Guardrail], since: float, until: float, unit: str,
