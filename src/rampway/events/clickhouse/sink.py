@@ -109,8 +109,9 @@ class ClickHouseSink:
 
     def _reserve_or_skip(self, store: Store, token: str,
                          requests: Sequence[RequestEvent]) -> bool:
-        """`_reserve`; with the control database down, the writer retries the batch once, and
-        then the events still go to ClickHouse, not rolled up: the event log matters more
+        """`_reserve`; with the control database down, the writer retries the batch once (the
+        next batches not, while it stays down), and then the events still go to ClickHouse,
+        not rolled up: the event log matters more
         than the judge's shortcut. Their features are remembered, and once the control
         database answers again their segments are marked as missing a batch
         (`batches.mark_gap`): the looks read ClickHouse then, exact. (A gateway that stops
@@ -118,7 +119,7 @@ class ClickHouseSink:
         try:
             reserved = self._reserve(store, token, requests)
         except StoreError as exc:
-            if self._refused != token:  # the writer retries it: maybe a blip
+            if self._refused != token and not self._gaps:  # retried by the writer: a blip?
                 self._refused = token
                 raise
             log.warning("events to ClickHouse without the judge's roll-up (control database: "
