@@ -241,3 +241,15 @@ def test_events_still_reach_clickhouse_while_the_control_database_is_down(
         sink.write(after, [])  # the newest rolled up: only the mark tells the gap
         assert load_look(store, events=chdb_events.guard(), **window) is None
         assert chdb_events.load_look(**window).requests["baseline"] > 0
+
+
+def test_without_a_rollout_the_sink_only_writes_clickhouse(
+    store: Store, chdb_events: ClickHouseEvents,
+) -> None:
+    """No segment open: the batch goes to ClickHouse, and nothing is reserved or rolled up in
+    the control database (one read there per batch)."""
+    rng = np.random.default_rng(29)
+    chdb_events.sink(store).write(_events(0, 500, SINCE, rng, RELEASES), [])
+    assert _clickhouse_count(chdb_events) == 500
+    assert count_rows(store, rollup_batches) == 0
+    assert count_rows(store, sa.table("rollup_units")) == 0

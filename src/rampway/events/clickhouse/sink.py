@@ -135,11 +135,15 @@ class ClickHouseSink:
         insert — it has requests of a feature with a segment, and was not rolled up yet."""
         from rampway.rollout import batches, segments
 
-        gaps = set(self._gaps)
+        gaps, features = set(self._gaps), {e.feature for e in requests}
+        if not gaps:  # most batches: no rollout under way, one read and no write transaction
+            with store.reading() as conn:
+                if not segments.find(conn, features):
+                    return False
         with store.transaction() as conn:
             if gaps:
                 batches.mark_gap(conn, segments.find(conn, gaps))
-            found: Segments = segments.find(conn, {e.feature for e in requests})
+            found: Segments = segments.find(conn, features)
             reserved = bool(found) and batches.reserve(conn, token, found, time.time())
         self._gaps -= gaps
         return reserved
