@@ -8,14 +8,23 @@ timed while filling, as µs per row; the look is timed before and after the wind
 seconds are merged into it, `rollup.merge_guard`).
 
     .venv/bin/python bench/judge_look.py [--rows 100000 1000000] [--db sqlite|postgres|chdb]
-        [--paths per-request in-database rollup] [--json]
+        [--paths per-request in-database rollup] [--control sqlite|postgres] [--json]
 
 `--db chdb`: the events in the embedded ClickHouse engine (a temporary directory), filled by
 one `INSERT … SELECT FROM numbers(N)` with the same distributions (ClickHouse's own random
 numbers: not the same rows as the SQL databases'), and the look the controller runs there
 (`rampway.events.clickhouse.totals.load_look`): over the whole table (`clickhouse_s`, the
 window holds every row) and over its last hour (`clickhouse_last_hour_s`, a step's window in a
-table that holds far more).
+table that holds far more). `rollup_probe_s`, `rollup_guard_read_s`: what a roll-up look
+reads of ClickHouse at that size (its coverage probe; before the merge, 5 s of a window).
+
+`--db chdb-rollup`: the events in the embedded engine as the gateway writes them — through the
+ClickHouse sink given a control database (SQLite, a temporary file; `--control postgres` for
+PostgreSQL), which keeps the judge's roll-up there, in the sink's 5000-row batches — and the
+look from it (`rollup_s`: two rows in the control database, the coverage checks and, before the
+merge, `rollup_unmerged_s`, the guard seconds read from ClickHouse), against ClickHouse's own
+look (`clickhouse_s`). The roll-up's cost at ingestion: `rollup_us_per_row` (wall time of the
+sink's reserve and roll-up steps) beside `insert_us_per_row` (the rest of the sink's write).
 
 Rows: one feature, two arms at 50%, ~20 requests per user, 2% errors, log-normal latency,
 streamed ttft, output tokens and cost; guardrails: error rate, p95 latency, p95 ttft, cost,
@@ -39,6 +48,7 @@ import numpy as np
 import psycopg
 
 from rampway.events import RequestEvent
+from rampway.events.clickhouse.sink import ClickHouseSink
 from rampway.events.clickhouse.store import ClickHouseEvents
 from rampway.events.tables import request_events
 from rampway.events.values import with_shape_ids
@@ -46,7 +56,7 @@ from rampway.rollout import Guardrail, judge
 from rampway.rollout._judge import judge_totals
 from rampway.rollout.extract import load_samples
 from rampway.rollout.metrics import metric_def
-from rampway.rollout.rollup import Rollup, load_look, merge_guard, open_segment
+from rampway.rollout.rollup import EventLog, Rollup, load_look, merge_guard, open_segment
 from rampway.rollout.totals import load_totals
 from rampway.store import Store
 
@@ -116,22 +126,79 @@ def bench_chdb(rows: int, rate: float) -> dict[str, Any]:
         last_hour = SINCE + rows / rate - 3600
         entry["clickhouse_last_hour_s"] = round(
             best_of(lambda: look_clickhouse(events, last_hour)), 3)
+        # what a roll-up look reads of ClickHouse (the rest is two rows in the control
+        # database): the coverage probe at the window's end and, before the merge, the
+        # window's first 5 s
+        guard = events.guard()
+        entry["rollup_probe_s"] = round(best_of(
+            lambda: guard.newest(FEATURE, SINCE + 5, SINCE + rows / rate, "user", 8)), 3)
+        entry["rollup_guard_read_s"] = round(best_of(
+            lambda: guard.guard_columns(FEATURE, last_hour, None, None, 1e12)), 3)
         (parts,) = events.backend.columns(
             "SELECT count() FROM system.parts WHERE active AND table = 'request_events'")
         entry["parts"] = int(parts[0])
     return entry
 
 
-def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False,
-         rate: float = 100.0) -> float:
-    """Insert the rows; with `rollup`, also roll them up (segment from 0) in the same
-    transactions, and return the seconds spent rolling up."""
-    rng = np.random.default_rng(seed)
-    rolling = Rollup(store.engine.dialect) if rollup else None
-    spent = 0.0
-    if rolling is not None:
+class TimedSink(ClickHouseSink):
+    """The ClickHouse sink, timing the steps the roll-up adds (reserve, roll up)."""
+
+    spent = 0.0  # wall seconds
+    cpu = 0.0  # this process' CPU seconds
+
+    def _reserve(self, store: Store, token: str, requests: Any) -> bool:
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return super()._reserve(store, token, requests)
+        finally:
+            self.spent += time.perf_counter() - t
+            self.cpu += time.process_time() - c
+
+    def _roll_up(self, store: Store, token: str, requests: Any) -> None:
+        t, c = time.perf_counter(), time.process_time()
+        super()._roll_up(store, token, requests)
+        self.spent += time.perf_counter() - t
+        self.cpu += time.process_time() - c
+
+
+def bench_chdb_rollup(rows: int, rate: float, control: str) -> dict[str, Any]:
+    from rampway.events.clickhouse import parse_events_url
+
+    with tempfile.TemporaryDirectory() as tmp, ClickHouseEvents.open(
+            parse_events_url(f"chdb://{tmp}/events")) as events, \
+            database(control) as url, Store.open(url) as store:
         with store.transaction() as conn:
             open_segment(conn, FEATURE, SINCE)
+        sink = TimedSink(events.backend, store)
+        written = 0.0
+        for docs in generate(rows, rate=rate):
+            batch = [RequestEvent(**d) for d in docs]
+            t = time.perf_counter()
+            for part in range(0, len(batch), 5000):  # the sink's batches
+                sink.write(batch[part:part + 5000], [])
+            written += time.perf_counter() - t
+        guard = events.guard()
+        now = SINCE + rows / rate + 1  # the controller's look: just after the newest request
+        entry: dict[str, Any] = {
+            "db": "chdb-rollup", "control": control, "rows": rows, "rate": rate,
+            "insert_us_per_row": round((written - sink.spent) / rows * 1e6, 1),
+            "rollup_us_per_row": round(sink.spent / rows * 1e6, 1),
+            "rollup_cpu_us_per_row": round(sink.cpu / rows * 1e6, 1)}
+        entry["rollup_unmerged_s"] = round(best_of(lambda: look_rollup(store, guard, now)), 3)
+        merge_guard(store, FEATURE, SINCE, guard)
+        entry["rollup_s"] = round(best_of(lambda: look_rollup(store, guard, now)), 3)
+        entry["clickhouse_s"] = round(best_of(lambda: look_clickhouse(events)), 3)
+        entry["differences"] = differences(
+            lambda: events.load_look(feature=FEATURE, releases=RELEASES,
+                                     guardrails=GUARDRAILS, since=SINCE, until=1e12),
+            lambda: load_look(store, feature=FEATURE, releases=RELEASES,
+                              guardrails=GUARDRAILS, since=SINCE, until=now, events=guard))
+    return entry
+
+
+def generate(rows: int, seed: int = 1, rate: float = 100.0) -> Iterator[list[dict[str, Any]]]:
+    """The rows as event dicts, 20 000 at a time."""
+    rng = np.random.default_rng(seed)
     users = max(1, rows // 20)
     batch = 20_000
     for start in range(0, rows, batch):
@@ -153,6 +220,20 @@ def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False,
             "finish_reason": "stop", "output_chars": 400, "prompt_text": None,
             "response_text": None,
         } for i in range(n)]
+        yield docs
+
+
+def fill(store: Store, rows: int, seed: int = 1, rollup: bool = False,
+         rate: float = 100.0) -> float:
+    """Insert the rows; with `rollup`, also roll them up (segment from 0) in the same
+    transactions, and return the seconds spent rolling up."""
+    rolling = Rollup(store.engine.dialect) if rollup else None
+    spent = 0.0
+    if rolling is not None:
+        with store.transaction() as conn:
+            open_segment(conn, FEATURE, SINCE)
+    for docs in generate(rows, seed, rate):
+        n = len(docs)
         with store.transaction() as conn:
             conn.execute(request_events.insert(), with_shape_ids(conn, docs))
             if rolling is not None:
@@ -188,20 +269,18 @@ def look_in_database(store: Store) -> None:
         judge_totals(b, c, g, alpha=0.004, quantiles=q)
 
 
-def look_rollup(store: Store) -> None:
+def look_rollup(store: Store, events: EventLog | None = None, until: float = 1e12) -> None:
     look = load_look(store, feature=FEATURE, releases=RELEASES, guardrails=GUARDRAILS,
-                     since=SINCE, until=1e12)
+                     since=SINCE, until=until, events=events)
     assert look is not None, "the roll-up does not cover the window"
     for g, (b, c), q in zip(GUARDRAILS, look.totals, look.quantiles, strict=True):
         judge_totals(b, c, g, alpha=0.004, quantiles=q)
 
 
-def differences(store: Store) -> dict[str, Any]:
+def differences(exact_look: Any, rolled_look: Any) -> dict[str, Any]:
     """Per guardrail: the two paths' verdicts and the largest estimate/bound difference."""
     out: dict[str, Any] = {}
-    window = {"feature": FEATURE, "releases": RELEASES, "guardrails": GUARDRAILS,
-              "since": SINCE, "until": 1e12}
-    exact, rolled = load_totals(store, **window), load_look(store, **window)
+    exact, rolled = exact_look(), rolled_look()
     assert rolled is not None
     for i, g in enumerate(GUARDRAILS):
         a = judge_totals(*exact.totals[i], g, alpha=0.004, quantiles=exact.quantiles[i])
@@ -218,8 +297,10 @@ def differences(store: Store) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "chdb"], nargs="+",
-                        default=["sqlite", "postgres"])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "chdb", "chdb-rollup"],
+                        nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--control", choices=["sqlite", "postgres"], default="sqlite",
+                        help="chdb-rollup: the control database that holds the roll-up")
     parser.add_argument("--paths", nargs="+", choices=["per-request", "in-database", "rollup"],
                         default=["per-request", "in-database", "rollup"])
     parser.add_argument("--rate", type=float, default=100.0,
@@ -230,8 +311,9 @@ def main() -> None:
     results = []
     for kind in args.db:
         for rows in args.rows:
-            if kind == "chdb":
-                results.append(bench_chdb(rows, args.rate))
+            if kind.startswith("chdb"):
+                results.append(bench_chdb(rows, args.rate) if kind == "chdb"
+                               else bench_chdb_rollup(rows, args.rate, args.control))
                 if not args.json:
                     print(json.dumps(results[-1]), flush=True)
                 continue
@@ -256,7 +338,11 @@ def main() -> None:
                 if "rollup" in args.paths:
                     entry["rollup_cpu_us_per_row"] = round(rolled / rows * 1e6, 1)
                     if "in-database" in args.paths:
-                        entry["differences"] = differences(store)
+                        window = {"feature": FEATURE, "releases": RELEASES,
+                                  "guardrails": GUARDRAILS, "since": SINCE, "until": 1e12}
+                        entry["differences"] = differences(
+                            lambda s=store, w=window: load_totals(s, **w),
+                            lambda s=store, w=window: load_look(s, **w))
             results.append(entry)
             if not args.json:
                 print(json.dumps(entry), flush=True)

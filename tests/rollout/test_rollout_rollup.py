@@ -46,7 +46,7 @@ from rampway.rollout.rollup import (
 )
 from rampway.rollout.segments import replace
 from rampway.rollout.tables import rollup_arms, rollup_segments, rollup_units
-from rampway.rollout.totals import load_totals
+from rampway.rollout.totals import LookTotals, load_totals
 from rampway.store import Store
 
 FIELDS = [f.name for f in dataclasses.fields(RequestEvent)]
@@ -62,6 +62,12 @@ def _compare(store: Store, releases: dict[str, str], since: float, until: float,
     exact = load_totals(store, guardrails=GUARDRAILS, settle=SRM_SETTLE_SECONDS, **window)
     rolled = load_look(store, guardrails=GUARDRAILS, **window)
     assert rolled is not None
+    assert_like_exact(rolled, exact)
+
+
+def assert_like_exact(rolled: LookTotals, exact: LookTotals) -> None:
+    """A look from the roll-up against the window's exact per-unit totals: rates and means to
+    rounding, quantile guardrails within the bucket tolerance."""
     assert rolled.requests == exact.requests
     assert rolled.units == exact.units
     for g, a, b, qa, qb in zip(GUARDRAILS, rolled.totals, exact.totals, rolled.quantiles,

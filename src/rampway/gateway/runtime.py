@@ -90,8 +90,10 @@ class Runtime:
         """`events`: the ClickHouse event log the writer writes to (closed by `stop`)."""
         self.project = project
         self.events = events
+        # a sink of the caller's may not keep the judge's roll-up: the looks read the event log
+        rolled = sink is None
         if events is not None and sink is None:
-            sink = events.sink()
+            sink = events.sink(store)  # the roll-up in the control store, the events there
         self.store = store
         self.providers = providers
         self.settings = settings
@@ -134,8 +136,7 @@ class Runtime:
         self.pipeline = Pipeline(self.router, self.watcher, resolver=flagged, hooks=all_hooks)
         rollouts = settings_from(project.config.rollouts, str(project.config_path))
         self.notifier = Notifier(rollouts.webhooks)  # its thread starts on the first notice
-        # a sink of the caller's may not keep the judge's roll-up: the looks read the event log
-        self.rollouts = self._rollout_loop(rollout_interval, rollup=sink is None)
+        self.rollouts = self._rollout_loop(rollout_interval, rollup=rolled)
         self._task: asyncio.Task[None] | None = None
         self.started = False
 

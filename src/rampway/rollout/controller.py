@@ -13,10 +13,10 @@ Given `project_root`, the pass must also be under the policy and suite that proj
 
 The clock is injectable (epoch seconds), so tests compress hours into milliseconds. Deciding
 is pure (`judge`, `state`); this module does the reading (the step's roll-up, two rows kept up
-to date by the event sinks, `rollup`; or, when the roll-up does not cover the window, per-unit
-sums computed by the database, `totals`; or, with the events in ClickHouse — `events:` in
-rampway.yaml — the same sums reduced on ClickHouse, `rampway.events.clickhouse.totals`;
-`looks` counts which), the writing (`repo`,
+to date by the event sinks in the main database — also when the events go to ClickHouse,
+`events:` in rampway.yaml —, `rollup`; or, when the roll-up does not cover the window,
+per-unit sums computed by the database, `totals`, or on ClickHouse,
+`rampway.events.clickhouse.totals`; `looks` counts which), the writing (`repo`,
 compare-and-swap; a step's roll-up segment is opened in its transition's transaction,
 `segments`) and the announcing (`notify`, after commit, never blocking). Several controllers
 may run against one database: each transition is written by exactly one of them, and only
@@ -52,7 +52,7 @@ from rampway.errors import (
 from rampway.experiments import repo as experiments
 from rampway.gate.current import current_basis
 from rampway.gate.records import latest_gate
-from rampway.rollout import repo, segments, state
+from rampway.rollout import batches, repo, segments, state
 from rampway.rollout._judge import (
     SRM_SETTLE_SECONDS,
     Evaluation,
@@ -277,27 +277,44 @@ class Controller:
         feature, plan = rollout.feature, rollout.plan
         releases = {"baseline": rollout.baseline, "candidate": rollout.candidate}
         events = self.events()
+        if self.rollup:
+            rolled = self._rolled_look(rollout, since, until, events)
+            if rolled is not None:
+                self.looks["rollup"] += 1
+                return rolled
         if events is not None:
             self.looks["clickhouse"] += 1
             return events.load_look(feature=feature, releases=releases,
                                     guardrails=plan.guardrails, since=since, until=until,
                                     settle=SRM_SETTLE_SECONDS, unit=plan.unit)
-        if self.rollup:
-            from rampway.rollout.rollup import load_look, merge_guard
-
-            if (feature, since) not in self._merged and until - since >= MERGE_GUARD_AFTER_S:
-                merge_guard(self.store, feature, since)  # False too when merged already
-                self._merged.add((feature, since))
-            rolled = load_look(self.store, feature=feature, releases=releases,
-                               guardrails=plan.guardrails, since=since, until=until,
-                               unit=plan.unit)
-            if rolled is not None:
-                self.looks["rollup"] += 1
-                return rolled
         self.looks["events"] += 1
         return load_totals(self.store, feature=feature, releases=releases,
                            guardrails=plan.guardrails, since=since, until=until,
                            settle=SRM_SETTLE_SECONDS, unit=plan.unit)
+
+    def _rolled_look(self, rollout: RolloutRecord, since: float, until: float,
+                     events: ClickHouseEvents | None) -> LookTotals | None:
+        """The look from the step's roll-up (in the main database, also when the events are
+        in ClickHouse: its sink keeps the roll-up here), None when it does not cover the
+        window. Merges the segment's first seconds in once the step is old enough."""
+        from rampway.rollout.rollup import load_look, merge_guard
+
+        feature = rollout.feature
+        log_ = None if events is None else events.guard()
+        if (feature, since) not in self._merged and until - since >= MERGE_GUARD_AFTER_S:
+            merge_guard(self.store, feature, since, log_)  # False too when merged already
+            # with events elsewhere a merge waits for pending batches: try again next look
+            if log_ is None or self._merged_already(feature, since):
+                self._merged.add((feature, since))
+        return load_look(self.store, feature=feature,
+                         releases={"baseline": rollout.baseline, "candidate": rollout.candidate},
+                         guardrails=rollout.plan.guardrails, since=since, until=until,
+                         unit=rollout.plan.unit, events=log_)
+
+    def _merged_already(self, feature: str, since: float) -> bool:
+        with self.store.reading() as conn:
+            segment = segments.get(conn, feature, since)
+        return segment is None or segment.merged
 
     def events(self) -> ClickHouseEvents | None:
         """The ClickHouse event log the looks read, if the events go there: the one given, else
@@ -360,6 +377,8 @@ class Controller:
         is one query on the small `rollup_arms`). Logged and retried at the next look."""
         try:
             segments.prune_finished(self.store, deadline=time.monotonic() + PRUNE_BUDGET_S)
+            with self.store.transaction() as conn:  # the batch ledger of ClickHouse sinks
+                batches.prune(conn, time.time())
         except RampwayError as exc:
             log.warning("pruning finished roll-up rows failed, retrying: %s", exc)
 
@@ -509,8 +528,8 @@ class Controller:
         if transition.terminal:
             segments.replace(conn, rollout.feature, None)
         elif transition.new_step:
-            # no roll-up when the events go to ClickHouse: no sink of the main database sees them
-            rolled = self.rollup and transition.weight_bp > 0 and not self._events_url()
+            # also when the events go to ClickHouse: its sink keeps the roll-up here too
+            rolled = self.rollup and transition.weight_bp > 0
             segments.replace(conn, rollout.feature, now.timestamp() if rolled else None,
                              rollout.plan.unit)
 

@@ -36,17 +36,25 @@ Not rolled up: feedback guardrails (feedback rows are few; read as `rampway.roll
 does). The roll-up has no end, so a look whose `until` has requests at or after it (a clock
 far ahead, a look at a past moment) is not covered and reads the event log instead.
 
-Covered only what a `SqlEventSink` writes: events written by other means (a custom sink) are
-not rolled up — such a fleet runs its controller with `Controller(rollup=False)`.
+Covered only what a `SqlEventSink` or a `ClickHouseSink` given the control store writes:
+events written by other means (a custom sink) are not rolled up — such a fleet runs its
+controller with `Controller(rollup=False)`.
+
+Events in ClickHouse, roll-up here: the same roll-up, kept by the ClickHouse sink in the control
+database (`rampway.events.clickhouse.sink`), with a ledger of batch tokens so that a batch is
+rolled up once and only after ClickHouse has it (`rampway.rollout.batches`). Whatever reads the
+event log — the guard seconds (`merge_guard`, `guard_change`) and the coverage checks of a look
+— then reads ClickHouse: `Rollup(dialect, events=…)`, an `EventLog` (`ClickHouseEvents.guard`).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import sqlalchemy as sa
@@ -54,7 +62,7 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Connection, Dialect
 
 from rampway.events.tables import request_events, unit_column
-from rampway.rollout import segments
+from rampway.rollout import batches, segments
 from rampway.rollout.metrics import metric_def
 from rampway.rollout.observations import Totals, UnitMoments
 from rampway.rollout.plan import Guardrail
@@ -93,6 +101,30 @@ PAIRS = (("error", ERR, N), ("fallback", FB, N), ("refusal", REF, N), ("cost_usd
 QUANTILES = (("latency_ms", OK), ("ttft_ms", TTFT_N))
 
 Array = NDArray[np.float64]
+Columns = tuple[tuple[Any, ...], ...]  # a request's attributes, column-wise, in `_COLUMNS` order
+
+
+class EventLog(Protocol):
+    """The event log's reads the roll-up needs, when the events are not in the control
+    database (`rampway.events.clickhouse.guard.ClickHouseGuard`)."""
+
+    def guard_columns(self, feature: str, since: float, release: str | None, arm: str | None,
+                      until: float) -> Columns:
+        """The requests of `feature` in `[since, min(until, since + GUARD_SECONDS))` (of one
+        arm and release, or all), as columns in `_COLUMNS`' order."""
+        ...
+
+    def newest(self, feature: str, since: float, until: float, unit: str, limit: int,
+               ) -> tuple[bool, list[tuple[Any, ...]]]:
+        """Whether `feature` has a request at or after `until`, and the `limit` newest requests
+        in `[since, until)` as (arm, release_id, unit — the request's id without one —, ts)."""
+        ...
+
+    def feedback(self, feature: str, releases: Mapping[str, str],
+                 guardrails: Sequence[Guardrail], since: float, until: float, unit: str,
+                 ) -> Mapping[int, tuple[Totals, Totals]]:
+        """`rampway.rollout.totals.feedback_totals` on that event log."""
+        ...
 
 
 class ArmLayout:
@@ -319,10 +351,13 @@ class Rollup:
     plain tuples, as the sink writes events): SQLAlchemy's per-row parameter handling cost
     more than the roll-up itself."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, events: EventLog | None = None) -> None:
+        """`events`: where the event log is read (the guard seconds), when not in this
+        database (ClickHouse)."""
         from sqlalchemy.dialects import postgresql, sqlite
 
         self._pg = dialect.name == "postgresql"
+        self._events = events
         self._insert: Any = postgresql.insert if self._pg else sqlite.insert
         statement = self._insert(rollup_units)
         upsert = statement.on_conflict_do_update(
@@ -368,6 +403,11 @@ class Rollup:
         if row is None or row.merged:
             return False
         columns = self._guard_columns(conn, feature, since, None, None, since + GUARD_SECONDS)
+        # Events elsewhere: a batch still pending may be in that event log already (read just
+        # now) and would roll up its guard seconds once it sees the segment merged — twice.
+        # Read after the event log, so a batch reserved later was written after that read.
+        if self._events is not None and batches.pending(conn, feature, since):
+            return False
         if columns:
             whole = {feature: [segments.Segment(since, True, row.unit)]}
             for key, batch in sorted(_group_columns(columns, whole).items()):
@@ -375,11 +415,12 @@ class Rollup:
         conn.execute(sa.update(rollup_segments).where(where).values(merged=True))
         return True
 
-    @staticmethod
-    def _guard_columns(conn: Connection, feature: str, since: float, release: str | None,
-                       arm: str | None, until: float) -> tuple[tuple[Any, ...], ...]:
+    def _guard_columns(self, conn: Connection, feature: str, since: float, release: str | None,
+                       arm: str | None, until: float) -> Columns:
         """The segment's guard requests (of one arm and release, or all), as columns in
         `_COLUMNS`' order."""
+        if self._events is not None:
+            return self._events.guard_columns(feature, since, release, arm, until)
         ev = request_events.c
         where = [ev.feature == feature, ev.ts >= since,
                  ev.ts < min(until, since + GUARD_SECONDS)]
@@ -473,10 +514,12 @@ def _arm_where(table: sa.Table, key: ArmKey) -> sa.ColumnElement[bool]:
                    c.arm == key[3])
 
 
-def merge_guard(store: Store, feature: str, since: float) -> bool:
-    """`Rollup.merge_guard` in a transaction of its own."""
+def merge_guard(store: Store, feature: str, since: float, events: EventLog | None = None,
+                ) -> bool:
+    """`Rollup.merge_guard` in a transaction of its own; `events`: the event log, when not in
+    `store` (ClickHouse)."""
     with store.transaction() as conn:
-        return Rollup(store.engine.dialect).merge_guard(conn, feature, since)
+        return Rollup(store.engine.dialect, events).merge_guard(conn, feature, since)
 
 
 # -- reading: one look ----------------------------------------------------------------------
@@ -544,6 +587,7 @@ def load_look(
     since: float,
     until: float,
     unit: str = "user",
+    events: EventLog | None = None,
 ) -> LookTotals | None:
     """What `rampway.rollout.totals.load_totals` returns (`settle` = `SETTLE_SECONDS`), from
     the roll-up of the segment that starts at `since` (its request guardrails: two rows read)
@@ -552,10 +596,38 @@ def load_look(
     `load_totals` reads them.
 
     One snapshot (REPEATABLE READ on PostgreSQL, SQLite's read transaction): the arms' rows,
-    the guard's units and the checks of `_covers` must agree with each other."""
+    the guard's units and the checks of `_covers` must agree with each other.
+
+    `events`: the event log when it is not in `store` (ClickHouse; its roll-up is here). Its
+    batch is written there a moment before its roll-up commits here, so a look that finds the
+    newest requests not rolled up yet looks once more `RETRY_S` later before giving up; the
+    feedback guardrails are read there too (`EventLog.feedback`)."""
+    look = _load_look(store, feature, releases, guardrails, since, until, unit, events)
+    if look is not None or events is None:
+        return look
+    with store.reading() as conn:  # a batch between its insert there and its roll-up here?
+        in_flight = batches.pending(conn, feature, since)
+    if not in_flight:
+        return None
+    time.sleep(RETRY_S)
+    return _load_look(store, feature, releases, guardrails, since, until, unit, events)
+
+
+#: How long a look waits for the roll-up of a batch just written to the event log elsewhere.
+RETRY_S = 0.5
+
+
+def _load_look(store: Store, feature: str, releases: Mapping[str, str],
+               guardrails: Sequence[Guardrail], since: float, until: float, unit: str,
+               events: EventLog | None) -> LookTotals | None:
     from rampway.rollout.totals import feedback_totals
 
-    rollup = Rollup(store.engine.dialect)
+    rollup = Rollup(store.engine.dialect, events)
+    # Events elsewhere: their newest requests are read before the roll-up's snapshot, so a
+    # batch among them is either rolled up in that snapshot or still pending there (reserved
+    # before its insert) — never applied a moment too late to be seen, and taken for lost.
+    probe = (None if events is None
+             else events.newest(feature, since + GUARD_SECONDS, until, unit, SPOT_CHECK))
     with store.reading() as conn:
         if rollup._pg:
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -563,13 +635,15 @@ def load_look(
         if segment is None or segment.unit != unit:
             return None
         arms = {arm: read_arm(conn, feature, since, releases[arm], arm) for arm in ARMS}
-        if not _covers(conn, feature, segment, until, releases):
+        if not _covers(conn, feature, segment, until, releases, probe):
             return None
         if not segment.merged:
             arms = {arm: moments + rollup.guard_change(conn, feature, segment, releases[arm],
                                                        arm, until)
                     for arm, moments in arms.items()}
-        feedback = feedback_totals(conn, feature, releases, guardrails, since, until, unit)
+        feedback = (feedback_totals(conn, feature, releases, guardrails, since, until, unit)
+                    if events is None
+                    else events.feedback(feature, releases, guardrails, since, until, unit))
     return _look_totals(arms, guardrails, feedback)
 
 
@@ -578,23 +652,26 @@ SPOT_CHECK = 8
 
 
 def _covers(conn: Connection, feature: str, segment: segments.Segment, until: float,
-            releases: Mapping[str, str]) -> bool:
+            releases: Mapping[str, str],
+            probe: tuple[bool, list[Any]] | None = None) -> bool:
     """Whether the roll-up holds the window `[since, until)` as the event log does: nothing of
     the feature at or after `until` (the roll-up has no end), and the window's newest requests
     rolled up — each one's unit row has seen a request at least that recent. The spot check
     catches events written around the roll-up (a custom sink, a gateway of an older version,
     rows inserted by hand): a look then reads the event log. Both reads walk the (feature, ts)
-    index from one end."""
-    ev = request_events.c
-    if conn.scalar(sa.select(ev.ts).where(ev.feature == feature, ev.ts >= until)
-                   .limit(1)) is not None:
+    index from one end. With the events elsewhere, those two reads were made there (`probe`:
+    `EventLog.newest`), and a batch pending since `batches.STALE_AFTER_S` (in the event log,
+    maybe not rolled up) leaves the window not covered either."""
+    if probe is not None:
+        if batches.stale(conn, feature, segment.since, time.time()):
+            return False
+        after, newest = probe
+    else:
+        after, newest = _newest(conn, feature, segment.since + GUARD_SECONDS, until,
+                                segment.unit)
+    if after:
         return False
     pairs = {(arm, releases[arm]) for arm in ARMS}
-    unit = sa.func.coalesce(unit_column(request_events, segment.unit), ev.id)
-    newest = conn.execute(
-        sa.select(ev.arm, ev.release_id, unit, ev.ts)
-        .where(ev.feature == feature, ev.ts >= segment.since + GUARD_SECONDS, ev.ts < until)
-        .order_by(ev.ts.desc()).limit(SPOT_CHECK)).all()
     units = rollup_units.c
     for arm, release, name, ts in newest:
         if (arm, release) not in pairs:
@@ -605,6 +682,20 @@ def _covers(conn: Connection, feature: str, segment: segments.Segment, until: fl
         if raw is None or np.frombuffer(raw, dtype=np.float64)[LAST] < ts:
             return False
     return True
+
+
+def _newest(conn: Connection, feature: str, since: float, until: float, unit: str,
+            ) -> tuple[bool, list[Any]]:
+    """`EventLog.newest` on the event log in this database."""
+    ev = request_events.c
+    after = conn.scalar(sa.select(ev.ts).where(ev.feature == feature, ev.ts >= until)
+                        .limit(1)) is not None
+    name = sa.func.coalesce(unit_column(request_events, unit), ev.id)
+    newest = conn.execute(
+        sa.select(ev.arm, ev.release_id, name, ev.ts)
+        .where(ev.feature == feature, ev.ts >= since, ev.ts < until)
+        .order_by(ev.ts.desc()).limit(SPOT_CHECK)).all()
+    return after, list(newest)
 
 
 def _look_totals(arms: Mapping[str, Array], guardrails: Sequence[Guardrail],
@@ -648,6 +739,7 @@ def _quantile_index(source: str) -> int:
 __all__ = [
     "BUCKETS",
     "ArmLayout",
+    "EventLog",
     "Rollup",
     "arm_moments",
     "exceedance_moments",

@@ -24,7 +24,10 @@ controller's looks): `rollup_segments` names the windows to roll up (a feature, 
 current step's window starts and the unit it counts, `rampway.rollout.segments`),
 `rollup_units` one unit's running totals in one segment and arm (`state`: float64 counters,
 `latency`/`ttft`: its sparse latency histograms), `rollup_arms` one arm's sums over its units
-(`moments`: float64 vector, see `rollup.ArmLayout`).
+(`moments`: float64 vector, see `rollup.ArmLayout`). `rollup_batches` (`rollout_0006`) is the
+ledger of a sink that writes its events elsewhere (ClickHouse) and its roll-up here: one row per
+batch token and segment, pending from before the batch is written until its roll-up is applied
+(`rampway.rollout.batches`).
 """
 
 from __future__ import annotations
@@ -118,4 +121,17 @@ rollup_arms = Table(
     Column("moments", LargeBinary, nullable=False),
 )
 
-__all__ = ["rollout_looks", "rollouts", "rollup_arms", "rollup_segments", "rollup_units"]
+rollup_batches = Table(
+    "rollup_batches",
+    metadata,
+    Column("token", String(64), primary_key=True),  # `clickhouse.sink.batch_token`
+    Column("feature", String(200), primary_key=True),
+    Column("since", Float, primary_key=True),  # the segment the batch was reserved for
+    Column("at", Float, nullable=False),  # when it was reserved (epoch seconds)
+    Column("applied", Boolean, nullable=False, server_default=false()),
+    Index("ix_rollup_batches_feature_since", "feature", "since"),
+    Index("ix_rollup_batches_at", "at"),
+)
+
+__all__ = ["rollout_looks", "rollouts", "rollup_arms", "rollup_batches", "rollup_segments",
+           "rollup_units"]

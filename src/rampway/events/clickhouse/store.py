@@ -25,8 +25,10 @@ from rampway.experiments.extract import Extraction
 from rampway.experiments.model import Arm
 
 if TYPE_CHECKING:
+    from rampway.events.clickhouse.guard import ClickHouseGuard
     from rampway.rollout.plan import Guardrail
     from rampway.rollout.totals import LookTotals
+    from rampway.store import Store
 
 
 class ClickHouseEvents:
@@ -62,8 +64,15 @@ class ClickHouseEvents:
                               *schema.dedup_statements(table, kind, engine)]:
                 self.backend.command(statement)
 
-    def sink(self) -> ClickHouseSink:
-        return ClickHouseSink(self.backend)
+    def sink(self, store: Store | None = None) -> ClickHouseSink:
+        """The gateway's sink; given the control `store`, it keeps the judge's roll-up there."""
+        return ClickHouseSink(self.backend, store)
+
+    def guard(self) -> ClickHouseGuard:
+        """What the judge's roll-up reads here (`rampway.rollout.rollup.EventLog`)."""
+        from rampway.events.clickhouse.guard import ClickHouseGuard
+
+        return ClickHouseGuard(self.backend)
 
     def load_units(
         self, *, feature: str, arms: Sequence[Arm], since: float, until: float,

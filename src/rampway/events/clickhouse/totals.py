@@ -64,11 +64,7 @@ def load_look(
     unit: str = "user",
 ) -> LookTotals:
     """`rampway.rollout.totals.load_totals` on the events in ClickHouse."""
-    ev = request_events.c
-    # `arm_window` of either arm, the key's columns (feature, ts) once for the primary index
-    window = sa.and_(ev.feature == feature, ev.ts >= since, ev.ts < until,
-                     sa.or_(*(sa.and_(ev.arm == arm, ev.release_id == releases[arm])
-                              for arm in ARMS)))
+    window = arms_window(feature, releases, since, until)
     quantiles, thresholds = _thresholds(backend, window, guardrails)
     request_guards = [i for i, g in enumerate(guardrails)
                       if not g.metric.startswith(FEEDBACK_PREFIX)]
@@ -88,6 +84,16 @@ def load_look(
             j = request_guards.index(i)
             totals.append((moments["baseline"][j], moments["candidate"][j]))
     return LookTotals(tuple(totals), tuple(quantiles), requests, units)
+
+
+def arms_window(feature: str, releases: Mapping[str, str], since: float, until: float,
+                ) -> sa.ColumnElement[bool]:
+    """`arm_window` of either arm, the key's columns (feature, ts) once for the primary
+    index."""
+    ev = request_events.c
+    return sa.and_(ev.feature == feature, ev.ts >= since, ev.ts < until,
+                   sa.or_(*(sa.and_(ev.arm == arm, ev.release_id == releases[arm])
+                            for arm in ARMS)))
 
 
 def _thresholds(
@@ -242,4 +248,4 @@ def _feedback_moments(
             for row, (name, arm) in enumerate(zip(found[0], found[1], strict=True))}
 
 
-__all__ = ["load_look"]
+__all__ = ["arms_window", "load_look"]
