@@ -20,7 +20,7 @@ from rampway.store import Store, alembic_config  # noqa: E402
 
 
 def test_the_ledger_is_added_and_dropped_around_a_rollup(db_url: str) -> None:
-    with engine_at(db_url, "events_0011") as engine, engine.begin() as conn:
+    with engine_at(db_url, "events_prune_0001") as engine, engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO rollup_segments (feature, since, merged, unit) "
                              "VALUES ('f', 1000.0, false, 'user')"))
     with Store.open(db_url) as store:
@@ -33,7 +33,7 @@ def test_the_ledger_is_added_and_dropped_around_a_rollup(db_url: str) -> None:
             assert not batches.pending(conn, "f", 1000.0)
             assert batches.prune(conn, 5.0 + batches.KEEP_APPLIED_S + 1) == 1
         with store.transaction() as conn:
-            command.downgrade(alembic_config(conn), "events_0011")
+            command.downgrade(alembic_config(conn), "events_prune_0001")
         names = sa.inspect(store.engine).get_table_names()
         assert rollup_batches.name not in names
         with store.engine.connect() as conn:

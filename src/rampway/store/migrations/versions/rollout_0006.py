@@ -3,7 +3,7 @@ sink writing elsewhere (ClickHouse) has rolled up, so a batch retried after a lo
 acknowledgement is counted once (rampway.rollout.batches).
 
 Revision ID: rollout_0006
-Revises: events_0011
+Revises: events_prune_0001
 Create Date: 2026-12-07
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "rollout_0006"
-down_revision = "events_0011"
+down_revision = "events_prune_0001"
 branch_labels = None
 depends_on = None
 
