@@ -61,11 +61,11 @@ ERRORS = ("timeout", "rate_limit_exceeded", "server_error")
 
 def events(start: int, n: int, rng: np.random.Generator, users: int,
            ) -> tuple[list[RequestEvent], list[FeedbackEvent]]:
-    """Request rows as the gateway writes them (`rampway.gateway.eventlog`): random
-    `req_` + 24 hex ids, `hash_unit`'s 32-hex unit and session hashes (~5 requests per
-    session, 90% of requests in one), what the provider says answered, finish reasons,
-    an error code on the 2% that fail (with no answer: served model, fingerprint and finish
-    reason NULL), a second attempt on some."""
+    """Request rows as the gateway writes them (`rampway.gateway.eventlog`): `req_` + 24
+    hex ids (the millisecond, then random), `hash_unit`'s 32-hex unit and session hashes (~5
+    requests per session, 90% of requests in one), what the provider says answered, finish
+    reasons, an error code on the 2% that fail (with no answer: served model, fingerprint and
+    finish reason NULL), a second attempt on some."""
     unit = rng.integers(users, size=n)
     session = rng.integers(4, size=n)
     sessionless = rng.random(n) < 0.1
@@ -74,7 +74,9 @@ def events(start: int, n: int, rng: np.random.Generator, users: int,
     retried = rng.random(n) < 0.03
     pick = rng.integers(len(FINISH) * len(FINGERPRINTS) * len(ERRORS), size=n)
     cached = rng.random(n) < 0.3
-    ids = ["req_" + rng.bytes(12).hex() for _ in range(n)]
+    # as `new_request_id` makes them: the request's millisecond (6 bytes), then 48 random bits
+    ids = ["req_" + int((1.7e9 + (start + i) * 0.0004) * 1000).to_bytes(6, "big").hex()
+           + rng.bytes(6).hex() for i in range(n)]
     # plain lists: indexing numpy arrays per row made building 10M events take minutes
     unit, latency, error = unit.tolist(), latency.tolist(), error.tolist()
     session, sessionless = session.tolist(), sessionless.tolist()

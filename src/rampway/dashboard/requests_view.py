@@ -67,7 +67,12 @@ def requests_page(store: Store, filters: Filters, *, limit: int = LIMIT) -> dict
     """The newest `limit` request events matching `filters`, each with its explanation."""
     e = request_event_rows.c
     query = sa.select(request_event_rows).order_by(e.ts.desc()).limit(limit)
-    for column, value in ((e.feature, filters.feature), (e.release_id, filters.release),
+    feature = filters.feature
+    if feature is None and filters.release is not None and "@" in filters.release:
+        # a release id is `<feature>@<hash>`: its feature's (feature, ts) index finds a rare
+        # release's newest rows (there is no index on release_id, events_0012)
+        feature = filters.release.rpartition("@")[0]
+    for column, value in ((e.feature, feature), (e.release_id, filters.release),
                           (e.arm, filters.arm), (e.status, filters.status)):
         if value is not None:
             query = query.where(column == value)

@@ -29,7 +29,8 @@ make `id` unique across partitions. Each partition has its own unique index on `
 parent has no primary key): a re-sent event (a retried batch whose commit was acknowledged too
 late) carries its `ts` too, lands in the same partition and is refused there as before, and so
 is an id repeated within a day. Only two different events given the same id on different days
-would both be stored; ids are 96 random bits made once per event (`new_request_id`).
+would both be stored; an id is the millisecond it was made and 48 random bits
+(`new_request_id`): two are equal only if made in one millisecond, one chance in 2**48.
 
 New partitions are built as plain tables and then attached (`ATTACH PARTITION` takes a SHARE
 UPDATE EXCLUSIVE lock on the parent, so inserts and reads go on); a drop needs the parent's

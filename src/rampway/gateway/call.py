@@ -15,6 +15,7 @@ declared `unit: session` hash the session; the others hash the user unit.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,8 +47,18 @@ APP_PARAMS = (
 
 
 def new_request_id() -> str:
-    """A fresh, collision-free request id (it is the event log's primary key)."""
-    return "req_" + os.urandom(12).hex()
+    """A fresh, collision-free request id (it is the event log's primary key): 12 bytes in hex,
+    the time in milliseconds (6 bytes) then 48 random bits.
+
+    Ids in time order land at the end of each partition's unique index on `id`, whose pages
+    then fill to PostgreSQL's 90%; wholly random ids split pages at random and left them ~64%
+    full (63 vs 50 index bytes per request row, bench/event_size.py). Two ids can only collide
+    within one millisecond: one chance in 2**48 per pair.
+
+    Example: `req_01a252ea60e1` + 12 random hex digits (7 Dec 2026, 23:50:21.665 UTC).
+    """
+    ms = time.time_ns() // 1_000_000
+    return "req_" + ms.to_bytes(6, "big").hex() + os.urandom(6).hex()
 
 
 @dataclass(slots=True)

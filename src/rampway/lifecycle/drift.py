@@ -134,17 +134,21 @@ def _before(conn: sa.Connection, rows: list[Observation], since: float) -> list[
     """The latest answered request before `since` of each (release, provider, model) seen."""
     e = request_event_rows  # provider, model, served_model, … are the shape's (events_0011)
     out = []
-    for release_id, provider, model in sorted({(o.release_id, o.provider, o.model) for o in rows}):
+    # the release's feature too: the lookup walks the (feature, ts) index (events_0012 dropped
+    # the one on (release_id, ts)); a release belongs to one feature, so it selects the same row
+    for release_id, feature, provider, model in sorted(
+            {(o.release_id, o.feature, o.provider, o.model) for o in rows}):
         row = conn.execute(
-            sa.select(e.c.feature, e.c.served_model, e.c.system_fingerprint, e.c.ts)
-            .where(e.c.release_id == release_id, e.c.provider == provider, e.c.model == model,
+            sa.select(e.c.served_model, e.c.system_fingerprint, e.c.ts)
+            .where(e.c.feature == feature, e.c.release_id == release_id,
+                   e.c.provider == provider, e.c.model == model,
                    e.c.ts < since, e.c.served_model.is_not(None), e.c.status == "ok")
             .order_by(e.c.ts.desc()).limit(1)
         ).first()
         if row is not None:
-            out.append(Observation(release_id, str(row[0]), provider, model, str(row[1]),
-                                   None if row[2] is None else str(row[2]), float(row[3]),
-                                   float(row[3]), 1))
+            out.append(Observation(release_id, feature, provider, model, str(row[0]),
+                                   None if row[1] is None else str(row[1]), float(row[2]),
+                                   float(row[2]), 1))
     return out
 
 

@@ -1,0 +1,89 @@
+"""Revision events_0012 drops the request log's indexes on `(release_id, ts)`, `unit_hash` and
+`session_hash` (no query needs them) from the table and, on PostgreSQL, from each of its
+partitions; the rows stay and read back whole; the downgrade builds the indexes again — on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from migration_helpers import engine_at
+
+from rampway.events.tables import request_event_rows, request_events
+from rampway.store import Store, alembic_config
+
+ROW = {"feature": "support-bot", "release_id": "support-bot@abcd1234", "arm": "baseline",
+       "stream": False, "attempts": 1, "fallback_used": False, "status": "ok",
+       "http_status": 200, "latency_ms": 12.5, "input_tokens": 10, "output_tokens": 20,
+       "cached_tokens": 0, "cost_usd": 0.001, "refusal": False, "output_chars": 80,
+       "hedged": False}
+KEPT = {("feature", "ts"), ("ts",)}
+DROPPED = {("release_id", "ts"), ("unit_hash",), ("session_hash",)}
+
+
+def index_keys(engine: sa.Engine) -> set[tuple[str, ...]]:
+    """The key columns of every index on the request log but the ids': the table's and, on
+    PostgreSQL, each partition's (one set: a partition lacking an index adds nothing)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            names = [r[1] for r in conn.exec_driver_sql("PRAGMA index_list(request_events)")]
+            keys = {tuple(r[2] for r in conn.exec_driver_sql(f"PRAGMA index_info('{name}')"))
+                    for name in names}
+        else:
+            keys = {tuple(r[0]) for r in conn.exec_driver_sql(
+                "SELECT array_agg(a.attname ORDER BY k.n) FROM pg_index i "
+                "JOIN pg_class t ON t.oid = i.indrelid "
+                "CROSS JOIN unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                "WHERE t.oid IN (SELECT relid FROM pg_partition_tree('request_events')) "
+                "GROUP BY i.indexrelid")}
+    return keys - {("id",)}
+
+
+def partitions(engine: sa.Engine) -> int:
+    if engine.dialect.name == "sqlite":
+        return 0
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_partition_tree('request_events') WHERE isleaf").scalar_one())
+
+
+@pytest.fixture
+def old_db(db_url: str) -> Iterator[str]:
+    """A database at events_0011 holding two request rows, with the five indexes."""
+    with engine_at(db_url, "events_0011") as engine:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(request_events), [
+                {**ROW, "id": "old_0", "ts": 1000.0, "unit_hash": "u" * 32,
+                 "session_hash": "s" * 32},
+                {**ROW, "id": "old_1", "ts": 1001.0, "unit_hash": None, "session_hash": None}])
+        assert index_keys(engine) == KEPT | DROPPED
+    yield db_url
+
+
+def rows(store: Store) -> dict[str, tuple[str | None, str | None]]:
+    e = request_event_rows.c
+    with store.reading() as conn:
+        return {r.id: (r.unit_hash, r.session_hash)
+                for r in conn.execute(sa.select(e.id, e.unit_hash, e.session_hash))}
+
+
+def test_upgrade_drops_the_three_indexes_and_keeps_the_rows(old_db: str) -> None:
+    with Store.open(old_db) as store:
+        assert index_keys(store.engine) == KEPT
+        if store.engine.dialect.name == "postgresql":  # the partitions' copies went too
+            assert partitions(store.engine) > 2
+        assert rows(store) == {"old_0": ("u" * 32, "s" * 32), "old_1": (None, None)}
+
+
+def test_downgrade_builds_the_indexes_again(old_db: str) -> None:
+    with Store.open(old_db) as store:
+        with store.transaction() as conn:
+            command.downgrade(alembic_config(conn), "events_0011")
+        assert index_keys(store.engine) == KEPT | DROPPED
+        with store.engine.connect() as conn:
+            ids = sorted(conn.execute(sa.select(request_events.c.id)).scalars())
+    assert ids == ["old_0", "old_1"]
