@@ -53,8 +53,8 @@ def partitions(engine: sa.Engine) -> int:
 
 @pytest.fixture
 def old_db(db_url: str) -> Iterator[str]:
-    """A database at events_0011 holding two request rows, with the five indexes."""
-    with engine_at(db_url, "events_0011") as engine:
+    """A database at rollout_0006 (just before events_0012) holding two request rows, with the five indexes."""
+    with engine_at(db_url, "rollout_0006") as engine:
         with engine.begin() as conn:
             conn.execute(sa.insert(request_events), [
                 {**ROW, "id": "old_0", "ts": 1000.0, "unit_hash": "u" * 32,
@@ -82,7 +82,7 @@ def test_upgrade_drops_the_three_indexes_and_keeps_the_rows(old_db: str) -> None
 def test_downgrade_builds_the_indexes_again(old_db: str) -> None:
     with Store.open(old_db) as store:
         with store.transaction() as conn:
-            command.downgrade(alembic_config(conn), "events_0011")
+            command.downgrade(alembic_config(conn), "rollout_0006")
         assert index_keys(store.engine) == KEPT | DROPPED
         with store.engine.connect() as conn:
             ids = sorted(conn.execute(sa.select(request_events.c.id)).scalars())

@@ -18,7 +18,7 @@ change: instant whatever the table's size.
 The downgrade builds the three indexes again (a scan of the table per index).
 
 Revision ID: events_0012
-Revises: events_0011
+Revises: rollout_0006
 Create Date: 2026-12-07
 """
 
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "events_0012"
-down_revision = "events_0011"
+down_revision = "rollout_0006"
 branch_labels = None
 depends_on = None
 
