@@ -142,6 +142,10 @@ class ExperimentReport:
     ship_arm: str | None
     explanation: str
     warnings: tuple[str, ...] = ()
+    #: where the per-unit rows came from: "rollup" (`rampway.experiments.rollup`, a row per
+    #: unit), "events" (the window's requests) or "clickhouse" (its requests there)
+    source: str = "events"
+    source_why: str = ""  # why not the roll-up, when it was not
 
     @property
     def units(self) -> int:
@@ -186,6 +190,7 @@ def to_json(report: ExperimentReport) -> dict[str, Any]:
         "ship_arm": report.ship_arm,
         "explanation": report.explanation,
         "warnings": list(report.warnings),
+        "source": {"read": report.source, "why": report.source_why or None},
         "alpha": report.alpha,
         "alpha_per_comparison": report.alpha_per_comparison,
         "correction": report.correction,
