@@ -331,6 +331,44 @@ def _status_kb(field: str) -> int:
     raise OSError(field)
 
 
+def rollup_units(units: int, seed: int = 1) -> dict[str, Any]:
+    """PostgreSQL: the analysis of `rolled_record()` from a roll-up of `units` units made
+    directly (`INSERT … SELECT` over `generate_series`, ~20 requests a unit as the fill's, 2%
+    of units in both arms), with no request behind it: what reading the roll-up costs at the
+    units of `20 x units` requests (500k units: 10M requests) without filling those requests.
+    Best of 2, the client's peak RSS growth, the load."""
+    rec = rolled_record()
+    with database("postgres") as url, Store.open(url) as store:
+        with store.transaction() as conn:
+            conn.exec_driver_sql(f"SELECT setseed({seed / 100})")
+            rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
+                                rec.unit, rec.arms)
+            conn.execute(experiment_rollup_segments.update().values(merged=True))
+            conn.exec_driver_sql(f"""
+                INSERT INTO experiment_rollup_units
+                SELECT {rec.id}, lpad(to_hex(u), 64, '0'), mod(u, 2),
+                       CASE WHEN random() < 0.02 THEN 1 ELSE mod(u, 2) END,
+                       {T0} + f, {T0} + f + random() * ({9 * DAY} - f), n,
+                       floor(n * random() * 0.1), 0, n - floor(n * random() * 0.1),
+                       n * 800 * exp(0.25 * random()), n * 0.001, n * 120
+                FROM (SELECT u, random() * {9 * DAY} AS f, 1 + floor(random() * 39) AS n
+                      FROM generate_series(0, {units - 1}) AS u) AS s""")
+            conn.exec_driver_sql("ANALYZE experiment_rollup_units")
+        before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            report = analyze(store, rec, now=T0 + 10 * DAY)
+            times.append(time.perf_counter() - t)
+        grown = _peak_rss_kb() - before
+    if report.source != "rollup":
+        raise SystemExit(f"not read from the roll-up: {report.source_why}")
+    return {"db": "postgres", "units": units, "path": "rollup-only",
+            "seconds": round(min(times), 2), "runs": [round(t, 2) for t in times],
+            "load": Path("/proc/loadavg").read_text().split()[:3],
+            "peak_rss_growth_mb": round(grown / 1024, 1)}
+
+
 def measure(store: Any, path: str) -> dict[str, Any]:
     """The analysis of `path` ("events": `record()` read from the event log; "rollup":
     `rolled_record()` from its roll-up, backfilled first, and from the event log to compare):
@@ -401,8 +439,20 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DATABASE", nargs="+", default=(),
                         help="PostgreSQL: existing databases to use, one per --rows (filled "
                              "when empty, kept): a 10M fill takes ~20 min")
+    parser.add_argument("--rollup-units", type=int, nargs="+", default=(), metavar="UNITS",
+                        help="PostgreSQL: time only (no other run) the analysis of a roll-up "
+                             "of that many units, made directly (see rollup_units)")
     args = parser.parse_args()
     results = []
+    for units in args.rollup_units:
+        entry = rollup_units(units)
+        results.append(entry)
+        if not args.json:
+            print(f"postgres {units:>10,} units rollup-only: analyze {entry['seconds']:.2f} s, "
+                  f"peak RSS growth {entry['peak_rss_growth_mb']} MB (runs {entry['runs']}, "
+                  f"load {' '.join(entry['load'])})", flush=True)
+    if args.rollup_units:
+        args.db = []
     for kind in args.db:
         for rows in args.rows:
             keep = dict(zip(args.rows, args.keep, strict=False)).get(rows)
