@@ -51,6 +51,10 @@ the ~2% of requests inside it are read), with no copy of the latencies; an arm t
 misses takes the path above.
 `latency=True` instead reads every such latency with its unit: the per-request path the tests
 check the database's numbers against.
+
+`load_rollup_units` reads the same request columns from the experiment's roll-up
+(`rampway.experiments.rollup`, one row per unit, binary COPY on PostgreSQL) instead of the
+window's requests, or says why it cannot (the analysis then calls `load_units`).
 """
 
 from __future__ import annotations

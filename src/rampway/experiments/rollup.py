@@ -44,6 +44,7 @@ window's newest requests were (`SPOT_CHECK`), as the judge's look does.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
@@ -51,6 +52,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+from rampway.errors import ConflictError
 from rampway.events.tables import request_events, unit_column
 from rampway.experiments.tables import experiment_rollup_segments, experiment_rollup_units
 from rampway.store import Store
@@ -215,11 +217,14 @@ def prepare(store: Store, record: Any, wall: float | None = None) -> Segment | N
     if segment is None:
         if record.status != "running":
             return None
-        with store.transaction() as conn:
-            if get(conn, record.id) is None:
-                open_segment(conn, record.id, record.feature, record.started_at,
-                             max(record.started_at, wall) + GUARD_SECONDS, record.unit,
-                             record.arms)
+        try:
+            with store.transaction() as conn:
+                if get(conn, record.id) is None:
+                    open_segment(conn, record.id, record.feature, record.started_at,
+                                 max(record.started_at, wall) + GUARD_SECONDS, record.unit,
+                                 record.arms)
+        except ConflictError:  # another analysis opened it meanwhile: that one stands
+            pass
     elif not segment.merged and wall >= segment.cutoff + MERGE_AFTER_SECONDS:
         merge(store, record.id)
     with store.reading() as conn:
@@ -230,11 +235,32 @@ class Rollup:
     """Keeps `experiment_rollup_units` in step with the batches the sink writes; call `apply`
     inside the batch's transaction (`SqlEventSink(store, rollup=True)` does). Plain Python: a
     batch's requests are summed per unit in a dict (one pass), then upserted in unit order (two
-    writers updating the same units lock them in one order: no deadlock)."""
+    writers updating the same units lock them in one order: no deadlock).
+
+    The upsert is SQL compiled once and given plain tuples, as the sink writes events: on
+    PostgreSQL one statement per batch, its rows one JSON parameter (`json_populate_recordset`:
+    an executemany of per-unit upserts through SQLAlchemy, or arrays per column dumped by
+    psycopg, cost more than the rest of the batch), elsewhere a driver-level executemany."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._pg = dialect.name == "postgresql"
-        self._upsert = _upsert(dialect)
+        if self._pg:
+            table = experiment_rollup_units.name
+            update = [f"{c} = {f}({table}.{c}, EXCLUDED.{c})" for c, f in (
+                ("arm_lo", "LEAST"), ("arm_hi", "GREATEST"), ("first_ts", "LEAST"),
+                ("last_ts", "GREATEST"))]
+            update += [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in SUMS]
+            columns = ", ".join(_UNIT_COLUMNS)
+            # names only: the rows are one bound parameter
+            self._sql = (
+                f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608
+                f"FROM json_populate_recordset(NULL::{table}, %s::json) "
+                f"ON CONFLICT (experiment_id, unit) DO UPDATE SET {', '.join(update)}")
+            self._order: list[int] = []
+        else:
+            compiled = _upsert(dialect).compile(dialect=dialect)
+            self._sql = str(compiled)
+            self._order = [_UNIT_COLUMNS.index(n) for n in compiled.positiontup or ()]
 
     def apply(self, conn: Connection, events: Sequence[Any],
               found: Segments | None = None) -> None:
@@ -245,26 +271,36 @@ class Rollup:
             found = find(conn, {e.feature for e in events}, lock=self._pg)
         if not found:
             return
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for feature, segments in found.items():
             mine = [e for e in events if e.feature == feature]
             for segment in segments:
                 rows += _unit_rows(segment, mine)
-        if rows:
-            rows.sort(key=lambda r: (r["experiment_id"], r["unit"]))
-            conn.execute(self._upsert, rows)
+        if not rows:
+            return
+        rows.sort(key=lambda r: (r[0], r[1]))
+        if self._pg:
+            names = _UNIT_COLUMNS
+            conn.exec_driver_sql(self._sql, (json.dumps(
+                [dict(zip(names, r, strict=True)) for r in rows]),))
+        else:
+            order = self._order
+            conn.exec_driver_sql(self._sql, [tuple(r[i] for i in order) for r in rows])
 
 
-def _unit_rows(segment: Segment, events: Sequence[Any]) -> list[dict[str, Any]]:
-    """The segment's requests among `events`, summed per unit (the columns of
-    `experiment_rollup_units`)."""
+_UNIT_COLUMNS = [c.name for c in experiment_rollup_units.c]
+
+
+def _unit_rows(segment: Segment, events: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The segment's requests among `events`, summed per unit: rows in the column order of
+    `experiment_rollup_units`."""
     start = segment.since if segment.merged else max(segment.since, segment.cutoff)
     end = segment.until
     arms = {arm: i for i, arm in enumerate(segment.arms)}
     by_session = segment.unit == "session"
     units: dict[str, list[Any]] = {}
     for e in events:
-        ts = e.ts
+        ts = float(e.ts)  # one type per column: psycopg dumps a list as one array type
         if ts < start or (end is not None and ts > end):
             continue
         arm = arms.get((e.arm, e.release_id))
@@ -274,23 +310,22 @@ def _unit_rows(segment: Segment, events: Sequence[Any]) -> list[dict[str, Any]]:
         ok = e.status == "ok"
         row = units.get(unit)
         if row is None:
-            units[unit] = [arm, arm, ts, ts, 1, int(not ok), int(bool(e.refusal)), int(ok),
-                           e.latency_ms if ok else 0.0, e.cost_usd,
-                           e.output_tokens if ok else 0]
+            units[unit] = [arm, arm, ts, ts, 1, int(not ok), int(bool(e.refusal)),
+                           int(ok), float(e.latency_ms) if ok else 0.0, float(e.cost_usd),
+                           int(e.output_tokens) if ok else 0]
             continue
         row[0], row[1] = min(row[0], arm), max(row[1], arm)
         row[2], row[3] = min(row[2], ts), max(row[3], ts)
         row[4] += 1
-        row[5] += not ok
-        row[6] += bool(e.refusal)
-        row[7] += ok
+        row[5] += int(not ok)
+        row[6] += int(bool(e.refusal))
+        row[7] += int(ok)
         if ok:
-            row[8] += e.latency_ms
-            row[10] += e.output_tokens
-        row[9] += e.cost_usd
-    names = ("arm_lo", "arm_hi", "first_ts", "last_ts", *SUMS)
-    return [{"experiment_id": segment.experiment_id, "unit": unit,
-             **dict(zip(names, row, strict=True))} for unit, row in units.items()]
+            row[8] += float(e.latency_ms)
+            row[10] += int(e.output_tokens)
+        row[9] += float(e.cost_usd)
+    eid = segment.experiment_id
+    return [(eid, unit, *row) for unit, row in units.items()]
 
 
 def covers(conn: Connection, segment: Segment, until: float) -> str | None:
