@@ -24,7 +24,7 @@ from rampway.experiments import rollup as r
 from rampway.experiments.analysis import analyze
 from rampway.experiments.extract import Extraction, load_rollup_units, load_units
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
-from rampway.experiments.report import ExperimentReport, to_json
+from rampway.experiments.report import ExperimentReport, render_text, to_json
 from rampway.experiments.tables import experiment_rollup_segments, experiment_rollup_units
 from rampway.store import Store
 
@@ -186,7 +186,11 @@ def test_metrics_the_rollup_cannot_serve_read_the_event_log(store: Store) -> Non
         report = analyze(store, replace(rec, **metrics), now=now)
         assert (report.source, report.source_why[:len(why)]) == ("events", why)
         assert to_json(report)["source"] == {"read": "events", "why": report.source_why}
-    assert analyze(store, rec, now=now).source == "rollup"
+        assert (f"read from: the event log (the window's requests) ({report.source_why})"
+                in render_text(report, width=200))
+    rolled = analyze(store, rec, now=now)
+    assert rolled.source == "rollup"
+    assert "read from: the experiment's roll-up (a row per unit)\n" in render_text(rolled)
 
 
 def test_an_analysis_before_the_newest_rolled_request_reads_the_event_log(

@@ -369,7 +369,14 @@ def _header(report: ExperimentReport) -> list[str]:
         f"{report.requests}",
         f"alpha {report.alpha:g}; {report.correction}; decisions use always-valid intervals "
         "(safe to look at any time)",
+        f"read from: {_SOURCES.get(report.source, report.source)}"
+        + (f" ({report.source_why})" if report.source_why else ""),
     ]
+
+
+_SOURCES = {"rollup": "the experiment's roll-up (a row per unit)",
+            "events": "the event log (the window's requests)",
+            "clickhouse": "the event log in ClickHouse"}
 
 
 def render_text(report: ExperimentReport, *, width: int = 120) -> str:
