@@ -45,6 +45,7 @@ window's newest requests were (`SPOT_CHECK`), as the judge's look does.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
@@ -281,14 +282,25 @@ class Rollup:
         rows.sort(key=lambda r: (r[0], r[1]))
         if self._pg:
             names = _UNIT_COLUMNS
-            conn.exec_driver_sql(self._sql, (json.dumps(
-                [dict(zip(names, r, strict=True)) for r in rows]),))
+            text = json.dumps([dict(zip(names, r, strict=True)) for r in rows])
+            if "NaN" in text or "Infinity" in text:  # not JSON: as PostgreSQL's float8 text
+                text = json.dumps([{n: _finite(v) for n, v in zip(names, r, strict=True)}
+                                   for r in rows])
+            conn.exec_driver_sql(self._sql, (text,))
         else:
             order = self._order
             conn.exec_driver_sql(self._sql, [tuple(r[i] for i in order) for r in rows])
 
 
 _UNIT_COLUMNS = [c.name for c in experiment_rollup_units.c]
+
+
+def _finite(value: Any) -> Any:
+    """A non-finite float as the text PostgreSQL reads it (JSON has no NaN): a request the
+    event log stores with a NaN latency must not fail its batch here."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def _unit_rows(segment: Segment, events: Sequence[Any]) -> list[tuple[Any, ...]]:
