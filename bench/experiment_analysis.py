@@ -15,6 +15,13 @@ PostgreSQL rows are made by the server (`fill_sql`: `INSERT … SELECT` over `ge
 the same distributions): 5 s for 100k, 53 s for 1M, 22 min for 10M into the indexed,
 partitioned table on the loaded 2-core machine; `--keep DB…` reuses filled databases.
 
+`--path rollup` analyses from the experiment's roll-up (`rampway.experiments.rollup`, one row
+per unit) instead: a record whose metrics it serves (error_rate, cost_per_unit, latency_ms,
+requests_per_unit, retention:1d; the guardrails error_rate and cost_per_unit), its segment
+opened after the fill and backfilled by one `merge` (timed as "backfill"), then analysed from
+the roll-up and, for comparison, from the event log with the same metrics (`rollup=False`);
+both reports must agree. `--path events` (the default) is the analysis above.
+
 `chdb` puts the same rows in ClickHouse's embedded engine (`rampway.events.clickhouse`, the
 `rampway[clickhouse]` extra) and analyses them there: the engine runs inside the bench's
 process, so its peak RSS growth includes the engine's own working memory (against a
@@ -34,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,8 +58,14 @@ from rampway.events.tables import (  # noqa: E402
     request_events,
 )
 from rampway.events.values import with_shape_ids  # noqa: E402
+from rampway.experiments import rollup  # noqa: E402
 from rampway.experiments.analysis import analyze  # noqa: E402
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail  # noqa: E402
+from rampway.experiments.report import ExperimentReport, to_json  # noqa: E402
+from rampway.experiments.tables import (  # noqa: E402
+    experiment_rollup_segments,
+    experiment_rollup_units,
+)
 from rampway.store import Store  # noqa: E402
 
 FEATURE = "support-bot"
@@ -68,6 +82,27 @@ def record() -> ExperimentRecord:
         guardrails=(Guardrail("error_rate", "increase"), Guardrail("latency_p95", "increase")),
         alpha=0.05, min_runtime_s=7 * DAY, started_at=T0, stopped_at=None,
     )
+
+
+def rolled_record() -> ExperimentRecord:
+    """`record()` with only metrics the roll-up serves (no feedback, no quantile)."""
+    return replace(record(), primary="error_rate",
+                   secondary=("cost_per_unit", "latency_ms", "requests_per_unit",
+                              "retention:1d"),
+                   guardrails=(Guardrail("error_rate", "increase"),
+                               Guardrail("cost_per_unit", "increase")))
+
+
+def backfill(store: Store) -> float:
+    """Open the roll-up's segment of `rolled_record()` after the fill (as for an experiment
+    started before the roll-up existed) and merge its window: seconds taken by the merge."""
+    rec = rolled_record()
+    with store.transaction() as conn:
+        rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
+                            rec.unit, rec.arms)
+    t = time.perf_counter()
+    rollup.merge(store, rec.id)
+    return time.perf_counter() - t
 
 
 def fill(store: Store, rows: int, seed: int = 1) -> None:
@@ -296,38 +331,143 @@ def _status_kb(field: str) -> int:
     raise OSError(field)
 
 
+def rollup_units(units: int, seed: int = 1) -> dict[str, Any]:
+    """PostgreSQL: the analysis of `rolled_record()` from a roll-up of `units` units made
+    directly (`INSERT … SELECT` over `generate_series`, ~20 requests a unit as the fill's, 2%
+    of units in both arms), with no request behind it: what reading the roll-up costs at the
+    units of `20 x units` requests (500k units: 10M requests) without filling those requests.
+    Best of 2, the client's peak RSS growth, the load."""
+    rec = rolled_record()
+    with database("postgres") as url, Store.open(url) as store:
+        with store.transaction() as conn:
+            conn.exec_driver_sql(f"SELECT setseed({seed / 100})")
+            rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
+                                rec.unit, rec.arms)
+            conn.execute(experiment_rollup_segments.update().values(merged=True))
+            conn.exec_driver_sql(f"""
+                INSERT INTO experiment_rollup_units
+                SELECT {rec.id}, lpad(to_hex(u), 64, '0'), mod(u, 2),
+                       CASE WHEN random() < 0.02 THEN 1 ELSE mod(u, 2) END,
+                       {T0} + f, {T0} + f + random() * ({9 * DAY} - f), n,
+                       floor(n * random() * 0.1), 0, n - floor(n * random() * 0.1),
+                       n * 800 * exp(0.25 * random()), n * 0.001, n * 120
+                FROM (SELECT u, random() * {9 * DAY} AS f, 1 + floor(random() * 39) AS n
+                      FROM generate_series(0, {units - 1}) AS u) AS s""")
+            conn.exec_driver_sql("ANALYZE experiment_rollup_units")
+        before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            report = analyze(store, rec, now=T0 + 10 * DAY)
+            times.append(time.perf_counter() - t)
+        grown = _peak_rss_kb() - before
+    if report.source != "rollup":
+        raise SystemExit(f"not read from the roll-up: {report.source_why}")
+    return {"db": "postgres", "units": units, "path": "rollup-only",
+            "seconds": round(min(times), 2), "runs": [round(t, 2) for t in times],
+            "load": Path("/proc/loadavg").read_text().split()[:3],
+            "peak_rss_growth_mb": round(grown / 1024, 1)}
+
+
+def measure(store: Any, path: str) -> dict[str, Any]:
+    """The analysis of `path` ("events": `record()` read from the event log; "rollup":
+    `rolled_record()` from its roll-up, backfilled first, and from the event log to compare):
+    best of 2, the client's peak RSS growth, the load."""
+    extra: dict[str, Any] = {}
+    if path == "rollup":
+        extra["backfill_s"] = round(backfill(store), 2)
+        t = time.perf_counter()
+        exact = analyze(store, rolled_record(), now=T0 + 10 * DAY, rollup=False)
+        extra["events_s"] = round(time.perf_counter() - t, 2)
+    before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        report = analyze(store, rolled_record() if path == "rollup" else record(),
+                         now=T0 + 10 * DAY)
+        times.append(time.perf_counter() - t)
+    grown = _peak_rss_kb() - before
+    if path == "rollup":
+        if report.source != "rollup" or not _same(report, exact):
+            raise SystemExit(f"the roll-up's report differs ({report.source}: "
+                             f"{report.source_why})")
+        with store.transaction() as conn:  # the next run backfills again
+            conn.execute(experiment_rollup_segments.delete())
+            conn.execute(experiment_rollup_units.delete())
+    return {"path": path, "seconds": round(min(times), 2),
+            "runs": [round(t, 2) for t in times],
+            "load": Path("/proc/loadavg").read_text().split()[:3],
+            "peak_rss_growth_mb": round(grown / 1024, 1), "decision": str(report.decision),
+            **extra}
+
+
+def _same(a: ExperimentReport, b: ExperimentReport) -> bool:
+    x, y = to_json(a), to_json(b)
+    x.pop("source")
+    y.pop("source")
+    fx, fy = _flat(x), _flat(y)
+    return (len(fx) == len(fy) and bool(np.allclose(fx, fy, rtol=1e-9, equal_nan=True))
+            and json.dumps(_strings(x)) == json.dumps(_strings(y)))
+
+
+def _flat(doc: Any) -> list[float]:
+    if isinstance(doc, dict):
+        return [v for k in sorted(doc) for v in _flat(doc[k])]
+    if isinstance(doc, list):
+        return [v for item in doc for v in _flat(item)]
+    if isinstance(doc, bool) or doc is None or isinstance(doc, str):
+        return []
+    return [float(doc)]
+
+
+def _strings(doc: Any) -> Any:
+    if isinstance(doc, dict):
+        return {k: _strings(v) for k, v in sorted(doc.items())}
+    if isinstance(doc, list):
+        return [_strings(v) for v in doc]
+    return doc if isinstance(doc, str | bool) or doc is None else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--db", choices=["sqlite", "postgres", "chdb"], nargs="+",
                         default=["sqlite", "postgres"])
+    parser.add_argument("--path", choices=["events", "rollup"], nargs="+",
+                        default=["events"], help="where the analysis reads (see above)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", metavar="DATABASE", nargs="+", default=(),
                         help="PostgreSQL: existing databases to use, one per --rows (filled "
                              "when empty, kept): a 10M fill takes ~20 min")
+    parser.add_argument("--rollup-units", type=int, nargs="+", default=(), metavar="UNITS",
+                        help="PostgreSQL: time only (no other run) the analysis of a roll-up "
+                             "of that many units, made directly (see rollup_units)")
     args = parser.parse_args()
     results = []
+    for units in args.rollup_units:
+        entry = rollup_units(units)
+        results.append(entry)
+        if not args.json:
+            print(f"postgres {units:>10,} units rollup-only: analyze {entry['seconds']:.2f} s, "
+                  f"peak RSS growth {entry['peak_rss_growth_mb']} MB (runs {entry['runs']}, "
+                  f"load {' '.join(entry['load'])})", flush=True)
+    if args.rollup_units:
+        args.db = []
     for kind in args.db:
         for rows in args.rows:
             keep = dict(zip(args.rows, args.keep, strict=False)).get(rows)
             with source(kind, rows, keep) as store:
-                before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                times = []
-                for _ in range(2):
-                    t = time.perf_counter()
-                    report = analyze(store, record(), now=T0 + 10 * DAY)
-                    times.append(time.perf_counter() - t)
-                grown = _peak_rss_kb() - before
-            entry = {"db": kind, "rows": rows, "seconds": round(min(times), 2),
-                     "runs": [round(t, 2) for t in times],
-                     "load": Path("/proc/loadavg").read_text().split()[:3],
-                     "peak_rss_growth_mb": round(grown / 1024, 1),
-                     "decision": str(report.decision)}
-            results.append(entry)
-            if not args.json:
-                print(f"{kind:<9} {rows:>10,} rows: analyze {entry['seconds']:.2f} s, "
-                      f"peak RSS growth {entry['peak_rss_growth_mb']} MB (runs {entry['runs']}, "
-                      f"load {' '.join(entry['load'])})", flush=True)
+                for path in args.path:
+                    entry = measure(store, path)
+                    entry = {"db": kind, "rows": rows, **entry}
+                    results.append(entry)
+                    if not args.json:
+                        print(f"{kind:<9} {rows:>10,} rows {path:<7}: analyze "
+                              f"{entry['seconds']:.2f} s, peak RSS growth "
+                              f"{entry['peak_rss_growth_mb']} MB (runs {entry['runs']}"
+                              + (f", backfill {entry['backfill_s']} s, same metrics from the "
+                                 f"event log {entry['events_s']} s" if path == "rollup" else "")
+                              + f", load {' '.join(entry['load'])})", flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
 

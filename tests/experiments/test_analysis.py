@@ -478,8 +478,9 @@ def test_json_has_stable_keys_and_no_nan() -> None:
     assert set(doc) == {
         "experiment", "id", "feature", "status", "unit", "window", "runtime_s", "min_runtime_s",
         "decision", "ship_arm", "explanation", "warnings", "alpha", "alpha_per_comparison",
-        "correction", "counts", "arms", "srm", "metrics",
+        "correction", "counts", "arms", "srm", "metrics", "source",
     }
+    assert doc["source"] == {"read": "events", "why": None}  # `evaluate` alone reads nothing
     assert doc["counts"] == {"units": 60, "requests": doc["counts"]["requests"],
                              "multiple_exposures": 0, "multiple_exposure_requests": 0}
     retention = next(m for m in doc["metrics"] if m["metric"] == "retention:30d")

@@ -25,7 +25,8 @@ gateway writing at that moment never references one it deleted).
 
 A prune also deletes the judge's roll-up rows of finished rollout steps (whatever their age:
 nothing reads them once their step is over; `rampway.rollout.segments.prune_finished`, which
-the controller's looks run too, a few seconds' worth at a time).
+the controller's looks run too, a few seconds' worth at a time), and the experiments' roll-up
+rows of experiments a newer one on their feature replaced (`rampway.experiments.rollup`).
 
 In a fleet the rollout controller that holds the fleet lease applies the retention, at most
 once an hour (`RetentionJob`, called from `Controller.look`, so it runs in whichever process
@@ -200,6 +201,12 @@ def prune(
 
         rollup, done = prune_finished(store, batch=batch, deadline=deadline, clock=clock)
         complete = complete and done
+        if done:  # the experiments' rows of those replaced by a newer experiment
+            from rampway.experiments.rollup import prune_finished as prune_experiments
+
+            units, done = prune_experiments(store, batch=batch, deadline=deadline, clock=clock)
+            rollup += units
+            complete = complete and done
     return PruneResult(requests=counts[0], feedback=counts[1], cutoff=cutoff,
                        requested_cutoff=older_than_ts, held_by=held_by, dry_run=dry_run,
                        complete=complete, rollup=rollup, dropped=tuple(dropped),

@@ -34,6 +34,8 @@ its (cut) `str()`: one odd value from a custom resolver must not fail, and so lo
 In the same transaction the sink keeps the rollout judge's roll-up (`rampway.rollout.rollup`)
 for the features whose current rollout step has a segment (`rampway.rollout.segments`): one
 small query per batch finds none for the others, and numpy is loaded only when one is found.
+Likewise the experiments' per-unit roll-up (`rampway.experiments.rollup`, plain Python) for the
+features with an experiment's segment: a second small query per batch.
 
 A request's attributes and flag evaluations are stored once per distinct value in
 `event_values` (`rampway.events.values`), found or added first in the batch's transaction; the
@@ -66,6 +68,7 @@ from rampway.store.schema import is_json
 if TYPE_CHECKING:
     import psycopg
 
+    from rampway.experiments.rollup import Rollup as ExperimentRollup
     from rampway.rollout.rollup import Rollup
     from rampway.store import Store
 
@@ -259,9 +262,11 @@ class SqlEventSink:
                  clock: Callable[[], float] = time.time) -> None:
         """`copy`: force COPY (True; PostgreSQL with psycopg only) or INSERT (False); by default
         COPY wherever it is available. `rollup`: also keep the judge's roll-up in the batch's
-        transaction (`rampway.rollout.rollup`) for the features with a rollout step under way:
-        one small query per batch, and the roll-up's work only for those features' requests.
-        `clock`: what stamps the values and shapes a batch uses (`rampway.events.values`)."""
+        transaction (`rampway.rollout.rollup`) for the features with a rollout step under way,
+        and the experiments' (`rampway.experiments.rollup`) for those with an experiment's
+        segment: two small queries per batch, and the roll-ups' work only for those features'
+        requests. `clock`: what stamps the values and shapes a batch uses
+        (`rampway.events.values`)."""
         self._store = store
         dialect = store.engine.dialect
         if copy and not _copies(dialect):
@@ -279,9 +284,11 @@ class SqlEventSink:
         if rollup:
             # imported now, not in the first batch: rampway.rollout takes ~0.4 s to import, and
             # the writer's first batch paying it let a small queue overflow under load
+            from rampway.experiments import rollup as _experiments  # noqa: F401
             from rampway.rollout import segments  # noqa: F401  (rampway.rollout needs the events)
         self._health = HealthRollup(dialect)  # the overview's (rampway.events.health)
         self._rollup: Rollup | None = None
+        self._experiments: ExperimentRollup | None = None
         self._pg = dialect.name == "postgresql"
 
     def write(self, requests: Sequence[RequestEvent], feedback: Sequence[FeedbackEvent]) -> None:
@@ -300,17 +307,24 @@ class SqlEventSink:
         self._shapes.committed()
 
     def _roll_up(self, conn: Connection, requests: Sequence[RequestEvent]) -> None:
-        # imported here: rampway.rollout builds on the event log (already loaded by __init__)
+        # imported here: rampway.rollout and rampway.experiments build on the event log
+        # (already loaded by __init__)
+        from rampway.experiments import rollup as experiments
         from rampway.rollout import segments
 
-        found = segments.find(conn, {e.feature for e in requests}, lock=self._pg)
-        if not found:
-            return
-        if self._rollup is None:  # numpy: only once a feature of the batch is under rollout
-            from rampway.rollout.rollup import Rollup
+        features = {e.feature for e in requests}
+        found = segments.find(conn, features, lock=self._pg)
+        if found:
+            if self._rollup is None:  # numpy: only once a feature of the batch is under rollout
+                from rampway.rollout.rollup import Rollup
 
-            self._rollup = Rollup(self._store.engine.dialect)
-        self._rollup.apply(conn, requests, found)
+                self._rollup = Rollup(self._store.engine.dialect)
+            self._rollup.apply(conn, requests, found)
+        running = experiments.find(conn, features, lock=self._pg)
+        if running:
+            if self._experiments is None:
+                self._experiments = experiments.Rollup(self._store.engine.dialect)
+            self._experiments.apply(conn, requests, running)
 
     @staticmethod
     def poison_reason(exc: BaseException) -> str | None:

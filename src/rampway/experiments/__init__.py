@@ -15,6 +15,8 @@ Rooms:
                  rollouts (one thing splits a feature's traffic at a time)
     allocations  what the gateway asks per request: `ActiveExperiments.choose(feature, unit)`
     metrics, extract, analysis, report   the analysis over the event log (statistics)
+    rollup       each exposed unit's aggregates, kept by the event sink: what an analysis
+                 reads instead of the window's requests when its metrics allow
 
 Kept import-light: the gateway imports this package, so nothing here pulls in the statistics
 (the analysis modules are imported by the commands that need them).

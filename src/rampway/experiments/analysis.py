@@ -70,7 +70,7 @@ from numpy.typing import NDArray
 
 from rampway.experiments import metrics as m
 from rampway.experiments._duration import duration_text
-from rampway.experiments.extract import ArmUnits, Extraction, load_units
+from rampway.experiments.extract import ArmUnits, Extraction, load_rollup_units, load_units
 from rampway.experiments.metrics import MetricDef, metric_def
 from rampway.experiments.model import ExperimentRecord
 from rampway.experiments.report import (
@@ -469,9 +469,15 @@ def analyze(
     *,
     now: float | None = None,
     min_units: int = DEFAULT_MIN_UNITS,
+    rollup: bool = True,
 ) -> ExperimentReport:
     """Read the experiment's window from the event log and analyse it, per unit of the
     experiment's `unit:` (users, or sessions for `unit: session`).
+
+    From its roll-up (`rampway.experiments.rollup`: a row per unit) when the metrics and the
+    roll-up allow (`rollup=False`: never), else from the requests; the report's `source` says
+    which, and why not the roll-up. Preparing the roll-up may write: it opens the segment of
+    a running experiment that has none, and merges its first seconds once they are over.
 
     The window is `[started_at, stopped_at]`, or up to `now` (default: the clock) while
     running; an earlier `now` analyses the experiment as it stood then. `store` is where the
@@ -480,13 +486,43 @@ def analyze(
     now = time.time() if now is None else now
     until = now if record.stopped_at is None else min(now, record.stopped_at)
     defs = [metric_def(name) for name, _, _ in _roles(record)]
-    extraction = load_units(
-        store, feature=record.feature, arms=record.arms, since=record.started_at, until=until,
-        feedback=m.feedback_names(defs),
-        quantiles=sorted({d.q or 0.5 for d in defs if d.kind == "quantile"}),
-        unit=record.unit,
-    )
-    return evaluate(record, extraction, until=until, min_units=min_units)
+    extraction, why = None, ""
+    if not isinstance(store, Store):
+        source = "clickhouse"
+    elif rollup:
+        source = "events"
+        why = _needs_events(defs)
+        if not why:
+            from rampway.experiments import rollup as rolled
+
+            rolled.prepare(store, record)
+            extraction, why = load_rollup_units(
+                store, experiment_id=record.id, arms=record.arms, since=record.started_at,
+                until=until, unit=record.unit)
+    else:
+        source, why = "events", "the roll-up was not asked for"
+    if extraction is None:
+        extraction = load_units(
+            store, feature=record.feature, arms=record.arms, since=record.started_at,
+            until=until, feedback=m.feedback_names(defs),
+            quantiles=sorted({d.q or 0.5 for d in defs if d.kind == "quantile"}),
+            unit=record.unit,
+        )
+    else:
+        source = "rollup"
+    report = evaluate(record, extraction, until=until, min_units=min_units)
+    return replace(report, source=source, source_why=why)
+
+
+def _needs_events(defs: Sequence[MetricDef]) -> str:
+    """Why these metrics need the event log, not the roll-up ("" when they don't): feedback
+    is joined to each unit's exposure, a quantile reads the requests' latencies."""
+    for d in defs:
+        if d.feedback is not None:
+            return f"{d.name} reads feedback events"
+        if d.kind == "quantile":
+            return f"{d.name} is a quantile of the requests"
+    return ""
 
 
 __all__ = [

@@ -51,6 +51,10 @@ the ~2% of requests inside it are read), with no copy of the latencies; an arm t
 misses takes the path above.
 `latency=True` instead reads every such latency with its unit: the per-request path the tests
 check the database's numbers against.
+
+`load_rollup_units` reads the same request columns from the experiment's roll-up
+(`rampway.experiments.rollup`, one row per unit, binary COPY on PostgreSQL) instead of the
+window's requests, or says why it cannot (the analysis then calls `load_units`).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from rampway.events.tables import feedback_events, request_events, unit_column
 from rampway.experiments import bracket as b
 from rampway.experiments import metrics as m
 from rampway.experiments.model import Arm
+from rampway.experiments.tables import experiment_rollup_units
 from rampway.stats._units import share_se, woodruff_se
 from rampway.store import Store
 from rampway.store._quantile import linear_quantile
@@ -428,17 +433,10 @@ def load_units(
             # query took 155 s that way over 10M requests against 18 s as a plain query. It
             # returns one row per unit, so the buffer grows with units, never with requests.
             chunks = _copy_chunks if conn.dialect.name == "postgresql" else _fetch_chunks
-            for lo, hi, values, unit_keys in chunks(conn, query, arms, len(names),
-                                                    bool(extras)):
-                single = lo == hi
-                multiple += int(np.count_nonzero(~single))
-                multiple_requests += int(
-                    values[~single, REQUEST_COLUMNS.index(m.REQUESTS)].sum())
-                for i, a in enumerate(arms):
-                    mine = single & (lo == i)
-                    parts[a.name].append(values[mine])
-                    if extras:
-                        keys[a.name].append(unit_keys[mine])
+            for chunk in chunks(conn, query, arms, len(names), bool(extras)):
+                one, requests = _split(chunk, arms, parts, keys if extras else None)
+                multiple += one
+                multiple_requests += requests
         lat = _latencies(conn, feature, arms, since, until, unit) if latency else {}
         # column by column (contiguous, what ArmUnits holds), each chunk dropped once copied:
         # memory peaks at twice the per-unit columns, not three times
@@ -455,6 +453,71 @@ def load_units(
         values, labels = lat.get(a.name, (_EMPTY, _EMPTY))
         out.append(ArmUnits(a.name, a.release_id, columns, values, labels, qs.get(a.name, {})))
     return Extraction(tuple(out), since, until, multiple, multiple_requests)
+
+
+def _split(chunk: Chunk, arms: Sequence[Arm], parts: Mapping[str, list[Array]],
+           keys: Mapping[str, list[NDArray[np.int64]]] | None) -> tuple[int, int]:
+    """Add a chunk's singly exposed units to their arm's `parts` (and unit `keys`, when
+    given); (multiple exposures, their requests)."""
+    lo, hi, values, unit_keys = chunk
+    single = lo == hi
+    for i, a in enumerate(arms):
+        mine = single & (lo == i)
+        parts[a.name].append(values[mine])
+        if keys is not None:
+            keys[a.name].append(unit_keys[mine])
+    return (int(np.count_nonzero(~single)),
+            int(values[~single, REQUEST_COLUMNS.index(m.REQUESTS)].sum()))
+
+
+def load_rollup_units(
+    store: Store, *, experiment_id: int, arms: Sequence[Arm], since: float, until: float,
+    unit: str = "user",
+) -> tuple[Extraction | None, str]:
+    """`load_units`' request columns (no feedback, no quantiles) of the window `[since,
+    until]` read from the experiment's roll-up (`rampway.experiments.rollup`): one row per
+    unit, binary COPY on PostgreSQL as `load_units` reads its per-unit rows. (None, why) when
+    the roll-up does not hold that window as the event log does (`rollup.covers`, or a unit
+    with a request after `until`): the caller then reads the event log.
+
+    One snapshot (REPEATABLE READ on PostgreSQL, SQLite's read transaction): the checks and
+    the rows must agree."""
+    from rampway.experiments import rollup
+
+    names = list(REQUEST_COLUMNS)
+    parts: dict[str, list[Array]] = {a.name: [] for a in arms}
+    multiple, multiple_requests = 0, 0
+    last_column = REQUEST_COLUMNS.index(m.LAST_TS)
+    with store.reading() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        segment = rollup.get(conn, experiment_id)
+        if segment is None:
+            return None, "the experiment has no roll-up"
+        if (segment.since != since or segment.unit != unit
+                or segment.arms != tuple((a.name, a.release_id) for a in arms)):
+            return None, "the roll-up is of another window, unit or arms"
+        why = rollup.covers(conn, segment, until)
+        if why is not None:
+            return None, why
+        u = experiment_rollup_units.c
+
+        def arm(index: sa.ColumnElement[int]) -> sa.ColumnElement[Any]:
+            return sa.case(*((index == i, a.name) for i, a in enumerate(arms)))
+
+        query = (sa.select(arm(u.arm_lo), arm(u.arm_hi), *(u[name] for name in names))
+                 .where(u.experiment_id == experiment_id))
+        chunks = _copy_chunks if conn.dialect.name == "postgresql" else _fetch_chunks
+        for chunk in chunks(conn, query, arms, len(names), False):
+            if chunk[2].size and float(chunk[2][:, last_column].max()) > until:
+                return None, "the roll-up holds requests after the analysis time"
+            one, requests = _split(chunk, arms, parts, None)
+            multiple += one
+            multiple_requests += requests
+    tables = {a.name: _columns(parts.pop(a.name), len(names)) for a in arms}
+    out = tuple(ArmUnits(a.name, a.release_id, dict(zip(names, tables[a.name], strict=True)))
+                for a in arms)
+    return Extraction(out, since, until, multiple, multiple_requests), ""
 
 
 def _columns(chunks: list[Array], width: int) -> list[Array]:
@@ -606,5 +669,5 @@ def _latencies(
     return {a: (np.concatenate(values[a]), np.concatenate(labels[a])) for a in values}
 
 
-__all__ = ["CHUNK", "REQUEST_COLUMNS", "ArmUnits", "Extraction", "latency_query", "load_units",
-           "units_query"]
+__all__ = ["CHUNK", "REQUEST_COLUMNS", "ArmUnits", "Extraction", "latency_query",
+           "load_rollup_units", "load_units", "units_query"]

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from rampway._reason import require_reason
 from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
 from rampway.events.tables import request_events, unit_column
+from rampway.experiments import rollup
 from rampway.experiments.model import Arm, ExperimentRecord, Guardrail
 from rampway.experiments.spec import DEFAULT_MIN_RUNTIME, Definition, check_name
 from rampway.experiments.tables import experiments
@@ -85,7 +86,11 @@ def record_from(values: Mapping[str, Any]) -> ExperimentRecord:
 
 # -- reading and stopping: one RunningTable, like shadows' --------------------------------------
 
-_ROWS = RunningTable(experiments, OBJECT_TYPE, "active_feature", record_from)
+def _close_rollup(conn: Connection, record: ExperimentRecord, now: float) -> None:
+    rollup.close(conn, record.id, now)  # the sinks roll up nothing after the stop
+
+
+_ROWS = RunningTable(experiments, OBJECT_TYPE, "active_feature", record_from, _close_rollup)
 get = _ROWS.get
 list_running = _ROWS.list_running
 recent = _ROWS.recent  # newest first, optionally of one feature / name, or only the running ones
@@ -237,6 +242,10 @@ def start(
             salt = salt_for(feature, new_id)
             conn.execute(experiments.update().where(experiments.c.id == new_id)
                          .values(salt=salt))
+            # the event sinks roll its units up from here on (`rampway.experiments.rollup`)
+            since = _utc(now).timestamp()  # to the microsecond, as stored
+            rollup.open_segment(conn, new_id, feature, since, since + rollup.GUARD_SECONDS,
+                                definition.unit, arms)
             store.record_audit(
                 actor=actor, action="experiment.start", object_type=OBJECT_TYPE,
                 object_id=f"{name}#{new_id}", before=None,

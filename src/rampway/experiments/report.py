@@ -142,6 +142,10 @@ class ExperimentReport:
     ship_arm: str | None
     explanation: str
     warnings: tuple[str, ...] = ()
+    #: where the per-unit rows came from: "rollup" (`rampway.experiments.rollup`, a row per
+    #: unit), "events" (the window's requests) or "clickhouse" (its requests there)
+    source: str = "events"
+    source_why: str = ""  # why not the roll-up, when it was not
 
     @property
     def units(self) -> int:
@@ -186,6 +190,7 @@ def to_json(report: ExperimentReport) -> dict[str, Any]:
         "ship_arm": report.ship_arm,
         "explanation": report.explanation,
         "warnings": list(report.warnings),
+        "source": {"read": report.source, "why": report.source_why or None},
         "alpha": report.alpha,
         "alpha_per_comparison": report.alpha_per_comparison,
         "correction": report.correction,
@@ -364,7 +369,14 @@ def _header(report: ExperimentReport) -> list[str]:
         f"{report.requests}",
         f"alpha {report.alpha:g}; {report.correction}; decisions use always-valid intervals "
         "(safe to look at any time)",
+        f"read from: {_SOURCES.get(report.source, report.source)}"
+        + (f" ({report.source_why})" if report.source_why else ""),
     ]
+
+
+_SOURCES = {"rollup": "the experiment's roll-up (a row per unit)",
+            "events": "the event log (the window's requests)",
+            "clickhouse": "the event log in ClickHouse"}
 
 
 def render_text(report: ExperimentReport, *, width: int = 120) -> str:

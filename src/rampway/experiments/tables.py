@@ -10,11 +10,31 @@ window (`started_at` … `stopped_at`), its arms and its salt for as long as any
 * `active_feature` — equal to `feature` while running, NULL once stopped, and UNIQUE: the
   database itself refuses a second running experiment on a feature (NULLs don't clash).
 * `version` — bumped by every change (stop), the ETag of the admin API.
+
+The roll-up tables (`experiments_rollup_0001`; `rampway.experiments.rollup`): one
+`experiment_rollup_segments` row per experiment whose requests the event sinks roll up (its
+window start `since`, the `cutoff` the sinks roll up from until the first seconds are merged,
+`until` once stopped, the unit and the arms as (name, release id) in the record's order), and
+`experiment_rollup_units` one unit's exposure aggregates in it — the columns of
+`rampway.experiments.extract`'s exposure query, the arms as their index (lowest and highest
+seen: they differ for a multiple exposure).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from rampway.store.schema import JSONType, UTCDateTime, metadata
 
@@ -41,4 +61,36 @@ experiments = Table(
     Index("ix_experiments_name", "name"),
 )
 
-__all__ = ["experiments"]
+experiment_rollup_segments = Table(
+    "experiment_rollup_segments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=False),
+    Column("feature", String(200), nullable=False),
+    Column("since", Float, nullable=False),
+    Column("cutoff", Float, nullable=False),
+    Column("until", Float, nullable=True),
+    Column("merged", Boolean, nullable=False, server_default=false()),
+    Column("unit", String(16), nullable=False, server_default="user"),
+    Column("arms", JSONType, nullable=False),
+    Index("ix_experiment_rollup_segments_feature", "feature"),
+)
+
+experiment_rollup_units = Table(
+    "experiment_rollup_units",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=False),
+    Column("unit", String(64), primary_key=True),
+    Column("arm_lo", SmallInteger, nullable=False),
+    Column("arm_hi", SmallInteger, nullable=False),
+    Column("first_ts", Float, nullable=False),
+    Column("last_ts", Float, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("refusals", BigInteger, nullable=False),
+    Column("ok_requests", BigInteger, nullable=False),
+    Column("latency_ms_sum", Float, nullable=False),
+    Column("cost_usd_sum", Float, nullable=False),
+    Column("output_tokens_sum", BigInteger, nullable=False),
+)
+
+__all__ = ["experiment_rollup_segments", "experiment_rollup_units", "experiments"]

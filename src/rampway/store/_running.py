@@ -29,6 +29,8 @@ from rampway._reason import require_reason
 from rampway.errors import ConflictError, RefError, StateConflict
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from rampway.store._store import Store
 
 
@@ -56,6 +58,8 @@ class RunningTable(Generic[R]):
     object_type: str  # the audit log's object type, and the noun of every error
     active_column: str  # NULL once stopped, UNIQUE while running
     record_from: Callable[[Mapping[str, Any]], R]
+    #: what else a stop writes, in its transaction (connection, record, stop time)
+    stopping: Callable[[Connection, R, float], None] | None = None
 
     def _one(self, store: Store, query: sa.Select[Any]) -> R | None:
         with store.reading() as conn:
@@ -139,6 +143,8 @@ class RunningTable(Generic[R]):
                          "stop_reason": reason, "version": record.version + 1})
             ).rowcount
             if changed == 1:
+                if self.stopping is not None:
+                    self.stopping(conn, record, now)
                 store.record_audit(
                     actor=actor, action=f"{self.object_type}.stop",
                     object_type=self.object_type, object_id=f"{record.name}#{record.id}",
