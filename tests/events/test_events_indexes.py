@@ -53,7 +53,7 @@ def partitions(engine: sa.Engine) -> int:
 
 @pytest.fixture
 def old_db(db_url: str) -> Iterator[str]:
-    """A database at rollout_0006 (just before events_0012) holding two request rows, with the five indexes."""
+    """A database just before events_0012 holding two request rows, with the five indexes."""
     with engine_at(db_url, "rollout_0006") as engine:
         with engine.begin() as conn:
             conn.execute(sa.insert(request_events), [
