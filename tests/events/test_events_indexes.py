@@ -87,3 +87,31 @@ def test_downgrade_builds_the_indexes_again(old_db: str) -> None:
         with store.engine.connect() as conn:
             ids = sorted(conn.execute(sa.select(request_events.c.id)).scalars())
     assert ids == ["old_0", "old_1"]
+
+
+def test_a_release_lookup_stops_at_the_release_start(store: Store) -> None:
+    """Without the `(release_id, ts)` index a release's rows are found along `(feature, ts)`;
+    `release_floor` bounds that walk by the release's publication (less a day's margin), so a
+    release with few rows does not read the feature's whole history — and the requests page
+    still finds the release's rows."""
+    import hashlib
+    import time
+
+    from rampway.dashboard.requests_view import Filters, requests_page
+    from rampway.events.tables import RELEASE_CLOCK_MARGIN_S, release_floor
+
+    digest = hashlib.sha256(b"v1").hexdigest()
+    release = f"support-bot@{digest[:8]}"
+    before = time.time()
+    store.publish("support-bot", digest, release, "v1", actor="ana", reason="test")
+    with store.transaction() as conn:
+        conn.execute(sa.insert(request_events), [
+            {**ROW, "id": "req_new", "release_id": release, "ts": time.time()},
+            {**ROW, "id": "req_far", "release_id": release,  # older than the release: imported
+             "ts": before - 2 * RELEASE_CLOCK_MARGIN_S}])
+    with store.reading() as conn:
+        floor = release_floor(conn, release)
+        assert before - RELEASE_CLOCK_MARGIN_S - 5 <= floor <= time.time() - RELEASE_CLOCK_MARGIN_S
+        assert release_floor(conn, "support-bot@unknown0") == 0.0
+    page = requests_page(store, Filters.parse({"release": release}))
+    assert [r["id"] for r in page["requests"]] == ["req_new"]

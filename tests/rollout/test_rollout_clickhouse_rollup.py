@@ -185,8 +185,33 @@ def test_the_guard_merge_waits_for_a_batch_between_insert_and_rollup(
     _three_looks(store, chdb_events, SINCE, SINCE + 3000)
 
 
+def test_a_rollup_error_after_the_insert_is_not_taken_for_poison(
+    store: Store, chdb_events: ClickHouseEvents, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rows are in ClickHouse when the roll-up fails for a reason other than the control
+    database: raised, the writer would split the batch as poison and store each half again
+    under a new token. The write returns, the rows are stored once, the reservation stays
+    pending (the looks read ClickHouse once it is stale)."""
+    from rampway.rollout.rollup import Rollup
+
+    _open(store)
+    rng = np.random.default_rng(27)
+    sink = chdb_events.sink(store)
+
+    def broken(*_: Any) -> None:
+        raise ValueError("a value the roll-up cannot take")
+
+    monkeypatch.setattr(Rollup, "apply", broken)
+    batch = _events(0, 500, SINCE, rng, RELEASES)
+    sink.write(batch, [])
+    assert _clickhouse_count(chdb_events) == 500
+    with store.reading() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(rollup_batches)
+                           .where(~rollup_batches.c.applied)) == 1
+
+
 def test_a_batch_pending_too_long_sends_looks_to_the_event_log(
-    store: Store, chdb_events: ClickHouseEvents,
+    store: Store, chdb_events: ClickHouseEvents, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A batch whose process died between its ClickHouse insert and its roll-up: its
     reservation stays pending, and once it is `STALE_AFTER_S` old the roll-up no longer covers
@@ -206,7 +231,11 @@ def test_a_batch_pending_too_long_sends_looks_to_the_event_log(
     assert load_look(store, events=chdb_events.guard(), **window) is not None  # in flight
     with store.transaction() as conn:  # as if reserved a while ago
         conn.execute(sa.update(rollup_batches).values(at=time.time() - STALE_AFTER_S - 1))
+    # and no look waits for it (it will never be rolled up): were it waited for, 30 s
+    monkeypatch.setattr("rampway.rollout.rollup.RETRY_S", 30.0)
+    started = time.monotonic()
     assert load_look(store, events=chdb_events.guard(), **window) is None
+    assert time.monotonic() - started < 15
 
 
 def test_events_still_reach_clickhouse_while_the_control_database_is_down(

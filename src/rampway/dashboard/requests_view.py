@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rampway.errors import RequestError
-from rampway.events.tables import request_event_rows
+from rampway.events.tables import release_floor, request_event_rows
 from rampway.experiments import ExperimentRecord
 from rampway.experiments import repo as experiments
 from rampway.flags.native import flag_key
@@ -77,6 +77,8 @@ def requests_page(store: Store, filters: Filters, *, limit: int = LIMIT) -> dict
         if value is not None:
             query = query.where(column == value)
     with store.reading() as conn:
+        if filters.release is not None:  # a rare release: stop at its start, not the feature's
+            query = query.where(e.ts >= release_floor(conn, filters.release))
         rows = [dict(r._mapping) for r in conn.execute(query)]
     features = sorted({str(r["feature"]) for r in rows})
     context = Context(

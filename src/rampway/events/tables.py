@@ -41,8 +41,9 @@ from sqlalchemy import (
     false,
     select,
 )
+from sqlalchemy.engine import Connection
 
-from rampway.store.schema import JSONType, metadata
+from rampway.store.schema import JSONType, metadata, releases
 
 # The request event as written and as read: `RequestEvent`'s fields. Its own metadata: this is
 # the shape, not a table of the store. ClickHouse stores exactly this (`events.clickhouse`), and
@@ -235,7 +236,23 @@ def unit_column(table: FromClause, unit: str) -> ColumnElement[Any]:
     return table.c.session_hash if unit == "session" else table.c.unit_hash
 
 
+#: How long before its release was published a request may still carry its id (gateway clocks
+#: differ; events are imported): `release_floor`'s margin.
+RELEASE_CLOCK_MARGIN_S = 86_400.0
+
+
+def release_floor(conn: Connection, release_id: str) -> float:
+    """No request of `release_id` is older than this (its publication less a day's margin), or
+    0 for a release the store does not hold. A lookup of a release's rows walks the `(feature,
+    ts)` index (events_0012 dropped the one on `(release_id, ts)`); this bound stops it at the
+    release's start instead of the feature's whole history when the release has few rows."""
+    published = conn.execute(
+        select(releases.c.created_at).where(releases.c.release_id == release_id)).scalar()
+    return 0.0 if published is None else max(0.0, published.timestamp() - RELEASE_CLOCK_MARGIN_S)
+
+
 __all__ = [
+    "RELEASE_CLOCK_MARGIN_S",
     "SHAPE_FIELDS",
     "VALUE_FIELDS",
     "app_keys",
@@ -243,6 +260,7 @@ __all__ = [
     "event_values",
     "feedback_events",
     "health_minutes",
+    "release_floor",
     "request_event_fields",
     "request_event_rows",
     "request_events",

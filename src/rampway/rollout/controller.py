@@ -301,7 +301,8 @@ class Controller:
 
         feature = rollout.feature
         log_ = None if events is None else events.guard()
-        if (feature, since) not in self._merged and until - since >= MERGE_GUARD_AFTER_S:
+        if ((feature, since) not in self._merged and until - since >= MERGE_GUARD_AFTER_S
+                and not self._batch_lost(feature, since, log_)):
             merge_guard(self.store, feature, since, log_)  # False too when merged already
             # with events elsewhere a merge waits for pending batches: try again next look
             if log_ is None or self._merged_already(feature, since):
@@ -310,6 +311,17 @@ class Controller:
                          releases={"baseline": rollout.baseline, "candidate": rollout.candidate},
                          guardrails=rollout.plan.guardrails, since=since, until=until,
                          unit=rollout.plan.unit, events=log_)
+
+    def _batch_lost(self, feature: str, since: float, log_: object) -> bool:
+        """With events elsewhere, whether a batch of the step will never be rolled up (a stale
+        reservation, a gap): its merge would wait for it forever, holding the main database's
+        write transaction around a ClickHouse read on every look; the looks read ClickHouse."""
+        if log_ is None:
+            return False
+        from rampway.rollout import batches
+
+        with self.store.reading() as conn:
+            return batches.stale(conn, feature, since, time.time())
 
     def _merged_already(self, feature: str, since: float) -> bool:
         with self.store.reading() as conn:

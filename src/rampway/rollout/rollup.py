@@ -606,7 +606,10 @@ def load_look(
     if look is not None or events is None:
         return look
     with store.reading() as conn:  # a batch between its insert there and its roll-up here?
-        in_flight = batches.pending(conn, feature, since)
+        # (not one lost for good: a stale reservation or a gap never gets applied, and each
+        # look of the step would wait for nothing)
+        in_flight = (batches.pending(conn, feature, since)
+                     and not batches.stale(conn, feature, since, time.time()))
     if not in_flight:
         return None
     time.sleep(RETRY_S)

@@ -167,9 +167,14 @@ class ServerBackend:
                token: str | None = None) -> None:
         from clickhouse_connect.driver.exceptions import DataError
 
+        # A batch with a token is inserted synchronously: plain MergeTree tables deduplicate
+        # an asynchronous insert by its token only on recent servers (and `Replicated` ones
+        # with `async_insert_deduplicate`), so a retried batch could be stored twice. The
+        # writer batches already (hundreds to thousands of rows an insert), which is what
+        # ClickHouse asks of synchronous inserts; the server batches the token-less ones.
         settings: dict[str, Any] = {"async_insert": 1, "wait_for_async_insert": 1}
         if token is not None:
-            settings["insert_deduplication_token"] = token
+            settings = {"async_insert": 0, "insert_deduplication_token": token}
         try:
             self._client.insert(
                 table, list(columns), column_names=list(types), column_oriented=True,

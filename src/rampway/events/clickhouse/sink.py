@@ -100,7 +100,7 @@ class ClickHouseSink:
                     self._release(store, token)
                 raise
             if store is not None and reserved:
-                self._roll_up(store, token, requests)
+                self._roll_up_or_leave(store, token, requests)
         if feedback:
             self._insert(self._feedback, feedback, batch_token(feedback))
 
@@ -147,6 +147,22 @@ class ClickHouseSink:
             reserved = bool(found) and batches.reserve(conn, token, found, time.time())
         self._gaps -= gaps
         return reserved
+
+    def _roll_up_or_leave(self, store: Store, token: str,
+                          requests: Sequence[RequestEvent]) -> None:
+        """`_roll_up`, after the rows are in ClickHouse. The control database down
+        (`StoreError`) goes to the writer, whose retry (same token: ClickHouse skips the rows)
+        rolls the batch up. Any other error must not: the writer would take the batch for
+        poison and split it, and each half, under a new token, would be stored again. The
+        reservation stays pending instead, and the step's looks read ClickHouse, exact, once
+        it is stale (`batches.STALE_AFTER_S`)."""
+        try:
+            self._roll_up(store, token, requests)
+        except StoreError:
+            raise
+        except Exception:
+            log.exception("a batch in ClickHouse could not be rolled up; the looks of %s will "
+                          "read ClickHouse", ", ".join(sorted({e.feature for e in requests})))
 
     def _roll_up(self, store: Store, token: str, requests: Sequence[RequestEvent]) -> None:
         """Step 3: the batch's roll-up, once (a retry finds it applied)."""
