@@ -79,6 +79,50 @@ def test_upgrade_drops_the_three_indexes_and_keeps_the_rows(old_db: str) -> None
         assert rows(store) == {"old_0": ("u" * 32, "s" * 32), "old_1": (None, None)}
 
 
+def test_the_upgrade_waits_for_a_long_query_without_stalling_writers(old_db: str) -> None:
+    """A long query holds the request log when the upgrade starts. Queued for its lock the
+    whole time, the upgrade would make every insert queue behind it until that query ends; it
+    asks in tries of `LOCK_WAIT_S` instead, so an insert meanwhile waits one try at most, and
+    the upgrade completes once the query is done."""
+    import threading
+    import time
+
+    if not old_db.startswith("postgresql"):
+        pytest.skip("lock queues are PostgreSQL's (SQLite's upgrade takes its write lock)")
+    hold_s = 6.0
+    engine = sa.create_engine(old_db)
+    try:
+        held, done = threading.Event(), threading.Event()
+
+        def long_query() -> None:
+            with engine.begin() as conn:
+                conn.execute(sa.text("LOCK TABLE request_events IN ACCESS SHARE MODE"))
+                held.set()
+                time.sleep(hold_s)
+
+        def upgrade() -> None:
+            Store.open(old_db).close()
+            done.set()
+
+        holder = threading.Thread(target=long_query)
+        holder.start()
+        assert held.wait(10)
+        migrating = threading.Thread(target=upgrade)
+        migrating.start()
+        time.sleep(0.8)  # the upgrade is trying for its lock now
+        started = time.monotonic()
+        with engine.begin() as conn:
+            conn.execute(sa.insert(request_events), [{**ROW, "id": "meanwhile", "ts": 1002.0}])
+        waited = time.monotonic() - started
+        holder.join()
+        migrating.join(60)
+        assert done.is_set()
+        assert waited < hold_s - 2, f"an insert waited {waited:.1f} s behind the migration"
+        assert index_keys(engine) == KEPT
+    finally:
+        engine.dispose()
+
+
 def test_downgrade_builds_the_indexes_again(old_db: str) -> None:
     with Store.open(old_db) as store:
         with store.transaction() as conn:

@@ -14,7 +14,9 @@ PostgreSQL: the table (its partitions with it) is locked once, in the mode `DROP
 anyway (the downgrade: `CREATE INDEX`'s), before the first statement: readers and gateways
 wait for the migration as a whole rather than between its statements, and no lock is upgraded
 on the way (no deadlock with a reader that holds a partition). Dropping an index is a catalog
-change: instant whatever the table's size.
+change: instant whatever the table's size. The lock is asked for in tries of `LOCK_WAIT_S`
+(`_lock`), so a long query holding the table does not make everyone queue behind the
+migration for as long as it runs.
 The downgrade builds the three indexes again (a scan of the table per index).
 
 Revision ID: events_0012
@@ -23,6 +25,8 @@ Create Date: 2026-12-07
 """
 
 from __future__ import annotations
+
+import time
 
 import sqlalchemy as sa
 from alembic import op
@@ -52,8 +56,32 @@ def downgrade() -> None:
         op.create_index(name, "request_events", columns)
 
 
+#: How long one try waits for the table's lock, and how many tries (a second apart) before the
+#: upgrade gives up: queued for a lock, the migration would make every gateway's insert and
+#: every reader queue behind it for as long as the query it waits for runs (an analysis
+#: of minutes); waiting in short tries, it holds them up at most LOCK_WAIT_S at a time.
+LOCK_WAIT_S = 2
+LOCK_TRIES = 60
+
+
 def _lock(mode: str) -> None:
     conn = op.get_bind()
-    if conn.dialect.name == "postgresql":
-        # SQLite's first DDL statement takes its database's write lock by itself
-        conn.execute(sa.text(f"LOCK TABLE request_events IN {mode} MODE"))
+    if conn.dialect.name != "postgresql":
+        return  # SQLite's first DDL statement takes its database's write lock by itself
+    before = conn.execute(sa.text("SHOW lock_timeout")).scalar()
+    for _ in range(LOCK_TRIES):
+        try:
+            with conn.begin_nested():  # a timed-out try rolls back to here, not the migration
+                conn.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'"))
+                conn.execute(sa.text(f"LOCK TABLE request_events IN {mode} MODE"))
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # not lock_not_available
+                raise
+            time.sleep(1)
+            continue
+        # the lock stays to the migration's end; later statements wait as long as they need
+        conn.execute(sa.text("SELECT set_config('lock_timeout', :v, true)"), {"v": before})
+        return
+    raise RuntimeError(f"events_0012: request_events stayed locked by other sessions for "
+                       f"{LOCK_TRIES} tries of {LOCK_WAIT_S} s; run the upgrade again when "
+                       f"its long queries are done")
