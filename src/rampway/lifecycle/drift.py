@@ -134,16 +134,19 @@ def _before(conn: sa.Connection, rows: list[Observation], since: float) -> list[
     """The latest answered request before `since` of each (release, provider, model) seen."""
     e = request_event_rows  # provider, model, served_model, … are the shape's (events_0011)
     out = []
+    floors: dict[str, float] = {}  # one lookup per release, not per (provider, model)
     # the release's feature too: the lookup walks the (feature, ts) index (events_0012 dropped
     # the one on (release_id, ts)); a release belongs to one feature, so it selects the same row.
     # The floor stops the walk at the release's start: a new release has no row before `since`
     for release_id, feature, provider, model in sorted(
             {(o.release_id, o.feature, o.provider, o.model) for o in rows}):
+        if release_id not in floors:
+            floors[release_id] = release_floor(conn, release_id)
         row = conn.execute(
             sa.select(e.c.served_model, e.c.system_fingerprint, e.c.ts)
             .where(e.c.feature == feature, e.c.release_id == release_id,
                    e.c.provider == provider, e.c.model == model,
-                   e.c.ts < since, e.c.ts >= release_floor(conn, release_id),
+                   e.c.ts < since, e.c.ts >= floors[release_id],
                    e.c.served_model.is_not(None), e.c.status == "ok")
             .order_by(e.c.ts.desc()).limit(1)
         ).first()
