@@ -498,14 +498,14 @@ def analyze(
             rolled.prepare(store, record)
             extraction, why = load_rollup_units(
                 store, experiment_id=record.id, arms=record.arms, since=record.started_at,
-                until=until, unit=record.unit)
+                until=until, unit=record.unit, quantiles=_quantiles(defs))
     else:
         source, why = "events", "the roll-up was not asked for"
     if extraction is None:
         extraction = load_units(
             store, feature=record.feature, arms=record.arms, since=record.started_at,
             until=until, feedback=m.feedback_names(defs),
-            quantiles=sorted({d.q or 0.5 for d in defs if d.kind == "quantile"}),
+            quantiles=_quantiles(defs),
             unit=record.unit,
         )
     else:
@@ -514,14 +514,17 @@ def analyze(
     return replace(report, source=source, source_why=why)
 
 
+def _quantiles(defs: Sequence[MetricDef]) -> list[float]:
+    return sorted({d.q or 0.5 for d in defs if d.kind == "quantile"})
+
+
 def _needs_events(defs: Sequence[MetricDef]) -> str:
     """Why these metrics need the event log, not the roll-up ("" when they don't): feedback
-    is joined to each unit's exposure, a quantile reads the requests' latencies."""
+    is joined to each unit's exposure (a quantile is read off the roll-up's latency
+    histograms, `rampway.experiments.rollup_quantiles`)."""
     for d in defs:
         if d.feedback is not None:
             return f"{d.name} reads feedback events"
-        if d.kind == "quantile":
-            return f"{d.name} is a quantile of the requests"
     return ""
 
 
