@@ -474,10 +474,11 @@ def analyze(
     """Read the experiment's window from the event log and analyse it, per unit of the
     experiment's `unit:` (users, or sessions for `unit: session`).
 
-    From its roll-up (`rampway.experiments.rollup`: a row per unit) when the metrics and the
-    roll-up allow (`rollup=False`: never), else from the requests; the report's `source` says
-    which, and why not the roll-up. Preparing the roll-up may write: it opens the segment of
-    a running experiment that has none, and merges its first seconds once they are over.
+    From its roll-up (`rampway.experiments.rollup`: a row per unit, latency histograms for the
+    quantiles) when the metrics and the roll-up allow (`rollup=False`: never), else from the
+    requests; the report's `source` says which, and why not the roll-up. Preparing the
+    roll-up may write: it opens the segment of a running experiment that has none, and merges
+    its first seconds once they are over.
 
     The window is `[started_at, stopped_at]`, or up to `now` (default: the clock) while
     running; an earlier `now` analyses the experiment as it stood then. `store` is where the

@@ -54,7 +54,9 @@ check the database's numbers against.
 
 `load_rollup_units` reads the same request columns from the experiment's roll-up
 (`rampway.experiments.rollup`, one row per unit, binary COPY on PostgreSQL) instead of the
-window's requests, or says why it cannot (the analysis then calls `load_units`).
+window's requests, and the quantiles off its latency histograms
+(`rampway.experiments.rollup_quantiles`: within the histogram's 1%, the standard error within
+a few %), or says why it cannot (the analysis then calls `load_units`).
 """
 
 from __future__ import annotations
