@@ -16,11 +16,20 @@ the same distributions): 5 s for 100k, 53 s for 1M, 22 min for 10M into the inde
 partitioned table on the loaded 2-core machine; `--keep DB…` reuses filled databases.
 
 `--path rollup` analyses from the experiment's roll-up (`rampway.experiments.rollup`, one row
-per unit) instead: a record whose metrics it serves (error_rate, cost_per_unit, latency_ms,
-requests_per_unit, retention:1d; the guardrails error_rate and cost_per_unit), its segment
-opened after the fill and backfilled by one `merge` (timed as "backfill"), then analysed from
-the roll-up and, for comparison, from the event log with the same metrics (`rollup=False`);
-both reports must agree. `--path events` (the default) is the analysis above.
+per unit, and its latency histograms) instead: a record whose metrics it serves (error_rate,
+latency_p95, cost_per_unit, latency_ms, requests_per_unit, retention:1d; the guardrails
+error_rate, latency_p95 and cost_per_unit), its segment opened after the fill and backfilled
+by one `merge` (timed as "backfill"), then analysed from the roll-up and, for comparison, from
+the event log with the same metrics (`rollup=False`); both reports must agree — to 1e-9, the
+p95's to its tolerance (`rampway.experiments.rollup_quantiles`: the quantile within 1.1%, its
+standard error within 5%; the largest differences are printed). `--path events` (the default)
+is the analysis above.
+
+`--sink` measures what the experiments' roll-up costs the sink: requests/s of `SqlEventSink`
+writing 50k of these requests in batches of 500, with no experiment on the feature and with
+one (the segment open and merged); run it with `PYTHONPATH` at another checkout's `src` to
+compare versions (the latency histograms' names are imported where used, so that the bench
+loads on a version without them).
 
 `chdb` puts the same rows in ClickHouse's embedded engine (`rampway.events.clickhouse`, the
 `rampway[clickhouse]` extra) and analyses them there: the engine runs inside the bench's
@@ -36,6 +45,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import resource
 import sys
 import tempfile
@@ -85,11 +95,13 @@ def record() -> ExperimentRecord:
 
 
 def rolled_record() -> ExperimentRecord:
-    """`record()` with only metrics the roll-up serves (no feedback, no quantile)."""
+    """`record()` with only metrics the roll-up serves (no feedback): latency_p95 as a
+    secondary metric and a guardrail, as in `record()`."""
     return replace(record(), primary="error_rate",
-                   secondary=("cost_per_unit", "latency_ms", "requests_per_unit",
-                              "retention:1d"),
+                   secondary=("latency_p95", "cost_per_unit", "latency_ms",
+                              "requests_per_unit", "retention:1d"),
                    guardrails=(Guardrail("error_rate", "increase"),
+                               Guardrail("latency_p95", "increase"),
                                Guardrail("cost_per_unit", "increase")))
 
 
@@ -353,6 +365,7 @@ def rollup_units(units: int, seed: int = 1) -> dict[str, Any]:
                        n * 800 * exp(0.25 * random()), n * 0.001, n * 120
                 FROM (SELECT u, random() * {9 * DAY} AS f, 1 + floor(random() * 39) AS n
                       FROM generate_series(0, {units - 1}) AS u) AS s""")
+            latency_histograms(conn, rec.id)
             conn.exec_driver_sql("ANALYZE experiment_rollup_units")
         before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         times = []
@@ -367,6 +380,63 @@ def rollup_units(units: int, seed: int = 1) -> dict[str, Any]:
             "seconds": round(min(times), 2), "runs": [round(t, 2) for t in times],
             "load": Path("/proc/loadavg").read_text().split()[:3],
             "peak_rss_growth_mb": round(grown / 1024, 1)}
+
+
+def latency_histograms(conn: sa.Connection, experiment_id: int) -> None:
+    """The stand-in roll-up's latency histograms: each unit's successful requests drawn
+    (log-normal around 800 ms, a per-unit offset as the fill's), a multiply exposed unit's
+    served by either of its arms, counted in the fine and coarse buckets as the sinks do."""
+    from rampway._latency_buckets import BUCKETS, LOW_MS, RATIO
+
+    fine = (f"LEAST(floor(ln(x / {LOW_MS}) / {math.log(RATIO)!r}) + 1, {BUCKETS - 1})"
+            "::integer")
+    conn.exec_driver_sql(f"""
+        CREATE TEMPORARY TABLE stand_in_latency ON COMMIT DROP AS
+        SELECT unit, CASE WHEN random() < 0.5 THEN arm_lo ELSE arm_hi END AS arm, {fine} AS k
+        FROM (SELECT u.unit, u.arm_lo, u.arm_hi,
+                     800 * exp(o.offset_ + 0.5 * sqrt(-2 * ln(1 - random()))
+                               * cos(2 * pi() * random())) AS x
+              FROM experiment_rollup_units u
+              CROSS JOIN LATERAL (SELECT 0.25 * sqrt(-2 * ln(1 - random()))
+                                         * cos(2 * pi() * random()) + 0 * u.ok_requests
+                                  AS offset_) o
+              CROSS JOIN LATERAL generate_series(1, u.ok_requests::integer) AS g
+              WHERE u.experiment_id = {experiment_id}) AS r""")
+    conn.exec_driver_sql(f"""
+        INSERT INTO experiment_rollup_unit_latency
+        SELECT {experiment_id}, unit, arm, k / {rollup.COARSE}, count(*)
+        FROM stand_in_latency GROUP BY unit, arm, k / {rollup.COARSE}""")
+    conn.exec_driver_sql(f"""
+        INSERT INTO experiment_rollup_latency
+        SELECT {experiment_id}, arm, 0, k, count(*) FROM stand_in_latency GROUP BY arm, k""")
+    conn.exec_driver_sql("ANALYZE experiment_rollup_unit_latency")
+
+
+def sink_cost(kind: str, rows: int = 50_000, batch: int = 500) -> list[dict[str, Any]]:
+    """Requests/s of the sink writing `rows` of the fill's requests in batches of `batch`,
+    without an experiment on the feature and with one (segment open and merged)."""
+    from rampway.events.model import RequestEvent
+    from rampway.events.sink import SqlEventSink
+
+    requests = [RequestEvent(**doc) for docs, _ in batches(rows) for doc in docs]
+    out = []
+    for experiment in (False, True):
+        with database(kind) as url, Store.open(url) as store:
+            if experiment:
+                rec = rolled_record()
+                with store.transaction() as conn:
+                    rollup.open_segment(conn, rec.id, rec.feature, rec.started_at,
+                                        rec.started_at, rec.unit, rec.arms)
+                rollup.merge(store, rec.id)
+            sink = SqlEventSink(store)
+            t = time.perf_counter()
+            for lo in range(0, rows, batch):
+                sink.write(requests[lo:lo + batch], [])
+            seconds = time.perf_counter() - t
+        out.append({"db": kind, "rows": rows, "batch": batch, "experiment": experiment,
+                    "requests_per_s": round(rows / seconds),
+                    "load": Path("/proc/loadavg").read_text().split()[:3]})
+    return out
 
 
 def measure(store: Any, path: str) -> dict[str, Any]:
@@ -391,9 +461,16 @@ def measure(store: Any, path: str) -> dict[str, Any]:
         if report.source != "rollup" or not _same(report, exact):
             raise SystemExit(f"the roll-up's report differs ({report.source}: "
                              f"{report.source_why})")
+        extra["p95_rel_diff"] = _p95_differences(report, exact)
+        from rampway.experiments.tables import (
+            experiment_rollup_latency,
+            experiment_rollup_unit_latency,
+        )
+
         with store.transaction() as conn:  # the next run backfills again
-            conn.execute(experiment_rollup_segments.delete())
-            conn.execute(experiment_rollup_units.delete())
+            for table in (experiment_rollup_segments, experiment_rollup_units,
+                          experiment_rollup_latency, experiment_rollup_unit_latency):
+                conn.execute(table.delete())
     return {"path": path, "seconds": round(min(times), 2),
             "runs": [round(t, 2) for t in times],
             "load": Path("/proc/loadavg").read_text().split()[:3],
@@ -402,12 +479,36 @@ def measure(store: Any, path: str) -> dict[str, Any]:
 
 
 def _same(a: ExperimentReport, b: ExperimentReport) -> bool:
-    x, y = to_json(a), to_json(b)
-    x.pop("source")
-    y.pop("source")
+    """The two reports agree: to 1e-9 but for latency_p95 (and the decision, which reads it),
+    that within its tolerance (`_p95_differences`)."""
+    x, y = (to_json(replace(r, results=tuple(m for m in r.results if not _p95(m))))
+            for r in (a, b))
+    for doc in (x, y):
+        doc.pop("source")
+        doc.pop("decision", None)
     fx, fy = _flat(x), _flat(y)
+    diff = _p95_differences(a, b)
     return (len(fx) == len(fy) and bool(np.allclose(fx, fy, rtol=1e-9, equal_nan=True))
-            and json.dumps(_strings(x)) == json.dumps(_strings(y)))
+            and json.dumps(_strings(x)) == json.dumps(_strings(y))
+            and diff["mean"] <= 0.011 and diff["se"] <= 0.05)
+
+
+def _p95(m: Any) -> bool:
+    return bool(m.metric == "latency_p95")
+
+
+def _p95_differences(a: ExperimentReport, b: ExperimentReport) -> dict[str, float]:
+    """The largest relative differences of the two reports' latency_p95 results: the arms'
+    quantiles ("mean") and the fixed-horizon interval's half-width (its standard error)."""
+    mean, se = 0.0, 0.0
+    for x, y in zip((m for m in a.results if _p95(m)), (m for m in b.results if _p95(m)),
+                    strict=True):
+        for u, v in ((x.control_mean, y.control_mean), (x.treatment_mean, y.treatment_mean)):
+            mean = max(mean, abs(u / v - 1))
+        wx = x.absolute.upper - x.absolute.lower
+        wy = y.absolute.upper - y.absolute.lower
+        se = max(se, abs(wx / wy - 1))
+    return {"mean": round(mean, 5), "se": round(se, 5)}
 
 
 def _flat(doc: Any) -> list[float]:
@@ -436,6 +537,8 @@ def main() -> None:
     parser.add_argument("--path", choices=["events", "rollup"], nargs="+",
                         default=["events"], help="where the analysis reads (see above)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--sink", action="store_true",
+                        help="time only the sink with and without an experiment (see above)")
     parser.add_argument("--keep", metavar="DATABASE", nargs="+", default=(),
                         help="PostgreSQL: existing databases to use, one per --rows (filled "
                              "when empty, kept): a 10M fill takes ~20 min")
@@ -444,6 +547,15 @@ def main() -> None:
                              "of that many units, made directly (see rollup_units)")
     args = parser.parse_args()
     results = []
+    if args.sink:
+        for kind in args.db:
+            for entry in sink_cost(kind):
+                results.append(entry)
+                if not args.json:
+                    print(f"{kind:<9} sink, experiment {entry['experiment']!s:<5}: "
+                          f"{entry['requests_per_s']:,} requests/s (load "
+                          f"{' '.join(entry['load'])})", flush=True)
+        args.db = []
     for units in args.rollup_units:
         entry = rollup_units(units)
         results.append(entry)
@@ -466,7 +578,8 @@ def main() -> None:
                               f"{entry['seconds']:.2f} s, peak RSS growth "
                               f"{entry['peak_rss_growth_mb']} MB (runs {entry['runs']}"
                               + (f", backfill {entry['backfill_s']} s, same metrics from the "
-                                 f"event log {entry['events_s']} s" if path == "rollup" else "")
+                                 f"event log {entry['events_s']} s, p95 differences "
+                                 f"{entry['p95_rel_diff']}" if path == "rollup" else "")
                               + f", load {' '.join(entry['load'])})", flush=True)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -474,10 +474,11 @@ def analyze(
     """Read the experiment's window from the event log and analyse it, per unit of the
     experiment's `unit:` (users, or sessions for `unit: session`).
 
-    From its roll-up (`rampway.experiments.rollup`: a row per unit) when the metrics and the
-    roll-up allow (`rollup=False`: never), else from the requests; the report's `source` says
-    which, and why not the roll-up. Preparing the roll-up may write: it opens the segment of
-    a running experiment that has none, and merges its first seconds once they are over.
+    From its roll-up (`rampway.experiments.rollup`: a row per unit, latency histograms for the
+    quantiles) when the metrics and the roll-up allow (`rollup=False`: never), else from the
+    requests; the report's `source` says which, and why not the roll-up. Preparing the
+    roll-up may write: it opens the segment of a running experiment that has none, and merges
+    its first seconds once they are over.
 
     The window is `[started_at, stopped_at]`, or up to `now` (default: the clock) while
     running; an earlier `now` analyses the experiment as it stood then. `store` is where the
@@ -498,14 +499,14 @@ def analyze(
             rolled.prepare(store, record)
             extraction, why = load_rollup_units(
                 store, experiment_id=record.id, arms=record.arms, since=record.started_at,
-                until=until, unit=record.unit)
+                until=until, unit=record.unit, quantiles=_quantiles(defs))
     else:
         source, why = "events", "the roll-up was not asked for"
     if extraction is None:
         extraction = load_units(
             store, feature=record.feature, arms=record.arms, since=record.started_at,
             until=until, feedback=m.feedback_names(defs),
-            quantiles=sorted({d.q or 0.5 for d in defs if d.kind == "quantile"}),
+            quantiles=_quantiles(defs),
             unit=record.unit,
         )
     else:
@@ -514,14 +515,17 @@ def analyze(
     return replace(report, source=source, source_why=why)
 
 
+def _quantiles(defs: Sequence[MetricDef]) -> list[float]:
+    return sorted({d.q or 0.5 for d in defs if d.kind == "quantile"})
+
+
 def _needs_events(defs: Sequence[MetricDef]) -> str:
     """Why these metrics need the event log, not the roll-up ("" when they don't): feedback
-    is joined to each unit's exposure, a quantile reads the requests' latencies."""
+    is joined to each unit's exposure (a quantile is read off the roll-up's latency
+    histograms, `rampway.experiments.rollup_quantiles`)."""
     for d in defs:
         if d.feedback is not None:
             return f"{d.name} reads feedback events"
-        if d.kind == "quantile":
-            return f"{d.name} is a quantile of the requests"
     return ""
 
 

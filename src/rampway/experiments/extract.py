@@ -54,7 +54,9 @@ check the database's numbers against.
 
 `load_rollup_units` reads the same request columns from the experiment's roll-up
 (`rampway.experiments.rollup`, one row per unit, binary COPY on PostgreSQL) instead of the
-window's requests, or says why it cannot (the analysis then calls `load_units`).
+window's requests, and the quantiles off its latency histograms
+(`rampway.experiments.rollup_quantiles`: within the histogram's 1%, the standard error within
+a few %), or says why it cannot (the analysis then calls `load_units`).
 """
 
 from __future__ import annotations
@@ -472,10 +474,11 @@ def _split(chunk: Chunk, arms: Sequence[Arm], parts: Mapping[str, list[Array]],
 
 def load_rollup_units(
     store: Store, *, experiment_id: int, arms: Sequence[Arm], since: float, until: float,
-    unit: str = "user",
+    unit: str = "user", quantiles: Sequence[float] = (),
 ) -> tuple[Extraction | None, str]:
-    """`load_units`' request columns (no feedback, no quantiles) of the window `[since,
-    until]` read from the experiment's roll-up (`rampway.experiments.rollup`): one row per
+    """`load_units`' request columns (no feedback) and latency `quantiles` of the window
+    `[since, until]` read from the experiment's roll-up (`rampway.experiments.rollup`; the
+    quantiles from its histograms, `rampway.experiments.rollup_quantiles`): one row per
     unit, binary COPY on PostgreSQL as `load_units` reads its per-unit rows. (None, why) when
     the roll-up does not hold that window as the event log does (`rollup.covers`, or a unit
     with a request after `until`): the caller then reads the event log.
@@ -514,8 +517,20 @@ def load_rollup_units(
             one, requests = _split(chunk, arms, parts, None)
             multiple += one
             multiple_requests += requests
-    tables = {a.name: _columns(parts.pop(a.name), len(names)) for a in arms}
-    out = tuple(ArmUnits(a.name, a.release_id, dict(zip(names, tables[a.name], strict=True)))
+        tables = {a.name: _columns(parts.pop(a.name), len(names)) for a in arms}
+        qs: dict[str, dict[float, tuple[float, float, int]]] = {}
+        if quantiles:
+            from rampway.experiments import rollup_quantiles
+
+            ok = names.index(m.OK_REQUESTS)
+            found, why = rollup_quantiles.quantiles(
+                conn, experiment_id, arms, quantiles, {a: t[ok] for a, t in tables.items()},
+                multiple)
+            if found is None:
+                return None, why
+            qs = found
+    out = tuple(ArmUnits(a.name, a.release_id, dict(zip(names, tables[a.name], strict=True)),
+                         quantiles=qs.get(a.name, {}))
                 for a in arms)
     return Extraction(out, since, until, multiple, multiple_requests), ""
 

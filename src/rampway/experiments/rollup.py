@@ -28,9 +28,15 @@ highest arm (their index in the record: they differ for a multiple exposure), fi
 request, requests, errors (status != ok), refusals, successful requests, latency sum of the
 successful ones, cost sum, output tokens of the successful ones.
 
+Quantile metrics (latency_p95) come from two latency histograms kept beside the unit rows, in
+the same statements' way (counts added on conflict): per (experiment, arm) the successful
+requests' latencies in the fine 1% buckets of `rampway._latency_buckets`, and per (experiment,
+unit, arm) in coarse buckets (`COARSE` fine ones): `rampway.experiments.rollup_quantiles` reads
+them and says why these two.
+
 What it cannot give, and the analysis then reads the event log (`analysis.analyze` names the
 path it took in the report's `source`): feedback metrics (joined to the exposure after it),
-quantile metrics (latency_p95 needs the requests' latencies), a segment not merged yet, and a
+a segment not merged yet, and a
 roll-up holding requests after the analysis time (an analysis "as it stood" at an earlier
 moment, or a stop that raced a batch). Events written by other means than a `SqlEventSink`
 (a custom sink, rows inserted by hand) are not rolled up: the analysis checks that the
@@ -46,6 +52,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
@@ -53,9 +60,15 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+from rampway._latency_buckets import BUCKETS, LOG_RATIO, LOW_MS, bucket_of_ms
 from rampway.errors import ConflictError
 from rampway.events.tables import request_events, unit_column
-from rampway.experiments.tables import experiment_rollup_segments, experiment_rollup_units
+from rampway.experiments.tables import (
+    experiment_rollup_latency,
+    experiment_rollup_segments,
+    experiment_rollup_unit_latency,
+    experiment_rollup_units,
+)
 from rampway.store import Store
 
 #: Requests of a segment's first seconds are left to `merge` (the judge's
@@ -72,6 +85,15 @@ SPOT_CHECK = 8
 #: The per-unit columns, in `rampway.experiments.extract.REQUEST_COLUMNS`' order after the arms.
 SUMS = ("requests", "errors", "refusals", "ok_requests", "latency_ms_sum", "cost_usd_sum",
         "output_tokens_sum")
+#: Fine buckets per coarse bucket of a unit's latency histogram: 23 (each ~26% wide) keeps the
+#: quantile's standard error within ~3% of the exact one (`rampway.experiments.rollup_quantiles`).
+COARSE = 23
+#: The arm histogram's rows are split over this many slots, one chosen per batch: two sinks
+#: adding to the same buckets would otherwise wait for each other's commit at every batch.
+SLOTS = 8
+#: Every table holding an experiment's rolled-up rows (`open_segment` and `prune_finished`).
+_ROW_TABLES = (experiment_rollup_units, experiment_rollup_unit_latency,
+               experiment_rollup_latency)
 
 
 class Segment(NamedTuple):
@@ -125,6 +147,8 @@ def open_segment(conn: Connection, experiment_id: int, feature: str, since: floa
     rows go at `prune_finished`). `arms`: objects with `name` and `release_id`."""
     seg = experiment_rollup_segments.c
     conn.execute(experiment_rollup_segments.delete().where(seg.feature == feature))
+    for table in _ROW_TABLES:  # rows of an earlier segment of this experiment: counted twice
+        conn.execute(table.delete().where(table.c.experiment_id == experiment_id))
     conn.execute(sa.insert(experiment_rollup_segments).values(
         experiment_id=experiment_id, feature=feature, since=since, cutoff=cutoff, unit=unit,
         arms=[[a.name, a.release_id] for a in arms]))
@@ -153,17 +177,22 @@ def window(segment: Segment, since: float, before: float | None,
     return sa.and_(*where)
 
 
-def _upsert(dialect: Dialect, values: sa.Select[Any] | None = None) -> Any:
-    """INSERT of unit rows that adds to a unit's stored row (from `values`, a SELECT of the
-    table's columns, or bound parameters)."""
+def _upsert(dialect: Dialect, values: sa.Selectable | None = None,
+            table: sa.Table = experiment_rollup_units) -> Any:
+    """INSERT of rows that adds to a stored row (from `values`, a SELECT of the table's
+    columns, or bound parameters): unit rows, or a latency histogram's counts."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     pg = dialect.name == "postgresql"
-    t = experiment_rollup_units
+    t = table
     insert: Any = (postgresql.insert if pg else sqlite.insert)(t)
     if values is not None:
         insert = insert.from_select([c.name for c in t.c], values)
     new = insert.excluded
+    if t is not experiment_rollup_units:
+        return insert.on_conflict_do_update(
+            index_elements=[c.name for c in t.primary_key],
+            set_={"count": t.c["count"] + new["count"]})
     low = sa.func.least if pg else sa.func.min  # SQLite's two-argument min() is scalar
     high = sa.func.greatest if pg else sa.func.max
     update: dict[str, Any] = {
@@ -201,10 +230,49 @@ def merge(store: Store, experiment_id: int) -> bool:
             sa.func.sum(ev.cost_usd), sa.func.sum(sa.case((ok, ev.output_tokens), else_=0)))
             .where(window(segment, segment.since, segment.cutoff)).group_by(unit))
         conn.execute(_upsert(conn.dialect, rows))
+        _merge_latency(conn, segment, unit, arm)
         conn.execute(experiment_rollup_segments.update()
                      .where(experiment_rollup_segments.c.experiment_id == experiment_id)
                      .values(merged=True))
     return True
+
+
+def _merge_latency(conn: Connection, segment: Segment, unit: sa.ColumnElement[Any],
+                   arm: sa.ColumnElement[int]) -> None:
+    """`merge`'s latency histograms: the bucket computed by the database (`_sql_bucket`),
+    the arm's rows in slot 0."""
+    ev = request_events.c
+    where = sa.and_(window(segment, segment.since, segment.cutoff), ev.status == "ok")
+    fine = _sql_bucket(conn, ev.latency_ms)
+    eid = sa.literal(segment.experiment_id, sa.Integer)
+    per_unit = sa.select(unit.label("unit"), arm.label("arm"), fine.label("fine")) \
+        .where(where).subquery("latencies")
+    coarse = per_unit.c.fine // COARSE
+    conn.execute(_upsert(conn.dialect, sa.select(
+        eid, per_unit.c.unit, per_unit.c.arm, coarse, sa.func.count())
+        .group_by(per_unit.c.unit, per_unit.c.arm, coarse), experiment_rollup_unit_latency))
+    conn.execute(_upsert(conn.dialect, sa.select(
+        eid, arm, sa.literal(0, sa.SmallInteger), fine, sa.func.count())
+        .where(where).group_by(arm, fine), experiment_rollup_latency))
+
+
+def _sql_bucket(conn: Connection, latency: sa.ColumnElement[float]) -> sa.ColumnElement[int]:
+    """`bucket_of_ms` in SQL: PostgreSQL's ln(); SQLite may be built without math functions,
+    so there the Python function is registered on the connection (deterministic, for this
+    statement's GROUP BY)."""
+    if conn.dialect.name != "postgresql":
+        conn.connection.driver_connection.create_function(  # type: ignore[union-attr]
+            "rampway_latency_bucket", 1, _bucket_or_top, deterministic=True)
+        return sa.func.rampway_latency_bucket(latency, type_=sa.Integer)
+    # LEAST ranks NaN above every number, as `bucket_of_ms` does; a float until then (NaN
+    # does not cast to an integer)
+    k = sa.func.floor(sa.func.ln(latency / LOW_MS) / LOG_RATIO) + 1
+    return sa.case((latency < LOW_MS, 0),
+                   else_=sa.cast(sa.func.least(k, BUCKETS - 1), sa.Integer))
+
+
+def _bucket_or_top(ms: float | None) -> int:
+    return BUCKETS - 1 if ms is None else bucket_of_ms(ms)  # SQLite gives NaN as NULL
 
 
 def prepare(store: Store, record: Any, wall: float | None = None) -> Segment | None:
@@ -238,30 +306,16 @@ class Rollup:
     batch's requests are summed per unit in a dict (one pass), then upserted in unit order (two
     writers updating the same units lock them in one order: no deadlock).
 
-    The upsert is SQL compiled once and given plain tuples, as the sink writes events: on
-    PostgreSQL one statement per batch, its rows one JSON parameter (`json_populate_recordset`:
-    an executemany of per-unit upserts through SQLAlchemy, or arrays per column dumped by
-    psycopg, cost more than the rest of the batch), elsewhere a driver-level executemany."""
+    The upserts are SQL compiled once and given plain tuples, as the sink writes events: on
+    PostgreSQL one statement per table and batch, its rows one JSON parameter
+    (`json_populate_recordset`: an executemany of per-unit upserts through SQLAlchemy, or
+    arrays per column dumped by psycopg, cost more than the rest of the batch), elsewhere a
+    driver-level executemany. The tables are written in one order (units, the units' latency
+    histograms, the arms'), each in key order."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._pg = dialect.name == "postgresql"
-        if self._pg:
-            table = experiment_rollup_units.name
-            update = [f"{c} = {f}({table}.{c}, EXCLUDED.{c})" for c, f in (
-                ("arm_lo", "LEAST"), ("arm_hi", "GREATEST"), ("first_ts", "LEAST"),
-                ("last_ts", "GREATEST"))]
-            update += [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in SUMS]
-            columns = ", ".join(_UNIT_COLUMNS)
-            # names only: the rows are one bound parameter
-            self._sql = (
-                f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608
-                f"FROM json_populate_recordset(NULL::{table}, %s::json) "
-                f"ON CONFLICT (experiment_id, unit) DO UPDATE SET {', '.join(update)}")
-            self._order: list[int] = []
-        else:
-            compiled = _upsert(dialect).compile(dialect=dialect)
-            self._sql = str(compiled)
-            self._order = [_UNIT_COLUMNS.index(n) for n in compiled.positiontup or ()]
+        self._statements = [_Statement(dialect, t) for t in _WRITTEN]
 
     def apply(self, conn: Connection, events: Sequence[Any],
               found: Segments | None = None) -> None:
@@ -272,16 +326,57 @@ class Rollup:
             found = find(conn, {e.feature for e in events}, lock=self._pg)
         if not found:
             return
-        rows: list[tuple[Any, ...]] = []
+        tables: tuple[list[tuple[Any, ...]], ...] = ([], [], [])
+        slot = random.randrange(SLOTS)  # noqa: S311 (spreads rows, no secret)
         for feature, segments in found.items():
             mine = [e for e in events if e.feature == feature]
             for segment in segments:
-                rows += _unit_rows(segment, mine)
-        if not rows:
-            return
-        rows.sort(key=lambda r: (r[0], r[1]))
+                for rows, made in zip(tables, _rows(segment, mine, slot), strict=True):
+                    rows += made
+        for statement, rows in zip(self._statements, tables, strict=True):
+            if rows:
+                rows.sort(key=statement.key)
+                statement.run(conn, rows)
+
+
+#: The tables `Rollup.apply` writes, in that order (`_rows` makes their rows).
+_WRITTEN = (experiment_rollup_units, experiment_rollup_unit_latency, experiment_rollup_latency)
+
+
+class _Statement:
+    """One table's upsert, compiled once: `run` adds a batch's rows (tuples in the table's
+    column order)."""
+
+    def __init__(self, dialect: Dialect, table: sa.Table) -> None:
+        self._pg = dialect.name == "postgresql"
+        self._names = [c.name for c in table.c]
+        keys = [self._names.index(c.name) for c in table.primary_key]
+        self.key = lambda row: tuple(row[i] for i in keys)
         if self._pg:
-            names = _UNIT_COLUMNS
+            name = table.name
+            if table is experiment_rollup_units:
+                update = [f"{c} = {f}({name}.{c}, EXCLUDED.{c})" for c, f in (
+                    ("arm_lo", "LEAST"), ("arm_hi", "GREATEST"), ("first_ts", "LEAST"),
+                    ("last_ts", "GREATEST"))]
+                update += [f"{c} = {name}.{c} + EXCLUDED.{c}" for c in SUMS]
+            else:
+                update = [f"count = {name}.count + EXCLUDED.count"]
+            columns = ", ".join(self._names)
+            conflict = ", ".join(c.name for c in table.primary_key)
+            # names only: the rows are one bound parameter
+            self._sql = (
+                f"INSERT INTO {name} ({columns}) SELECT {columns} "  # noqa: S608
+                f"FROM json_populate_recordset(NULL::{name}, %s::json) "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(update)}")
+            self._order: list[int] = []
+        else:
+            compiled = _upsert(dialect, table=table).compile(dialect=dialect)
+            self._sql = str(compiled)
+            self._order = [self._names.index(n) for n in compiled.positiontup or ()]
+
+    def run(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        if self._pg:
+            names = self._names
             text = json.dumps([dict(zip(names, r, strict=True)) for r in rows])
             if "NaN" in text or "Infinity" in text:  # not JSON: as PostgreSQL's float8 text
                 text = json.dumps([{n: _finite(v) for n, v in zip(names, r, strict=True)}
@@ -292,9 +387,6 @@ class Rollup:
             conn.exec_driver_sql(self._sql, [tuple(r[i] for i in order) for r in rows])
 
 
-_UNIT_COLUMNS = [c.name for c in experiment_rollup_units.c]
-
-
 def _finite(value: Any) -> Any:
     """A non-finite float as the text PostgreSQL reads it (JSON has no NaN): a request the
     event log stores with a NaN latency must not fail its batch here."""
@@ -303,14 +395,20 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _unit_rows(segment: Segment, events: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """The segment's requests among `events`, summed per unit: rows in the column order of
-    `experiment_rollup_units`."""
+Rows = list[tuple[Any, ...]]
+
+
+def _rows(segment: Segment, events: Sequence[Any], slot: int) -> tuple[Rows, Rows, Rows]:
+    """The segment's requests among `events`, summed per unit, then its successful ones'
+    latencies counted per (unit, arm, coarse bucket) and per (arm, fine bucket) in `slot`:
+    rows in the column order of the `_WRITTEN` tables."""
     start = segment.since if segment.merged else max(segment.since, segment.cutoff)
     end = segment.until
     arms = {arm: i for i, arm in enumerate(segment.arms)}
     by_session = segment.unit == "session"
     units: dict[str, list[Any]] = {}
+    coarse: dict[tuple[str, int, int], int] = {}
+    fine: dict[tuple[int, int], int] = {}
     for e in events:
         ts = float(e.ts)  # one type per column: psycopg dumps a list as one array type
         if ts < start or (end is not None and ts > end):
@@ -320,6 +418,11 @@ def _unit_rows(segment: Segment, events: Sequence[Any]) -> list[tuple[Any, ...]]
         if arm is None or unit is None:
             continue
         ok = e.status == "ok"
+        if ok:
+            k = bucket_of_ms(float(e.latency_ms))
+            key = (unit, arm, k // COARSE)
+            coarse[key] = coarse.get(key, 0) + 1
+            fine[arm, k] = fine.get((arm, k), 0) + 1
         row = units.get(unit)
         if row is None:
             units[unit] = [arm, arm, ts, ts, 1, int(not ok), int(bool(e.refusal)),
@@ -337,7 +440,9 @@ def _unit_rows(segment: Segment, events: Sequence[Any]) -> list[tuple[Any, ...]]
             row[10] += int(e.output_tokens)
         row[9] += float(e.cost_usd)
     eid = segment.experiment_id
-    return [(eid, unit, *row) for unit, row in units.items()]
+    return ([(eid, unit, *row) for unit, row in units.items()],
+            [(eid, *key, n) for key, n in coarse.items()],
+            [(eid, arm, slot, k, n) for (arm, k), n in fine.items()])
 
 
 def covers(conn: Connection, segment: Segment, until: float) -> str | None:
@@ -367,30 +472,38 @@ def prune_finished(
     store: Store, *, batch: int = PRUNE_BATCH, deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[int, bool]:
-    """Delete the unit rows of experiments whose segment is gone (the feature's next
-    experiment started), `batch` rows per transaction; (rows deleted, whether none are
-    left). `deadline`: a `clock()` value to stop at between batches."""
-    units, seg = experiment_rollup_units.c, experiment_rollup_segments.c
-    gone = ~sa.select(seg.experiment_id).where(seg.experiment_id == units.experiment_id).exists()
-    with store.reading() as conn:
-        finished = list(conn.scalars(sa.select(units.experiment_id).where(gone).distinct()))
+    """Delete the rows (units', latency histograms') of experiments whose segment is gone
+    (the feature's next experiment started), those of up to `batch` units per transaction;
+    (rows deleted, whether none are left). `deadline`: a `clock()` value to stop at between
+    batches."""
+    seg = experiment_rollup_segments.c
     total = 0
-    for experiment_id in finished:
-        where = units.experiment_id == experiment_id
-        chosen = sa.select(units.unit).where(where).limit(batch)
-        while True:
-            with store.transaction() as conn:
-                deleted = int(conn.execute(experiment_rollup_units.delete().where(
-                    where, units.unit.in_(chosen.scalar_subquery()))).rowcount)
-            total += deleted
-            if deleted < batch:
-                break
-            if deadline is not None and clock() >= deadline:
-                return total, False
+    for table in _ROW_TABLES:
+        rows = table.c
+        gone = ~sa.select(seg.experiment_id).where(
+            seg.experiment_id == rows.experiment_id).exists()
+        with store.reading() as conn:
+            finished = list(conn.scalars(sa.select(rows.experiment_id).where(gone).distinct()))
+        # by unit, or (the arms' histogram, a few thousand rows) by arm
+        part = rows.unit if "unit" in rows else rows.arm
+        for experiment_id in finished:
+            where = rows.experiment_id == experiment_id
+            chosen = sa.select(part).where(where).distinct().limit(batch)
+            while True:
+                with store.transaction() as conn:
+                    deleted = int(conn.execute(table.delete().where(
+                        where, part.in_(chosen.scalar_subquery()))).rowcount)
+                total += deleted
+                # a unit has one row in the units' table, several in the others
+                if deleted == 0 or (table is experiment_rollup_units and deleted < batch):
+                    break
+                if deadline is not None and clock() >= deadline:
+                    return total, False
     return total, True
 
 
 __all__ = [
+    "COARSE",
     "GUARD_SECONDS",
     "MERGE_AFTER_SECONDS",
     "Rollup",

@@ -18,6 +18,12 @@ window start `since`, the `cutoff` the sinks roll up from until the first second
 `experiment_rollup_units` one unit's exposure aggregates in it — the columns of
 `rampway.experiments.extract`'s exposure query, the arms as their index (lowest and highest
 seen: they differ for a multiple exposure).
+
+The latency histograms (`experiments_rollup_0002`; `rampway.experiments.rollup_quantiles` says
+why these two): `experiment_rollup_latency` counts the successful requests' latencies per arm
+(the arm that served them) in the fine 1% buckets of `rampway._latency_buckets`, split over a
+few `slot`s so that two sinks seldom wait for each other's rows; `experiment_rollup_unit_latency`
+counts each unit's per arm in coarse buckets (`COARSE` fine buckets each).
 """
 
 from __future__ import annotations
@@ -93,4 +99,25 @@ experiment_rollup_units = Table(
     Column("output_tokens_sum", BigInteger, nullable=False),
 )
 
-__all__ = ["experiment_rollup_segments", "experiment_rollup_units", "experiments"]
+experiment_rollup_latency = Table(
+    "experiment_rollup_latency",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=False),
+    Column("arm", SmallInteger, primary_key=True, autoincrement=False),
+    Column("slot", SmallInteger, primary_key=True, autoincrement=False),
+    Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False),
+)
+
+experiment_rollup_unit_latency = Table(
+    "experiment_rollup_unit_latency",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=False),
+    Column("unit", String(64), primary_key=True),
+    Column("arm", SmallInteger, primary_key=True, autoincrement=False),
+    Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False),
+)
+
+__all__ = ["experiment_rollup_latency", "experiment_rollup_segments",
+           "experiment_rollup_unit_latency", "experiment_rollup_units", "experiments"]

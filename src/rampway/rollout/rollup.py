@@ -61,6 +61,15 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.engine import Connection, Dialect
 
+from rampway._latency_buckets import (
+    BUCKETS,
+    LOG_RATIO,
+    LOW_MS,
+    histogram_quantile,
+)
+from rampway._latency_buckets import RATIO as RATIO  # re-exported
+from rampway._latency_buckets import lower_edge as lower_edge
+from rampway._latency_buckets import position as bucket_position
 from rampway.events.tables import request_events, unit_column
 from rampway.rollout import batches, segments
 from rampway.rollout.metrics import metric_def
@@ -85,11 +94,8 @@ SETTLE_SECONDS = 10.0
 #: writer sees the segment by then (given clocks within a few seconds of each other).
 GUARD_SECONDS = 5.0
 
-# -- latency buckets: bucket 0 is [0, LOW_MS), bucket k >= 1 is [LOW_MS R^(k-1), LOW_MS R^k)
-LOW_MS = 0.1
-RATIO = 1.01
-_LOG_R = math.log(RATIO)
-BUCKETS = math.ceil(math.log(1e7 / LOW_MS) / _LOG_R) + 1  # up to ~2.8 h, then clamped
+# -- latency buckets (`rampway._latency_buckets`, shared with the experiments' roll-up)
+_LOG_R = LOG_RATIO
 
 # -- one unit's state: float64 counters
 N, ERR, FB, REF, OK, TTFT_N, COST, TOK, LAST = range(9)
@@ -156,10 +162,6 @@ def bucket_of(values: Array) -> NDArray[np.int64]:
     k = np.floor(np.log(np.maximum(values, LOW_MS) / LOW_MS) / _LOG_R).astype(np.int64) + 1
     k[values < LOW_MS] = 0
     return np.clip(k, 0, BUCKETS - 1)
-
-
-def lower_edge(k: int) -> float:
-    return 0.0 if k <= 0 else LOW_MS * RATIO ** (k - 1)
 
 
 # -- sparse histograms: (unit index, bucket, count) triplets --------------------------------
@@ -536,21 +538,6 @@ def pair_moments(moments: Array, source: str) -> UnitMoments:
     return UnitMoments(*(float(v) for v in moments[ArmLayout.pair(i)]))
 
 
-def histogram_quantile(hist: Array, q: float) -> float:
-    """The q-quantile of the values a histogram counts, each bucket's values taken as spread
-    evenly (in log) over the bucket; NaN when empty."""
-    n = float(hist.sum())
-    if n <= 0:
-        return math.nan
-    rank = q * (n - 1)
-    before = np.cumsum(hist) - hist
-    k = int(np.searchsorted(before + hist, rank, side="right"))
-    k = min(k, BUCKETS - 1)
-    count = float(hist[k])
-    frac = min(max((rank - float(before[k]) + 0.5) / count, 0.0), 1.0) if count else 0.0
-    return LOW_MS * frac if k == 0 else lower_edge(k) * RATIO**frac
-
-
 def exceedance_moments(moments: Array, source: str, threshold: float, *,
                        above: bool) -> UnitMoments:
     """Per-unit (requests beyond `threshold`, requests) moments, interpolated inside the
@@ -564,8 +551,7 @@ def exceedance_moments(moments: Array, source: str, threshold: float, *,
     if not math.isfinite(threshold):
         return UnitMoments(k_units, 0.0, sn, 0.0, snn, 0.0)
     k = int(bucket_of(np.asarray([threshold]))[0])
-    pos = threshold / LOW_MS if k == 0 else math.log(threshold / lower_edge(k)) / _LOG_R
-    pos = min(max(pos, 0.0), 1.0)
+    pos = bucket_position(threshold, k)
 
     def at(m: Array) -> float:
         return float((1 - pos) * m[k] + pos * m[k + 1])
