@@ -498,7 +498,7 @@ def analyze(
             rolled.prepare(store, record)
             extraction, why = load_rollup_units(
                 store, experiment_id=record.id, arms=record.arms, since=record.started_at,
-                until=until, unit=record.unit)
+                until=until, unit=record.unit, feedback=m.feedback_names(defs))
     else:
         source, why = "events", "the roll-up was not asked for"
     if extraction is None:
@@ -515,11 +515,10 @@ def analyze(
 
 
 def _needs_events(defs: Sequence[MetricDef]) -> str:
-    """Why these metrics need the event log, not the roll-up ("" when they don't): feedback
-    is joined to each unit's exposure, a quantile reads the requests' latencies."""
+    """Why these metrics need the event log, not the roll-up ("" when they don't): a
+    quantile reads the requests' latencies. Feedback is joined to the roll-up's units
+    (`rampway.experiments.rollup_feedback`)."""
     for d in defs:
-        if d.feedback is not None:
-            return f"{d.name} reads feedback events"
         if d.kind == "quantile":
             return f"{d.name} is a quantile of the requests"
     return ""
