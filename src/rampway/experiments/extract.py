@@ -512,6 +512,7 @@ def load_rollup_units(
         query = (sa.select(arm(u.arm_lo), arm(u.arm_hi), *(u[name] for name in REQUEST_COLUMNS))
                  .where(u.experiment_id == experiment_id))
         if feedback:
+            rollup_feedback.plan(conn)
             agg, columns = rollup_feedback.per_unit(experiment_id, segment.feature, feedback,
                                                     until, unit)
             query = query.add_columns(*columns).select_from(

@@ -19,6 +19,7 @@ written by other means): the union's second half, looked up by id. Filling only 
 keeps the rule above word for word, so the event log's path reads the same numbers from the
 same rows, filled or not.
 
+    plan(conn)  # PostgreSQL: parallel workers for the join
     agg, columns = per_unit(experiment_id, feature, names, until, unit)
     query = select(units..., *columns).select_from(units.outerjoin(agg, agg.c.unit_hash == ...))
 """
@@ -30,8 +31,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rampway.experiments.extract import _feedback, _feedback_rows
+from rampway.experiments.extract import WORK_MEM, _feedback, _feedback_rows
 from rampway.experiments.tables import experiment_rollup_units
+
+
+def plan(conn: sa.Connection) -> None:
+    """PostgreSQL: settings for the transaction (SET LOCAL) under which the join is planned in
+    parallel. Left to its defaults the planner ran the join of 3M feedback rows with 500k
+    units serially (20.3 s at load 8, bench/experiment_analysis.py's 10M stand-in; 12.0 s in
+    parallel): it prices each row a worker hands back (`parallel_tuple_cost`) above what the
+    workers save. `work_mem` as `load_units` sets it: the per-unit hash tables stay in memory."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    conn.exec_driver_sql("SET LOCAL parallel_setup_cost = 0")
+    conn.exec_driver_sql("SET LOCAL parallel_tuple_cost = 0")
 
 
 def per_unit(experiment_id: int, feature: str, names: Sequence[str], until: float, unit: str,
@@ -49,4 +63,4 @@ def per_unit(experiment_id: int, feature: str, names: Sequence[str], until: floa
     return agg, columns
 
 
-__all__ = ["per_unit"]
+__all__ = ["per_unit", "plan"]
