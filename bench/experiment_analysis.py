@@ -31,6 +31,10 @@ one (the segment open and merged); run it with `PYTHONPATH` at another checkout'
 compare versions (the latency histograms' names are imported where used, so that the bench
 loads on a version without them).
 
+`--path rollup-feedback` does the same with `feedback_record()`: the feedback metrics served
+from the roll-up (`rampway.experiments.rollup_feedback`), which must agree exactly;
+`--rollup-feedback-units` its 10M stand-in (`rollup_feedback_units`).
+
 `chdb` puts the same rows in ClickHouse's embedded engine (`rampway.events.clickhouse`, the
 `rampway[clickhouse]` extra) and analyses them there: the engine runs inside the bench's
 process, so its peak RSS growth includes the engine's own working memory (against a
@@ -132,7 +136,8 @@ def fill_sql(store: Store, rows: int, seed: int = 1) -> None:
     `generate_series`), ~10x faster than sending them: the users' latency offsets and error
     propensities come from numpy (`batches`' distributions) into a temporary table, then each
     request picks a random user and draws its latency (log-normal, Box-Muller), status and
-    time with `random()` (seeded by `setseed`), and 30% of requests get a feedback row."""
+    time with `random()` (seeded by `setseed`), and 30% of requests get a feedback row (with
+    its request's unit, as the SQL sink fills it: `rampway.events.sink.FeedbackUnits`)."""
     rng = np.random.default_rng(seed)
     users = max(2, rows // 20)
     offset = rng.normal(0, 0.25, users)
@@ -169,10 +174,10 @@ def fill_sql(store: Store, rows: int, seed: int = 1) -> None:
                   JOIN bench_users AS b ON b.u = s.u) AS r
             JOIN (VALUES {arms}) AS a (name, release_id, k) ON a.k = mod(r.u, 2)""")
         conn.exec_driver_sql(f"""
-            INSERT INTO feedback_events (id, ts, name, value, request_id, feature)
+            INSERT INTO feedback_events (id, ts, name, value, request_id, feature, unit_hash)
             SELECT 'f' || substr(id, 2), ts + 5, 'thumbs_up',
                    (random() < 0.6 + CASE WHEN arm = '{ARMS[1].name}' THEN 0.05 ELSE 0 END)::int,
-                   id, feature
+                   id, feature, unit_hash
             FROM request_events WHERE random() < 0.3""")
         conn.exec_driver_sql("ANALYZE")
 
@@ -230,7 +235,8 @@ def batches(rows: int, seed: int = 1,
             "response_text": None,
         } for i in range(n)]
         feedback = [{"id": f"f{start + i}", "ts": float(ts[i]) + 5, "name": "thumbs_up",
-                     "value": float(v), "request_id": f"r{start + i}", "unit_hash": None,
+                     "value": float(v), "request_id": f"r{start + i}",
+                     "unit_hash": f"{int(unit[i]):064x}",  # as the SQL sink fills it
                      "feature": FEATURE, "attributes": None}
                     for i, v in zip(rated, value, strict=True)]
         yield docs, feedback
@@ -437,6 +443,93 @@ def sink_cost(kind: str, rows: int = 50_000, batch: int = 500) -> list[dict[str,
                     "requests_per_s": round(rows / seconds),
                     "load": Path("/proc/loadavg").read_text().split()[:3]})
     return out
+def feedback_record() -> ExperimentRecord:
+    """`record()` without its quantile (latency_p95): every metric the roll-up serves, the
+    feedback ones included (`rampway.experiments.rollup_feedback`)."""
+    return replace(record(), secondary=("conversion:thumbs_up", "cost_per_unit"),
+                   guardrails=(Guardrail("error_rate", "increase"),
+                               Guardrail("cost_per_unit", "increase")))
+
+
+def measure_feedback(store: Any) -> dict[str, Any]:
+    """`--path rollup-feedback`: `feedback_record()` from its roll-up (opened and backfilled
+    as `backfill` does), best of 2, against the same metrics from the event log (once); both
+    reports must agree."""
+    rec = feedback_record()
+    with store.transaction() as conn:
+        rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
+                            rec.unit, rec.arms)
+    t = time.perf_counter()
+    rollup.merge(store, rec.id)
+    backfill_s = time.perf_counter() - t
+    t = time.perf_counter()
+    exact = analyze(store, rec, now=T0 + 10 * DAY, rollup=False)
+    events_s = time.perf_counter() - t
+    before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        report = analyze(store, rec, now=T0 + 10 * DAY)
+        times.append(time.perf_counter() - t)
+    grown = _peak_rss_kb() - before
+    if report.source != "rollup" or not _same(report, exact):
+        raise SystemExit(f"the roll-up's report differs ({report.source}: "
+                         f"{report.source_why})")
+    with store.transaction() as conn:
+        conn.execute(experiment_rollup_segments.delete())
+        conn.execute(experiment_rollup_units.delete())
+    return {"path": "rollup-feedback", "seconds": round(min(times), 2),
+            "runs": [round(t, 2) for t in times],
+            "load": Path("/proc/loadavg").read_text().split()[:3],
+            "peak_rss_growth_mb": round(grown / 1024, 1), "decision": str(report.decision),
+            "backfill_s": round(backfill_s, 2), "events_s": round(events_s, 2)}
+
+
+def rollup_feedback_units(units: int, seed: int = 1) -> dict[str, Any]:
+    """PostgreSQL: `rollup_units`' stand-in (a roll-up of `units` units made directly, no
+    request behind it) with the feedback of `20 x units` requests beside it: 30% of them
+    rated, 6 rows a unit on average, each with its unit as the SQL sink fills it
+    (`rampway.events.sink.FeedbackUnits`) and the id of a request that is not there — so the
+    join of the remaining unfilled rows to the request log costs nothing here, as when the
+    sink filled them all. `feedback_record()` analysed from the roll-up, best of 2."""
+    rec = feedback_record()
+    with database("postgres") as url, Store.open(url) as store:
+        with store.transaction() as conn:
+            conn.exec_driver_sql(f"SELECT setseed({seed / 100})")
+            rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
+                                rec.unit, rec.arms)
+            conn.execute(experiment_rollup_segments.update().values(merged=True))
+            conn.exec_driver_sql(f"""
+                INSERT INTO experiment_rollup_units
+                SELECT {rec.id}, lpad(to_hex(u), 64, '0'), mod(u, 2),
+                       CASE WHEN random() < 0.02 THEN 1 ELSE mod(u, 2) END,
+                       {T0} + f, {T0} + f + random() * ({9 * DAY} - f), n,
+                       floor(n * random() * 0.1), 0, n - floor(n * random() * 0.1),
+                       n * 800 * exp(0.25 * random()), n * 0.001, n * 120
+                FROM (SELECT u, random() * {9 * DAY} AS f, 1 + floor(random() * 39) AS n
+                      FROM generate_series(0, {units - 1}) AS u) AS s""")
+            conn.exec_driver_sql(f"""
+                INSERT INTO feedback_events (id, ts, name, value, request_id, feature,
+                                             unit_hash)
+                SELECT 'f' || i, {T0} + random() * {9 * DAY} + 5, 'thumbs_up',
+                       (random() < 0.6 + 0.05 * mod(u, 2))::int, 'r' || i, '{FEATURE}',
+                       lpad(to_hex(u), 64, '0')
+                FROM (SELECT i, floor(random() * {units})::int AS u
+                      FROM generate_series(0, {6 * units - 1}) AS i) AS s""")
+            conn.exec_driver_sql("ANALYZE")
+        before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            report = analyze(store, rec, now=T0 + 10 * DAY)
+            times.append(time.perf_counter() - t)
+        grown = _peak_rss_kb() - before
+    if report.source != "rollup":
+        raise SystemExit(f"not read from the roll-up: {report.source_why}")
+    return {"db": "postgres", "units": units, "path": "rollup-feedback-only",
+            "seconds": round(min(times), 2), "runs": [round(t, 2) for t in times],
+            "load": Path("/proc/loadavg").read_text().split()[:3],
+            "peak_rss_growth_mb": round(grown / 1024, 1)}
 
 
 def measure(store: Any, path: str) -> dict[str, Any]:
@@ -529,12 +622,40 @@ def _strings(doc: Any) -> Any:
     return doc if isinstance(doc, str | bool) or doc is None else 0
 
 
+def only_stand_ins(args: argparse.Namespace, results: list[dict[str, Any]]) -> bool:
+    """Run `--sink`, `--rollup-units` and `--rollup-feedback-units` (adding to `results`);
+    whether one of them was asked for (then no fill runs)."""
+    if args.sink:
+        for kind in args.db:
+            for entry in sink_cost(kind):
+                results.append(entry)
+                if not args.json:
+                    print(f"{kind:<9} sink, experiment {entry['experiment']!s:<5}: "
+                          f"{entry['requests_per_s']:,} requests/s (load "
+                          f"{' '.join(entry['load'])})", flush=True)
+    for units in args.rollup_feedback_units:
+        entry = rollup_feedback_units(units)
+        results.append(entry)
+        if not args.json:
+            print(f"postgres {units:>10,} units rollup-feedback-only: analyze "
+                  f"{entry['seconds']:.2f} s, peak RSS growth {entry['peak_rss_growth_mb']} MB "
+                  f"(runs {entry['runs']}, load {' '.join(entry['load'])})", flush=True)
+    for units in args.rollup_units:
+        entry = rollup_units(units)
+        results.append(entry)
+        if not args.json:
+            print(f"postgres {units:>10,} units rollup-only: analyze {entry['seconds']:.2f} s, "
+                  f"peak RSS growth {entry['peak_rss_growth_mb']} MB (runs {entry['runs']}, "
+                  f"load {' '.join(entry['load'])})", flush=True)
+    return bool(args.sink or args.rollup_units or args.rollup_feedback_units)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--db", choices=["sqlite", "postgres", "chdb"], nargs="+",
                         default=["sqlite", "postgres"])
-    parser.add_argument("--path", choices=["events", "rollup"], nargs="+",
+    parser.add_argument("--path", choices=["events", "rollup", "rollup-feedback"], nargs="+",
                         default=["events"], help="where the analysis reads (see above)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--sink", action="store_true",
@@ -545,32 +666,20 @@ def main() -> None:
     parser.add_argument("--rollup-units", type=int, nargs="+", default=(), metavar="UNITS",
                         help="PostgreSQL: time only (no other run) the analysis of a roll-up "
                              "of that many units, made directly (see rollup_units)")
+    parser.add_argument("--rollup-feedback-units", type=int, nargs="+", default=(),
+                        metavar="UNITS", help="PostgreSQL: time only the feedback metrics' "
+                        "analysis of such a roll-up, with feedback (rollup_feedback_units)")
     args = parser.parse_args()
-    results = []
-    if args.sink:
-        for kind in args.db:
-            for entry in sink_cost(kind):
-                results.append(entry)
-                if not args.json:
-                    print(f"{kind:<9} sink, experiment {entry['experiment']!s:<5}: "
-                          f"{entry['requests_per_s']:,} requests/s (load "
-                          f"{' '.join(entry['load'])})", flush=True)
-        args.db = []
-    for units in args.rollup_units:
-        entry = rollup_units(units)
-        results.append(entry)
-        if not args.json:
-            print(f"postgres {units:>10,} units rollup-only: analyze {entry['seconds']:.2f} s, "
-                  f"peak RSS growth {entry['peak_rss_growth_mb']} MB (runs {entry['runs']}, "
-                  f"load {' '.join(entry['load'])})", flush=True)
-    if args.rollup_units:
+    results: list[dict[str, Any]] = []
+    if only_stand_ins(args, results):
         args.db = []
     for kind in args.db:
         for rows in args.rows:
             keep = dict(zip(args.rows, args.keep, strict=False)).get(rows)
             with source(kind, rows, keep) as store:
                 for path in args.path:
-                    entry = measure(store, path)
+                    entry = (measure_feedback(store) if path == "rollup-feedback"
+                             else measure(store, path))
                     entry = {"db": kind, "rows": rows, **entry}
                     results.append(entry)
                     if not args.json:
@@ -578,8 +687,10 @@ def main() -> None:
                               f"{entry['seconds']:.2f} s, peak RSS growth "
                               f"{entry['peak_rss_growth_mb']} MB (runs {entry['runs']}"
                               + (f", backfill {entry['backfill_s']} s, same metrics from the "
-                                 f"event log {entry['events_s']} s, p95 differences "
-                                 f"{entry['p95_rel_diff']}" if path == "rollup" else "")
+                                 f"event log {entry['events_s']} s"
+                                 + (f", p95 differences {entry['p95_rel_diff']}"
+                                    if path == "rollup" else "")
+                                 if path != "events" else "")
                               + f", load {' '.join(entry['load'])})", flush=True)
     if args.json:
         print(json.dumps(results, indent=2))

@@ -181,20 +181,25 @@ def test_a_stopped_experiment_is_read_from_its_rollup_up_to_the_stop(store: Stor
     assert report.until == stop
 
 
-def test_metrics_the_rollup_cannot_serve_read_the_event_log(store: Store) -> None:
-    rec = record()
+def test_a_window_the_rollup_does_not_hold_reads_the_event_log_and_says_why(
+        store: Store) -> None:
+    """Every metric is served by the roll-up (feedback joined to its units, quantiles off its
+    histograms); what sends an analysis to the event log is a roll-up that does not hold the
+    window — here requests written by a sink that keeps none — and the report says why."""
+    rec = replace(record(), primary="feedback:thumbs", secondary=("latency_p95",))
     open_segment(store, rec)
     write(store, traffic(0, 500, seed=3))
     now = T0 + 5 * DAY
-    for metrics, why in (({"primary": "feedback:thumbs"}, "feedback:thumbs reads feedback"),):
-        report = analyze(store, replace(rec, **metrics), now=now)
-        assert (report.source, report.source_why[:len(why)]) == ("events", why)
-        assert to_json(report)["source"] == {"read": "events", "why": report.source_why}
-        assert (f"read from: the event log (the window's requests) ({report.source_why})"
-                in render_text(report, width=200))
     rolled = analyze(store, rec, now=now)
     assert rolled.source == "rollup"
     assert "read from: the experiment's roll-up (a row per unit)\n" in render_text(rolled)
+    write(store, traffic(500, 20, seed=5), rollup=False)
+    report = analyze(store, rec, now=now)
+    why = "requests of the window were not rolled up"
+    assert (report.source, report.source_why[:len(why)]) == ("events", why)
+    assert to_json(report)["source"] == {"read": "events", "why": report.source_why}
+    assert (f"read from: the event log (the window's requests) ({report.source_why})"
+            in render_text(report, width=200))
 
 
 def test_an_analysis_before_the_newest_rolled_request_reads_the_event_log(

@@ -44,23 +44,39 @@ model, served model, fingerprint, finish reason, error code: `shape_id`, in `eve
 
 Each batch also adds its requests to the overview's per-minute health roll-up in the same
 transaction (`rampway.events.health`), a few dozen upserted rows per batch.
+
+A feedback event that names a request but leaves its unit or session NULL is given the named
+request's (`FeedbackUnits`, before it is stored): from the batch's own requests, else from the
+ones already written (one lookup by id per batch that has such feedback, none otherwise). Only
+NULL columns are filled, so every reader's rule is unchanged — a feedback event belongs to its
+own unit, or else to its named request's — but the experiments' roll-up can then join feedback
+to its units without joining every feedback event to the request log
+(`rampway.experiments.rollup_feedback`). A request not written yet leaves them NULL: readers
+still find those through the request. The ClickHouse sink does not fill them (its readers join).
 """
 
 from __future__ import annotations
 
 import json
 import operator
+import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import ARRAY, Table, any_, bindparam, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 
 from rampway.events.health import HealthRollup
 from rampway.events.model import MAX_ATTRIBUTE_CHARS, FeedbackEvent, RequestEvent, flag_record
-from rampway.events.tables import VALUE_FIELDS, feedback_events, request_events
+from rampway.events.tables import (
+    RELEASE_CLOCK_MARGIN_S,
+    VALUE_FIELDS,
+    feedback_events,
+    request_events,
+)
 from rampway.events.values import ShapeIds, ValueIds
 from rampway.events.writer import poison_reason as python_poison_reason
 from rampway.store.schema import is_json
@@ -255,6 +271,106 @@ class FlagsJson:
         return "{" + ", ".join(parts) + "}"
 
 
+#: Ids looked up per statement on SQLite (its limit on bound parameters is 32,766, or 999 before
+#: 3.32); PostgreSQL takes them all as one array.
+LOOKUP_CHUNK = 500
+_REQUEST_ID = re.compile(r"req_([0-9a-f]{12})[0-9a-f]{12}")
+
+
+class FeedbackUnits:
+    """Fills a feedback event's NULL `unit_hash` / `session_hash` from the request it names.
+
+    From the batch's requests first (a request and its feedback may share a batch), then with
+    one lookup of the remaining ids among the written requests, in the batch's transaction.
+    A request found nowhere (not written yet, or gone) leaves the columns NULL, and so does an
+    id found on more than one row (two requests given one id on different days, one chance in
+    2**48): readers join those to the request log as before, so filling is never required,
+    only cheaper to read. On PostgreSQL the lookup reads the day partitions around the ids'
+    own milliseconds (`new_request_id`'s first 6 bytes), ± RELEASE_CLOCK_MARGIN_S, when every
+    id has that form: a request outside that span is simply not found here.
+
+    Example:
+        units = FeedbackUnits(engine.dialect)
+        feedback = units.fill(conn, requests, feedback)   # new events where one was filled
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._pg = dialect.name == "postgresql"
+
+    def fill(self, conn: Connection, requests: Sequence[RequestEvent],
+             feedback: Sequence[FeedbackEvent]) -> Sequence[FeedbackEvent]:
+        """`feedback` with the NULL units of those naming a request filled (new objects: the
+        caller's are left as they were, for a retried batch)."""
+        wanted = [i for i, f in enumerate(feedback) if f.request_id is not None
+                  and (f.unit_hash is None or f.session_hash is None)]
+        if not wanted:
+            return feedback
+        in_batch = {e.id: e for e in requests}
+        units: dict[str, tuple[str | None, str | None]] = {}
+        missing: set[str] = set()
+        for i in wanted:
+            request_id = cast("str", feedback[i].request_id)
+            named = in_batch.get(request_id)
+            if named is not None:
+                units[request_id] = (named.unit_hash, named.session_hash)
+            else:
+                missing.add(request_id)
+        if missing:
+            units.update(self._written(conn, missing))
+        out = list(feedback)
+        for i in wanted:
+            f = out[i]
+            found = units.get(cast("str", f.request_id))
+            if found is None:
+                continue
+            unit = found[0] if f.unit_hash is None else f.unit_hash
+            session = found[1] if f.session_hash is None else f.session_hash
+            if unit != f.unit_hash or session != f.session_hash:
+                out[i] = replace(f, unit_hash=unit, session_hash=session)
+        return out
+
+    def _written(self, conn: Connection, ids: Collection[str],
+                 ) -> dict[str, tuple[str | None, str | None]]:
+        """id → (unit_hash, session_hash) of the written requests among `ids` (one row each)."""
+        ev = request_events.c
+        columns = (ev.id, ev.unit_hash, ev.session_hash)
+        rows: list[Any] = []
+        if self._pg:
+            query = select(*columns).where(ev.id == any_(bindparam(
+                "ids", list(ids), type_=ARRAY(request_events.c.id.type))))
+            span = _id_span(ids)
+            if span is not None:  # the ids' days only, not every partition's index
+                query = query.where(ev.ts >= span[0] - RELEASE_CLOCK_MARGIN_S,
+                                    ev.ts <= span[1] + RELEASE_CLOCK_MARGIN_S)
+            rows = list(conn.execute(query))
+        else:
+            ordered = sorted(ids)
+            for lo in range(0, len(ordered), LOOKUP_CHUNK):
+                rows += conn.execute(select(*columns).where(
+                    ev.id.in_(ordered[lo:lo + LOOKUP_CHUNK]))).all()
+        found: dict[str, tuple[str | None, str | None]] = {}
+        repeated: set[str] = set()
+        for request_id, unit, session in rows:
+            if request_id in found:
+                repeated.add(request_id)
+            found[request_id] = (unit, session)
+        for request_id in repeated:
+            del found[request_id]
+        return found
+
+
+def _id_span(ids: Collection[str]) -> tuple[float, float] | None:
+    """The earliest and latest time (epoch seconds) the ids were made, if all are gateway
+    request ids (`req_` + the millisecond in 12 hex digits + 12 random ones), else None."""
+    times = []
+    for request_id in ids:
+        match = _REQUEST_ID.fullmatch(request_id)
+        if match is None:
+            return None
+        times.append(int(match.group(1), 16) / 1000.0)
+    return (min(times), max(times)) if times else None
+
+
 class SqlEventSink:
     """Writes event batches to the store's `request_events` and `feedback_events` tables."""
 
@@ -280,6 +396,7 @@ class SqlEventSink:
             dict.fromkeys(refs, self._ids.id_of) | {"shape_id": self._shapes.id_of},
             refs | {"shape_id": "id"})  # the shape is found by the event's id
         self._feedback: RowWriter | CopyWriter = writer(feedback_events, dialect)
+        self._feedback_units = FeedbackUnits(dialect)
         self._rolling = rollup
         if rollup:
             # imported now, not in the first batch: rampway.rollout takes ~0.4 s to import, and
@@ -299,7 +416,7 @@ class SqlEventSink:
             self._ids.prepare(conn, requests, stamp)
             self._shapes.prepare(conn, requests, stamp)
             self._requests.insert(conn, requests)
-            self._feedback.insert(conn, feedback)
+            self._feedback.insert(conn, self._feedback_units.fill(conn, requests, feedback))
             self._health.apply(conn, requests)
             if self._rolling and requests:
                 self._roll_up(conn, requests)
@@ -362,4 +479,4 @@ def _first_line(exc: BaseException | None) -> str:
     return str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else ""
 
 
-__all__ = ["CopyWriter", "FlagsJson", "RowWriter", "SqlEventSink"]
+__all__ = ["CopyWriter", "FeedbackUnits", "FlagsJson", "RowWriter", "SqlEventSink"]

@@ -475,7 +475,8 @@ def analyze(
     experiment's `unit:` (users, or sessions for `unit: session`).
 
     From its roll-up (`rampway.experiments.rollup`: a row per unit, latency histograms for the
-    quantiles) when the metrics and the roll-up allow (`rollup=False`: never), else from the
+    quantiles, feedback joined to its units) when the roll-up holds the window (`rollup=False`:
+    never), else from the
     requests; the report's `source` says which, and why not the roll-up. Preparing the
     roll-up may write: it opens the segment of a running experiment that has none, and merges
     its first seconds once they are over.
@@ -491,15 +492,14 @@ def analyze(
     if not isinstance(store, Store):
         source = "clickhouse"
     elif rollup:
-        source = "events"
-        why = _needs_events(defs)
-        if not why:
-            from rampway.experiments import rollup as rolled
+        from rampway.experiments import rollup as rolled
 
-            rolled.prepare(store, record)
-            extraction, why = load_rollup_units(
-                store, experiment_id=record.id, arms=record.arms, since=record.started_at,
-                until=until, unit=record.unit, quantiles=_quantiles(defs))
+        source = "events"
+        rolled.prepare(store, record)
+        extraction, why = load_rollup_units(
+            store, experiment_id=record.id, arms=record.arms, since=record.started_at,
+            until=until, unit=record.unit, feedback=m.feedback_names(defs),
+            quantiles=_quantiles(defs))
     else:
         source, why = "events", "the roll-up was not asked for"
     if extraction is None:
@@ -517,16 +517,6 @@ def analyze(
 
 def _quantiles(defs: Sequence[MetricDef]) -> list[float]:
     return sorted({d.q or 0.5 for d in defs if d.kind == "quantile"})
-
-
-def _needs_events(defs: Sequence[MetricDef]) -> str:
-    """Why these metrics need the event log, not the roll-up ("" when they don't): feedback
-    is joined to each unit's exposure (a quantile is read off the roll-up's latency
-    histograms, `rampway.experiments.rollup_quantiles`)."""
-    for d in defs:
-        if d.feedback is not None:
-            return f"{d.name} reads feedback events"
-    return ""
 
 
 __all__ = [

@@ -54,7 +54,8 @@ check the database's numbers against.
 
 `load_rollup_units` reads the same request columns from the experiment's roll-up
 (`rampway.experiments.rollup`, one row per unit, binary COPY on PostgreSQL) instead of the
-window's requests, and the quantiles off its latency histograms
+window's requests, the feedback columns joined to those units
+(`rampway.experiments.rollup_feedback`) and the quantiles off its latency histograms
 (`rampway.experiments.rollup_quantiles`: within the histogram's 1%, the standard error within
 a few %), or says why it cannot (the analysis then calls `load_units`).
 """
@@ -474,20 +475,22 @@ def _split(chunk: Chunk, arms: Sequence[Arm], parts: Mapping[str, list[Array]],
 
 def load_rollup_units(
     store: Store, *, experiment_id: int, arms: Sequence[Arm], since: float, until: float,
-    unit: str = "user", quantiles: Sequence[float] = (),
+    unit: str = "user", feedback: Sequence[str] = (), quantiles: Sequence[float] = (),
 ) -> tuple[Extraction | None, str]:
-    """`load_units`' request columns (no feedback) and latency `quantiles` of the window
+    """`load_units`' request columns, `feedback` columns and latency `quantiles` of the window
     `[since, until]` read from the experiment's roll-up (`rampway.experiments.rollup`; the
-    quantiles from its histograms, `rampway.experiments.rollup_quantiles`): one row per
+    feedback joined to its units by `rampway.experiments.rollup_feedback`, the quantiles from
+    its histograms, `rampway.experiments.rollup_quantiles`): one row per
     unit, binary COPY on PostgreSQL as `load_units` reads its per-unit rows. (None, why) when
     the roll-up does not hold that window as the event log does (`rollup.covers`, or a unit
     with a request after `until`): the caller then reads the event log.
 
     One snapshot (REPEATABLE READ on PostgreSQL, SQLite's read transaction): the checks and
     the rows must agree."""
-    from rampway.experiments import rollup
+    from rampway.experiments import rollup, rollup_feedback
 
-    names = list(REQUEST_COLUMNS)
+    feedback = tuple(dict.fromkeys(feedback))
+    names = _column_names(feedback)
     parts: dict[str, list[Array]] = {a.name: [] for a in arms}
     multiple, multiple_requests = 0, 0
     last_column = REQUEST_COLUMNS.index(m.LAST_TS)
@@ -508,8 +511,14 @@ def load_rollup_units(
         def arm(index: sa.ColumnElement[int]) -> sa.ColumnElement[Any]:
             return sa.case(*((index == i, a.name) for i, a in enumerate(arms)))
 
-        query = (sa.select(arm(u.arm_lo), arm(u.arm_hi), *(u[name] for name in names))
+        query = (sa.select(arm(u.arm_lo), arm(u.arm_hi), *(u[name] for name in REQUEST_COLUMNS))
                  .where(u.experiment_id == experiment_id))
+        if feedback:
+            rollup_feedback.plan(conn)
+            agg, columns = rollup_feedback.per_unit(experiment_id, segment.feature, feedback,
+                                                    until, unit)
+            query = query.add_columns(*columns).select_from(
+                experiment_rollup_units.outerjoin(agg, agg.c.unit_hash == u.unit))
         chunks = _copy_chunks if conn.dialect.name == "postgresql" else _fetch_chunks
         for chunk in chunks(conn, query, arms, len(names), False):
             if chunk[2].size and float(chunk[2][:, last_column].max()) > until:
