@@ -75,8 +75,16 @@ def test_rows_in_clickhouse_equal_the_rows_of_the_sql_sink(
             writer.emit(event)
         writer.close()
         assert writer.stats.written == 50 and writer.stats.dropped == 0
-    assert clickhouse_rows(chdb_events, request_event_fields) == sql_rows(store, request_event_rows)
-    assert clickhouse_rows(chdb_events, feedback_events) == sql_rows(store, feedback_events)
+    in_clickhouse = clickhouse_rows(chdb_events, request_event_fields)
+    assert in_clickhouse == sql_rows(store, request_event_rows)
+    # the SQL sink fills a feedback row's NULL unit columns from the request it names
+    # (`rampway.events.sink`, for the experiments' roll-up); the ClickHouse sink does not, and
+    # its readers join the named request as before: otherwise the rows are the same
+    named = {r["id"]: r for r in in_clickhouse}
+    filled = [{**row, **{k: named[row["request_id"]][k] for k in ("unit_hash", "session_hash")
+                         if row[k] is None and row["request_id"] in named}}
+              for row in clickhouse_rows(chdb_events, feedback_events)]
+    assert filled == sql_rows(store, feedback_events)
 
 
 def test_a_row_the_columns_cannot_hold_is_isolated_and_dead_lettered(

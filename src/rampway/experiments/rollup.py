@@ -34,10 +34,11 @@ requests' latencies in the fine 1% buckets of `rampway._latency_buckets`, and pe
 unit, arm) in coarse buckets (`COARSE` fine ones): `rampway.experiments.rollup_quantiles` reads
 them and says why these two.
 
-What it cannot give, and the analysis then reads the event log (`analysis.analyze` names the
-path it took in the report's `source`): feedback metrics (joined to the exposure after it),
-a segment not merged yet, and a
-roll-up holding requests after the analysis time (an analysis "as it stood" at an earlier
+Every metric is served from it: the request columns from the unit rows, feedback joined to
+those units at analysis time (`rampway.experiments.rollup_feedback`), quantiles off the latency
+histograms (`rampway.experiments.rollup_quantiles`). What it cannot give, and the analysis
+then reads the event log (`analysis.analyze` names the path it took in the report's
+`source`): a segment not merged yet, and a roll-up holding requests after the analysis time (an analysis "as it stood" at an earlier
 moment, or a stop that raced a batch). Events written by other means than a `SqlEventSink`
 (a custom sink, rows inserted by hand) are not rolled up: the analysis checks that the
 window's newest requests were (`SPOT_CHECK`), as the judge's look does.
