@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -29,16 +30,55 @@ from psycopg import sql
 from rampway.store import Store
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselected theirs: the count must be final
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `slow` run first, the longest first (`slow(seconds=N)`, N measured on this
     2-core machine under load): with `-n 2`, a minutes-long test (the demo, the A/A
-    simulations, the browser) started last kept one core busy alone at the end of the run."""
+    simulations, the browser) started last kept one core busy alone at the end of the run.
 
-    def order(item: pytest.Item) -> float:
+    Under xdist's `worksteal` (pyproject's addopts) worker i is first handed the i-th of n
+    equal consecutive blocks of this order, and a worker that runs out steals the back half of
+    another's queue. So the slow tests are shared out between the blocks, longest first onto
+    the least loaded (before, `-n 2`'s first block held all of them: ~17 min of one core's
+    time behind the demo while the other core ran everything else).
+    """
+
+    def seconds(item: pytest.Item) -> float:
         slow = item.get_closest_marker("slow")
-        return float("inf") if slow is None else -float(slow.kwargs.get("seconds", 0))
+        return -1.0 if slow is None else float(slow.kwargs.get("seconds", _SLOW_UNMEASURED_S))
 
-    items.sort(key=order)
+    items.sort(key=lambda item: -seconds(item))  # stable: files keep their order otherwise
+    worker = getattr(config, "workerinput", {})
+    workers = int(worker.get("workercount", 1))
+    if workers < 2 or worker.get("dist") != "worksteal" or len(items) < 2 * workers:
+        return
+    slow = [item for item in items if seconds(item) >= 0]
+    rest = items[len(slow):]
+    blocks: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for item in slow:
+        least = loads.index(min(loads))
+        blocks[least].append(item)
+        loads[least] += seconds(item)
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for i, block in enumerate(blocks):
+        size = remaining // (workers - i)  # as xdist's WorkStealingScheduling splits it
+        fill = max(0, size - len(block))
+        ordered += block + rest[:fill]
+        rest = rest[fill:]
+        remaining -= size
+    items[:] = ordered + rest
+
+
+# `slow` without seconds: tests of a few seconds to a minute (fuzzers, servers, browsers)
+_SLOW_UNMEASURED_S = 30.0
+
+
+def pytest_configure_node(node: Any) -> None:
+    """(xdist, in the controller) Tell each worker how tests are handed out: a worker's own
+    `--dist` reads "no"."""
+    node.workerinput["dist"] = node.config.option.dist
 
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
