@@ -382,12 +382,14 @@ def pg_database_url(_pg_databases: _PgDatabases) -> Iterator[str]:
     params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
 )
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database, once per supported backend (on PostgreSQL, one already
-    migrated from the template when `store` would be the first to use it, see `store`)."""
+    """A URL of an empty database, once per supported backend (one already migrated from the
+    worker's template when the test's first use of it would migrate it, see `store`)."""
     if request.param == "sqlite":
         (tmp_path / "db").mkdir()  # the store refuses a URL into a missing directory
+        if _first_use_migrates(request):
+            request.getfixturevalue("_sqlite_template").copy_to(tmp_path / "db" / "rampway.db")
         yield f"sqlite:///{tmp_path / 'db' / 'rampway.db'}"
-    elif _store_migrates_it_first(request):
+    elif _first_use_migrates(request):
         databases: _PgDatabases = request.getfixturevalue("_pg_databases")
         name = databases.acquire_migrated()
         try:
@@ -398,17 +400,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield request.getfixturevalue("pg_database_url")
 
 
-def _store_migrates_it_first(request: pytest.FixtureRequest) -> bool:
-    """Whether the first use of the test's database is this file's `store` fixture migrating
-    it to head: no other fixture of the test takes `db_url` (one might open the store some
-    other way first: a CLI's `publish`, an old revision's migrations)."""
+def _first_use_migrates(request: pytest.FixtureRequest) -> bool:
+    """Whether the first use of the test's database is migrating it to head: every fixture of
+    the test that takes `db_url` is this file's `store` or one marked `first_use_migrates`
+    (tests/gateway/gateway_helpers.py: `make_project` opens the store before anything else).
+    Any other (it might open the store some other way first: a CLI's `publish`, an old
+    revision's migrations) keeps the database empty."""
     fixtures = request.node._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
-    store_defs = fixtures.get("store")
-    if not store_defs or store_defs[-1].func.__globals__ is not globals():
-        return False
-    return not any(
-        "db_url" in defs[-1].argnames
-        for name, defs in fixtures.items() if name not in ("db_url", "store")
+    takers = [defs[-1].func for name, defs in fixtures.items()
+              if name != "db_url" and "db_url" in defs[-1].argnames]
+    return bool(takers) and all(
+        (func.__name__ == "store" and func.__globals__ is globals())
+        or getattr(func, "first_use_migrates", False)
+        for func in takers
     )
 
 
@@ -438,9 +442,9 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> _SqliteTemplat
 def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
     """A migrated `Store` on `db_url`, closed after the test.
 
-    A database nothing has touched yet is copied from the worker's migrated template (a new
-    SQLite file; on PostgreSQL, `db_url` handed out a copy already) instead of being migrated:
-    the same schema and rows, made by the same migrations once per worker and day.
+    A database nothing has touched yet is copied from the worker's migrated template (mostly
+    `db_url` handed out a copy already) instead of being migrated: the same schema and rows,
+    made by the same migrations once per worker and day.
     """
     if db_url.startswith("sqlite:///"):
         path = Path(db_url.removeprefix("sqlite:///"))
