@@ -13,13 +13,14 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "rollout"))
 
 from admin_helpers import Keys  # noqa: E402
-from gateway_helpers import Proj, make_project  # noqa: E402
+from gateway_helpers import Proj, first_use_migrates, make_project  # noqa: E402
 
 from rampway.admin import Role, create_admin_app, create_admin_key  # noqa: E402
 from rampway.store import Store  # noqa: E402
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))
 
-from gateway_helpers import Proj, gateway_client, make_project, rows  # noqa: E402
+from gateway_helpers import Proj, first_use_migrates, gateway_client, make_project, rows  # noqa: E402
 
 import rampway  # noqa: E402
 from rampway.events import RequestEvent  # noqa: E402
@@ -66,6 +66,7 @@ def chat(feature: str = "support-bot", plan: str | None = None, **extra: Any) ->
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from gateway_helpers import Proj, make_project
+from gateway_helpers import Proj, first_use_migrates, make_project
 from rollout_helpers import give_gate_basis, record_verdict
 
 from rampway.admin import PREFIX, Role, create_admin_app, create_admin_key
@@ -36,6 +36,7 @@ def tone(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

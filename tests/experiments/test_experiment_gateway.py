@@ -13,7 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_helpers import Proj, gateway_client, make_project, rows, until, write_release
+from gateway_helpers import (
+    Proj,
+    first_use_migrates,
+    gateway_client,
+    make_project,
+    rows,
+    until,
+    write_release,
+)
 
 import rampway
 from rampway.experiments import Definition, ExperimentRecord, repo
@@ -25,6 +33,7 @@ FEATURE = "support-bot"
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_helpers import Proj, gateway_client, make_project, rows
+from gateway_helpers import Proj, first_use_migrates, gateway_client, make_project, rows
 
 import rampway
 from rampway.events.model import hash_unit
@@ -30,6 +30,7 @@ ASK = [{"role": "user", "content": "Where is my order?"}]
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))
 
-from gateway_helpers import Proj, make_project  # noqa: E402
+from gateway_helpers import Proj, first_use_migrates, make_project  # noqa: E402
 
 from rampway.flags import FlagSet  # noqa: E402
 from rampway.flags.serving import (  # noqa: E402
@@ -45,6 +45,7 @@ class Capture(Hook):
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

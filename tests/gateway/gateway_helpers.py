@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
@@ -95,6 +95,17 @@ def fail_model(tmp: Path, model: str) -> None:
     data = sim_config_data()
     data["models"][model]["faults"]["rate_500"] = 1.0
     (tmp / "sim.yaml").write_text(yaml.safe_dump(data))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def first_use_migrates(fixture: F) -> F:
+    """Mark a fixture taking `db_url` whose first use of it is migrating it to head (as
+    `make_project` does): the root conftest's `db_url` may then hand out a database already
+    migrated from its template, as it does for `store`."""
+    fixture.first_use_migrates = True  # type: ignore[attr-defined]
+    return fixture
 
 
 def make_project(tmp: Path, db_url: str, gateway: dict[str, Any] | None = None) -> Proj:

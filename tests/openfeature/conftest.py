@@ -13,10 +13,11 @@ from openfeature import api
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "gateway"))
 
-from gateway_helpers import Proj, make_project  # noqa: E402
+from gateway_helpers import Proj, first_use_migrates, make_project  # noqa: E402
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

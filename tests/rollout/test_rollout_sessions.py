@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
 
-from gateway_helpers import Proj, gateway_client, make_project  # noqa: E402
+from gateway_helpers import Proj, first_use_migrates, gateway_client, make_project  # noqa: E402
 from rollout_helpers import FEATURE, record_verdict  # noqa: E402
 
 from rampway.events.model import hash_unit  # noqa: E402
@@ -36,6 +36,7 @@ PLAN = Plan.model_validate({
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 import yaml
-from gateway_helpers import Proj, make_project
+from gateway_helpers import Proj, first_use_migrates, make_project
 from typer.testing import CliRunner
 
 import rampway.cli._register  # noqa: F401  (attaches the sub-commands)
@@ -26,6 +26,7 @@ runner = CliRunner()
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from gateway_helpers import Proj, make_project
+from gateway_helpers import Proj, first_use_migrates, make_project
 from typer.testing import CliRunner
 
 import rampway.cli._register  # noqa: F401  (attaches the sub-commands)
@@ -155,6 +155,7 @@ runner = CliRunner()
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from gateway_helpers import Proj, make_project, rows, sim_config_data
+from gateway_helpers import Proj, first_use_migrates, make_project, rows, sim_config_data
 from shadow_helpers import FEATURE, pairs, start, until
 
 import rampway
@@ -30,6 +30,7 @@ VOLATILE = {"id", "ts", "latency_ms", "ttft_ms"}
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     # max_lag: a shared test machine runs the loop late often; one test sets it to shed
     return make_project(tmp_path, db_url, gateway={

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from gateway_helpers import Proj, make_project
+from gateway_helpers import Proj, first_use_migrates, make_project
 from shadow_helpers import start
 
 from rampway.errors import ConfigError, ConflictError, RefError, StateConflict
@@ -24,6 +24,7 @@ from rampway.store import Store
 
 
 @pytest.fixture
+@first_use_migrates
 def proj(tmp_path: Path, db_url: str) -> Proj:
     return make_project(tmp_path, db_url)
 
