@@ -38,10 +38,11 @@ Every metric is served from it: the request columns from the unit rows, feedback
 those units at analysis time (`rampway.experiments.rollup_feedback`), quantiles off the latency
 histograms (`rampway.experiments.rollup_quantiles`). What it cannot give, and the analysis
 then reads the event log (`analysis.analyze` names the path it took in the report's
-`source`): a segment not merged yet, and a roll-up holding requests after the analysis time (an analysis "as it stood" at an earlier
-moment, or a stop that raced a batch). Events written by other means than a `SqlEventSink`
-(a custom sink, rows inserted by hand) are not rolled up: the analysis checks that the
-window's newest requests were (`SPOT_CHECK`), as the judge's look does.
+`source`): a segment not merged yet, and a roll-up holding requests after the analysis time
+(an analysis "as it stood" at an earlier moment, or a stop that raced a batch). Events
+written by other means than a `SqlEventSink` (a custom sink, rows inserted by hand) are not
+rolled up: the analysis checks that the window's newest requests were (`SPOT_CHECK`), as the
+judge's look does.
 
     with store.transaction() as conn:
         open_segment(conn, record.id, record.feature, record.started_at,
