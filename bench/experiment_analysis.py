@@ -15,12 +15,11 @@ PostgreSQL rows are made by the server (`fill_sql`: `INSERT … SELECT` over `ge
 the same distributions): 5 s for 100k, 53 s for 1M, 22 min for 10M into the indexed,
 partitioned table on the loaded 2-core machine; `--keep DB…` reuses filled databases.
 
-`--path rollup` analyses from the experiment's roll-up (`rampway.experiments.rollup`, one row
-per unit, and its latency histograms) instead: a record whose metrics it serves (error_rate,
-latency_p95, cost_per_unit, latency_ms, requests_per_unit, retention:1d; the guardrails
-error_rate, latency_p95 and cost_per_unit), its segment opened after the fill and backfilled
-by one `merge` (timed as "backfill"), then analysed from the roll-up and, for comparison, from
-the event log with the same metrics (`rollup=False`); both reports must agree — to 1e-9, the
+`--path rollup` analyses the same record from the experiment's roll-up
+(`rampway.experiments.rollup`: one row per unit, its latency histograms, the feedback joined
+to its units) instead: its segment opened after the fill and backfilled by one `merge` (timed
+as "backfill"), then analysed from the roll-up and, for comparison, from the event log
+(`rollup=False`); both reports must agree — to 1e-9, the
 p95's to its tolerance (`rampway.experiments.rollup_quantiles`: the quantile within 1.1%, its
 standard error within 5%; the largest differences are printed). `--path events` (the default)
 is the analysis above.
@@ -31,9 +30,9 @@ one (the segment open and merged); run it with `PYTHONPATH` at another checkout'
 compare versions (the latency histograms' names are imported where used, so that the bench
 loads on a version without them).
 
-`--path rollup-feedback` does the same with `feedback_record()`: the feedback metrics served
-from the roll-up (`rampway.experiments.rollup_feedback`), which must agree exactly;
-`--rollup-feedback-units` its 10M stand-in (`rollup_feedback_units`).
+`--rollup-feedback-units` times the feedback metrics (`feedback_record()`, served by
+`rampway.experiments.rollup_feedback`) over a 10M stand-in with feedback rows
+(`rollup_feedback_units`).
 
 `chdb` puts the same rows in ClickHouse's embedded engine (`rampway.events.clickhouse`, the
 `rampway[clickhouse]` extra) and analyses them there: the engine runs inside the bench's
@@ -99,8 +98,8 @@ def record() -> ExperimentRecord:
 
 
 def rolled_record() -> ExperimentRecord:
-    """`record()` with only metrics the roll-up serves (no feedback): latency_p95 as a
-    secondary metric and a guardrail, as in `record()`."""
+    """`record()` without feedback metrics, for `rollup_units`' stand-in (no feedback rows):
+    latency_p95 as a secondary metric and a guardrail, as in `record()`."""
     return replace(record(), primary="error_rate",
                    secondary=("latency_p95", "cost_per_unit", "latency_ms",
                               "requests_per_unit", "retention:1d"),
@@ -451,40 +450,6 @@ def feedback_record() -> ExperimentRecord:
                                Guardrail("cost_per_unit", "increase")))
 
 
-def measure_feedback(store: Any) -> dict[str, Any]:
-    """`--path rollup-feedback`: `feedback_record()` from its roll-up (opened and backfilled
-    as `backfill` does), best of 2, against the same metrics from the event log (once); both
-    reports must agree."""
-    rec = feedback_record()
-    with store.transaction() as conn:
-        rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
-                            rec.unit, rec.arms)
-    t = time.perf_counter()
-    rollup.merge(store, rec.id)
-    backfill_s = time.perf_counter() - t
-    t = time.perf_counter()
-    exact = analyze(store, rec, now=T0 + 10 * DAY, rollup=False)
-    events_s = time.perf_counter() - t
-    before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
-    for _ in range(2):
-        t = time.perf_counter()
-        report = analyze(store, rec, now=T0 + 10 * DAY)
-        times.append(time.perf_counter() - t)
-    grown = _peak_rss_kb() - before
-    if report.source != "rollup" or not _same(report, exact):
-        raise SystemExit(f"the roll-up's report differs ({report.source}: "
-                         f"{report.source_why})")
-    with store.transaction() as conn:
-        conn.execute(experiment_rollup_segments.delete())
-        conn.execute(experiment_rollup_units.delete())
-    return {"path": "rollup-feedback", "seconds": round(min(times), 2),
-            "runs": [round(t, 2) for t in times],
-            "load": Path("/proc/loadavg").read_text().split()[:3],
-            "peak_rss_growth_mb": round(grown / 1024, 1), "decision": str(report.decision),
-            "backfill_s": round(backfill_s, 2), "events_s": round(events_s, 2)}
-
-
 def rollup_feedback_units(units: int, seed: int = 1) -> dict[str, Any]:
     """PostgreSQL: `rollup_units`' stand-in (a roll-up of `units` units made directly, no
     request behind it) with the feedback of `20 x units` requests beside it: 30% of them
@@ -533,21 +498,21 @@ def rollup_feedback_units(units: int, seed: int = 1) -> dict[str, Any]:
 
 
 def measure(store: Any, path: str) -> dict[str, Any]:
-    """The analysis of `path` ("events": `record()` read from the event log; "rollup":
-    `rolled_record()` from its roll-up, backfilled first, and from the event log to compare):
+    """The analysis of `record()` (every metric: feedback, quantiles and the rest) from `path`
+    ("events": the event log; "rollup": its roll-up, backfilled first, and from the event
+    log to compare):
     best of 2, the client's peak RSS growth, the load."""
     extra: dict[str, Any] = {}
     if path == "rollup":
         extra["backfill_s"] = round(backfill(store), 2)
         t = time.perf_counter()
-        exact = analyze(store, rolled_record(), now=T0 + 10 * DAY, rollup=False)
+        exact = analyze(store, record(), now=T0 + 10 * DAY, rollup=False)
         extra["events_s"] = round(time.perf_counter() - t, 2)
     before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(2):
         t = time.perf_counter()
-        report = analyze(store, rolled_record() if path == "rollup" else record(),
-                         now=T0 + 10 * DAY)
+        report = analyze(store, record(), now=T0 + 10 * DAY)
         times.append(time.perf_counter() - t)
     grown = _peak_rss_kb() - before
     if path == "rollup":
@@ -655,7 +620,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--db", choices=["sqlite", "postgres", "chdb"], nargs="+",
                         default=["sqlite", "postgres"])
-    parser.add_argument("--path", choices=["events", "rollup", "rollup-feedback"], nargs="+",
+    parser.add_argument("--path", choices=["events", "rollup"], nargs="+",
                         default=["events"], help="where the analysis reads (see above)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--sink", action="store_true",
@@ -678,8 +643,7 @@ def main() -> None:
             keep = dict(zip(args.rows, args.keep, strict=False)).get(rows)
             with source(kind, rows, keep) as store:
                 for path in args.path:
-                    entry = (measure_feedback(store) if path == "rollup-feedback"
-                             else measure(store, path))
+                    entry = measure(store, path)
                     entry = {"db": kind, "rows": rows, **entry}
                     results.append(entry)
                     if not args.json:
