@@ -39,7 +39,7 @@ lint: $(DEV_STAMP)
 test: $(DEV_STAMP) $(ACTIONLINT) chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist worksteal
 
 clean:
 	rm -rf $(VENV) .rampway demo-work .tools

@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     2-core machine under load): with `-n 2`, a minutes-long test (the demo, the A/A
     simulations, the browser) started last kept one core busy alone at the end of the run.
 
-    Under xdist's `worksteal` (pyproject's addopts) worker i is first handed the i-th of n
+    Under xdist's `worksteal` (`make test` asks for it) worker i is first handed the i-th of n
     equal consecutive blocks of this order, and a worker that runs out steals the back half of
     another's queue. So the slow tests are shared out between the blocks, longest first onto
     the least loaded (before, `-n 2`'s first block held all of them: ~17 min of one core's
@@ -147,8 +147,9 @@ class _PgDatabases:
         """The worker's migrated template, made again when the day changed (partitions)."""
         if self.template is not None and self.template.day == _utc_day():
             return self.template
-        if self.template is not None:  # yesterday's copies: emptied, not reset to it
-            self.free.extend(self.migrated_free)
+        if self.template is not None:  # yesterday's template and copies: emptied, not reused
+            for name in [*self.migrated_free, self.template.name]:
+                self.release(name)
             self.migrated_free.clear()
         name = self.acquire()
         Store.open(PG_URL_TEMPLATE.format(name=name)).close()

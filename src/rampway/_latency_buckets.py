@@ -23,6 +23,9 @@ LOW_MS = 0.1
 RATIO = 1.01
 LOG_RATIO = math.log(RATIO)
 BUCKETS = math.ceil(math.log(1e7 / LOW_MS) / LOG_RATIO) + 1  # up to ~2.8 h, then clamped
+#: The last bucket's lower edge: everything from here (infinity and NaN too) is in it —
+#: decided before any logarithm, which a latency near the float's maximum would overflow.
+TOP_MS = LOW_MS * RATIO ** (BUCKETS - 2)
 
 
 def bucket_of_ms(ms: float) -> int:
@@ -30,7 +33,7 @@ def bucket_of_ms(ms: float) -> int:
     sorts NaN above every number)."""
     if ms < LOW_MS:
         return 0
-    if not ms < math.inf:  # also NaN
+    if not ms < TOP_MS:  # also NaN
         return BUCKETS - 1
     return min(int(math.floor(math.log(ms / LOW_MS) / LOG_RATIO)) + 1, BUCKETS - 1)
 
@@ -63,5 +66,5 @@ def histogram_quantile(hist: Any, q: float) -> float:
     return LOW_MS * frac if k == 0 else lower_edge(k) * RATIO**frac
 
 
-__all__ = ["BUCKETS", "LOG_RATIO", "LOW_MS", "RATIO", "bucket_of_ms", "histogram_quantile",
-           "lower_edge", "position"]
+__all__ = ["BUCKETS", "LOG_RATIO", "LOW_MS", "RATIO", "TOP_MS", "bucket_of_ms",
+           "histogram_quantile", "lower_edge", "position"]

@@ -310,3 +310,50 @@ def test_the_sinks_buckets_are_the_judges() -> None:
                              [lower_edge(k) * 1.0000001 for k in range(1, BUCKETS, 37)]])
     assert [bucket_of_ms(float(v)) for v in values] == bucket_of(values).tolist()
     assert bucket_of_ms(math.nan) == BUCKETS - 1
+
+
+def test_extreme_latencies_go_to_the_last_bucket_in_the_sink_and_the_backfill(
+        db_url: str) -> None:
+    """A latency near the float's maximum overflowed the bucket's logarithm: in the sink a
+    poison batch (its requests dead-lettered), in PostgreSQL's merge an error. Both now put
+    it and infinity in the last bucket before any logarithm; the two paths agree. (NaN: the
+    SQL below; SQLite's event log cannot hold one.)"""
+    rec = p95_record()
+    events = traffic(0, 300, seed=26)
+    extreme = (1e308, 2e307, math.inf, -1.0, 0.0)
+    events = [replace(e, latency_ms=extreme[i % len(extreme)], status="ok") if i % 7 == 0
+              else e for i, e in enumerate(events)]
+    found = []
+    for backfill in (False, True):
+        with Store.open(db_url) as store:
+            with store.transaction() as conn:
+                for table in (experiment_rollup_latency, experiment_rollup_unit_latency,
+                              experiment_rollup_units):
+                    conn.execute(table.delete())
+            if backfill:
+                write(store, events, rollup=False)
+                open_segment(store, rec, cutoff=max(e.ts for e in events) + 1)
+            else:
+                open_segment(store, rec)
+                write(store, events)
+            r.merge(store, rec.id)
+            found.append(histograms(store))
+            with store.transaction() as conn:
+                conn.exec_driver_sql("DELETE FROM request_events")
+    assert found[0] == found[1]
+    assert sum(n for (_, bucket), n in found[0][0].items() if bucket == BUCKETS - 1) > 0
+
+
+def test_the_databases_buckets_are_the_sinks_at_the_extremes(store: Store) -> None:
+    from rampway.events.health import latency_bucket
+    from rampway.rollout.rollup import bucket_of
+
+    values = [0.0, 0.05, 0.1, 250.0, 1e7, 1e9, 2e307, 1e308, math.inf, -1.0, -math.inf]
+    if store.engine.dialect.name == "postgresql":
+        values.append(math.nan)  # SQLite binds NaN as NULL: the registered function's case
+    with store.reading() as conn:
+        v = sa.bindparam("v", type_=sa.Float(53))
+        query = sa.select(r._sql_bucket(conn, v))
+        in_sql = [conn.scalar(query, {"v": x}) for x in values]
+    assert in_sql == [bucket_of_ms(x) for x in values] == bucket_of(np.array(values)).tolist()
+    assert [latency_bucket(x) for x in (1e308, math.inf)] == [latency_bucket(1e7)] * 2

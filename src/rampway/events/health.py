@@ -59,6 +59,8 @@ RATIO = 1.05
 _INV_LOG_R = 1.0 / math.log(RATIO)
 #: The last bucket; latencies beyond ~2.8 hours are counted in it.
 TOP_BUCKET = math.ceil(math.log(1e7 / LOW_MS) * _INV_LOG_R)
+#: From here every latency is in TOP_BUCKET (the formula would clamp it there anyway).
+TOP_MS = 1e7
 
 # what a request contributes, in this order (RequestEvent attributes = request_events columns)
 FIELDS = ("feature", "release_id", "ts", "status", "fallback_used", "cost_usd", "latency_ms")
@@ -75,6 +77,8 @@ def latency_bucket(ms: float) -> int:
     """
     if not ms >= LOW_MS:  # also NaN
         return 0
+    if ms >= TOP_MS:  # before the logarithm: infinity (or ~1e308 / LOW_MS) would overflow
+        return TOP_BUCKET
     return min(TOP_BUCKET, int(math.log(ms / LOW_MS) * _INV_LOG_R) + 1)
 
 
@@ -174,7 +178,8 @@ class Sums:
             if fallback:
                 m[2] += 1
             m[3] += cost
-            bucket = min(top, int(log(ms / low) * inv) + 1) if ms >= low else 0
+            bucket = (top if ms >= TOP_MS else min(top, int(log(ms / low) * inv) + 1)) \
+                if ms >= low else 0  # `latency_bucket`, inlined
             hist = m[4]
             hist[bucket] = hist.get(bucket, 0) + 1
 

@@ -274,6 +274,9 @@ class FlagsJson:
 #: Ids looked up per statement on SQLite (its limit on bound parameters is 32,766, or 999 before
 #: 3.32); PostgreSQL takes them all as one array.
 LOOKUP_CHUNK = 500
+#: PostgreSQL: feedback naming a gateway request older than this is not filled (see
+#: `FeedbackUnits`): late feedback is rare, and its readers join it as before.
+LOOKUP_DAYS = 30
 _REQUEST_ID = re.compile(r"req_([0-9a-f]{12})[0-9a-f]{12}")
 
 
@@ -285,9 +288,11 @@ class FeedbackUnits:
     A request found nowhere (not written yet, or gone) leaves the columns NULL, and so does an
     id found on more than one row (two requests given one id on different days, one chance in
     2**48): readers join those to the request log as before, so filling is never required,
-    only cheaper to read. On PostgreSQL the lookup reads the day partitions around the ids'
-    own milliseconds (`new_request_id`'s first 6 bytes), ± RELEASE_CLOCK_MARGIN_S, when every
-    id has that form: a request outside that span is simply not found here.
+    only cheaper to read. On PostgreSQL the lookup reads only the day partitions around the
+    ids' own milliseconds (`new_request_id`'s first 6 bytes), ± RELEASE_CLOCK_MARGIN_S, and
+    only for gateway ids of the last `LOOKUP_DAYS`: a feedback's `request_id` is the client's
+    word, and one id of another form, or one claiming 1970, would otherwise send every batch
+    through every partition's id index. Those stay NULL (read by the join, as before).
 
     Example:
         units = FeedbackUnits(engine.dialect)
@@ -336,13 +341,16 @@ class FeedbackUnits:
         columns = (ev.id, ev.unit_hash, ev.session_hash)
         rows: list[Any] = []
         if self._pg:
-            query = select(*columns).where(ev.id == any_(bindparam(
-                "ids", list(ids), type_=ARRAY(request_events.c.id.type))))
-            span = _id_span(ids)
-            if span is not None:  # the ids' days only, not every partition's index
-                query = query.where(ev.ts >= span[0] - RELEASE_CLOCK_MARGIN_S,
-                                    ev.ts <= span[1] + RELEASE_CLOCK_MARGIN_S)
-            rows = list(conn.execute(query))
+            recent = _recent_ids(ids, time.time())
+            if not recent:
+                return {}
+            span = min(recent.values()), max(recent.values())
+            rows = list(conn.execute(select(*columns).where(
+                ev.id == any_(bindparam("ids", sorted(recent),
+                                        type_=ARRAY(request_events.c.id.type))),
+                # the ids' days only, not every partition's index
+                ev.ts >= span[0] - RELEASE_CLOCK_MARGIN_S,
+                ev.ts <= span[1] + RELEASE_CLOCK_MARGIN_S)))
         else:
             ordered = sorted(ids)
             for lo in range(0, len(ordered), LOOKUP_CHUNK):
@@ -359,16 +367,19 @@ class FeedbackUnits:
         return found
 
 
-def _id_span(ids: Collection[str]) -> tuple[float, float] | None:
-    """The earliest and latest time (epoch seconds) the ids were made, if all are gateway
-    request ids (`req_` + the millisecond in 12 hex digits + 12 random ones), else None."""
-    times = []
+def _recent_ids(ids: Collection[str], now: float) -> dict[str, float]:
+    """The gateway request ids (`req_` + the millisecond in 12 hex digits + 12 random ones)
+    among `ids` made in the last `LOOKUP_DAYS` (or up to RELEASE_CLOCK_MARGIN_S ahead), with
+    their time (epoch seconds)."""
+    earliest, latest = now - LOOKUP_DAYS * 86_400.0, now + RELEASE_CLOCK_MARGIN_S
+    out = {}
     for request_id in ids:
         match = _REQUEST_ID.fullmatch(request_id)
-        if match is None:
-            return None
-        times.append(int(match.group(1), 16) / 1000.0)
-    return (min(times), max(times)) if times else None
+        if match is not None:
+            made = int(match.group(1), 16) / 1000.0
+            if earliest <= made <= latest:
+                out[request_id] = made
+    return out
 
 
 class SqlEventSink:

@@ -62,7 +62,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from rampway._latency_buckets import BUCKETS, LOG_RATIO, LOW_MS, bucket_of_ms
+from rampway._latency_buckets import BUCKETS, LOG_RATIO, LOW_MS, TOP_MS, bucket_of_ms
 from rampway.errors import ConflictError
 from rampway.events.tables import request_events, unit_column
 from rampway.experiments.tables import (
@@ -269,7 +269,7 @@ def _sql_bucket(conn: Connection, latency: sa.ColumnElement[float]) -> sa.Column
     # LEAST ranks NaN above every number, as `bucket_of_ms` does; a float until then (NaN
     # does not cast to an integer)
     k = sa.func.floor(sa.func.ln(latency / LOW_MS) / LOG_RATIO) + 1
-    return sa.case((latency < LOW_MS, 0),
+    return sa.case((latency < LOW_MS, 0), (~(latency < TOP_MS), BUCKETS - 1),  # NaN too
                    else_=sa.cast(sa.func.least(k, BUCKETS - 1), sa.Integer))
 
 

@@ -65,6 +65,7 @@ from rampway._latency_buckets import (
     BUCKETS,
     LOG_RATIO,
     LOW_MS,
+    TOP_MS,
     histogram_quantile,
 )
 from rampway._latency_buckets import RATIO as RATIO  # re-exported
@@ -159,8 +160,11 @@ class ArmLayout:
 
 def bucket_of(values: Array) -> NDArray[np.int64]:
     """The bucket of each latency (ms)."""
-    k = np.floor(np.log(np.maximum(values, LOW_MS) / LOW_MS) / _LOG_R).astype(np.int64) + 1
+    top = ~(values < TOP_MS)  # also NaN: the last bucket, as `bucket_of_ms` (no overflow)
+    inside = np.where(top, LOW_MS, np.maximum(values, LOW_MS))
+    k = np.floor(np.log(inside / LOW_MS) / _LOG_R).astype(np.int64) + 1
     k[values < LOW_MS] = 0
+    k[top] = BUCKETS - 1
     return np.clip(k, 0, BUCKETS - 1)
 
 

@@ -2,10 +2,12 @@
 experiment_rollup_latency, experiment_rollup_unit_latency), so that a quantile metric
 (latency_p95) is read from the roll-up (rampway.experiments.rollup_quantiles).
 
-The roll-ups made before have no histograms: their segments and unit rows are deleted, and
-the next analysis of a running experiment opens its segment again and backfills it from the
-event log, histograms included (`rollup.prepare`, `rollup.merge`) — the tables are a day old,
-and an analysis reads the event log meanwhile, as before.
+The roll-ups made before have no histograms and are kept: their other metrics are still read
+from them, and a quantile's analysis finds that the histograms do not count the roll-up's
+requests and reads the event log (exact), until the experiment ends. Deleting them instead
+would have the next analysis backfill a running experiment's whole window in one
+transaction, with every gateway's sink waiting behind it (and the deletes could deadlock
+with those sinks' upserts).
 
 Revision ID: experiments_rollup_0002
 Revises: experiments_rollup_0001
@@ -24,8 +26,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("DELETE FROM experiment_rollup_units")
-    op.execute("DELETE FROM experiment_rollup_segments")
     small = [sa.Column(name, sa.SmallInteger, nullable=False, autoincrement=False)
              for name in ("arm", "slot", "bucket")]
     op.create_table(
