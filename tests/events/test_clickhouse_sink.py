@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,18 @@ from rampway.store import Store
 JSON_COLUMNS = {"attributes", "flags", "tool_calls"}
 
 
-def sample_events() -> tuple[list[RequestEvent], list[FeedbackEvent]]:
+def request_id(i: int, made: float = 1_700_000_000.0) -> str:
+    """A gateway-form request id (`new_request_id`: the millisecond, then 48 bits) made at
+    `made`: the SQL sink looks feedback's requests up by such ids on PostgreSQL."""
+    return "req_" + int(made * 1000).to_bytes(6, "big").hex() + f"{i:012x}"
+
+
+def sample_events(now: float = 1_700_000_000.0,
+                  ) -> tuple[list[RequestEvent], list[FeedbackEvent]]:
+    """`now`: when the requests were made (the feedback follows 100 s later)."""
     requests = [
         RequestEvent(
-            id=f"req_{i}", ts=1_700_000_000.25 + i, feature="support-bot",
+            id=request_id(i, now), ts=now + 0.25 + i, feature="support-bot",
             release_id="support-bot@abcd1234" if i % 3 else None, arm="candidate",
             unit_hash=f"u{i % 7}" if i % 5 else None, session_hash=f"s{i % 11}",
             attributes={"plan": "pro", "n": i, "quote": "it's \\ \"x\""},
@@ -36,8 +45,8 @@ def sample_events() -> tuple[list[RequestEvent], list[FeedbackEvent]]:
         )
         for i in range(40)
     ]
-    feedback = [FeedbackEvent(id=f"fb_{i}", ts=1_700_000_100.0 + i, name="thumbs",
-                              value=float(i % 3 - 1), request_id=f"req_{i}",
+    feedback = [FeedbackEvent(id=f"fb_{i}", ts=now + 100.0 + i, name="thumbs",
+                              value=float(i % 3 - 1), request_id=request_id(i, now),
                               unit_hash=None if i % 2 else "u1", feature="support-bot",
                               attributes={"source": "web"} if i % 2 else None)
                 for i in range(10)]
@@ -68,7 +77,7 @@ def sql_rows(store: Store, table: sa.FromClause) -> list[dict[str, Any]]:
 def test_rows_in_clickhouse_equal_the_rows_of_the_sql_sink(
     chdb_events: ClickHouseEvents, store: Store
 ) -> None:
-    requests, feedback = sample_events()
+    requests, feedback = sample_events(time.time())  # recent: the sink looks them up
     for sink in (chdb_events.sink(), SqlEventSink(store)):
         writer = EventWriter(sink, batch_size=16, flush_interval=0.01)
         for event in (*requests, *feedback):

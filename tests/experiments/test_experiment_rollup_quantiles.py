@@ -198,29 +198,36 @@ def histograms(store: Store) -> tuple[dict[Any, int], dict[Any, int]]:
     return arms, units
 
 
+def histograms_of(db_url: str, rec: ExperimentRecord, events: list[RequestEvent],
+                  backfill: bool) -> tuple[dict[Any, int], dict[Any, int]]:
+    """`histograms` after the requests were rolled up by the sinks, or (`backfill`) written
+    without a segment and then merged; the database's roll-up and requests emptied first and
+    after."""
+    with Store.open(db_url) as store:
+        with store.transaction() as conn:
+            for table in (experiment_rollup_latency, experiment_rollup_unit_latency,
+                          experiment_rollup_units):
+                conn.execute(table.delete())
+        if backfill:
+            write(store, events, rollup=False)
+            open_segment(store, rec, cutoff=max(e.ts for e in events) + 1)
+        else:
+            open_segment(store, rec)
+            write(store, events)
+        r.merge(store, rec.id)
+        found = histograms(store)
+        with store.transaction() as conn:
+            conn.exec_driver_sql("DELETE FROM request_events")
+    return found
+
+
 def test_the_backfill_makes_the_histograms_the_sinks_make(db_url: str, tmp_path: Any) -> None:
     """The same requests rolled up by the sinks, and written without a segment then merged
     (the database computing the buckets: ln() on PostgreSQL, a registered function on
     SQLite): the same histograms, count for count."""
     rec = p95_record()
     events = traffic(0, 2500, seed=25)
-    found = []
-    for backfill in (False, True):
-        with Store.open(db_url) as store:
-            with store.transaction() as conn:
-                for table in (experiment_rollup_latency, experiment_rollup_unit_latency,
-                              experiment_rollup_units):
-                    conn.execute(table.delete())
-            if backfill:
-                write(store, events, rollup=False)
-                open_segment(store, rec, cutoff=max(e.ts for e in events) + 1)
-            else:
-                open_segment(store, rec)
-                write(store, events)
-            r.merge(store, rec.id)
-            found.append(histograms(store))
-            with store.transaction() as conn:
-                conn.exec_driver_sql("DELETE FROM request_events")
+    found = [histograms_of(db_url, rec, events, backfill) for backfill in (False, True)]
     assert found[0] == found[1]
     assert sum(found[0][0].values()) > 1000
 
@@ -323,23 +330,7 @@ def test_extreme_latencies_go_to_the_last_bucket_in_the_sink_and_the_backfill(
     extreme = (1e308, 2e307, math.inf, -1.0, 0.0)
     events = [replace(e, latency_ms=extreme[i % len(extreme)], status="ok") if i % 7 == 0
               else e for i, e in enumerate(events)]
-    found = []
-    for backfill in (False, True):
-        with Store.open(db_url) as store:
-            with store.transaction() as conn:
-                for table in (experiment_rollup_latency, experiment_rollup_unit_latency,
-                              experiment_rollup_units):
-                    conn.execute(table.delete())
-            if backfill:
-                write(store, events, rollup=False)
-                open_segment(store, rec, cutoff=max(e.ts for e in events) + 1)
-            else:
-                open_segment(store, rec)
-                write(store, events)
-            r.merge(store, rec.id)
-            found.append(histograms(store))
-            with store.transaction() as conn:
-                conn.exec_driver_sql("DELETE FROM request_events")
+    found = [histograms_of(db_url, rec, events, backfill) for backfill in (False, True)]
     assert found[0] == found[1]
     assert sum(n for (_, bucket), n in found[0][0].items() if bucket == BUCKETS - 1) > 0
 

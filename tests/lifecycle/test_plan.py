@@ -99,7 +99,9 @@ async def _mirror(proj: Project, candidate: str, n: int) -> None:
         transport = httpx.ASGITransport(app=GatewayApp(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
             for i in range(n):
-                body = {"model": "bot", "user": f"u-{i}", "messages": [
+                # temperature 0: the simulator's seeded answers, so the shadow's shifts are
+                # sim-large-2's own (more words), not a draw of fresh randomness at 40 pairs
+                body = {"model": "bot", "user": f"u-{i}", "temperature": 0, "messages": [
                     {"role": "user", "content": f"What is {i} + {i + 1}? Explain."}]}
                 response = await client.post("/v1/chat/completions", json=body)
                 assert response.status_code == 200, response.text
