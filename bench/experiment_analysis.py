@@ -348,6 +348,24 @@ def _status_kb(field: str) -> int:
     raise OSError(field)
 
 
+def stand_in_units(conn: sa.Connection, rec: ExperimentRecord, units: int, seed: int) -> None:
+    """A merged segment for `rec` and `units` unit rows made directly by the server (1-39
+    requests a unit, ~2% multiply exposed, no request behind them): the stand-ins' roll-up."""
+    conn.exec_driver_sql(f"SELECT setseed({seed / 100})")
+    rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
+                        rec.unit, rec.arms)
+    conn.execute(experiment_rollup_segments.update().values(merged=True))
+    conn.exec_driver_sql(f"""
+        INSERT INTO experiment_rollup_units
+        SELECT {rec.id}, lpad(to_hex(u), 64, '0'), mod(u, 2),
+               CASE WHEN random() < 0.02 THEN 1 ELSE mod(u, 2) END,
+               {T0} + f, {T0} + f + random() * ({9 * DAY} - f), n,
+               floor(n * random() * 0.1), 0, n - floor(n * random() * 0.1),
+               n * 800 * exp(0.25 * random()), n * 0.001, n * 120
+        FROM (SELECT u, random() * {9 * DAY} AS f, 1 + floor(random() * 39) AS n
+              FROM generate_series(0, {units - 1}) AS u) AS s""")
+
+
 def rollup_units(units: int, seed: int = 1) -> dict[str, Any]:
     """PostgreSQL: the analysis of `rolled_record()` from a roll-up of `units` units made
     directly (`INSERT … SELECT` over `generate_series`, ~20 requests a unit as the fill's, 2%
@@ -357,19 +375,7 @@ def rollup_units(units: int, seed: int = 1) -> dict[str, Any]:
     rec = rolled_record()
     with database("postgres") as url, Store.open(url) as store:
         with store.transaction() as conn:
-            conn.exec_driver_sql(f"SELECT setseed({seed / 100})")
-            rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
-                                rec.unit, rec.arms)
-            conn.execute(experiment_rollup_segments.update().values(merged=True))
-            conn.exec_driver_sql(f"""
-                INSERT INTO experiment_rollup_units
-                SELECT {rec.id}, lpad(to_hex(u), 64, '0'), mod(u, 2),
-                       CASE WHEN random() < 0.02 THEN 1 ELSE mod(u, 2) END,
-                       {T0} + f, {T0} + f + random() * ({9 * DAY} - f), n,
-                       floor(n * random() * 0.1), 0, n - floor(n * random() * 0.1),
-                       n * 800 * exp(0.25 * random()), n * 0.001, n * 120
-                FROM (SELECT u, random() * {9 * DAY} AS f, 1 + floor(random() * 39) AS n
-                      FROM generate_series(0, {units - 1}) AS u) AS s""")
+            stand_in_units(conn, rec, units, seed)
             latency_histograms(conn, rec.id)
             conn.exec_driver_sql("ANALYZE experiment_rollup_units")
         before = _reset_peak_rss() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -460,19 +466,7 @@ def rollup_feedback_units(units: int, seed: int = 1) -> dict[str, Any]:
     rec = feedback_record()
     with database("postgres") as url, Store.open(url) as store:
         with store.transaction() as conn:
-            conn.exec_driver_sql(f"SELECT setseed({seed / 100})")
-            rollup.open_segment(conn, rec.id, rec.feature, rec.started_at, T0 + 10 * DAY,
-                                rec.unit, rec.arms)
-            conn.execute(experiment_rollup_segments.update().values(merged=True))
-            conn.exec_driver_sql(f"""
-                INSERT INTO experiment_rollup_units
-                SELECT {rec.id}, lpad(to_hex(u), 64, '0'), mod(u, 2),
-                       CASE WHEN random() < 0.02 THEN 1 ELSE mod(u, 2) END,
-                       {T0} + f, {T0} + f + random() * ({9 * DAY} - f), n,
-                       floor(n * random() * 0.1), 0, n - floor(n * random() * 0.1),
-                       n * 800 * exp(0.25 * random()), n * 0.001, n * 120
-                FROM (SELECT u, random() * {9 * DAY} AS f, 1 + floor(random() * 39) AS n
-                      FROM generate_series(0, {units - 1}) AS u) AS s""")
+            stand_in_units(conn, rec, units, seed)
             conn.exec_driver_sql(f"""
                 INSERT INTO feedback_events (id, ts, name, value, request_id, feature,
                                              unit_hash)

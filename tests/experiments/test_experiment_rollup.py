@@ -86,6 +86,21 @@ def write(store: Store, events: list[RequestEvent], batch: int = 250, **sink: An
         writer.write(events[lo:lo + batch], [])
 
 
+def write_concurrently(store: Store, events: list[RequestEvent]) -> None:
+    """Half the requests each through two sinks writing at once (batches of 200)."""
+    ready = threading.Barrier(2)
+
+    def run(part: list[RequestEvent]) -> None:
+        ready.wait()
+        write(store, part, batch=200)
+
+    threads = [threading.Thread(target=run, args=(events[k::2],)) for k in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def open_segment(store: Store, rec: ExperimentRecord, cutoff: float | None = None) -> None:
     with store.transaction() as conn:
         r.open_segment(conn, rec.id, rec.feature, rec.started_at,
@@ -282,17 +297,7 @@ def test_concurrent_sinks_keep_one_consistent_rollup(store: Store) -> None:
     rec = record()
     open_segment(store, rec)
     events = traffic(0, 6000, seed=8)
-    ready = threading.Barrier(2)
-
-    def run(part: list[RequestEvent]) -> None:
-        ready.wait()
-        write(store, part, batch=200)
-
-    threads = [threading.Thread(target=run, args=(events[k::2],)) for k in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    write_concurrently(store, events)
     r.merge(store, rec.id)
     until = max(e.ts for e in events)
     rolled, why = _rolled(store, rec, until)

@@ -7,7 +7,6 @@ concurrent sinks."""
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +22,7 @@ from test_experiment_rollup import (
     record,
     traffic,
     write,
+    write_concurrently,
 )
 
 from rampway._latency_buckets import BUCKETS, bucket_of_ms, histogram_quantile
@@ -236,17 +236,7 @@ def test_two_concurrent_sinks_add_up_to_one(store: Store) -> None:
     rec = p95_record()
     open_segment(store, rec)
     events = traffic(0, 6000, seed=26)
-    ready = threading.Barrier(2)
-
-    def run(part: list[RequestEvent]) -> None:
-        ready.wait()
-        write(store, part, batch=200)
-
-    threads = [threading.Thread(target=run, args=(events[k::2],)) for k in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    write_concurrently(store, events)
     r.merge(store, rec.id)
     until = max(e.ts for e in events)
     arms, _ = histograms(store)
